@@ -1,0 +1,1 @@
+//! Password file and ACL file authorizer (being written).

@@ -1,0 +1,1 @@
+//! Topic names, filters, subscription trie and retained store (being written).

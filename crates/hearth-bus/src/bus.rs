@@ -1,0 +1,107 @@
+//! Publishing, subscribing and durable interception for services inside the hub.
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::envelope::Envelope;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// The broker (or the link to it) has shut down.
+    #[error("the message bus is closed")]
+    Closed,
+    /// The topic or filter is not valid MQTT.
+    #[error("invalid topic {0:?}")]
+    InvalidTopic(String),
+}
+
+/// A live subscription. Messages arrive in publish order per topic. The queue is bounded:
+/// when the consumer falls behind, further messages for it are dropped and counted by the
+/// broker (never blocking other clients), so consumers that must not lose anything use an
+/// [`Interceptor`] instead.
+#[derive(Debug)]
+pub struct Subscription {
+    pub receiver: mpsc::Receiver<Envelope>,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Option<Envelope> {
+        self.receiver.recv().await
+    }
+}
+
+/// Publish and subscribe without a socket. Implemented by the embedded broker's handle
+/// and, in scale-out mode, by an MQTT client connected to the external cluster.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Routes `message` to every matching subscriber (and stores it if retained).
+    async fn publish(&self, message: Envelope) -> Result<(), BusError>;
+
+    /// Subscribes to a topic filter (wildcards and `$share/` allowed).
+    async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError>;
+}
+
+/// A consumer that sees inbound client publishes before they are acknowledged.
+///
+/// For a QoS 1/2 publish the broker holds back its PUBACK / PUBREC until every
+/// interceptor that matched has completed its [`AckToken`]: this is how ingest promises
+/// that "acknowledged means on disk". QoS 0 messages arrive with no token.
+pub trait Interceptor: Send + Sync + 'static {
+    /// Called on the broker's routing path: must not block. Hand the message and token to
+    /// a queue and return.
+    fn intercept(&self, message: &Envelope, ack: Option<AckToken>);
+}
+
+/// The right to let the broker acknowledge one message. Complete it with
+/// [`AckToken::accept`] once the message is safe; dropping it unaccepted (say, the store
+/// failed) makes the broker answer with a failure code (v5) or close the connection
+/// (3.x) so that the client sends the message again.
+pub struct AckToken {
+    on_complete: Option<Box<dyn FnOnce(bool) + Send>>,
+}
+
+impl AckToken {
+    /// A token that calls `on_complete(true)` when accepted and `on_complete(false)` when
+    /// dropped unaccepted. A callback rather than a channel so that the broker does not
+    /// need a task per pending acknowledgement.
+    pub fn new(on_complete: impl FnOnce(bool) + Send + 'static) -> AckToken {
+        AckToken { on_complete: Some(Box::new(on_complete)) }
+    }
+
+    /// The message is durable: the broker may acknowledge it.
+    pub fn accept(mut self) {
+        if let Some(on_complete) = self.on_complete.take() {
+            on_complete(true);
+        }
+    }
+}
+
+impl std::fmt::Debug for AckToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckToken").field("pending", &self.on_complete.is_some()).finish()
+    }
+}
+
+impl Drop for AckToken {
+    fn drop(&mut self) {
+        if let Some(on_complete) = self.on_complete.take() {
+            on_complete(false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn accepted_token_reports_true_once_and_dropped_token_reports_false() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_by_token = seen.clone();
+        AckToken::new(move |ok| seen_by_token.lock().unwrap().push(ok)).accept();
+        let seen_by_token = seen.clone();
+        drop(AckToken::new(move |ok| seen_by_token.lock().unwrap().push(ok)));
+        assert_eq!(*seen.lock().unwrap(), vec![true, false]);
+    }
+}

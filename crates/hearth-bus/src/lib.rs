@@ -1,0 +1,20 @@
+//! The narrow waist between Hearth's services and the MQTT broker that carries messages.
+//!
+//! Services (ingest, presence, commands, automations) never see MQTT sessions or
+//! sockets: they publish and subscribe through [`Bus`], which the embedded broker
+//! implements in-process and which an MQTT client will implement for an external
+//! cluster (EMQX) in scale-out mode. The broker in turn never sees users, devices or
+//! SQL: it asks an [`Authorizer`] who may connect and what each [`Principal`] may touch.
+//!
+//! # Layout
+//! - `envelope`: [`Envelope`], a message as services see it.
+//! - `auth`: [`Authorizer`], [`ConnectRequest`], [`Principal`], [`AuthError`].
+//! - `bus`: [`Bus`], [`Subscription`], [`Interceptor`], [`AckToken`].
+
+mod auth;
+mod bus;
+mod envelope;
+
+pub use auth::{Action, AllowAll, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind, Transport};
+pub use bus::{AckToken, Bus, BusError, Interceptor, Subscription};
+pub use envelope::{Envelope, Qos};

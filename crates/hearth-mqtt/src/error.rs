@@ -1,0 +1,45 @@
+//! Decoding errors, each mapped to the reason code the broker answers with.
+
+use crate::types::ReasonCode;
+
+/// Why bytes could not be turned into a packet. Not enough bytes yet is not an error:
+/// [`crate::decode`] returns `Ok(None)` for that, so the hot path never builds an error
+/// value for an ordinary short read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes break the packet grammar (bad remaining length, bad UTF-8, reserved
+    /// flags set, a field running past the end of the packet...).
+    #[error("malformed packet: {0}")]
+    Malformed(&'static str),
+    /// Well-formed bytes that the protocol forbids here (second CONNECT, packet id 0,
+    /// property not allowed in this packet, empty SUBSCRIBE...).
+    #[error("protocol error: {0}")]
+    Protocol(&'static str),
+    /// The remaining length announces more than the configured maximum; reported as soon
+    /// as the fixed header is read, before the body is buffered.
+    #[error("packet of {size} bytes exceeds the maximum of {max}")]
+    TooLarge { size: usize, max: usize },
+    /// CONNECT named a protocol name or level this codec does not speak. Carries the
+    /// level so the broker can answer in a dialect the client understands.
+    #[error("unsupported protocol {name:?} level {level}")]
+    UnsupportedProtocol { name: String, level: u8 },
+}
+
+impl DecodeError {
+    /// The v5 reason code for the DISCONNECT (or CONNACK) the broker sends before closing.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            DecodeError::Malformed(_) => ReasonCode::MALFORMED_PACKET,
+            DecodeError::Protocol(_) => ReasonCode::PROTOCOL_ERROR,
+            DecodeError::TooLarge { .. } => ReasonCode::PACKET_TOO_LARGE,
+            DecodeError::UnsupportedProtocol { .. } => ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+        }
+    }
+}
+
+/// Why a packet could not be encoded: only a field that does not fit its length prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{field} is {len} bytes, more than MQTT can carry")]
+    TooLong { field: &'static str, len: usize },
+}
