@@ -1,1 +1,45 @@
-fn main() {}
+//! `hearth`: the hub in one binary.
+//!
+//! # Layout
+//! - `cli`: the command line (clap).
+//! - `config`: `hearth.toml` + `HEARTH_*` + flags into one [`config::HearthConfig`].
+//! - `serve`: wiring the broker (and later the store, services and HTTP) together.
+//! - `passwd`: password-file maintenance for the broker's file authorizer.
+
+mod cli;
+mod config;
+mod passwd;
+mod serve;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.log.as_deref());
+    let result = match cli.command {
+        cli::Command::Serve(args) => run_async(serve::run(args)),
+        cli::Command::Passwd(args) => passwd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole context chain on one line: "reading hearth.toml: ...".
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
+}
+
+fn init_tracing(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

@@ -1,0 +1,144 @@
+//! Broker settings: one serde tree, the `[mqtt]` table of `hearth.toml`.
+//!
+//! Every field has a default that is safe for a home box; limits are never unbounded,
+//! because one misbehaving client must not be able to take the hub's memory.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::file_auth::FileAuthConfig;
+
+/// Everything the broker needs to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Plain MQTT over TCP. `None` disables the listener.
+    pub listen: Option<SocketAddr>,
+    /// MQTT over WebSocket (browsers with mqtt.js), path [`BrokerConfig::ws_path`].
+    pub ws_listen: Option<SocketAddr>,
+    /// MQTT over TLS; needs [`TlsConfig`].
+    pub tls_listen: Option<SocketAddr>,
+    /// MQTT over WebSocket over TLS; needs [`TlsConfig`].
+    pub wss_listen: Option<SocketAddr>,
+    /// HTTP path the WebSocket listeners accept.
+    pub ws_path: String,
+    /// Certificate and key for the TLS and WSS listeners.
+    pub tls: Option<TlsConfig>,
+    /// Password file, ACL file and anonymous access.
+    pub auth: FileAuthConfig,
+    pub limits: Limits,
+    /// Seconds between `$SYS/broker/...` updates; 0 disables them.
+    pub sys_interval_secs: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
+            ws_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8083))),
+            tls_listen: None,
+            wss_listen: None,
+            ws_path: "/mqtt".to_owned(),
+            tls: None,
+            auth: FileAuthConfig::default(),
+            limits: Limits::default(),
+            sys_interval_secs: 10,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// A configuration for tests: every listener on an ephemeral loopback port.
+    pub fn ephemeral() -> BrokerConfig {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        BrokerConfig {
+            listen: Some(any_port),
+            ws_listen: Some(any_port),
+            sys_interval_secs: 1,
+            ..BrokerConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// What happens when a session's queue of undelivered QoS 1/2 messages is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueFullPolicy {
+    /// Keep what is queued and drop the new message (what Mosquitto does).
+    #[default]
+    DropNew,
+    /// Drop the oldest queued message to make room: for sensors, the latest reading
+    /// matters more than an old one.
+    DropOldest,
+}
+
+/// Bounds on what any one client may cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Connections accepted at once; further CONNECTs get "server unavailable".
+    pub max_connections: usize,
+    /// Largest packet accepted, in bytes; larger ones are refused while being read.
+    pub max_packet_size: u32,
+    /// QoS 1/2 messages a client may have unacknowledged towards the broker (the
+    /// Receive Maximum the broker announces).
+    pub receive_maximum: u16,
+    /// QoS 1/2 messages the broker keeps in flight towards one client (further capped by
+    /// the client's own Receive Maximum).
+    pub max_inflight: u16,
+    /// QoS 1/2 messages queued per session beyond the in-flight window, including while
+    /// a persistent session is offline.
+    pub max_queued_messages: usize,
+    /// What to do when [`Limits::max_queued_messages`] is reached.
+    pub queue_full_policy: QueueFullPolicy,
+    /// QoS 0 messages waiting in a connection's write queue before further ones are
+    /// dropped: a client that stops reading loses QoS 0 messages, nobody else slows down.
+    pub max_qos0_backlog: usize,
+    /// Seconds a new connection has to send CONNECT.
+    pub connect_timeout_secs: u64,
+    /// Largest keep-alive granted, in seconds; a v5 client asking for more (or for 0) is
+    /// told this value as Server Keep Alive. 0 means no limit.
+    pub max_keep_alive_secs: u16,
+    /// Largest session expiry interval granted to v5 clients, in seconds.
+    pub max_session_expiry_secs: u32,
+    /// Topic aliases a v5 client may use towards the broker.
+    pub topic_alias_maximum: u16,
+    /// Whether retained messages are accepted.
+    pub retain_available: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 100_000,
+            max_packet_size: 1024 * 1024,
+            receive_maximum: 1024,
+            max_inflight: 256,
+            max_queued_messages: 10_000,
+            queue_full_policy: QueueFullPolicy::DropNew,
+            max_qos0_backlog: 10_000,
+            connect_timeout_secs: 10,
+            max_keep_alive_secs: 0,
+            max_session_expiry_secs: u32::MAX,
+            topic_alias_maximum: 64,
+            retain_available: true,
+        }
+    }
+}
+
+impl Limits {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}

@@ -1,0 +1,280 @@
+//! One task per network connection: reads and decodes packets, checks what the protocol
+//! and the authorizer require, hands the rest to the router, and writes what the router
+//! queues for it.
+//!
+//! Reading and writing share one task (a `select!` over the two halves) rather than two
+//! tasks: half the memory per idle connection, and no deadlock when a client writes
+//! while not reading, because the task keeps reading while a write is pending.
+//!
+//! # Layout
+//! - `handshake`: CONNECT, authentication, CONNACK properties.
+//! - `inbound`: every packet after CONNECT.
+//! - `encode`: turning queued items into bytes (topic aliases, size limits).
+//! - `queue`: the router-to-connection queue.
+
+mod encode;
+mod handshake;
+mod inbound;
+pub(crate) mod queue;
+
+use bytes::BytesMut;
+use hearth_bus::{Authorizer, Principal, Transport};
+use hearth_mqtt::{ByteStr, DecodeError, ProtocolVersion, ReasonCode};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::Limits;
+use crate::router::event::{ConnId, Event};
+use crate::stats::SharedStats;
+use crate::transport::ByteStream;
+use queue::{OutItem, Outbound};
+
+/// What every connection task shares: the way to the router, the authorizer, limits.
+pub(crate) struct ConnectionContext {
+    pub events: mpsc::Sender<Event>,
+    pub authorizer: Arc<dyn Authorizer>,
+    pub limits: Limits,
+    pub stats: Arc<SharedStats>,
+    pub next_conn_id: AtomicU64,
+}
+
+/// Why a connection ended. Logged by the accept loop at debug level: clients
+/// disconnecting is ordinary.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectionError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    #[error("no CONNECT within {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("keep-alive of {0}s expired")]
+    KeepAlive(u16),
+    #[error("protocol violation ({reason}): {detail}")]
+    Protocol { reason: ReasonCode, detail: &'static str },
+    #[error("connection refused ({0})")]
+    Refused(ReasonCode),
+    #[error("closed by the broker ({0})")]
+    ClosedByBroker(ReasonCode),
+    #[error("the broker is shutting down")]
+    RouterGone,
+}
+
+/// Initial read buffer: enough for a CONNECT, small enough that ten thousand idle
+/// connections cost little. It doubles while reads fill it.
+const INITIAL_READ_CAPACITY: usize = 256;
+/// A write buffer larger than this is released after use instead of kept.
+const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
+
+/// Serves one accepted stream until it closes. Never panics on client input: every
+/// protocol problem ends as a `ConnectionError` for this connection alone.
+pub(crate) async fn serve<S: ByteStream>(
+    stream: S,
+    peer: Option<SocketAddr>,
+    transport: Transport,
+    context: Arc<ConnectionContext>,
+) -> Result<(), ConnectionError> {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut read_buf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
+    let accepted = handshake::accept(&mut reader, &mut writer, &mut read_buf, peer, transport, &context).await?;
+    let conn_id = context.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    SharedStats::add(&context.stats.connections_current, 1);
+    SharedStats::add(&context.stats.connections_total, 1);
+    let mut connection = Connection::new(conn_id, accepted, context.clone());
+    let connect_event = connection.take_connect_event();
+    let result = match context.events.send(Event::Connect(connect_event)).await {
+        Ok(()) => connection.run(&mut reader, &mut writer, read_buf).await,
+        Err(_) => Err(ConnectionError::RouterGone),
+    };
+    connection.outbound.close();
+    context.stats.connections_current.fetch_sub(1, Ordering::Relaxed);
+    let _ = context.events.send(Event::Closed { conn: conn_id }).await;
+    let _ = writer.shutdown().await;
+    result
+}
+
+/// State of one connection after CONNECT.
+pub(crate) struct Connection {
+    id: ConnId,
+    context: Arc<ConnectionContext>,
+    outbound: Arc<Outbound>,
+    version: ProtocolVersion,
+    client_id: Arc<str>,
+    principal: Principal,
+    /// Seconds; 0 disables the check.
+    keep_alive: u16,
+    last_read: Instant,
+    /// Session expiry from CONNECT, to check a DISCONNECT that changes it.
+    session_expiry: u32,
+    /// Topic aliases the client set for its publishes (index = alias - 1).
+    inbound_aliases: Vec<Option<ByteStr>>,
+    /// Topic aliases the broker set for publishes to the client.
+    outbound_aliases: HashMap<ByteStr, u16>,
+    /// The client's Topic Alias Maximum: aliases the broker may use towards it.
+    client_alias_maximum: u16,
+    /// The client's Maximum Packet Size.
+    client_max_packet_size: u32,
+    /// QoS 1/2 publishes received and not yet acknowledged (checked against the Receive
+    /// Maximum the broker announced).
+    inflight_in: u32,
+    /// Items drained from the queue, waiting to be encoded.
+    pending: VecDeque<OutItem>,
+    write_buf: BytesMut,
+    /// Set once a DISCONNECT was received or a Close item written: the loop ends when
+    /// the write buffer is empty.
+    closing: Option<ConnectionError>,
+    connect_event: Option<Box<crate::router::event::ConnectEvent>>,
+}
+
+impl Connection {
+    fn new(id: ConnId, accepted: handshake::Accepted, context: Arc<ConnectionContext>) -> Connection {
+        let handshake::Accepted { mut event, keep_alive, client_alias_maximum, client_max_packet_size } = accepted;
+        event.conn = id;
+        Connection {
+            id,
+            outbound: event.outbound.clone(),
+            version: event.protocol,
+            client_id: event.client_id.clone(),
+            principal: event.principal.clone(),
+            keep_alive,
+            last_read: Instant::now(),
+            session_expiry: event.session_expiry,
+            inbound_aliases: Vec::new(),
+            outbound_aliases: HashMap::new(),
+            client_alias_maximum,
+            client_max_packet_size,
+            inflight_in: 0,
+            pending: VecDeque::new(),
+            write_buf: BytesMut::new(),
+            closing: None,
+            connect_event: Some(event),
+            context,
+        }
+    }
+
+    fn take_connect_event(&mut self) -> Box<crate::router::event::ConnectEvent> {
+        self.connect_event.take().expect("connect event taken once")
+    }
+
+    fn keep_alive_deadline(&self) -> Option<Instant> {
+        (self.keep_alive > 0)
+            .then(|| self.last_read + Duration::from_millis(u64::from(self.keep_alive) * 1500))
+    }
+
+    async fn run<R, W>(&mut self, reader: &mut R, writer: &mut W, mut read_buf: BytesMut) -> Result<(), ConnectionError>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        // The keep-alive timer is re-armed only when it fires, not on every packet:
+        // resetting a timer per packet would cost a timer-wheel update per message.
+        let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
+        let timer = tokio::time::sleep_until(self.keep_alive_deadline().unwrap_or(far_future));
+        tokio::pin!(timer);
+        // Packets that arrived with the CONNECT.
+        self.process_read_buf(&mut read_buf).await?;
+        loop {
+            if self.write_buf.is_empty() {
+                if let Some(reason) = self.closing.take() {
+                    writer.flush().await?;
+                    return match reason {
+                        ConnectionError::ClosedByBroker(_) | ConnectionError::Refused(_) => Ok(()),
+                        other => Err(other),
+                    };
+                }
+                if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
+                    self.write_buf = BytesMut::new();
+                }
+            }
+            if read_buf.capacity() == read_buf.len() {
+                read_buf.reserve(read_buf.capacity().clamp(INITIAL_READ_CAPACITY, 64 * 1024));
+            }
+            let writing = !self.write_buf.is_empty();
+            tokio::select! {
+                biased;
+                written = writer.write_buf(&mut self.write_buf), if writing => {
+                    let n = written?;
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+                    }
+                    SharedStats::add(&self.context.stats.bytes_sent, n as u64);
+                    if self.write_buf.is_empty() {
+                        writer.flush().await?;
+                    }
+                }
+                () = self.outbound.wait(), if !writing => {
+                    self.outbound.drain_into(&mut self.pending);
+                    self.encode_pending();
+                }
+                read = reader.read_buf(&mut read_buf), if self.closing.is_none() => {
+                    let n = read?;
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                    }
+                    SharedStats::add(&self.context.stats.bytes_received, n as u64);
+                    self.last_read = Instant::now();
+                    self.process_read_buf(&mut read_buf).await?;
+                    if read_buf.is_empty() && read_buf.capacity() > 64 * 1024 {
+                        read_buf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
+                    }
+                }
+                () = &mut timer => {
+                    match self.keep_alive_deadline() {
+                        Some(deadline) if deadline <= Instant::now() => {
+                            self.begin_close(ReasonCode::KEEP_ALIVE_TIMEOUT, ConnectionError::KeepAlive(self.keep_alive));
+                        }
+                        Some(deadline) => timer.as_mut().reset(deadline),
+                        None => timer.as_mut().reset(far_future),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every complete packet in `read_buf`.
+    async fn process_read_buf(&mut self, read_buf: &mut BytesMut) -> Result<(), ConnectionError> {
+        while self.closing.is_none() {
+            let max = self.context.limits.max_packet_size as usize;
+            match hearth_mqtt::decode(read_buf, Some(self.version), max) {
+                Ok(Some(packet)) => {
+                    SharedStats::add(&self.context.stats.packets_received, 1);
+                    self.handle_packet(packet).await?;
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    SharedStats::add(&self.context.stats.protocol_errors, 1);
+                    tracing::debug!(client_id = %self.client_id, %error, "closing connection after a bad packet");
+                    let reason = error.reason_code();
+                    self.begin_close(reason, ConnectionError::Decode(error));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a DISCONNECT (v5) and stops reading; the loop ends once it is written.
+    fn begin_close(&mut self, reason: ReasonCode, error: ConnectionError) {
+        if self.closing.is_some() {
+            return;
+        }
+        self.closing = Some(error);
+        self.pending.push_back(OutItem::Close(reason));
+        self.encode_pending();
+    }
+
+    /// Sends an item for this connection's own socket (PINGRESP, refusals).
+    fn send_now(&mut self, item: OutItem) {
+        self.pending.push_back(item);
+        self.encode_pending();
+    }
+
+    async fn to_router(&self, event: Event) -> Result<(), ConnectionError> {
+        self.context.events.send(event).await.map_err(|_| ConnectionError::RouterGone)
+    }
+}

@@ -1,1 +1,0 @@
-//! Password file and ACL file authorizer (being written).

@@ -1,0 +1,355 @@
+//! Routing: from one accepted message to every matching subscriber, plus retained
+//! messages, interceptors and the acknowledgements of both directions.
+
+use hearth_bus::AckToken;
+use hearth_mqtt::{Publish, QoS, ReasonCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio::time::Instant;
+
+use super::Router;
+use super::event::{ConnId, Control};
+use super::session::{Incoming, Link, Queued, SessionId, SubscriptionEntry};
+use crate::config::QueueFullPolicy;
+use crate::connection::queue::{AckKind, Delivery, OutItem, PushOutcome};
+use crate::message::Message;
+
+/// One subscription that matched a message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Match {
+    session: SessionId,
+    qos: QoS,
+    retain_as_published: bool,
+    subscription_id: Option<u32>,
+}
+
+impl Match {
+    pub(super) fn new(session: SessionId, entry: SubscriptionEntry) -> Match {
+        Match {
+            session,
+            qos: entry.options.qos,
+            retain_as_published: entry.options.retain_as_published,
+            subscription_id: entry.subscription_id,
+        }
+    }
+}
+
+impl Router {
+    pub(super) fn on_client_publish(&mut self, conn: ConnId, publish: Publish) {
+        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let qos = publish.qos;
+        let packet_id = publish.packet_id;
+        if qos == QoS::ExactlyOnce {
+            match session.incoming.get(&packet_id) {
+                // A resent QoS 2 message we already have: exactly once means not routing
+                // it again, only repeating the PUBREC (or waiting for the pending one).
+                Some(Incoming::Received) => {
+                    self.push_ack(session_id, AckKind::PubRec, packet_id, ReasonCode::SUCCESS);
+                    return;
+                }
+                Some(Incoming::PendingDurable) => return,
+                None => {}
+            }
+        }
+        let client_id = session.client_id.clone();
+        let principal = session.principal.clone();
+        let message = Arc::new(Message::from_publish(publish, Some(session_id), Some(client_id), principal, Instant::now()));
+        let held = self.intercept(&message, session_id, conn, packet_id);
+        if !held {
+            match qos {
+                QoS::AtMostOnce => {}
+                QoS::AtLeastOnce => self.push_ack(session_id, AckKind::PubAck, packet_id, ReasonCode::SUCCESS),
+                QoS::ExactlyOnce => {
+                    if let Some(session) = self.sessions.get_mut(&session_id) {
+                        session.incoming.insert(packet_id, Incoming::Received);
+                    }
+                    self.push_ack(session_id, AckKind::PubRec, packet_id, ReasonCode::SUCCESS);
+                }
+            }
+        } else if qos == QoS::ExactlyOnce {
+            if let Some(session) = self.sessions.get_mut(&session_id) {
+                session.incoming.insert(packet_id, Incoming::PendingDurable);
+            }
+        }
+        self.accept_message(message);
+    }
+
+    /// Hands the message to every matching interceptor. Returns true when its
+    /// acknowledgement is held until they all accept it.
+    fn intercept(&mut self, message: &Arc<Message>, session: SessionId, conn: ConnId, packet_id: u16) -> bool {
+        if self.interceptors.is_empty() {
+            return false;
+        }
+        let matching: Vec<_> = self
+            .interceptors
+            .iter()
+            .filter(|(filter, _)| crate::topic::matches(filter, &message.topic))
+            .map(|(_, interceptor)| interceptor.clone())
+            .collect();
+        if matching.is_empty() {
+            return false;
+        }
+        let envelope = message.to_envelope();
+        if message.qos == QoS::AtMostOnce {
+            for interceptor in matching {
+                interceptor.intercept(&envelope, None);
+            }
+            return false;
+        }
+        let remaining = Arc::new(AtomicUsize::new(matching.len()));
+        let failed = Arc::new(AtomicBool::new(false));
+        let qos2 = message.qos == QoS::ExactlyOnce;
+        for interceptor in matching {
+            let remaining = remaining.clone();
+            let failed = failed.clone();
+            let control = self.control_sender.clone();
+            let token = AckToken::new(move |ok| {
+                if !ok {
+                    failed.store(true, Ordering::Release);
+                }
+                if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let ok = !failed.load(Ordering::Acquire);
+                    let _ = control.send(Control::AckReady { session, conn, packet_id, qos2, ok });
+                }
+            });
+            interceptor.intercept(&envelope, Some(token));
+        }
+        true
+    }
+
+    /// Every interceptor has answered for a held message: acknowledge it now (or report
+    /// the failure so the client sends it again).
+    pub(super) fn on_ack_ready(&mut self, session_id: SessionId, conn: ConnId, packet_id: u16, qos2: bool, ok: bool) {
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        if qos2 {
+            if session.incoming.get(&packet_id) != Some(&Incoming::PendingDurable) {
+                return;
+            }
+            if ok {
+                session.incoming.insert(packet_id, Incoming::Received);
+            } else {
+                session.incoming.remove(&packet_id);
+            }
+        }
+        let v5 = session.protocol.is_v5();
+        if !ok && !v5 {
+            // 3.x cannot report failure: closing makes the client resend.
+            if let Some(outbound) = session.outbound().cloned() {
+                self.push(&outbound, OutItem::Close(ReasonCode::UNSPECIFIED_ERROR));
+            }
+            return;
+        }
+        // An acknowledgement belongs to the connection that sent the message; after a
+        // reconnect the client resends it and gets a fresh answer.
+        if session.conn() != Some(conn) && !qos2 {
+            return;
+        }
+        let reason = if ok { ReasonCode::SUCCESS } else { ReasonCode::UNSPECIFIED_ERROR };
+        let kind = if qos2 { AckKind::PubRec } else { AckKind::PubAck };
+        self.push_ack(session_id, kind, packet_id, reason);
+    }
+
+    fn push_ack(&mut self, session: SessionId, kind: AckKind, packet_id: u16, reason: ReasonCode) {
+        self.push_to_session(session, OutItem::Ack { kind, packet_id, reason });
+    }
+
+    /// Stores a retained message if it is one, then routes it. Every message, from
+    /// clients, wills, `$SYS` or services inside the hub, enters here.
+    pub(super) fn accept_message(&mut self, message: Arc<Message>) {
+        self.stats.messages_received += 1;
+        if message.retain {
+            if message.payload.is_empty() {
+                self.retained.remove(&message.topic);
+            } else {
+                self.retained.insert(&message.topic, message.clone());
+            }
+        }
+        self.route(&message);
+    }
+
+    fn route(&mut self, message: &Arc<Message>) {
+        let mut matches = std::mem::take(&mut self.matches);
+        matches.clear();
+        let origin = message.origin;
+        self.subscriptions.for_each_match(&message.topic, |session, entry| {
+            if entry.options.no_local && Some(session) == origin {
+                return;
+            }
+            matches.push(Match::new(session, *entry));
+        });
+        self.match_shared(&message.topic, &mut matches);
+        if matches.len() > 1 {
+            matches.sort_unstable_by_key(|m| m.session);
+        }
+        let mut index = 0;
+        while index < matches.len() {
+            // A client with several matching subscriptions gets the message once, at the
+            // highest QoS granted, with every subscription identifier (v5 §3.3.4).
+            let first = matches[index];
+            let mut qos = first.qos;
+            let mut retain_as_published = first.retain_as_published;
+            let mut subscription_ids = Vec::new();
+            let mut end = index;
+            while end < matches.len() && matches[end].session == first.session {
+                let this = matches[end];
+                qos = qos.max(this.qos);
+                retain_as_published |= this.retain_as_published;
+                subscription_ids.extend(this.subscription_id);
+                end += 1;
+            }
+            let qos = qos.min(message.qos);
+            let retain = retain_as_published && message.retain;
+            self.deliver(first.session, message, qos, retain, subscription_ids);
+            index = end;
+        }
+        self.matches = matches;
+    }
+
+    /// Sends (or queues) one message to one session.
+    pub(super) fn deliver(
+        &mut self,
+        session_id: SessionId,
+        message: &Arc<Message>,
+        qos: QoS,
+        retain: bool,
+        subscription_ids: Vec<u32>,
+    ) {
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        if let Link::Local(sender) = &session.link {
+            // Services inside the hub: a bounded queue, and a full queue drops (counted)
+            // rather than stalling every client of the broker.
+            match sender.try_send(message.to_envelope()) {
+                Ok(()) => self.stats.messages_sent += 1,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => self.stats.dropped_qos0_backlog += 1,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                    let id = session.id;
+                    self.end_session(id);
+                }
+            }
+            return;
+        }
+        if message.max_wire_len(subscription_ids.len()) > session.max_packet_size as usize {
+            self.stats.dropped_too_large += 1;
+            return;
+        }
+        if qos == QoS::AtMostOnce {
+            let Some(outbound) = session.outbound().cloned() else { return };
+            let item = OutItem::Publish(Delivery {
+                message: message.clone(),
+                packet_id: 0,
+                qos,
+                retain,
+                dup: false,
+                subscription_ids,
+            });
+            match outbound.push_bounded(item, self.limits.max_qos0_backlog) {
+                PushOutcome::Queued => {
+                    self.stats.messages_sent += 1;
+                    if outbound.mark_for_ring() {
+                        self.to_ring.push(outbound);
+                    }
+                }
+                PushOutcome::Full => {
+                    self.stats.dropped_qos0_backlog += 1;
+                    tracing::debug!(client_id = %session.client_id, "QoS 0 message dropped: client is not reading");
+                }
+                PushOutcome::Closed => {}
+            }
+            return;
+        }
+        let queued = Queued { message: message.clone(), qos, retain, subscription_ids };
+        let window = session.window(self.limits.max_inflight);
+        if session.outbound().is_some() && session.queue.is_empty() && session.inflight.len() < window {
+            let item = session.start_inflight(queued);
+            let outbound = session.outbound().cloned().expect("checked above");
+            self.stats.messages_sent += 1;
+            self.push(&outbound, item);
+            return;
+        }
+        if session.queue.len() >= self.limits.max_queued_messages {
+            self.stats.dropped_queue_full += 1;
+            tracing::warn!(client_id = %session.client_id, "session queue full; message dropped ({:?})", self.limits.queue_full_policy);
+            match self.limits.queue_full_policy {
+                QueueFullPolicy::DropNew => return,
+                QueueFullPolicy::DropOldest => {
+                    session.queue.pop_front();
+                }
+            }
+        }
+        session.queue.push_back(queued);
+    }
+
+    /// Moves queued messages into the in-flight window while it has room.
+    pub(super) fn fill_window(&mut self, session_id: SessionId) {
+        let now = Instant::now();
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(outbound) = session.outbound().cloned() else { return };
+        let window = session.window(self.limits.max_inflight);
+        let mut items = Vec::new();
+        while session.inflight.len() < window {
+            let Some(queued) = session.queue.pop_front() else { break };
+            if queued.message.is_expired(now) {
+                self.stats.expired += 1;
+                continue;
+            }
+            items.push(session.start_inflight(queued));
+        }
+        self.stats.messages_sent += items.len() as u64;
+        for item in items {
+            self.push(&outbound, item);
+        }
+    }
+
+    pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16) {
+        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        if session.inflight.get(&packet_id).is_some_and(|inflight| inflight.queued.qos == QoS::AtLeastOnce) {
+            session.inflight.remove(&packet_id);
+            self.fill_window(session_id);
+        }
+    }
+
+    pub(super) fn on_pubrec(&mut self, conn: ConnId, packet_id: u16, reason: ReasonCode) {
+        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let v5 = session.protocol.is_v5();
+        match session.inflight.get_mut(&packet_id) {
+            Some(inflight) if inflight.queued.qos == QoS::ExactlyOnce => {
+                if reason.is_error() {
+                    session.inflight.remove(&packet_id);
+                    self.fill_window(session_id);
+                } else {
+                    inflight.released = true;
+                    self.push_ack(session_id, AckKind::PubRel, packet_id, ReasonCode::SUCCESS);
+                }
+            }
+            _ => {
+                let reason = if v5 { ReasonCode::PACKET_IDENTIFIER_NOT_FOUND } else { ReasonCode::SUCCESS };
+                self.push_ack(session_id, AckKind::PubRel, packet_id, reason);
+            }
+        }
+    }
+
+    pub(super) fn on_pubcomp(&mut self, conn: ConnId, packet_id: u16) {
+        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        if session.inflight.get(&packet_id).is_some_and(|inflight| inflight.released) {
+            session.inflight.remove(&packet_id);
+            self.fill_window(session_id);
+        }
+    }
+
+    /// The client releases a QoS 2 message it sent: forget its id and complete.
+    pub(super) fn on_pubrel(&mut self, conn: ConnId, packet_id: u16) {
+        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let known = session.incoming.remove(&packet_id).is_some();
+        let reason = if known || !session.protocol.is_v5() {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        self.push_ack(session_id, AckKind::PubComp, packet_id, reason);
+    }
+}

@@ -1,0 +1,186 @@
+//! A session: what the broker remembers about a client id across connections, and the
+//! in-flight window of QoS 1/2 messages towards it.
+
+use hearth_bus::{Envelope, Principal};
+use hearth_mqtt::{ProtocolVersion, QoS, SubscriptionOptions, Will};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::event::ConnId;
+use crate::connection::queue::{Delivery, OutItem, Outbound};
+use crate::message::Message;
+
+pub(crate) type SessionId = u64;
+
+/// Where a session's messages go right now.
+pub(crate) enum Link {
+    /// A network connection is attached.
+    Connected { conn: ConnId, outbound: Arc<Outbound> },
+    /// A persistent session whose client is away: QoS 1/2 messages queue up.
+    Offline,
+    /// A subscriber inside the hub (see `BrokerHandle::subscribe`).
+    Local(mpsc::Sender<Envelope>),
+}
+
+/// One subscription as stored in the trie and in the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SubscriptionEntry {
+    pub options: SubscriptionOptions,
+    pub subscription_id: Option<u32>,
+}
+
+/// A message waiting for room in the in-flight window.
+pub(crate) struct Queued {
+    pub message: Arc<Message>,
+    pub qos: QoS,
+    pub retain: bool,
+    pub subscription_ids: Vec<u32>,
+}
+
+/// A QoS 1/2 message sent and not yet fully acknowledged.
+pub(crate) struct Inflight {
+    /// Order of first sending, to resend in the same order after a reconnect.
+    pub seq: u64,
+    pub queued: Queued,
+    /// PUBREC received, PUBREL sent: only PUBCOMP is awaited.
+    pub released: bool,
+}
+
+/// State of a QoS 2 message received from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// Waiting for interceptors to make it durable before PUBREC.
+    PendingDurable,
+    /// PUBREC sent; waiting for PUBREL.
+    Received,
+}
+
+pub(crate) struct Session {
+    pub id: SessionId,
+    pub client_id: Arc<str>,
+    pub link: Link,
+    pub protocol: ProtocolVersion,
+    pub principal: Option<Principal>,
+    /// Full filters (with any `$share/group/` prefix) and their options.
+    pub subscriptions: HashMap<Arc<str>, SubscriptionEntry>,
+    pub inflight: HashMap<u16, Inflight>,
+    next_seq: u64,
+    next_packet_id: u16,
+    pub queue: VecDeque<Queued>,
+    pub incoming: HashMap<u16, Incoming>,
+    /// Seconds the session outlives its connection; `u32::MAX` forever.
+    pub expiry: u32,
+    pub will: Option<Will>,
+    /// Bumped on every connect, so that timers set for an earlier connection are ignored.
+    pub generation: u64,
+    pub receive_maximum: u16,
+    pub max_packet_size: u32,
+    pub disconnected_at: Option<Instant>,
+}
+
+impl Session {
+    pub(crate) fn new(id: SessionId, client_id: Arc<str>, link: Link) -> Session {
+        Session {
+            id,
+            client_id,
+            link,
+            protocol: ProtocolVersion::V5,
+            principal: None,
+            subscriptions: HashMap::new(),
+            inflight: HashMap::new(),
+            next_seq: 0,
+            next_packet_id: 1,
+            queue: VecDeque::new(),
+            incoming: HashMap::new(),
+            expiry: 0,
+            will: None,
+            generation: 0,
+            receive_maximum: u16::MAX,
+            max_packet_size: u32::MAX,
+            disconnected_at: None,
+        }
+    }
+
+    pub(crate) fn outbound(&self) -> Option<&Arc<Outbound>> {
+        match &self.link {
+            Link::Connected { outbound, .. } => Some(outbound),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn conn(&self) -> Option<ConnId> {
+        match &self.link {
+            Link::Connected { conn, .. } => Some(*conn),
+            _ => None,
+        }
+    }
+
+    /// Messages allowed in flight at once: the smaller of the client's Receive Maximum
+    /// and the broker's own limit.
+    pub(crate) fn window(&self, max_inflight: u16) -> usize {
+        usize::from(self.receive_maximum.min(max_inflight).max(1))
+    }
+
+    /// A packet id not in use by an in-flight message.
+    fn allocate_packet_id(&mut self) -> u16 {
+        loop {
+            let id = self.next_packet_id;
+            self.next_packet_id = if id == u16::MAX { 1 } else { id + 1 };
+            if !self.inflight.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Puts `queued` in flight and returns the item to write. The caller has checked
+    /// that the window has room and a connection is attached.
+    pub(crate) fn start_inflight(&mut self, queued: Queued) -> OutItem {
+        let packet_id = self.allocate_packet_id();
+        let delivery = Delivery {
+            message: queued.message.clone(),
+            packet_id,
+            qos: queued.qos,
+            retain: queued.retain,
+            dup: false,
+            subscription_ids: queued.subscription_ids.clone(),
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.inflight.insert(packet_id, Inflight { seq, queued, released: false });
+        OutItem::Publish(delivery)
+    }
+
+    /// Everything in flight, in original order, for resending on a new connection:
+    /// PUBLISH with DUP for those not yet acknowledged, PUBREL for those released.
+    pub(crate) fn resend_items(&self) -> Vec<OutItem> {
+        let mut inflight: Vec<(&u16, &Inflight)> = self.inflight.iter().collect();
+        inflight.sort_unstable_by_key(|(_, inflight)| inflight.seq);
+        inflight
+            .into_iter()
+            .map(|(&packet_id, inflight)| {
+                if inflight.released {
+                    OutItem::Ack {
+                        kind: crate::connection::queue::AckKind::PubRel,
+                        packet_id,
+                        reason: hearth_mqtt::ReasonCode::SUCCESS,
+                    }
+                } else {
+                    OutItem::Publish(Delivery {
+                        message: inflight.queued.message.clone(),
+                        packet_id,
+                        qos: inflight.queued.qos,
+                        retain: inflight.queued.retain,
+                        dup: true,
+                        subscription_ids: inflight.queued.subscription_ids.clone(),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn pending_messages(&self) -> usize {
+        self.inflight.len() + self.queue.len()
+    }
+}

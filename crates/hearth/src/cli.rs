@@ -1,0 +1,110 @@
+//! The command line. Flags follow SPEC §8; each also reads a `HEARTH_*` variable, and
+//! both override `hearth.toml`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about = "A self-hosted smart-home and IoT hub / 自托管的智能家居与物联网中枢")]
+pub struct Cli {
+    /// Log filter, e.g. `info` or `hearth_broker=debug` (default: $HEARTH_LOG or info).
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub: MQTT broker (and, as they land, store, API and web app).
+    Serve(ServeArgs),
+    /// Add or update a user in a broker password file (argon2id hash).
+    Passwd(PasswdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: ./hearth.toml if it exists).
+    #[arg(long, env = "HEARTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./data).
+    #[arg(long, env = "HEARTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (default: SQLite in the data directory).
+    #[arg(long, env = "HEARTH_DATABASE")]
+    pub database: Option<String>,
+    /// MQTT over TCP listen address (default 127.0.0.1:1883); `off` disables it.
+    #[arg(long, env = "HEARTH_MQTT")]
+    pub mqtt: Option<Listen>,
+    /// MQTT over WebSocket listen address (default 127.0.0.1:8083, path /mqtt).
+    #[arg(long, env = "HEARTH_WS")]
+    pub ws: Option<Listen>,
+    /// MQTT over TLS listen address (needs --tls-cert and --tls-key).
+    #[arg(long, env = "HEARTH_MQTTS")]
+    pub mqtts: Option<Listen>,
+    /// MQTT over secure WebSocket listen address (needs --tls-cert and --tls-key).
+    #[arg(long, env = "HEARTH_WSS")]
+    pub wss: Option<Listen>,
+    /// HTTP (API and web app) listen address (default 127.0.0.1:8080).
+    #[arg(long, env = "HEARTH_HTTP")]
+    pub http: Option<Listen>,
+    /// PEM certificate chain for the TLS listeners.
+    #[arg(long, env = "HEARTH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for the TLS listeners.
+    #[arg(long, env = "HEARTH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Broker password file (`user:argon2-hash` lines).
+    #[arg(long, env = "HEARTH_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Broker ACL file (Mosquitto syntax).
+    #[arg(long, env = "HEARTH_ACL_FILE")]
+    pub acl_file: Option<PathBuf>,
+    /// Let MQTT clients connect without credentials. For development only.
+    #[arg(long, env = "HEARTH_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+    /// Print the address of each listener on stdout once bound, one `name=addr` per
+    /// line, then `ready` (lets scripts and tests use port 0).
+    #[arg(long)]
+    pub print_addrs: bool,
+}
+
+/// A listen address or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    At(SocketAddr),
+    Off,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Listen, String> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Listen::Off);
+        }
+        text.parse()
+            .map(Listen::At)
+            .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:1883 (or `off`)"))
+    }
+}
+
+impl Listen {
+    pub fn into_option(self) -> Option<SocketAddr> {
+        match self {
+            Listen::At(addr) => Some(addr),
+            Listen::Off => None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// Password file to create or update.
+    pub file: PathBuf,
+    /// User name.
+    pub username: String,
+    /// Remove the user instead of setting a password.
+    #[arg(long)]
+    pub delete: bool,
+}

@@ -1,0 +1,152 @@
+//! One configuration tree: defaults, then `hearth.toml`, then `HEARTH_*` variables and
+//! flags (clap gives flags precedence over their variables).
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::cli::ServeArgs;
+use hearth_broker::{BrokerConfig, TlsConfig};
+
+/// Everything `hearth serve` reads. Each component has its own table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HearthConfig {
+    /// Where the hub keeps its files (SQLite database, generated secrets).
+    pub data_dir: PathBuf,
+    /// Database URL; empty means SQLite in `data_dir`.
+    pub database: Option<String>,
+    /// HTTP listener for the API and the web app.
+    pub http: Option<SocketAddr>,
+    /// The MQTT broker.
+    pub mqtt: BrokerConfig,
+}
+
+impl Default for HearthConfig {
+    fn default() -> HearthConfig {
+        HearthConfig {
+            data_dir: PathBuf::from("data"),
+            database: None,
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            mqtt: BrokerConfig::default(),
+        }
+    }
+}
+
+impl HearthConfig {
+    /// Builds the configuration `serve` runs with.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<HearthConfig> {
+        let default_file = Path::new("hearth.toml");
+        let mut config = match &args.config {
+            Some(path) => HearthConfig::from_file(path)?,
+            None if default_file.exists() => HearthConfig::from_file(default_file)?,
+            None => HearthConfig::default(),
+        };
+        config.apply_args(args);
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> anyhow::Result<HearthConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        HearthConfig::from_toml(&text).map_err(|message| anyhow::anyhow!("{}: {message}", path.display()))
+    }
+
+    /// Parses TOML text; the error names the line and column, and toml's own message
+    /// names the key (e.g. "unknown field `lisen`").
+    pub fn from_toml(text: &str) -> Result<HearthConfig, String> {
+        toml::from_str(text).map_err(|error: toml::de::Error| {
+            let message = error.message().to_owned();
+            match error.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("line {line}, column {column}: {message}")
+                }
+                None => message,
+            }
+        })
+    }
+
+    fn apply_args(&mut self, args: &ServeArgs) {
+        if let Some(dir) = &args.data_dir {
+            self.data_dir = dir.clone();
+        }
+        if let Some(database) = &args.database {
+            self.database = Some(database.clone());
+        }
+        if let Some(http) = args.http {
+            self.http = http.into_option();
+        }
+        let mqtt = &mut self.mqtt;
+        if let Some(listen) = args.mqtt {
+            mqtt.listen = listen.into_option();
+        }
+        if let Some(listen) = args.ws {
+            mqtt.ws_listen = listen.into_option();
+        }
+        if let Some(listen) = args.mqtts {
+            mqtt.tls_listen = listen.into_option();
+        }
+        if let Some(listen) = args.wss {
+            mqtt.wss_listen = listen.into_option();
+        }
+        match (&args.tls_cert, &args.tls_key) {
+            (Some(cert_file), Some(key_file)) => {
+                mqtt.tls = Some(TlsConfig { cert_file: cert_file.clone(), key_file: key_file.clone() });
+            }
+            (Some(cert_file), None) => {
+                if let Some(tls) = &mut mqtt.tls {
+                    tls.cert_file = cert_file.clone();
+                }
+            }
+            (None, Some(key_file)) => {
+                if let Some(tls) = &mut mqtt.tls {
+                    tls.key_file = key_file.clone();
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(file) = &args.password_file {
+            mqtt.auth.password_file = Some(file.clone());
+        }
+        if let Some(file) = &args.acl_file {
+            mqtt.auth.acl_file = Some(file.clone());
+        }
+        if args.allow_anonymous {
+            mqtt.auth.allow_anonymous = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_overrides_defaults() {
+        let config = HearthConfig::from_toml(
+            "data_dir = \"/var/lib/hearth\"\n[mqtt]\nlisten = \"0.0.0.0:1884\"\n[mqtt.limits]\nmax_inflight = 8\n",
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/hearth"));
+        assert_eq!(config.mqtt.listen, Some("0.0.0.0:1884".parse().unwrap()));
+        assert_eq!(config.mqtt.limits.max_inflight, 8);
+        // Untouched settings keep their defaults.
+        assert_eq!(config.mqtt.ws_path, "/mqtt");
+    }
+
+    #[test]
+    fn a_bad_key_names_line_and_key() {
+        let error = HearthConfig::from_toml("data_dir = \"d\"\n\n[mqtt]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+        assert!(error.starts_with("line 5, column 1:"), "{error}");
+        assert!(error.contains("lisen"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_line() {
+        let error = HearthConfig::from_toml("[mqtt.limits]\nmax_inflight = \"many\"\n").unwrap_err();
+        assert!(error.starts_with("line 2,"), "{error}");
+    }
+}
