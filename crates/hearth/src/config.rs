@@ -145,6 +145,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses_to_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../hearth.example.toml");
+        let example = HearthConfig::from_file(Path::new(path)).unwrap();
+        let defaults = HearthConfig::default();
+        // Compare through TOML so that every field is covered without PartialEq everywhere.
+        assert_eq!(toml::to_string(&example).unwrap(), toml::to_string(&defaults).unwrap());
+    }
+
+    #[test]
     fn a_bad_value_names_its_line() {
         let error = HearthConfig::from_toml("[mqtt.limits]\nmax_inflight = \"many\"\n").unwrap_err();
         assert!(error.starts_with("line 2,"), "{error}");

@@ -289,16 +289,17 @@ async fn watch_applies_edits_and_skips_bad_ones() {
     assert!(!bob_may("home/bob/x"));
 
     files.write("acl", &format!("{ACL}user bob\ntopic home/bob/#\n"));
-    let took = eventually(Duration::from_secs(5), || bob_may("home/bob/x")).await;
-    let took = took.expect("the edit was not applied");
-    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    // Generous deadline: this checks that the edit is applied, not how fast (the machine
+    // running the tests may be loaded).
+    let took = eventually(Duration::from_secs(15), || bob_may("home/bob/x")).await;
+    took.expect("the edit was not applied");
 
     // A bad edit leaves the rules alone; the next good one is applied.
     files.write("acl", "user bob\ntopic home/bob/#\ntopic home/bob/#/x\n");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(bob_may("home/bob/x"));
     files.write("acl", "user bob\ntopic garden/#\n");
-    let took = eventually(Duration::from_secs(5), || bob_may("garden/pump")).await;
+    let took = eventually(Duration::from_secs(15), || bob_may("garden/pump")).await;
     assert!(took.is_some(), "the edit after a bad one was not applied");
     assert!(!bob_may("home/bob/x"));
 
