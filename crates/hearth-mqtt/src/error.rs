@@ -37,9 +37,17 @@ impl DecodeError {
     }
 }
 
-/// Why a packet could not be encoded: only a field that does not fit its length prefix.
+/// Why a packet could not be encoded. `encode` checks everything before writing, so on
+/// error the output buffer is left as it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
+    /// A field (or the whole packet) does not fit its length prefix.
     #[error("{field} is {len} bytes, more than MQTT can carry")]
     TooLong { field: &'static str, len: usize },
+    /// The packet or a value in it has no spelling in the requested version: AUTH on an
+    /// MQTT 3 connection, a subscription identifier above 268,435,455. Both are caller
+    /// bugs, but silently writing something else would hide them from the peer's logs
+    /// only to surface as a disconnect.
+    #[error("{0} cannot be encoded")]
+    Unrepresentable(&'static str),
 }

@@ -119,7 +119,11 @@ pub struct PubResponse {
 
 impl PubResponse {
     pub fn new(packet_id: u16, reason: ReasonCode) -> PubResponse {
-        PubResponse { packet_id, reason, properties: Properties::default() }
+        PubResponse {
+            packet_id,
+            reason,
+            properties: Properties::default(),
+        }
     }
 }
 

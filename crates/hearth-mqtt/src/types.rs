@@ -127,6 +127,21 @@ impl ReasonCode {
             _ => 0x03,
         }
     }
+
+    /// The v5 reason code for an MQTT 3.x CONNACK return code, chosen so that
+    /// [`ReasonCode::to_v3_connack`] gives the same return code back. `None` for the
+    /// reserved values 6 to 255.
+    pub fn from_v3_connack(code: u8) -> Option<ReasonCode> {
+        match code {
+            0x00 => Some(ReasonCode::SUCCESS),
+            0x01 => Some(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION),
+            0x02 => Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID),
+            0x03 => Some(ReasonCode::SERVER_UNAVAILABLE),
+            0x04 => Some(ReasonCode::BAD_USER_NAME_OR_PASSWORD),
+            0x05 => Some(ReasonCode::NOT_AUTHORIZED),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for ReasonCode {
