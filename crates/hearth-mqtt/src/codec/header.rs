@@ -29,6 +29,7 @@ pub(super) enum Kind {
 }
 
 impl Kind {
+    #[cfg(test)]
     const ALL: [Kind; 15] = [
         Kind::Connect,
         Kind::ConnAck,
@@ -46,6 +47,28 @@ impl Kind {
         Kind::Disconnect,
         Kind::Auth,
     ];
+
+    fn from_number(number: u8) -> Option<Kind> {
+        let kind = match number {
+            1 => Kind::Connect,
+            2 => Kind::ConnAck,
+            3 => Kind::Publish,
+            4 => Kind::PubAck,
+            5 => Kind::PubRec,
+            6 => Kind::PubRel,
+            7 => Kind::PubComp,
+            8 => Kind::Subscribe,
+            9 => Kind::SubAck,
+            10 => Kind::Unsubscribe,
+            11 => Kind::UnsubAck,
+            12 => Kind::PingReq,
+            13 => Kind::PingResp,
+            14 => Kind::Disconnect,
+            15 => Kind::Auth,
+            _ => return None,
+        };
+        Some(kind)
+    }
 
     pub(super) fn of(packet: &Packet) -> Kind {
         match packet {
@@ -125,7 +148,7 @@ pub(super) fn parse(
 }
 
 fn check_kind(number: u8, version: Option<ProtocolVersion>) -> Result<Kind, DecodeError> {
-    let Some(&kind) = Kind::ALL.iter().find(|kind| **kind as u8 == number) else {
+    let Some(kind) = Kind::from_number(number) else {
         return Err(DecodeError::Malformed("reserved packet type 0"));
     };
     match (version, kind) {
@@ -187,6 +210,15 @@ mod tests {
         version: Option<ProtocolVersion>,
     ) -> Result<Option<FixedHeader>, DecodeError> {
         parse(bytes, version, MAX)
+    }
+
+    #[test]
+    fn packet_numbers_match_the_specification() {
+        for (index, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as u8, index as u8 + 1);
+            assert_eq!(Kind::from_number(index as u8 + 1), Some(kind));
+        }
+        assert_eq!(Kind::from_number(0), None);
     }
 
     #[test]
