@@ -47,7 +47,11 @@ use crate::{DecodeError, EncodeError, MAX_REMAINING_LENGTH, Packet, ProtocolVers
 /// wildcards, or empty without a topic alias, is malformed on 3.x and a protocol error
 /// on v5 (which defines the difference); an unknown protocol name or level in CONNECT is
 /// reported as [`DecodeError::UnsupportedProtocol`] before anything after the level is
-/// looked at; non-minimal variable byte integers are accepted.
+/// looked at; non-minimal variable byte integers are accepted. For old MQTT 3.1 peers,
+/// DUP on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE is accepted (3.1 allowed it) and the
+/// CONNACK byte that later became "session present" is ignored (3.1 left it unused).
+/// Subscription identifiers in a PUBLISH are accepted in either direction; refusing one
+/// from a client (v5 §3.3.4) is the broker's call.
 pub fn decode(
     buf: &mut BytesMut,
     version: Option<ProtocolVersion>,
