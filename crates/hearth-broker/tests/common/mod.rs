@@ -2,6 +2,8 @@
 //! run third-party clients against it.
 #![allow(dead_code)]
 
+pub mod clients;
+
 use hearth_broker::{Broker, BrokerConfig, BrokerHandle, LocalAddrs};
 use hearth_bus::{AllowAll, Authorizer};
 use std::net::SocketAddr;
