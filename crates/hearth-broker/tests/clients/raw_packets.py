@@ -17,35 +17,21 @@ import time
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = (
     8, 9, 10, 11, 12, 13, 14, 15)
-TYPE_NAMES = {
-    CONNECT: "CONNECT", CONNACK: "CONNACK", PUBLISH: "PUBLISH", PUBACK: "PUBACK",
-    PUBREC: "PUBREC", PUBREL: "PUBREL", PUBCOMP: "PUBCOMP", SUBSCRIBE: "SUBSCRIBE",
-    SUBACK: "SUBACK", UNSUBSCRIBE: "UNSUBSCRIBE", UNSUBACK: "UNSUBACK",
-    PINGREQ: "PINGREQ", PINGRESP: "PINGRESP", DISCONNECT: "DISCONNECT", AUTH: "AUTH",
-}
+TYPE_NAMES = dict(enumerate(
+    ["reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
+     "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT",
+     "AUTH"]))
 
-# MQTT 5 property identifiers (v5 section 2.2.2.2) and how each value is encoded.
-PAYLOAD_FORMAT_INDICATOR = 0x01
+# The MQTT 5 property identifiers the scripts send (v5 section 2.2.2.2).
 MESSAGE_EXPIRY_INTERVAL = 0x02
-CONTENT_TYPE = 0x03
-RESPONSE_TOPIC = 0x08
-CORRELATION_DATA = 0x09
-SUBSCRIPTION_IDENTIFIER = 0x0B
 SESSION_EXPIRY_INTERVAL = 0x11
-ASSIGNED_CLIENT_IDENTIFIER = 0x12
-SERVER_KEEP_ALIVE = 0x13
-AUTHENTICATION_METHOD = 0x15
-AUTHENTICATION_DATA = 0x16
 WILL_DELAY_INTERVAL = 0x18
-REASON_STRING = 0x1F
 RECEIVE_MAXIMUM = 0x21
 TOPIC_ALIAS_MAXIMUM = 0x22
 TOPIC_ALIAS = 0x23
-MAXIMUM_QOS = 0x24
-RETAIN_AVAILABLE = 0x25
-USER_PROPERTY = 0x26
 MAXIMUM_PACKET_SIZE = 0x27
 
+# Every property: the name it is reported under and how its value is encoded.
 PROPERTY_TYPES = {
     0x01: ("payload_format_indicator", "byte"),
     0x02: ("message_expiry_interval", "u32"),
@@ -340,9 +326,6 @@ class Packet:
 
     def __getitem__(self, key):
         return self.fields[key]
-
-    def get(self, key, default=None):
-        return self.fields.get(key, default)
 
     def to_json(self):
         return dict(type=self.name, **self.fields)
