@@ -31,25 +31,48 @@ impl BrokerHandle {
 
     /// Subscribes with a chosen queue length (see [`Subscription`] for what happens when
     /// it fills).
-    pub async fn subscribe_with_capacity(&self, filter: &str, capacity: usize) -> Result<Subscription, BusError> {
+    pub async fn subscribe_with_capacity(
+        &self,
+        filter: &str,
+        capacity: usize,
+    ) -> Result<Subscription, BusError> {
         check_filter(filter)?;
         let (reply, answer) = oneshot::channel();
-        self.send(Control::LocalSubscribe { filter: filter.to_owned(), capacity, reply })?;
+        self.send(Control::LocalSubscribe {
+            filter: filter.to_owned(),
+            capacity,
+            reply,
+        })?;
         answer.await.map_err(|_| BusError::Closed)
     }
 
     /// Registers `interceptor` for client publishes matching `filter`. From now on the
     /// broker acknowledges such QoS 1/2 messages only once the interceptor accepts them.
-    pub fn intercept(&self, filter: &str, interceptor: Arc<dyn Interceptor>) -> Result<(), BusError> {
+    pub fn intercept(
+        &self,
+        filter: &str,
+        interceptor: Arc<dyn Interceptor>,
+    ) -> Result<(), BusError> {
         check_filter(filter)?;
-        self.send(Control::Intercept { filter: filter.to_owned(), interceptor })
+        self.send(Control::Intercept {
+            filter: filter.to_owned(),
+            interceptor,
+        })
     }
 
     /// Disconnects the client with this id (v5 clients get DISCONNECT with `reason`,
     /// e.g. 0x98 administrative action). Returns whether such a client was connected.
-    pub async fn disconnect_client(&self, client_id: &str, reason: ReasonCode) -> Result<bool, BusError> {
+    pub async fn disconnect_client(
+        &self,
+        client_id: &str,
+        reason: ReasonCode,
+    ) -> Result<bool, BusError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Control::Kick { client_id: client_id.to_owned(), reason, reply })?;
+        self.send(Control::Kick {
+            client_id: client_id.to_owned(),
+            reason,
+            reply,
+        })?;
         answer.await.map_err(|_| BusError::Closed)
     }
 
@@ -73,11 +96,13 @@ fn check_filter(filter: &str) -> Result<(), BusError> {
 #[async_trait]
 impl Bus for BrokerHandle {
     async fn publish(&self, envelope: Envelope) -> Result<(), BusError> {
-        topic::validate_topic_name(&envelope.topic).map_err(|_| BusError::InvalidTopic(envelope.topic.to_string()))?;
+        topic::validate_topic_name(&envelope.topic)
+            .map_err(|_| BusError::InvalidTopic(envelope.topic.to_string()))?;
         self.send(Control::LocalPublish { envelope })
     }
 
     async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError> {
-        self.subscribe_with_capacity(filter, DEFAULT_LOCAL_CAPACITY).await
+        self.subscribe_with_capacity(filter, DEFAULT_LOCAL_CAPACITY)
+            .await
     }
 }

@@ -37,12 +37,29 @@ impl Message {
         principal: Option<Principal>,
         now: Instant,
     ) -> Message {
-        let Publish { qos, retain, topic, properties, payload, .. } = publish;
+        let Publish {
+            qos,
+            retain,
+            topic,
+            properties,
+            payload,
+            ..
+        } = publish;
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| now + std::time::Duration::from_secs(u64::from(secs)));
         let properties = forwarded_properties(properties);
-        Message { topic, payload, qos, retain, properties, expires_at, origin, client_id, principal }
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            origin,
+            client_id,
+            principal,
+        }
     }
 
     /// Builds a message published by a service inside the hub.

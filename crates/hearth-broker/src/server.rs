@@ -24,7 +24,11 @@ const EVENT_CHANNEL: usize = 8192;
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind { addr: SocketAddr, what: &'static str, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("{what} listener needs [mqtt.tls] cert_file and key_file")]
     TlsMissing { what: &'static str },
     #[error(transparent)]
@@ -52,30 +56,50 @@ pub struct Broker {
 impl Broker {
     /// Binds every configured listener and starts serving. Fails before serving anything
     /// if a listener cannot bind or the TLS files cannot be loaded.
-    pub async fn start(config: BrokerConfig, authorizer: Arc<dyn Authorizer>) -> Result<Broker, BrokerError> {
+    pub async fn start(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Result<Broker, BrokerError> {
         let tls = match &config.tls {
             Some(tls) => Some(transport::load_tls_config(&tls.cert_file, &tls.key_file)?),
             None => None,
         };
         if tls.is_none() {
             if config.tls_listen.is_some() {
-                return Err(BrokerError::TlsMissing { what: "MQTT over TLS" });
+                return Err(BrokerError::TlsMissing {
+                    what: "MQTT over TLS",
+                });
             }
             if config.wss_listen.is_some() {
-                return Err(BrokerError::TlsMissing { what: "secure WebSocket" });
+                return Err(BrokerError::TlsMissing {
+                    what: "secure WebSocket",
+                });
             }
         }
         let mut listeners = Vec::new();
         let mut local_addrs = LocalAddrs::default();
         for (addr, transport, what) in [
             (config.listen, Transport::Tcp, "MQTT"),
-            (config.ws_listen, Transport::WebSocket, "MQTT over WebSocket"),
+            (
+                config.ws_listen,
+                Transport::WebSocket,
+                "MQTT over WebSocket",
+            ),
             (config.tls_listen, Transport::Tls, "MQTT over TLS"),
-            (config.wss_listen, Transport::WebSocketTls, "MQTT over secure WebSocket"),
+            (
+                config.wss_listen,
+                Transport::WebSocketTls,
+                "MQTT over secure WebSocket",
+            ),
         ] {
             let Some(addr) = addr else { continue };
-            let listener = TcpListener::bind(addr).await.map_err(|source| BrokerError::Bind { addr, what, source })?;
-            let bound = listener.local_addr().map_err(|source| BrokerError::Bind { addr, what, source })?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| BrokerError::Bind { addr, what, source })?;
+            let bound =
+                listener
+                    .local_addr()
+                    .map_err(|source| BrokerError::Bind { addr, what, source })?;
             match transport {
                 Transport::Tcp => local_addrs.mqtt = Some(bound),
                 Transport::WebSocket => local_addrs.ws = Some(bound),
@@ -90,8 +114,14 @@ impl Broker {
         let stats = Arc::new(SharedStats::default());
         let (events_tx, events_rx) = mpsc::channel(EVENT_CHANNEL);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
-        let sys_interval = (config.sys_interval_secs > 0).then(|| Duration::from_secs(config.sys_interval_secs));
-        let router = Router::new(config.limits.clone(), stats.clone(), sys_interval, control_tx.clone());
+        let sys_interval =
+            (config.sys_interval_secs > 0).then(|| Duration::from_secs(config.sys_interval_secs));
+        let router = Router::new(
+            config.limits.clone(),
+            stats.clone(),
+            sys_interval,
+            control_tx.clone(),
+        );
         let mut tasks = JoinSet::new();
         tasks.spawn(router.run(events_rx, control_rx));
 
@@ -115,7 +145,13 @@ impl Broker {
             };
             tasks.spawn(accept.run());
         }
-        Ok(Broker { handle: BrokerHandle::new(control_tx.clone()), local_addrs, stop, tasks, control: control_tx })
+        Ok(Broker {
+            handle: BrokerHandle::new(control_tx.clone()),
+            local_addrs,
+            stop,
+            tasks,
+            control: control_tx,
+        })
     }
 
     pub fn handle(&self) -> BrokerHandle {
@@ -187,16 +223,24 @@ async fn serve_stream(
     let result = match (transport, tls) {
         (Transport::Tcp, _) => connection::serve(stream, Some(peer), transport, context).await,
         (Transport::Tls, Some(tls)) => {
-            match tokio::time::timeout(handshake_timeout, transport::accept_tls(&tls, stream)).await {
+            match tokio::time::timeout(handshake_timeout, transport::accept_tls(&tls, stream)).await
+            {
                 Ok(Ok(stream)) => connection::serve(stream, Some(peer), transport, context).await,
                 Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             }
         }
         (Transport::WebSocket, _) => {
-            match tokio::time::timeout(handshake_timeout, transport::accept_websocket(stream, &ws_path)).await {
+            match tokio::time::timeout(
+                handshake_timeout,
+                transport::accept_websocket(stream, &ws_path),
+            )
+            .await
+            {
                 Ok(Ok(stream)) => connection::serve(stream, Some(peer), transport, context).await,
-                Ok(Err(error)) => return tracing::debug!(%peer, %error, "WebSocket handshake failed"),
+                Ok(Err(error)) => {
+                    return tracing::debug!(%peer, %error, "WebSocket handshake failed");
+                }
                 Err(_) => return tracing::debug!(%peer, "WebSocket handshake timed out"),
             }
         }
@@ -207,7 +251,9 @@ async fn serve_stream(
             };
             match tokio::time::timeout(handshake_timeout, handshake).await {
                 Ok(Ok(stream)) => connection::serve(stream, Some(peer), transport, context).await,
-                Ok(Err(error)) => return tracing::debug!(%peer, %error, "secure WebSocket handshake failed"),
+                Ok(Err(error)) => {
+                    return tracing::debug!(%peer, %error, "secure WebSocket handshake failed");
+                }
                 Err(_) => return tracing::debug!(%peer, "secure WebSocket handshake timed out"),
             }
         }

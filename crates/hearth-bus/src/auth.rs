@@ -59,7 +59,10 @@ pub struct Principal {
 
 impl Principal {
     pub fn new(kind: PrincipalKind, name: impl Into<Arc<str>>) -> Principal {
-        Principal { kind, name: name.into() }
+        Principal {
+            kind,
+            name: name.into(),
+        }
     }
 }
 
@@ -75,11 +78,17 @@ pub struct AuthError {
 
 impl AuthError {
     pub fn bad_credentials(message: impl Into<String>) -> AuthError {
-        AuthError { reason: 0x86, message: message.into() }
+        AuthError {
+            reason: 0x86,
+            message: message.into(),
+        }
     }
 
     pub fn not_authorized(message: impl Into<String>) -> AuthError {
-        AuthError { reason: 0x87, message: message.into() }
+        AuthError {
+            reason: 0x87,
+            message: message.into(),
+        }
     }
 }
 
@@ -103,7 +112,13 @@ pub trait Authorizer: Send + Sync + 'static {
     /// Decides whether `principal`, connected as `client_id`, may perform `action` on
     /// `topic` (a topic name for publish, a topic filter for subscribe; shared
     /// subscriptions arrive without their `$share/group/` prefix).
-    fn authorize(&self, principal: &Principal, client_id: &str, action: Action, topic: &str) -> bool;
+    fn authorize(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        action: Action,
+        topic: &str,
+    ) -> bool;
 }
 
 /// Lets everyone do everything. For tests and explicit development setups only.
@@ -113,7 +128,10 @@ pub struct AllowAll;
 #[async_trait]
 impl Authorizer for AllowAll {
     async fn authenticate(&self, request: &ConnectRequest) -> Result<Principal, AuthError> {
-        let name = request.username.clone().unwrap_or_else(|| request.client_id.clone());
+        let name = request
+            .username
+            .clone()
+            .unwrap_or_else(|| request.client_id.clone());
         Ok(Principal::new(PrincipalKind::Anonymous, name))
     }
 

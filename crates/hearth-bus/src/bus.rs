@@ -65,7 +65,9 @@ impl AckToken {
     /// dropped unaccepted. A callback rather than a channel so that the broker does not
     /// need a task per pending acknowledgement.
     pub fn new(on_complete: impl FnOnce(bool) + Send + 'static) -> AckToken {
-        AckToken { on_complete: Some(Box::new(on_complete)) }
+        AckToken {
+            on_complete: Some(Box::new(on_complete)),
+        }
     }
 
     /// The message is durable: the broker may acknowledge it.
@@ -78,7 +80,9 @@ impl AckToken {
 
 impl std::fmt::Debug for AckToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AckToken").field("pending", &self.on_complete.is_some()).finish()
+        f.debug_struct("AckToken")
+            .field("pending", &self.on_complete.is_some())
+            .finish()
     }
 }
 
@@ -101,7 +105,9 @@ mod tests {
         let seen_by_token = seen.clone();
         AckToken::new(move |ok| seen_by_token.lock().unwrap().push(ok)).accept();
         let seen_by_token = seen.clone();
-        drop(AckToken::new(move |ok| seen_by_token.lock().unwrap().push(ok)));
+        drop(AckToken::new(move |ok| {
+            seen_by_token.lock().unwrap().push(ok)
+        }));
         assert_eq!(*seen.lock().unwrap(), vec![true, false]);
     }
 }

@@ -15,6 +15,8 @@ mod auth;
 mod bus;
 mod envelope;
 
-pub use auth::{Action, AllowAll, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind, Transport};
+pub use auth::{
+    Action, AllowAll, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind, Transport,
+};
 pub use bus::{AckToken, Bus, BusError, Interceptor, Subscription};
 pub use envelope::{Envelope, Qos};

@@ -23,7 +23,11 @@ impl Connection {
                     Some(packet) => packet,
                     None => continue,
                 },
-                OutItem::Ack { kind, packet_id, reason } => {
+                OutItem::Ack {
+                    kind,
+                    packet_id,
+                    reason,
+                } => {
                     let frees_slot = match kind {
                         AckKind::PubAck | AckKind::PubComp => true,
                         AckKind::PubRec => reason.is_error(),
@@ -41,7 +45,8 @@ impl Connection {
                     }
                 }
                 OutItem::Control(packet) => {
-                    let refused = matches!(&*packet, Packet::ConnAck(connack) if connack.reason.is_error());
+                    let refused =
+                        matches!(&*packet, Packet::ConnAck(connack) if connack.reason.is_error());
                     if refused {
                         self.closing = Some(ConnectionError::Refused(match &*packet {
                             Packet::ConnAck(connack) => connack.reason,
@@ -58,7 +63,10 @@ impl Connection {
                     if !self.version.is_v5() {
                         break;
                     }
-                    Packet::Disconnect(Disconnect { reason, properties: Properties::default() })
+                    Packet::Disconnect(Disconnect {
+                        reason,
+                        properties: Properties::default(),
+                    })
                 }
             };
             self.write_packet(&packet);
@@ -71,18 +79,31 @@ impl Connection {
     fn write_packet(&mut self, packet: &Packet) {
         match hearth_mqtt::encode(packet, self.version, &mut self.write_buf) {
             Ok(()) => SharedStats::add(&self.context.stats.packets_sent, 1),
-            Err(error) => tracing::warn!(client_id = %self.client_id, %error, "could not encode {}", packet.kind()),
+            Err(error) => {
+                tracing::warn!(client_id = %self.client_id, %error, "could not encode {}", packet.kind())
+            }
         }
     }
 
     /// Builds the PUBLISH for one delivery, or `None` when it must not be sent (expired,
     /// or larger than the client accepts: v5 §3.1.2.11.4 says to drop it as if sent).
     fn publish_packet(&mut self, delivery: Delivery, now: Instant) -> Option<Packet> {
-        let Delivery { message, packet_id, qos, retain, dup, subscription_ids } = delivery;
+        let Delivery {
+            message,
+            packet_id,
+            qos,
+            retain,
+            dup,
+            subscription_ids,
+        } = delivery;
         if qos == QoS::AtMostOnce && message.is_expired(now) {
             return None;
         }
-        let mut properties = if self.version.is_v5() { message.properties.clone() } else { Properties::default() };
+        let mut properties = if self.version.is_v5() {
+            message.properties.clone()
+        } else {
+            Properties::default()
+        };
         let mut topic = message.topic.clone();
         if self.version.is_v5() {
             properties.message_expiry_interval = message.remaining_expiry(now);
@@ -110,7 +131,11 @@ impl Connection {
     /// Uses (or assigns) a topic alias for `topic`. Aliases are assigned first come,
     /// first served until the client's maximum is reached; a busy sensor topic is
     /// usually among the first, so no replacement policy is needed.
-    fn apply_outbound_alias(&mut self, topic: &mut hearth_mqtt::ByteStr, properties: &mut Properties) {
+    fn apply_outbound_alias(
+        &mut self,
+        topic: &mut hearth_mqtt::ByteStr,
+        properties: &mut Properties,
+    ) {
         if let Some(&alias) = self.outbound_aliases.get(topic) {
             properties.topic_alias = Some(alias);
             *topic = hearth_mqtt::ByteStr::default();
@@ -124,4 +149,3 @@ impl Connection {
         }
     }
 }
-

@@ -2,7 +2,9 @@
 
 use bytes::BytesMut;
 use hearth_bus::{ConnectRequest, Transport};
-use hearth_mqtt::{ByteStr, ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode};
+use hearth_mqtt::{
+    ByteStr, ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,13 +39,21 @@ where
     W: AsyncWrite + Unpin,
 {
     let timeout = context.limits.connect_timeout();
-    let connect = match tokio::time::timeout(timeout, read_connect(reader, read_buf, context)).await {
+    let connect = match tokio::time::timeout(timeout, read_connect(reader, read_buf, context)).await
+    {
         Err(_) => return Err(ConnectionError::ConnectTimeout(timeout)),
         Ok(Err(ConnectionError::Decode(DecodeError::UnsupportedProtocol { name, level }))) => {
+            SharedStats::add(&context.stats.connect_refused, 1);
             tracing::debug!(?peer, %name, level, "unsupported protocol version");
-            let version = if level == 5 { ProtocolVersion::V5 } else { ProtocolVersion::V3_1_1 };
+            let version = if level == 5 {
+                ProtocolVersion::V5
+            } else {
+                ProtocolVersion::V3_1_1
+            };
             refuse(writer, version, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION).await;
-            return Err(ConnectionError::Refused(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION));
+            return Err(ConnectionError::Refused(
+                ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+            ));
         }
         Ok(Err(error)) => {
             SharedStats::add(&context.stats.protocol_errors, 1);
@@ -90,7 +100,9 @@ where
             return Err(ConnectionError::Refused(reason));
         }
     };
-    Ok(build_accepted(*connect, client_id, assigned, principal, context))
+    Ok(build_accepted(
+        *connect, client_id, assigned, principal, context,
+    ))
 }
 
 async fn read_connect<R: AsyncRead + Unpin>(
@@ -103,7 +115,10 @@ async fn read_connect<R: AsyncRead + Unpin>(
         if let Some(packet) = hearth_mqtt::decode(read_buf, None, max)? {
             return match packet {
                 Packet::Connect(connect) => Ok(connect),
-                _ => Err(ConnectionError::Protocol { reason: ReasonCode::PROTOCOL_ERROR, detail: "first packet was not CONNECT" }),
+                _ => Err(ConnectionError::Protocol {
+                    reason: ReasonCode::PROTOCOL_ERROR,
+                    detail: "first packet was not CONNECT",
+                }),
             };
         }
         if read_buf.len() == read_buf.capacity() {
@@ -124,7 +139,9 @@ fn check_connect(connect: &Connect, context: &ConnectionContext) -> Result<(), R
     if connect.properties.authentication_method.is_some() {
         return Err(ReasonCode::BAD_AUTHENTICATION_METHOD);
     }
-    if context.stats.connections_current.load(Ordering::Relaxed) as usize >= context.limits.max_connections {
+    if context.stats.connections_current.load(Ordering::Relaxed) as usize
+        >= context.limits.max_connections
+    {
         return Err(ReasonCode::SERVER_UNAVAILABLE);
     }
     if let Some(will) = &connect.will {
@@ -209,7 +226,11 @@ fn build_accepted(
             properties.assigned_client_identifier = Some(ByteStr::from(&*client_id));
         }
     }
-    let client_alias_maximum = if v5 { connect.properties.topic_alias_maximum.unwrap_or(0) } else { 0 };
+    let client_alias_maximum = if v5 {
+        connect.properties.topic_alias_maximum.unwrap_or(0)
+    } else {
+        0
+    };
     let client_max_packet_size = connect.properties.maximum_packet_size.unwrap_or(u32::MAX);
     let event = Box::new(ConnectEvent {
         conn: 0,
@@ -224,12 +245,25 @@ fn build_accepted(
         connack,
         outbound: Outbound::new(),
     });
-    Accepted { event, keep_alive, client_alias_maximum, client_max_packet_size }
+    Accepted {
+        event,
+        keep_alive,
+        client_alias_maximum,
+        client_max_packet_size,
+    }
 }
 
 /// Best-effort CONNACK with a refusal; the connection closes right after.
-async fn refuse<W: AsyncWrite + Unpin>(writer: &mut W, version: ProtocolVersion, reason: ReasonCode) {
-    let connack = Packet::ConnAck(ConnAck { session_present: false, reason, properties: Properties::default() });
+async fn refuse<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    version: ProtocolVersion,
+    reason: ReasonCode,
+) {
+    let connack = Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason,
+        properties: Properties::default(),
+    });
     let mut buf = BytesMut::new();
     if hearth_mqtt::encode(&connack, version, &mut buf).is_ok() {
         let _ = writer.write_all(&buf).await;

@@ -13,13 +13,35 @@ impl Connection {
     pub(super) async fn handle_packet(&mut self, packet: Packet) -> Result<(), ConnectionError> {
         match packet {
             Packet::Publish(publish) => self.handle_publish(publish).await,
-            Packet::PubAck(ack) => self.to_router(Event::PubAck { conn: self.id, packet_id: ack.packet_id }).await,
-            Packet::PubRec(ack) => {
-                self.to_router(Event::PubRec { conn: self.id, packet_id: ack.packet_id, reason: ack.reason })
-                    .await
+            Packet::PubAck(ack) => {
+                self.to_router(Event::PubAck {
+                    conn: self.id,
+                    packet_id: ack.packet_id,
+                })
+                .await
             }
-            Packet::PubRel(ack) => self.to_router(Event::PubRel { conn: self.id, packet_id: ack.packet_id }).await,
-            Packet::PubComp(ack) => self.to_router(Event::PubComp { conn: self.id, packet_id: ack.packet_id }).await,
+            Packet::PubRec(ack) => {
+                self.to_router(Event::PubRec {
+                    conn: self.id,
+                    packet_id: ack.packet_id,
+                    reason: ack.reason,
+                })
+                .await
+            }
+            Packet::PubRel(ack) => {
+                self.to_router(Event::PubRel {
+                    conn: self.id,
+                    packet_id: ack.packet_id,
+                })
+                .await
+            }
+            Packet::PubComp(ack) => {
+                self.to_router(Event::PubComp {
+                    conn: self.id,
+                    packet_id: ack.packet_id,
+                })
+                .await
+            }
             Packet::Subscribe(subscribe) => self.handle_subscribe(subscribe).await,
             Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe).await,
             Packet::PingReq => {
@@ -30,18 +52,31 @@ impl Connection {
                 let session_expiry = disconnect.properties.session_expiry_interval;
                 // v5 §3.14.2.2.2: a client that connected with expiry 0 may not set one now.
                 if self.session_expiry == 0 && session_expiry.is_some_and(|secs| secs > 0) {
-                    self.protocol_violation(ReasonCode::PROTOCOL_ERROR, "session expiry set on DISCONNECT after 0 at CONNECT");
+                    self.protocol_violation(
+                        ReasonCode::PROTOCOL_ERROR,
+                        "session expiry set on DISCONNECT after 0 at CONNECT",
+                    );
                     return Ok(());
                 }
                 let publish_will = disconnect.reason == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE;
-                self.to_router(Event::Disconnect { conn: self.id, publish_will, session_expiry }).await?;
-                self.closing = Some(ConnectionError::ClosedByBroker(ReasonCode::NORMAL_DISCONNECTION));
+                self.to_router(Event::Disconnect {
+                    conn: self.id,
+                    publish_will,
+                    session_expiry,
+                })
+                .await?;
+                self.closing = Some(ConnectionError::ClosedByBroker(
+                    ReasonCode::NORMAL_DISCONNECTION,
+                ));
                 Ok(())
             }
             Packet::Auth(_) => {
                 // No enhanced authentication was negotiated at CONNECT (the broker refuses
                 // every method), so any AUTH is out of place.
-                self.protocol_violation(ReasonCode::PROTOCOL_ERROR, "AUTH without an authentication method");
+                self.protocol_violation(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "AUTH without an authentication method",
+                );
                 Ok(())
             }
             Packet::Connect(_)
@@ -49,7 +84,10 @@ impl Connection {
             | Packet::SubAck(_)
             | Packet::UnsubAck(_)
             | Packet::PingResp => {
-                self.protocol_violation(ReasonCode::PROTOCOL_ERROR, "packet only a server may send");
+                self.protocol_violation(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "packet only a server may send",
+                );
                 Ok(())
             }
         }
@@ -68,8 +106,13 @@ impl Connection {
         }
         if publish.qos != QoS::AtMostOnce {
             self.inflight_in += 1;
-            if self.version.is_v5() && self.inflight_in > u32::from(self.context.limits.receive_maximum) {
-                self.protocol_violation(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED, "more QoS 1/2 publishes in flight than allowed");
+            if self.version.is_v5()
+                && self.inflight_in > u32::from(self.context.limits.receive_maximum)
+            {
+                self.protocol_violation(
+                    ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                    "more QoS 1/2 publishes in flight than allowed",
+                );
                 return Ok(());
             }
         }
@@ -78,12 +121,21 @@ impl Connection {
             return Ok(());
         }
         let allowed = !publish.topic.starts_with("$SYS")
-            && self.context.authorizer.authorize(&self.principal, &self.client_id, Action::Publish, &publish.topic);
+            && self.context.authorizer.authorize(
+                &self.principal,
+                &self.client_id,
+                Action::Publish,
+                &publish.topic,
+            );
         if !allowed {
             self.deny_publish(&publish);
             return Ok(());
         }
-        self.to_router(Event::Publish { conn: self.id, publish }).await
+        self.to_router(Event::Publish {
+            conn: self.id,
+            publish,
+        })
+        .await
     }
 
     /// Replaces an aliased empty topic by the topic it stands for and records new aliases.
@@ -115,17 +167,29 @@ impl Connection {
     fn deny_publish(&mut self, publish: &Publish) {
         SharedStats::add(&self.context.stats.publish_denied, 1);
         tracing::debug!(client_id = %self.client_id, topic = %publish.topic, "publish denied");
-        let reason = if self.version.is_v5() { ReasonCode::NOT_AUTHORIZED } else { ReasonCode::SUCCESS };
+        let reason = if self.version.is_v5() {
+            ReasonCode::NOT_AUTHORIZED
+        } else {
+            ReasonCode::SUCCESS
+        };
         let kind = match publish.qos {
             QoS::AtMostOnce => return,
             QoS::AtLeastOnce => AckKind::PubAck,
             QoS::ExactlyOnce => AckKind::PubRec,
         };
-        self.send_now(OutItem::Ack { kind, packet_id: publish.packet_id, reason });
+        self.send_now(OutItem::Ack {
+            kind,
+            packet_id: publish.packet_id,
+            reason,
+        });
     }
 
     async fn handle_subscribe(&mut self, subscribe: Subscribe) -> Result<(), ConnectionError> {
-        let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
+        let subscription_id = subscribe
+            .properties
+            .subscription_identifiers
+            .first()
+            .copied();
         let mut requests = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
             let verdict = match topic::parse_shared(&request.filter) {
@@ -133,12 +197,20 @@ impl Connection {
                 Ok(shared) => {
                     let filter = shared.map_or(request.filter.as_str(), |(_, filter)| filter);
                     if shared.is_some() && request.options.no_local {
-                        self.protocol_violation(ReasonCode::PROTOCOL_ERROR, "no local on a shared subscription");
+                        self.protocol_violation(
+                            ReasonCode::PROTOCOL_ERROR,
+                            "no local on a shared subscription",
+                        );
                         return Ok(());
                     }
                     if topic::validate_topic_filter(filter).is_err() {
                         Err(ReasonCode::TOPIC_FILTER_INVALID)
-                    } else if self.context.authorizer.authorize(&self.principal, &self.client_id, Action::Subscribe, filter) {
+                    } else if self.context.authorizer.authorize(
+                        &self.principal,
+                        &self.client_id,
+                        Action::Subscribe,
+                        filter,
+                    ) {
                         Ok(request.options)
                     } else {
                         SharedStats::add(&self.context.stats.subscribe_denied, 1);
@@ -147,13 +219,29 @@ impl Connection {
                     }
                 }
             };
-            requests.push(SubscribeRequest { filter: request.filter, verdict });
+            requests.push(SubscribeRequest {
+                filter: request.filter,
+                verdict,
+            });
         }
-        self.to_router(Event::Subscribe { conn: self.id, packet_id: subscribe.packet_id, requests, subscription_id }).await
+        self.to_router(Event::Subscribe {
+            conn: self.id,
+            packet_id: subscribe.packet_id,
+            requests,
+            subscription_id,
+        })
+        .await
     }
 
-    async fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), ConnectionError> {
-        self.to_router(Event::Unsubscribe { conn: self.id, packet_id: unsubscribe.packet_id, filters: unsubscribe.filters })
-            .await
+    async fn handle_unsubscribe(
+        &mut self,
+        unsubscribe: Unsubscribe,
+    ) -> Result<(), ConnectionError> {
+        self.to_router(Event::Unsubscribe {
+            conn: self.id,
+            packet_id: unsubscribe.packet_id,
+            filters: unsubscribe.filters,
+        })
+        .await
     }
 }

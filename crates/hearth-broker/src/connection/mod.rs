@@ -57,7 +57,10 @@ pub(crate) enum ConnectionError {
     #[error("keep-alive of {0}s expired")]
     KeepAlive(u16),
     #[error("protocol violation ({reason}): {detail}")]
-    Protocol { reason: ReasonCode, detail: &'static str },
+    Protocol {
+        reason: ReasonCode,
+        detail: &'static str,
+    },
     #[error("connection refused ({0})")]
     Refused(ReasonCode),
     #[error("closed by the broker ({0})")]
@@ -82,7 +85,15 @@ pub(crate) async fn serve<S: ByteStream>(
 ) -> Result<(), ConnectionError> {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut read_buf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
-    let accepted = handshake::accept(&mut reader, &mut writer, &mut read_buf, peer, transport, &context).await?;
+    let accepted = handshake::accept(
+        &mut reader,
+        &mut writer,
+        &mut read_buf,
+        peer,
+        transport,
+        &context,
+    )
+    .await?;
     let conn_id = context.next_conn_id.fetch_add(1, Ordering::Relaxed);
     SharedStats::add(&context.stats.connections_current, 1);
     SharedStats::add(&context.stats.connections_total, 1);
@@ -93,7 +104,10 @@ pub(crate) async fn serve<S: ByteStream>(
         Err(_) => Err(ConnectionError::RouterGone),
     };
     connection.outbound.close();
-    context.stats.connections_current.fetch_sub(1, Ordering::Relaxed);
+    context
+        .stats
+        .connections_current
+        .fetch_sub(1, Ordering::Relaxed);
     let _ = context.events.send(Event::Closed { conn: conn_id }).await;
     let _ = writer.shutdown().await;
     result
@@ -133,8 +147,17 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    fn new(id: ConnId, accepted: handshake::Accepted, context: Arc<ConnectionContext>) -> Connection {
-        let handshake::Accepted { mut event, keep_alive, client_alias_maximum, client_max_packet_size } = accepted;
+    fn new(
+        id: ConnId,
+        accepted: handshake::Accepted,
+        context: Arc<ConnectionContext>,
+    ) -> Connection {
+        let handshake::Accepted {
+            mut event,
+            keep_alive,
+            client_alias_maximum,
+            client_max_packet_size,
+        } = accepted;
         event.conn = id;
         Connection {
             id,
@@ -167,7 +190,12 @@ impl Connection {
             .then(|| self.last_read + Duration::from_millis(u64::from(self.keep_alive) * 1500))
     }
 
-    async fn run<R, W>(&mut self, reader: &mut R, writer: &mut W, mut read_buf: BytesMut) -> Result<(), ConnectionError>
+    async fn run<R, W>(
+        &mut self,
+        reader: &mut R,
+        writer: &mut W,
+        mut read_buf: BytesMut,
+    ) -> Result<(), ConnectionError>
     where
         R: tokio::io::AsyncRead + Unpin,
         W: tokio::io::AsyncWrite + Unpin,
@@ -275,6 +303,10 @@ impl Connection {
     }
 
     async fn to_router(&self, event: Event) -> Result<(), ConnectionError> {
-        self.context.events.send(event).await.map_err(|_| ConnectionError::RouterGone)
+        self.context
+            .events
+            .send(event)
+            .await
+            .map_err(|_| ConnectionError::RouterGone)
     }
 }

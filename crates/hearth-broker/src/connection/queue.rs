@@ -21,7 +21,11 @@ pub(crate) enum OutItem {
     /// An application message.
     Publish(Delivery),
     /// PUBACK/PUBREC/PUBREL/PUBCOMP without properties: the common case, kept small.
-    Ack { kind: AckKind, packet_id: u16, reason: ReasonCode },
+    Ack {
+        kind: AckKind,
+        packet_id: u16,
+        reason: ReasonCode,
+    },
     /// Any other packet (CONNACK, SUBACK, UNSUBACK, PINGRESP...).
     Control(Box<Packet>),
     /// Write a DISCONNECT with this reason (v5 only; 3.x has none) and close.
@@ -29,6 +33,8 @@ pub(crate) enum OutItem {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// The variants are named after the packets they produce.
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum AckKind {
     PubAck,
     PubRec,

@@ -38,14 +38,21 @@ impl Router {
             None => {
                 let id = self.next_session;
                 self.next_session += 1;
-                self.sessions.insert(id, Session::new(id, client_id.clone(), Link::Offline));
+                self.sessions
+                    .insert(id, Session::new(id, client_id.clone(), Link::Offline));
                 self.by_client_id.insert(client_id.clone(), id);
                 (id, false)
             }
         };
         self.by_conn.insert(conn, session_id);
-        let session = self.sessions.get_mut(&session_id).expect("session just found or made");
-        session.link = Link::Connected { conn, outbound: outbound.clone() };
+        let session = self
+            .sessions
+            .get_mut(&session_id)
+            .expect("session just found or made");
+        session.link = Link::Connected {
+            conn,
+            outbound: outbound.clone(),
+        };
         session.protocol = protocol;
         session.principal = Some(principal);
         session.expiry = session_expiry;
@@ -57,8 +64,15 @@ impl Router {
         // QoS 2 messages received but not released stay in `incoming`: the client will
         // resend PUBREL for them (or the PUBLISH, which is then recognised as a duplicate).
         connack.session_present = session_present;
-        let resend = if session_present { session.resend_items() } else { Vec::new() };
-        self.push(&outbound, OutItem::Control(Box::new(Packet::ConnAck(connack))));
+        let resend = if session_present {
+            session.resend_items()
+        } else {
+            Vec::new()
+        };
+        self.push(
+            &outbound,
+            OutItem::Control(Box::new(Packet::ConnAck(connack))),
+        );
         for item in resend {
             self.push(&outbound, item);
         }
@@ -68,8 +82,12 @@ impl Router {
 
     /// Detaches whatever connection holds `session_id` because a new one claims it.
     fn take_over(&mut self, session_id: SessionId) {
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
-        if let Link::Connected { conn, outbound } = std::mem::replace(&mut session.link, Link::Offline) {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        if let Link::Connected { conn, outbound } =
+            std::mem::replace(&mut session.link, Link::Offline)
+        {
             self.by_conn.remove(&conn);
             // v5 §3.1.4: the old connection gets DISCONNECT 0x8E; its will is published
             // unless it has a delay (the new connection then cancels it).
@@ -83,8 +101,15 @@ impl Router {
         }
     }
 
-    pub(super) fn on_disconnect(&mut self, conn: ConnId, publish_will: bool, session_expiry: Option<u32>) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+    pub(super) fn on_disconnect(
+        &mut self,
+        conn: ConnId,
+        publish_will: bool,
+        session_expiry: Option<u32>,
+    ) {
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
         if let Some(session) = self.sessions.get_mut(&session_id) {
             if !publish_will {
                 session.will = None;
@@ -97,9 +122,13 @@ impl Router {
     }
 
     pub(super) fn on_closed(&mut self, conn: ConnId) {
-        let Some(session_id) = self.by_conn.remove(&conn) else { return };
+        let Some(session_id) = self.by_conn.remove(&conn) else {
+            return;
+        };
         let now = Instant::now();
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         session.link = Link::Offline;
         session.disconnected_at = Some(now);
         let generation = session.generation;
@@ -112,19 +141,33 @@ impl Router {
                 self.publish_will(&client_id, session_id, will);
             } else {
                 self.sessions.get_mut(&session_id).expect("present").will = Some(will);
-                self.add_timer(now + Duration::from_secs(u64::from(delay)), Timer::Will { session: session_id, generation });
+                self.add_timer(
+                    now + Duration::from_secs(u64::from(delay)),
+                    Timer::Will {
+                        session: session_id,
+                        generation,
+                    },
+                );
             }
         }
         match expiry {
             0 => self.end_session(session_id),
             u32::MAX => {}
-            secs => self.add_timer(now + Duration::from_secs(u64::from(secs)), Timer::Expire { session: session_id, generation }),
+            secs => self.add_timer(
+                now + Duration::from_secs(u64::from(secs)),
+                Timer::Expire {
+                    session: session_id,
+                    generation,
+                },
+            ),
         }
         tracing::debug!(%client_id, "client disconnected");
     }
 
     pub(super) fn fire_will(&mut self, session_id: SessionId, generation: u64) {
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         if session.generation != generation || session.conn().is_some() {
             return;
         }
@@ -135,7 +178,9 @@ impl Router {
     }
 
     pub(super) fn fire_expiry(&mut self, session_id: SessionId, generation: u64) {
-        let Some(session) = self.sessions.get(&session_id) else { return };
+        let Some(session) = self.sessions.get(&session_id) else {
+            return;
+        };
         if session.generation != generation || session.conn().is_some() {
             return;
         }
@@ -146,7 +191,9 @@ impl Router {
     /// Forgets a session: its subscriptions, queue and any will still pending (which is
     /// published now, as the session's end is one of the will's two deadlines).
     pub(super) fn end_session(&mut self, session_id: SessionId) {
-        let Some(mut session) = self.sessions.remove(&session_id) else { return };
+        let Some(mut session) = self.sessions.remove(&session_id) else {
+            return;
+        };
         if self.by_client_id.get(&session.client_id) == Some(&session_id) {
             self.by_client_id.remove(&session.client_id);
         }
@@ -162,18 +209,49 @@ impl Router {
     }
 
     fn publish_will(&mut self, client_id: &Arc<str>, session_id: SessionId, will: Will) {
-        let Will { topic, payload, qos, retain, properties } = will;
-        let publish = hearth_mqtt::Publish { dup: false, qos, retain, topic, packet_id: 0, properties, payload };
-        let principal = self.sessions.get(&session_id).and_then(|session| session.principal.clone());
-        let message = Message::from_publish(publish, Some(session_id), Some(client_id.clone()), principal, Instant::now());
+        let Will {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+        } = will;
+        let publish = hearth_mqtt::Publish {
+            dup: false,
+            qos,
+            retain,
+            topic,
+            packet_id: 0,
+            properties,
+            payload,
+        };
+        let principal = self
+            .sessions
+            .get(&session_id)
+            .and_then(|session| session.principal.clone());
+        let message = Message::from_publish(
+            publish,
+            Some(session_id),
+            Some(client_id.clone()),
+            principal,
+            Instant::now(),
+        );
         tracing::debug!(%client_id, topic = %message.topic, "publishing will");
         self.accept_message(Arc::new(message));
     }
 
     /// Disconnects the client with this id, if connected. Returns whether it was.
     pub(super) fn kick(&mut self, client_id: &str, reason: ReasonCode) -> bool {
-        let Some(&session_id) = self.by_client_id.get(client_id) else { return false };
-        let Some(outbound) = self.sessions.get(&session_id).and_then(|s| s.outbound().cloned()) else { return false };
+        let Some(&session_id) = self.by_client_id.get(client_id) else {
+            return false;
+        };
+        let Some(outbound) = self
+            .sessions
+            .get(&session_id)
+            .and_then(|s| s.outbound().cloned())
+        else {
+            return false;
+        };
         self.push(&outbound, OutItem::Close(reason));
         true
     }

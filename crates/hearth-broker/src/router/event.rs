@@ -1,7 +1,9 @@
 //! What connections and handles tell the router.
 
 use hearth_bus::{Envelope, Interceptor, Principal, Subscription};
-use hearth_mqtt::{ByteStr, ConnAck, ProtocolVersion, Publish, ReasonCode, SubscriptionOptions, Will};
+use hearth_mqtt::{
+    ByteStr, ConnAck, ProtocolVersion, Publish, ReasonCode, SubscriptionOptions, Will,
+};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -14,32 +16,87 @@ pub(crate) type ConnId = u64;
 /// Events from connection tasks. They travel on a bounded channel: when the router falls
 /// behind, connections wait to send and so stop reading their sockets, which slows
 /// publishers down through TCP instead of growing memory.
+// Publish is large (its properties), but boxing it would cost an allocation per message
+// while moving it costs a short copy.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Event {
     Connect(Box<ConnectEvent>),
-    Publish { conn: ConnId, publish: Publish },
-    PubAck { conn: ConnId, packet_id: u16 },
-    PubRec { conn: ConnId, packet_id: u16, reason: ReasonCode },
-    PubRel { conn: ConnId, packet_id: u16 },
-    PubComp { conn: ConnId, packet_id: u16 },
-    Subscribe { conn: ConnId, packet_id: u16, requests: Vec<SubscribeRequest>, subscription_id: Option<u32> },
-    Unsubscribe { conn: ConnId, packet_id: u16, filters: Vec<ByteStr> },
+    Publish {
+        conn: ConnId,
+        publish: Publish,
+    },
+    PubAck {
+        conn: ConnId,
+        packet_id: u16,
+    },
+    PubRec {
+        conn: ConnId,
+        packet_id: u16,
+        reason: ReasonCode,
+    },
+    PubRel {
+        conn: ConnId,
+        packet_id: u16,
+    },
+    PubComp {
+        conn: ConnId,
+        packet_id: u16,
+    },
+    Subscribe {
+        conn: ConnId,
+        packet_id: u16,
+        requests: Vec<SubscribeRequest>,
+        subscription_id: Option<u32>,
+    },
+    Unsubscribe {
+        conn: ConnId,
+        packet_id: u16,
+        filters: Vec<ByteStr>,
+    },
     /// The client sent DISCONNECT. `publish_will` is true only for v5 reason 0x04.
-    Disconnect { conn: ConnId, publish_will: bool, session_expiry: Option<u32> },
+    Disconnect {
+        conn: ConnId,
+        publish_will: bool,
+        session_expiry: Option<u32>,
+    },
     /// The connection ended (after a DISCONNECT, an error, a timeout or end of stream).
-    Closed { conn: ConnId },
+    Closed {
+        conn: ConnId,
+    },
 }
 
 /// Events that must never wait: acknowledgements from interceptors (called from
 /// synchronous code) and requests from in-process handles. They travel on an unbounded
 /// channel, which is bounded in practice by the bounded work that produces them.
 pub(crate) enum Control {
-    AckReady { session: u64, conn: ConnId, packet_id: u16, qos2: bool, ok: bool },
-    LocalPublish { envelope: Envelope },
-    LocalSubscribe { filter: String, capacity: usize, reply: oneshot::Sender<Subscription> },
-    Intercept { filter: String, interceptor: Arc<dyn Interceptor> },
-    Kick { client_id: String, reason: ReasonCode, reply: oneshot::Sender<bool> },
-    Stats { reply: oneshot::Sender<StatsSnapshot> },
+    AckReady {
+        session: u64,
+        conn: ConnId,
+        packet_id: u16,
+        qos2: bool,
+        ok: bool,
+    },
+    LocalPublish {
+        envelope: Envelope,
+    },
+    LocalSubscribe {
+        filter: String,
+        capacity: usize,
+        reply: oneshot::Sender<Subscription>,
+    },
+    Intercept {
+        filter: String,
+        interceptor: Arc<dyn Interceptor>,
+    },
+    Kick {
+        client_id: String,
+        reason: ReasonCode,
+        reply: oneshot::Sender<bool>,
+    },
+    Stats {
+        reply: oneshot::Sender<StatsSnapshot>,
+    },
     Shutdown,
 }
 

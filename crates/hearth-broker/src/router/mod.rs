@@ -122,7 +122,11 @@ impl Router {
     }
 
     /// Runs until a `Control::Shutdown` arrives or every sender is gone.
-    pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Event>, mut control: mpsc::UnboundedReceiver<Control>) {
+    pub(crate) async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Event>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -145,11 +149,11 @@ impl Router {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     self.fire_timers(now);
-                    if let Some(interval) = self.sys_interval {
-                        if now >= next_sys {
-                            self.publish_sys();
-                            next_sys = now + interval;
-                        }
+                    if let Some(interval) = self.sys_interval
+                        && now >= next_sys
+                    {
+                        self.publish_sys();
+                        next_sys = now + interval;
                     }
                 }
             }
@@ -163,32 +167,60 @@ impl Router {
             Event::Connect(connect) => self.on_connect(*connect),
             Event::Publish { conn, publish } => self.on_client_publish(conn, publish),
             Event::PubAck { conn, packet_id } => self.on_puback(conn, packet_id),
-            Event::PubRec { conn, packet_id, reason } => self.on_pubrec(conn, packet_id, reason),
+            Event::PubRec {
+                conn,
+                packet_id,
+                reason,
+            } => self.on_pubrec(conn, packet_id, reason),
             Event::PubRel { conn, packet_id } => self.on_pubrel(conn, packet_id),
             Event::PubComp { conn, packet_id } => self.on_pubcomp(conn, packet_id),
-            Event::Subscribe { conn, packet_id, requests, subscription_id } => {
-                self.on_subscribe(conn, packet_id, requests, subscription_id)
-            }
-            Event::Unsubscribe { conn, packet_id, filters } => self.on_unsubscribe(conn, packet_id, filters),
-            Event::Disconnect { conn, publish_will, session_expiry } => {
-                self.on_disconnect(conn, publish_will, session_expiry)
-            }
+            Event::Subscribe {
+                conn,
+                packet_id,
+                requests,
+                subscription_id,
+            } => self.on_subscribe(conn, packet_id, requests, subscription_id),
+            Event::Unsubscribe {
+                conn,
+                packet_id,
+                filters,
+            } => self.on_unsubscribe(conn, packet_id, filters),
+            Event::Disconnect {
+                conn,
+                publish_will,
+                session_expiry,
+            } => self.on_disconnect(conn, publish_will, session_expiry),
             Event::Closed { conn } => self.on_closed(conn),
         }
     }
 
     fn handle_control(&mut self, message: Control) {
         match message {
-            Control::AckReady { session, conn, packet_id, qos2, ok } => {
-                self.on_ack_ready(session, conn, packet_id, qos2, ok)
-            }
+            Control::AckReady {
+                session,
+                conn,
+                packet_id,
+                qos2,
+                ok,
+            } => self.on_ack_ready(session, conn, packet_id, qos2, ok),
             Control::LocalPublish { envelope } => {
                 let message = Arc::new(Message::from_envelope(envelope, Instant::now()));
                 self.accept_message(message);
             }
-            Control::LocalSubscribe { filter, capacity, reply } => self.local_subscribe(filter, capacity, reply),
-            Control::Intercept { filter, interceptor } => self.interceptors.push((filter, interceptor)),
-            Control::Kick { client_id, reason, reply } => {
+            Control::LocalSubscribe {
+                filter,
+                capacity,
+                reply,
+            } => self.local_subscribe(filter, capacity, reply),
+            Control::Intercept {
+                filter,
+                interceptor,
+            } => self.interceptors.push((filter, interceptor)),
+            Control::Kick {
+                client_id,
+                reason,
+                reply,
+            } => {
                 let kicked = self.kick(&client_id, reason);
                 let _ = reply.send(kicked);
             }
@@ -208,7 +240,11 @@ impl Router {
 
     /// Pushes to the connection currently attached to `session`, if any.
     fn push_to_session(&mut self, session: SessionId, item: OutItem) {
-        if let Some(outbound) = self.sessions.get(&session).and_then(|session| session.outbound().cloned()) {
+        if let Some(outbound) = self
+            .sessions
+            .get(&session)
+            .and_then(|session| session.outbound().cloned())
+        {
             self.push(&outbound, item);
         }
     }
@@ -230,8 +266,14 @@ impl Router {
                 break;
             }
             match entry.remove() {
-                Timer::Will { session, generation } => self.fire_will(session, generation),
-                Timer::Expire { session, generation } => self.fire_expiry(session, generation),
+                Timer::Will {
+                    session,
+                    generation,
+                } => self.fire_will(session, generation),
+                Timer::Expire {
+                    session,
+                    generation,
+                } => self.fire_expiry(session, generation),
             }
         }
     }
@@ -239,16 +281,28 @@ impl Router {
     fn snapshot(&self) -> StatsSnapshot {
         use std::sync::atomic::Ordering::Relaxed;
         let shared = &self.shared_stats;
-        let connected = self.sessions.values().filter(|s| matches!(s.link, session::Link::Connected { .. })).count();
-        let network_sessions = self.sessions.values().filter(|s| !matches!(s.link, session::Link::Local(_))).count();
+        let connected = self
+            .sessions
+            .values()
+            .filter(|s| matches!(s.link, session::Link::Connected { .. }))
+            .count();
+        let network_sessions = self
+            .sessions
+            .values()
+            .filter(|s| !matches!(s.link, session::Link::Local(_)))
+            .count();
         StatsSnapshot {
             uptime_secs: self.started.elapsed().as_secs(),
             clients_connected: connected as u64,
             clients_total: shared.connections_total.load(Relaxed),
             clients_disconnected: (network_sessions - connected) as u64,
             sessions: network_sessions as u64,
-            subscriptions: (self.subscriptions.len() + self.shared_groups.values().map(|g| g.members.len()).sum::<usize>())
-                as u64,
+            subscriptions: (self.subscriptions.len()
+                + self
+                    .shared_groups
+                    .values()
+                    .map(|g| g.members.len())
+                    .sum::<usize>()) as u64,
             retained: self.retained.len() as u64,
             messages_received: self.stats.messages_received,
             messages_sent: self.stats.messages_sent,
@@ -262,13 +316,21 @@ impl Router {
             dropped_queue_full: self.stats.dropped_queue_full,
             dropped_too_large: self.stats.dropped_too_large,
             expired: self.stats.expired,
-            queued: self.sessions.values().map(|s| s.pending_messages() as u64).sum(),
+            queued: self
+                .sessions
+                .values()
+                .map(|s| s.pending_messages() as u64)
+                .sum(),
         }
     }
 
     fn shutdown(&mut self) {
         let reason = hearth_mqtt::ReasonCode::SERVER_SHUTTING_DOWN;
-        let outbounds: Vec<Arc<Outbound>> = self.sessions.values().filter_map(|s| s.outbound().cloned()).collect();
+        let outbounds: Vec<Arc<Outbound>> = self
+            .sessions
+            .values()
+            .filter_map(|s| s.outbound().cloned())
+            .collect();
         for outbound in outbounds {
             outbound.push_and_ring(OutItem::Close(reason));
         }

@@ -36,8 +36,12 @@ impl Match {
 
 impl Router {
     pub(super) fn on_client_publish(&mut self, conn: ConnId, publish: Publish) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         let qos = publish.qos;
         let packet_id = publish.packet_id;
         if qos == QoS::ExactlyOnce {
@@ -54,12 +58,20 @@ impl Router {
         }
         let client_id = session.client_id.clone();
         let principal = session.principal.clone();
-        let message = Arc::new(Message::from_publish(publish, Some(session_id), Some(client_id), principal, Instant::now()));
+        let message = Arc::new(Message::from_publish(
+            publish,
+            Some(session_id),
+            Some(client_id),
+            principal,
+            Instant::now(),
+        ));
         let held = self.intercept(&message, session_id, conn, packet_id);
         if !held {
             match qos {
                 QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => self.push_ack(session_id, AckKind::PubAck, packet_id, ReasonCode::SUCCESS),
+                QoS::AtLeastOnce => {
+                    self.push_ack(session_id, AckKind::PubAck, packet_id, ReasonCode::SUCCESS)
+                }
                 QoS::ExactlyOnce => {
                     if let Some(session) = self.sessions.get_mut(&session_id) {
                         session.incoming.insert(packet_id, Incoming::Received);
@@ -67,17 +79,23 @@ impl Router {
                     self.push_ack(session_id, AckKind::PubRec, packet_id, ReasonCode::SUCCESS);
                 }
             }
-        } else if qos == QoS::ExactlyOnce {
-            if let Some(session) = self.sessions.get_mut(&session_id) {
-                session.incoming.insert(packet_id, Incoming::PendingDurable);
-            }
+        } else if qos == QoS::ExactlyOnce
+            && let Some(session) = self.sessions.get_mut(&session_id)
+        {
+            session.incoming.insert(packet_id, Incoming::PendingDurable);
         }
         self.accept_message(message);
     }
 
     /// Hands the message to every matching interceptor. Returns true when its
     /// acknowledgement is held until they all accept it.
-    fn intercept(&mut self, message: &Arc<Message>, session: SessionId, conn: ConnId, packet_id: u16) -> bool {
+    fn intercept(
+        &mut self,
+        message: &Arc<Message>,
+        session: SessionId,
+        conn: ConnId,
+        packet_id: u16,
+    ) -> bool {
         if self.interceptors.is_empty() {
             return false;
         }
@@ -110,7 +128,13 @@ impl Router {
                 }
                 if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
                     let ok = !failed.load(Ordering::Acquire);
-                    let _ = control.send(Control::AckReady { session, conn, packet_id, qos2, ok });
+                    let _ = control.send(Control::AckReady {
+                        session,
+                        conn,
+                        packet_id,
+                        qos2,
+                        ok,
+                    });
                 }
             });
             interceptor.intercept(&envelope, Some(token));
@@ -120,8 +144,17 @@ impl Router {
 
     /// Every interceptor has answered for a held message: acknowledge it now (or report
     /// the failure so the client sends it again).
-    pub(super) fn on_ack_ready(&mut self, session_id: SessionId, conn: ConnId, packet_id: u16, qos2: bool, ok: bool) {
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+    pub(super) fn on_ack_ready(
+        &mut self,
+        session_id: SessionId,
+        conn: ConnId,
+        packet_id: u16,
+        qos2: bool,
+        ok: bool,
+    ) {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         if qos2 {
             if session.incoming.get(&packet_id) != Some(&Incoming::PendingDurable) {
                 return;
@@ -145,13 +178,28 @@ impl Router {
         if session.conn() != Some(conn) && !qos2 {
             return;
         }
-        let reason = if ok { ReasonCode::SUCCESS } else { ReasonCode::UNSPECIFIED_ERROR };
-        let kind = if qos2 { AckKind::PubRec } else { AckKind::PubAck };
+        let reason = if ok {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::UNSPECIFIED_ERROR
+        };
+        let kind = if qos2 {
+            AckKind::PubRec
+        } else {
+            AckKind::PubAck
+        };
         self.push_ack(session_id, kind, packet_id, reason);
     }
 
     fn push_ack(&mut self, session: SessionId, kind: AckKind, packet_id: u16, reason: ReasonCode) {
-        self.push_to_session(session, OutItem::Ack { kind, packet_id, reason });
+        self.push_to_session(
+            session,
+            OutItem::Ack {
+                kind,
+                packet_id,
+                reason,
+            },
+        );
     }
 
     /// Stores a retained message if it is one, then routes it. Every message, from
@@ -172,12 +220,13 @@ impl Router {
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
         let origin = message.origin;
-        self.subscriptions.for_each_match(&message.topic, |session, entry| {
-            if entry.options.no_local && Some(session) == origin {
-                return;
-            }
-            matches.push(Match::new(session, *entry));
-        });
+        self.subscriptions
+            .for_each_match(&message.topic, |session, entry| {
+                if entry.options.no_local && Some(session) == origin {
+                    return;
+                }
+                matches.push(Match::new(session, *entry));
+            });
         self.match_shared(&message.topic, &mut matches);
         if matches.len() > 1 {
             matches.sort_unstable_by_key(|m| m.session);
@@ -215,13 +264,17 @@ impl Router {
         retain: bool,
         subscription_ids: Vec<u32>,
     ) {
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         if let Link::Local(sender) = &session.link {
             // Services inside the hub: a bounded queue, and a full queue drops (counted)
             // rather than stalling every client of the broker.
             match sender.try_send(message.to_envelope()) {
                 Ok(()) => self.stats.messages_sent += 1,
-                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => self.stats.dropped_qos0_backlog += 1,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    self.stats.dropped_qos0_backlog += 1
+                }
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
                     let id = session.id;
                     self.end_session(id);
@@ -234,7 +287,9 @@ impl Router {
             return;
         }
         if qos == QoS::AtMostOnce {
-            let Some(outbound) = session.outbound().cloned() else { return };
+            let Some(outbound) = session.outbound().cloned() else {
+                return;
+            };
             let item = OutItem::Publish(Delivery {
                 message: message.clone(),
                 packet_id: 0,
@@ -258,9 +313,17 @@ impl Router {
             }
             return;
         }
-        let queued = Queued { message: message.clone(), qos, retain, subscription_ids };
+        let queued = Queued {
+            message: message.clone(),
+            qos,
+            retain,
+            subscription_ids,
+        };
         let window = session.window(self.limits.max_inflight);
-        if session.outbound().is_some() && session.queue.is_empty() && session.inflight.len() < window {
+        if session.outbound().is_some()
+            && session.queue.is_empty()
+            && session.inflight.len() < window
+        {
             let item = session.start_inflight(queued);
             let outbound = session.outbound().cloned().expect("checked above");
             self.stats.messages_sent += 1;
@@ -283,12 +346,18 @@ impl Router {
     /// Moves queued messages into the in-flight window while it has room.
     pub(super) fn fill_window(&mut self, session_id: SessionId) {
         let now = Instant::now();
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
-        let Some(outbound) = session.outbound().cloned() else { return };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        let Some(outbound) = session.outbound().cloned() else {
+            return;
+        };
         let window = session.window(self.limits.max_inflight);
         let mut items = Vec::new();
         while session.inflight.len() < window {
-            let Some(queued) = session.queue.pop_front() else { break };
+            let Some(queued) = session.queue.pop_front() else {
+                break;
+            };
             if queued.message.is_expired(now) {
                 self.stats.expired += 1;
                 continue;
@@ -302,17 +371,29 @@ impl Router {
     }
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
-        if session.inflight.get(&packet_id).is_some_and(|inflight| inflight.queued.qos == QoS::AtLeastOnce) {
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        if session
+            .inflight
+            .get(&packet_id)
+            .is_some_and(|inflight| inflight.queued.qos == QoS::AtLeastOnce)
+        {
             session.inflight.remove(&packet_id);
             self.fill_window(session_id);
         }
     }
 
     pub(super) fn on_pubrec(&mut self, conn: ConnId, packet_id: u16, reason: ReasonCode) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         let v5 = session.protocol.is_v5();
         match session.inflight.get_mut(&packet_id) {
             Some(inflight) if inflight.queued.qos == QoS::ExactlyOnce => {
@@ -325,16 +406,28 @@ impl Router {
                 }
             }
             _ => {
-                let reason = if v5 { ReasonCode::PACKET_IDENTIFIER_NOT_FOUND } else { ReasonCode::SUCCESS };
+                let reason = if v5 {
+                    ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+                } else {
+                    ReasonCode::SUCCESS
+                };
                 self.push_ack(session_id, AckKind::PubRel, packet_id, reason);
             }
         }
     }
 
     pub(super) fn on_pubcomp(&mut self, conn: ConnId, packet_id: u16) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
-        if session.inflight.get(&packet_id).is_some_and(|inflight| inflight.released) {
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        if session
+            .inflight
+            .get(&packet_id)
+            .is_some_and(|inflight| inflight.released)
+        {
             session.inflight.remove(&packet_id);
             self.fill_window(session_id);
         }
@@ -342,8 +435,12 @@ impl Router {
 
     /// The client releases a QoS 2 message it sent: forget its id and complete.
     pub(super) fn on_pubrel(&mut self, conn: ConnId, packet_id: u16) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
-        let Some(session) = self.sessions.get_mut(&session_id) else { return };
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         let known = session.incoming.remove(&packet_id).is_some();
         let reason = if known || !session.protocol.is_v5() {
             ReasonCode::SUCCESS

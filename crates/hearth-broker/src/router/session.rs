@@ -17,7 +17,10 @@ pub(crate) type SessionId = u64;
 /// Where a session's messages go right now.
 pub(crate) enum Link {
     /// A network connection is attached.
-    Connected { conn: ConnId, outbound: Arc<Outbound> },
+    Connected {
+        conn: ConnId,
+        outbound: Arc<Outbound>,
+    },
     /// A persistent session whose client is away: QoS 1/2 messages queue up.
     Offline,
     /// A subscriber inside the hub (see `BrokerHandle::subscribe`).
@@ -148,7 +151,14 @@ impl Session {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.inflight.insert(packet_id, Inflight { seq, queued, released: false });
+        self.inflight.insert(
+            packet_id,
+            Inflight {
+                seq,
+                queued,
+                released: false,
+            },
+        );
         OutItem::Publish(delivery)
     }
 

@@ -2,7 +2,10 @@
 //! groups in a second trie, and subscribers inside the hub.
 
 use hearth_bus::Subscription;
-use hearth_mqtt::{ByteStr, Packet, Properties, QoS, ReasonCode, RetainHandling, SubAck, SubscriptionOptions, UnsubAck};
+use hearth_mqtt::{
+    ByteStr, Packet, Properties, QoS, ReasonCode, RetainHandling, SubAck, SubscriptionOptions,
+    UnsubAck,
+};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -29,7 +32,9 @@ impl Router {
         requests: Vec<SubscribeRequest>,
         subscription_id: Option<u32>,
     ) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
         let mut reasons = Vec::with_capacity(requests.len());
         let mut retained_to_send = Vec::new();
         for request in requests {
@@ -40,7 +45,10 @@ impl Router {
                     continue;
                 }
             };
-            let entry = SubscriptionEntry { options, subscription_id };
+            let entry = SubscriptionEntry {
+                options,
+                subscription_id,
+            };
             let existed = self.add_subscription(session_id, &request.filter, entry);
             reasons.push(ReasonCode(options.qos as u8));
             let shared = matches!(topic::parse_shared(&request.filter), Ok(Some(_)));
@@ -54,22 +62,49 @@ impl Router {
                 let now = Instant::now();
                 self.retained.for_each_match(&request.filter, |_, message| {
                     if !message.is_expired(now) {
-                        retained_to_send.push((message.clone(), options.qos.min(message.qos), subscription_id));
+                        retained_to_send.push((
+                            message.clone(),
+                            options.qos.min(message.qos),
+                            subscription_id,
+                        ));
                     }
                 });
             }
         }
-        let suback = SubAck { packet_id, reasons, properties: Properties::default() };
-        self.push_to_session(session_id, OutItem::Control(Box::new(Packet::SubAck(suback))));
+        let suback = SubAck {
+            packet_id,
+            reasons,
+            properties: Properties::default(),
+        };
+        self.push_to_session(
+            session_id,
+            OutItem::Control(Box::new(Packet::SubAck(suback))),
+        );
         for (message, qos, subscription_id) in retained_to_send {
-            self.deliver(session_id, &message, qos, true, subscription_id.into_iter().collect());
+            self.deliver(
+                session_id,
+                &message,
+                qos,
+                true,
+                subscription_id.into_iter().collect(),
+            );
         }
     }
 
     /// Adds or replaces a subscription. Returns whether it already existed.
-    pub(super) fn add_subscription(&mut self, session_id: SessionId, filter: &str, entry: SubscriptionEntry) -> bool {
-        let Some(session) = self.sessions.get_mut(&session_id) else { return false };
-        let existed = session.subscriptions.insert(Arc::from(filter), entry).is_some();
+    pub(super) fn add_subscription(
+        &mut self,
+        session_id: SessionId,
+        filter: &str,
+        entry: SubscriptionEntry,
+    ) -> bool {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return false;
+        };
+        let existed = session
+            .subscriptions
+            .insert(Arc::from(filter), entry)
+            .is_some();
         match topic::parse_shared(filter) {
             Ok(Some((group, inner))) => {
                 let key = (Arc::from(group), Arc::from(inner));
@@ -80,12 +115,25 @@ impl Router {
                         self.next_shared_group += 1;
                         self.shared_index.insert(key, id);
                         self.shared_trie.insert(inner, id, ());
-                        self.shared_groups.insert(id, SharedGroup { members: Vec::new(), next: 0 });
+                        self.shared_groups.insert(
+                            id,
+                            SharedGroup {
+                                members: Vec::new(),
+                                next: 0,
+                            },
+                        );
                         id
                     }
                 };
-                let group = self.shared_groups.get_mut(&group_id).expect("indexed group exists");
-                match group.members.iter_mut().find(|(member, _)| *member == session_id) {
+                let group = self
+                    .shared_groups
+                    .get_mut(&group_id)
+                    .expect("indexed group exists");
+                match group
+                    .members
+                    .iter_mut()
+                    .find(|(member, _)| *member == session_id)
+                {
                     Some(member) => member.1 = entry,
                     None => group.members.push((session_id, entry)),
                 }
@@ -102,8 +150,12 @@ impl Router {
         match topic::parse_shared(filter) {
             Ok(Some((group, inner))) => {
                 let key: (Arc<str>, Arc<str>) = (Arc::from(group), Arc::from(inner));
-                let Some(&group_id) = self.shared_index.get(&key) else { return };
-                let Some(shared) = self.shared_groups.get_mut(&group_id) else { return };
+                let Some(&group_id) = self.shared_index.get(&key) else {
+                    return;
+                };
+                let Some(shared) = self.shared_groups.get_mut(&group_id) else {
+                    return;
+                };
                 shared.members.retain(|(member, _)| *member != session_id);
                 if shared.members.is_empty() {
                     self.shared_groups.remove(&group_id);
@@ -118,7 +170,9 @@ impl Router {
     }
 
     pub(super) fn on_unsubscribe(&mut self, conn: ConnId, packet_id: u16, filters: Vec<ByteStr>) {
-        let Some(&session_id) = self.by_conn.get(&conn) else { return };
+        let Some(&session_id) = self.by_conn.get(&conn) else {
+            return;
+        };
         let mut reasons = Vec::with_capacity(filters.len());
         for filter in filters {
             let removed = self
@@ -132,8 +186,15 @@ impl Router {
                 reasons.push(ReasonCode::NO_SUBSCRIPTION_EXISTED);
             }
         }
-        let unsuback = UnsubAck { packet_id, reasons, properties: Properties::default() };
-        self.push_to_session(session_id, OutItem::Control(Box::new(Packet::UnsubAck(unsuback))));
+        let unsuback = UnsubAck {
+            packet_id,
+            reasons,
+            properties: Properties::default(),
+        };
+        self.push_to_session(
+            session_id,
+            OutItem::Control(Box::new(Packet::UnsubAck(unsuback))),
+        );
     }
 
     /// Adds one member of every shared group matching `topic` to `matches`.
@@ -143,9 +204,12 @@ impl Router {
         }
         let mut hits = std::mem::take(&mut self.shared_hits);
         hits.clear();
-        self.shared_trie.for_each_match(topic, |group_id, _| hits.push(group_id));
+        self.shared_trie
+            .for_each_match(topic, |group_id, _| hits.push(group_id));
         for &group_id in &hits {
-            let Some(group) = self.shared_groups.get_mut(&group_id) else { continue };
+            let Some(group) = self.shared_groups.get_mut(&group_id) else {
+                continue;
+            };
             let n = group.members.len();
             // Prefer a connected member; if none is, queue for the next in turn so that
             // persistent members still get their share when they return.
@@ -153,7 +217,10 @@ impl Router {
             for step in 0..n {
                 let index = (group.next + step) % n;
                 let (session_id, _) = group.members[index];
-                let connected = self.sessions.get(&session_id).is_some_and(|s| !matches!(s.link, Link::Offline));
+                let connected = self
+                    .sessions
+                    .get(&session_id)
+                    .is_some_and(|s| !matches!(s.link, Link::Offline));
                 if connected {
                     chosen = Some(index);
                     break;
@@ -168,19 +235,33 @@ impl Router {
     }
 
     /// A subscriber inside the hub: a session whose link is a bounded channel.
-    pub(super) fn local_subscribe(&mut self, filter: String, capacity: usize, reply: oneshot::Sender<Subscription>) {
+    pub(super) fn local_subscribe(
+        &mut self,
+        filter: String,
+        capacity: usize,
+        reply: oneshot::Sender<Subscription>,
+    ) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let id = self.next_session;
         self.next_session += 1;
         let client_id: Arc<str> = Arc::from(format!("$local/{id}"));
         // Not registered by client id: no network client can take over a local session.
-        self.sessions.insert(id, Session::new(id, client_id, Link::Local(sender)));
-        let options = SubscriptionOptions { qos: QoS::ExactlyOnce, ..SubscriptionOptions::default() };
-        self.add_subscription(id, &filter, SubscriptionEntry { options, subscription_id: None });
+        self.sessions
+            .insert(id, Session::new(id, client_id, Link::Local(sender)));
+        let options = SubscriptionOptions {
+            qos: QoS::ExactlyOnce,
+            ..SubscriptionOptions::default()
+        };
+        self.add_subscription(
+            id,
+            &filter,
+            SubscriptionEntry {
+                options,
+                subscription_id: None,
+            },
+        );
         if reply.send(Subscription { receiver }).is_err() {
             self.end_session(id);
         }
     }
 }
-
-

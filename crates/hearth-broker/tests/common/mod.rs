@@ -25,10 +25,16 @@ impl TestBroker {
     }
 
     pub async fn start_with(config: BrokerConfig, authorizer: Arc<dyn Authorizer>) -> TestBroker {
-        let broker = Broker::start(config, authorizer).await.expect("broker starts");
+        let broker = Broker::start(config, authorizer)
+            .await
+            .expect("broker starts");
         let addrs = broker.local_addrs().clone();
         let handle = broker.handle();
-        TestBroker { broker: Some(broker), addrs, handle }
+        TestBroker {
+            broker: Some(broker),
+            addrs,
+            handle,
+        }
     }
 
     pub fn mqtt(&self) -> SocketAddr {
@@ -52,15 +58,25 @@ impl TestBroker {
 
 /// Path of a Python client script under tests/clients.
 pub fn client_script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("clients").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("clients")
+        .join(name)
 }
 
 /// Runs a command to completion with a deadline; returns (status ok, stdout, stderr).
 /// A hung client fails the test instead of hanging the suite.
-pub async fn run_command(mut command: tokio::process::Command, deadline: Duration) -> (bool, String, String) {
+pub async fn run_command(
+    mut command: tokio::process::Command,
+    deadline: Duration,
+) -> (bool, String, String) {
     command.kill_on_drop(true);
-    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let child = command.spawn().expect("command starts (is it installed? see README)");
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command
+        .spawn()
+        .expect("command starts (is it installed? see README)");
     let output = tokio::time::timeout(deadline, child.wait_with_output())
         .await
         .expect("command finished before its deadline")

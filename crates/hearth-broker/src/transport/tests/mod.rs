@@ -3,8 +3,8 @@
 //!
 //! - `tls`: certificate loading errors, TLS echo, handshake failures.
 //! - `websocket`: framing, subprotocols, rejections, close/ping handling, back-pressure.
-//! - `third_party`: Paho (Python) over WS and WSS, mosquitto_pub over TLS; skipped when the
-//!   tool is not installed.
+//! - `third_party`: Paho (Python) over WS and WSS, mosquitto_pub over TLS; failing (not
+//!   skipping) when the tool is not installed.
 
 use std::sync::Arc;
 
