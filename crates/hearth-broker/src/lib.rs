@@ -10,6 +10,7 @@
 //! - `connection`: one task per client connection (decode, checks, encode).
 //! - `router`: the single task owning sessions, subscriptions and retained messages.
 //! - `handle`: [`BrokerHandle`], the in-process client and control surface.
+//! - `persist`: the [`persist::BrokerStore`] seam and group commit of broker state.
 //! - `message`, `stats`, `config`: shared data.
 //! - `topic`: topic name / filter validation, the subscription trie, the retained store.
 //! - `transport`: TLS and WebSocket streams.
@@ -20,6 +21,7 @@ mod connection;
 pub mod file_auth;
 mod handle;
 mod message;
+pub mod persist;
 mod router;
 mod server;
 pub mod stats;

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::config::BrokerConfig;
 use crate::connection::{self, ConnectionContext};
 use crate::handle::BrokerHandle;
+use crate::persist::{BrokerStore, PersistError};
 use crate::router::Router;
 use crate::router::event::Control;
 use crate::stats::SharedStats;
@@ -33,6 +34,8 @@ pub enum BrokerError {
     TlsMissing { what: &'static str },
     #[error(transparent)]
     Tls(#[from] TransportError),
+    #[error("loading broker state: {0}")]
+    Store(#[from] PersistError),
 }
 
 /// Where the listeners actually bound (useful with port 0).
@@ -51,14 +54,27 @@ pub struct Broker {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     control: mpsc::UnboundedSender<Control>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Broker {
-    /// Binds every configured listener and starts serving. Fails before serving anything
+    /// Starts a broker whose state lives only in memory. Binds every configured listener
+    /// and starts serving. Fails before serving anything
     /// if a listener cannot bind or the TLS files cannot be loaded.
     pub async fn start(
         config: BrokerConfig,
         authorizer: Arc<dyn Authorizer>,
+    ) -> Result<Broker, BrokerError> {
+        Broker::start_with_store(config, authorizer, None).await
+    }
+
+    /// Starts a broker that restores its retained messages and persistent sessions from
+    /// `store` and keeps them there, acknowledging QoS 1/2 publishes only once what they
+    /// changed is durable.
+    pub async fn start_with_store(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+        store: Option<Box<dyn BrokerStore>>,
     ) -> Result<Broker, BrokerError> {
         let tls = match &config.tls {
             Some(tls) => Some(transport::load_tls_config(&tls.cert_file, &tls.key_file)?),
@@ -116,12 +132,34 @@ impl Broker {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let sys_interval =
             (config.sys_interval_secs > 0).then(|| Duration::from_secs(config.sys_interval_secs));
-        let router = Router::new(
+        let mut router = Router::new(
             config.limits.clone(),
             stats.clone(),
             sys_interval,
             control_tx.clone(),
+            None,
         );
+        let mut writer = None;
+        if let Some(mut store) = store {
+            let (state, store) =
+                tokio::task::spawn_blocking(move || store.load().map(|state| (state, store)))
+                    .await
+                    .map_err(|error| PersistError(error.to_string()))??;
+            let (batches_tx, batches_rx) = mpsc::unbounded_channel();
+            let thread = std::thread::Builder::new()
+                .name("hearth-broker-store".into())
+                .spawn(move || crate::persist::writer::run(store, batches_rx))
+                .map_err(|error| PersistError(error.to_string()))?;
+            writer = Some(thread);
+            router = Router::new(
+                config.limits.clone(),
+                stats.clone(),
+                sys_interval,
+                control_tx.clone(),
+                Some(batches_tx),
+            );
+            router.restore(state);
+        }
         let mut tasks = JoinSet::new();
         tasks.spawn(router.run(events_rx, control_rx));
 
@@ -151,6 +189,7 @@ impl Broker {
             stop,
             tasks,
             control: control_tx,
+            writer,
         })
     }
 
@@ -168,6 +207,11 @@ impl Broker {
         let _ = self.stop.send(true);
         let _ = self.control.send(Control::Shutdown);
         while self.tasks.join_next().await.is_some() {}
+        // The router has handed over its last batch and dropped its sender: the writer
+        // commits it and ends.
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
     }
 }
 

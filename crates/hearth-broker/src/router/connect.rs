@@ -77,6 +77,7 @@ impl Router {
             self.push(&outbound, item);
         }
         self.fill_window(session_id);
+        self.persist_session(session_id);
         tracing::debug!(%client_id, session_present, "client connected");
     }
 
@@ -150,6 +151,9 @@ impl Router {
                 );
             }
         }
+        if expiry > 0 {
+            self.persist_session(session_id);
+        }
         match expiry {
             0 => self.end_session(session_id),
             u32::MAX => {}
@@ -206,6 +210,7 @@ impl Router {
         if let Some(will) = session.will.take() {
             self.publish_will(&session.client_id, session_id, will);
         }
+        self.forget_session(&session);
     }
 
     fn publish_will(&mut self, client_id: &Arc<str>, session_id: SessionId, will: Will) {

@@ -13,10 +13,12 @@
 //! - `connect`: connect, takeover, disconnect, wills, session expiry.
 //! - `publish`: routing, retained messages, interceptors, acknowledgements.
 //! - `subscribe`: subscriptions, shared subscriptions, in-process subscribers.
+//! - `persist`: which changes become durable records; restoring them at start-up.
 //! - `sys`: `$SYS/broker/...`.
 
 mod connect;
 pub(crate) mod event;
+mod persist;
 mod publish;
 pub(crate) mod session;
 mod subscribe;
@@ -86,6 +88,8 @@ pub(crate) struct Router {
     matches: Vec<publish::Match>,
     shared_hits: Vec<u64>,
     control_sender: mpsc::UnboundedSender<Control>,
+    /// `None` when broker state is not persisted.
+    persistence: Option<persist::Persistence>,
 }
 
 impl Router {
@@ -94,6 +98,7 @@ impl Router {
         shared_stats: Arc<SharedStats>,
         sys_interval: Option<Duration>,
         control_sender: mpsc::UnboundedSender<Control>,
+        persistence: Option<mpsc::UnboundedSender<crate::persist::writer::Batch>>,
     ) -> Router {
         Router {
             limits,
@@ -118,6 +123,7 @@ impl Router {
             matches: Vec::new(),
             shared_hits: Vec::new(),
             control_sender,
+            persistence: persistence.map(persist::Persistence::new),
         }
     }
 
@@ -157,9 +163,11 @@ impl Router {
                     }
                 }
             }
+            self.flush_persistence();
             self.ring_all();
         }
         self.shutdown();
+        self.flush_persistence();
     }
 
     fn handle_event(&mut self, event: Event) {

@@ -65,7 +65,10 @@ impl Router {
             principal,
             Instant::now(),
         ));
-        let held = self.intercept(&message, session_id, conn, packet_id);
+        // Route (and persist) first: the acknowledgement may have to wait for both the
+        // store and the interceptors.
+        let durable = self.accept_message(message.clone());
+        let held = self.hold_acknowledgement(&message, session_id, conn, packet_id, durable);
         if !held {
             match qos {
                 QoS::AtMostOnce => {}
@@ -84,45 +87,50 @@ impl Router {
         {
             session.incoming.insert(packet_id, Incoming::PendingDurable);
         }
-        self.accept_message(message);
     }
 
-    /// Hands the message to every matching interceptor. Returns true when its
-    /// acknowledgement is held until they all accept it.
-    fn intercept(
+    /// Hands the message to every matching interceptor and decides whether its
+    /// acknowledgement waits: for the interceptors to accept it, and for the store when
+    /// routing it wrote something durable. Returns true when the acknowledgement is held.
+    fn hold_acknowledgement(
         &mut self,
         message: &Arc<Message>,
         session: SessionId,
         conn: ConnId,
         packet_id: u16,
+        durable: bool,
     ) -> bool {
-        if self.interceptors.is_empty() {
-            return false;
-        }
-        let matching: Vec<_> = self
-            .interceptors
-            .iter()
-            .filter(|(filter, _)| crate::topic::matches(filter, &message.topic))
-            .map(|(_, interceptor)| interceptor.clone())
-            .collect();
-        if matching.is_empty() {
-            return false;
-        }
-        let envelope = message.to_envelope();
+        let matching: Vec<_> = if self.interceptors.is_empty() {
+            Vec::new()
+        } else {
+            self.interceptors
+                .iter()
+                .filter(|(filter, _)| crate::topic::matches(filter, &message.topic))
+                .map(|(_, interceptor)| interceptor.clone())
+                .collect()
+        };
         if message.qos == QoS::AtMostOnce {
-            for interceptor in matching {
-                interceptor.intercept(&envelope, None);
+            if !matching.is_empty() {
+                let envelope = message.to_envelope();
+                for interceptor in matching {
+                    interceptor.intercept(&envelope, None);
+                }
             }
             return false;
         }
-        let remaining = Arc::new(AtomicUsize::new(matching.len()));
+        let holders = matching.len() + usize::from(durable);
+        if holders == 0 {
+            return false;
+        }
+        let remaining = Arc::new(AtomicUsize::new(holders));
         let failed = Arc::new(AtomicBool::new(false));
         let qos2 = message.qos == QoS::ExactlyOnce;
-        for interceptor in matching {
+        let control = self.control_sender.clone();
+        let token = move || {
             let remaining = remaining.clone();
             let failed = failed.clone();
-            let control = self.control_sender.clone();
-            let token = AckToken::new(move |ok| {
+            let control = control.clone();
+            AckToken::new(move |ok| {
                 if !ok {
                     failed.store(true, Ordering::Release);
                 }
@@ -136,8 +144,16 @@ impl Router {
                         ok,
                     });
                 }
-            });
-            interceptor.intercept(&envelope, Some(token));
+            })
+        };
+        if !matching.is_empty() {
+            let envelope = message.to_envelope();
+            for interceptor in matching {
+                interceptor.intercept(&envelope, Some(token()));
+            }
+        }
+        if durable {
+            self.push_durability_token(token());
         }
         true
     }
@@ -204,19 +220,28 @@ impl Router {
 
     /// Stores a retained message if it is one, then routes it. Every message, from
     /// clients, wills, `$SYS` or services inside the hub, enters here.
-    pub(super) fn accept_message(&mut self, message: Arc<Message>) {
-        self.stats.messages_received += 1;
+    /// Returns whether anything durable was written for it (a retained message, or a
+    /// QoS 1/2 message owed to a persistent session).
+    pub(super) fn accept_message(&mut self, message: Arc<Message>) -> bool {
+        // The broker's own `$SYS` updates are not counted as messages received.
+        if !message.topic.starts_with("$SYS/") {
+            self.stats.messages_received += 1;
+        }
+        let mut durable = false;
         if message.retain {
             if message.payload.is_empty() {
                 self.retained.remove(&message.topic);
             } else {
                 self.retained.insert(&message.topic, message.clone());
             }
+            durable |= self.persist_retained(&message);
         }
-        self.route(&message);
+        durable |= self.route(&message);
+        durable
     }
 
-    fn route(&mut self, message: &Arc<Message>) {
+    fn route(&mut self, message: &Arc<Message>) -> bool {
+        let mut durable = false;
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
         let origin = message.origin;
@@ -249,10 +274,11 @@ impl Router {
             }
             let qos = qos.min(message.qos);
             let retain = retain_as_published && message.retain;
-            self.deliver(first.session, message, qos, retain, subscription_ids);
+            durable |= self.deliver(first.session, message, qos, retain, subscription_ids);
             index = end;
         }
         self.matches = matches;
+        durable
     }
 
     /// Sends (or queues) one message to one session.
@@ -263,9 +289,9 @@ impl Router {
         qos: QoS,
         retain: bool,
         subscription_ids: Vec<u32>,
-    ) {
+    ) -> bool {
         let Some(session) = self.sessions.get_mut(&session_id) else {
-            return;
+            return false;
         };
         if let Link::Local(sender) = &session.link {
             // Services inside the hub: a bounded queue, and a full queue drops (counted)
@@ -280,15 +306,15 @@ impl Router {
                     self.end_session(id);
                 }
             }
-            return;
+            return false;
         }
         if message.max_wire_len(subscription_ids.len()) > session.max_packet_size as usize {
             self.stats.dropped_too_large += 1;
-            return;
+            return false;
         }
         if qos == QoS::AtMostOnce {
             let Some(outbound) = session.outbound().cloned() else {
-                return;
+                return false;
             };
             let item = OutItem::Publish(Delivery {
                 message: message.clone(),
@@ -311,14 +337,20 @@ impl Router {
                 }
                 PushOutcome::Closed => {}
             }
-            return;
+            return false;
         }
-        let queued = Queued {
+        let seq = session.take_seq();
+        let mut queued = Queued {
             message: message.clone(),
             qos,
             retain,
             subscription_ids,
+            seq,
+            persisted: false,
         };
+        let client_id = session.client_id.clone();
+        let durable = self.persist_queued(session_id, &mut queued);
+        let session = self.sessions.get_mut(&session_id).expect("present above");
         let window = session.window(self.limits.max_inflight);
         if session.outbound().is_some()
             && session.queue.is_empty()
@@ -328,19 +360,35 @@ impl Router {
             let outbound = session.outbound().cloned().expect("checked above");
             self.stats.messages_sent += 1;
             self.push(&outbound, item);
-            return;
+            return durable;
         }
         if session.queue.len() >= self.limits.max_queued_messages {
             self.stats.dropped_queue_full += 1;
-            tracing::warn!(client_id = %session.client_id, "session queue full; message dropped ({:?})", self.limits.queue_full_policy);
-            match self.limits.queue_full_policy {
-                QueueFullPolicy::DropNew => return,
-                QueueFullPolicy::DropOldest => {
-                    session.queue.pop_front();
-                }
+            // Logged at 1, 2, 4, 8... drops so that a stuck client cannot flood the log.
+            if self.stats.dropped_queue_full.is_power_of_two() {
+                tracing::warn!(
+                    %client_id,
+                    total_dropped = self.stats.dropped_queue_full,
+                    policy = ?self.limits.queue_full_policy,
+                    "session queue full; message dropped"
+                );
             }
+            let dropped = match self.limits.queue_full_policy {
+                QueueFullPolicy::DropNew => queued,
+                QueueFullPolicy::DropOldest => {
+                    let oldest = session
+                        .queue
+                        .pop_front()
+                        .expect("queue is full, so not empty");
+                    session.queue.push_back(queued);
+                    oldest
+                }
+            };
+            self.forget_queued(&client_id, &dropped);
+            return durable && dropped.seq != seq;
         }
         session.queue.push_back(queued);
+        durable
     }
 
     /// Moves queued messages into the in-flight window while it has room.
@@ -354,20 +402,38 @@ impl Router {
         };
         let window = session.window(self.limits.max_inflight);
         let mut items = Vec::new();
+        let mut expired = Vec::new();
         while session.inflight.len() < window {
             let Some(queued) = session.queue.pop_front() else {
                 break;
             };
             if queued.message.is_expired(now) {
                 self.stats.expired += 1;
+                expired.push(queued);
                 continue;
             }
             items.push(session.start_inflight(queued));
+        }
+        let client_id = session.client_id.clone();
+        for queued in expired {
+            self.forget_queued(&client_id, &queued);
         }
         self.stats.messages_sent += items.len() as u64;
         for item in items {
             self.push(&outbound, item);
         }
+    }
+
+    /// The client has fully acknowledged an in-flight message: forget it and send more.
+    fn complete_inflight(&mut self, session_id: SessionId, packet_id: u16) {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        if let Some(inflight) = session.inflight.remove(&packet_id) {
+            let client_id = session.client_id.clone();
+            self.forget_queued(&client_id, &inflight.queued);
+        }
+        self.fill_window(session_id);
     }
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16) {
@@ -382,8 +448,7 @@ impl Router {
             .get(&packet_id)
             .is_some_and(|inflight| inflight.queued.qos == QoS::AtLeastOnce)
         {
-            session.inflight.remove(&packet_id);
-            self.fill_window(session_id);
+            self.complete_inflight(session_id, packet_id);
         }
     }
 
@@ -398,8 +463,7 @@ impl Router {
         match session.inflight.get_mut(&packet_id) {
             Some(inflight) if inflight.queued.qos == QoS::ExactlyOnce => {
                 if reason.is_error() {
-                    session.inflight.remove(&packet_id);
-                    self.fill_window(session_id);
+                    self.complete_inflight(session_id, packet_id);
                 } else {
                     inflight.released = true;
                     self.push_ack(session_id, AckKind::PubRel, packet_id, ReasonCode::SUCCESS);
@@ -428,8 +492,7 @@ impl Router {
             .get(&packet_id)
             .is_some_and(|inflight| inflight.released)
         {
-            session.inflight.remove(&packet_id);
-            self.fill_window(session_id);
+            self.complete_inflight(session_id, packet_id);
         }
     }
 

@@ -40,12 +40,14 @@ pub(crate) struct Queued {
     pub qos: QoS,
     pub retain: bool,
     pub subscription_ids: Vec<u32>,
+    /// Order within the session: the send order, and the key of its durable record.
+    pub seq: u64,
+    /// Whether a durable record exists (to delete it once acknowledged).
+    pub persisted: bool,
 }
 
 /// A QoS 1/2 message sent and not yet fully acknowledged.
 pub(crate) struct Inflight {
-    /// Order of first sending, to resend in the same order after a reconnect.
-    pub seq: u64,
     pub queued: Queued,
     /// PUBREC received, PUBREL sent: only PUBCOMP is awaited.
     pub released: bool,
@@ -69,7 +71,10 @@ pub(crate) struct Session {
     /// Full filters (with any `$share/group/` prefix) and their options.
     pub subscriptions: HashMap<Arc<str>, SubscriptionEntry>,
     pub inflight: HashMap<u16, Inflight>,
-    next_seq: u64,
+    /// Next [`Queued::seq`].
+    pub next_seq: u64,
+    /// Whether the session has a durable record.
+    pub persisted: bool,
     next_packet_id: u16,
     pub queue: VecDeque<Queued>,
     pub incoming: HashMap<u16, Incoming>,
@@ -94,6 +99,7 @@ impl Session {
             subscriptions: HashMap::new(),
             inflight: HashMap::new(),
             next_seq: 0,
+            persisted: false,
             next_packet_id: 1,
             queue: VecDeque::new(),
             incoming: HashMap::new(),
@@ -149,12 +155,9 @@ impl Session {
             dup: false,
             subscription_ids: queued.subscription_ids.clone(),
         };
-        let seq = self.next_seq;
-        self.next_seq += 1;
         self.inflight.insert(
             packet_id,
             Inflight {
-                seq,
                 queued,
                 released: false,
             },
@@ -166,7 +169,7 @@ impl Session {
     /// PUBLISH with DUP for those not yet acknowledged, PUBREL for those released.
     pub(crate) fn resend_items(&self) -> Vec<OutItem> {
         let mut inflight: Vec<(&u16, &Inflight)> = self.inflight.iter().collect();
-        inflight.sort_unstable_by_key(|(_, inflight)| inflight.seq);
+        inflight.sort_unstable_by_key(|(_, inflight)| inflight.queued.seq);
         inflight
             .into_iter()
             .map(|(&packet_id, inflight)| {
@@ -188,6 +191,17 @@ impl Session {
                 }
             })
             .collect()
+    }
+
+    pub(crate) fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Persistent sessions keep their QoS 1/2 messages on disk.
+    pub(crate) fn is_persistent(&self) -> bool {
+        self.expiry > 0 && !matches!(self.link, Link::Local(_))
     }
 
     pub(crate) fn pending_messages(&self) -> usize {

@@ -71,6 +71,13 @@ impl Router {
                 });
             }
         }
+        if self
+            .sessions
+            .get(&session_id)
+            .is_some_and(|session| session.persisted)
+        {
+            self.persist_session(session_id);
+        }
         let suback = SubAck {
             packet_id,
             reasons,
@@ -185,6 +192,13 @@ impl Router {
             } else {
                 reasons.push(ReasonCode::NO_SUBSCRIPTION_EXISTED);
             }
+        }
+        if self
+            .sessions
+            .get(&session_id)
+            .is_some_and(|session| session.persisted)
+        {
+            self.persist_session(session_id);
         }
         let unsuback = UnsubAck {
             packet_id,
