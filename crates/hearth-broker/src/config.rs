@@ -31,6 +31,10 @@ pub struct BrokerConfig {
     pub limits: Limits,
     /// Seconds between `$SYS/broker/...` updates; 0 disables them.
     pub sys_interval_secs: u64,
+    /// Keep retained messages, persistent sessions and their queued QoS 1/2 messages in
+    /// `<data_dir>/broker.redb` across restarts, acknowledging QoS 1/2 publishes only once
+    /// they are on disk.
+    pub persistence: bool,
 }
 
 impl Default for BrokerConfig {
@@ -45,6 +49,7 @@ impl Default for BrokerConfig {
             auth: FileAuthConfig::default(),
             limits: Limits::default(),
             sys_interval_secs: 10,
+            persistence: true,
         }
     }
 }
