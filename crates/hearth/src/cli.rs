@@ -21,6 +21,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Add or update a user in a broker password file (argon2id hash).
     Passwd(PasswdArgs),
+    /// Load-test an MQTT broker on loopback and compare brokers (see docs/performance.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]

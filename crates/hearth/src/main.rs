@@ -6,6 +6,7 @@
 //! - `serve`: wiring the broker (and later the store, services and HTTP) together.
 //! - `passwd`: password-file maintenance for the broker's file authorizer.
 
+mod bench;
 mod cli;
 mod config;
 mod passwd;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => run_async(serve::run(args)),
         cli::Command::Passwd(args) => passwd::run(args),
+        cli::Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
