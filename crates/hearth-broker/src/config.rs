@@ -107,6 +107,17 @@ pub struct Limits {
     pub max_queued_messages: usize,
     /// What to do when [`Limits::max_queued_messages`] is reached.
     pub queue_full_policy: QueueFullPolicy,
+    /// Back-pressure: once a session has this many messages queued, a QoS 1/2 publish
+    /// that adds to the queue is acknowledged to its publisher only when the message
+    /// moves into the subscriber's window. Publishers with a bounded window (every
+    /// common client) then slow down to the pace of a slow subscriber instead of
+    /// overflowing its queue. A subscriber that is offline, or has acknowledged nothing
+    /// for a second, holds nobody back (one stalled client must not slow the others);
+    /// its queue limit applies instead. 0 disables back-pressure.
+    pub queue_backpressure_at: usize,
+    /// Milliseconds without any acknowledgement after which a connected subscriber
+    /// counts as stalled rather than slow, and stops holding publishers back.
+    pub subscriber_stall_ms: u64,
     /// QoS 0 messages waiting in a connection's write queue before further ones are
     /// dropped: a client that stops reading loses QoS 0 messages, nobody else slows down.
     pub max_qos0_backlog: usize,
@@ -132,6 +143,8 @@ impl Default for Limits {
             max_inflight: 256,
             max_queued_messages: 10_000,
             queue_full_policy: QueueFullPolicy::DropNew,
+            queue_backpressure_at: 1_000,
+            subscriber_stall_ms: 1_000,
             max_qos0_backlog: 10_000,
             connect_timeout_secs: 10,
             max_keep_alive_secs: 0,
@@ -145,5 +158,9 @@ impl Default for Limits {
 impl Limits {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs)
+    }
+
+    pub fn subscriber_stall(&self) -> Duration {
+        Duration::from_millis(self.subscriber_stall_ms)
     }
 }

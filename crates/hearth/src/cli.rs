@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "hearth", version, about = "A self-hosted smart-home and IoT hub / 自托管的智能家居与物联网中枢")]
+#[command(
+    name = "hearth",
+    version,
+    about = "A self-hosted smart-home and IoT hub / 自托管的智能家居与物联网中枢"
+)]
 pub struct Cli {
     /// Log filter, e.g. `info` or `hearth_broker=debug` (default: $HEARTH_LOG or info).
     #[arg(long, global = true)]
@@ -18,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub: MQTT broker (and, as they land, store, API and web app).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Add or update a user in a broker password file (argon2id hash).
     Passwd(PasswdArgs),
     /// Load-test an MQTT broker on loopback and compare brokers (see docs/performance.md).

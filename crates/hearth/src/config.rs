@@ -48,8 +48,10 @@ impl HearthConfig {
     }
 
     pub fn from_file(path: &Path) -> anyhow::Result<HearthConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        HearthConfig::from_toml(&text).map_err(|message| anyhow::anyhow!("{}: {message}", path.display()))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        HearthConfig::from_toml(&text)
+            .map_err(|message| anyhow::anyhow!("{}: {message}", path.display()))
     }
 
     /// Parses TOML text; the error names the line and column, and toml's own message
@@ -94,7 +96,10 @@ impl HearthConfig {
         }
         match (&args.tls_cert, &args.tls_key) {
             (Some(cert_file), Some(key_file)) => {
-                mqtt.tls = Some(TlsConfig { cert_file: cert_file.clone(), key_file: key_file.clone() });
+                mqtt.tls = Some(TlsConfig {
+                    cert_file: cert_file.clone(),
+                    key_file: key_file.clone(),
+                });
             }
             (Some(cert_file), None) => {
                 if let Some(tls) = &mut mqtt.tls {
@@ -139,7 +144,10 @@ mod tests {
 
     #[test]
     fn a_bad_key_names_line_and_key() {
-        let error = HearthConfig::from_toml("data_dir = \"d\"\n\n[mqtt]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+        let error = HearthConfig::from_toml(
+            "data_dir = \"d\"\n\n[mqtt]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",
+        )
+        .unwrap_err();
         assert!(error.starts_with("line 5, column 1:"), "{error}");
         assert!(error.contains("lisen"), "{error}");
     }
@@ -150,12 +158,16 @@ mod tests {
         let example = HearthConfig::from_file(Path::new(path)).unwrap();
         let defaults = HearthConfig::default();
         // Compare through TOML so that every field is covered without PartialEq everywhere.
-        assert_eq!(toml::to_string(&example).unwrap(), toml::to_string(&defaults).unwrap());
+        assert_eq!(
+            toml::to_string(&example).unwrap(),
+            toml::to_string(&defaults).unwrap()
+        );
     }
 
     #[test]
     fn a_bad_value_names_its_line() {
-        let error = HearthConfig::from_toml("[mqtt.limits]\nmax_inflight = \"many\"\n").unwrap_err();
+        let error =
+            HearthConfig::from_toml("[mqtt.limits]\nmax_inflight = \"many\"\n").unwrap_err();
         assert!(error.starts_with("line 2,"), "{error}");
     }
 }

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.log.as_deref());
     let result = match cli.command {
-        cli::Command::Serve(args) => run_async(serve::run(args)),
+        cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Passwd(args) => passwd::run(args),
         cli::Command::Bench(args) => bench::run(args),
     };
@@ -34,7 +34,10 @@ fn main() -> ExitCode {
 }
 
 fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 fn init_tracing(level: Option<&str>) {
@@ -43,5 +46,8 @@ fn init_tracing(level: Option<&str>) {
         Some(level) => EnvFilter::new(level),
         None => EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }

@@ -19,7 +19,16 @@ fn hearth() -> Command {
 async fn serve(data_dir: &Path, extra: &[&str]) -> (Child, u16) {
     let mut command = hearth();
     command
-        .args(["serve", "--print-addrs", "--mqtt", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--http", "off"])
+        .args([
+            "serve",
+            "--print-addrs",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+            "--http",
+            "off",
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
@@ -46,19 +55,30 @@ async fn serve(data_dir: &Path, extra: &[&str]) -> (Child, u16) {
 }
 
 async fn output(mut command: Command) -> std::process::Output {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    tokio::time::timeout(DEADLINE, command.output()).await.expect("finishes").expect("runs")
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    tokio::time::timeout(DEADLINE, command.output())
+        .await
+        .expect("finishes")
+        .expect("runs")
 }
 
 fn mosquitto(program: &str, port: u16, args: &[&str]) -> Command {
     let mut command = Command::new(program);
-    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args);
+    command
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args);
     command
 }
 
 fn sigterm(child: &Child) {
     let pid = child.id().expect("running");
-    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -66,17 +86,30 @@ fn sigterm(child: &Child) {
 async fn serve_routes_mosquitto_clients_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port) = serve(dir.path(), &["--allow-anonymous"]).await;
-    let subscriber = mosquitto("mosquitto_sub", port, &["-t", "home/#", "-C", "1", "-W", "10", "-v"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let subscriber = mosquitto(
+        "mosquitto_sub",
+        port,
+        &["-t", "home/#", "-C", "1", "-W", "10", "-v"],
+    )
+    .stdout(Stdio::piped())
+    .kill_on_drop(true)
+    .spawn()
+    .unwrap();
     // Publish until the subscriber (which may still be connecting) has its message.
     let wait = tokio::spawn(async move { subscriber.wait_with_output().await.unwrap() });
     let mut received = None;
     for _ in 0..50 {
-        let published = output(mosquitto("mosquitto_pub", port, &["-t", "home/kitchen/temp", "-m", "21.5"])).await;
-        assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+        let published = output(mosquitto(
+            "mosquitto_pub",
+            port,
+            &["-t", "home/kitchen/temp", "-m", "21.5"],
+        ))
+        .await;
+        assert!(
+            published.status.success(),
+            "{}",
+            String::from_utf8_lossy(&published.stderr)
+        );
         if wait.is_finished() {
             received = Some(wait.await.unwrap());
             break;
@@ -84,10 +117,16 @@ async fn serve_routes_mosquitto_clients_and_stops_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let received = received.expect("the subscriber got a message");
-    assert_eq!(String::from_utf8_lossy(&received.stdout).trim(), "home/kitchen/temp 21.5");
+    assert_eq!(
+        String::from_utf8_lossy(&received.stdout).trim(),
+        "home/kitchen/temp 21.5"
+    );
 
     sigterm(&child);
-    let status = tokio::time::timeout(DEADLINE, child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "hearth exited with {status}");
     assert!(dir.path().exists());
 }
@@ -96,7 +135,11 @@ async fn serve_routes_mosquitto_clients_and_stops_cleanly_on_sigterm() {
 async fn a_bad_config_file_is_named_with_its_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hearth.toml");
-    std::fs::write(&config, "data_dir = \"data\"\n[mqtt]\nlisten = \"127.0.0.1:0\"\nmax_clients = 5\n").unwrap();
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[mqtt]\nlisten = \"127.0.0.1:0\"\nmax_clients = 5\n",
+    )
+    .unwrap();
     let mut command = hearth();
     command.arg("serve").arg("--config").arg(&config);
     let result = output(command).await;
@@ -121,9 +164,20 @@ async fn without_anonymous_access_only_users_in_the_password_file_connect() {
     let dir = tempfile::tempdir().unwrap();
     let passwords = dir.path().join("broker.passwd");
     let mut passwd = hearth();
-    passwd.arg("passwd").arg(&passwords).arg("alice").stdin(Stdio::piped()).stderr(Stdio::null());
+    passwd
+        .arg("passwd")
+        .arg(&passwords)
+        .arg("alice")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null());
     let mut child = passwd.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"correct horse\n").await.unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .await
+        .unwrap();
     assert!(child.wait().await.unwrap().success());
     let text = std::fs::read_to_string(&passwords).unwrap();
     assert!(text.starts_with("alice:$argon2id$"), "{text}");
@@ -131,9 +185,23 @@ async fn without_anonymous_access_only_users_in_the_password_file_connect() {
 
     let password_file = passwords.to_str().unwrap();
     let (mut server, port) = serve(dir.path(), &["--password-file", password_file]).await;
-    let good = output(mosquitto("mosquitto_pub", port, &["-t", "t", "-m", "x", "-u", "alice", "-P", "correct horse"])).await;
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
-    let bad = output(mosquitto("mosquitto_pub", port, &["-t", "t", "-m", "x", "-u", "alice", "-P", "wrong"])).await;
+    let good = output(mosquitto(
+        "mosquitto_pub",
+        port,
+        &["-t", "t", "-m", "x", "-u", "alice", "-P", "correct horse"],
+    ))
+    .await;
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let bad = output(mosquitto(
+        "mosquitto_pub",
+        port,
+        &["-t", "t", "-m", "x", "-u", "alice", "-P", "wrong"],
+    ))
+    .await;
     assert!(!bad.status.success());
     let anonymous = output(mosquitto("mosquitto_pub", port, &["-t", "t", "-m", "x"])).await;
     assert!(!anonymous.status.success());

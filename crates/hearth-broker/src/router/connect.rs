@@ -61,6 +61,7 @@ impl Router {
         session.receive_maximum = receive_maximum;
         session.max_packet_size = max_packet_size;
         session.disconnected_at = None;
+        session.last_progress = Instant::now();
         // QoS 2 messages received but not released stay in `incoming`: the client will
         // resend PUBREL for them (or the PUBLISH, which is then recognised as a duplicate).
         connack.session_present = session_present;
@@ -132,6 +133,8 @@ impl Router {
         };
         session.link = Link::Offline;
         session.disconnected_at = Some(now);
+        // Nobody drains the queue now: publishers held back by it are released.
+        session.release_queue();
         let generation = session.generation;
         let expiry = session.expiry;
         let will = session.will.take();
@@ -207,6 +210,9 @@ impl Router {
         for filter in session.subscriptions.keys() {
             self.remove_subscription(session_id, filter);
         }
+        // Publishers waiting on this session's queue are released: it no longer exists,
+        // so nothing they sent is being held for it.
+        session.release_queue();
         if let Some(will) = session.will.take() {
             self.publish_will(&session.client_id, session_id, will);
         }

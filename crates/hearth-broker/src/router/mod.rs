@@ -88,6 +88,13 @@ pub(crate) struct Router {
     matches: Vec<publish::Match>,
     shared_hits: Vec<u64>,
     control_sender: mpsc::UnboundedSender<Control>,
+    /// Set while routing a QoS 1/2 publish from a client, whose acknowledgement can be
+    /// held back when a subscriber's queue is long.
+    routing_client_publish: bool,
+    /// Queue entries (session, seq) that the current publish's acknowledgement waits for.
+    backpressure: Vec<(SessionId, u64)>,
+    /// Sessions whose queue holds publishers back, checked on every tick for stalls.
+    held_back_by: std::collections::HashSet<SessionId>,
     /// `None` when broker state is not persisted.
     persistence: Option<persist::Persistence>,
 }
@@ -123,6 +130,9 @@ impl Router {
             matches: Vec::new(),
             shared_hits: Vec::new(),
             control_sender,
+            routing_client_publish: false,
+            backpressure: Vec::new(),
+            held_back_by: std::collections::HashSet::new(),
             persistence: persistence.map(persist::Persistence::new),
         }
     }
@@ -155,6 +165,7 @@ impl Router {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     self.fire_timers(now);
+                    self.release_stalled(now);
                     if let Some(interval) = self.sys_interval
                         && now >= next_sys
                     {

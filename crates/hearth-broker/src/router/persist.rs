@@ -256,6 +256,7 @@ impl Router {
                 subscription_ids: stored.subscription_ids,
                 seq,
                 persisted: true,
+                release: None,
             });
         }
         if unreadable > 0 {

@@ -67,7 +67,9 @@ impl Router {
         ));
         // Route (and persist) first: the acknowledgement may have to wait for both the
         // store and the interceptors.
+        self.routing_client_publish = qos != QoS::AtMostOnce;
         let durable = self.accept_message(message.clone());
+        self.routing_client_publish = false;
         let held = self.hold_acknowledgement(&message, session_id, conn, packet_id, durable);
         if !held {
             match qos {
@@ -118,7 +120,8 @@ impl Router {
             }
             return false;
         }
-        let holders = matching.len() + usize::from(durable);
+        let waiting = std::mem::take(&mut self.backpressure);
+        let holders = matching.len() + usize::from(durable) + waiting.len();
         if holders == 0 {
             return false;
         }
@@ -154,6 +157,20 @@ impl Router {
         }
         if durable {
             self.push_durability_token(token());
+        }
+        for (session_id, seq) in waiting {
+            let queued = self.sessions.get_mut(&session_id).and_then(|session| {
+                session
+                    .queue
+                    .iter_mut()
+                    .rev()
+                    .find(|queued| queued.seq == seq)
+            });
+            match queued {
+                Some(queued) => queued.release = Some(token()),
+                // Already gone (window opened in the same pass): nothing to wait for.
+                None => token().accept(),
+            }
         }
         true
     }
@@ -347,6 +364,7 @@ impl Router {
             subscription_ids,
             seq,
             persisted: false,
+            release: None,
         };
         let client_id = session.client_id.clone();
         let durable = self.persist_queued(session_id, &mut queued);
@@ -387,6 +405,18 @@ impl Router {
             self.forget_queued(&client_id, &dropped);
             return durable && dropped.seq != seq;
         }
+        let backpressure_at = self.limits.queue_backpressure_at;
+        // Only a subscriber that is draining its queue holds publishers back: one that is
+        // offline or has stopped reading must not slow anybody else (SPEC §5); its queue
+        // limit applies instead.
+        if self.routing_client_publish
+            && backpressure_at > 0
+            && session.queue.len() >= backpressure_at
+            && session.is_draining(Instant::now(), self.limits.subscriber_stall())
+        {
+            self.backpressure.push((session_id, seq));
+            self.held_back_by.insert(session_id);
+        }
         session.queue.push_back(queued);
         durable
     }
@@ -409,6 +439,8 @@ impl Router {
             };
             if queued.message.is_expired(now) {
                 self.stats.expired += 1;
+                let mut queued = queued;
+                queued.release();
                 expired.push(queued);
                 continue;
             }
@@ -424,11 +456,32 @@ impl Router {
         }
     }
 
+    /// Releases the publishers held back by sessions that have stalled (see
+    /// `Limits::subscriber_stall_ms`). Called on the router's tick.
+    pub(super) fn release_stalled(&mut self, now: Instant) {
+        if self.held_back_by.is_empty() {
+            return;
+        }
+        let stall_after = self.limits.subscriber_stall();
+        let sessions = &mut self.sessions;
+        self.held_back_by.retain(|session_id| {
+            let Some(session) = sessions.get_mut(session_id) else {
+                return false;
+            };
+            if session.is_draining(now, stall_after) {
+                return session.queue.iter().any(|queued| queued.release.is_some());
+            }
+            session.release_queue();
+            false
+        });
+    }
+
     /// The client has fully acknowledged an in-flight message: forget it and send more.
     fn complete_inflight(&mut self, session_id: SessionId, packet_id: u16) {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
+        session.last_progress = Instant::now();
         if let Some(inflight) = session.inflight.remove(&packet_id) {
             let client_id = session.client_id.clone();
             self.forget_queued(&client_id, &inflight.queued);

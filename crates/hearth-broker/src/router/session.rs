@@ -44,6 +44,19 @@ pub(crate) struct Queued {
     pub seq: u64,
     /// Whether a durable record exists (to delete it once acknowledged).
     pub persisted: bool,
+    /// Back-pressure: the publisher's PUBACK / PUBREC waits until this message moves
+    /// into the window (see `Limits::queue_backpressure_at`).
+    pub release: Option<hearth_bus::AckToken>,
+}
+
+impl Queued {
+    /// Lets the publisher's acknowledgement go: the message left the queue normally
+    /// (into the window, expired, or its session ended).
+    pub(crate) fn release(&mut self) {
+        if let Some(token) = self.release.take() {
+            token.accept();
+        }
+    }
 }
 
 /// A QoS 1/2 message sent and not yet fully acknowledged.
@@ -86,6 +99,10 @@ pub(crate) struct Session {
     pub receive_maximum: u16,
     pub max_packet_size: u32,
     pub disconnected_at: Option<Instant>,
+    /// Last time the client acknowledged a message (or connected): a connected client
+    /// that has not for `Limits::subscriber_stall_ms` is stalled and no longer holds
+    /// publishers back.
+    pub last_progress: Instant,
 }
 
 impl Session {
@@ -109,6 +126,7 @@ impl Session {
             receive_maximum: u16::MAX,
             max_packet_size: u32::MAX,
             disconnected_at: None,
+            last_progress: Instant::now(),
         }
     }
 
@@ -145,7 +163,8 @@ impl Session {
 
     /// Puts `queued` in flight and returns the item to write. The caller has checked
     /// that the window has room and a connection is attached.
-    pub(crate) fn start_inflight(&mut self, queued: Queued) -> OutItem {
+    pub(crate) fn start_inflight(&mut self, mut queued: Queued) -> OutItem {
+        queued.release();
         let packet_id = self.allocate_packet_id();
         let delivery = Delivery {
             message: queued.message.clone(),
@@ -191,6 +210,18 @@ impl Session {
                 }
             })
             .collect()
+    }
+
+    /// Connected and acknowledging: worth holding publishers back for.
+    pub(crate) fn is_draining(&self, now: Instant, stall_after: std::time::Duration) -> bool {
+        self.outbound().is_some() && now.saturating_duration_since(self.last_progress) < stall_after
+    }
+
+    /// Lets every publisher held back by this session's queue go.
+    pub(crate) fn release_queue(&mut self) {
+        for queued in self.queue.iter_mut() {
+            queued.release();
+        }
     }
 
     pub(crate) fn take_seq(&mut self) -> u64 {
