@@ -19,8 +19,10 @@ use crate::stats::SharedStats;
 use crate::transport::{self, TransportError};
 
 /// Capacity of the connection-to-router event channel. Large enough to absorb bursts
-/// from many clients; when full, connections stop reading their sockets.
-const EVENT_CHANNEL: usize = 8192;
+/// from many clients (the router takes up to 512 at a time); small enough that events
+/// already queued when a publisher is paused cannot overrun a subscriber's backlog
+/// limit. When full, connections stop reading their sockets.
+const EVENT_CHANNEL: usize = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -165,6 +167,7 @@ impl Broker {
 
         let context = Arc::new(ConnectionContext {
             events: events_tx,
+            control: control_tx.clone(),
             authorizer,
             limits: config.limits.clone(),
             stats,
@@ -255,6 +258,11 @@ impl AcceptLoop {
 
 /// Wraps the accepted socket in TLS and/or WebSocket as the listener requires, then
 /// serves MQTT on it. Errors end this connection only.
+///
+/// The per-transport work is boxed, and this function only picks which: a task is as
+/// large as the largest state its future ever has, and unboxed, every plain TCP
+/// connection would carry room for TLS and WebSocket handshakes (~3.5 KiB) for its whole
+/// life.
 async fn serve_stream(
     stream: TcpStream,
     peer: SocketAddr,
@@ -263,47 +271,80 @@ async fn serve_stream(
     tls: Option<tokio_rustls::TlsAcceptor>,
     ws_path: Arc<str>,
 ) {
-    let handshake_timeout = context.limits.connect_timeout();
-    let result = match (transport, tls) {
-        (Transport::Tcp, _) => connection::serve(stream, Some(peer), transport, context).await,
-        (Transport::Tls, Some(tls)) => {
-            match tokio::time::timeout(handshake_timeout, transport::accept_tls(&tls, stream)).await
-            {
-                Ok(Ok(stream)) => connection::serve(stream, Some(peer), transport, context).await,
-                Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-            }
-        }
-        (Transport::WebSocket, _) => {
-            match tokio::time::timeout(
-                handshake_timeout,
-                transport::accept_websocket(stream, &ws_path),
-            )
-            .await
-            {
-                Ok(Ok(stream)) => connection::serve(stream, Some(peer), transport, context).await,
-                Ok(Err(error)) => {
-                    return tracing::debug!(%peer, %error, "WebSocket handshake failed");
-                }
-                Err(_) => return tracing::debug!(%peer, "WebSocket handshake timed out"),
-            }
-        }
+    type Work = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+    let work: Work = match (transport, tls) {
+        (Transport::Tcp, _) => Box::pin(serve_plain(stream, peer, context)),
+        (Transport::Tls, Some(tls)) => Box::pin(serve_tls(stream, peer, context, tls)),
+        (Transport::WebSocket, _) => Box::pin(serve_ws(stream, peer, context, ws_path)),
         (Transport::WebSocketTls, Some(tls)) => {
-            let handshake = async {
-                let stream = transport::accept_tls(&tls, stream).await?;
-                transport::accept_websocket(stream, &ws_path).await
-            };
-            match tokio::time::timeout(handshake_timeout, handshake).await {
-                Ok(Ok(stream)) => connection::serve(stream, Some(peer), transport, context).await,
-                Ok(Err(error)) => {
-                    return tracing::debug!(%peer, %error, "secure WebSocket handshake failed");
-                }
-                Err(_) => return tracing::debug!(%peer, "secure WebSocket handshake timed out"),
-            }
+            Box::pin(serve_wss(stream, peer, context, tls, ws_path))
         }
         _ => return,
     };
-    if let Err(error) = result {
+    if let Err(error) = work.await {
         tracing::debug!(%peer, %error, "connection ended");
     }
+}
+
+async fn serve_plain(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<ConnectionContext>,
+) -> Result<(), String> {
+    connection::serve(stream, Some(peer), Transport::Tcp, context)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<ConnectionContext>,
+    tls: tokio_rustls::TlsAcceptor,
+) -> Result<(), String> {
+    let timeout = context.limits.connect_timeout();
+    let stream = tokio::time::timeout(timeout, transport::accept_tls(&tls, stream))
+        .await
+        .map_err(|_| "TLS handshake timed out".to_owned())?
+        .map_err(|error| format!("TLS handshake failed: {error}"))?;
+    connection::serve(stream, Some(peer), Transport::Tls, context)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn serve_ws(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<ConnectionContext>,
+    ws_path: Arc<str>,
+) -> Result<(), String> {
+    let timeout = context.limits.connect_timeout();
+    let stream = tokio::time::timeout(timeout, transport::accept_websocket(stream, &ws_path))
+        .await
+        .map_err(|_| "WebSocket handshake timed out".to_owned())?
+        .map_err(|error| format!("WebSocket handshake failed: {error}"))?;
+    connection::serve(stream, Some(peer), Transport::WebSocket, context)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn serve_wss(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<ConnectionContext>,
+    tls: tokio_rustls::TlsAcceptor,
+    ws_path: Arc<str>,
+) -> Result<(), String> {
+    let timeout = context.limits.connect_timeout();
+    let handshake = async {
+        let stream = transport::accept_tls(&tls, stream).await?;
+        transport::accept_websocket(stream, &ws_path).await
+    };
+    let stream = tokio::time::timeout(timeout, handshake)
+        .await
+        .map_err(|_| "secure WebSocket handshake timed out".to_owned())?
+        .map_err(|error| format!("secure WebSocket handshake failed: {error}"))?;
+    connection::serve(stream, Some(peer), Transport::WebSocketTls, context)
+        .await
+        .map_err(|error| error.to_string())
 }

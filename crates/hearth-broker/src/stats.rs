@@ -55,4 +55,6 @@ pub struct StatsSnapshot {
     pub expired: u64,
     /// Messages queued for sessions, in flight or waiting.
     pub queued: u64,
+    /// Times a publisher was paused because a subscriber's backlog was long.
+    pub publishers_paused: u64,
 }

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::Limits;
-use crate::router::event::{ConnId, Event};
+use crate::router::event::{ConnId, Control, Event};
 use crate::stats::SharedStats;
 use crate::transport::ByteStream;
 use queue::{OutItem, Outbound};
@@ -38,6 +38,8 @@ use queue::{OutItem, Outbound};
 /// What every connection task shares: the way to the router, the authorizer, limits.
 pub(crate) struct ConnectionContext {
     pub events: mpsc::Sender<Event>,
+    /// For reports that must not wait behind client events (a drained queue).
+    pub control: mpsc::UnboundedSender<Control>,
     pub authorizer: Arc<dyn Authorizer>,
     pub limits: Limits,
     pub stats: Arc<SharedStats>,
@@ -71,7 +73,7 @@ pub(crate) enum ConnectionError {
 
 /// Initial read buffer: enough for a CONNECT, small enough that ten thousand idle
 /// connections cost little. It doubles while reads fill it.
-const INITIAL_READ_CAPACITY: usize = 256;
+const INITIAL_READ_CAPACITY: usize = 128;
 /// A write buffer larger than this is released after use instead of kept.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 
@@ -85,30 +87,39 @@ pub(crate) async fn serve<S: ByteStream>(
 ) -> Result<(), ConnectionError> {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut read_buf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
-    let accepted = handshake::accept(
+    // Everything but the steady-state loop is boxed: a future's size is the largest state
+    // it ever has, and the task keeps that size for the whole connection. Unboxed, the
+    // handshake and packet handling made an idle connection cost ~5 KiB.
+    let accepted = Box::pin(handshake::accept(
         &mut reader,
         &mut writer,
         &mut read_buf,
         peer,
         transport,
         &context,
-    )
+    ))
     .await?;
     let conn_id = context.next_conn_id.fetch_add(1, Ordering::Relaxed);
     SharedStats::add(&context.stats.connections_current, 1);
     SharedStats::add(&context.stats.connections_total, 1);
     let mut connection = Connection::new(conn_id, accepted, context.clone());
     let connect_event = connection.take_connect_event();
-    let result = match context.events.send(Event::Connect(connect_event)).await {
-        Ok(()) => connection.run(&mut reader, &mut writer, read_buf).await,
-        Err(_) => Err(ConnectionError::RouterGone),
+    // Only whether it was sent is kept: holding the `Result` itself across `run` would
+    // keep the unsent event's space (~500 bytes) in every connection's task.
+    let sent = Box::pin(context.events.send(Event::Connect(connect_event)))
+        .await
+        .is_ok();
+    let result = if sent {
+        connection.run(&mut reader, &mut writer, read_buf).await
+    } else {
+        Err(ConnectionError::RouterGone)
     };
     connection.outbound.close();
     context
         .stats
         .connections_current
         .fetch_sub(1, Ordering::Relaxed);
-    let _ = context.events.send(Event::Closed { conn: conn_id }).await;
+    let _ = Box::pin(context.events.send(Event::Closed { conn: conn_id })).await;
     let _ = writer.shutdown().await;
     result
 }
@@ -206,7 +217,7 @@ impl Connection {
         let timer = tokio::time::sleep_until(self.keep_alive_deadline().unwrap_or(far_future));
         tokio::pin!(timer);
         // Packets that arrived with the CONNECT.
-        self.process_read_buf(&mut read_buf).await?;
+        Box::pin(self.process_read_buf(&mut read_buf)).await?;
         loop {
             if self.write_buf.is_empty() {
                 if let Some(reason) = self.closing.take() {
@@ -224,6 +235,7 @@ impl Connection {
                 read_buf.reserve(read_buf.capacity().clamp(INITIAL_READ_CAPACITY, 64 * 1024));
             }
             let writing = !self.write_buf.is_empty();
+            let paused = self.outbound.is_paused();
             tokio::select! {
                 biased;
                 written = writer.write_buf(&mut self.write_buf), if writing => {
@@ -237,22 +249,35 @@ impl Connection {
                     }
                 }
                 () = self.outbound.wait(), if !writing => {
+                    // Everything queued before has reached the socket: if publishers were
+                    // paused for this queue, they may go on.
+                    if self.outbound.take_pressured() {
+                        let _ = self.context.control.send(Control::Drained { conn: self.id });
+                    }
                     self.outbound.drain_into(&mut self.pending);
                     self.encode_pending();
                 }
-                read = reader.read_buf(&mut read_buf), if self.closing.is_none() => {
+                () = self.outbound.resumed(), if paused => {
+                    self.last_read = Instant::now();
+                    Box::pin(self.process_read_buf(&mut read_buf)).await?;
+                }
+                read = reader.read_buf(&mut read_buf), if self.closing.is_none() && !paused => {
                     let n = read?;
                     if n == 0 {
                         return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
                     }
                     SharedStats::add(&self.context.stats.bytes_received, n as u64);
                     self.last_read = Instant::now();
-                    self.process_read_buf(&mut read_buf).await?;
+                    Box::pin(self.process_read_buf(&mut read_buf)).await?;
                     if read_buf.is_empty() && read_buf.capacity() > 64 * 1024 {
                         read_buf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
                     }
                 }
                 () = &mut timer => {
+                    if paused {
+                        // Not reading is the broker's doing, not the client's silence.
+                        self.last_read = Instant::now();
+                    }
                     match self.keep_alive_deadline() {
                         Some(deadline) if deadline <= Instant::now() => {
                             self.begin_close(ReasonCode::KEEP_ALIVE_TIMEOUT, ConnectionError::KeepAlive(self.keep_alive));
@@ -267,7 +292,8 @@ impl Connection {
 
     /// Decodes and handles every complete packet in `read_buf`.
     async fn process_read_buf(&mut self, read_buf: &mut BytesMut) -> Result<(), ConnectionError> {
-        while self.closing.is_none() {
+        // A paused client's remaining packets wait in the buffer until it is resumed.
+        while self.closing.is_none() && !self.outbound.is_paused() {
             let max = self.context.limits.max_packet_size as usize;
             match hearth_mqtt::decode(read_buf, Some(self.version), max) {
                 Ok(Some(packet)) => {

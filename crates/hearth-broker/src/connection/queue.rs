@@ -65,6 +65,13 @@ pub(crate) struct Outbound {
     pending_ring: AtomicBool,
     /// Set by the connection task when it stops, so producers stop queueing.
     closed: AtomicBool,
+    /// Set by the router: this client publishes into a subscriber that cannot keep up,
+    /// so its connection stops reading its socket until resumed (TCP then slows it).
+    paused: AtomicBool,
+    resume: Notify,
+    /// Set by the router when it paused publishers for this (subscriber's) queue: the
+    /// connection reports the next time it has written everything out.
+    pressured: AtomicBool,
 }
 
 impl Outbound {
@@ -93,7 +100,7 @@ impl Outbound {
             return PushOutcome::Full;
         }
         items.push_back(item);
-        PushOutcome::Queued
+        PushOutcome::Queued(items.len())
     }
 
     /// Appends and wakes the connection at once.
@@ -128,6 +135,32 @@ impl Outbound {
         }
     }
 
+    pub(crate) fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn unpause(&self) {
+        self.paused.store(false, Ordering::Release);
+        self.resume.notify_one();
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    pub(crate) async fn resumed(&self) {
+        self.resume.notified().await
+    }
+
+    pub(crate) fn set_pressured(&self) {
+        self.pressured.store(true, Ordering::Release);
+    }
+
+    /// True once after the router set the flag: the caller reports the drain.
+    pub(crate) fn take_pressured(&self) -> bool {
+        self.pressured.swap(false, Ordering::AcqRel)
+    }
+
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.items.lock().clear();
@@ -136,7 +169,8 @@ impl Outbound {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushOutcome {
-    Queued,
+    /// Queued; the queue's length afterwards.
+    Queued(usize),
     Full,
     Closed,
 }

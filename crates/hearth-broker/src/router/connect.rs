@@ -38,8 +38,10 @@ impl Router {
             None => {
                 let id = self.next_session;
                 self.next_session += 1;
-                self.sessions
-                    .insert(id, Session::new(id, client_id.clone(), Link::Offline));
+                self.sessions.insert(
+                    id,
+                    Box::new(Session::new(id, client_id.clone(), Link::Offline)),
+                );
                 self.by_client_id.insert(client_id.clone(), id);
                 (id, false)
             }
@@ -56,7 +58,7 @@ impl Router {
         session.protocol = protocol;
         session.principal = Some(principal);
         session.expiry = session_expiry;
-        session.will = will;
+        session.will = will.map(Box::new);
         session.generation += 1;
         session.receive_maximum = receive_maximum;
         session.max_packet_size = max_packet_size;
@@ -135,6 +137,11 @@ impl Router {
         session.disconnected_at = Some(now);
         // Nobody drains the queue now: publishers held back by it are released.
         session.release_queue();
+        self.unpause_for(session_id);
+        self.stalled.remove(&session_id);
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         let generation = session.generation;
         let expiry = session.expiry;
         let will = session.will.take();
@@ -219,14 +226,14 @@ impl Router {
         self.forget_session(&session);
     }
 
-    fn publish_will(&mut self, client_id: &Arc<str>, session_id: SessionId, will: Will) {
+    fn publish_will(&mut self, client_id: &Arc<str>, session_id: SessionId, will: Box<Will>) {
         let Will {
             topic,
             payload,
             qos,
             retain,
             properties,
-        } = will;
+        } = *will;
         let publish = hearth_mqtt::Publish {
             dup: false,
             qos,

@@ -80,6 +80,10 @@ pub(crate) enum Control {
     LocalPublish {
         envelope: Envelope,
     },
+    /// A connection whose queue had publishers paused has written everything out.
+    Drained {
+        conn: ConnId,
+    },
     LocalSubscribe {
         filter: String,
         capacity: usize,

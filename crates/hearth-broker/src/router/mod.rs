@@ -61,6 +61,7 @@ struct RouterStats {
     dropped_queue_full: u64,
     dropped_too_large: u64,
     expired: u64,
+    publishers_paused: u64,
 }
 
 pub(crate) struct Router {
@@ -69,7 +70,9 @@ pub(crate) struct Router {
     stats: RouterStats,
     started: Instant,
     sys_interval: Option<Duration>,
-    sessions: HashMap<SessionId, Session>,
+    /// Boxed: the map keeps spare capacity, and an empty slot should cost a pointer, not a
+    /// whole session.
+    sessions: HashMap<SessionId, Box<Session>>,
     by_client_id: HashMap<Arc<str>, SessionId>,
     by_conn: HashMap<ConnId, SessionId>,
     next_session: SessionId,
@@ -95,6 +98,12 @@ pub(crate) struct Router {
     backpressure: Vec<(SessionId, u64)>,
     /// Sessions whose queue holds publishers back, checked on every tick for stalls.
     held_back_by: std::collections::HashSet<SessionId>,
+    /// QoS 0 back-pressure: subscribers with a long write backlog, and the publishers
+    /// paused (not read from) until it drains.
+    pausing: HashMap<SessionId, publish::Pausing>,
+    /// Subscribers that stalled while pausing others: they pause nobody until they
+    /// drain again.
+    stalled: std::collections::HashSet<SessionId>,
     /// `None` when broker state is not persisted.
     persistence: Option<persist::Persistence>,
 }
@@ -133,6 +142,8 @@ impl Router {
             routing_client_publish: false,
             backpressure: Vec::new(),
             held_back_by: std::collections::HashSet::new(),
+            pausing: HashMap::new(),
+            stalled: std::collections::HashSet::new(),
             persistence: persistence.map(persist::Persistence::new),
         }
     }
@@ -166,6 +177,7 @@ impl Router {
                     let now = Instant::now();
                     self.fire_timers(now);
                     self.release_stalled(now);
+                    self.release_stalled_backlogs(now);
                     if let Some(interval) = self.sys_interval
                         && now >= next_sys
                     {
@@ -222,6 +234,7 @@ impl Router {
                 qos2,
                 ok,
             } => self.on_ack_ready(session, conn, packet_id, qos2, ok),
+            Control::Drained { conn } => self.on_drained(conn),
             Control::LocalPublish { envelope } => {
                 let message = Arc::new(Message::from_envelope(envelope, Instant::now()));
                 self.accept_message(message);
@@ -335,6 +348,7 @@ impl Router {
             dropped_queue_full: self.stats.dropped_queue_full,
             dropped_too_large: self.stats.dropped_too_large,
             expired: self.stats.expired,
+            publishers_paused: self.stats.publishers_paused,
             queued: self
                 .sessions
                 .values()

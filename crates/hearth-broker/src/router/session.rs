@@ -93,7 +93,8 @@ pub(crate) struct Session {
     pub incoming: HashMap<u16, Incoming>,
     /// Seconds the session outlives its connection; `u32::MAX` forever.
     pub expiry: u32,
-    pub will: Option<Will>,
+    /// Boxed: a will is rare and its properties make it large.
+    pub will: Option<Box<Will>>,
     /// Bumped on every connect, so that timers set for an earlier connection are ignored.
     pub generation: u64,
     pub receive_maximum: u16,

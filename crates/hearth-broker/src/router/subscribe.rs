@@ -260,8 +260,10 @@ impl Router {
         self.next_session += 1;
         let client_id: Arc<str> = Arc::from(format!("$local/{id}"));
         // Not registered by client id: no network client can take over a local session.
-        self.sessions
-            .insert(id, Session::new(id, client_id, Link::Local(sender)));
+        self.sessions.insert(
+            id,
+            Box::new(Session::new(id, client_id, Link::Local(sender))),
+        );
         let options = SubscriptionOptions {
             qos: QoS::ExactlyOnce,
             ..SubscriptionOptions::default()

@@ -13,7 +13,7 @@ use crate::message::Message;
 impl Router {
     pub(super) fn publish_sys(&mut self) {
         let stats = self.snapshot();
-        let values: [(&'static str, String); 18] = [
+        let values: [(&'static str, String); 19] = [
             (
                 "$SYS/broker/version",
                 format!("hearth {}", env!("CARGO_PKG_VERSION")),
@@ -70,6 +70,10 @@ impl Router {
             (
                 "$SYS/broker/denied/subscribe",
                 stats.subscribe_denied.to_string(),
+            ),
+            (
+                "$SYS/broker/publishers/paused",
+                stats.publishers_paused.to_string(),
             ),
         ];
         for (topic, value) in values {
