@@ -5,7 +5,7 @@
 CARGO ?= cargo
 HEARTH_ARGS ?=
 
-.PHONY: run test build lint fmt unit deps-check clean
+.PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean
 
 ## Build (release) and run the hub with defaults: data in ./data, MQTT on
 ## 127.0.0.1:1883, WebSocket on 127.0.0.1:8083/mqtt. Anonymous MQTT is allowed until
@@ -16,8 +16,9 @@ run:
 build:
 	$(CARGO) build --release -p hearth
 
-## Every test: formatting, lints, unit and integration tests (real sockets, real clients).
-test: fmt lint unit
+## Every test: formatting, lints, unit and integration tests (real sockets, real clients),
+## and the broker benchmark in miniature so that it cannot rot (no timing is asserted).
+test: fmt lint unit bench-smoke
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -25,7 +26,7 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: deps-check
+unit: deps-check js-deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -33,12 +34,24 @@ unit: deps-check
 	fi
 	$(CARGO) test --workspace --doc
 
+## mqtt.js for the WebSocket interop test, from the committed lockfile.
+js-deps:
+	npm ci --prefix crates/hearth-broker/tests/js --no-audit --no-fund --loglevel=error
+
 ## The integration tests drive the broker with third-party clients; missing ones are a
 ## failure, never a skip. `.ci/run` installs them on a clean machine.
 deps-check:
 	@command -v mosquitto_pub >/dev/null || { echo "missing mosquitto_pub: apt-get install mosquitto-clients (or run .ci/run)"; exit 1; }
 	@command -v mosquitto_sub >/dev/null || { echo "missing mosquitto_sub: apt-get install mosquitto-clients"; exit 1; }
+	@test -x /usr/sbin/mosquitto || { echo "missing /usr/sbin/mosquitto (the benchmark's reference): apt-get install mosquitto"; exit 1; }
+	@command -v node >/dev/null || { echo "missing node (20 or newer)"; exit 1; }
+	@command -v openssl >/dev/null || { echo "missing openssl: apt-get install openssl"; exit 1; }
 	@python3 -c "import paho.mqtt" 2>/dev/null || { echo "missing paho-mqtt: python3 -m pip install 'paho-mqtt>=2,<3'"; exit 1; }
+
+## Hearth against Mosquitto with tiny counts (needs /usr/sbin/mosquitto). The full
+## comparison is bench/broker-vs-mosquitto.sh; see docs/performance.md.
+bench-smoke:
+	bench/smoke.sh
 
 clean:
 	$(CARGO) clean

@@ -360,7 +360,14 @@ impl Router {
                 }
                 PushOutcome::Full => {
                     self.stats.dropped_qos0_backlog += 1;
-                    tracing::debug!(client_id = %session.client_id, "QoS 0 message dropped: client is not reading");
+                    // Logged at 1, 2, 4, 8... drops so that a stuck client cannot flood the log.
+                    if self.stats.dropped_qos0_backlog.is_power_of_two() {
+                        tracing::warn!(
+                            client_id = %session.client_id,
+                            total_dropped = self.stats.dropped_qos0_backlog,
+                            "QoS 0 message dropped: the client's write backlog is full (max_qos0_backlog)"
+                        );
+                    }
                 }
                 PushOutcome::Closed => {}
             }
