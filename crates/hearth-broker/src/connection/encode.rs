@@ -136,15 +136,16 @@ impl Connection {
         topic: &mut hearth_mqtt::ByteStr,
         properties: &mut Properties,
     ) {
-        if let Some(&alias) = self.outbound_aliases.get(topic) {
+        let aliases = self.outbound_aliases.get_or_insert_with(Default::default);
+        if let Some(&alias) = aliases.get(topic) {
             properties.topic_alias = Some(alias);
             *topic = hearth_mqtt::ByteStr::default();
             return;
         }
-        let next = self.outbound_aliases.len() + 1;
+        let next = aliases.len() + 1;
         if next <= usize::from(self.client_alias_maximum) {
             let alias = next as u16;
-            self.outbound_aliases.insert(topic.clone(), alias);
+            aliases.insert(topic.clone(), alias);
             properties.topic_alias = Some(alias);
         }
     }

@@ -139,8 +139,9 @@ pub(crate) struct Connection {
     session_expiry: u32,
     /// Topic aliases the client set for its publishes (index = alias - 1).
     inbound_aliases: Vec<Option<ByteStr>>,
-    /// Topic aliases the broker set for publishes to the client.
-    outbound_aliases: HashMap<ByteStr, u16>,
+    /// Topic aliases the broker set for publishes to the client; boxed and created on
+    /// first use, as most clients never ask for aliases.
+    outbound_aliases: Option<Box<HashMap<ByteStr, u16>>>,
     /// The client's Topic Alias Maximum: aliases the broker may use towards it.
     client_alias_maximum: u16,
     /// The client's Maximum Packet Size.
@@ -180,7 +181,7 @@ impl Connection {
             last_read: Instant::now(),
             session_expiry: event.session_expiry,
             inbound_aliases: Vec::new(),
-            outbound_aliases: HashMap::new(),
+            outbound_aliases: None,
             client_alias_maximum,
             client_max_packet_size,
             inflight_in: 0,
