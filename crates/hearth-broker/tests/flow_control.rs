@@ -12,6 +12,17 @@ use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
+async fn wait_for_suback(eventloop: &mut rumqttc::EventLoop) {
+    tokio::time::timeout(DEADLINE, async {
+        while !matches!(
+            eventloop.poll().await,
+            Ok(Event::Incoming(Packet::SubAck(_)))
+        ) {}
+    })
+    .await
+    .expect("SUBACK before the deadline");
+}
+
 #[tokio::test]
 async fn a_slow_subscriber_holds_back_qos1_publishers_instead_of_losing_messages() {
     let mut config = BrokerConfig::ephemeral();
@@ -33,14 +44,7 @@ async fn a_slow_subscriber_holds_back_qos1_publishers_instead_of_losing_messages
         .subscribe("meter/#", QoS::AtLeastOnce)
         .await
         .unwrap();
-    tokio::time::timeout(DEADLINE, async {
-        while !matches!(
-            sub_loop.poll().await,
-            Ok(Event::Incoming(Packet::SubAck(_)))
-        ) {}
-    })
-    .await
-    .unwrap();
+    wait_for_suback(&mut sub_loop).await;
 
     let (publisher, mut pub_loop) =
         AsyncClient::new(MqttOptions::new("fast", "127.0.0.1", broker.port()), 64);
@@ -114,14 +118,7 @@ async fn a_stalled_subscriber_stops_holding_publishers_back() {
         .subscribe("meter/#", QoS::AtLeastOnce)
         .await
         .unwrap();
-    tokio::time::timeout(DEADLINE, async {
-        while !matches!(
-            sub_loop.poll().await,
-            Ok(Event::Incoming(Packet::SubAck(_)))
-        ) {}
-    })
-    .await
-    .unwrap();
+    wait_for_suback(&mut sub_loop).await;
     // Keep the subscriber's connection serviced (keep-alive) but never acknowledge.
     let reader = tokio::spawn(async move { while sub_loop.poll().await.is_ok() {} });
 
@@ -172,14 +169,7 @@ async fn a_qos0_publisher_faster_than_its_subscriber_is_paused_not_dropped() {
         .subscribe("tick/#", QoS::AtMostOnce)
         .await
         .unwrap();
-    tokio::time::timeout(DEADLINE, async {
-        while !matches!(
-            sub_loop.poll().await,
-            Ok(Event::Incoming(Packet::SubAck(_)))
-        ) {}
-    })
-    .await
-    .unwrap();
+    wait_for_suback(&mut sub_loop).await;
 
     const N: usize = 30_000;
     let mut options = MqttOptions::new("ticker", "127.0.0.1", broker.port());
@@ -242,14 +232,7 @@ async fn a_stalled_qos0_subscriber_pauses_its_publisher_only_briefly() {
     let (healthy, mut healthy_loop) =
         AsyncClient::new(MqttOptions::new("healthy", "127.0.0.1", broker.port()), 64);
     healthy.subscribe("t/#", QoS::AtMostOnce).await.unwrap();
-    tokio::time::timeout(DEADLINE, async {
-        while !matches!(
-            healthy_loop.poll().await,
-            Ok(Event::Incoming(Packet::SubAck(_)))
-        ) {}
-    })
-    .await
-    .unwrap();
+    wait_for_suback(&mut healthy_loop).await;
     let (publisher, mut pub_loop) =
         AsyncClient::new(MqttOptions::new("source", "127.0.0.1", broker.port()), 1024);
     let pump = tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });

@@ -12,12 +12,14 @@
 //! - `session`: per-client state and the in-flight window.
 //! - `connect`: connect, takeover, disconnect, wills, session expiry.
 //! - `publish`: routing, retained messages, interceptors, acknowledgements.
+//! - `flow`: back-pressure towards publishers that feed a slow subscriber.
 //! - `subscribe`: subscriptions, shared subscriptions, in-process subscribers.
 //! - `persist`: which changes become durable records; restoring them at start-up.
 //! - `sys`: `$SYS/broker/...`.
 
 mod connect;
 pub(crate) mod event;
+mod flow;
 mod persist;
 mod publish;
 pub(crate) mod session;
@@ -100,7 +102,7 @@ pub(crate) struct Router {
     held_back_by: std::collections::HashSet<SessionId>,
     /// QoS 0 back-pressure: subscribers with a long write backlog, and the publishers
     /// paused (not read from) until it drains.
-    pausing: HashMap<SessionId, publish::Pausing>,
+    pausing: HashMap<SessionId, flow::Pausing>,
     /// Subscribers that stalled while pausing others: they pause nobody until they
     /// drain again.
     stalled: std::collections::HashSet<SessionId>,
