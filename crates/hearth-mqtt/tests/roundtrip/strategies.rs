@@ -1,19 +1,8 @@
-//! Property tests of the codec as a whole.
-//!
-//! - Every packet type, in every version where it exists: an arbitrary valid packet
-//!   encodes to `encoded_len` bytes and decodes back to itself, and no strict prefix of
-//!   its encoding decodes.
-//! - Arbitrary bytes, and valid packets with one byte changed, never make `decode` panic,
-//!   and whatever it accepts re-encodes to the same packet.
-//!
-//! The strategies generate only what the protocol allows (e.g. no DUP on QoS 0, only the
-//! properties a packet may carry, 3.x CONNACK codes that 3.x can express), since the
-//! codec is entitled to refuse or drop anything else.
-
-mod common;
+//! Proptest strategies for every packet in every version, generating only what the
+//! protocol allows (the codec is entitled to refuse or drop anything else).
 
 use ProtocolVersion::*;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hearth_mqtt::*;
 use proptest::collection::vec;
 use proptest::option;
@@ -21,7 +10,7 @@ use proptest::prelude::*;
 
 /// Where a property block sits, for choosing which properties to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
+pub(crate) enum Place {
     Connect,
     Will,
     ConnAck,
@@ -35,19 +24,19 @@ enum Place {
     Auth,
 }
 
-fn text() -> impl Strategy<Value = ByteStr> + Clone {
+pub(crate) fn text() -> impl Strategy<Value = ByteStr> + Clone {
     "\\PC{0,12}".prop_map(ByteStr::from)
 }
 
-fn topic_name() -> impl Strategy<Value = ByteStr> + Clone {
+pub(crate) fn topic_name() -> impl Strategy<Value = ByteStr> + Clone {
     "[^+#\\x00]{1,24}".prop_map(ByteStr::from)
 }
 
-fn binary(max_len: usize) -> impl Strategy<Value = Bytes> + Clone {
+pub(crate) fn binary(max_len: usize) -> impl Strategy<Value = Bytes> + Clone {
     vec(any::<u8>(), 0..max_len).prop_map(Bytes::from)
 }
 
-fn qos() -> impl Strategy<Value = QoS> + Clone {
+pub(crate) fn qos() -> impl Strategy<Value = QoS> + Clone {
     prop_oneof![
         Just(QoS::AtMostOnce),
         Just(QoS::AtLeastOnce),
@@ -55,12 +44,12 @@ fn qos() -> impl Strategy<Value = QoS> + Clone {
     ]
 }
 
-fn packet_id() -> impl Strategy<Value = u16> + Clone {
+pub(crate) fn packet_id() -> impl Strategy<Value = u16> + Clone {
     1..=u16::MAX
 }
 
 /// Any valid value for every property, before [`keep`] trims them to a place.
-fn every_property() -> impl Strategy<Value = Properties> {
+pub(crate) fn every_property() -> impl Strategy<Value = Properties> {
     let message = (
         option::of(0u8..=1),
         option::of(any::<u32>()),
@@ -126,7 +115,7 @@ fn every_property() -> impl Strategy<Value = Properties> {
 }
 
 /// The properties `place` may carry (v5 §2.2.2.2), the rest left unset.
-fn keep(all: Properties, place: Place) -> Properties {
+pub(crate) fn keep(all: Properties, place: Place) -> Properties {
     let user_properties = all.user_properties.clone();
     let base = Properties {
         user_properties,
@@ -206,7 +195,7 @@ fn keep(all: Properties, place: Place) -> Properties {
 }
 
 /// Properties for `place`, or none at all before v5.
-fn properties(version: ProtocolVersion, place: Place) -> BoxedStrategy<Properties> {
+pub(crate) fn properties(version: ProtocolVersion, place: Place) -> BoxedStrategy<Properties> {
     if version.is_v5() {
         every_property()
             .prop_map(move |all| keep(all, place))
@@ -216,15 +205,15 @@ fn properties(version: ProtocolVersion, place: Place) -> BoxedStrategy<Propertie
     }
 }
 
-fn reason(choices: &'static [u8]) -> impl Strategy<Value = ReasonCode> + Clone {
+pub(crate) fn reason(choices: &'static [u8]) -> impl Strategy<Value = ReasonCode> + Clone {
     proptest::sample::select(choices).prop_map(ReasonCode)
 }
 
-fn any_reason() -> impl Strategy<Value = ReasonCode> + Clone {
+pub(crate) fn any_reason() -> impl Strategy<Value = ReasonCode> + Clone {
     any::<u8>().prop_map(ReasonCode)
 }
 
-fn connect(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn connect(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     let will = (
         topic_name(),
         binary(64),
@@ -272,7 +261,7 @@ fn connect(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn connack(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn connack(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     // The v5 codes that 3.x return codes map to, and back.
     let reasons = if version.is_v5() {
         any_reason().boxed()
@@ -292,7 +281,7 @@ fn connack(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn publish(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn publish(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     (
         qos(),
         any::<bool>(),
@@ -326,7 +315,7 @@ fn publish(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn pub_response(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn pub_response(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     let reasons = if version.is_v5() {
         any_reason().boxed()
     } else {
@@ -354,7 +343,7 @@ fn pub_response(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn subscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn subscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     let handling = prop_oneof![
         Just(RetainHandling::SendAtSubscribe),
         Just(RetainHandling::SendAtSubscribeIfNew),
@@ -394,7 +383,7 @@ fn subscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn suback(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn suback(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     let reasons = if version.is_v5() {
         any_reason().boxed()
     } else {
@@ -415,7 +404,7 @@ fn suback(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn unsubscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn unsubscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     (
         packet_id(),
         vec(text(), 1..5),
@@ -431,7 +420,7 @@ fn unsubscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn unsuback(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn unsuback(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     // A 3.x UNSUBACK carries nothing but the packet identifier.
     let reasons = if version.is_v5() {
         vec(any_reason(), 1..6).boxed()
@@ -449,11 +438,11 @@ fn unsuback(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn ping(_version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn ping(_version: ProtocolVersion) -> BoxedStrategy<Packet> {
     prop_oneof![Just(Packet::PingReq), Just(Packet::PingResp)].boxed()
 }
 
-fn disconnect(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn disconnect(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     let reasons = if version.is_v5() {
         any_reason().boxed()
     } else {
@@ -464,7 +453,7 @@ fn disconnect(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .boxed()
 }
 
-fn auth(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+pub(crate) fn auth(version: ProtocolVersion) -> BoxedStrategy<Packet> {
     assert!(version.is_v5(), "AUTH exists only in v5");
     (any_reason(), properties(version, Place::Auth))
         .prop_map(|(reason, properties)| Packet::Auth(Auth { reason, properties }))
@@ -474,7 +463,7 @@ fn auth(version: ProtocolVersion) -> BoxedStrategy<Packet> {
 type PacketStrategy = fn(ProtocolVersion) -> BoxedStrategy<Packet>;
 
 /// `packet` in each version from `versions`, with the version it is meant for.
-fn in_versions(
+pub(crate) fn in_versions(
     packet: PacketStrategy,
     versions: &'static [ProtocolVersion],
 ) -> BoxedStrategy<(ProtocolVersion, Packet)> {
@@ -483,10 +472,10 @@ fn in_versions(
         .boxed()
 }
 
-const ALL: &[ProtocolVersion] = &[V3_1, V3_1_1, V5];
+pub(crate) const ALL: &[ProtocolVersion] = &[V3_1, V3_1_1, V5];
 
 /// Any packet of any version.
-fn any_packet() -> BoxedStrategy<(ProtocolVersion, Packet)> {
+pub(crate) fn any_packet() -> BoxedStrategy<(ProtocolVersion, Packet)> {
     let every: [PacketStrategy; 11] = [
         connect,
         connack,
@@ -511,160 +500,4 @@ fn any_packet() -> BoxedStrategy<(ProtocolVersion, Packet)> {
             (Just(version), every[index](version))
         })
         .boxed()
-}
-
-fn decode_version(packet: &Packet, version: ProtocolVersion) -> Option<ProtocolVersion> {
-    if matches!(packet, Packet::Connect(_)) {
-        None
-    } else {
-        Some(version)
-    }
-}
-
-/// Encodes `packet`, checks `encoded_len`, and decodes it back.
-fn assert_roundtrip(version: ProtocolVersion, packet: &Packet) -> Result<(), TestCaseError> {
-    let mut out = BytesMut::new();
-    encode(packet, version, &mut out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    prop_assert_eq!(out.len(), encoded_len(packet, version));
-    let decoded = decode(
-        &mut out,
-        decode_version(packet, version),
-        common::MAX_PACKET_SIZE,
-    );
-    prop_assert_eq!(decoded, Ok(Some(packet.clone())));
-    prop_assert!(out.is_empty());
-    Ok(())
-}
-
-proptest! {
-    #[test]
-    fn connect_roundtrips((version, packet) in in_versions(connect, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn connack_roundtrips((version, packet) in in_versions(connack, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn publish_roundtrips((version, packet) in in_versions(publish, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn puback_pubrec_pubrel_pubcomp_roundtrip((version, packet) in in_versions(pub_response, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn subscribe_roundtrips((version, packet) in in_versions(subscribe, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn suback_roundtrips((version, packet) in in_versions(suback, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn unsubscribe_roundtrips((version, packet) in in_versions(unsubscribe, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn unsuback_roundtrips((version, packet) in in_versions(unsuback, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn pingreq_pingresp_roundtrip((version, packet) in in_versions(ping, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn disconnect_roundtrips((version, packet) in in_versions(disconnect, ALL)) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn auth_roundtrips((version, packet) in in_versions(auth, &[V5])) {
-        assert_roundtrip(version, &packet)?;
-    }
-
-    #[test]
-    fn no_strict_prefix_of_a_packet_decodes((version, packet) in any_packet()) {
-        let mut out = BytesMut::new();
-        encode(&packet, version, &mut out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        for len in 0..out.len() {
-            let mut prefix = BytesMut::from(&out[..len]);
-            prop_assert_eq!(decode(&mut prefix, decode_version(&packet, version), common::MAX_PACKET_SIZE), Ok(None));
-            prop_assert_eq!(prefix.len(), len);
-        }
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2048))]
-
-    #[test]
-    fn arbitrary_bytes_never_panic_and_decoded_packets_reencode(data in vec(any::<u8>(), 0..512)) {
-        for version in [None, Some(V3_1), Some(V3_1_1), Some(V5)] {
-            common::replay(&data, version);
-        }
-    }
-
-    /// Random bytes rarely get past the fixed header; a plausible header in front of a
-    /// random body reaches the packet decoders.
-    #[test]
-    fn random_bodies_behind_a_valid_header(first in any::<u8>(), body in vec(any::<u8>(), 0..100)) {
-        let mut data = vec![first, body.len() as u8];
-        data.extend_from_slice(&body);
-        for version in [None, Some(V3_1), Some(V3_1_1), Some(V5)] {
-            common::replay(&data, version);
-        }
-    }
-
-    /// One byte changed in a valid packet: decoding must fail cleanly or give a packet
-    /// that survives its own roundtrip.
-    #[test]
-    fn mutated_packets(
-        (version, packet) in any_packet(),
-        position in any::<prop::sample::Index>(),
-        value in any::<u8>(),
-    ) {
-        let mut out = BytesMut::new();
-        encode(&packet, version, &mut out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut data = out.to_vec();
-        let index = position.index(data.len());
-        data[index] = value;
-        common::replay(&data, decode_version(&packet, version));
-    }
-}
-
-#[test]
-fn replay_follows_a_session_across_the_connect() {
-    // CONNECT v5, then a PUBLISH that only parses with properties, then PINGREQ.
-    let mut stream = BytesMut::new();
-    let connect = Connect {
-        protocol: V5,
-        clean_start: true,
-        keep_alive: 30,
-        client_id: "c".into(),
-        will: None,
-        username: None,
-        password: None,
-        properties: Properties::default(),
-    };
-    encode(&Packet::Connect(Box::new(connect)), V5, &mut stream).unwrap();
-    let publish = Publish {
-        topic: "t".into(),
-        payload: Bytes::from_static(b"x"),
-        ..Publish::default()
-    };
-    encode(&Packet::Publish(publish), V5, &mut stream).unwrap();
-    encode(&Packet::PingReq, V5, &mut stream).unwrap();
-    let packets = common::replay(&stream, None);
-    assert_eq!(packets.len(), 3);
-    assert!(matches!(packets[1], Packet::Publish(ref publish) if &publish.payload[..] == b"x"));
 }
