@@ -105,7 +105,10 @@ pub struct Limits {
     /// QoS 1/2 messages queued per session beyond the in-flight window, including while
     /// a persistent session is offline.
     pub max_queued_messages: usize,
-    /// What to do when [`Limits::max_queued_messages`] is reached.
+    /// Bytes (topic + payload) queued per session, the same way; 0 means no byte limit.
+    pub max_queued_bytes: usize,
+    /// What to do when [`Limits::max_queued_messages`] or [`Limits::max_queued_bytes`]
+    /// is reached.
     pub queue_full_policy: QueueFullPolicy,
     /// Back-pressure: once a session has this many messages queued, a QoS 1/2 publish
     /// that adds to the queue is acknowledged to its publisher only when the message
@@ -142,6 +145,7 @@ impl Default for Limits {
             receive_maximum: 1024,
             max_inflight: 256,
             max_queued_messages: 10_000,
+            max_queued_bytes: 64 * 1024 * 1024,
             queue_full_policy: QueueFullPolicy::DropNew,
             queue_backpressure_at: 1_000,
             subscriber_stall_ms: 1_000,

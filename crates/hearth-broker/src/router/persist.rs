@@ -249,7 +249,7 @@ impl Router {
                 .get_mut(&session_id)
                 .expect("indexed session exists");
             session.next_seq = session.next_seq.max(seq + 1);
-            session.queue.push_back(Queued {
+            session.enqueue(Queued {
                 message: Arc::new(stored.message),
                 qos: stored.qos,
                 retain: stored.retain,

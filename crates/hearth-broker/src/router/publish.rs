@@ -391,7 +391,9 @@ impl Router {
             self.push(&outbound, item);
             return durable;
         }
-        if session.queue.len() >= self.limits.max_queued_messages {
+        let max_bytes = self.limits.max_queued_bytes;
+        let over_bytes = max_bytes > 0 && session.queued_bytes + queued.size() > max_bytes;
+        if session.queue.len() >= self.limits.max_queued_messages || over_bytes {
             self.stats.dropped_queue_full += 1;
             // Logged at 1, 2, 4, 8... drops so that a stuck client cannot flood the log.
             if self.stats.dropped_queue_full.is_power_of_two() {
@@ -405,12 +407,15 @@ impl Router {
             let dropped = match self.limits.queue_full_policy {
                 QueueFullPolicy::DropNew => queued,
                 QueueFullPolicy::DropOldest => {
-                    let oldest = session
-                        .queue
-                        .pop_front()
-                        .expect("queue is full, so not empty");
-                    session.queue.push_back(queued);
-                    oldest
+                    match session.dequeue() {
+                        Some(oldest) => {
+                            session.enqueue(queued);
+                            oldest
+                        }
+                        // An empty queue is "full" only when this one message is larger
+                        // than the byte limit: it is the one dropped.
+                        None => queued,
+                    }
                 }
             };
             self.forget_queued(&client_id, &dropped);
@@ -428,7 +433,7 @@ impl Router {
             self.backpressure.push((session_id, seq));
             self.held_back_by.insert(session_id);
         }
-        session.queue.push_back(queued);
+        session.enqueue(queued);
         durable
     }
 
@@ -445,7 +450,7 @@ impl Router {
         let mut items = Vec::new();
         let mut expired = Vec::new();
         while session.inflight.len() < window {
-            let Some(queued) = session.queue.pop_front() else {
+            let Some(queued) = session.dequeue() else {
                 break;
             };
             if queued.message.is_expired(now) {

@@ -50,6 +50,11 @@ pub(crate) struct Queued {
 }
 
 impl Queued {
+    /// Bytes this entry accounts for against `Limits::max_queued_bytes`.
+    pub(crate) fn size(&self) -> usize {
+        self.message.topic.len() + self.message.payload.len()
+    }
+
     /// Lets the publisher's acknowledgement go: the message left the queue normally
     /// (into the window, expired, or its session ended).
     pub(crate) fn release(&mut self) {
@@ -89,7 +94,10 @@ pub(crate) struct Session {
     /// Whether the session has a durable record.
     pub persisted: bool,
     next_packet_id: u16,
+    /// Change only through [`Session::enqueue`] and [`Session::dequeue`], which keep
+    /// [`Session::queued_bytes`] right.
     pub queue: VecDeque<Queued>,
+    pub queued_bytes: usize,
     pub incoming: HashMap<u16, Incoming>,
     /// Seconds the session outlives its connection; `u32::MAX` forever.
     pub expiry: u32,
@@ -120,6 +128,7 @@ impl Session {
             persisted: false,
             next_packet_id: 1,
             queue: VecDeque::new(),
+            queued_bytes: 0,
             incoming: HashMap::new(),
             expiry: 0,
             will: None,
@@ -223,6 +232,17 @@ impl Session {
         for queued in self.queue.iter_mut() {
             queued.release();
         }
+    }
+
+    pub(crate) fn enqueue(&mut self, queued: Queued) {
+        self.queued_bytes += queued.size();
+        self.queue.push_back(queued);
+    }
+
+    pub(crate) fn dequeue(&mut self) -> Option<Queued> {
+        let queued = self.queue.pop_front()?;
+        self.queued_bytes -= queued.size();
+        Some(queued)
     }
 
     pub(crate) fn take_seq(&mut self) -> u64 {
