@@ -74,6 +74,9 @@ pub(crate) enum ConnectionError {
 /// Initial read buffer: enough for a CONNECT, small enough that ten thousand idle
 /// connections cost little. It doubles while reads fill it.
 const INITIAL_READ_CAPACITY: usize = 128;
+/// Read buffer of a connection between bursts: a PINGREQ is 2 bytes, and the buffer
+/// grows again (doubling) as soon as reads fill it.
+const IDLE_READ_CAPACITY: usize = 32;
 /// A write buffer larger than this is released after use instead of kept.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 
@@ -99,6 +102,11 @@ pub(crate) async fn serve<S: ByteStream>(
         &context,
     ))
     .await?;
+    if read_buf.is_empty() {
+        // The CONNECT's buffer is released (unless its will or credentials still point
+        // into it); the connection idles on a small one.
+        read_buf = BytesMut::with_capacity(IDLE_READ_CAPACITY);
+    }
     let conn_id = context.next_conn_id.fetch_add(1, Ordering::Relaxed);
     SharedStats::add(&context.stats.connections_current, 1);
     SharedStats::add(&context.stats.connections_total, 1);
@@ -272,8 +280,10 @@ impl Connection {
                     SharedStats::add(&self.context.stats.bytes_received, n as u64);
                     self.last_read = Instant::now();
                     Box::pin(self.process_read_buf(&mut read_buf)).await?;
-                    if read_buf.is_empty() && read_buf.capacity() > 64 * 1024 {
-                        read_buf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
+                    // A small read into a big empty buffer means the burst is over: give
+                    // the memory back (a busy connection keeps its buffer).
+                    if read_buf.is_empty() && read_buf.capacity() > 1024 && n < read_buf.capacity() / 8 {
+                        read_buf = BytesMut::with_capacity(IDLE_READ_CAPACITY);
                     }
                 }
                 () = &mut timer => {
