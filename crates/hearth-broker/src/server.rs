@@ -259,41 +259,39 @@ impl AcceptLoop {
 /// Wraps the accepted socket in TLS and/or WebSocket as the listener requires, then
 /// serves MQTT on it. Errors end this connection only.
 ///
-/// The per-transport work is boxed, and this function only picks which: a task is as
-/// large as the largest state its future ever has, and unboxed, every plain TCP
-/// connection would carry room for TLS and WebSocket handshakes (~3.5 KiB) for its whole
-/// life.
-async fn serve_stream(
+/// Returns the connection's whole work as one boxed future, which is all the task
+/// holds: a task is as large as the largest state its future ever has, so an async
+/// function here would make every plain TCP connection carry room for the TLS and
+/// WebSocket handshakes (~3.5 KiB) for its whole life.
+fn serve_stream(
     stream: TcpStream,
     peer: SocketAddr,
     transport: Transport,
     context: Arc<ConnectionContext>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     ws_path: Arc<str>,
-) {
-    type Work = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
-    let work: Work = match (transport, tls) {
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    match (transport, tls) {
         (Transport::Tcp, _) => Box::pin(serve_plain(stream, peer, context)),
         (Transport::Tls, Some(tls)) => Box::pin(serve_tls(stream, peer, context, tls)),
         (Transport::WebSocket, _) => Box::pin(serve_ws(stream, peer, context, ws_path)),
         (Transport::WebSocketTls, Some(tls)) => {
             Box::pin(serve_wss(stream, peer, context, tls, ws_path))
         }
-        _ => return,
-    };
-    if let Err(error) = work.await {
+        _ => Box::pin(std::future::ready(())),
+    }
+}
+
+/// Connections end for ordinary reasons (the client left); logged at debug level.
+fn log_end(peer: SocketAddr, result: Result<(), String>) {
+    if let Err(error) = result {
         tracing::debug!(%peer, %error, "connection ended");
     }
 }
 
-async fn serve_plain(
-    stream: TcpStream,
-    peer: SocketAddr,
-    context: Arc<ConnectionContext>,
-) -> Result<(), String> {
-    connection::serve(stream, Some(peer), Transport::Tcp, context)
-        .await
-        .map_err(|error| error.to_string())
+async fn serve_plain(stream: TcpStream, peer: SocketAddr, context: Arc<ConnectionContext>) {
+    let result = connection::serve(stream, Some(peer), Transport::Tcp, context).await;
+    log_end(peer, result.map_err(|error| error.to_string()));
 }
 
 async fn serve_tls(
@@ -301,15 +299,19 @@ async fn serve_tls(
     peer: SocketAddr,
     context: Arc<ConnectionContext>,
     tls: tokio_rustls::TlsAcceptor,
-) -> Result<(), String> {
-    let timeout = context.limits.connect_timeout();
-    let stream = tokio::time::timeout(timeout, transport::accept_tls(&tls, stream))
-        .await
-        .map_err(|_| "TLS handshake timed out".to_owned())?
-        .map_err(|error| format!("TLS handshake failed: {error}"))?;
-    connection::serve(stream, Some(peer), Transport::Tls, context)
-        .await
-        .map_err(|error| error.to_string())
+) {
+    let result: Result<(), String> = async {
+        let timeout = context.limits.connect_timeout();
+        let stream = tokio::time::timeout(timeout, transport::accept_tls(&tls, stream))
+            .await
+            .map_err(|_| "TLS handshake timed out".to_owned())?
+            .map_err(|error| format!("TLS handshake failed: {error}"))?;
+        connection::serve(stream, Some(peer), Transport::Tls, context)
+            .await
+            .map_err(|error| error.to_string())
+    }
+    .await;
+    log_end(peer, result);
 }
 
 async fn serve_ws(
@@ -317,15 +319,19 @@ async fn serve_ws(
     peer: SocketAddr,
     context: Arc<ConnectionContext>,
     ws_path: Arc<str>,
-) -> Result<(), String> {
-    let timeout = context.limits.connect_timeout();
-    let stream = tokio::time::timeout(timeout, transport::accept_websocket(stream, &ws_path))
-        .await
-        .map_err(|_| "WebSocket handshake timed out".to_owned())?
-        .map_err(|error| format!("WebSocket handshake failed: {error}"))?;
-    connection::serve(stream, Some(peer), Transport::WebSocket, context)
-        .await
-        .map_err(|error| error.to_string())
+) {
+    let result: Result<(), String> = async {
+        let timeout = context.limits.connect_timeout();
+        let stream = tokio::time::timeout(timeout, transport::accept_websocket(stream, &ws_path))
+            .await
+            .map_err(|_| "WebSocket handshake timed out".to_owned())?
+            .map_err(|error| format!("WebSocket handshake failed: {error}"))?;
+        connection::serve(stream, Some(peer), Transport::WebSocket, context)
+            .await
+            .map_err(|error| error.to_string())
+    }
+    .await;
+    log_end(peer, result);
 }
 
 async fn serve_wss(
@@ -334,17 +340,21 @@ async fn serve_wss(
     context: Arc<ConnectionContext>,
     tls: tokio_rustls::TlsAcceptor,
     ws_path: Arc<str>,
-) -> Result<(), String> {
-    let timeout = context.limits.connect_timeout();
-    let handshake = async {
-        let stream = transport::accept_tls(&tls, stream).await?;
-        transport::accept_websocket(stream, &ws_path).await
-    };
-    let stream = tokio::time::timeout(timeout, handshake)
-        .await
-        .map_err(|_| "secure WebSocket handshake timed out".to_owned())?
-        .map_err(|error| format!("secure WebSocket handshake failed: {error}"))?;
-    connection::serve(stream, Some(peer), Transport::WebSocketTls, context)
-        .await
-        .map_err(|error| error.to_string())
+) {
+    let result: Result<(), String> = async {
+        let timeout = context.limits.connect_timeout();
+        let handshake = async {
+            let stream = transport::accept_tls(&tls, stream).await?;
+            transport::accept_websocket(stream, &ws_path).await
+        };
+        let stream = tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| "secure WebSocket handshake timed out".to_owned())?
+            .map_err(|error| format!("secure WebSocket handshake failed: {error}"))?;
+        connection::serve(stream, Some(peer), Transport::WebSocketTls, context)
+            .await
+            .map_err(|error| error.to_string())
+    }
+    .await;
+    log_end(peer, result);
 }

@@ -118,7 +118,9 @@ pub(crate) async fn serve<S: ByteStream>(
         .await
         .is_ok();
     let result = if sent {
-        connection.run(&mut reader, &mut writer, read_buf).await
+        connection
+            .run(&mut reader, &mut writer, &mut read_buf)
+            .await
     } else {
         Err(ConnectionError::RouterGone)
     };
@@ -216,7 +218,7 @@ impl Connection {
         &mut self,
         reader: &mut R,
         writer: &mut W,
-        mut read_buf: BytesMut,
+        read_buf: &mut BytesMut,
     ) -> Result<(), ConnectionError>
     where
         R: tokio::io::AsyncRead + Unpin,
@@ -228,8 +230,21 @@ impl Connection {
         let timer = tokio::time::sleep_until(self.keep_alive_deadline().unwrap_or(far_future));
         tokio::pin!(timer);
         // Packets that arrived with the CONNECT.
-        Box::pin(self.process_read_buf(&mut read_buf)).await?;
+        Box::pin(self.process_read_buf(read_buf)).await?;
+        let mut reading_paused = false;
         loop {
+            if self.write_buf.is_empty() {
+                // Everything queued before has reached the socket: if publishers were
+                // paused for this queue, they may go on. Then take what is queued now.
+                if self.outbound.take_pressured() {
+                    let _ = self
+                        .context
+                        .control
+                        .send(Control::Drained { conn: self.id });
+                }
+                self.outbound.drain_into(&mut self.pending);
+                self.encode_pending();
+            }
             if self.write_buf.is_empty() {
                 if let Some(reason) = self.closing.take() {
                     writer.flush().await?;
@@ -245,8 +260,14 @@ impl Connection {
             if read_buf.capacity() == read_buf.len() {
                 read_buf.reserve(read_buf.capacity().clamp(INITIAL_READ_CAPACITY, 64 * 1024));
             }
-            let writing = !self.write_buf.is_empty();
             let paused = self.outbound.is_paused();
+            if reading_paused && !paused {
+                // Resumed: the packets left in the buffer come first.
+                self.last_read = Instant::now();
+                Box::pin(self.process_read_buf(read_buf)).await?;
+            }
+            reading_paused = paused;
+            let writing = !self.write_buf.is_empty();
             tokio::select! {
                 biased;
                 written = writer.write_buf(&mut self.write_buf), if writing => {
@@ -259,31 +280,21 @@ impl Connection {
                         writer.flush().await?;
                     }
                 }
-                () = self.outbound.wait(), if !writing => {
-                    // Everything queued before has reached the socket: if publishers were
-                    // paused for this queue, they may go on.
-                    if self.outbound.take_pressured() {
-                        let _ = self.context.control.send(Control::Drained { conn: self.id });
-                    }
-                    self.outbound.drain_into(&mut self.pending);
-                    self.encode_pending();
-                }
-                () = self.outbound.resumed(), if paused => {
-                    self.last_read = Instant::now();
-                    Box::pin(self.process_read_buf(&mut read_buf)).await?;
-                }
-                read = reader.read_buf(&mut read_buf), if self.closing.is_none() && !paused => {
+                // A wake-up only: something was queued, or reading was resumed; the top
+                // of the loop does the work.
+                () = self.outbound.wait(), if !writing || paused => {}
+                read = reader.read_buf(read_buf), if self.closing.is_none() && !paused => {
                     let n = read?;
                     if n == 0 {
                         return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
                     }
                     SharedStats::add(&self.context.stats.bytes_received, n as u64);
                     self.last_read = Instant::now();
-                    Box::pin(self.process_read_buf(&mut read_buf)).await?;
+                    Box::pin(self.process_read_buf(read_buf)).await?;
                     // A small read into a big empty buffer means the burst is over: give
                     // the memory back (a busy connection keeps its buffer).
                     if read_buf.is_empty() && read_buf.capacity() > 1024 && n < read_buf.capacity() / 8 {
-                        read_buf = BytesMut::with_capacity(IDLE_READ_CAPACITY);
+                        *read_buf = BytesMut::with_capacity(IDLE_READ_CAPACITY);
                     }
                 }
                 () = &mut timer => {

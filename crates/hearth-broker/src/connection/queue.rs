@@ -68,7 +68,6 @@ pub(crate) struct Outbound {
     /// Set by the router: this client publishes into a subscriber that cannot keep up,
     /// so its connection stops reading its socket until resumed (TCP then slows it).
     paused: AtomicBool,
-    resume: Notify,
     /// Set by the router when it paused publishers for this (subscriber's) queue: the
     /// connection reports the next time it has written everything out.
     pressured: AtomicBool,
@@ -139,17 +138,14 @@ impl Outbound {
         self.paused.store(true, Ordering::Release);
     }
 
+    /// Rings the same bell as a push: the connection re-checks everything on any wake-up.
     pub(crate) fn unpause(&self) {
         self.paused.store(false, Ordering::Release);
-        self.resume.notify_one();
+        self.bell.notify_one();
     }
 
     pub(crate) fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Acquire)
-    }
-
-    pub(crate) async fn resumed(&self) {
-        self.resume.notified().await
     }
 
     pub(crate) fn set_pressured(&self) {
