@@ -48,16 +48,16 @@ impl Connection {
                     let refused =
                         matches!(&*packet, Packet::ConnAck(connack) if connack.reason.is_error());
                     if refused {
-                        self.closing = Some(ConnectionError::Refused(match &*packet {
+                        self.closing = Some(Box::new(ConnectionError::Refused(match &*packet {
                             Packet::ConnAck(connack) => connack.reason,
                             _ => unreachable!(),
-                        }));
+                        })));
                     }
                     *packet
                 }
                 OutItem::Close(reason) => {
                     if self.closing.is_none() {
-                        self.closing = Some(ConnectionError::ClosedByBroker(reason));
+                        self.closing = Some(Box::new(ConnectionError::ClosedByBroker(reason)));
                     }
                     self.pending.clear();
                     if !self.version.is_v5() {

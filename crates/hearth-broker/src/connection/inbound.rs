@@ -65,9 +65,9 @@ impl Connection {
                     session_expiry,
                 })
                 .await?;
-                self.closing = Some(ConnectionError::ClosedByBroker(
+                self.closing = Some(Box::new(ConnectionError::ClosedByBroker(
                     ReasonCode::NORMAL_DISCONNECTION,
-                ));
+                )));
                 Ok(())
             }
             Packet::Auth(_) => {
@@ -149,15 +149,20 @@ impl Connection {
         }
         let slot = usize::from(alias - 1);
         if publish.topic.is_empty() {
-            match self.inbound_aliases.get(slot).and_then(Option::as_ref) {
+            let known = self
+                .inbound_aliases
+                .as_ref()
+                .and_then(|aliases| aliases.get(slot));
+            match known.and_then(Option::as_ref) {
                 Some(topic) => publish.topic = topic.clone(),
                 None => return Err(ReasonCode::PROTOCOL_ERROR),
             }
         } else {
-            if self.inbound_aliases.len() <= slot {
-                self.inbound_aliases.resize(slot + 1, None);
+            let aliases = self.inbound_aliases.get_or_insert_with(Default::default);
+            if aliases.len() <= slot {
+                aliases.resize(slot + 1, None);
             }
-            self.inbound_aliases[slot] = Some(publish.topic.clone());
+            aliases[slot] = Some(publish.topic.clone());
         }
         Ok(())
     }

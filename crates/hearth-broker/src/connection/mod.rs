@@ -80,6 +80,11 @@ const IDLE_READ_CAPACITY: usize = 32;
 /// A write buffer larger than this is released after use instead of kept.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 
+/// A deadline that never comes in practice, for a keep-alive of 0.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
 /// Serves one accepted stream until it closes. Never panics on client input: every
 /// protocol problem ends as a `ConnectionError` for this connection alone.
 pub(crate) async fn serve<S: ByteStream>(
@@ -110,8 +115,7 @@ pub(crate) async fn serve<S: ByteStream>(
     let conn_id = context.next_conn_id.fetch_add(1, Ordering::Relaxed);
     SharedStats::add(&context.stats.connections_current, 1);
     SharedStats::add(&context.stats.connections_total, 1);
-    let mut connection = Connection::new(conn_id, accepted, context.clone());
-    let connect_event = connection.take_connect_event();
+    let (mut connection, connect_event) = Connection::new(conn_id, accepted, context.clone());
     // Only whether it was sent is kept: holding the `Result` itself across `run` would
     // keep the unsent event's space (~500 bytes) in every connection's task.
     let sent = Box::pin(context.events.send(Event::Connect(connect_event)))
@@ -148,7 +152,9 @@ pub(crate) struct Connection {
     /// Session expiry from CONNECT, to check a DISCONNECT that changes it.
     session_expiry: u32,
     /// Topic aliases the client set for its publishes (index = alias - 1).
-    inbound_aliases: Vec<Option<ByteStr>>,
+    /// Boxed and created on first use, like `outbound_aliases`.
+    #[allow(clippy::box_collection)]
+    inbound_aliases: Option<Box<Vec<Option<ByteStr>>>>,
     /// Topic aliases the broker set for publishes to the client; boxed and created on
     /// first use, as most clients never ask for aliases (8 bytes per connection instead
     /// of an empty map's 48).
@@ -166,8 +172,7 @@ pub(crate) struct Connection {
     write_buf: BytesMut,
     /// Set once a DISCONNECT was received or a Close item written: the loop ends when
     /// the write buffer is empty.
-    closing: Option<ConnectionError>,
-    connect_event: Option<Box<crate::router::event::ConnectEvent>>,
+    closing: Option<Box<ConnectionError>>,
 }
 
 impl Connection {
@@ -175,7 +180,7 @@ impl Connection {
         id: ConnId,
         accepted: handshake::Accepted,
         context: Arc<ConnectionContext>,
-    ) -> Connection {
+    ) -> (Connection, Box<crate::router::event::ConnectEvent>) {
         let handshake::Accepted {
             mut event,
             keep_alive,
@@ -183,7 +188,7 @@ impl Connection {
             client_max_packet_size,
         } = accepted;
         event.conn = id;
-        Connection {
+        let connection = Connection {
             id,
             outbound: event.outbound.clone(),
             version: event.protocol,
@@ -192,7 +197,7 @@ impl Connection {
             keep_alive,
             last_read: Instant::now(),
             session_expiry: event.session_expiry,
-            inbound_aliases: Vec::new(),
+            inbound_aliases: None,
             outbound_aliases: None,
             client_alias_maximum,
             client_max_packet_size,
@@ -200,13 +205,9 @@ impl Connection {
             pending: VecDeque::new(),
             write_buf: BytesMut::new(),
             closing: None,
-            connect_event: Some(event),
             context,
-        }
-    }
-
-    fn take_connect_event(&mut self) -> Box<crate::router::event::ConnectEvent> {
-        self.connect_event.take().expect("connect event taken once")
+        };
+        (connection, event)
     }
 
     fn keep_alive_deadline(&self) -> Option<Instant> {
@@ -226,8 +227,7 @@ impl Connection {
     {
         // The keep-alive timer is re-armed only when it fires, not on every packet:
         // resetting a timer per packet would cost a timer-wheel update per message.
-        let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
-        let timer = tokio::time::sleep_until(self.keep_alive_deadline().unwrap_or(far_future));
+        let timer = tokio::time::sleep_until(self.keep_alive_deadline().unwrap_or_else(far_future));
         tokio::pin!(timer);
         // Packets that arrived with the CONNECT.
         Box::pin(self.process_read_buf(read_buf)).await?;
@@ -248,7 +248,7 @@ impl Connection {
             if self.write_buf.is_empty() {
                 if let Some(reason) = self.closing.take() {
                     writer.flush().await?;
-                    return match reason {
+                    return match *reason {
                         ConnectionError::ClosedByBroker(_) | ConnectionError::Refused(_) => Ok(()),
                         other => Err(other),
                     };
@@ -307,7 +307,7 @@ impl Connection {
                             self.begin_close(ReasonCode::KEEP_ALIVE_TIMEOUT, ConnectionError::KeepAlive(self.keep_alive));
                         }
                         Some(deadline) => timer.as_mut().reset(deadline),
-                        None => timer.as_mut().reset(far_future),
+                        None => timer.as_mut().reset(far_future()),
                     }
                 }
             }
@@ -341,7 +341,7 @@ impl Connection {
         if self.closing.is_some() {
             return;
         }
-        self.closing = Some(error);
+        self.closing = Some(Box::new(error));
         self.pending.push_back(OutItem::Close(reason));
         self.encode_pending();
     }

@@ -62,7 +62,6 @@ impl Router {
         session.generation += 1;
         session.receive_maximum = receive_maximum;
         session.max_packet_size = max_packet_size;
-        session.disconnected_at = None;
         session.last_progress = Instant::now();
         // QoS 2 messages received but not released stay in `incoming`: the client will
         // resend PUBREL for them (or the PUBLISH, which is then recognised as a duplicate).
@@ -134,7 +133,6 @@ impl Router {
             return;
         };
         session.link = Link::Offline;
-        session.disconnected_at = Some(now);
         // Nobody drains the queue now: publishers held back by it are released.
         session.release_queue();
         self.unpause_for(session_id);

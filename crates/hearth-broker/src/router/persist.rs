@@ -197,7 +197,6 @@ impl Router {
             session.protocol = stored.protocol;
             session.expiry = stored.expiry;
             session.persisted = true;
-            session.disconnected_at = Some(now);
             self.sessions.insert(id, Box::new(session));
             self.by_client_id.insert(client_id.clone(), id);
             for (filter, options, subscription_id) in stored.subscriptions {

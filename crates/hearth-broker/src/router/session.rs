@@ -4,6 +4,12 @@
 use hearth_bus::{Envelope, Principal};
 use hearth_mqtt::{ProtocolVersion, QoS, SubscriptionOptions, Will};
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+/// Maps inside one session. Their keys come from that session's own client, so the
+/// per-map random seed (16 bytes in every session) buys no HashDoS protection worth
+/// having: a client flooding its own maps only slows itself.
+pub(crate) type SessionMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -87,8 +93,8 @@ pub(crate) struct Session {
     pub protocol: ProtocolVersion,
     pub principal: Option<Principal>,
     /// Full filters (with any `$share/group/` prefix) and their options.
-    pub subscriptions: HashMap<Arc<str>, SubscriptionEntry>,
-    pub inflight: HashMap<u16, Inflight>,
+    pub subscriptions: SessionMap<Arc<str>, SubscriptionEntry>,
+    pub inflight: SessionMap<u16, Inflight>,
     /// Next [`Queued::seq`].
     pub next_seq: u64,
     /// Whether the session has a durable record.
@@ -98,7 +104,7 @@ pub(crate) struct Session {
     /// [`Session::queued_bytes`] right.
     pub queue: VecDeque<Queued>,
     pub queued_bytes: usize,
-    pub incoming: HashMap<u16, Incoming>,
+    pub incoming: SessionMap<u16, Incoming>,
     /// Seconds the session outlives its connection; `u32::MAX` forever.
     pub expiry: u32,
     /// Boxed: a will is rare and its properties make it large.
@@ -107,7 +113,6 @@ pub(crate) struct Session {
     pub generation: u64,
     pub receive_maximum: u16,
     pub max_packet_size: u32,
-    pub disconnected_at: Option<Instant>,
     /// Last time the client acknowledged a message (or connected): a connected client
     /// that has not for `Limits::subscriber_stall_ms` is stalled and no longer holds
     /// publishers back.
@@ -122,20 +127,19 @@ impl Session {
             link,
             protocol: ProtocolVersion::V5,
             principal: None,
-            subscriptions: HashMap::new(),
-            inflight: HashMap::new(),
+            subscriptions: SessionMap::default(),
+            inflight: SessionMap::default(),
             next_seq: 0,
             persisted: false,
             next_packet_id: 1,
             queue: VecDeque::new(),
             queued_bytes: 0,
-            incoming: HashMap::new(),
+            incoming: SessionMap::default(),
             expiry: 0,
             will: None,
             generation: 0,
             receive_maximum: u16::MAX,
             max_packet_size: u32::MAX,
-            disconnected_at: None,
             last_progress: Instant::now(),
         }
     }
