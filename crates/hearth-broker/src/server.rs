@@ -294,24 +294,36 @@ async fn serve_plain(stream: TcpStream, peer: SocketAddr, context: Arc<Connectio
     log_end(peer, result.map_err(|error| error.to_string()));
 }
 
+/// Runs a transport's handshake within the CONNECT timeout, then serves MQTT over the
+/// stream it yields.
+async fn serve_after<S: crate::transport::ByteStream>(
+    handshake: impl std::future::Future<Output = Result<S, TransportError>>,
+    what: &str,
+    peer: SocketAddr,
+    transport: Transport,
+    context: Arc<ConnectionContext>,
+) -> Result<(), String> {
+    let timeout = context.limits.connect_timeout();
+    let stream = tokio::time::timeout(timeout, handshake)
+        .await
+        .map_err(|_| format!("{what} handshake timed out"))?
+        .map_err(|error| format!("{what} handshake failed: {error}"))?;
+    connection::serve(stream, Some(peer), transport, context)
+        .await
+        .map_err(|error| error.to_string())
+}
+
 async fn serve_tls(
     stream: TcpStream,
     peer: SocketAddr,
     context: Arc<ConnectionContext>,
     tls: tokio_rustls::TlsAcceptor,
 ) {
-    let result: Result<(), String> = async {
-        let timeout = context.limits.connect_timeout();
-        let stream = tokio::time::timeout(timeout, transport::accept_tls(&tls, stream))
-            .await
-            .map_err(|_| "TLS handshake timed out".to_owned())?
-            .map_err(|error| format!("TLS handshake failed: {error}"))?;
-        connection::serve(stream, Some(peer), Transport::Tls, context)
-            .await
-            .map_err(|error| error.to_string())
-    }
-    .await;
-    log_end(peer, result);
+    let handshake = transport::accept_tls(&tls, stream);
+    log_end(
+        peer,
+        serve_after(handshake, "TLS", peer, Transport::Tls, context).await,
+    );
 }
 
 async fn serve_ws(
@@ -320,17 +332,8 @@ async fn serve_ws(
     context: Arc<ConnectionContext>,
     ws_path: Arc<str>,
 ) {
-    let result: Result<(), String> = async {
-        let timeout = context.limits.connect_timeout();
-        let stream = tokio::time::timeout(timeout, transport::accept_websocket(stream, &ws_path))
-            .await
-            .map_err(|_| "WebSocket handshake timed out".to_owned())?
-            .map_err(|error| format!("WebSocket handshake failed: {error}"))?;
-        connection::serve(stream, Some(peer), Transport::WebSocket, context)
-            .await
-            .map_err(|error| error.to_string())
-    }
-    .await;
+    let handshake = transport::accept_websocket(stream, &ws_path);
+    let result = serve_after(handshake, "WebSocket", peer, Transport::WebSocket, context).await;
     log_end(peer, result);
 }
 
@@ -341,20 +344,17 @@ async fn serve_wss(
     tls: tokio_rustls::TlsAcceptor,
     ws_path: Arc<str>,
 ) {
-    let result: Result<(), String> = async {
-        let timeout = context.limits.connect_timeout();
-        let handshake = async {
-            let stream = transport::accept_tls(&tls, stream).await?;
-            transport::accept_websocket(stream, &ws_path).await
-        };
-        let stream = tokio::time::timeout(timeout, handshake)
-            .await
-            .map_err(|_| "secure WebSocket handshake timed out".to_owned())?
-            .map_err(|error| format!("secure WebSocket handshake failed: {error}"))?;
-        connection::serve(stream, Some(peer), Transport::WebSocketTls, context)
-            .await
-            .map_err(|error| error.to_string())
-    }
+    let handshake = async {
+        let stream = transport::accept_tls(&tls, stream).await?;
+        transport::accept_websocket(stream, &ws_path).await
+    };
+    let result = serve_after(
+        handshake,
+        "secure WebSocket",
+        peer,
+        Transport::WebSocketTls,
+        context,
+    )
     .await;
     log_end(peer, result);
 }
