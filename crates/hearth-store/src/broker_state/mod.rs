@@ -50,6 +50,9 @@ pub struct RedbBrokerStore {
     path: PathBuf,
 }
 
+/// Upper bound of redb's page cache for the broker state.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 impl RedbBrokerStore {
     /// Opens the store at `path`, creating the file if it does not exist (the parent
     /// directory must exist). After a crash, redb repairs the file here, walking all of
@@ -57,6 +60,9 @@ impl RedbBrokerStore {
     /// transactions are visible afterwards.
     pub fn open(path: &Path) -> Result<Self, PersistError> {
         let db = Database::builder()
+            // redb's default cache may grow to 1 GiB; a home board has less than that in
+            // all. The broker reads the file only at start-up, so a small cache suffices.
+            .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|error| match error {
                 DatabaseError::DatabaseAlreadyOpen => PersistError(format!(
