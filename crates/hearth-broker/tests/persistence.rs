@@ -211,3 +211,62 @@ async fn clean_sessions_leave_nothing_on_the_store() {
     assert!(common::eventually(DEADLINE, || async { store.counts().1 == 0 }).await);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_will_pending_when_the_broker_stops_is_published_after_the_restart() {
+    let store = MemoryStore::new();
+    let broker = start(&store).await;
+    // Connected when the broker goes away: its will is due.
+    let mut options = MqttOptions::new("sensor-7", "127.0.0.1", broker.port());
+    options.set_last_will(rumqttc::LastWill::new(
+        "devices/sensor-7/status",
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (_sensor, mut sensor_loop) = AsyncClient::new(options, 16);
+    collect(&mut sensor_loop, 1, |p| matches!(p, Packet::ConnAck(_))).await;
+    // Left properly before: its will is void.
+    let mut options = MqttOptions::new("sensor-8", "127.0.0.1", broker.port());
+    options.set_last_will(rumqttc::LastWill::new(
+        "devices/sensor-8/status",
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (polite, mut polite_loop) = AsyncClient::new(options, 16);
+    collect(&mut polite_loop, 1, |p| matches!(p, Packet::ConnAck(_))).await;
+    polite.disconnect().await.unwrap();
+    let _ = tokio::time::timeout(DEADLINE, async {
+        while polite_loop.poll().await.is_ok() {}
+    })
+    .await;
+    assert!(common::eventually(DEADLINE, || async { store.counts().1 == 1 }).await);
+    broker.stop().await;
+
+    let broker = start(&store).await;
+    let (watcher, mut watcher_loop) = client(&broker, "watcher", true);
+    watcher
+        .subscribe("devices/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    collect(&mut watcher_loop, 1, |p| matches!(p, Packet::SubAck(_))).await;
+    watcher
+        .publish("devices/marker", QoS::AtLeastOnce, false, "marker")
+        .await
+        .unwrap();
+    let received = collect(&mut watcher_loop, 2, |p| matches!(p, Packet::Publish(_))).await;
+    let Packet::Publish(will) = &received[0] else {
+        unreachable!()
+    };
+    assert_eq!(will.topic, "devices/sensor-7/status");
+    assert_eq!(&will.payload[..], b"offline");
+    assert!(will.retain);
+    assert_eq!(payloads(&received[1..]), vec!["marker"]);
+    assert_eq!(
+        store.counts().1,
+        0,
+        "the will's session record is gone once published"
+    );
+    broker.stop().await;
+}

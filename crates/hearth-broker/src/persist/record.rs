@@ -8,7 +8,9 @@
 //! [`BrokerStore`]: super::BrokerStore
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use hearth_mqtt::{Packet, ProtocolVersion, Publish, QoS, RetainHandling, SubscriptionOptions};
+use hearth_mqtt::{
+    Packet, ProtocolVersion, Publish, QoS, RetainHandling, SubscriptionOptions, Will,
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
@@ -111,7 +113,7 @@ pub(crate) fn decode_message(mut record: Bytes) -> Option<MessageRecord> {
 }
 
 /// A persistent session as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SessionRecord {
     pub protocol: ProtocolVersion,
     pub expiry: u32,
@@ -119,6 +121,8 @@ pub(crate) struct SessionRecord {
     /// as "at start-up").
     pub disconnected_at_ms: u64,
     pub subscriptions: Vec<(String, SubscriptionOptions, Option<u32>)>,
+    /// The will of the last connection, kept so that a crash does not swallow it.
+    pub will: Option<Will>,
 }
 
 pub(crate) fn encode_session(session: &SessionRecord) -> Bytes {
@@ -141,6 +145,24 @@ pub(crate) fn encode_session(session: &SessionRecord) -> Bytes {
             | (options.retain_handling as u8) << 4;
         out.put_u8(options_byte);
         out.put_u32(id.unwrap_or(0));
+    }
+    // An optional trailing section, so that records written without it still read.
+    if let Some(will) = &session.will {
+        let publish = Packet::Publish(Publish {
+            dup: false,
+            qos: will.qos,
+            retain: will.retain,
+            topic: will.topic.clone(),
+            packet_id: u16::from(will.qos != QoS::AtMostOnce),
+            properties: will.properties.clone(),
+            payload: will.payload.clone(),
+        });
+        let mut body = BytesMut::new();
+        if hearth_mqtt::encode(&publish, ProtocolVersion::V5, &mut body).is_ok() {
+            out.put_u32(will.properties.will_delay_interval.unwrap_or(0));
+            out.put_u32(body.len() as u32);
+            out.put_slice(&body);
+        }
     }
     out.freeze()
 }
@@ -182,11 +204,39 @@ pub(crate) fn decode_session(mut record: Bytes) -> Option<SessionRecord> {
         let id = record.get_u32();
         subscriptions.push((filter, options, (id != 0).then_some(id)));
     }
+    let will = if record.has_remaining() {
+        if record.remaining() < 8 {
+            return None;
+        }
+        let delay = record.get_u32();
+        let len = record.get_u32() as usize;
+        if record.remaining() < len {
+            return None;
+        }
+        let mut body = BytesMut::from(&record.split_to(len)[..]);
+        let Ok(Some(Packet::Publish(publish))) =
+            hearth_mqtt::decode(&mut body, Some(ProtocolVersion::V5), usize::MAX)
+        else {
+            return None;
+        };
+        let mut properties = publish.properties;
+        properties.will_delay_interval = (delay > 0).then_some(delay);
+        Some(Will {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties,
+        })
+    } else {
+        None
+    };
     Some(SessionRecord {
         protocol,
         expiry,
         disconnected_at_ms,
         subscriptions,
+        will,
     })
 }
 
@@ -255,8 +305,27 @@ mod tests {
                     Some(42),
                 ),
             ],
+            will: Some(Will {
+                topic: ByteStr::from("devices/a/status"),
+                payload: Bytes::from_static(b"offline"),
+                qos: QoS::AtLeastOnce,
+                retain: true,
+                properties: Properties {
+                    will_delay_interval: Some(30),
+                    content_type: Some(ByteStr::from("text/plain")),
+                    ..Properties::default()
+                },
+            }),
         };
         assert_eq!(decode_session(encode_session(&session)), Some(session));
+        let without_will = SessionRecord {
+            will: None,
+            ..session_without_subscriptions()
+        };
+        assert_eq!(
+            decode_session(encode_session(&without_will)),
+            Some(without_will)
+        );
     }
 
     #[test]
@@ -268,8 +337,19 @@ mod tests {
             expiry: 1,
             disconnected_at_ms: 0,
             subscriptions: vec![("t".into(), SubscriptionOptions::default(), None)],
+            will: None,
         };
         let record = encode_session(&session);
         assert!(decode_session(record.slice(..record.len() - 1)).is_none());
+    }
+
+    fn session_without_subscriptions() -> SessionRecord {
+        SessionRecord {
+            protocol: ProtocolVersion::V5,
+            expiry: 60,
+            disconnected_at_ms: 0,
+            subscriptions: Vec::new(),
+            will: None,
+        }
     }
 }

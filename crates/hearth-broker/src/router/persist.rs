@@ -13,6 +13,7 @@ use crate::message::Message;
 use crate::persist::record::{self, SessionRecord};
 use crate::persist::writer::Batch;
 use crate::persist::{PersistOp, PersistedState};
+use hearth_mqtt::Will;
 
 /// The router's link to the writer thread.
 pub(crate) struct Persistence {
@@ -127,7 +128,8 @@ impl Router {
             return;
         }
         if session.expiry == 0 {
-            // A session that ends with its connection would not survive a restart anyway.
+            // A session that ends with its connection would not survive a restart anyway;
+            // only its will is kept (below), so that a crash does not swallow it.
             if session.persisted {
                 session.persisted = false;
                 let client_id = session.client_id.clone();
@@ -137,10 +139,18 @@ impl Router {
                 for queued in session.queue.iter_mut() {
                     queued.persisted = false;
                 }
+                let has_will = session.will.is_some();
                 self.push_op(PersistOp::DeleteSession { client_id });
+                if !has_will {
+                    return;
+                }
+            } else if session.will.is_none() {
+                return;
             }
-            return;
         }
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
         let record = record::encode_session(&SessionRecord {
             protocol: session.protocol,
             expiry: session.expiry,
@@ -154,6 +164,7 @@ impl Router {
                 .iter()
                 .map(|(filter, entry)| (filter.to_string(), entry.options, entry.subscription_id))
                 .collect(),
+            will: session.will.as_deref().cloned(),
         });
         session.persisted = true;
         let client_id = session.client_id.clone();
@@ -174,6 +185,7 @@ impl Router {
         let now = Instant::now();
         let now_ms = record::now_unix_ms();
         let mut unreadable = 0usize;
+        let mut wills_due = Vec::new();
         for (topic, bytes) in state.retained {
             match record::decode_message(bytes) {
                 Some(stored) if !stored.message.is_expired(now) => {
@@ -191,12 +203,30 @@ impl Router {
                 continue;
             };
             let client_id: Arc<str> = Arc::from(client_id);
+            if stored.expiry == 0 {
+                // Kept only for its will: the connection ended with the broker, so the
+                // will is due now, and the session ends with it.
+                self.push_op(PersistOp::DeleteSession {
+                    client_id: client_id.clone(),
+                });
+                if let Some(will) = stored.will {
+                    wills_due.push((client_id, will));
+                }
+                continue;
+            }
             let id = self.next_session;
             self.next_session += 1;
             let mut session = Session::new(id, client_id.clone(), Link::Offline);
             session.protocol = stored.protocol;
             session.expiry = stored.expiry;
             session.persisted = true;
+            let will_delay = stored.will.as_ref().map(|will| {
+                will.properties
+                    .will_delay_interval
+                    .unwrap_or(0)
+                    .min(stored.expiry)
+            });
+            session.will = stored.will.map(Box::new);
             self.sessions.insert(id, Box::new(session));
             self.by_client_id.insert(client_id.clone(), id);
             for (filter, options, subscription_id) in stored.subscriptions {
@@ -206,6 +236,17 @@ impl Router {
                     SubscriptionEntry {
                         options,
                         subscription_id,
+                    },
+                );
+            }
+            if let Some(delay) = will_delay {
+                // The connection ended with the broker: the will's delay runs from now.
+                let at = now + Duration::from_secs(u64::from(delay));
+                self.add_timer(
+                    at,
+                    Timer::Will {
+                        session: id,
+                        generation: 0,
                     },
                 );
             }
@@ -257,6 +298,26 @@ impl Router {
                 persisted: true,
                 release: None,
             });
+        }
+        for (client_id, will) in wills_due {
+            let Will {
+                topic,
+                payload,
+                qos,
+                retain,
+                properties,
+            } = will;
+            let publish = hearth_mqtt::Publish {
+                dup: false,
+                qos,
+                retain,
+                topic,
+                packet_id: 0,
+                properties,
+                payload,
+            };
+            let message = Message::from_publish(publish, None, Some(client_id), None, now);
+            self.accept_message(Arc::new(message));
         }
         if unreadable > 0 {
             tracing::warn!(unreadable, "skipped unreadable records in the broker store");
