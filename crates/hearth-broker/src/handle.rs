@@ -85,12 +85,9 @@ impl BrokerHandle {
 }
 
 fn check_filter(filter: &str) -> Result<(), BusError> {
-    let inner = match topic::parse_shared(filter) {
-        Ok(Some((_, inner))) => inner,
-        Ok(None) => filter,
-        Err(_) => return Err(BusError::InvalidTopic(filter.to_owned())),
-    };
-    topic::validate_topic_filter(inner).map_err(|_| BusError::InvalidTopic(filter.to_owned()))
+    topic::parse_subscription(filter)
+        .map(|_| ())
+        .map_err(|_| BusError::InvalidTopic(filter.to_owned()))
 }
 
 #[async_trait]

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use hearth_bus::{Envelope, Principal, Qos};
-use hearth_mqtt::{ByteStr, Properties, Publish, QoS};
+use hearth_mqtt::{ByteStr, Properties, Publish, QoS, Will};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -60,6 +60,17 @@ impl Message {
             client_id,
             principal,
         }
+    }
+
+    /// Builds the message a will becomes when it is published.
+    pub fn from_will(
+        will: Will,
+        origin: Option<u64>,
+        client_id: Option<Arc<str>>,
+        principal: Option<Principal>,
+        now: Instant,
+    ) -> Message {
+        Message::from_publish(will_publish(will), origin, client_id, principal, now)
     }
 
     /// Builds a message published by a service inside the hub.
@@ -142,6 +153,27 @@ impl Message {
             + n_subscription_ids * 5;
         let remaining = 2 + self.topic.len() + 2 + 4 + properties_len + self.payload.len();
         1 + 4 + remaining
+    }
+}
+
+/// A will as the PUBLISH it stands for: same topic, payload, QoS, retain flag and
+/// properties (the will delay is not a PUBLISH property; encoders leave it out).
+pub(crate) fn will_publish(will: Will) -> Publish {
+    let Will {
+        topic,
+        payload,
+        qos,
+        retain,
+        properties,
+    } = will;
+    Publish {
+        dup: false,
+        qos,
+        retain,
+        topic,
+        packet_id: 0,
+        properties,
+        payload,
     }
 }
 

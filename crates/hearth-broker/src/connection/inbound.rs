@@ -197,20 +197,17 @@ impl Connection {
             .copied();
         let mut requests = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
-            let verdict = match topic::parse_shared(&request.filter) {
+            let verdict = match topic::parse_subscription(&request.filter) {
                 Err(_) => Err(ReasonCode::TOPIC_FILTER_INVALID),
-                Ok(shared) => {
-                    let filter = shared.map_or(request.filter.as_str(), |(_, filter)| filter);
-                    if shared.is_some() && request.options.no_local {
+                Ok((group, filter)) => {
+                    if group.is_some() && request.options.no_local {
                         self.protocol_violation(
                             ReasonCode::PROTOCOL_ERROR,
                             "no local on a shared subscription",
                         );
                         return Ok(());
                     }
-                    if topic::validate_topic_filter(filter).is_err() {
-                        Err(ReasonCode::TOPIC_FILTER_INVALID)
-                    } else if self.context.authorizer.authorize(
+                    if self.context.authorizer.authorize(
                         &self.principal,
                         &self.client_id,
                         Action::Subscribe,

@@ -148,15 +148,10 @@ pub(crate) fn encode_session(session: &SessionRecord) -> Bytes {
     }
     // An optional trailing section, so that records written without it still read.
     if let Some(will) = &session.will {
-        let publish = Packet::Publish(Publish {
-            dup: false,
-            qos: will.qos,
-            retain: will.retain,
-            topic: will.topic.clone(),
-            packet_id: u16::from(will.qos != QoS::AtMostOnce),
-            properties: will.properties.clone(),
-            payload: will.payload.clone(),
-        });
+        let mut publish = crate::message::will_publish(will.clone());
+        // A QoS 1/2 PUBLISH needs a packet id to encode; the number itself is not kept.
+        publish.packet_id = u16::from(will.qos != QoS::AtMostOnce);
+        let publish = Packet::Publish(publish);
         let mut body = BytesMut::new();
         if hearth_mqtt::encode(&publish, ProtocolVersion::V5, &mut body).is_ok() {
             out.put_u32(will.properties.will_delay_interval.unwrap_or(0));

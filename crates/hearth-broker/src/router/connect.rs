@@ -225,28 +225,12 @@ impl Router {
     }
 
     fn publish_will(&mut self, client_id: &Arc<str>, session_id: SessionId, will: Box<Will>) {
-        let Will {
-            topic,
-            payload,
-            qos,
-            retain,
-            properties,
-        } = *will;
-        let publish = hearth_mqtt::Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            packet_id: 0,
-            properties,
-            payload,
-        };
         let principal = self
             .sessions
             .get(&session_id)
             .and_then(|session| session.principal.clone());
-        let message = Message::from_publish(
-            publish,
+        let message = Message::from_will(
+            *will,
             Some(session_id),
             Some(client_id.clone()),
             principal,

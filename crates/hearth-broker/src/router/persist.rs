@@ -13,7 +13,6 @@ use crate::message::Message;
 use crate::persist::record::{self, SessionRecord};
 use crate::persist::writer::Batch;
 use crate::persist::{PersistOp, PersistedState};
-use hearth_mqtt::Will;
 
 /// The router's link to the writer thread.
 pub(crate) struct Persistence {
@@ -300,23 +299,7 @@ impl Router {
             });
         }
         for (client_id, will) in wills_due {
-            let Will {
-                topic,
-                payload,
-                qos,
-                retain,
-                properties,
-            } = will;
-            let publish = hearth_mqtt::Publish {
-                dup: false,
-                qos,
-                retain,
-                topic,
-                packet_id: 0,
-                properties,
-                payload,
-            };
-            let message = Message::from_publish(publish, None, Some(client_id), None, now);
+            let message = Message::from_will(will, None, Some(client_id), None, now);
             self.accept_message(Arc::new(message));
         }
         if unreadable > 0 {

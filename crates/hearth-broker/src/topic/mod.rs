@@ -30,4 +30,6 @@ mod proptests;
 pub use matching::matches;
 pub use retained::{Iter as RetainedIter, RetainedStore};
 pub use trie::SubscriptionTrie;
-pub use validate::{TopicError, parse_shared, validate_topic_filter, validate_topic_name};
+pub use validate::{
+    TopicError, parse_shared, parse_subscription, validate_topic_filter, validate_topic_name,
+};

@@ -121,6 +121,20 @@ pub fn parse_shared(filter: &str) -> Result<Option<(&str, &str)>, TopicError> {
     Ok(Some((group, inner)))
 }
 
+/// Checks a SUBSCRIBE filter, shared or not, and takes it apart: `(group, filter)`,
+/// where `group` is `Some` for `$share/{group}/{filter}` and `filter` is what to match
+/// topics against (and to show the authorizer). One call validates everything, so
+/// callers do not check the inner filter a second time.
+pub fn parse_subscription(filter: &str) -> Result<(Option<&str>, &str), TopicError> {
+    match parse_shared(filter)? {
+        Some((group, inner)) => Ok((Some(group), inner)),
+        None => {
+            validate_topic_filter(filter)?;
+            Ok((None, filter))
+        }
+    }
+}
+
 fn check_length(topic: &str) -> Result<(), TopicError> {
     if topic.is_empty() {
         Err(TopicError::Empty)
@@ -257,5 +271,24 @@ mod tests {
             "every variant has its own message"
         );
         assert!(messages.iter().all(|message| !message.is_empty()));
+    }
+
+    #[test]
+    fn subscription_filters_are_validated_shared_or_not() {
+        assert_eq!(parse_subscription("a/+/c"), Ok((None, "a/+/c")));
+        assert_eq!(parse_subscription("$share/g/a/#"), Ok((Some("g"), "a/#")));
+        assert_eq!(
+            parse_subscription("a/#/c"),
+            Err(TopicError::InvalidWildcard)
+        );
+        assert_eq!(
+            parse_subscription("$share/g/a/#/c"),
+            Err(TopicError::InvalidWildcard)
+        );
+        assert_eq!(
+            parse_subscription("$share//a"),
+            Err(TopicError::InvalidShare)
+        );
+        assert_eq!(parse_subscription(""), Err(TopicError::Empty));
     }
 }
