@@ -242,8 +242,10 @@ impl Connection {
                         .control
                         .send(Control::Drained { conn: self.id });
                 }
-                self.outbound.drain_into(&mut self.pending);
-                self.encode_pending();
+                if self.outbound.has_queued() {
+                    self.outbound.drain_into(&mut self.pending);
+                    self.encode_pending();
+                }
             }
             if self.write_buf.is_empty() {
                 if let Some(reason) = self.closing.take() {

@@ -60,6 +60,9 @@ pub(crate) struct Outbound {
     // A parking_lot mutex: held for a push or a swap only, never across an await.
     items: Mutex<VecDeque<OutItem>>,
     bell: Notify,
+    /// Whether `items` is non-empty, readable without the lock: the connection looks at
+    /// it on every turn of its loop and takes the lock only when there is work.
+    queued: AtomicBool,
     /// Set by the router when it has pushed since the last ring, so that a burst of
     /// messages for one connection rings once.
     pending_ring: AtomicBool,
@@ -85,6 +88,7 @@ impl Outbound {
             return false;
         }
         self.items.lock().push_back(item);
+        self.queued.store(true, Ordering::Release);
         true
     }
 
@@ -99,6 +103,7 @@ impl Outbound {
             return PushOutcome::Full;
         }
         items.push_back(item);
+        self.queued.store(true, Ordering::Release);
         PushOutcome::Queued(items.len())
     }
 
@@ -124,9 +129,16 @@ impl Outbound {
         self.bell.notified().await
     }
 
+    /// Whether anything waits to be drained. A push sets this before its ring, so a
+    /// connection woken by the ring always sees it.
+    pub(crate) fn has_queued(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// Moves everything queued into `into`, which the connection owns.
     pub(crate) fn drain_into(&self, into: &mut VecDeque<OutItem>) {
         let mut items = self.items.lock();
+        self.queued.store(false, Ordering::Release);
         if into.is_empty() {
             std::mem::swap(&mut *items, into);
         } else {
@@ -154,7 +166,9 @@ impl Outbound {
 
     /// True once after the router set the flag: the caller reports the drain.
     pub(crate) fn take_pressured(&self) -> bool {
-        self.pressured.swap(false, Ordering::AcqRel)
+        // A plain load first: the swap writes a cache line the router also writes, and
+        // this runs on every turn of the connection's loop.
+        self.pressured.load(Ordering::Acquire) && self.pressured.swap(false, Ordering::AcqRel)
     }
 
     pub(crate) fn close(&self) {
