@@ -79,6 +79,15 @@ fn assert_closed_without_session(run: &Value) {
     assert!(!accepted, "bad CONNECT was accepted: {run}");
 }
 
+/// The common shape of these tests: the v5 connection gets DISCONNECT with one of
+/// `reasons`, the 3.1.1 connection is closed, and both offences are counted.
+async fn assert_closes_both_dialects(case: &str, reasons: &[ReasonCode]) {
+    let (report, stats) = bad_input(case).await;
+    assert_v5_disconnect(&report, reasons);
+    assert_v3_closed(&report);
+    assert_protocol_errors(&stats, 2);
+}
+
 fn assert_protocol_errors(stats: &hearth_broker::StatsSnapshot, at_least: u64) {
     assert!(
         stats.protocol_errors >= at_least,
@@ -88,93 +97,69 @@ fn assert_protocol_errors(stats: &hearth_broker::StatsSnapshot, at_least: u64) {
 
 #[tokio::test]
 async fn remaining_length_of_five_bytes_is_malformed() {
-    let (report, stats) = bad_input("remaining_length_too_long").await;
     // v5 1.5.5 / 2.1.4: at most four bytes.
-    assert_v5_disconnect(&report, &[ReasonCode::MALFORMED_PACKET]);
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    assert_closes_both_dialects("remaining_length_too_long", &[ReasonCode::MALFORMED_PACKET]).await;
 }
 
 #[tokio::test]
 async fn topic_with_invalid_utf8_is_malformed() {
-    let (report, stats) = bad_input("topic_invalid_utf8").await;
     // v5 1.5.4 [MQTT-1.5.4-1].
-    assert_v5_disconnect(&report, &[ReasonCode::MALFORMED_PACKET]);
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    assert_closes_both_dialects("topic_invalid_utf8", &[ReasonCode::MALFORMED_PACKET]).await;
 }
 
 #[tokio::test]
 async fn topic_with_nul_character_is_malformed() {
-    let (report, stats) = bad_input("topic_with_nul").await;
     // v5 1.5.4 [MQTT-1.5.4-2].
-    assert_v5_disconnect(&report, &[ReasonCode::MALFORMED_PACKET]);
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    assert_closes_both_dialects("topic_with_nul", &[ReasonCode::MALFORMED_PACKET]).await;
 }
 
 #[tokio::test]
 async fn wildcard_in_publish_topic_closes_the_connection() {
-    let (report, stats) = bad_input("topic_with_wildcard").await;
     // v5 3.3.2.1 [MQTT-3.3.2-2] names no reason code; the codec calls it a protocol
     // error, and 0x90 (Topic Name invalid) would be as right.
-    assert_v5_disconnect(
-        &report,
+    assert_closes_both_dialects(
+        "topic_with_wildcard",
         &[ReasonCode::PROTOCOL_ERROR, ReasonCode::TOPIC_NAME_INVALID],
-    );
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn subscribe_with_reserved_flags_cleared_is_malformed() {
-    let (report, stats) = bad_input("subscribe_reserved_flags").await;
     // v5 2.1.3 / 3.8.1: SUBSCRIBE flags must be 0b0010, anything else is malformed.
-    assert_v5_disconnect(&report, &[ReasonCode::MALFORMED_PACKET]);
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    assert_closes_both_dialects("subscribe_reserved_flags", &[ReasonCode::MALFORMED_PACKET]).await;
 }
 
 #[tokio::test]
 async fn publish_with_qos_3_is_malformed() {
-    let (report, stats) = bad_input("publish_qos3").await;
     // v5 3.3.1.2 [MQTT-3.3.1-4].
-    assert_v5_disconnect(&report, &[ReasonCode::MALFORMED_PACKET]);
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    assert_closes_both_dialects("publish_qos3", &[ReasonCode::MALFORMED_PACKET]).await;
 }
 
 #[tokio::test]
 async fn dup_flag_on_qos_0_publish_closes_the_connection() {
-    let (report, stats) = bad_input("dup_on_qos0").await;
     // v5 3.3.1.1 [MQTT-3.3.1-2] names no reason code: either error fits.
-    assert_v5_disconnect(
-        &report,
+    assert_closes_both_dialects(
+        "dup_on_qos0",
         &[ReasonCode::MALFORMED_PACKET, ReasonCode::PROTOCOL_ERROR],
-    );
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn packet_identifier_zero_on_qos_1_publish_closes_the_connection() {
-    let (report, stats) = bad_input("packet_id_zero").await;
     // v5 2.2.1 [MQTT-2.2.1-3] names no reason code: either error fits.
-    assert_v5_disconnect(
-        &report,
+    assert_closes_both_dialects(
+        "packet_id_zero",
         &[ReasonCode::MALFORMED_PACKET, ReasonCode::PROTOCOL_ERROR],
-    );
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn second_connect_is_a_protocol_error() {
-    let (report, stats) = bad_input("second_connect").await;
     // v5 3.1.0 [MQTT-3.1.0-2].
-    assert_v5_disconnect(&report, &[ReasonCode::PROTOCOL_ERROR]);
-    assert_v3_closed(&report);
-    assert_protocol_errors(&stats, 2);
+    assert_closes_both_dialects("second_connect", &[ReasonCode::PROTOCOL_ERROR]).await;
 }
 
 #[tokio::test]
