@@ -1,14 +1,37 @@
-//! Hearth's storage backends: the implementations behind the storage traits that other
-//! crates define, so those crates stay free of database code.
+//! Hearth's storage: the implementations behind the storage traits, so that the services
+//! and the broker stay free of database code.
 //!
-//! Today this is the broker's durable state ([`RedbBrokerStore`], an implementation of
-//! [`hearth_broker::persist::BrokerStore`]). The broker defines the trait and never
-//! depends on this crate; the binary picks a backend and hands it to the broker.
+//! - The registry (groups, users, applications, devices, audit log) behind [`Store`],
+//!   on SQLite (the embedded default, one WAL file in the data directory) or PostgreSQL
+//!   (`--database postgres://...`), both through sqlx with runtime queries. [`open`]
+//!   picks the backend from the URL and runs the migrations.
+//! - The broker's durable state ([`RedbBrokerStore`], an implementation of
+//!   [`hearth_broker::persist::BrokerStore`]). The broker defines that trait and never
+//!   depends on this crate; the binary picks a backend and hands it to the broker.
 //!
 //! # Layout
+//! - `error`: [`StoreError`], which hides sqlx from callers.
+//! - `registry`: the traits ([`GroupStore`], [`UserStore`], [`AppStore`],
+//!   [`DeviceStore`], [`CredentialStore`], [`AuditStore`]) and [`Store`] over them.
+//! - `open`: [`open`] and [`sqlite_url`].
+//! - `sqlite`, `postgres`: the two backends; `sql/`: query code shared by both.
 //! - `broker_state`: [`RedbBrokerStore`], retained messages, persistent sessions and
 //!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`).
 
 mod broker_state;
+mod error;
+mod open;
+mod postgres;
+mod registry;
+mod sqlite;
 
 pub use broker_state::RedbBrokerStore;
+pub use error::{StoreError, StoreResult};
+pub use open::{open, sqlite_url};
+pub use postgres::PostgresStore;
+pub use registry::{
+    AdminCredential, AppCredential, AppStore, AuditFilter, AuditStore, CredentialStore,
+    Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore, Store,
+    UserStore,
+};
+pub use sqlite::SqliteStore;

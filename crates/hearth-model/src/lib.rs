@@ -1,0 +1,35 @@
+//! Hearth's domain types, shared by the store, the services, the API and the CLI.
+//!
+//! Nothing here does I/O. The types are plain data with serde, so that the store can
+//! persist them, the API can return them and the CLI can print them as JSON without
+//! each keeping its own copy.
+//!
+//! # Layout
+//! - `id`: validated identifiers ([`DeviceId`], [`GroupId`], [`AppId`], [`UserName`]).
+//! - `registry`: groups, users, memberships, applications, grants, devices.
+//! - `access`: roles and grants combined into what a user may do with an application.
+//! - `audit`: the audit log entry.
+
+mod access;
+mod audit;
+mod id;
+mod registry;
+
+pub use access::{Permission, Role, effective_permission};
+pub use audit::{AuditEntry, NewAuditEntry};
+pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
+pub use registry::{
+    Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, User,
+};
+
+/// Milliseconds since the Unix epoch. Stored as a plain integer so that SQLite and
+/// PostgreSQL agree on it without a date library in the store.
+pub type Millis = i64;
+
+/// The current time in [`Millis`].
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as Millis)
+        .unwrap_or(0)
+}

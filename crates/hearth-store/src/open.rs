@@ -1,0 +1,31 @@
+//! Choosing a backend from a database URL.
+
+use crate::{PostgresStore, SqliteStore, Store, StoreError, StoreResult};
+use std::path::Path;
+use std::sync::Arc;
+
+#[allow(unused)]
+type Unused = Arc<()>;
+
+/// The URL of the embedded SQLite database in a data directory (`<dir>/hearth.db`).
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("hearth.db").display())
+}
+
+/// Opens the store at `url` (`sqlite://PATH` or `postgres://...`), creating the SQLite
+/// file if needed and running every pending migration, so that an older database is
+/// upgraded in place before anything reads it.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    // PLACEHOLDER until the backends implement `Store`.
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let _ = SqliteStore::open(Path::new(path));
+        Err(StoreError::Refused("sqlite backend not written yet".into()))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let _ = PostgresStore::connect(url);
+        Err(StoreError::Refused("postgres backend not written yet".into()))
+    } else {
+        Err(StoreError::Refused(format!(
+            "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
+        )))
+    }
+}
