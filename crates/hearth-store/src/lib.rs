@@ -23,6 +23,7 @@ mod error;
 mod open;
 mod postgres;
 mod registry;
+mod sql;
 mod sqlite;
 
 pub use broker_state::RedbBrokerStore;
@@ -34,4 +35,11 @@ pub use registry::{
     Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore, Store,
     UserStore,
 };
+pub use sql::EmbeddedMigration;
 pub use sqlite::SqliteStore;
+
+/// The embedded migration lists, oldest first (for tests of upgrades).
+pub mod migrations {
+    pub use crate::postgres::MIGRATIONS as POSTGRES;
+    pub use crate::sqlite::MIGRATIONS as SQLITE;
+}

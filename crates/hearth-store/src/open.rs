@@ -4,9 +4,6 @@ use crate::{PostgresStore, SqliteStore, Store, StoreError, StoreResult};
 use std::path::Path;
 use std::sync::Arc;
 
-#[allow(unused)]
-type Unused = Arc<()>;
-
 /// The URL of the embedded SQLite database in a data directory (`<dir>/hearth.db`).
 pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}", data_dir.join("hearth.db").display())
@@ -16,13 +13,10 @@ pub fn sqlite_url(data_dir: &Path) -> String {
 /// file if needed and running every pending migration, so that an older database is
 /// upgraded in place before anything reads it.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
-    // PLACEHOLDER until the backends implement `Store`.
     if let Some(path) = url.strip_prefix("sqlite://") {
-        let _ = SqliteStore::open(Path::new(path));
-        Err(StoreError::Refused("sqlite backend not written yet".into()))
+        Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let _ = PostgresStore::connect(url);
-        Err(StoreError::Refused("postgres backend not written yet".into()))
+        Ok(Arc::new(PostgresStore::connect(url).await?))
     } else {
         Err(StoreError::Refused(format!(
             "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"

@@ -1,12 +1,83 @@
-//! PLACEHOLDER: the SQLite backend is being written.
-use crate::StoreResult;
-use std::path::Path;
+//! The embedded backend: one SQLite file in WAL mode, shared by the running hub and the
+//! CLI (another process), hence the busy timeout and `BEGIN IMMEDIATE` for writes.
+//!
+//! The queries are not here: the files under `src/sql/` are included below against
+//! `type Db = sqlx::Sqlite` (see `sql/mod.rs` for why). Only what differs from
+//! PostgreSQL lives in this file: how to connect, the DDL (`migrations/sqlite/`) and how
+//! to begin a transaction.
 
-/// The embedded backend.
-pub struct SqliteStore;
+use crate::sql::{EmbeddedMigration, backend, migrator};
+use crate::StoreResult;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+type Db = sqlx::Sqlite;
+type ThisStore = SqliteStore;
+
+/// What [`crate::Store::backend`] says.
+const BACKEND: &str = "sqlite";
+/// Take the write lock when the transaction starts: a deferred transaction that reads
+/// first fails with `SQLITE_BUSY` (ignoring the busy timeout) if another connection
+/// wrote in between.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// A deferred transaction reads one WAL snapshot from its first read on.
+const BEGIN_SNAPSHOT: &str = "BEGIN";
+
+#[path = "../sql/audit.rs"]
+mod audit;
+#[path = "../sql/devices.rs"]
+mod devices;
+#[path = "../sql/registry.rs"]
+mod registry;
+
+/// Connections in the pool. WAL lets readers run beside the single writer; more would
+/// only queue on the write lock.
+const POOL_SIZE: u32 = 4;
+
+/// How long a statement waits for another connection's (or process's) write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The registry's schema, oldest first. Append new migrations; never edit applied ones.
+pub const MIGRATIONS: &[EmbeddedMigration] = &[(
+    1,
+    "registry",
+    include_str!("../../migrations/sqlite/0001_registry.sql"),
+)];
+
+/// The embedded backend (a pool over one database file).
+pub struct SqliteStore {
+    pool: sqlx::SqlitePool,
+}
 
 impl SqliteStore {
-    pub async fn open(_path: &Path) -> StoreResult<SqliteStore> {
-        todo!("sqlite backend")
+    /// Opens (creating if missing) the database file at `path` and applies every
+    /// pending migration.
+    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with_migrations(path, MIGRATIONS).await
+    }
+
+    /// [`SqliteStore::open`] with an explicit migration list: for tests of upgrades.
+    pub async fn open_with_migrations(
+        path: &Path,
+        migrations: &[EmbeddedMigration],
+    ) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await
+            .map_err(|error| backend(format!("cannot open {}: {error}", path.display())))?;
+        migrator(migrations)
+            .run(&pool)
+            .await
+            .map_err(|error| backend(format!("cannot migrate {}: {error}", path.display())))?;
+        Ok(SqliteStore { pool })
     }
 }

@@ -1,0 +1,109 @@
+//! SQL helpers that do not depend on the backend (compiled once), and the home of the
+//! query files both backends include.
+//!
+//! # Layout
+//! - this file: error mapping, JSON and LIKE helpers, the embedded-migration list type.
+//! - `registry.rs` (groups, users, applications, grants, credentials, `ping`, `close`),
+//!   `devices.rs`, `audit.rs`: NOT modules of this one. `sqlite/mod.rs` and
+//!   `postgres/mod.rs` each include them with `#[path = "../sql/..."] mod ...;` after
+//!   defining `type Db` (`sqlx::Sqlite` or `sqlx::Postgres`), `type Pool`, `type
+//!   ThisStore` and the few constants where the SQL differs. Each query is thus written
+//!   once, yet compiled against a concrete database type in each backend, which spares
+//!   us generic code bounded on `sqlx::Database` (`for<'c> &'c mut Db::Connection:
+//!   Executor<'c>`, `for<'q> T: Encode<'q, Db> + Type<Db>`... on every function).
+
+use crate::StoreError;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::SqlSafeStr;
+
+/// One embedded migration: version, description, SQL (from `include_str!`).
+pub type EmbeddedMigration = (i64, &'static str, &'static str);
+
+/// A [`Migrator`] over an embedded list. New migrations are appended to a backend's list
+/// (`0002_ingest.sql`...); the `_sqlx_migrations` table records what ran, so opening a
+/// database applies exactly the missing ones and refuses one whose applied migrations
+/// were edited afterwards (checksum mismatch).
+pub fn migrator(migrations: &[EmbeddedMigration]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// What a failed statement means for the caller. `unique` names what already exists
+/// (with its id) and `foreign` what was referenced but is missing, where the caller can
+/// tell; any other failure is a `Backend` error carrying sqlx's message.
+pub fn map_err(
+    error: sqlx::Error,
+    unique: Option<(&'static str, &str)>,
+    foreign: Option<(&'static str, &str)>,
+) -> StoreError {
+    if let sqlx::Error::Database(db_error) = &error {
+        match db_error.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => {
+                if let Some((what, id)) = unique {
+                    return StoreError::conflict(what, id);
+                }
+            }
+            sqlx::error::ErrorKind::ForeignKeyViolation => {
+                if let Some((what, id)) = foreign {
+                    return StoreError::not_found(what, id);
+                }
+            }
+            _ => {}
+        }
+    }
+    backend(error)
+}
+
+/// Any other sqlx error, as text (sqlx stays out of the public API).
+pub fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+/// A JSON value as stored (TEXT in both backends).
+pub fn json_text(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+/// A stored JSON text back to a value; a column that does not hold JSON is corruption.
+pub fn json_value(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|error| backend(format!("stored JSON is invalid: {error}")))
+}
+
+/// `%text%` with LIKE's wildcards escaped (for `LIKE ... ESCAPE '\'`), so that searching
+/// `esp_0` does not match `espx0`.
+pub fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("esp_0"), "%esp\\_0%");
+        assert_eq!(like_pattern("100%"), "%100\\%%");
+        assert_eq!(like_pattern("客厅"), "%客厅%");
+    }
+}
