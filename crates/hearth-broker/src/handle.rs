@@ -102,4 +102,9 @@ impl Bus for BrokerHandle {
         self.subscribe_with_capacity(filter, DEFAULT_LOCAL_CAPACITY)
             .await
     }
+
+    async fn kick(&self, client_id: &str) -> Result<bool, BusError> {
+        self.disconnect_client(client_id, ReasonCode::ADMINISTRATIVE_ACTION)
+            .await
+    }
 }

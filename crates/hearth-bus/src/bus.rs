@@ -39,6 +39,11 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Subscribes to a topic filter (wildcards and `$share/` allowed).
     async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError>;
+
+    /// Disconnects the client connected as `client_id` at once (MQTT 5 reason 0x98,
+    /// administrative action), e.g. because its device was disabled or its secret
+    /// rotated. Returns whether such a client was connected.
+    async fn kick(&self, client_id: &str) -> Result<bool, BusError>;
 }
 
 /// A consumer that sees inbound client publishes before they are acknowledged.

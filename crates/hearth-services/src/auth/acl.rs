@@ -1,0 +1,161 @@
+//! The topic rules of SPEC §5, as pure functions of a principal's name and a topic.
+//!
+//! They run on every PUBLISH and every SUBSCRIBE filter, so they allocate nothing and
+//! walk each topic once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Whether every topic that `filter` can match is also matched by `pattern`: a
+/// subscription to `filter` can then never deliver a message outside `pattern`.
+/// Both are MQTT topic filters (`+` one level, `#` the rest, including the parent level).
+pub fn filter_within(filter: &str, pattern: &str) -> bool {
+    let mut filter_levels = filter.split('/');
+    let mut pattern_levels = pattern.split('/');
+    loop {
+        match (filter_levels.next(), pattern_levels.next()) {
+            (_, Some("#")) => return true,
+            (None, None) => return true,
+            (Some(_), None) => return false,
+            // `a/b/#` matches `a/b`, but a filter that stops early matches nothing deeper.
+            (None, Some(_)) => return false,
+            (Some("#"), Some(_)) => return false,
+            (Some(_), Some("+")) => {}
+            (Some("+"), Some(_)) => return false,
+            (Some(filter_level), Some(pattern_level)) => {
+                if filter_level != pattern_level {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// The part of `topic` after `devices/{device}/`, if `topic` is under that prefix.
+fn under_device<'t>(topic: &'t str, device: &str) -> Option<&'t str> {
+    topic
+        .strip_prefix("devices/")?
+        .strip_prefix(device)?
+        .strip_prefix('/')
+}
+
+/// A device publishes only under `devices/{its id}/`.
+pub fn device_may_publish(device: &str, topic: &str) -> bool {
+    under_device(topic, device).is_some_and(|rest| !rest.is_empty())
+}
+
+/// A device subscribes only to its own commands: `devices/{its id}/commands/#` or
+/// narrower.
+pub fn device_may_subscribe(device: &str, filter: &str) -> bool {
+    under_device(filter, device).is_some_and(|rest| filter_within(rest, "commands/#"))
+}
+
+/// Splits `devices/{id}/rest` into the id and the rest (`None` when the topic does not
+/// name one device literally).
+fn device_level(topic: &str) -> Option<(&str, Option<&str>)> {
+    let rest = topic.strip_prefix("devices/")?;
+    let (device, tail) = match rest.split_once('/') {
+        Some((device, tail)) => (device, Some(tail)),
+        None => (rest, None),
+    };
+    if device.is_empty() || device == "+" || device == "#" {
+        return None;
+    }
+    Some((device, tail))
+}
+
+/// An application sends commands to the devices it holds: `devices/{id}/commands/...`.
+pub fn app_may_publish(devices: &HashSet<Arc<str>>, topic: &str) -> bool {
+    match device_level(topic) {
+        Some((device, Some(tail))) => {
+            tail.strip_prefix("commands/")
+                .is_some_and(|name| !name.is_empty())
+                && devices.contains(device)
+        }
+        _ => false,
+    }
+}
+
+/// An application reads anything under `devices/{id}/` of the devices it holds; a filter
+/// with a wildcard in place of the device id could reach other devices and is refused.
+pub fn app_may_subscribe(devices: &HashSet<Arc<str>>, filter: &str) -> bool {
+    device_level(filter).is_some_and(|(device, _)| devices.contains(device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_is_within_a_pattern_only_if_it_cannot_match_more() {
+        let yes = [
+            ("a/b", "a/b"),
+            ("a/b", "a/+"),
+            ("a/+", "a/+"),
+            ("a/b/c", "a/#"),
+            ("a", "a/#"),
+            ("a/#", "a/#"),
+            ("a/+/c", "a/#"),
+            ("commands", "commands/#"),
+            ("commands/+/ack", "commands/#"),
+        ];
+        for (filter, pattern) in yes {
+            assert!(filter_within(filter, pattern), "{filter} within {pattern}");
+        }
+        let no = [
+            ("a/#", "a/+"),
+            ("a/+", "a/b"),
+            ("#", "a/#"),
+            ("+/b", "a/b"),
+            ("a/b/c", "a/b"),
+            ("a", "a/b"),
+            ("a/b", "a/b/+"),
+            ("status", "commands/#"),
+        ];
+        for (filter, pattern) in no {
+            assert!(
+                !filter_within(filter, pattern),
+                "{filter} not within {pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn devices_publish_under_their_own_prefix_only() {
+        assert!(device_may_publish("d1", "devices/d1/data"));
+        assert!(device_may_publish("d1", "devices/d1/commands/relay/ack"));
+        assert!(!device_may_publish("d1", "devices/d1"));
+        assert!(!device_may_publish("d1", "devices/d1/"));
+        assert!(!device_may_publish("d1", "devices/d10/data"));
+        assert!(!device_may_publish("d1", "devices/d2/data"));
+        assert!(!device_may_publish("d1", "other/d1/data"));
+    }
+
+    #[test]
+    fn devices_subscribe_to_their_commands_only() {
+        assert!(device_may_subscribe("d1", "devices/d1/commands/#"));
+        assert!(device_may_subscribe("d1", "devices/d1/commands/+"));
+        assert!(device_may_subscribe("d1", "devices/d1/commands/relay"));
+        assert!(!device_may_subscribe("d1", "devices/d1/#"));
+        assert!(!device_may_subscribe("d1", "devices/d1/data"));
+        assert!(!device_may_subscribe("d1", "devices/+/commands/#"));
+        assert!(!device_may_subscribe("d1", "devices/d2/commands/#"));
+        assert!(!device_may_subscribe("d1", "#"));
+    }
+
+    #[test]
+    fn applications_read_and_command_their_devices_only() {
+        let devices: HashSet<Arc<str>> = ["d1".into(), "d2".into()].into_iter().collect();
+        assert!(app_may_publish(&devices, "devices/d1/commands/relay"));
+        assert!(!app_may_publish(&devices, "devices/d1/commands/"));
+        assert!(!app_may_publish(&devices, "devices/d1/data"));
+        assert!(!app_may_publish(&devices, "devices/d3/commands/relay"));
+        assert!(app_may_subscribe(&devices, "devices/d1/#"));
+        assert!(app_may_subscribe(&devices, "devices/d2/data"));
+        assert!(app_may_subscribe(&devices, "devices/d2"));
+        assert!(!app_may_subscribe(&devices, "devices/+/data"));
+        assert!(!app_may_subscribe(&devices, "devices/#"));
+        assert!(!app_may_subscribe(&devices, "devices/d3/data"));
+        assert!(!app_may_subscribe(&devices, "#"));
+    }
+}

@@ -1,0 +1,294 @@
+//! MQTT authentication and ACL from the registry (SPEC §5).
+//!
+//! [`RegistryAuthorizer`] answers the broker from an in-memory [`Snapshot`] of the
+//! registry, so that a PUBLISH check is a prefix comparison (devices) or one hash lookup
+//! (applications) and never touches the database. The snapshot is rebuilt when the audit
+//! log's sequence number moves, which covers changes made by this process and by the CLI
+//! in another one; clients that lost their right to connect are then disconnected at once.
+//!
+//! Password checks use argon2, which is slow by design, so they run on the blocking pool,
+//! and a successful check is remembered (as a SHA-256 of the password, tied to the stored
+//! hash) so that a device reconnecting with the same secret costs a hash lookup.
+
+mod acl;
+mod snapshot;
+mod watch;
+
+pub use acl::{
+    app_may_publish, app_may_subscribe, device_may_publish, device_may_subscribe, filter_within,
+};
+
+use async_trait::async_trait;
+use hearth_bus::{Action, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind};
+use hearth_store::Store;
+use parking_lot::{Mutex, RwLock};
+use sha2::{Digest, Sha256};
+use snapshot::Snapshot;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Notify;
+
+use crate::secret;
+
+/// Counters for `/metrics` and logs.
+#[derive(Debug, Default)]
+pub struct AuthCounters {
+    pub connects_accepted: AtomicU64,
+    pub connects_refused: AtomicU64,
+    pub publishes_denied: AtomicU64,
+    pub subscribes_denied: AtomicU64,
+    pub clients_kicked: AtomicU64,
+}
+
+/// The broker's [`Authorizer`] backed by the registry. Cheap to share (`Arc`).
+pub struct RegistryAuthorizer {
+    store: Arc<dyn Store>,
+    /// Read on every publish, replaced whole on a change: a read-write lock held for a
+    /// few instructions, never across an await.
+    snapshot: RwLock<Arc<Snapshot>>,
+    allow_anonymous: bool,
+    /// Tried for user names the registry does not know (the broker's password file).
+    fallback: Option<Arc<dyn Authorizer>>,
+    /// (kind, name) to (stored hash, SHA-256 of the password that matched it).
+    verified: Mutex<HashMap<(PrincipalKind, Arc<str>), (Arc<str>, [u8; 32])>>,
+    /// Client ids of connected applications and administrators, whose client ids are
+    /// free-form (a device's client id is its id), so that a revocation can find them.
+    sessions: Mutex<HashMap<Arc<str>, Principal>>,
+    /// Rung by in-process changes so the watcher reloads without waiting for its poll.
+    changed: Arc<Notify>,
+    counters: AuthCounters,
+    denial_log: watch::RateLimitedLog,
+}
+
+impl RegistryAuthorizer {
+    /// Loads the registry and returns an authorizer answering from it. Call
+    /// [`RegistryAuthorizer::watch`] to keep it current.
+    pub async fn load(
+        store: Arc<dyn Store>,
+        allow_anonymous: bool,
+        fallback: Option<Arc<dyn Authorizer>>,
+    ) -> Result<Arc<RegistryAuthorizer>, hearth_store::StoreError> {
+        let seq = store.last_audit_seq().await?;
+        let snapshot = Snapshot::build(seq, store.credentials().await?);
+        Ok(Arc::new(RegistryAuthorizer {
+            store,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            allow_anonymous,
+            fallback,
+            verified: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            changed: Arc::new(Notify::new()),
+            counters: AuthCounters::default(),
+            denial_log: watch::RateLimitedLog::default(),
+        }))
+    }
+
+    /// The notifier to ring after changing the registry in this process, so that
+    /// revocations take effect without waiting for the next poll.
+    pub fn change_notifier(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    pub fn counters(&self) -> &AuthCounters {
+        &self.counters
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        self.snapshot.read().clone()
+    }
+
+    async fn check_password(
+        &self,
+        kind: PrincipalKind,
+        name: &Arc<str>,
+        stored_hash: &Arc<str>,
+        password: &[u8],
+    ) -> bool {
+        let digest: [u8; 32] = Sha256::digest(password).into();
+        let key = (kind, name.clone());
+        if let Some((hash, known)) = self.verified.lock().get(&key)
+            && hash == stored_hash
+            && *known == digest
+        {
+            return true;
+        }
+        let hash = stored_hash.clone();
+        let candidate = password.to_vec();
+        let ok = tokio::task::spawn_blocking(move || secret::verify(&candidate, &hash))
+            .await
+            .unwrap_or(false);
+        if ok {
+            self.verified
+                .lock()
+                .insert(key, (stored_hash.clone(), digest));
+        }
+        ok
+    }
+
+    async fn authenticate_registry(
+        &self,
+        request: &ConnectRequest,
+        username: &Arc<str>,
+        password: &[u8],
+    ) -> Option<Result<Principal, AuthError>> {
+        let snapshot = self.current();
+        if let Some(device) = snapshot.devices.get(username) {
+            if request.client_id != *username {
+                return Some(Err(AuthError::not_authorized(format!(
+                    "device {username} must connect with client id {username}"
+                ))));
+            }
+            if !self
+                .check_password(
+                    PrincipalKind::Device,
+                    username,
+                    &device.secret_hash,
+                    password,
+                )
+                .await
+            {
+                return Some(Err(AuthError::bad_credentials("wrong device secret")));
+            }
+            if !device.enabled {
+                return Some(Err(AuthError::not_authorized(format!(
+                    "device {username} is disabled"
+                ))));
+            }
+            return Some(Ok(Principal::new(PrincipalKind::Device, username.clone())));
+        }
+        if let Some(app) = snapshot.apps.get(username) {
+            if !self
+                .check_password(
+                    PrincipalKind::Application,
+                    username,
+                    &app.secret_hash,
+                    password,
+                )
+                .await
+            {
+                return Some(Err(AuthError::bad_credentials("wrong application secret")));
+            }
+            return Some(Ok(Principal::new(
+                PrincipalKind::Application,
+                app.id.clone(),
+            )));
+        }
+        if let Some(hash) = snapshot.admins.get(username) {
+            if !self
+                .check_password(PrincipalKind::Admin, username, hash, password)
+                .await
+            {
+                return Some(Err(AuthError::bad_credentials("wrong password")));
+            }
+            return Some(Ok(Principal::new(PrincipalKind::Admin, username.clone())));
+        }
+        None
+    }
+
+    fn denied(&self, principal: &Principal, client_id: &str, action: Action, topic: &str) {
+        let counter = match action {
+            Action::Publish => &self.counters.publishes_denied,
+            Action::Subscribe => &self.counters.subscribes_denied,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.denial_log.warn(|suppressed| {
+            tracing::warn!(
+                kind = ?principal.kind,
+                principal = %principal.name,
+                client_id,
+                ?action,
+                topic,
+                suppressed,
+                "MQTT action denied"
+            )
+        });
+    }
+}
+
+#[async_trait]
+impl Authorizer for RegistryAuthorizer {
+    async fn authenticate(&self, request: &ConnectRequest) -> Result<Principal, AuthError> {
+        let result = match (&request.username, &request.password) {
+            (None, _) if self.allow_anonymous => Ok(Principal::new(
+                PrincipalKind::Anonymous,
+                request.client_id.clone(),
+            )),
+            (None, _) => Err(AuthError::not_authorized(
+                "credentials required (anonymous access is off)",
+            )),
+            (Some(_), None) => Err(AuthError::bad_credentials("password missing")),
+            (Some(username), Some(password)) => {
+                match self
+                    .authenticate_registry(request, username, password)
+                    .await
+                {
+                    Some(result) => result,
+                    None => match &self.fallback {
+                        Some(fallback) => fallback.authenticate(request).await,
+                        None => Err(AuthError::bad_credentials("unknown user name")),
+                    },
+                }
+            }
+        };
+        match &result {
+            Ok(principal) => {
+                self.counters
+                    .connects_accepted
+                    .fetch_add(1, Ordering::Relaxed);
+                if matches!(
+                    principal.kind,
+                    PrincipalKind::Application | PrincipalKind::Admin
+                ) {
+                    self.sessions
+                        .lock()
+                        .insert(request.client_id.clone(), principal.clone());
+                }
+            }
+            Err(error) => {
+                self.counters
+                    .connects_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(client_id = %request.client_id, username = ?request.username, remote = ?request.remote_addr, "MQTT connection refused: {}", error.message);
+            }
+        }
+        result
+    }
+
+    fn authorize(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        action: Action,
+        topic: &str,
+    ) -> bool {
+        let allowed = match principal.kind {
+            PrincipalKind::Device => match action {
+                Action::Publish => device_may_publish(&principal.name, topic),
+                Action::Subscribe => device_may_subscribe(&principal.name, topic),
+            },
+            PrincipalKind::Application => {
+                let snapshot = self.snapshot.read();
+                match snapshot.app_devices.get(&principal.name) {
+                    Some(devices) => match action {
+                        Action::Publish => app_may_publish(devices, topic),
+                        Action::Subscribe => app_may_subscribe(devices, topic),
+                    },
+                    None => false,
+                }
+            }
+            PrincipalKind::Admin | PrincipalKind::Service => true,
+            PrincipalKind::Anonymous => self.allow_anonymous,
+            PrincipalKind::ConfigUser => self
+                .fallback
+                .as_ref()
+                .is_some_and(|fallback| fallback.authorize(principal, client_id, action, topic)),
+            // Browser credentials arrive with the HTTP API.
+            PrincipalKind::User => false,
+        };
+        if !allowed {
+            self.denied(principal, client_id, action, topic);
+        }
+        allowed
+    }
+}

@@ -1,0 +1,17 @@
+//! Hearth's services: the rules of the hub, written against `dyn Store` and `dyn Bus`
+//! so that they know neither SQL nor sockets.
+//!
+//! # Layout
+//! - `registry`: [`Registry`], adding and changing groups, users, applications and
+//!   devices with validation, generated secrets and an audit trail; used by the CLI and
+//!   the HTTP API alike.
+//! - `auth`: [`RegistryAuthorizer`], the broker's `Authorizer` backed by the registry,
+//!   and the watcher that disconnects revoked clients.
+//! - `secret`: generating secrets and hashing and checking them with argon2.
+
+pub mod auth;
+pub mod registry;
+pub mod secret;
+
+pub use auth::{AuthCounters, RegistryAuthorizer};
+pub use registry::{Registry, RegistryError};

@@ -1,0 +1,83 @@
+//! [`Registry`]: the rules for changing groups, users, applications and devices.
+//!
+//! The CLI and the HTTP API both go through here, so validation, generated secrets, the
+//! audit trail and the first-start owner account behave the same whichever door a change
+//! comes in by. Every method takes the `actor` that the audit log records (`cli:root`,
+//! `user:alice`...).
+
+mod devices;
+mod error;
+mod people;
+
+pub use devices::DeviceSpec;
+pub use error::RegistryError;
+pub use people::{FirstStart, NewUser};
+
+use hearth_store::Store;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Changes the registry. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+    /// Rung after every change so that the MQTT authorizer applies revocations at once
+    /// (see `RegistryAuthorizer::change_notifier`); a fresh one when nobody listens.
+    changed: Arc<Notify>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Registry {
+        Registry {
+            store,
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Rings `changed` after each change (the authorizer's notifier in a running hub).
+    pub fn with_change_notifier(mut self, changed: Arc<Notify>) -> Registry {
+        self.changed = changed;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn changed(&self) {
+        self.changed.notify_one();
+    }
+}
+
+/// Checks a free-text field: trimmed, not empty, at most `max` characters.
+fn text(field: &'static str, value: &str, max: usize) -> Result<String, RegistryError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(RegistryError::invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(RegistryError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(RegistryError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Like [`text`], with an empty value meaning "none".
+fn optional_text(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, RegistryError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(value) => text(field, value, max).map(Some),
+    }
+}
