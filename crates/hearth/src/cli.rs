@@ -15,6 +15,8 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `hearth_broker=debug` (default: $HEARTH_LOG or info).
     #[arg(long, global = true)]
     pub log: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,19 +29,36 @@ pub enum Command {
     Passwd(PasswdArgs),
     /// Load-test an MQTT broker on loopback and compare brokers (see docs/performance.md).
     Bench(crate::bench::BenchArgs),
+    /// Groups (homes, teams) and their members / 分组及其成员
+    Group(crate::admin::group::GroupArgs),
+    /// People who log in / 用户
+    User(crate::admin::user::UserArgs),
+    /// Applications: sets of devices with their own MQTT key / 应用
+    App(crate::admin::app::AppArgs),
+    /// Devices: register, list, import from CSV, rotate secrets / 设备
+    Device(crate::admin::device::DeviceArgs),
+}
+
+/// Where the registry lives: the same three settings for `serve` and the administrative
+/// commands, so that both find the same database. Global: `hearth --data-dir d device
+/// list` and `hearth device list --data-dir d` mean the same.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// Configuration file (default: ./hearth.toml if it exists).
+    #[arg(long, env = "HEARTH_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./data).
+    #[arg(long, env = "HEARTH_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, sqlite://PATH or postgres://... (default: SQLite in the data directory).
+    #[arg(long, env = "HEARTH_DATABASE", global = true)]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (default: ./hearth.toml if it exists).
-    #[arg(long, env = "HEARTH_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Data directory (default ./data).
-    #[arg(long, env = "HEARTH_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Database URL (default: SQLite in the data directory).
-    #[arg(long, env = "HEARTH_DATABASE")]
-    pub database: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// MQTT over TCP listen address (default 127.0.0.1:1883); `off` disables it.
     #[arg(long, env = "HEARTH_MQTT")]
     pub mqtt: Option<Listen>,
@@ -113,4 +132,44 @@ pub struct PasswdArgs {
     /// Remove the user instead of setting a password.
     #[arg(long)]
     pub delete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn store_flags_work_before_and_after_an_admin_command() {
+        for argv in [
+            &["hearth", "--data-dir", "d", "device", "list"][..],
+            &["hearth", "device", "list", "--data-dir", "d"],
+            &["hearth", "device", "--data-dir", "d", "list", "--json"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(cli.store.data_dir, Some(PathBuf::from("d")), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn serve_reads_the_store_flags_wherever_they_are() {
+        for argv in [
+            &["hearth", "serve", "--database", "sqlite://x.db"][..],
+            &["hearth", "--database", "sqlite://x.db", "serve"],
+        ] {
+            let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not serve");
+            };
+            assert_eq!(
+                args.store.database.as_deref(),
+                Some("sqlite://x.db"),
+                "{argv:?}"
+            );
+        }
+    }
 }

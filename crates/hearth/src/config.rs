@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, StoreArgs};
 use hearth_broker::{BrokerConfig, TlsConfig};
 
 /// Everything `hearth serve` reads. Each component has its own table.
@@ -37,14 +37,42 @@ impl Default for HearthConfig {
 impl HearthConfig {
     /// Builds the configuration `serve` runs with.
     pub fn load(args: &ServeArgs) -> anyhow::Result<HearthConfig> {
+        let mut config = HearthConfig::load_store(&args.store)?;
+        config.apply_args(args);
+        Ok(config)
+    }
+
+    /// Builds the configuration the administrative commands run with: the same file,
+    /// variables and flags as `serve` for the data directory and the database, so that
+    /// both open the same store.
+    pub fn load_store(args: &StoreArgs) -> anyhow::Result<HearthConfig> {
         let default_file = Path::new("hearth.toml");
         let mut config = match &args.config {
             Some(path) => HearthConfig::from_file(path)?,
             None if default_file.exists() => HearthConfig::from_file(default_file)?,
             None => HearthConfig::default(),
         };
-        config.apply_args(args);
+        if let Some(dir) = &args.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(database) = &args.database {
+            config.database = Some(database.clone());
+        }
         Ok(config)
+    }
+
+    /// The registry's database URL: `database` when set, else SQLite in `data_dir`
+    /// (created if missing, so that the SQLite file can be).
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match self.database.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => Ok(url.to_owned()),
+            _ => {
+                std::fs::create_dir_all(&self.data_dir).with_context(|| {
+                    format!("creating data directory {}", self.data_dir.display())
+                })?;
+                Ok(hearth_store::sqlite_url(&self.data_dir))
+            }
+        }
     }
 
     pub fn from_file(path: &Path) -> anyhow::Result<HearthConfig> {
@@ -72,12 +100,6 @@ impl HearthConfig {
     }
 
     fn apply_args(&mut self, args: &ServeArgs) {
-        if let Some(dir) = &args.data_dir {
-            self.data_dir = dir.clone();
-        }
-        if let Some(database) = &args.database {
-            self.database = Some(database.clone());
-        }
         if let Some(http) = args.http {
             self.http = http.into_option();
         }

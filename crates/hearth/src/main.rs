@@ -5,7 +5,9 @@
 //! - `config`: `hearth.toml` + `HEARTH_*` + flags into one [`config::HearthConfig`].
 //! - `serve`: wiring the broker (and later the store, services and HTTP) together.
 //! - `passwd`: password-file maintenance for the broker's file authorizer.
+//! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
 
+mod admin;
 mod bench;
 mod cli;
 mod config;
@@ -18,7 +20,12 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.log.as_deref());
+    let admin = |command| admin::run(command, &cli.store);
     let result = match cli.command {
+        cli::Command::Group(args) => return admin(admin::AdminCommand::Group(args)),
+        cli::Command::User(args) => return admin(admin::AdminCommand::User(args)),
+        cli::Command::App(args) => return admin(admin::AdminCommand::App(args)),
+        cli::Command::Device(args) => return admin(admin::AdminCommand::Device(args)),
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Passwd(args) => passwd::run(args),
         cli::Command::Bench(args) => bench::run(args),

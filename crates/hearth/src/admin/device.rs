@@ -1,0 +1,299 @@
+//! `hearth device add|list|show|remove|rotate-secret|disable|enable|import`.
+
+use super::output;
+use super::{Ctx, Failure, OutputArgs};
+use clap::{Args, Subcommand};
+use hearth_model::{AppId, Device, DeviceId, GroupId};
+use hearth_services::registry::DeviceSpec;
+use hearth_store::DeviceFilter;
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(subcommand)]
+    pub command: DeviceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a device; prints its MQTT secret once.
+    Add {
+        /// Device id (also its MQTT client id and user name): letters, digits, '-', '_'.
+        id: String,
+        /// Application (optional when the hub has only one).
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// sensor, switch, relay, light, thermostat, lock, smoke, camera, gateway, other...
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        room: Option<String>,
+        #[arg(long)]
+        firmware: Option<String>,
+        /// Offline after this many seconds without data or heartbeat (5..=86400).
+        #[arg(long, value_name = "SECS")]
+        heartbeat_timeout: Option<u32>,
+        /// A JSON object with anything else worth noting, e.g. '{"serial": "A12"}'.
+        #[arg(long, value_name = "JSON")]
+        metadata: Option<String>,
+    },
+    /// List devices.
+    List(ListArgs),
+    /// Show everything about a device, including its live state.
+    Show { id: String },
+    /// Remove a device; it is disconnected at once.
+    Remove { id: String },
+    /// Give a device a new secret (printed once); it is disconnected at once.
+    RotateSecret { id: String },
+    /// Stop a device from connecting; it is disconnected at once.
+    Disable { id: String },
+    /// Let a disabled device connect again.
+    Enable { id: String },
+    /// Register devices from a CSV file, all or nothing; prints `id,secret` rows.
+    ///
+    /// The first row names the columns: id (required), app, name, kind, room, firmware,
+    /// heartbeat_timeout_secs. Rows are numbered from the first device row.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Application for rows without an `app` value.
+        #[arg(long)]
+        app: Option<String>,
+        /// Write the `id,secret` rows to this file (mode 0600) instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only devices of this application.
+    #[arg(long)]
+    app: Option<String>,
+    /// Only devices of this group's applications.
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long)]
+    room: Option<String>,
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only online devices.
+    #[arg(long, conflicts_with = "offline")]
+    online: bool,
+    /// Only offline devices.
+    #[arg(long)]
+    offline: bool,
+    /// Only devices whose id or name contains this (case-insensitive).
+    #[arg(long)]
+    search: Option<String>,
+    /// At most this many devices.
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
+    let (registry, actor, out) = (&ctx.registry, ctx.actor.as_str(), ctx.out);
+    match command {
+        DeviceCommand::Add {
+            id,
+            app,
+            name,
+            kind,
+            room,
+            firmware,
+            heartbeat_timeout,
+            metadata,
+        } => {
+            let metadata = metadata
+                .map(|text| {
+                    serde_json::from_str(&text).map_err(|error| {
+                        Failure::invalid("metadata", format!("metadata: not JSON: {error}"))
+                    })
+                })
+                .transpose()?;
+            let spec = DeviceSpec {
+                id,
+                app,
+                name,
+                kind,
+                room,
+                firmware,
+                metadata,
+                heartbeat_timeout_secs: heartbeat_timeout,
+            };
+            let (device, secret) = registry.add_device(actor, spec).await?;
+            if out.json {
+                out.json(&output::with(&device, json!({ "secret": secret })));
+                return Ok(());
+            }
+            println!(
+                "registered device {} in application {}",
+                device.id, device.application
+            );
+            print_secret(&device.id, &secret);
+        }
+        DeviceCommand::List(args) => list(ctx, args).await?,
+        DeviceCommand::Show { id } => show(ctx, &id).await?,
+        DeviceCommand::Remove { id } => {
+            registry.remove_device(actor, &id).await?;
+            out.done(json!({ "removed": id }), &format!("removed device {id}"));
+        }
+        DeviceCommand::RotateSecret { id } => {
+            let secret = registry.rotate_device_secret(actor, &id).await?;
+            if out.json {
+                out.json(&json!({ "id": id, "secret": secret }));
+                return Ok(());
+            }
+            println!("new secret for device {id}");
+            print_secret(&parse_device(&id)?, &secret);
+        }
+        DeviceCommand::Disable { id } => {
+            registry.set_device_enabled(actor, &id, false).await?;
+            out.done(
+                json!({ "id": id, "enabled": false }),
+                &format!("disabled device {id}"),
+            );
+        }
+        DeviceCommand::Enable { id } => {
+            registry.set_device_enabled(actor, &id, true).await?;
+            out.done(
+                json!({ "id": id, "enabled": true }),
+                &format!("enabled device {id}"),
+            );
+        }
+        DeviceCommand::Import { file, app, output } => {
+            super::import::run(ctx, &file, app.as_deref(), output.as_deref()).await?
+        }
+    }
+    Ok(())
+}
+
+/// Prints a device's secret and a command to try it with; the secret exists only here.
+fn print_secret(id: &DeviceId, secret: &str) {
+    println!("secret: {secret}");
+    eprintln!("The secret is shown only now: it is not stored, only its hash is.");
+    println!("Try it:");
+    println!(
+        "  mosquitto_pub -h 127.0.0.1 -p 1883 -i {id} -u {id} -P '{secret}' \
+         -t devices/{id}/data -m '{{\"temperature\": 21.5}}'"
+    );
+}
+
+fn parse_device(id: &str) -> Result<DeviceId, Failure> {
+    id.parse()
+        .map_err(|error: hearth_model::IdError| Failure::invalid("id", error.to_string()))
+}
+
+async fn list(ctx: &Ctx, args: ListArgs) -> Result<(), Failure> {
+    let mut filter = DeviceFilter {
+        room: args.room,
+        kind: args.kind,
+        online: match (args.online, args.offline) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        search: args.search,
+        limit: args.limit,
+        ..DeviceFilter::default()
+    };
+    // An unknown application or group is a mistake, not an empty list.
+    if let Some(app) = args.app {
+        let app: AppId = app
+            .parse()
+            .map_err(|error: hearth_model::IdError| Failure::invalid("app", error.to_string()))?;
+        ctx.store.app(&app).await?;
+        filter.application = Some(app);
+    }
+    if let Some(group) = args.group {
+        let group: GroupId = group
+            .parse()
+            .map_err(|error: hearth_model::IdError| Failure::invalid("group", error.to_string()))?;
+        ctx.store.group(&group).await?;
+        filter.group = Some(group);
+    }
+    let devices = ctx.store.devices(&filter).await?;
+    if ctx.out.json {
+        ctx.out.json(&devices);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = devices
+        .iter()
+        .map(|device| {
+            vec![
+                device.id.to_string(),
+                device.application.to_string(),
+                device.name.clone(),
+                device.kind.clone(),
+                output::or_dash(device.room.as_deref()),
+                state(device).to_owned(),
+                output::time_or_never(device.live.last_seen_ms),
+            ]
+        })
+        .collect();
+    output::table(
+        &["ID", "APP", "NAME", "KIND", "ROOM", "STATE", "LAST SEEN"],
+        &rows,
+        "no devices",
+    );
+    Ok(())
+}
+
+/// `disabled`, `online` or `offline`.
+fn state(device: &Device) -> &'static str {
+    if !device.enabled {
+        "disabled"
+    } else if device.live.is_online {
+        "online"
+    } else {
+        "offline"
+    }
+}
+
+async fn show(ctx: &Ctx, id: &str) -> Result<(), Failure> {
+    let device = ctx.store.device(&parse_device(id)?).await?;
+    if ctx.out.json {
+        ctx.out.json(&device);
+        return Ok(());
+    }
+    let live = &device.live;
+    output::fields(&[
+        ("id", device.id.to_string()),
+        ("application", device.application.to_string()),
+        ("name", device.name.clone()),
+        ("kind", device.kind.clone()),
+        ("room", output::or_dash(device.room.as_deref())),
+        ("firmware", output::or_dash(device.firmware.as_deref())),
+        (
+            "enabled",
+            if device.enabled { "yes" } else { "no" }.to_owned(),
+        ),
+        (
+            "heartbeat timeout",
+            device
+                .heartbeat_timeout_secs
+                .map_or_else(|| "hub default".to_owned(), |secs| format!("{secs} s")),
+        ),
+        ("metadata", device.metadata.to_string()),
+        ("created", output::time(device.created_at_ms)),
+        ("state", state(&device).to_owned()),
+        ("last seen", output::time_or_never(live.last_seen_ms)),
+        (
+            "last heartbeat",
+            output::time_or_never(live.last_heartbeat_ms),
+        ),
+        ("status", output::or_dash(live.device_status.as_deref())),
+        (
+            "last data",
+            live.last_report_data
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |data| data.to_string()),
+        ),
+    ]);
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The administrative commands: `hearth group|user|app|device ...`.
+//!
+//! They open the same store as `hearth serve` (same `hearth.toml`, `HEARTH_*` variables
+//! and flags) and change it through [`Registry`], so that validation, generated secrets
+//! and the audit log are those of the HTTP API. A running hub notices the change by
+//! itself (it polls the audit log), so a command only writes.
+//!
+//! # Layout
+//! - `group`, `user`, `app`, `device`: one file per resource, each with its clap
+//!   subcommands and what they do; `import`: `device import` from CSV.
+//! - `output`: tables, key/value blocks, JSON, and errors in both forms.
+
+pub mod app;
+pub mod device;
+pub mod group;
+mod import;
+mod output;
+pub mod user;
+
+use crate::cli::StoreArgs;
+use crate::config::HearthConfig;
+use hearth_services::{Registry, RegistryError};
+use hearth_store::{Store, StoreError};
+use output::Output;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// `--json`, global to each resource's subcommands.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct OutputArgs {
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// One administrative command, parsed.
+pub enum AdminCommand {
+    Group(group::GroupArgs),
+    User(user::UserArgs),
+    App(app::AppArgs),
+    Device(device::DeviceArgs),
+}
+
+/// Runs one command and turns its outcome into an exit status: 0 on success, 1 with a
+/// message (and, with `--json`, an error object on stdout) otherwise. Usage errors never
+/// get here: clap exits with 2 first.
+pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
+    let json = match &command {
+        AdminCommand::Group(args) => args.output.json,
+        AdminCommand::User(args) => args.output.json,
+        AdminCommand::App(args) => args.output.json,
+        AdminCommand::Device(args) => args.output.json,
+    };
+    let out = Output { json };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::other(format!("starting the runtime: {error}")))
+        .and_then(|runtime| runtime.block_on(run_async(command, store_args, out)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            out.error(&failure);
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_async(
+    command: AdminCommand,
+    store_args: &StoreArgs,
+    out: Output,
+) -> Result<(), Failure> {
+    let config = HearthConfig::load_store(store_args)
+        .map_err(|error| Failure::invalid("config", format!("{error:#}")))?;
+    let url = config.database_url().map_err(|error| Failure {
+        code: "database",
+        field: None,
+        message: format!("{error:#}"),
+    })?;
+    let store = hearth_store::open(&url).await?;
+    let ctx = Ctx {
+        registry: Registry::new(store.clone()),
+        store: store.clone(),
+        actor: actor(),
+        out,
+    };
+    let result = match command {
+        AdminCommand::Group(args) => group::run(&ctx, args.command).await,
+        AdminCommand::User(args) => user::run(&ctx, args.command).await,
+        AdminCommand::App(args) => app::run(&ctx, args.command).await,
+        AdminCommand::Device(args) => device::run(&ctx, args.command).await,
+    };
+    store.close().await;
+    result
+}
+
+/// What every command needs.
+pub struct Ctx {
+    pub registry: Registry,
+    pub store: Arc<dyn Store>,
+    /// `cli:<OS user>`, for the audit log.
+    pub actor: String,
+    pub out: Output,
+}
+
+/// The audit log's name for whoever runs the command: `cli:<OS user>`, or `cli`.
+fn actor() -> String {
+    match std::env::var("USER").or_else(|_| std::env::var("USERNAME")) {
+        Ok(user) if !user.trim().is_empty() => format!("cli:{}", user.trim()),
+        _ => "cli".to_owned(),
+    }
+}
+
+/// Why a command failed: a machine-readable `code` (`not_found`, `conflict`, `invalid`,
+/// `refused`, `database`), the field or flag to blame when there is one, and a message
+/// for the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: &'static str,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Failure {
+        Failure {
+            code: "invalid",
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the machine rather than of the input (a file that cannot be
+    /// written, no runtime).
+    pub fn other(message: impl Into<String>) -> Failure {
+        Failure {
+            code: "error",
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Failure {
+        let code = match &error {
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::Conflict { .. } => "conflict",
+            StoreError::Refused(_) => "refused",
+            StoreError::Backend(_) => "database",
+        };
+        Failure {
+            code,
+            field: None,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<RegistryError> for Failure {
+    fn from(error: RegistryError) -> Failure {
+        match error {
+            RegistryError::Invalid { field, .. } => Failure {
+                code: "invalid",
+                field: Some(field.to_owned()),
+                message: error.to_string(),
+            },
+            RegistryError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// Reads a password from `--password-file` or `--password-stdin` (first line, without
+/// its line ending); `None` when neither was given.
+pub fn read_password(
+    file: Option<&std::path::Path>,
+    stdin: bool,
+) -> Result<Option<String>, Failure> {
+    let text = if let Some(path) = file {
+        std::fs::read_to_string(path).map_err(|error| {
+            Failure::invalid(
+                "password-file",
+                format!("cannot read {}: {error}", path.display()),
+            )
+        })?
+    } else if stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|error| Failure::invalid("password-stdin", error.to_string()))?;
+        line
+    } else {
+        return Ok(None);
+    };
+    let first_line = text.lines().next().unwrap_or("");
+    Ok(Some(first_line.to_owned()))
+}
