@@ -107,4 +107,8 @@ impl Bus for BrokerHandle {
         self.disconnect_client(client_id, ReasonCode::ADMINISTRATIVE_ACTION)
             .await
     }
+
+    fn intercept(&self, filter: &str, interceptor: Arc<dyn Interceptor>) -> Result<(), BusError> {
+        BrokerHandle::intercept(self, filter, interceptor)
+    }
 }

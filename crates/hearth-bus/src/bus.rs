@@ -44,6 +44,16 @@ pub trait Bus: Send + Sync + 'static {
     /// administrative action), e.g. because its device was disabled or its secret
     /// rotated. Returns whether such a client was connected.
     async fn kick(&self, client_id: &str) -> Result<bool, BusError>;
+
+    /// Shows every client publish matching `filter` to `interceptor` before the
+    /// publisher's PUBACK / PUBREC, which waits for the interceptor's [`AckToken`]. (An
+    /// external cluster implements this with a shared subscription whose acknowledgement
+    /// waits the same way.)
+    fn intercept(
+        &self,
+        filter: &str,
+        interceptor: std::sync::Arc<dyn Interceptor>,
+    ) -> Result<(), BusError>;
 }
 
 /// A consumer that sees inbound client publishes before they are acknowledged.

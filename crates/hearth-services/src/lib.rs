@@ -13,5 +13,5 @@ pub mod auth;
 pub mod registry;
 pub mod secret;
 
-pub use auth::{AuthCounters, RegistryAuthorizer};
+pub use auth::{AuthCounters, DeviceConnection, RegistryAuthorizer};
 pub use registry::{Registry, RegistryError};

@@ -29,6 +29,8 @@ pub enum BenchCommand {
     Ceiling(CeilingArgs),
     /// One Markdown table of medians and ratios from the JSON of two brokers' runs.
     Compare(CompareArgs),
+    /// What the registry's MQTT authorization costs per check, beside a no-op check.
+    Auth(crate::bench_auth::AuthBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +108,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             eprintln!("relay listening on {}", relay.addr());
             load(relay.addr(), &scenarios, None, &args.load)
         }
+        BenchCommand::Auth(args) => crate::bench_auth::run(args),
         BenchCommand::Compare(args) => {
             let baseline = read_reports(&args.baseline)?;
             let candidate = read_reports(&args.candidate)?;

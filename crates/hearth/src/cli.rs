@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// Broker ACL file (Mosquitto syntax).
     #[arg(long, env = "HEARTH_ACL_FILE")]
     pub acl_file: Option<PathBuf>,
+    /// On first start, set the owner account's password from this file instead of
+    /// printing a generated one-time password.
+    #[arg(long, env = "HEARTH_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
     /// Let MQTT clients connect without credentials. For development only.
     #[arg(long, env = "HEARTH_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,

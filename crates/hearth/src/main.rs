@@ -9,6 +9,7 @@
 
 mod admin;
 mod bench;
+mod bench_auth;
 mod cli;
 mod config;
 mod passwd;
@@ -19,7 +20,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.log.as_deref());
+    // The hub logs at info; a one-shot command only says what went wrong.
+    let quiet = matches!(
+        cli.command,
+        cli::Command::Group(_) | cli::Command::User(_) | cli::Command::App(_) | cli::Command::Device(_)
+    );
+    init_tracing(cli.log.as_deref(), if quiet { "warn" } else { "info" });
     let admin = |command| admin::run(command, &cli.store);
     let result = match cli.command {
         cli::Command::Group(args) => return admin(admin::AdminCommand::Group(args)),
@@ -47,11 +53,11 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> a
         .block_on(future)
 }
 
-fn init_tracing(level: Option<&str>) {
+fn init_tracing(level: Option<&str>, default: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = match level {
         Some(level) => EnvFilter::new(level),
-        None => EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| EnvFilter::new(default)),
     };
     // Logs go to stderr: stdout is for command output (`--json`, `--print-addrs`).
     tracing_subscriber::fmt()

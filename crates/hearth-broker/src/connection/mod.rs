@@ -122,9 +122,13 @@ pub(crate) async fn serve<S: ByteStream>(
         .await
         .is_ok();
     let result = if sent {
-        connection
+        let authorizer = &context.authorizer;
+        authorizer.connected(&connection.principal, &connection.client_id, conn_id);
+        let result = connection
             .run(&mut reader, &mut writer, &mut read_buf)
-            .await
+            .await;
+        authorizer.disconnected(&connection.principal, &connection.client_id, conn_id);
+        result
     } else {
         Err(ConnectionError::RouterGone)
     };

@@ -31,6 +31,15 @@ use tokio::sync::Notify;
 
 use crate::secret;
 
+/// A device's connection began or ended (see [`RegistryAuthorizer::device_connections`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConnection {
+    pub device: Arc<str>,
+    /// Unique per connection: a takeover's late disconnect carries the old number.
+    pub connection: u64,
+    pub connected: bool,
+}
+
 /// Counters for `/metrics` and logs.
 #[derive(Debug, Default)]
 pub struct AuthCounters {
@@ -53,8 +62,11 @@ pub struct RegistryAuthorizer {
     /// (kind, name) to (stored hash, SHA-256 of the password that matched it).
     verified: Mutex<HashMap<(PrincipalKind, Arc<str>), (Arc<str>, [u8; 32])>>,
     /// Client ids of connected applications and administrators, whose client ids are
-    /// free-form (a device's client id is its id), so that a revocation can find them.
-    sessions: Mutex<HashMap<Arc<str>, Principal>>,
+    /// free-form (a device's client id is its id), so that a revocation can find them;
+    /// with the connection number, so a takeover's late disconnect removes nothing.
+    sessions: Mutex<HashMap<Arc<str>, (Principal, u64)>>,
+    /// Where device connects and disconnects go (presence), once someone listens.
+    device_events: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DeviceConnection>>,
     /// Rung by in-process changes so the watcher reloads without waiting for its poll.
     changed: Arc<Notify>,
     counters: AuthCounters,
@@ -78,6 +90,7 @@ impl RegistryAuthorizer {
             fallback,
             verified: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            device_events: std::sync::OnceLock::new(),
             changed: Arc::new(Notify::new()),
             counters: AuthCounters::default(),
             denial_log: watch::RateLimitedLog::default(),
@@ -92,6 +105,27 @@ impl RegistryAuthorizer {
 
     pub fn counters(&self) -> &AuthCounters {
         &self.counters
+    }
+
+    /// Device connects and disconnects, for presence. The channel is unbounded because
+    /// its rate is bounded by the broker's accept loop, and the sender must never block a
+    /// connection task. Only the first caller gets the events.
+    pub fn device_connections(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<DeviceConnection>> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        self.device_events.set(sender).ok()?;
+        Some(receiver)
+    }
+
+    /// Whether messages from `device` should be ingested: `Some(true)` for an enabled
+    /// registered device, `Some(false)` for a disabled one, `None` for an unknown id.
+    pub fn device_enabled(&self, device: &str) -> Option<bool> {
+        self.snapshot
+            .read()
+            .devices
+            .get(device)
+            .map(|entry| entry.enabled)
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -186,6 +220,16 @@ impl RegistryAuthorizer {
         None
     }
 
+    fn device_event(&self, principal: &Principal, connection: u64, connected: bool) {
+        if let Some(sender) = self.device_events.get() {
+            let _ = sender.send(DeviceConnection {
+                device: principal.name.clone(),
+                connection,
+                connected,
+            });
+        }
+    }
+
     fn denied(&self, principal: &Principal, client_id: &str, action: Action, topic: &str) {
         let counter = match action {
             Action::Publish => &self.counters.publishes_denied,
@@ -232,18 +276,10 @@ impl Authorizer for RegistryAuthorizer {
             }
         };
         match &result {
-            Ok(principal) => {
+            Ok(_) => {
                 self.counters
                     .connects_accepted
                     .fetch_add(1, Ordering::Relaxed);
-                if matches!(
-                    principal.kind,
-                    PrincipalKind::Application | PrincipalKind::Admin
-                ) {
-                    self.sessions
-                        .lock()
-                        .insert(request.client_id.clone(), principal.clone());
-                }
             }
             Err(error) => {
                 self.counters
@@ -290,5 +326,33 @@ impl Authorizer for RegistryAuthorizer {
             self.denied(principal, client_id, action, topic);
         }
         allowed
+    }
+
+    fn connected(&self, principal: &Principal, client_id: &str, connection: u64) {
+        match principal.kind {
+            PrincipalKind::Application | PrincipalKind::Admin => {
+                self.sessions
+                    .lock()
+                    .insert(client_id.into(), (principal.clone(), connection));
+            }
+            PrincipalKind::Device => self.device_event(principal, connection, true),
+            _ => {}
+        }
+    }
+
+    fn disconnected(&self, principal: &Principal, client_id: &str, connection: u64) {
+        match principal.kind {
+            PrincipalKind::Application | PrincipalKind::Admin => {
+                let mut sessions = self.sessions.lock();
+                if sessions
+                    .get(client_id)
+                    .is_some_and(|(_, current)| *current == connection)
+                {
+                    sessions.remove(client_id);
+                }
+            }
+            PrincipalKind::Device => self.device_event(principal, connection, false),
+            _ => {}
+        }
     }
 }

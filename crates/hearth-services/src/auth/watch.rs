@@ -71,7 +71,7 @@ impl RegistryAuthorizer {
                 .sessions
                 .lock()
                 .iter()
-                .filter(|(_, principal)| match principal.kind {
+                .filter(|(_, (principal, _))| match principal.kind {
                     PrincipalKind::Application => apps.contains(&principal.name),
                     PrincipalKind::Admin => admins.contains(&principal.name),
                     _ => false,
