@@ -9,7 +9,6 @@
 
 mod admin;
 mod bench;
-mod bench_auth;
 mod cli;
 mod config;
 mod passwd;
@@ -23,7 +22,10 @@ fn main() -> ExitCode {
     // The hub logs at info; a one-shot command only says what went wrong.
     let quiet = matches!(
         cli.command,
-        cli::Command::Group(_) | cli::Command::User(_) | cli::Command::App(_) | cli::Command::Device(_)
+        cli::Command::Group(_)
+            | cli::Command::User(_)
+            | cli::Command::App(_)
+            | cli::Command::Device(_)
     );
     init_tracing(cli.log.as_deref(), if quiet { "warn" } else { "info" });
     let admin = |command| admin::run(command, &cli.store);
