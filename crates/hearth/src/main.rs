@@ -9,6 +9,7 @@
 
 mod admin;
 mod bench;
+mod bench_auth;
 mod cli;
 mod config;
 mod passwd;
