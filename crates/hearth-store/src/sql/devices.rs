@@ -3,7 +3,7 @@
 //! `sql/mod.rs`).
 
 use super::audit::{write_audit, write_audits};
-use super::registry::{APP_EXISTS, DbRow, DbTx, begin_write, commit, get, id};
+use super::registry::{APP_EXISTS, DbRow, DbTx, begin_write, finish, get, id};
 use super::{Db, ThisStore};
 use crate::sql::{backend, json_text, json_value, like_pattern, map_err};
 use crate::{DeviceFilter, DeviceSort, DeviceStore, StoreError, StoreResult};
@@ -133,6 +133,7 @@ impl DeviceStore for ThisStore {
             return Ok(());
         }
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let mut apps_checked = HashSet::new();
         for (device, _) in devices {
             if apps_checked.insert(device.application.as_str()) {
@@ -183,7 +184,10 @@ impl DeviceStore for ThisStore {
             })
             .collect();
         write_audits(&mut tx, &entries).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn device(&self, id: &DeviceId) -> StoreResult<Device> {
@@ -240,6 +244,7 @@ impl DeviceStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<Device> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let mut update: QueryBuilder<Db> = QueryBuilder::new("UPDATE devices SET ");
         let mut fields = update.separated(", ");
         // Always set something, so that an empty patch still tells whether the device
@@ -276,9 +281,10 @@ impl DeviceStore for ThisStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
-        let device = device_from_row(&row)?;
-        commit(tx).await?;
-        Ok(device)
+        device_from_row(&row)
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn set_device_secret(
@@ -288,6 +294,7 @@ impl DeviceStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query("UPDATE devices SET secret_hash = $2 WHERE id = $1")
             .bind(id.as_str())
             .bind(secret_hash)
@@ -298,7 +305,10 @@ impl DeviceStore for ThisStore {
             return Err(StoreError::not_found("device", id));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn set_device_enabled(
@@ -308,6 +318,7 @@ impl DeviceStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query("UPDATE devices SET enabled = $2 WHERE id = $1")
             .bind(id.as_str())
             .bind(enabled)
@@ -318,11 +329,15 @@ impl DeviceStore for ThisStore {
             return Err(StoreError::not_found("device", id));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn delete_device(&self, id: &DeviceId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query("DELETE FROM devices WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -332,6 +347,9 @@ impl DeviceStore for ThisStore {
             return Err(StoreError::not_found("device", id));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 }

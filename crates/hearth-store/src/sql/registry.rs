@@ -34,9 +34,23 @@ pub(super) async fn begin_write(store: &ThisStore) -> StoreResult<DbTx> {
     store.pool.begin_with(BEGIN_WRITE).await.map_err(backend)
 }
 
-/// Commits, mapping the error.
-pub(super) async fn commit(tx: DbTx) -> StoreResult<()> {
-    tx.commit().await.map_err(backend)
+/// Commits `tx` if `result` is a success, rolls it back otherwise. Always end a
+/// transaction through here: a dropped `Transaction` only queues its ROLLBACK for the
+/// connection's next use, so the connection would sit in the pool "idle in transaction",
+/// holding its locks (on PostgreSQL that blocks DDL, migrations and other writers).
+pub(super) async fn finish<T>(tx: DbTx, result: StoreResult<T>) -> StoreResult<T> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(backend)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The error that matters is the first one; a failed rollback closes the
+            // connection anyway.
+            let _ = tx.rollback().await;
+            Err(error)
+        }
+    }
 }
 
 /// One column of a row, with sqlx's error hidden.
@@ -153,6 +167,7 @@ async fn change_one(
 impl GroupStore for ThisStore {
     async fn create_group(&self, group: &Group, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         sqlx::query("INSERT INTO groups (id, name, created_at_ms) VALUES ($1, $2, $3)")
             .bind(group.id.as_str())
             .bind(&group.name)
@@ -161,7 +176,10 @@ impl GroupStore for ThisStore {
             .await
             .map_err(|error| map_err(error, Some(("group", group.id.as_str())), None))?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn group(&self, id: &GroupId) -> StoreResult<Group> {
@@ -184,6 +202,7 @@ impl GroupStore for ThisStore {
 
     async fn delete_group(&self, id: &GroupId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         require(&mut tx, GROUP_EXISTS, "group", id.as_str()).await?;
         let n_apps: i64 = get(
             &sqlx::query("SELECT COUNT(*) AS n FROM applications WHERE group_id = $1")
@@ -200,7 +219,10 @@ impl GroupStore for ThisStore {
         }
         change_one(&mut tx, "DELETE FROM groups WHERE id = $1", "group", id.as_str()).await?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn set_member(
@@ -209,6 +231,7 @@ impl GroupStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         require(&mut tx, GROUP_EXISTS, "group", membership.group.as_str()).await?;
         require(&mut tx, USER_EXISTS, "user", membership.user.as_str()).await?;
         sqlx::query(
@@ -222,7 +245,10 @@ impl GroupStore for ThisStore {
         .await
         .map_err(backend)?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn remove_member(
@@ -232,6 +258,7 @@ impl GroupStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_name = $2")
             .bind(group.as_str())
             .bind(user.as_str())
@@ -242,7 +269,10 @@ impl GroupStore for ThisStore {
             return Err(StoreError::not_found("membership", format!("{group}/{user}")));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn members(&self, group: &GroupId) -> StoreResult<Vec<Membership>> {
@@ -283,6 +313,7 @@ impl UserStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         sqlx::query(
             "INSERT INTO users \
              (name, display_name, email, language, is_admin, password_hash, created_at_ms) \
@@ -299,7 +330,10 @@ impl UserStore for ThisStore {
         .await
         .map_err(|error| map_err(error, Some(("user", user.name.as_str())), None))?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn user(&self, name: &UserName) -> StoreResult<User> {
@@ -336,6 +370,7 @@ impl UserStore for ThisStore {
 
     async fn update_user(&self, user: &User, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query(
             "UPDATE users SET display_name = $2, email = $3, language = $4, is_admin = $5 \
              WHERE name = $1",
@@ -352,7 +387,10 @@ impl UserStore for ThisStore {
             return Err(StoreError::not_found("user", &user.name));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn password_hash(&self, name: &UserName) -> StoreResult<String> {
@@ -372,6 +410,7 @@ impl UserStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
             .bind(name.as_str())
             .bind(password_hash)
@@ -382,15 +421,22 @@ impl UserStore for ThisStore {
             return Err(StoreError::not_found("user", name));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn delete_user(&self, name: &UserName, audit: &NewAuditEntry) -> StoreResult<()> {
         // Memberships and grants go with the user (ON DELETE CASCADE).
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         change_one(&mut tx, "DELETE FROM users WHERE name = $1", "user", name.as_str()).await?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 }
 
@@ -403,6 +449,7 @@ impl AppStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         require(&mut tx, GROUP_EXISTS, "group", app.group.as_str()).await?;
         if exists(&mut tx, APP_EXISTS, app.id.as_str()).await? {
             return Err(StoreError::conflict("application", &app.id));
@@ -433,7 +480,10 @@ impl AppStore for ThisStore {
             )
         })?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn app(&self, id: &AppId) -> StoreResult<Application> {
@@ -477,6 +527,7 @@ impl AppStore for ThisStore {
 
     async fn delete_app(&self, id: &AppId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         require(&mut tx, APP_EXISTS, "application", id.as_str()).await?;
         let n_devices: i64 = get(
             &sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE app_id = $1")
@@ -495,7 +546,10 @@ impl AppStore for ThisStore {
         let delete = "DELETE FROM applications WHERE id = $1";
         change_one(&mut tx, delete, "application", id.as_str()).await?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn set_app_secret(
@@ -505,6 +559,7 @@ impl AppStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query("UPDATE applications SET secret_hash = $2 WHERE id = $1")
             .bind(id.as_str())
             .bind(secret_hash)
@@ -515,11 +570,15 @@ impl AppStore for ThisStore {
             return Err(StoreError::not_found("application", id));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn set_grant(&self, grant: &Grant, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         require(&mut tx, APP_EXISTS, "application", grant.application.as_str()).await?;
         require(&mut tx, USER_EXISTS, "user", grant.user.as_str()).await?;
         sqlx::query(
@@ -533,7 +592,10 @@ impl AppStore for ThisStore {
         .await
         .map_err(backend)?;
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn remove_grant(
@@ -543,6 +605,7 @@ impl AppStore for ThisStore {
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
         let done = sqlx::query("DELETE FROM grants WHERE app_id = $1 AND user_name = $2")
             .bind(app.as_str())
             .bind(user.as_str())
@@ -553,7 +616,10 @@ impl AppStore for ThisStore {
             return Err(StoreError::not_found("grant", format!("{app}/{user}")));
         }
         write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        Ok(())
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn grants(&self, app: &AppId) -> StoreResult<Vec<Grant>> {
@@ -590,24 +656,30 @@ impl CredentialStore for ThisStore {
     async fn credentials(&self) -> StoreResult<Credentials> {
         // One snapshot, so that the three lists agree with each other.
         let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await.map_err(backend)?;
+        let result = read_credentials(&mut tx).await;
+        finish(tx, result).await
+    }
+}
+
+async fn read_credentials(tx: &mut DbTx) -> StoreResult<Credentials> {
+    {
         let device_rows =
             sqlx::query("SELECT id, app_id, enabled, secret_hash FROM devices ORDER BY id")
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await
                 .map_err(backend)?;
         let app_rows =
             sqlx::query("SELECT id, mqtt_key, secret_hash FROM applications ORDER BY id")
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await
                 .map_err(backend)?;
         let admin_rows = sqlx::query(
             "SELECT name, password_hash FROM users WHERE is_admin = $1 ORDER BY name",
         )
         .bind(true)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await
         .map_err(backend)?;
-        tx.rollback().await.map_err(backend)?;
         Ok(Credentials {
             devices: device_rows
                 .iter()
