@@ -26,13 +26,26 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## Store tests run on SQLite and on PostgreSQL: unless HEARTH_TEST_POSTGRES already names a
+## database, a throw-away cluster is started for the run (scripts/test-postgres.sh) and
+## stopped afterwards, whether the tests pass or not.
 unit: deps-check js-deps
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+	@set -u; state=$$(mktemp -u "$${TMPDIR:-/tmp}/hearth-pg-state.XXXXXX"); started=; \
+	if [ -z "$${HEARTH_TEST_POSTGRES:-}" ]; then \
+		trap 'HEARTH_TEST_POSTGRES= HEARTH_PG_STATE=$$state scripts/test-postgres.sh stop; exit 130' INT TERM; \
+		HEARTH_TEST_POSTGRES=$$(HEARTH_PG_STATE=$$state scripts/test-postgres.sh start) || exit 1; \
+		started=1; \
+		echo "PostgreSQL for the tests: $$HEARTH_TEST_POSTGRES"; \
+	fi; \
+	export HEARTH_TEST_POSTGRES; status=0; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast || status=$$?; \
 	else \
-		$(CARGO) test --workspace --no-fail-fast; \
-	fi
-	$(CARGO) test --workspace --doc
+		$(CARGO) test --workspace --no-fail-fast || status=$$?; \
+	fi; \
+	if [ $$status -eq 0 ]; then $(CARGO) test --workspace --doc || status=$$?; fi; \
+	if [ -n "$$started" ]; then HEARTH_TEST_POSTGRES= HEARTH_PG_STATE=$$state scripts/test-postgres.sh stop; fi; \
+	exit $$status
 
 ## mqtt.js for the WebSocket interop test, from the committed lockfile.
 js-deps:

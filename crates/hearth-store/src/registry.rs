@@ -24,8 +24,7 @@ pub trait GroupStore: Send + Sync {
     /// Deletes a group and its memberships; `Refused` while it still has applications.
     async fn delete_group(&self, id: &GroupId, audit: &NewAuditEntry) -> StoreResult<()>;
     /// Adds a member or changes their role; `NotFound` for an unknown group or user.
-    async fn set_member(&self, membership: &Membership, audit: &NewAuditEntry)
-    -> StoreResult<()>;
+    async fn set_member(&self, membership: &Membership, audit: &NewAuditEntry) -> StoreResult<()>;
     /// `NotFound` if the user is not a member.
     async fn remove_member(
         &self,

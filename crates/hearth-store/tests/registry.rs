@@ -85,9 +85,26 @@ pub fn new_device(id: &str, app: &str) -> NewDevice {
 
 /// Group `home` with application `lights`, and user `alice`.
 pub async fn seed(store: &Arc<dyn Store>) {
-    store.create_group(&group("home"), &audit("group.create", "home")).await.unwrap();
-    store.create_user(&user("alice", false), "hash-alice", &audit("user.create", "alice")).await.unwrap();
-    store.create_app(&app("lights", "home"), "hash-lights", &audit("app.create", "lights")).await.unwrap();
+    store
+        .create_group(&group("home"), &audit("group.create", "home"))
+        .await
+        .unwrap();
+    store
+        .create_user(
+            &user("alice", false),
+            "hash-alice",
+            &audit("user.create", "alice"),
+        )
+        .await
+        .unwrap();
+    store
+        .create_app(
+            &app("lights", "home"),
+            "hash-lights",
+            &audit("app.create", "lights"),
+        )
+        .await
+        .unwrap();
 }
 
 pub async fn add_devices(store: &Arc<dyn Store>, devices: &[NewDevice]) {
@@ -95,12 +112,18 @@ pub async fn add_devices(store: &Arc<dyn Store>, devices: &[NewDevice]) {
         .iter()
         .map(|device| (device.clone(), format!("hash-{}", device.id)))
         .collect();
-    store.create_devices(&with_secrets, "cli:test").await.unwrap();
+    store
+        .create_devices(&with_secrets, "cli:test")
+        .await
+        .unwrap();
 }
 
 pub fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str, id: &str) {
     match result {
-        Err(StoreError::NotFound { what: got_what, id: got_id }) => {
+        Err(StoreError::NotFound {
+            what: got_what,
+            id: got_id,
+        }) => {
             assert_eq!((got_what, got_id.as_str()), (what, id));
         }
         other => panic!("expected NotFound {what} {id:?}, got {other:?}"),
@@ -109,7 +132,10 @@ pub fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what:
 
 pub fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str, id: &str) {
     match result {
-        Err(StoreError::Conflict { what: got_what, id: got_id }) => {
+        Err(StoreError::Conflict {
+            what: got_what,
+            id: got_id,
+        }) => {
             assert_eq!((got_what, got_id.as_str()), (what, id));
         }
         other => panic!("expected Conflict {what} {id:?}, got {other:?}"),
@@ -117,7 +143,10 @@ pub fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: 
 }
 
 pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, StoreError>) {
-    assert!(matches!(result, Err(StoreError::Refused(_))), "expected Refused, got {result:?}");
+    assert!(
+        matches!(result, Err(StoreError::Refused(_))),
+        "expected Refused, got {result:?}"
+    );
 }
 
 both_backends!(
@@ -133,27 +162,70 @@ both_backends!(
 );
 
 async fn groups_round_trip(store: Arc<dyn Store>) {
-    store.create_group(&group("work"), &audit("group.create", "work")).await.unwrap();
-    store.create_group(&group("home"), &audit("group.create", "home")).await.unwrap();
+    store
+        .create_group(&group("work"), &audit("group.create", "work"))
+        .await
+        .unwrap();
+    store
+        .create_group(&group("home"), &audit("group.create", "home"))
+        .await
+        .unwrap();
     assert_eq!(store.group(&gid("home")).await.unwrap(), group("home"));
-    assert_eq!(store.groups().await.unwrap(), vec![group("home"), group("work")]);
-    assert_conflict(store.create_group(&group("home"), &audit("group.create", "home")).await, "group", "home");
+    assert_eq!(
+        store.groups().await.unwrap(),
+        vec![group("home"), group("work")]
+    );
+    assert_conflict(
+        store
+            .create_group(&group("home"), &audit("group.create", "home"))
+            .await,
+        "group",
+        "home",
+    );
     assert_not_found(store.group(&gid("nope")).await, "group", "nope");
 
-    store.delete_group(&gid("work"), &audit("group.delete", "work")).await.unwrap();
+    store
+        .delete_group(&gid("work"), &audit("group.delete", "work"))
+        .await
+        .unwrap();
     assert_not_found(store.group(&gid("work")).await, "group", "work");
-    assert_not_found(store.delete_group(&gid("work"), &audit("group.delete", "work")).await, "group", "work");
+    assert_not_found(
+        store
+            .delete_group(&gid("work"), &audit("group.delete", "work"))
+            .await,
+        "group",
+        "work",
+    );
     assert_eq!(store.groups().await.unwrap(), vec![group("home")]);
 }
 
 async fn users_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.user_count().await.unwrap(), 0);
-    store.create_user(&user("zoe", false), "hash-z", &audit("user.create", "zoe")).await.unwrap();
-    store.create_user(&user("jane.doe", true), "hash-j", &audit("user.create", "jane.doe")).await.unwrap();
+    store
+        .create_user(&user("zoe", false), "hash-z", &audit("user.create", "zoe"))
+        .await
+        .unwrap();
+    store
+        .create_user(
+            &user("jane.doe", true),
+            "hash-j",
+            &audit("user.create", "jane.doe"),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.user_count().await.unwrap(), 2);
     assert_eq!(store.user(&uname("zoe")).await.unwrap(), user("zoe", false));
-    assert_eq!(store.users().await.unwrap(), vec![user("jane.doe", true), user("zoe", false)]);
-    assert_conflict(store.create_user(&user("zoe", true), "x", &audit("user.create", "zoe")).await, "user", "zoe");
+    assert_eq!(
+        store.users().await.unwrap(),
+        vec![user("jane.doe", true), user("zoe", false)]
+    );
+    assert_conflict(
+        store
+            .create_user(&user("zoe", true), "x", &audit("user.create", "zoe"))
+            .await,
+        "user",
+        "zoe",
+    );
     assert_not_found(store.user(&uname("nobody")).await, "user", "nobody");
 
     let changed = User {
@@ -163,150 +235,437 @@ async fn users_round_trip(store: Arc<dyn Store>) {
         is_admin: true,
         ..user("zoe", false)
     };
-    store.update_user(&changed, &audit("user.update", "zoe")).await.unwrap();
+    store
+        .update_user(&changed, &audit("user.update", "zoe"))
+        .await
+        .unwrap();
     assert_eq!(store.user(&uname("zoe")).await.unwrap(), changed);
     let ghost = user("ghost", false);
-    assert_not_found(store.update_user(&ghost, &audit("user.update", "ghost")).await, "user", "ghost");
+    assert_not_found(
+        store
+            .update_user(&ghost, &audit("user.update", "ghost"))
+            .await,
+        "user",
+        "ghost",
+    );
 
     assert_eq!(store.password_hash(&uname("zoe")).await.unwrap(), "hash-z");
-    store.set_password_hash(&uname("zoe"), "hash-z2", &audit("user.password", "zoe")).await.unwrap();
+    store
+        .set_password_hash(&uname("zoe"), "hash-z2", &audit("user.password", "zoe"))
+        .await
+        .unwrap();
     assert_eq!(store.password_hash(&uname("zoe")).await.unwrap(), "hash-z2");
     assert_not_found(store.password_hash(&uname("ghost")).await, "user", "ghost");
-    let result = store.set_password_hash(&uname("ghost"), "h", &audit("user.password", "ghost")).await;
+    let result = store
+        .set_password_hash(&uname("ghost"), "h", &audit("user.password", "ghost"))
+        .await;
     assert_not_found(result, "user", "ghost");
 }
 
 async fn memberships_round_trip(store: Arc<dyn Store>) {
     seed(&store).await;
-    store.create_user(&user("bob", false), "hash-b", &audit("user.create", "bob")).await.unwrap();
-    store.create_group(&group("cabin"), &audit("group.create", "cabin")).await.unwrap();
-    let alice_home = Membership { group: gid("home"), user: uname("alice"), role: Role::Owner };
-    let bob_home = Membership { group: gid("home"), user: uname("bob"), role: Role::Viewer };
-    let alice_cabin = Membership { group: gid("cabin"), user: uname("alice"), role: Role::Member };
+    store
+        .create_user(&user("bob", false), "hash-b", &audit("user.create", "bob"))
+        .await
+        .unwrap();
+    store
+        .create_group(&group("cabin"), &audit("group.create", "cabin"))
+        .await
+        .unwrap();
+    let alice_home = Membership {
+        group: gid("home"),
+        user: uname("alice"),
+        role: Role::Owner,
+    };
+    let bob_home = Membership {
+        group: gid("home"),
+        user: uname("bob"),
+        role: Role::Viewer,
+    };
+    let alice_cabin = Membership {
+        group: gid("cabin"),
+        user: uname("alice"),
+        role: Role::Member,
+    };
     for membership in [&bob_home, &alice_home, &alice_cabin] {
-        store.set_member(membership, &audit("group.member.set", &membership.group)).await.unwrap();
+        store
+            .set_member(membership, &audit("group.member.set", &membership.group))
+            .await
+            .unwrap();
     }
-    assert_eq!(store.members(&gid("home")).await.unwrap(), vec![alice_home.clone(), bob_home.clone()]);
-    assert_eq!(store.memberships_of(&uname("alice")).await.unwrap(), vec![alice_cabin.clone(), alice_home.clone()]);
+    assert_eq!(
+        store.members(&gid("home")).await.unwrap(),
+        vec![alice_home.clone(), bob_home.clone()]
+    );
+    assert_eq!(
+        store.memberships_of(&uname("alice")).await.unwrap(),
+        vec![alice_cabin.clone(), alice_home.clone()]
+    );
 
     // Setting again changes the role.
-    let bob_admin = Membership { role: Role::Admin, ..bob_home.clone() };
-    store.set_member(&bob_admin, &audit("group.member.set", "home")).await.unwrap();
-    assert_eq!(store.members(&gid("home")).await.unwrap(), vec![alice_home.clone(), bob_admin]);
+    let bob_admin = Membership {
+        role: Role::Admin,
+        ..bob_home.clone()
+    };
+    store
+        .set_member(&bob_admin, &audit("group.member.set", "home"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.members(&gid("home")).await.unwrap(),
+        vec![alice_home.clone(), bob_admin]
+    );
 
-    let unknown_group = Membership { group: gid("nope"), ..alice_home.clone() };
-    assert_not_found(store.set_member(&unknown_group, &audit("group.member.set", "nope")).await, "group", "nope");
-    let unknown_user = Membership { user: uname("ghost"), ..alice_home.clone() };
-    assert_not_found(store.set_member(&unknown_user, &audit("group.member.set", "home")).await, "user", "ghost");
+    let unknown_group = Membership {
+        group: gid("nope"),
+        ..alice_home.clone()
+    };
+    assert_not_found(
+        store
+            .set_member(&unknown_group, &audit("group.member.set", "nope"))
+            .await,
+        "group",
+        "nope",
+    );
+    let unknown_user = Membership {
+        user: uname("ghost"),
+        ..alice_home.clone()
+    };
+    assert_not_found(
+        store
+            .set_member(&unknown_user, &audit("group.member.set", "home"))
+            .await,
+        "user",
+        "ghost",
+    );
     assert_not_found(store.members(&gid("nope")).await, "group", "nope");
     assert_not_found(store.memberships_of(&uname("ghost")).await, "user", "ghost");
 
-    store.remove_member(&gid("home"), &uname("bob"), &audit("group.member.remove", "home")).await.unwrap();
+    store
+        .remove_member(
+            &gid("home"),
+            &uname("bob"),
+            &audit("group.member.remove", "home"),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.members(&gid("home")).await.unwrap(), vec![alice_home]);
-    let again = store.remove_member(&gid("home"), &uname("bob"), &audit("group.member.remove", "home")).await;
+    let again = store
+        .remove_member(
+            &gid("home"),
+            &uname("bob"),
+            &audit("group.member.remove", "home"),
+        )
+        .await;
     assert_not_found(again, "membership", "home/bob");
 }
 
 async fn delete_group_is_refused_while_it_has_applications(store: Arc<dyn Store>) {
     seed(&store).await;
-    let membership = Membership { group: gid("home"), user: uname("alice"), role: Role::Owner };
-    store.set_member(&membership, &audit("group.member.set", "home")).await.unwrap();
-    assert_refused(store.delete_group(&gid("home"), &audit("group.delete", "home")).await);
+    let membership = Membership {
+        group: gid("home"),
+        user: uname("alice"),
+        role: Role::Owner,
+    };
+    store
+        .set_member(&membership, &audit("group.member.set", "home"))
+        .await
+        .unwrap();
+    assert_refused(
+        store
+            .delete_group(&gid("home"), &audit("group.delete", "home"))
+            .await,
+    );
     assert!(store.group(&gid("home")).await.is_ok());
 
-    store.delete_app(&aid("lights"), &audit("app.delete", "lights")).await.unwrap();
-    store.delete_group(&gid("home"), &audit("group.delete", "home")).await.unwrap();
+    store
+        .delete_app(&aid("lights"), &audit("app.delete", "lights"))
+        .await
+        .unwrap();
+    store
+        .delete_group(&gid("home"), &audit("group.delete", "home"))
+        .await
+        .unwrap();
     assert_eq!(store.memberships_of(&uname("alice")).await.unwrap(), vec![]);
 }
 
 async fn applications_round_trip(store: Arc<dyn Store>) {
     seed(&store).await;
-    store.create_group(&group("cabin"), &audit("group.create", "cabin")).await.unwrap();
-    store.create_app(&app("heat", "cabin"), "hash-heat", &audit("app.create", "heat")).await.unwrap();
-    store.create_app(&app("blinds", "home"), "hash-blinds", &audit("app.create", "blinds")).await.unwrap();
+    store
+        .create_group(&group("cabin"), &audit("group.create", "cabin"))
+        .await
+        .unwrap();
+    store
+        .create_app(
+            &app("heat", "cabin"),
+            "hash-heat",
+            &audit("app.create", "heat"),
+        )
+        .await
+        .unwrap();
+    store
+        .create_app(
+            &app("blinds", "home"),
+            "hash-blinds",
+            &audit("app.create", "blinds"),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.app(&aid("heat")).await.unwrap(), app("heat", "cabin"));
-    let all: Vec<AppId> = store.apps(None).await.unwrap().into_iter().map(|app| app.id).collect();
+    let all: Vec<AppId> = store
+        .apps(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|app| app.id)
+        .collect();
     assert_eq!(all, vec![aid("blinds"), aid("heat"), aid("lights")]);
     let home = store.apps(Some(&gid("home"))).await.unwrap();
     assert_eq!(home, vec![app("blinds", "home"), app("lights", "home")]);
     assert_not_found(store.apps(Some(&gid("nope"))).await, "group", "nope");
     assert_not_found(store.app(&aid("nope")).await, "application", "nope");
 
-    let duplicate_id = Application { mqtt_key: "fresh".into(), ..app("heat", "home") };
-    assert_conflict(store.create_app(&duplicate_id, "h", &audit("app.create", "heat")).await, "application", "heat");
-    let duplicate_key = Application { mqtt_key: "key-heat".into(), ..app("other", "home") };
-    assert_conflict(store.create_app(&duplicate_key, "h", &audit("app.create", "other")).await, "mqtt key", "key-heat");
-    assert_not_found(store.create_app(&app("stray", "nope"), "h", &audit("app.create", "stray")).await, "group", "nope");
+    let duplicate_id = Application {
+        mqtt_key: "fresh".into(),
+        ..app("heat", "home")
+    };
+    assert_conflict(
+        store
+            .create_app(&duplicate_id, "h", &audit("app.create", "heat"))
+            .await,
+        "application",
+        "heat",
+    );
+    let duplicate_key = Application {
+        mqtt_key: "key-heat".into(),
+        ..app("other", "home")
+    };
+    assert_conflict(
+        store
+            .create_app(&duplicate_key, "h", &audit("app.create", "other"))
+            .await,
+        "mqtt key",
+        "key-heat",
+    );
+    assert_not_found(
+        store
+            .create_app(&app("stray", "nope"), "h", &audit("app.create", "stray"))
+            .await,
+        "group",
+        "nope",
+    );
 
-    store.set_app_secret(&aid("heat"), "hash-heat-2", &audit("app.secret", "heat")).await.unwrap();
+    store
+        .set_app_secret(&aid("heat"), "hash-heat-2", &audit("app.secret", "heat"))
+        .await
+        .unwrap();
     let credentials = store.credentials().await.unwrap();
-    let heat = credentials.apps.iter().find(|app| app.id == aid("heat")).unwrap();
-    assert_eq!((heat.mqtt_key.as_str(), heat.secret_hash.as_str()), ("key-heat", "hash-heat-2"));
-    assert_not_found(store.set_app_secret(&aid("nope"), "h", &audit("app.secret", "nope")).await, "application", "nope");
+    let heat = credentials
+        .apps
+        .iter()
+        .find(|app| app.id == aid("heat"))
+        .unwrap();
+    assert_eq!(
+        (heat.mqtt_key.as_str(), heat.secret_hash.as_str()),
+        ("key-heat", "hash-heat-2")
+    );
+    assert_not_found(
+        store
+            .set_app_secret(&aid("nope"), "h", &audit("app.secret", "nope"))
+            .await,
+        "application",
+        "nope",
+    );
 
-    store.delete_app(&aid("heat"), &audit("app.delete", "heat")).await.unwrap();
+    store
+        .delete_app(&aid("heat"), &audit("app.delete", "heat"))
+        .await
+        .unwrap();
     assert_not_found(store.app(&aid("heat")).await, "application", "heat");
-    assert_not_found(store.delete_app(&aid("heat"), &audit("app.delete", "heat")).await, "application", "heat");
+    assert_not_found(
+        store
+            .delete_app(&aid("heat"), &audit("app.delete", "heat"))
+            .await,
+        "application",
+        "heat",
+    );
 }
 
 async fn grants_round_trip(store: Arc<dyn Store>) {
     seed(&store).await;
-    store.create_user(&user("bob", false), "hash-b", &audit("user.create", "bob")).await.unwrap();
-    store.create_app(&app("blinds", "home"), "h", &audit("app.create", "blinds")).await.unwrap();
-    let bob_lights = Grant { application: aid("lights"), user: uname("bob"), permission: Permission::View };
-    let alice_lights = Grant { application: aid("lights"), user: uname("alice"), permission: Permission::Control };
-    let bob_blinds = Grant { application: aid("blinds"), user: uname("bob"), permission: Permission::Manage };
+    store
+        .create_user(&user("bob", false), "hash-b", &audit("user.create", "bob"))
+        .await
+        .unwrap();
+    store
+        .create_app(&app("blinds", "home"), "h", &audit("app.create", "blinds"))
+        .await
+        .unwrap();
+    let bob_lights = Grant {
+        application: aid("lights"),
+        user: uname("bob"),
+        permission: Permission::View,
+    };
+    let alice_lights = Grant {
+        application: aid("lights"),
+        user: uname("alice"),
+        permission: Permission::Control,
+    };
+    let bob_blinds = Grant {
+        application: aid("blinds"),
+        user: uname("bob"),
+        permission: Permission::Manage,
+    };
     for grant in [&bob_lights, &alice_lights, &bob_blinds] {
-        store.set_grant(grant, &audit("app.grant.set", &grant.application)).await.unwrap();
+        store
+            .set_grant(grant, &audit("app.grant.set", &grant.application))
+            .await
+            .unwrap();
     }
-    assert_eq!(store.grants(&aid("lights")).await.unwrap(), vec![alice_lights.clone(), bob_lights.clone()]);
-    assert_eq!(store.grants_of(&uname("bob")).await.unwrap(), vec![bob_blinds.clone(), bob_lights.clone()]);
+    assert_eq!(
+        store.grants(&aid("lights")).await.unwrap(),
+        vec![alice_lights.clone(), bob_lights.clone()]
+    );
+    assert_eq!(
+        store.grants_of(&uname("bob")).await.unwrap(),
+        vec![bob_blinds.clone(), bob_lights.clone()]
+    );
 
-    let bob_controls = Grant { permission: Permission::Control, ..bob_lights.clone() };
-    store.set_grant(&bob_controls, &audit("app.grant.set", "lights")).await.unwrap();
-    assert_eq!(store.grants(&aid("lights")).await.unwrap(), vec![alice_lights.clone(), bob_controls]);
+    let bob_controls = Grant {
+        permission: Permission::Control,
+        ..bob_lights.clone()
+    };
+    store
+        .set_grant(&bob_controls, &audit("app.grant.set", "lights"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grants(&aid("lights")).await.unwrap(),
+        vec![alice_lights.clone(), bob_controls]
+    );
 
-    let unknown_app = Grant { application: aid("nope"), ..bob_lights.clone() };
-    assert_not_found(store.set_grant(&unknown_app, &audit("app.grant.set", "nope")).await, "application", "nope");
-    let unknown_user = Grant { user: uname("ghost"), ..bob_lights.clone() };
-    assert_not_found(store.set_grant(&unknown_user, &audit("app.grant.set", "lights")).await, "user", "ghost");
+    let unknown_app = Grant {
+        application: aid("nope"),
+        ..bob_lights.clone()
+    };
+    assert_not_found(
+        store
+            .set_grant(&unknown_app, &audit("app.grant.set", "nope"))
+            .await,
+        "application",
+        "nope",
+    );
+    let unknown_user = Grant {
+        user: uname("ghost"),
+        ..bob_lights.clone()
+    };
+    assert_not_found(
+        store
+            .set_grant(&unknown_user, &audit("app.grant.set", "lights"))
+            .await,
+        "user",
+        "ghost",
+    );
     assert_not_found(store.grants(&aid("nope")).await, "application", "nope");
     assert_not_found(store.grants_of(&uname("ghost")).await, "user", "ghost");
 
-    store.remove_grant(&aid("lights"), &uname("bob"), &audit("app.grant.remove", "lights")).await.unwrap();
-    assert_eq!(store.grants(&aid("lights")).await.unwrap(), vec![alice_lights]);
-    let again = store.remove_grant(&aid("lights"), &uname("bob"), &audit("app.grant.remove", "lights")).await;
+    store
+        .remove_grant(
+            &aid("lights"),
+            &uname("bob"),
+            &audit("app.grant.remove", "lights"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grants(&aid("lights")).await.unwrap(),
+        vec![alice_lights]
+    );
+    let again = store
+        .remove_grant(
+            &aid("lights"),
+            &uname("bob"),
+            &audit("app.grant.remove", "lights"),
+        )
+        .await;
     assert_not_found(again, "grant", "lights/bob");
 }
 
 async fn delete_app_is_refused_while_it_has_devices(store: Arc<dyn Store>) {
     seed(&store).await;
-    let grant = Grant { application: aid("lights"), user: uname("alice"), permission: Permission::Control };
-    store.set_grant(&grant, &audit("app.grant.set", "lights")).await.unwrap();
+    let grant = Grant {
+        application: aid("lights"),
+        user: uname("alice"),
+        permission: Permission::Control,
+    };
+    store
+        .set_grant(&grant, &audit("app.grant.set", "lights"))
+        .await
+        .unwrap();
     add_devices(&store, &[new_device("lamp", "lights")]).await;
-    assert_refused(store.delete_app(&aid("lights"), &audit("app.delete", "lights")).await);
+    assert_refused(
+        store
+            .delete_app(&aid("lights"), &audit("app.delete", "lights"))
+            .await,
+    );
 
-    store.delete_device(&did("lamp"), &audit("device.delete", "lamp")).await.unwrap();
-    store.delete_app(&aid("lights"), &audit("app.delete", "lights")).await.unwrap();
-    assert_eq!(store.grants_of(&uname("alice")).await.unwrap(), vec![], "grants go with the app");
+    store
+        .delete_device(&did("lamp"), &audit("device.delete", "lamp"))
+        .await
+        .unwrap();
+    store
+        .delete_app(&aid("lights"), &audit("app.delete", "lights"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grants_of(&uname("alice")).await.unwrap(),
+        vec![],
+        "grants go with the app"
+    );
 }
 
 async fn delete_user_cascades_memberships_and_grants(store: Arc<dyn Store>) {
     seed(&store).await;
-    let membership = Membership { group: gid("home"), user: uname("alice"), role: Role::Member };
-    store.set_member(&membership, &audit("group.member.set", "home")).await.unwrap();
-    let grant = Grant { application: aid("lights"), user: uname("alice"), permission: Permission::Control };
-    store.set_grant(&grant, &audit("app.grant.set", "lights")).await.unwrap();
+    let membership = Membership {
+        group: gid("home"),
+        user: uname("alice"),
+        role: Role::Member,
+    };
+    store
+        .set_member(&membership, &audit("group.member.set", "home"))
+        .await
+        .unwrap();
+    let grant = Grant {
+        application: aid("lights"),
+        user: uname("alice"),
+        permission: Permission::Control,
+    };
+    store
+        .set_grant(&grant, &audit("app.grant.set", "lights"))
+        .await
+        .unwrap();
 
-    store.delete_user(&uname("alice"), &audit("user.delete", "alice")).await.unwrap();
+    store
+        .delete_user(&uname("alice"), &audit("user.delete", "alice"))
+        .await
+        .unwrap();
     assert_not_found(store.user(&uname("alice")).await, "user", "alice");
     assert_eq!(store.members(&gid("home")).await.unwrap(), vec![]);
     assert_eq!(store.grants(&aid("lights")).await.unwrap(), vec![]);
     assert_eq!(store.user_count().await.unwrap(), 0);
-    assert_not_found(store.delete_user(&uname("alice"), &audit("user.delete", "alice")).await, "user", "alice");
+    assert_not_found(
+        store
+            .delete_user(&uname("alice"), &audit("user.delete", "alice"))
+            .await,
+        "user",
+        "alice",
+    );
 
     // The name is free again, without stale memberships.
-    store.create_user(&user("alice", false), "h", &audit("user.create", "alice")).await.unwrap();
+    store
+        .create_user(&user("alice", false), "h", &audit("user.create", "alice"))
+        .await
+        .unwrap();
     assert_eq!(store.memberships_of(&uname("alice")).await.unwrap(), vec![]);
 }
 

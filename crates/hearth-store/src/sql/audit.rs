@@ -43,11 +43,7 @@ pub(super) async fn write_audits(tx: &mut DbTx, entries: &[NewAuditEntry]) -> St
                 .push_bind(entry.target.clone())
                 .push_bind(json_text(&entry.detail));
         });
-        insert
-            .build()
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+        insert.build().execute(&mut **tx).await.map_err(backend)?;
     }
     Ok(())
 }

@@ -62,7 +62,9 @@ fn device_from_row(row: &DbRow) -> StoreResult<Device> {
 fn push_filter(query: &mut QueryBuilder<Db>, filter: &DeviceFilter) {
     query.push(" WHERE 1 = 1");
     if let Some(app) = &filter.application {
-        query.push(" AND app_id = ").push_bind(app.as_str().to_owned());
+        query
+            .push(" AND app_id = ")
+            .push_bind(app.as_str().to_owned());
     }
     if let Some(group) = &filter.group {
         query
@@ -101,9 +103,13 @@ async fn first_taken_id(
     devices: &[(NewDevice, String)],
 ) -> StoreResult<Option<DeviceId>> {
     let mut taken = HashSet::new();
-    let ids: Vec<&str> = devices.iter().map(|(device, _)| device.id.as_str()).collect();
+    let ids: Vec<&str> = devices
+        .iter()
+        .map(|(device, _)| device.id.as_str())
+        .collect();
     for chunk in ids.chunks(ID_CHUNK) {
-        let mut select: QueryBuilder<Db> = QueryBuilder::new("SELECT id FROM devices WHERE id IN (");
+        let mut select: QueryBuilder<Db> =
+            QueryBuilder::new("SELECT id FROM devices WHERE id IN (");
         let mut list = select.separated(", ");
         for device_id in chunk {
             list.push_bind(device_id.to_string());
@@ -134,57 +140,62 @@ impl DeviceStore for ThisStore {
         }
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let mut apps_checked = HashSet::new();
-        for (device, _) in devices {
-            if apps_checked.insert(device.application.as_str()) {
-                let known = super::registry::exists(&mut tx, APP_EXISTS, device.application.as_str());
-                if !known.await? {
-                    return Err(StoreError::not_found("application", &device.application));
+            let mut apps_checked = HashSet::new();
+            for (device, _) in devices {
+                if apps_checked.insert(device.application.as_str()) {
+                    let known =
+                        super::registry::exists(&mut tx, APP_EXISTS, device.application.as_str());
+                    if !known.await? {
+                        return Err(StoreError::not_found("application", &device.application));
+                    }
                 }
             }
-        }
-        if let Some(taken) = first_taken_id(&mut tx, devices).await? {
-            return Err(StoreError::conflict("device", taken));
-        }
-        let created_at_ms = now_millis();
-        for chunk in devices.chunks(DEVICE_CHUNK) {
-            let mut insert: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO devices (id, app_id, name, kind, room, firmware, metadata, \
+            if let Some(taken) = first_taken_id(&mut tx, devices).await? {
+                return Err(StoreError::conflict("device", taken));
+            }
+            let created_at_ms = now_millis();
+            for chunk in devices.chunks(DEVICE_CHUNK) {
+                let mut insert: QueryBuilder<Db> = QueryBuilder::new(
+                    "INSERT INTO devices (id, app_id, name, kind, room, firmware, metadata, \
                  enabled, heartbeat_timeout_secs, secret_hash, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, (device, secret_hash)| {
-                row.push_bind(device.id.as_str().to_owned())
-                    .push_bind(device.application.as_str().to_owned())
-                    .push_bind(device.name.clone())
-                    .push_bind(device.kind.clone())
-                    .push_bind(device.room.clone())
-                    .push_bind(device.firmware.clone())
-                    .push_bind(json_text(&device.metadata))
-                    .push_bind(true)
-                    .push_bind(device.heartbeat_timeout_secs.map(i64::from))
-                    .push_bind(secret_hash.clone())
-                    .push_bind(created_at_ms);
-            });
-            // The checks above ran in this transaction; a violation here means another
-            // writer raced us (PostgreSQL) and is reported the same way.
-            insert.build().execute(&mut *tx).await.map_err(|error| {
-                map_err(error, Some(("device", "(one of the batch)")), Some(("application", "(one of the batch)")))
-            })?;
-        }
-        let entries: Vec<NewAuditEntry> = devices
-            .iter()
-            .map(|(device, _)| {
-                NewAuditEntry::new(actor, "device.add", &device.id).with_detail(
-                    serde_json::json!({
-                        "application": device.application.as_str(),
-                        "name": device.name,
-                        "kind": device.kind,
-                    }),
-                )
-            })
-            .collect();
-        write_audits(&mut tx, &entries).await?;
-        Ok(())
+                );
+                insert.push_values(chunk, |mut row, (device, secret_hash)| {
+                    row.push_bind(device.id.as_str().to_owned())
+                        .push_bind(device.application.as_str().to_owned())
+                        .push_bind(device.name.clone())
+                        .push_bind(device.kind.clone())
+                        .push_bind(device.room.clone())
+                        .push_bind(device.firmware.clone())
+                        .push_bind(json_text(&device.metadata))
+                        .push_bind(true)
+                        .push_bind(device.heartbeat_timeout_secs.map(i64::from))
+                        .push_bind(secret_hash.clone())
+                        .push_bind(created_at_ms);
+                });
+                // The checks above ran in this transaction; a violation here means another
+                // writer raced us (PostgreSQL) and is reported the same way.
+                insert.build().execute(&mut *tx).await.map_err(|error| {
+                    map_err(
+                        error,
+                        Some(("device", "(one of the batch)")),
+                        Some(("application", "(one of the batch)")),
+                    )
+                })?;
+            }
+            let entries: Vec<NewAuditEntry> = devices
+                .iter()
+                .map(|(device, _)| {
+                    NewAuditEntry::new(actor, "device.add", &device.id).with_detail(
+                        serde_json::json!({
+                            "application": device.application.as_str(),
+                            "name": device.name,
+                            "kind": device.kind,
+                        }),
+                    )
+                })
+                .collect();
+            write_audits(&mut tx, &entries).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -245,43 +256,49 @@ impl DeviceStore for ThisStore {
     ) -> StoreResult<Device> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let mut update: QueryBuilder<Db> = QueryBuilder::new("UPDATE devices SET ");
-        let mut fields = update.separated(", ");
-        // Always set something, so that an empty patch still tells whether the device
-        // exists through the affected-row count.
-        fields.push("id = id");
-        if let Some(name) = &patch.name {
-            fields.push("name = ").push_bind_unseparated(name.clone());
-        }
-        if let Some(kind) = &patch.kind {
-            fields.push("kind = ").push_bind_unseparated(kind.clone());
-        }
-        if let Some(room) = &patch.room {
-            fields.push("room = ").push_bind_unseparated(room.clone());
-        }
-        if let Some(firmware) = &patch.firmware {
-            fields.push("firmware = ").push_bind_unseparated(firmware.clone());
-        }
-        if let Some(metadata) = &patch.metadata {
-            fields.push("metadata = ").push_bind_unseparated(json_text(metadata));
-        }
-        if let Some(heartbeat) = patch.heartbeat_timeout_secs {
-            fields
-                .push("heartbeat_timeout_secs = ")
-                .push_bind_unseparated(heartbeat.map(i64::from));
-        }
-        update.push(" WHERE id = ").push_bind(id.as_str().to_owned());
-        let done = update.build().execute(&mut *tx).await.map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("device", id));
-        }
-        write_audit(&mut tx, audit).await?;
-        let row = sqlx::query(SELECT_DEVICE)
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        device_from_row(&row)
+            let mut update: QueryBuilder<Db> = QueryBuilder::new("UPDATE devices SET ");
+            let mut fields = update.separated(", ");
+            // Always set something, so that an empty patch still tells whether the device
+            // exists through the affected-row count.
+            fields.push("id = id");
+            if let Some(name) = &patch.name {
+                fields.push("name = ").push_bind_unseparated(name.clone());
+            }
+            if let Some(kind) = &patch.kind {
+                fields.push("kind = ").push_bind_unseparated(kind.clone());
+            }
+            if let Some(room) = &patch.room {
+                fields.push("room = ").push_bind_unseparated(room.clone());
+            }
+            if let Some(firmware) = &patch.firmware {
+                fields
+                    .push("firmware = ")
+                    .push_bind_unseparated(firmware.clone());
+            }
+            if let Some(metadata) = &patch.metadata {
+                fields
+                    .push("metadata = ")
+                    .push_bind_unseparated(json_text(metadata));
+            }
+            if let Some(heartbeat) = patch.heartbeat_timeout_secs {
+                fields
+                    .push("heartbeat_timeout_secs = ")
+                    .push_bind_unseparated(heartbeat.map(i64::from));
+            }
+            update
+                .push(" WHERE id = ")
+                .push_bind(id.as_str().to_owned());
+            let done = update.build().execute(&mut *tx).await.map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("device", id));
+            }
+            write_audit(&mut tx, audit).await?;
+            let row = sqlx::query(SELECT_DEVICE)
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+            device_from_row(&row)
         }
         .await;
         finish(tx, result).await
@@ -295,17 +312,17 @@ impl DeviceStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query("UPDATE devices SET secret_hash = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(secret_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("device", id));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            let done = sqlx::query("UPDATE devices SET secret_hash = $2 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(secret_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("device", id));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -319,17 +336,17 @@ impl DeviceStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query("UPDATE devices SET enabled = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(enabled)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("device", id));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            let done = sqlx::query("UPDATE devices SET enabled = $2 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(enabled)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("device", id));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -338,16 +355,16 @@ impl DeviceStore for ThisStore {
     async fn delete_device(&self, id: &DeviceId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("device", id));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            let done = sqlx::query("DELETE FROM devices WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("device", id));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await

@@ -13,8 +13,8 @@
 //!   Executor<'c>`, `for<'q> T: Encode<'q, Db> + Type<Db>`... on every function).
 
 use crate::StoreError;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// One embedded migration: version, description, SQL (from `include_str!`).
 pub type EmbeddedMigration = (i64, &'static str, &'static str);

@@ -10,13 +10,10 @@ use super::audit::write_audit;
 use super::{BACKEND, BEGIN_SNAPSHOT, BEGIN_WRITE, Db, ThisStore};
 use crate::registry::{AdminCredential, AppCredential, Credentials, DeviceCredential};
 use crate::sql::{backend, map_err};
-use crate::{
-    AppStore, CredentialStore, GroupStore, Store, StoreError, StoreResult, UserStore,
-};
+use crate::{AppStore, CredentialStore, GroupStore, Store, StoreError, StoreResult, UserStore};
 use async_trait::async_trait;
 use hearth_model::{
-    AppId, Application, DeviceId, Grant, Group, GroupId, Membership, NewAuditEntry, User,
-    UserName,
+    AppId, Application, DeviceId, Grant, Group, GroupId, Membership, NewAuditEntry, User, UserName,
 };
 use sqlx::{Database, Row};
 
@@ -168,15 +165,15 @@ impl GroupStore for ThisStore {
     async fn create_group(&self, group: &Group, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        sqlx::query("INSERT INTO groups (id, name, created_at_ms) VALUES ($1, $2, $3)")
-            .bind(group.id.as_str())
-            .bind(&group.name)
-            .bind(group.created_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|error| map_err(error, Some(("group", group.id.as_str())), None))?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            sqlx::query("INSERT INTO groups (id, name, created_at_ms) VALUES ($1, $2, $3)")
+                .bind(group.id.as_str())
+                .bind(&group.name)
+                .bind(group.created_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(|error| map_err(error, Some(("group", group.id.as_str())), None))?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -203,49 +200,51 @@ impl GroupStore for ThisStore {
     async fn delete_group(&self, id: &GroupId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        require(&mut tx, GROUP_EXISTS, "group", id.as_str()).await?;
-        let n_apps: i64 = get(
-            &sqlx::query("SELECT COUNT(*) AS n FROM applications WHERE group_id = $1")
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?,
-            "n",
-        )?;
-        if n_apps > 0 {
-            return Err(StoreError::Refused(format!(
-                "group {id:?} still has {n_apps} application(s): delete them first"
-            )));
-        }
-        change_one(&mut tx, "DELETE FROM groups WHERE id = $1", "group", id.as_str()).await?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            require(&mut tx, GROUP_EXISTS, "group", id.as_str()).await?;
+            let n_apps: i64 = get(
+                &sqlx::query("SELECT COUNT(*) AS n FROM applications WHERE group_id = $1")
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?,
+                "n",
+            )?;
+            if n_apps > 0 {
+                return Err(StoreError::Refused(format!(
+                    "group {id:?} still has {n_apps} application(s): delete them first"
+                )));
+            }
+            change_one(
+                &mut tx,
+                "DELETE FROM groups WHERE id = $1",
+                "group",
+                id.as_str(),
+            )
+            .await?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
     }
 
-    async fn set_member(
-        &self,
-        membership: &Membership,
-        audit: &NewAuditEntry,
-    ) -> StoreResult<()> {
+    async fn set_member(&self, membership: &Membership, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        require(&mut tx, GROUP_EXISTS, "group", membership.group.as_str()).await?;
-        require(&mut tx, USER_EXISTS, "user", membership.user.as_str()).await?;
-        sqlx::query(
-            "INSERT INTO memberships (group_id, user_name, role) VALUES ($1, $2, $3) \
+            require(&mut tx, GROUP_EXISTS, "group", membership.group.as_str()).await?;
+            require(&mut tx, USER_EXISTS, "user", membership.user.as_str()).await?;
+            sqlx::query(
+                "INSERT INTO memberships (group_id, user_name, role) VALUES ($1, $2, $3) \
              ON CONFLICT (group_id, user_name) DO UPDATE SET role = excluded.role",
-        )
-        .bind(membership.group.as_str())
-        .bind(membership.user.as_str())
-        .bind(membership.role.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            )
+            .bind(membership.group.as_str())
+            .bind(membership.user.as_str())
+            .bind(membership.role.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -259,17 +258,21 @@ impl GroupStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_name = $2")
-            .bind(group.as_str())
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("membership", format!("{group}/{user}")));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            let done =
+                sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_name = $2")
+                    .bind(group.as_str())
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(
+                    "membership",
+                    format!("{group}/{user}"),
+                ));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -314,23 +317,23 @@ impl UserStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        sqlx::query(
-            "INSERT INTO users \
+            sqlx::query(
+                "INSERT INTO users \
              (name, display_name, email, language, is_admin, password_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(user.name.as_str())
-        .bind(&user.display_name)
-        .bind(user.email.as_deref())
-        .bind(&user.language)
-        .bind(user.is_admin)
-        .bind(password_hash)
-        .bind(user.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| map_err(error, Some(("user", user.name.as_str())), None))?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            )
+            .bind(user.name.as_str())
+            .bind(&user.display_name)
+            .bind(user.email.as_deref())
+            .bind(&user.language)
+            .bind(user.is_admin)
+            .bind(password_hash)
+            .bind(user.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| map_err(error, Some(("user", user.name.as_str())), None))?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -371,23 +374,23 @@ impl UserStore for ThisStore {
     async fn update_user(&self, user: &User, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query(
-            "UPDATE users SET display_name = $2, email = $3, language = $4, is_admin = $5 \
+            let done = sqlx::query(
+                "UPDATE users SET display_name = $2, email = $3, language = $4, is_admin = $5 \
              WHERE name = $1",
-        )
-        .bind(user.name.as_str())
-        .bind(&user.display_name)
-        .bind(user.email.as_deref())
-        .bind(&user.language)
-        .bind(user.is_admin)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("user", &user.name));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            )
+            .bind(user.name.as_str())
+            .bind(&user.display_name)
+            .bind(user.email.as_deref())
+            .bind(&user.language)
+            .bind(user.is_admin)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("user", &user.name));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -411,17 +414,17 @@ impl UserStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
-            .bind(name.as_str())
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("user", name));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
+                .bind(name.as_str())
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("user", name));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -431,9 +434,15 @@ impl UserStore for ThisStore {
         // Memberships and grants go with the user (ON DELETE CASCADE).
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        change_one(&mut tx, "DELETE FROM users WHERE name = $1", "user", name.as_str()).await?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            change_one(
+                &mut tx,
+                "DELETE FROM users WHERE name = $1",
+                "user",
+                name.as_str(),
+            )
+            .await?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -450,37 +459,37 @@ impl AppStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        require(&mut tx, GROUP_EXISTS, "group", app.group.as_str()).await?;
-        if exists(&mut tx, APP_EXISTS, app.id.as_str()).await? {
-            return Err(StoreError::conflict("application", &app.id));
-        }
-        let key_taken = "SELECT 1 FROM applications WHERE mqtt_key = $1";
-        if exists(&mut tx, key_taken, &app.mqtt_key).await? {
-            return Err(StoreError::conflict("mqtt key", &app.mqtt_key));
-        }
-        sqlx::query(
-            "INSERT INTO applications \
+            require(&mut tx, GROUP_EXISTS, "group", app.group.as_str()).await?;
+            if exists(&mut tx, APP_EXISTS, app.id.as_str()).await? {
+                return Err(StoreError::conflict("application", &app.id));
+            }
+            let key_taken = "SELECT 1 FROM applications WHERE mqtt_key = $1";
+            if exists(&mut tx, key_taken, &app.mqtt_key).await? {
+                return Err(StoreError::conflict("mqtt key", &app.mqtt_key));
+            }
+            sqlx::query(
+                "INSERT INTO applications \
              (id, group_id, name, description, mqtt_key, secret_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(app.id.as_str())
-        .bind(app.group.as_str())
-        .bind(&app.name)
-        .bind(&app.description)
-        .bind(&app.mqtt_key)
-        .bind(secret_hash)
-        .bind(app.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| {
-            map_err(
-                error,
-                Some(("application", app.id.as_str())),
-                Some(("group", app.group.as_str())),
             )
-        })?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            .bind(app.id.as_str())
+            .bind(app.group.as_str())
+            .bind(&app.name)
+            .bind(&app.description)
+            .bind(&app.mqtt_key)
+            .bind(secret_hash)
+            .bind(app.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| {
+                map_err(
+                    error,
+                    Some(("application", app.id.as_str())),
+                    Some(("group", app.group.as_str())),
+                )
+            })?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -528,25 +537,25 @@ impl AppStore for ThisStore {
     async fn delete_app(&self, id: &AppId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        require(&mut tx, APP_EXISTS, "application", id.as_str()).await?;
-        let n_devices: i64 = get(
-            &sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE app_id = $1")
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?,
-            "n",
-        )?;
-        if n_devices > 0 {
-            return Err(StoreError::Refused(format!(
-                "application {id:?} still has {n_devices} device(s): delete them first"
-            )));
-        }
-        // Grants go with the application (ON DELETE CASCADE).
-        let delete = "DELETE FROM applications WHERE id = $1";
-        change_one(&mut tx, delete, "application", id.as_str()).await?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            require(&mut tx, APP_EXISTS, "application", id.as_str()).await?;
+            let n_devices: i64 = get(
+                &sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE app_id = $1")
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?,
+                "n",
+            )?;
+            if n_devices > 0 {
+                return Err(StoreError::Refused(format!(
+                    "application {id:?} still has {n_devices} device(s): delete them first"
+                )));
+            }
+            // Grants go with the application (ON DELETE CASCADE).
+            let delete = "DELETE FROM applications WHERE id = $1";
+            change_one(&mut tx, delete, "application", id.as_str()).await?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -560,17 +569,17 @@ impl AppStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query("UPDATE applications SET secret_hash = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(secret_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("application", id));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            let done = sqlx::query("UPDATE applications SET secret_hash = $2 WHERE id = $1")
+                .bind(id.as_str())
+                .bind(secret_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("application", id));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -579,20 +588,26 @@ impl AppStore for ThisStore {
     async fn set_grant(&self, grant: &Grant, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        require(&mut tx, APP_EXISTS, "application", grant.application.as_str()).await?;
-        require(&mut tx, USER_EXISTS, "user", grant.user.as_str()).await?;
-        sqlx::query(
-            "INSERT INTO grants (app_id, user_name, permission) VALUES ($1, $2, $3) \
+            require(
+                &mut tx,
+                APP_EXISTS,
+                "application",
+                grant.application.as_str(),
+            )
+            .await?;
+            require(&mut tx, USER_EXISTS, "user", grant.user.as_str()).await?;
+            sqlx::query(
+                "INSERT INTO grants (app_id, user_name, permission) VALUES ($1, $2, $3) \
              ON CONFLICT (app_id, user_name) DO UPDATE SET permission = excluded.permission",
-        )
-        .bind(grant.application.as_str())
-        .bind(grant.user.as_str())
-        .bind(grant.permission.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            )
+            .bind(grant.application.as_str())
+            .bind(grant.user.as_str())
+            .bind(grant.permission.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -606,17 +621,17 @@ impl AppStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-        let done = sqlx::query("DELETE FROM grants WHERE app_id = $1 AND user_name = $2")
-            .bind(app.as_str())
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("grant", format!("{app}/{user}")));
-        }
-        write_audit(&mut tx, audit).await?;
-        Ok(())
+            let done = sqlx::query("DELETE FROM grants WHERE app_id = $1 AND user_name = $2")
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("grant", format!("{app}/{user}")));
+            }
+            write_audit(&mut tx, audit).await?;
+            Ok(())
         }
         .await;
         finish(tx, result).await
@@ -655,7 +670,11 @@ impl AppStore for ThisStore {
 impl CredentialStore for ThisStore {
     async fn credentials(&self) -> StoreResult<Credentials> {
         // One snapshot, so that the three lists agree with each other.
-        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await.map_err(backend)?;
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_SNAPSHOT)
+            .await
+            .map_err(backend)?;
         let result = read_credentials(&mut tx).await;
         finish(tx, result).await
     }
@@ -673,13 +692,12 @@ async fn read_credentials(tx: &mut DbTx) -> StoreResult<Credentials> {
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(backend)?;
-        let admin_rows = sqlx::query(
-            "SELECT name, password_hash FROM users WHERE is_admin = $1 ORDER BY name",
-        )
-        .bind(true)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(backend)?;
+        let admin_rows =
+            sqlx::query("SELECT name, password_hash FROM users WHERE is_admin = $1 ORDER BY name")
+                .bind(true)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(backend)?;
         Ok(Credentials {
             devices: device_rows
                 .iter()

@@ -7,7 +7,9 @@ use hearth_testkit::{Backend, database_url};
 /// Opens `url` with an explicit migration list (the backend's own constructor).
 async fn open_with(url: &str, list: &[EmbeddedMigration]) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match url.strip_prefix("sqlite://") {
-        Some(path) => Arc::new(SqliteStore::open_with_migrations(std::path::Path::new(path), list).await?),
+        Some(path) => {
+            Arc::new(SqliteStore::open_with_migrations(std::path::Path::new(path), list).await?)
+        }
         None => Arc::new(PostgresStore::connect_with_migrations(url, list).await?),
     })
 }
@@ -34,7 +36,13 @@ async fn scalar(url: &str, sql: &'static str) -> i64 {
 async fn reopening_is_idempotent(backend: Backend) {
     let (url, _guard) = database_url(backend);
     let store = hearth_store::open(&url).await.unwrap();
-    assert_eq!(store.backend(), match backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" });
+    assert_eq!(
+        store.backend(),
+        match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    );
     seed(&store).await;
     let seq = store.last_audit_seq().await.unwrap();
     store.close().await;
@@ -69,7 +77,10 @@ async fn an_older_database_is_upgraded(backend: Backend) {
     assert_eq!(store.apps(None).await.unwrap().len(), 1, "data kept");
     store.close().await;
     assert_eq!(scalar(&url, "SELECT COUNT(*) FROM upgrade_probe").await, 1);
-    assert_eq!(scalar(&url, "SELECT MAX(version) FROM _sqlx_migrations").await, 999);
+    assert_eq!(
+        scalar(&url, "SELECT MAX(version) FROM _sqlx_migrations").await,
+        999
+    );
 
     // Again: nothing left to apply (the probe would fail on its duplicate key).
     let store = open_with(&url, &newer).await.unwrap();
@@ -79,7 +90,11 @@ async fn an_older_database_is_upgraded(backend: Backend) {
     let mut edited = current.to_vec();
     edited.push((999, "probe", "SELECT 1;"));
     let result = open_with(&url, &edited).await;
-    assert!(matches!(result, Err(StoreError::Backend(ref message)) if message.contains("migrat")), "{:?}", result.err());
+    assert!(
+        matches!(result, Err(StoreError::Backend(ref message)) if message.contains("migrat")),
+        "{:?}",
+        result.err()
+    );
 }
 
 #[tokio::test]
