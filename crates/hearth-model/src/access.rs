@@ -104,7 +104,10 @@ mod tests {
     #[test]
     fn roles_and_permissions_parse_from_their_names() {
         assert_eq!("admin".parse::<Role>().unwrap(), Role::Admin);
-        assert_eq!("control".parse::<Permission>().unwrap(), Permission::Control);
+        assert_eq!(
+            "control".parse::<Permission>().unwrap(),
+            Permission::Control
+        );
         let err = "boss".parse::<Role>().unwrap_err();
         assert!(err.contains("owner"), "{err}");
         assert!(Permission::View < Permission::Control && Permission::Control < Permission::Manage);

@@ -33,10 +33,9 @@ fn check(what: &'static str, value: &str, extra: &[u8]) -> Result<(), IdError> {
     if value.len() > MAX_ID_LEN {
         return fail("it is longer than 64 characters");
     }
-    if !value
-        .bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' || extra.contains(&byte))
-    {
+    if !value.bytes().all(|byte| {
+        byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' || extra.contains(&byte)
+    }) {
         return fail(if extra.is_empty() {
             "use only letters, digits, '-' and '_'"
         } else {
@@ -141,12 +140,24 @@ mod tests {
 
     #[test]
     fn ids_that_would_break_topics_or_urls_are_refused_with_a_reason() {
-        for bad in ["", "a/b", "a+b", "a#", "with space", "-lead", "ünï", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "a/b",
+            "a+b",
+            "a#",
+            "with space",
+            "-lead",
+            "ünï",
+            &"x".repeat(65),
+        ] {
             let err = DeviceId::new(bad).unwrap_err();
             assert_eq!(err.what, "device id");
             assert!(!err.why.is_empty());
         }
-        assert!(DeviceId::new("a.b").is_err(), "dots are for user names only");
+        assert!(
+            DeviceId::new("a.b").is_err(),
+            "dots are for user names only"
+        );
         assert!(UserName::new(".hidden").is_err());
     }
 

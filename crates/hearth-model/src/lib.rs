@@ -19,9 +19,7 @@ mod registry;
 
 pub use access::{Permission, Role, effective_permission};
 pub use audit::{AuditEntry, NewAuditEntry};
-pub use history::{
-    Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage,
-};
+pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
 pub use registry::{
     Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, User,

@@ -7,9 +7,12 @@
 //!   the HTTP API alike.
 //! - `auth`: [`RegistryAuthorizer`], the broker's `Authorizer` backed by the registry,
 //!   and the watcher that disconnects revoked clients.
+//! - `ingest`: [`ingest::Ingest`], device messages into history and live state with
+//!   group commit, and presence.
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
 pub mod auth;
+// pub mod ingest; (until HistoryStore lands)
 pub mod registry;
 pub mod secret;
 

@@ -14,6 +14,8 @@ mod acl;
 mod snapshot;
 mod watch;
 
+pub(crate) use watch::RateLimitedLog;
+
 pub use acl::{
     app_may_publish, app_may_subscribe, device_may_publish, device_may_subscribe, filter_within,
 };
