@@ -5,6 +5,9 @@
 //!   on SQLite (the embedded default, one WAL file in the data directory) or PostgreSQL
 //!   (`--database postgres://...`), both through sqlx with runtime queries. [`open`]
 //!   picks the backend from the URL and runs the migrations.
+//! - The history (device messages, numeric points, presence changes, hourly rollups)
+//!   behind [`HistoryStore`], part of [`Store`]: written by ingest in one transaction
+//!   per batch, read by charts and the API.
 //! - The broker's durable state ([`RedbBrokerStore`], an implementation of
 //!   [`hearth_broker::persist::BrokerStore`]). The broker defines that trait and never
 //!   depends on this crate; the binary picks a backend and hands it to the broker.
@@ -13,13 +16,16 @@
 //! - `error`: [`StoreError`], which hides sqlx from callers.
 //! - `registry`: the traits ([`GroupStore`], [`UserStore`], [`AppStore`],
 //!   [`DeviceStore`], [`CredentialStore`], [`AuditStore`]) and [`Store`] over them.
+//! - `history`: [`HistoryStore`] and what it takes ([`IngestBatch`], queries).
 //! - `open`: [`open`] and [`sqlite_url`].
-//! - `sqlite`, `postgres`: the two backends; `sql/`: query code shared by both.
+//! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
+//!   `sql/`: query code shared by both.
 //! - `broker_state`: [`RedbBrokerStore`], retained messages, persistent sessions and
 //!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`).
 
 mod broker_state;
 mod error;
+mod history;
 mod open;
 mod postgres;
 mod registry;
@@ -28,6 +34,9 @@ mod sqlite;
 
 pub use broker_state::RedbBrokerStore;
 pub use error::{StoreError, StoreResult};
+pub use history::{
+    HistoryStore, IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange,
+};
 pub use open::{open, sqlite_url};
 pub use postgres::PostgresStore;
 pub use registry::{

@@ -6,7 +6,7 @@
 //! and, for the authorizer only, come out through [`CredentialStore`]; the records the
 //! other methods return never carry them.
 
-use crate::StoreResult;
+use crate::{HistoryStore, StoreResult};
 use async_trait::async_trait;
 use hearth_model::{
     AppId, Application, AuditEntry, Device, DeviceId, DevicePatch, Grant, Group, GroupId,
@@ -226,7 +226,15 @@ pub trait AuditStore: Send + Sync {
 /// One handle to the whole store, as services see it (`Arc<dyn Store>`).
 #[async_trait]
 pub trait Store:
-    GroupStore + UserStore + AppStore + DeviceStore + CredentialStore + AuditStore + Send + Sync
+    GroupStore
+    + UserStore
+    + AppStore
+    + DeviceStore
+    + CredentialStore
+    + AuditStore
+    + HistoryStore
+    + Send
+    + Sync
 {
     /// `sqlite` or `postgres`, for logs and `/healthz`.
     fn backend(&self) -> &'static str;

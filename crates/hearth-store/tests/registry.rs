@@ -1,4 +1,4 @@
-//! The registry store's test suite. Every test runs on SQLite and on PostgreSQL
+//! The store's test suite (registry and history). Every test runs on SQLite and on PostgreSQL
 //! (`hearth_testkit::both_backends!`; PostgreSQL needs `HEARTH_TEST_POSTGRES`, which
 //! `make test` sets).
 //!
@@ -6,12 +6,15 @@
 //! - this file: fixtures, and groups, users, memberships, applications and grants.
 //! - `registry/devices.rs`: registration, listing, changes.
 //! - `registry/audit.rs`: the audit log and the authorizer's credentials.
+//! - `registry/history.rs`: ingest batches, history reads, aggregates, rollups, retention.
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/audit.rs"]
 mod audit;
 #[path = "registry/devices.rs"]
 mod devices;
+#[path = "registry/history.rs"]
+mod history;
 #[path = "registry/migrations.rs"]
 mod migrations;
 

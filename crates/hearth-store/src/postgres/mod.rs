@@ -7,8 +7,10 @@
 
 use crate::StoreResult;
 use crate::sql::{EmbeddedMigration, backend, migrator};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use std::str::FromStr;
+use std::time::Duration;
 
 type Db = sqlx::Postgres;
 type ThisStore = PostgresStore;
@@ -29,18 +31,34 @@ mod audit;
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/history.rs"]
+mod history;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/registry.rs"]
 mod registry;
+
+/// This backend's half of `write_batch` (bulk inserts differ most between the two).
+mod ingest;
 
 /// Connections in the pool (opened on demand).
 const POOL_SIZE: u32 = 8;
 
-/// The registry's schema, oldest first. Append new migrations; never edit applied ones.
-pub const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "registry",
-    include_str!("../../migrations/postgres/0001_registry.sql"),
-)];
+/// How long [`PostgresStore::connect`] waits for the server before it gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema (registry, then history), oldest first. Append new migrations; never edit applied ones.
+pub const MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "registry",
+        include_str!("../../migrations/postgres/0001_registry.sql"),
+    ),
+    (
+        2,
+        "history",
+        include_str!("../../migrations/postgres/0002_history.sql"),
+    ),
+];
 
 /// The server backend (a connection pool).
 pub struct PostgresStore {
@@ -61,11 +79,29 @@ impl PostgresStore {
     ) -> StoreResult<PostgresStore> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|error| backend(format!("invalid PostgreSQL URL: {error}")))?;
+        let server = format!("{}:{}", options.get_host(), options.get_port());
+        // One connection first, under our own deadline and without retries: the pool's
+        // `connect_with` retries a refused connection and waits for its acquire timeout
+        // (30 s) when the server does not answer.
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+            }
+            Ok(Err(error)) => {
+                return Err(backend(format!(
+                    "cannot connect to PostgreSQL at {server}: {error}"
+                )));
+            }
+            Err(_) => {
+                return Err(backend(format!(
+                    "cannot connect to PostgreSQL at {server}: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
-            .connect_with(options)
-            .await
-            .map_err(|error| backend(format!("cannot connect to PostgreSQL: {error}")))?;
+            .connect_lazy_with(options);
         migrator(migrations)
             .run(&pool)
             .await

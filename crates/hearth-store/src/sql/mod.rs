@@ -96,9 +96,40 @@ pub fn like_pattern(text: &str) -> String {
     pattern
 }
 
+/// Splits `items` into chunks whose lengths come from a fixed ladder: `largest`, then
+/// `largest / 8`, `largest / 64`... down to 1. A multi-row INSERT's text depends on its
+/// row count, and sqlx prepares (and caches) one statement per text: with the ladder, a
+/// batch of any size reuses a handful of cached statements instead of preparing a new
+/// one for its odd-sized tail.
+pub fn ladder_chunks<T>(items: &[T], largest: usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut rest = items;
+    let mut size = largest.max(1);
+    while !rest.is_empty() {
+        while size > 1 && rest.len() < size {
+            size = (size / 8).max(1);
+        }
+        let (chunk, tail) = rest.split_at(size);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ladder_chunks_use_few_sizes() {
+        let items: Vec<u32> = (0..10_000).collect();
+        let sizes: Vec<usize> = ladder_chunks(&items, 4096).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 10_000);
+        assert_eq!(&sizes[..2], &[4096, 4096]);
+        assert!(sizes.iter().all(|size| [4096, 512, 64, 8, 1].contains(size)));
+        assert!(ladder_chunks::<u32>(&[], 4096).is_empty());
+        assert_eq!(ladder_chunks(&items[..3], 4096).len(), 3);
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

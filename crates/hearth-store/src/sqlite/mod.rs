@@ -33,8 +33,14 @@ mod audit;
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/history.rs"]
+mod history;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/registry.rs"]
 mod registry;
+
+/// This backend's half of `write_batch` (bulk inserts differ most between the two).
+mod ingest;
 
 /// Connections in the pool. WAL lets readers run beside the single writer; more would
 /// only queue on the write lock.
@@ -43,12 +49,19 @@ const POOL_SIZE: u32 = 4;
 /// How long a statement waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The registry's schema, oldest first. Append new migrations; never edit applied ones.
-pub const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "registry",
-    include_str!("../../migrations/sqlite/0001_registry.sql"),
-)];
+/// The schema (registry, then history), oldest first. Append new migrations; never edit applied ones.
+pub const MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "registry",
+        include_str!("../../migrations/sqlite/0001_registry.sql"),
+    ),
+    (
+        2,
+        "history",
+        include_str!("../../migrations/sqlite/0002_history.sql"),
+    ),
+];
 
 /// The embedded backend (a pool over one database file).
 pub struct SqliteStore {

@@ -122,3 +122,21 @@ async fn unknown_database_urls_are_refused() {
     let result = hearth_store::open("mysql://localhost/hearth").await;
     assert!(matches!(result, Err(StoreError::Refused(_))));
 }
+
+#[tokio::test]
+async fn an_unreachable_postgres_fails_fast_with_its_address() {
+    // Refused at once (nothing listens on port 1), and an address that drops packets
+    // (or has no route here): both must fail, naming the server, well before sqlx's
+    // 30 s pool timeout (the store gives up after 5 s).
+    for url in ["postgres://u@127.0.0.1:1/x", "postgres://u@10.255.255.1:5432/x"] {
+        let started = std::time::Instant::now();
+        let result = PostgresStore::connect(url).await;
+        let elapsed = started.elapsed();
+        let message = match result {
+            Err(StoreError::Backend(message)) => message,
+            other => panic!("{url}: {:?}", other.err()),
+        };
+        assert!(message.contains("cannot connect to PostgreSQL at"), "{message}");
+        assert!(elapsed < std::time::Duration::from_secs(15), "{url}: {elapsed:?}");
+    }
+}

@@ -1,0 +1,93 @@
+//! The PostgreSQL half of `write_batch` (the shared part is `sql/history.rs`): one
+//! statement per table, each row's columns bound as arrays and turned back into rows by
+//! `UNNEST`, so a batch of any size is a handful of round trips and one cached statement
+//! per table. The live updates are one `UPDATE ... FROM UNNEST(...)` for the whole batch
+//! (one round trip, not one per device), in id order so that two writers would lock
+//! rows in the same order.
+
+use super::registry::DbTx;
+use crate::sql::backend;
+use crate::{IngestBatch, StoreResult};
+
+pub(super) async fn insert_batch(tx: &mut DbTx, batch: &IngestBatch) -> StoreResult<()> {
+    if !batch.messages.is_empty() {
+        let messages = &batch.messages;
+        sqlx::query(
+            "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::bytea[], $5::bool[])",
+        )
+        .bind(messages.iter().map(|m| m.device.as_str()).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.received_at_ms).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| &m.payload[..]).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.json_ok).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    if !batch.points.is_empty() {
+        let points = &batch.points;
+        sqlx::query(
+            "INSERT INTO points (device_id, metric, at_ms, value) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::float8[])",
+        )
+        .bind(points.iter().map(|p| p.device.as_str()).collect::<Vec<_>>())
+        .bind(points.iter().map(|p| p.metric.as_str()).collect::<Vec<_>>())
+        .bind(points.iter().map(|p| p.at_ms).collect::<Vec<_>>())
+        .bind(points.iter().map(|p| p.value).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    if !batch.status_changes.is_empty() {
+        let changes = &batch.status_changes;
+        sqlx::query(
+            "INSERT INTO status_changes (device_id, at_ms, online, reason) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bool[], $4::text[])",
+        )
+        .bind(changes.iter().map(|c| c.device.as_str()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.at_ms).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.online).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.reason.as_str()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    let mut live: Vec<_> = batch
+        .live
+        .iter()
+        .filter_map(|update| Some((update.device.as_ref()?.as_str(), update)))
+        .collect();
+    if !live.is_empty() {
+        live.sort_unstable_by_key(|(id, _)| *id);
+        // Ids that match no device (deleted meanwhile) join nothing: ignored.
+        sqlx::query(
+            "UPDATE devices AS d SET is_online = COALESCE(u.is_online, d.is_online), \
+             last_seen_ms = COALESCE(u.last_seen_ms, d.last_seen_ms), \
+             last_heartbeat_ms = COALESCE(u.last_heartbeat_ms, d.last_heartbeat_ms), \
+             device_status = COALESCE(u.device_status, d.device_status), \
+             last_report_data = COALESCE(u.last_report_data, d.last_report_data) \
+             FROM UNNEST($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::text[], $6::text[]) \
+             AS u (id, is_online, last_seen_ms, last_heartbeat_ms, device_status, \
+             last_report_data) WHERE d.id = u.id",
+        )
+        .bind(live.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(live.iter().map(|(_, u)| u.is_online).collect::<Vec<_>>())
+        .bind(live.iter().map(|(_, u)| u.last_seen_ms).collect::<Vec<_>>())
+        .bind(live.iter().map(|(_, u)| u.last_heartbeat_ms).collect::<Vec<_>>())
+        .bind(
+            live.iter()
+                .map(|(_, u)| u.device_status.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            live.iter()
+                .map(|(_, u)| u.last_report_data.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
