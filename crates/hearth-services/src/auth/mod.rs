@@ -12,6 +12,7 @@
 
 mod acl;
 mod snapshot;
+mod user_token;
 mod watch;
 
 pub(crate) use watch::RateLimitedLog;
@@ -30,8 +31,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
+pub use user_token::{UserToken, UserTokens};
 
 use crate::secret;
+
+/// Longest life of a browser's MQTT password.
+pub const MAX_USER_TOKEN_TTL_MS: hearth_model::Millis = 3_600_000;
+
+/// A connected application, administrator or browser.
+#[derive(Debug, Clone)]
+struct LiveSession {
+    principal: Principal,
+    connection: u64,
+    /// For browsers: the login session their token was issued for.
+    user_session: Option<String>,
+}
 
 /// A device's connection began or ended (see [`RegistryAuthorizer::device_connections`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +80,10 @@ pub struct RegistryAuthorizer {
     /// Client ids of connected applications and administrators, whose client ids are
     /// free-form (a device's client id is its id), so that a revocation can find them;
     /// with the connection number, so a takeover's late disconnect removes nothing.
-    sessions: Mutex<HashMap<Arc<str>, (Principal, u64)>>,
+    sessions: Mutex<HashMap<Arc<str>, LiveSession>>,
+    /// Login session of a browser between its CONNECT check and `connected`.
+    pending_user_sessions: Mutex<HashMap<Arc<str>, String>>,
+    tokens: UserTokens,
     /// Where device connects and disconnects go (presence), once someone listens.
     device_events: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DeviceConnection>>,
     /// Rung by in-process changes so the watcher reloads without waiting for its poll.
@@ -83,8 +100,7 @@ impl RegistryAuthorizer {
         allow_anonymous: bool,
         fallback: Option<Arc<dyn Authorizer>>,
     ) -> Result<Arc<RegistryAuthorizer>, hearth_store::StoreError> {
-        let seq = store.last_audit_seq().await?;
-        let snapshot = Snapshot::build(seq, store.credentials().await?);
+        let snapshot = snapshot::load(store.as_ref()).await?;
         Ok(Arc::new(RegistryAuthorizer {
             store,
             snapshot: RwLock::new(Arc::new(snapshot)),
@@ -92,6 +108,8 @@ impl RegistryAuthorizer {
             fallback,
             verified: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            pending_user_sessions: Mutex::new(HashMap::new()),
+            tokens: UserTokens::new(MAX_USER_TOKEN_TTL_MS),
             device_events: std::sync::OnceLock::new(),
             changed: Arc::new(Notify::new()),
             counters: AuthCounters::default(),
@@ -107,6 +125,24 @@ impl RegistryAuthorizer {
 
     pub fn counters(&self) -> &AuthCounters {
         &self.counters
+    }
+
+    /// A short-lived MQTT password for `user`'s browser, tied to their login `session`
+    /// (see [`RegistryAuthorizer::revoke_session`]). Returns the token and when it
+    /// expires (ms). The ACL comes from the person's roles and grants at each check.
+    pub fn issue_user_token(
+        &self,
+        user: &str,
+        session: &str,
+        ttl_ms: hearth_model::Millis,
+    ) -> (String, hearth_model::Millis) {
+        let now_ms = hearth_model::now_millis();
+        let token = self.tokens.issue(user, session, now_ms, ttl_ms);
+        let expires = self
+            .tokens
+            .verify(&token, now_ms)
+            .map_or(now_ms, |verified| verified.expires_at_ms);
+        (token, expires)
     }
 
     /// Device connects and disconnects, for presence. The channel is unbounded because
@@ -169,6 +205,24 @@ impl RegistryAuthorizer {
         password: &[u8],
     ) -> Option<Result<Principal, AuthError>> {
         let snapshot = self.current();
+        // Browser tokens first: a person whose name is also a device id still gets in.
+        if password.starts_with(b"hbt1.") {
+            let Some(token) = self.tokens.verify(
+                &String::from_utf8_lossy(password),
+                hearth_model::now_millis(),
+            ) else {
+                return Some(Err(AuthError::bad_credentials(
+                    "expired, revoked or invalid browser token",
+                )));
+            };
+            if token.user != **username || !snapshot.users.contains_key(username) {
+                return Some(Err(AuthError::bad_credentials("token of another user")));
+            }
+            self.pending_user_sessions
+                .lock()
+                .insert(request.client_id.clone(), token.session);
+            return Some(Ok(Principal::new(PrincipalKind::User, username.clone())));
+        }
         if let Some(device) = snapshot.devices.get(username) {
             if request.client_id != *username {
                 return Some(Err(AuthError::not_authorized(format!(
@@ -321,8 +375,17 @@ impl Authorizer for RegistryAuthorizer {
                 .fallback
                 .as_ref()
                 .is_some_and(|fallback| fallback.authorize(principal, client_id, action, topic)),
-            // Browser credentials arrive with the HTTP API.
-            PrincipalKind::User => false,
+            PrincipalKind::User => {
+                let snapshot = self.snapshot.read();
+                match snapshot.users.get(&principal.name) {
+                    Some(access) if access.is_admin => true,
+                    Some(access) => match action {
+                        Action::Publish => app_may_publish(&access.control, topic),
+                        Action::Subscribe => app_may_subscribe(&access.view, topic),
+                    },
+                    None => false,
+                }
+            }
         };
         if !allowed {
             self.denied(principal, client_id, action, topic);
@@ -332,10 +395,16 @@ impl Authorizer for RegistryAuthorizer {
 
     fn connected(&self, principal: &Principal, client_id: &str, connection: u64) {
         match principal.kind {
-            PrincipalKind::Application | PrincipalKind::Admin => {
-                self.sessions
-                    .lock()
-                    .insert(client_id.into(), (principal.clone(), connection));
+            PrincipalKind::Application | PrincipalKind::Admin | PrincipalKind::User => {
+                let user_session = self.pending_user_sessions.lock().remove(client_id);
+                self.sessions.lock().insert(
+                    client_id.into(),
+                    LiveSession {
+                        principal: principal.clone(),
+                        connection,
+                        user_session,
+                    },
+                );
             }
             PrincipalKind::Device => self.device_event(principal, connection, true),
             _ => {}
@@ -344,11 +413,11 @@ impl Authorizer for RegistryAuthorizer {
 
     fn disconnected(&self, principal: &Principal, client_id: &str, connection: u64) {
         match principal.kind {
-            PrincipalKind::Application | PrincipalKind::Admin => {
+            PrincipalKind::Application | PrincipalKind::Admin | PrincipalKind::User => {
                 let mut sessions = self.sessions.lock();
                 if sessions
                     .get(client_id)
-                    .is_some_and(|(_, current)| *current == connection)
+                    .is_some_and(|live| live.connection == connection)
                 {
                     sessions.remove(client_id);
                 }

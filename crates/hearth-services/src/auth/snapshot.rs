@@ -1,7 +1,8 @@
 //! The registry as the authorizer holds it in memory: rebuilt whole whenever the
 //! registry changes, read on every CONNECT, PUBLISH and SUBSCRIBE.
 
-use hearth_store::Credentials;
+use hearth_model::{Permission, effective_permission};
+use hearth_store::{Credentials, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -31,6 +32,65 @@ pub(crate) struct Snapshot {
     pub app_devices: HashMap<Arc<str>, HashSet<Arc<str>>>,
     /// Administrator name to password hash.
     pub admins: HashMap<Arc<str>, Arc<str>>,
+    /// What each person's browser may touch, from roles and grants.
+    pub users: HashMap<Arc<str>, UserAccess>,
+}
+
+/// The devices a person may see and those they may switch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UserAccess {
+    pub is_admin: bool,
+    pub view: HashSet<Arc<str>>,
+    pub control: HashSet<Arc<str>>,
+}
+
+/// Reads everything a snapshot needs. The audit sequence is read first: a change that
+/// lands meanwhile moves it again and is picked up by the next round.
+pub(crate) async fn load(store: &dyn Store) -> Result<Snapshot, StoreError> {
+    let seq = store.last_audit_seq().await?;
+    let mut snapshot = Snapshot::build(seq, store.credentials().await?);
+    let apps = store.apps(None).await?;
+    let mut roles: HashMap<(Arc<str>, Arc<str>), hearth_model::Role> = HashMap::new();
+    for group in store.groups().await? {
+        for member in store.members(&group.id).await? {
+            roles.insert(
+                (member.user.as_str().into(), group.id.as_str().into()),
+                member.role,
+            );
+        }
+    }
+    let mut grants: HashMap<(Arc<str>, Arc<str>), Permission> = HashMap::new();
+    for app in &apps {
+        for grant in store.grants(&app.id).await? {
+            grants.insert(
+                (grant.user.as_str().into(), app.id.as_str().into()),
+                grant.permission,
+            );
+        }
+    }
+    for user in store.users().await? {
+        let name: Arc<str> = user.name.as_str().into();
+        let mut access = UserAccess {
+            is_admin: user.is_admin,
+            ..UserAccess::default()
+        };
+        for app in &apps {
+            let app_id: Arc<str> = app.id.as_str().into();
+            let Some(role) = roles.get(&(name.clone(), app.group.as_str().into())) else {
+                continue;
+            };
+            let permission =
+                effective_permission(*role, grants.get(&(name.clone(), app_id.clone())).copied());
+            if let Some(devices) = snapshot.app_devices.get(&app_id) {
+                access.view.extend(devices.iter().cloned());
+                if permission >= Permission::Control {
+                    access.control.extend(devices.iter().cloned());
+                }
+            }
+        }
+        snapshot.users.insert(name, access);
+    }
+    Ok(snapshot)
 }
 
 impl Snapshot {
@@ -96,6 +156,22 @@ impl Snapshot {
                 Some(new) => new.secret_hash != old.secret_hash,
             })
             .map(|(_, old)| old.id.clone())
+            .collect()
+    }
+
+    /// People who lost sight or control of a device, or their account.
+    pub fn narrowed_users(&self, newer: &Snapshot) -> HashSet<Arc<str>> {
+        self.users
+            .iter()
+            .filter(|(name, old)| match newer.users.get(*name) {
+                None => true,
+                Some(new) => {
+                    (old.is_admin && !new.is_admin)
+                        || !old.view.is_subset(&new.view)
+                        || !old.control.is_subset(&new.control)
+                }
+            })
+            .map(|(name, _)| name.clone())
             .collect()
     }
 

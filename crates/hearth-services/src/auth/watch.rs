@@ -1,7 +1,7 @@
 //! Keeping the authorizer's snapshot current and disconnecting revoked clients.
 
 use super::RegistryAuthorizer;
-use super::snapshot::Snapshot;
+use super::snapshot;
 use hearth_bus::{Bus, PrincipalKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,9 +39,7 @@ impl RegistryAuthorizer {
         if seq == self.current().seq {
             return Ok(0);
         }
-        // Read the sequence first: a change that lands while the credentials are read
-        // moves it again and is picked up by the next round.
-        let newer = Arc::new(Snapshot::build(seq, self.store.credentials().await?));
+        let newer = Arc::new(snapshot::load(self.store.as_ref()).await?);
         let older = std::mem::replace(&mut *self.snapshot.write(), newer.clone());
         let mut kicked = 0;
         for device in older.revoked_devices(&newer) {
@@ -55,7 +53,8 @@ impl RegistryAuthorizer {
         }
         let apps = older.revoked_apps(&newer);
         let admins = older.revoked_admins(&newer);
-        if !apps.is_empty() || !admins.is_empty() {
+        let users = older.narrowed_users(&newer);
+        if !apps.is_empty() || !admins.is_empty() || !users.is_empty() {
             self.verified.lock().retain(|(kind, name), _| match kind {
                 PrincipalKind::Admin => !admins.contains(name),
                 _ => true,
@@ -71,9 +70,10 @@ impl RegistryAuthorizer {
                 .sessions
                 .lock()
                 .iter()
-                .filter(|(_, (principal, _))| match principal.kind {
-                    PrincipalKind::Application => apps.contains(&principal.name),
-                    PrincipalKind::Admin => admins.contains(&principal.name),
+                .filter(|(_, session)| match session.principal.kind {
+                    PrincipalKind::Application => apps.contains(&session.principal.name),
+                    PrincipalKind::Admin => admins.contains(&session.principal.name),
+                    PrincipalKind::User => users.contains(&session.principal.name),
                     _ => false,
                 })
                 .map(|(client_id, _)| client_id.clone())
@@ -140,5 +140,51 @@ mod tests {
         }
         assert_eq!(lines, vec![0]);
         assert_eq!(log.suppressed.load(Ordering::Relaxed), 99);
+    }
+}
+
+impl RegistryAuthorizer {
+    /// Disconnects every browser connection of a login session (after logout).
+    pub async fn revoke_session(&self, session: &str, bus: &dyn Bus) -> usize {
+        self.tokens
+            .revoke_session(session, hearth_model::now_millis());
+        let doomed: Vec<Arc<str>> = self
+            .sessions
+            .lock()
+            .iter()
+            .filter(|(_, live)| live.user_session.as_deref() == Some(session))
+            .map(|(client_id, _)| client_id.clone())
+            .collect();
+        self.kick_all(doomed, bus).await
+    }
+
+    /// Disconnects every browser connection of a person and voids their tokens
+    /// (password changed, account removed).
+    pub async fn revoke_user(&self, user: &str, bus: &dyn Bus) -> usize {
+        self.tokens.revoke_user(user, hearth_model::now_millis());
+        let doomed: Vec<Arc<str>> = self
+            .sessions
+            .lock()
+            .iter()
+            .filter(|(_, live)| {
+                live.principal.kind == PrincipalKind::User && &*live.principal.name == user
+            })
+            .map(|(client_id, _)| client_id.clone())
+            .collect();
+        self.kick_all(doomed, bus).await
+    }
+
+    async fn kick_all(&self, client_ids: Vec<Arc<str>>, bus: &dyn Bus) -> usize {
+        let mut kicked = 0;
+        for client_id in client_ids {
+            self.sessions.lock().remove(&client_id);
+            if bus.kick(&client_id).await.unwrap_or(false) {
+                kicked += 1;
+            }
+        }
+        self.counters
+            .clients_kicked
+            .fetch_add(kicked as u64, Ordering::Relaxed);
+        kicked
     }
 }
