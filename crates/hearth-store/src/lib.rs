@@ -17,12 +17,15 @@
 //! - `registry`: the traits ([`GroupStore`], [`UserStore`], [`AppStore`],
 //!   [`DeviceStore`], [`CredentialStore`], [`AuditStore`]) and [`Store`] over them.
 //! - `history`: [`HistoryStore`] and what it takes ([`IngestBatch`], queries).
+//! - `auth`: [`AuthStore`], the HTTP API's login sessions and personal API tokens
+//!   (stored as SHA-256 digests).
 //! - `open`: [`open`] and [`sqlite_url`].
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
 //! - `broker_state`: [`RedbBrokerStore`], retained messages, persistent sessions and
 //!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`).
 
+mod auth;
 mod broker_state;
 mod error;
 mod history;
@@ -32,6 +35,7 @@ mod registry;
 mod sql;
 mod sqlite;
 
+pub use auth::{ApiToken, AuthStore, Session};
 pub use broker_state::RedbBrokerStore;
 pub use error::{StoreError, StoreResult};
 pub use history::{

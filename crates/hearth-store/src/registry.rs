@@ -6,7 +6,7 @@
 //! and, for the authorizer only, come out through [`CredentialStore`]; the records the
 //! other methods return never carry them.
 
-use crate::{HistoryStore, StoreResult};
+use crate::{AuthStore, HistoryStore, StoreResult};
 use async_trait::async_trait;
 use hearth_model::{
     AppId, Application, AuditEntry, Device, DeviceId, DevicePatch, Grant, Group, GroupId,
@@ -233,6 +233,7 @@ pub trait Store:
     + CredentialStore
     + AuditStore
     + HistoryStore
+    + AuthStore
     + Send
     + Sync
 {

@@ -6,11 +6,14 @@
 //! - this file: fixtures, and groups, users, memberships, applications and grants.
 //! - `registry/devices.rs`: registration, listing, changes.
 //! - `registry/audit.rs`: the audit log and the authorizer's credentials.
+//! - `registry/auth.rs`: the HTTP API's login sessions and API tokens.
 //! - `registry/history.rs`: ingest batches, history reads, aggregates, rollups, retention.
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/audit.rs"]
 mod audit;
+#[path = "registry/auth.rs"]
+mod auth;
 #[path = "registry/devices.rs"]
 mod devices;
 #[path = "registry/history.rs"]

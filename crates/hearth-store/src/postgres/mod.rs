@@ -28,6 +28,9 @@ const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 #[path = "../sql/audit.rs"]
 mod audit;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/auth.rs"]
+mod auth;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
@@ -57,6 +60,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         2,
         "history",
         include_str!("../../migrations/postgres/0002_history.sql"),
+    ),
+    (
+        3,
+        "auth",
+        include_str!("../../migrations/postgres/0003_auth.sql"),
     ),
 ];
 

@@ -4,10 +4,10 @@
 //! # Layout
 //! - this file: error mapping, JSON and LIKE helpers, the embedded-migration list type.
 //! - `registry.rs` (groups, users, applications, grants, credentials, `ping`, `close`),
-//!   `devices.rs`, `audit.rs`: NOT modules of this one. `sqlite/mod.rs` and
-//!   `postgres/mod.rs` each include them with `#[path = "../sql/..."] mod ...;` after
-//!   defining `type Db` (`sqlx::Sqlite` or `sqlx::Postgres`), `type Pool`, `type
-//!   ThisStore` and the few constants where the SQL differs. Each query is thus written
+//!   `devices.rs`, `audit.rs`, `history.rs`, `auth.rs` (sessions, API tokens): NOT
+//!   modules of this one. `sqlite/mod.rs` and `postgres/mod.rs` each include them with
+//!   `#[path = "../sql/..."] mod ...;` after defining `type Db` (`sqlx::Sqlite` or
+//!   `sqlx::Postgres`), `type Pool`, `type ThisStore` and the few constants where the SQL differs. Each query is thus written
 //!   once, yet compiled against a concrete database type in each backend, which spares
 //!   us generic code bounded on `sqlx::Database` (`for<'c> &'c mut Db::Connection:
 //!   Executor<'c>`, `for<'q> T: Encode<'q, Db> + Type<Db>`... on every function).
@@ -123,10 +123,17 @@ mod tests {
     #[test]
     fn ladder_chunks_use_few_sizes() {
         let items: Vec<u32> = (0..10_000).collect();
-        let sizes: Vec<usize> = ladder_chunks(&items, 4096).iter().map(|c| c.len()).collect();
+        let sizes: Vec<usize> = ladder_chunks(&items, 4096)
+            .iter()
+            .map(|c| c.len())
+            .collect();
         assert_eq!(sizes.iter().sum::<usize>(), 10_000);
         assert_eq!(&sizes[..2], &[4096, 4096]);
-        assert!(sizes.iter().all(|size| [4096, 512, 64, 8, 1].contains(size)));
+        assert!(
+            sizes
+                .iter()
+                .all(|size| [4096, 512, 64, 8, 1].contains(size))
+        );
         assert!(ladder_chunks::<u32>(&[], 4096).is_empty());
         assert_eq!(ladder_chunks(&items[..3], 4096).len(), 3);
     }

@@ -30,6 +30,9 @@ const BEGIN_SNAPSHOT: &str = "BEGIN";
 #[path = "../sql/audit.rs"]
 mod audit;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/auth.rs"]
+mod auth;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
@@ -60,6 +63,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         2,
         "history",
         include_str!("../../migrations/sqlite/0002_history.sql"),
+    ),
+    (
+        3,
+        "auth",
+        include_str!("../../migrations/sqlite/0003_auth.sql"),
     ),
 ];
 
