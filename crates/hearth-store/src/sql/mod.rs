@@ -7,10 +7,11 @@
 //!   `devices.rs`, `audit.rs`, `history.rs`, `auth.rs` (sessions, API tokens): NOT
 //!   modules of this one. `sqlite/mod.rs` and `postgres/mod.rs` each include them with
 //!   `#[path = "../sql/..."] mod ...;` after defining `type Db` (`sqlx::Sqlite` or
-//!   `sqlx::Postgres`), `type Pool`, `type ThisStore` and the few constants where the SQL differs. Each query is thus written
-//!   once, yet compiled against a concrete database type in each backend, which spares
-//!   us generic code bounded on `sqlx::Database` (`for<'c> &'c mut Db::Connection:
-//!   Executor<'c>`, `for<'q> T: Encode<'q, Db> + Type<Db>`... on every function).
+//!   `sqlx::Postgres`), `type Pool`, `type ThisStore` and the few constants where the
+//!   SQL differs. Each query is thus written once, yet compiled against a concrete
+//!   database type in each backend, which spares us generic code bounded on
+//!   `sqlx::Database` (`for<'c> &'c mut Db::Connection: Executor<'c>`,
+//!   `for<'q> T: Encode<'q, Db> + Type<Db>`... on every function).
 
 use crate::StoreError;
 use sqlx::SqlSafeStr;
