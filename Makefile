@@ -7,11 +7,11 @@ HEARTH_ARGS ?=
 
 .PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean
 
-## Build (release) and run the hub with defaults: data in ./data, MQTT on
-## 127.0.0.1:1883, WebSocket on 127.0.0.1:8083/mqtt. Anonymous MQTT is allowed until
-## the registry lands, and only on loopback.
+## Build (release) and run the hub with defaults: data and the SQLite database in
+## ./data, MQTT on 127.0.0.1:1883, WebSocket on 127.0.0.1:8083/mqtt. Every MQTT client
+## logs in with registry credentials; the first start prints the owner's password.
 run:
-	$(CARGO) run --release -p hearth -- serve --allow-anonymous $(HEARTH_ARGS)
+	$(CARGO) run --release -p hearth -- serve $(HEARTH_ARGS)
 
 build:
 	$(CARGO) build --release -p hearth

@@ -56,6 +56,16 @@ impl Conn {
         client_id: &str,
         keep_alive: u16,
     ) -> Result<Conn, BenchError> {
+        Conn::connect_as(addr, client_id, keep_alive, None).await
+    }
+
+    /// Like [`Conn::connect`], with a user name and password (a registered device).
+    pub async fn connect_as(
+        addr: SocketAddr,
+        client_id: &str,
+        keep_alive: u16,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Conn, BenchError> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| BenchError::Connect { addr, source })?;
@@ -67,7 +77,13 @@ impl Conn {
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
         };
-        conn.queue(&connect_packet(client_id, keep_alive))?;
+        let mut connect = connect_packet(client_id, keep_alive);
+        if let (Packet::Connect(connect), Some((username, password))) = (&mut connect, credentials)
+        {
+            connect.username = Some(ByteStr::from(username));
+            connect.password = Some(Bytes::copy_from_slice(password.as_bytes()));
+        }
+        conn.queue(&connect)?;
         conn.flush().await?;
         let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.next_packet())
             .await

@@ -19,11 +19,13 @@
 //! - `cpu`: CPU time of generator and broker from `/proc`.
 //! - `scenario/`: the scenarios, their options and limits.
 //! - `result`: result types; `report`: Markdown tables, medians and ratios.
+//! - `devices`: a fleet of registered devices publishing QoS 1 readings (ingest).
 //! - `relay`: the do-nothing broker for the generator's own ceiling.
 //! - `error`: [`BenchError`].
 
 mod client;
 mod cpu;
+pub mod devices;
 mod error;
 pub mod histogram;
 pub mod payload;

@@ -9,11 +9,13 @@
 //!   and the watcher that disconnects revoked clients.
 //! - `ingest`: [`ingest::Ingest`], device messages into history and live state with
 //!   group commit, and presence.
+//! - `retention`: hourly rollups and retention of history, run by the hub.
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
 pub mod auth;
-// pub mod ingest; (until HistoryStore lands)
+pub mod ingest;
 pub mod registry;
+pub mod retention;
 pub mod secret;
 
 pub use auth::{AuthCounters, DeviceConnection, RegistryAuthorizer};

@@ -332,7 +332,8 @@ async fn admins_may_do_anything(store: Arc<dyn Store>) {
 
 async fn bad_credentials_are_refused_with_the_right_code(store: Arc<dyn Store>) {
     let hub = Hub::start(store).await;
-    let cases: Vec<(&str, Option<(&str, &str)>, u64)> = vec![
+    type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, u64);
+    let cases: Vec<Case> = vec![
         // Wrong secret: bad user name or password.
         ("d1", Some(("d1", "not-the-secret")), 0x86),
         // Another device's secret.

@@ -31,6 +31,8 @@ pub enum BenchCommand {
     Compare(CompareArgs),
     /// What the registry's MQTT authorization costs per check, beside a no-op check.
     Auth(crate::bench_auth::AuthBenchArgs),
+    /// Durable device messages per second end to end, beside the store's own ceiling.
+    Ingest(crate::bench_ingest::IngestBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +111,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             load(relay.addr(), &scenarios, None, &args.load)
         }
         BenchCommand::Auth(args) => crate::bench_auth::run(args),
+        BenchCommand::Ingest(args) => crate::bench_ingest::run(args),
         BenchCommand::Compare(args) => {
             let baseline = read_reports(&args.baseline)?;
             let candidate = read_reports(&args.candidate)?;

@@ -21,6 +21,10 @@ pub struct HearthConfig {
     pub http: Option<SocketAddr>,
     /// The MQTT broker.
     pub mqtt: BrokerConfig,
+    /// Device messages into history and live state; presence.
+    pub ingest: hearth_services::ingest::IngestConfig,
+    /// History rollups and retention.
+    pub history: hearth_services::retention::RetentionConfig,
 }
 
 impl Default for HearthConfig {
@@ -30,6 +34,8 @@ impl Default for HearthConfig {
             database: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             mqtt: BrokerConfig::default(),
+            ingest: Default::default(),
+            history: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@
 mod admin;
 mod bench;
 mod bench_auth;
+mod bench_ingest;
 mod cli;
 mod config;
 mod passwd;

@@ -9,6 +9,7 @@ use hearth_broker::Broker;
 use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
 use hearth_bus::{Authorizer, Bus};
+use hearth_services::ingest::Ingest;
 use hearth_services::{Registry, RegistryAuthorizer};
 use hearth_store::RedbBrokerStore;
 
@@ -52,11 +53,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Taken before the broker starts, so that no device connection goes unseen.
+    let device_connections = authorizer.device_connections();
     let broker = Broker::start_with_store(config.mqtt.clone(), authorizer.clone(), broker_store)
         .await
         .context("starting the MQTT broker")?;
     let bus: Arc<dyn Bus> = Arc::new(broker.handle());
-    let auth_watcher = authorizer.watch(bus);
+    let auth_watcher = authorizer.watch(bus.clone());
+    let ingest = Ingest::start(
+        store.clone(),
+        bus,
+        device_connections,
+        config.ingest.clone(),
+    )
+    .await
+    .context("starting ingest")?;
+    let retention = hearth_services::retention::spawn(store.clone(), config.history.clone());
 
     if args.print_addrs {
         let addrs = broker.local_addrs();
@@ -76,7 +88,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     auth_watcher.abort();
+    retention.abort();
     broker.shutdown().await;
+    // After the broker: what it handed over is written before the store closes.
+    ingest.shutdown().await;
     store.close().await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! "Acknowledged means on disk": the real binary is killed with SIGKILL while clients
 //! publish QoS 1 messages, restarted on the same data directory, and every message it
-//! had acknowledged is still delivered.
+//! had acknowledged is still delivered (broker state) and in the history (ingest, on
+//! SQLite and PostgreSQL).
 
 use bytes::BytesMut;
 use hearth_mqtt::{
@@ -19,6 +20,11 @@ const DEADLINE: Duration = Duration::from_secs(30);
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
 async fn serve(data_dir: &Path) -> (Child, u16) {
+    serve_with(data_dir, None).await
+}
+
+/// Starts the hub on `data_dir`, with the registry in `database` when given.
+async fn serve_with(data_dir: &Path, database: Option<&str>) -> (Child, u16) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
     command
         .args([
@@ -28,7 +34,9 @@ async fn serve(data_dir: &Path) -> (Child, u16) {
             "--mqtt",
             "127.0.0.1:0",
         ])
-        .args(["--ws", "off", "--http", "off", "--data-dir"])
+        .args(["--ws", "off", "--http", "off"])
+        .args(database.map(|url| format!("--database={url}")))
+        .arg("--data-dir")
         .arg(data_dir)
         .current_dir(data_dir)
         .env_remove("HEARTH_LOG")
@@ -61,6 +69,18 @@ struct RawClient {
 
 impl RawClient {
     async fn connect(port: u16, client_id: &str, clean_start: bool) -> (RawClient, bool) {
+        let (client, connack) = RawClient::try_connect(port, client_id, clean_start, None).await;
+        assert_eq!(connack.reason, hearth_mqtt::ReasonCode::SUCCESS);
+        (client, connack.session_present)
+    }
+
+    /// Connects with optional credentials and returns the CONNACK whatever it says.
+    async fn try_connect(
+        port: u16,
+        client_id: &str,
+        clean_start: bool,
+        credentials: Option<(&str, &str)>,
+    ) -> (RawClient, hearth_mqtt::ConnAck) {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let mut client = RawClient {
             stream,
@@ -73,17 +93,15 @@ impl RawClient {
                 keep_alive: 60,
                 client_id: ByteStr::from(client_id),
                 will: None,
-                username: None,
-                password: None,
+                username: credentials.map(|(username, _)| ByteStr::from(username)),
+                password: credentials
+                    .map(|(_, password)| bytes::Bytes::copy_from_slice(password.as_bytes())),
                 properties: Default::default(),
             })))
             .await
             .unwrap();
         match client.next().await {
-            Some(Packet::ConnAck(connack)) => {
-                assert_eq!(connack.reason, hearth_mqtt::ReasonCode::SUCCESS);
-                (client, connack.session_present)
-            }
+            Some(Packet::ConnAck(connack)) => (client, connack),
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }
@@ -137,10 +155,21 @@ fn publish(topic: &str, packet_id: u16, payload: String, retain: bool) -> Packet
     })
 }
 
-/// Publishes numbered QoS 1 messages with up to 32 in flight until the connection
-/// breaks; returns the payloads the broker acknowledged.
+/// Publishes numbered QoS 1 messages until the connection breaks; returns the payloads
+/// the broker acknowledged.
 async fn publish_until_killed(port: u16, publisher: usize) -> BTreeSet<String> {
-    let (mut client, _) = RawClient::connect(port, &format!("publisher-{publisher}"), true).await;
+    let (client, _) = RawClient::connect(port, &format!("publisher-{publisher}"), true).await;
+    let topic = format!("sensors/{publisher}");
+    send_until_killed(client, topic, move |n| format!("p{publisher}-{n}")).await
+}
+
+/// Publishes 2,000 numbered QoS 1 messages on `topic` (payload from `payload(n)`) until
+/// the connection breaks; returns the payloads that were acknowledged.
+async fn send_until_killed(
+    mut client: RawClient,
+    topic: String,
+    payload: impl Fn(u32) -> String + Send + 'static,
+) -> BTreeSet<String> {
     let (mut reader, mut writer) = client.stream.into_split();
     let sender = tokio::spawn(async move {
         let mut sent = Vec::new();
@@ -148,15 +177,10 @@ async fn publish_until_killed(port: u16, publisher: usize) -> BTreeSet<String> {
         // beyond it, the configured policy drops messages, which is a different test.
         for n in 0..2_000u32 {
             let packet_id = (n % 60_000 + 1) as u16;
-            let payload = format!("p{publisher}-{n}");
+            let payload = payload(n);
             let mut out = BytesMut::new();
             hearth_mqtt::encode(
-                &publish(
-                    &format!("sensors/{publisher}"),
-                    packet_id,
-                    payload.clone(),
-                    false,
-                ),
+                &publish(&topic, packet_id, payload.clone(), false),
                 V311,
                 &mut out,
             )
@@ -265,4 +289,105 @@ async fn every_acknowledged_message_survives_sigkill() {
         other => panic!("expected the retained config, got {other:?}"),
     }
     hub.start_kill().unwrap();
+}
+
+/// Registers a device through the CLI (on the hub's own store) and returns its secret.
+async fn add_device(database: &str, id: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["--database", database, "device", "add", id, "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "device add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let added: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    added["secret"].as_str().unwrap().to_owned()
+}
+
+/// Connects as a device, retrying while the hub has not yet picked up the registration
+/// (it polls the registry).
+async fn connect_device(port: u16, id: &str, secret: &str) -> RawClient {
+    for _ in 0..200 {
+        let (client, connack) = RawClient::try_connect(port, id, true, Some((id, secret))).await;
+        if connack.reason == hearth_mqtt::ReasonCode::SUCCESS {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("device {id} was never accepted");
+}
+
+async fn acknowledged_readings_survive_sigkill(backend: hearth_testkit::Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (database, _guard) = hearth_testkit::database_url(backend);
+    let (mut hub, port) = serve_with(dir.path(), Some(&database)).await;
+    let mut devices = Vec::new();
+    for index in 0..4 {
+        let id = format!("sensor-{index}");
+        let secret = add_device(&database, &id).await;
+        devices.push((id, secret));
+    }
+    let mut publishers = Vec::new();
+    for (id, secret) in &devices {
+        let client = connect_device(port, id, secret).await;
+        let topic = format!("devices/{id}/data");
+        publishers.push(tokio::spawn(send_until_killed(client, topic, |n| {
+            format!(r#"{{"seq": {n}, "temperature": 21.5}}"#)
+        })));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    hub.start_kill().unwrap(); // SIGKILL
+    hub.wait().await.unwrap();
+    let mut acknowledged = Vec::new();
+    for publisher in publishers {
+        acknowledged.push(publisher.await.unwrap());
+    }
+    assert!(
+        acknowledged.iter().any(|acked| !acked.is_empty()),
+        "the devices got acknowledgements before the kill"
+    );
+
+    // The hub starts again on the same store, and the history has every acknowledged
+    // reading.
+    let (mut hub, _) = serve_with(dir.path(), Some(&database)).await;
+    let store = hearth_store::open(&database).await.unwrap();
+    for ((id, _), acked) in devices.iter().zip(&acknowledged) {
+        let stored: BTreeSet<String> = store
+            .messages(&hearth_store::MessageQuery {
+                device: hearth_model::DeviceId::new(id).unwrap(),
+                kind: Some(hearth_model::MessageKind::Data),
+                range: hearth_store::TimeRange {
+                    from_ms: 0,
+                    to_ms: i64::MAX,
+                },
+                limit: 100_000,
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|message| String::from_utf8(message.payload).unwrap())
+            .collect();
+        let missing: Vec<_> = acked.difference(&stored).take(5).collect();
+        assert!(
+            missing.is_empty(),
+            "{id}: {} acknowledged, {} stored, missing e.g. {missing:?}",
+            acked.len(),
+            stored.len()
+        );
+    }
+    store.close().await;
+    hub.start_kill().unwrap();
+}
+
+#[tokio::test]
+async fn acknowledged_readings_survive_sigkill_on_sqlite() {
+    acknowledged_readings_survive_sigkill(hearth_testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn acknowledged_readings_survive_sigkill_on_postgres() {
+    acknowledged_readings_survive_sigkill(hearth_testkit::Backend::Postgres).await;
 }

@@ -35,6 +35,9 @@ pub use user_token::{UserToken, UserTokens};
 
 use crate::secret;
 
+/// A password that matched: the stored hash it matched and the password's SHA-256.
+type VerifiedPassword = (Arc<str>, [u8; 32]);
+
 /// Longest life of a browser's MQTT password.
 pub const MAX_USER_TOKEN_TTL_MS: hearth_model::Millis = 3_600_000;
 
@@ -76,7 +79,7 @@ pub struct RegistryAuthorizer {
     /// Tried for user names the registry does not know (the broker's password file).
     fallback: Option<Arc<dyn Authorizer>>,
     /// (kind, name) to (stored hash, SHA-256 of the password that matched it).
-    verified: Mutex<HashMap<(PrincipalKind, Arc<str>), (Arc<str>, [u8; 32])>>,
+    verified: Mutex<HashMap<(PrincipalKind, Arc<str>), VerifiedPassword>>,
     /// Client ids of connected applications and administrators, whose client ids are
     /// free-form (a device's client id is its id), so that a revocation can find them;
     /// with the connection number, so a takeover's late disconnect removes nothing.

@@ -127,22 +127,6 @@ impl RateLimitedLog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_burst_logs_once_and_counts_the_rest() {
-        let log = RateLimitedLog::default();
-        let mut lines = Vec::new();
-        for _ in 0..100 {
-            log.warn(|suppressed| lines.push(suppressed));
-        }
-        assert_eq!(lines, vec![0]);
-        assert_eq!(log.suppressed.load(Ordering::Relaxed), 99);
-    }
-}
-
 impl RegistryAuthorizer {
     /// Disconnects every browser connection of a login session (after logout).
     pub async fn revoke_session(&self, session: &str, bus: &dyn Bus) -> usize {
@@ -186,5 +170,21 @@ impl RegistryAuthorizer {
             .clients_kicked
             .fetch_add(kicked as u64, Ordering::Relaxed);
         kicked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_logs_once_and_counts_the_rest() {
+        let log = RateLimitedLog::default();
+        let mut lines = Vec::new();
+        for _ in 0..100 {
+            log.warn(|suppressed| lines.push(suppressed));
+        }
+        assert_eq!(lines, vec![0]);
+        assert_eq!(log.suppressed.load(Ordering::Relaxed), 99);
     }
 }

@@ -1,0 +1,111 @@
+//! Ingest (SPEC §4, seed 002): device messages become durable state and history.
+//!
+//! The broker shows every client publish on `devices/+/+` to [`queue::IngestQueue`]
+//! before acknowledging it. One writer task ([`writer`]) takes everything queued, turns it
+//! into one [`hearth_store::IngestBatch`] (messages, points, presence changes, and one
+//! coalesced live-state update per device), commits it in one transaction, and only then
+//! lets the broker send the PUBACK / PUBREC of the QoS 1/2 messages in it: acknowledged
+//! means on disk. While one batch commits the next one gathers, so the commit cost is
+//! shared by everything that arrived meanwhile (group commit).
+//!
+//! # Layout
+//! - `parse`: payloads to readings and presence words.
+//! - `presence`: the online/offline state machine with precise timeouts.
+//! - `queue`: the interceptor and the writer's inbox; counters.
+//! - `writer`: the batching task.
+
+mod parse;
+mod presence;
+mod queue;
+mod writer;
+
+pub use queue::IngestCounters;
+
+use crate::DeviceConnection;
+use hearth_bus::{Bus, BusError};
+use hearth_store::{Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
+
+/// Ingest settings (`[ingest]` in hearth.toml).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Most messages in one transaction.
+    pub max_batch: usize,
+    /// QoS 0 messages waiting beyond this are dropped (counted); QoS 1/2 are bounded by
+    /// the broker's receive maximum instead.
+    pub max_qos0_backlog: usize,
+    /// A device that is not connected itself is offline after this long without data
+    /// or heartbeat, unless it has its own `heartbeat_timeout_secs`.
+    pub heartbeat_timeout_secs: u32,
+    /// Publish presence changes retained on `devices/{id}/status`.
+    pub publish_presence: bool,
+}
+
+impl Default for IngestConfig {
+    fn default() -> IngestConfig {
+        IngestConfig {
+            max_batch: 20_000,
+            max_qos0_backlog: 100_000,
+            heartbeat_timeout_secs: 120,
+            publish_presence: true,
+        }
+    }
+}
+
+/// Why ingest could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// The running ingest. Dropping it leaves the writer running; call
+/// [`Ingest::shutdown`] to flush and stop.
+pub struct Ingest {
+    queue: Arc<queue::IngestQueue>,
+    stop: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Ingest {
+    /// Loads the devices and their last known presence, registers with the bus and
+    /// starts the writer. `connections` are the device connects and disconnects from
+    /// the authorizer (see `RegistryAuthorizer::device_connections`).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        connections: Option<mpsc::UnboundedReceiver<DeviceConnection>>,
+        config: IngestConfig,
+    ) -> Result<Ingest, IngestError> {
+        let counters = Arc::new(IngestCounters::default());
+        let queue = Arc::new(queue::IngestQueue::new(
+            config.max_qos0_backlog,
+            counters.clone(),
+        ));
+        let stop = Arc::new(Notify::new());
+        let writer =
+            writer::Writer::load(store, bus.clone(), queue.clone(), connections, config).await?;
+        bus.intercept("devices/+/+", queue.clone())?;
+        let task = tokio::spawn(writer.run(stop.clone()));
+        Ok(Ingest { queue, stop, task })
+    }
+
+    pub fn counters(&self) -> &Arc<IngestCounters> {
+        &self.queue.counters
+    }
+
+    /// Messages waiting for the writer (ingest lag, for metrics).
+    pub fn backlog(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Writes what is queued and stops.
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}

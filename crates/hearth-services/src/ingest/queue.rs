@@ -1,0 +1,106 @@
+//! The hand-over from the broker's routing path to the ingest writer.
+//!
+//! The broker calls [`IngestQueue::intercept`] on its router task, which must never
+//! wait, so the queue is a mutex-guarded `VecDeque` (held for a push) plus a `Notify`.
+//! QoS 1/2 messages are always queued: their publishers wait for the PUBACK, which
+//! waits for the commit, so the broker's receive maximum bounds how many can be
+//! outstanding. QoS 0 messages carry no promise and nothing holds their publishers
+//! back, so past `max_qos0` queued items they are dropped and counted.
+
+use hearth_bus::{AckToken, Envelope, Interceptor};
+use hearth_model::Millis;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Notify;
+
+/// One intercepted device message.
+pub struct Item {
+    pub topic: Arc<str>,
+    pub payload: bytes::Bytes,
+    pub received_at_ms: Millis,
+    /// Published by a device logged in with registry credentials (so its id is
+    /// registered, even if the writer has not reloaded the registry since).
+    pub from_device: bool,
+    /// `None` for QoS 0.
+    pub ack: Option<AckToken>,
+}
+
+/// Counters shared by the queue and the writer (exported as metrics).
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    /// Messages written to the store.
+    pub stored: AtomicU64,
+    /// Of those, payloads that were not valid JSON (kept raw, flagged).
+    pub bad_json: AtomicU64,
+    /// Messages from ids the registry does not know, or from disabled devices.
+    pub unknown_device: AtomicU64,
+    /// QoS 0 messages dropped because the writer was too far behind.
+    pub qos0_dropped: AtomicU64,
+    /// Batches committed, and failed commits (their QoS 1/2 messages were refused so
+    /// that the devices send them again).
+    pub batches: AtomicU64,
+    pub failed_batches: AtomicU64,
+    /// Presence changes stored.
+    pub presence_changes: AtomicU64,
+}
+
+/// The interceptor the broker sees, and the writer's inbox.
+pub struct IngestQueue {
+    items: Mutex<VecDeque<Item>>,
+    pub(crate) ready: Notify,
+    max_qos0: usize,
+    pub(crate) counters: Arc<IngestCounters>,
+}
+
+impl IngestQueue {
+    pub fn new(max_qos0: usize, counters: Arc<IngestCounters>) -> IngestQueue {
+        IngestQueue {
+            items: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            max_qos0,
+            counters,
+        }
+    }
+
+    /// Moves up to `max` queued items into `out`.
+    pub fn take(&self, max: usize, out: &mut Vec<Item>) {
+        let mut items = self.items.lock();
+        let n = items.len().min(max);
+        out.extend(items.drain(..n));
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Interceptor for IngestQueue {
+    fn intercept(&self, message: &Envelope, ack: Option<AckToken>) {
+        let item = Item {
+            topic: message.topic.clone(),
+            payload: message.payload.clone(),
+            received_at_ms: hearth_model::now_millis(),
+            from_device: message
+                .principal
+                .as_ref()
+                .is_some_and(|principal| principal.kind == hearth_bus::PrincipalKind::Device),
+            ack,
+        };
+        {
+            let mut items = self.items.lock();
+            if item.ack.is_none() && items.len() >= self.max_qos0 {
+                drop(items);
+                self.counters.qos0_dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            items.push_back(item);
+        }
+        self.ready.notify_one();
+    }
+}

@@ -1,0 +1,453 @@
+//! The ingest writer: one task that batches, commits, then acknowledges.
+
+use super::parse;
+use super::presence::{Change, Presence};
+use super::queue::{IngestQueue, Item};
+use super::{IngestConfig, IngestError};
+use crate::DeviceConnection;
+use crate::auth::RateLimitedLog;
+use hearth_bus::{AckToken, Bus, Envelope, Qos};
+use hearth_model::{DeviceId, MessageKind, Millis, Point, StatusChange, now_millis};
+use hearth_store::{DeviceFilter, IngestBatch, LiveUpdate, NewMessage, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+
+/// How often the writer looks for registry changes (devices added, disabled, or given
+/// another timeout).
+const DIRECTORY_POLL: Duration = Duration::from_secs(1);
+
+/// Least time between two registry reloads caused by unknown ids (an admin publishing
+/// for ids that do not exist must not cost a query per batch).
+const FORCED_REFRESH: Duration = Duration::from_millis(100);
+
+/// Longest `device_status` kept (a status payload is meant to be small).
+const MAX_STATUS_LEN: usize = 1024;
+
+/// What the writer needs to know about a registered device.
+#[derive(Debug, Clone, Copy)]
+struct DeviceInfo {
+    enabled: bool,
+    timeout_ms: Millis,
+}
+
+pub(super) struct Writer {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    queue: Arc<IngestQueue>,
+    connections: Option<mpsc::UnboundedReceiver<DeviceConnection>>,
+    config: IngestConfig,
+    devices: HashMap<Arc<str>, DeviceInfo>,
+    directory_seq: i64,
+    presence: Presence,
+    started_ms: Millis,
+    unknown_log: RateLimitedLog,
+    /// When an unknown id last made the writer re-read the registry.
+    last_forced_refresh: Option<std::time::Instant>,
+}
+
+impl Writer {
+    pub async fn load(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        queue: Arc<IngestQueue>,
+        connections: Option<mpsc::UnboundedReceiver<DeviceConnection>>,
+        config: IngestConfig,
+    ) -> Result<Writer, IngestError> {
+        let mut writer = Writer {
+            store,
+            bus,
+            queue,
+            connections,
+            config,
+            devices: HashMap::new(),
+            directory_seq: -1,
+            presence: Presence::default(),
+            started_ms: now_millis(),
+            unknown_log: RateLimitedLog::default(),
+            last_forced_refresh: None,
+        };
+        writer.refresh_directory().await?;
+        // Devices the store last saw online stay online until their timeout runs out
+        // from their last sighting, unless they reconnect first.
+        let online = writer
+            .store
+            .devices(&DeviceFilter {
+                online: Some(true),
+                ..DeviceFilter::default()
+            })
+            .await?;
+        for device in online {
+            let id: Arc<str> = device.id.as_str().into();
+            let timeout_ms = writer.timeout_ms(&id);
+            let last_seen = device.live.last_seen_ms.unwrap_or(writer.started_ms);
+            writer.presence.restore(&id, last_seen, timeout_ms);
+        }
+        Ok(writer)
+    }
+
+    fn timeout_ms(&self, device: &str) -> Millis {
+        self.devices.get(device).map_or(
+            Millis::from(self.config.heartbeat_timeout_secs) * 1000,
+            |info| info.timeout_ms,
+        )
+    }
+
+    async fn refresh_directory(&mut self) -> Result<(), IngestError> {
+        let seq = self.store.last_audit_seq().await?;
+        if seq == self.directory_seq {
+            return Ok(());
+        }
+        let default_ms = Millis::from(self.config.heartbeat_timeout_secs) * 1000;
+        let devices = self.store.devices(&DeviceFilter::default()).await?;
+        let previous = std::mem::take(&mut self.devices);
+        for device in devices {
+            let timeout_ms = device
+                .heartbeat_timeout_secs
+                .map_or(default_ms, |secs| Millis::from(secs) * 1000);
+            self.devices.insert(
+                device.id.as_str().into(),
+                DeviceInfo {
+                    enabled: device.enabled,
+                    timeout_ms,
+                },
+            );
+        }
+        for gone in previous.keys().filter(|id| !self.devices.contains_key(*id)) {
+            self.presence.forget(gone);
+        }
+        self.directory_seq = seq;
+        Ok(())
+    }
+
+    pub async fn run(mut self, stop: Arc<Notify>) {
+        let mut directory_tick = tokio::time::interval(DIRECTORY_POLL);
+        directory_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending_connections = Vec::new();
+        let mut stopping = false;
+        loop {
+            if self.queue.is_empty() && !stopping {
+                let next_deadline = self.presence.next_deadline().map(|deadline_ms| {
+                    let wait = (deadline_ms - now_millis()).max(0) as u64;
+                    tokio::time::Instant::now() + Duration::from_millis(wait)
+                });
+                tokio::select! {
+                    _ = self.queue.ready.notified() => {}
+                    Some(event) = recv(&mut self.connections) => pending_connections.push(event),
+                    _ = sleep_until(next_deadline) => {}
+                    _ = directory_tick.tick() => {
+                        if let Err(error) = self.refresh_directory().await {
+                            tracing::warn!("ingest could not reload the device list: {error}");
+                        }
+                    }
+                    _ = stop.notified() => stopping = true,
+                }
+            }
+            if let Some(connections) = &mut self.connections {
+                while let Ok(event) = connections.try_recv() {
+                    pending_connections.push(event);
+                }
+            }
+            let mut items = Vec::new();
+            self.queue.take(self.config.max_batch, &mut items);
+            self.write(items, std::mem::take(&mut pending_connections))
+                .await;
+            if stopping && self.queue.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Builds one batch from `items`, connection events and due timeouts, commits it,
+    /// then acknowledges and announces.
+    async fn write(&mut self, items: Vec<Item>, connections: Vec<DeviceConnection>) {
+        // A device registered a moment ago (by the CLI, another process) may publish
+        // before the periodic reload: an unknown id makes the writer look again before
+        // it decides, at most every FORCED_REFRESH.
+        let unknown = |item: &&Item| {
+            device_topic(&item.topic).is_some_and(|(device, _)| !self.devices.contains_key(device))
+        };
+        // A registered device's own message must never be dropped as unknown: reload
+        // now. Anything else unknown (an admin writing for a made-up id) is throttled.
+        let registered_but_unseen = items.iter().filter(unknown).any(|item| item.from_device)
+            || connections
+                .iter()
+                .any(|event| !self.devices.contains_key(&*event.device));
+        let has_unknown = items.iter().any(|item| unknown(&item));
+        if registered_but_unseen
+            || has_unknown
+                && self
+                    .last_forced_refresh
+                    .is_none_or(|at| at.elapsed() >= FORCED_REFRESH)
+        {
+            self.last_forced_refresh = Some(std::time::Instant::now());
+            if let Err(error) = self.refresh_directory().await {
+                tracing::warn!("ingest could not reload the device list: {error}");
+            }
+        }
+        let now_ms = now_millis();
+        let mut batch = IngestBatch::default();
+        let mut live: HashMap<Arc<str>, LiveUpdate> = HashMap::new();
+        let mut changes: Vec<Change> = Vec::new();
+        let mut tokens: Vec<AckToken> = Vec::with_capacity(items.len());
+        let mut bad_json = 0u64;
+        for item in items {
+            let ack = item.ack;
+            let item = Item { ack: None, ..item };
+            match self.add_item(&item, now_ms, &mut batch, &mut live, &mut changes) {
+                Added::Yes { json_ok } => {
+                    bad_json += u64::from(!json_ok);
+                    tokens.extend(ack);
+                }
+                // Not ours to store (unknown device, another topic): acknowledged as
+                // the broker would without ingest.
+                Added::No => {
+                    if let Some(token) = ack {
+                        token.accept();
+                    }
+                }
+            }
+        }
+        for event in connections {
+            let Some(info) = self.devices.get(&*event.device).copied() else {
+                continue;
+            };
+            let change = if event.connected {
+                live.entry(event.device.clone()).or_default().last_seen_ms = Some(now_ms);
+                self.presence
+                    .connected(&event.device, event.connection, now_ms, info.timeout_ms)
+            } else {
+                self.presence
+                    .disconnected(&event.device, event.connection, now_ms)
+            };
+            changes.extend(change);
+        }
+        changes.extend(self.presence.expire(now_ms, self.started_ms));
+        for change in &changes {
+            let Ok(device) = DeviceId::new(&change.device) else {
+                continue;
+            };
+            batch.status_changes.push(StatusChange {
+                device,
+                at_ms: change.at_ms,
+                online: change.online,
+                reason: change.reason,
+            });
+            live.entry(change.device.clone()).or_default().is_online = Some(change.online);
+        }
+        batch.live = live
+            .into_iter()
+            .filter_map(|(device, mut update)| {
+                update.device = Some(DeviceId::new(&device).ok()?);
+                Some(update)
+            })
+            .collect();
+        if batch.is_empty() {
+            return;
+        }
+        let n_messages = batch.messages.len() as u64;
+        match self.store.write_batch(&batch).await {
+            Ok(()) => {
+                let counters = &self.queue.counters;
+                counters.stored.fetch_add(n_messages, Ordering::Relaxed);
+                counters.bad_json.fetch_add(bad_json, Ordering::Relaxed);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .presence_changes
+                    .fetch_add(changes.len() as u64, Ordering::Relaxed);
+                drop(batch);
+                for token in tokens {
+                    token.accept();
+                }
+                if self.config.publish_presence {
+                    self.announce(&changes).await;
+                }
+            }
+            Err(error) => {
+                // Dropping the tokens refuses the QoS 1/2 messages (PUBACK 0x80 on v5,
+                // a closed connection on 3.x): their devices send them again.
+                self.queue
+                    .counters
+                    .failed_batches
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    messages = n_messages,
+                    "ingest could not store a batch; its QoS 1/2 messages were refused: {error}"
+                );
+            }
+        }
+    }
+
+    /// Adds one message to the batch, with its points, its live-state update and the
+    /// presence change it causes.
+    fn add_item(
+        &mut self,
+        item: &Item,
+        now_ms: Millis,
+        batch: &mut IngestBatch,
+        live: &mut HashMap<Arc<str>, LiveUpdate>,
+        changes: &mut Vec<Change>,
+    ) -> Added {
+        let Some((device, kind)) = device_topic(&item.topic) else {
+            return Added::No;
+        };
+        let info = match self.devices.get_key_value(device) {
+            Some((id, info)) if info.enabled => (id.clone(), *info),
+            other => {
+                self.queue
+                    .counters
+                    .unknown_device
+                    .fetch_add(1, Ordering::Relaxed);
+                let why = if other.is_some() {
+                    "disabled"
+                } else {
+                    "unknown"
+                };
+                self.unknown_log.warn(|suppressed| {
+                    tracing::warn!(
+                        device,
+                        suppressed,
+                        "message from an {why} device not ingested"
+                    )
+                });
+                return Added::No;
+            }
+        };
+        let (id, info) = info;
+        let Ok(device_id) = DeviceId::new(&id) else {
+            return Added::No;
+        };
+        let at_ms = item.received_at_ms;
+        let json = parse::json(&item.payload);
+        let update = live.entry(id.clone()).or_default();
+        update.last_seen_ms = Some(at_ms);
+        let mut json_ok = json.is_some();
+        let change = match kind {
+            MessageKind::Data => {
+                if let Some(value) = &json {
+                    let reading = parse::data_reading(value);
+                    batch
+                        .points
+                        .extend(reading.metrics.into_iter().map(|(metric, value)| Point {
+                            device: device_id.clone(),
+                            metric,
+                            at_ms,
+                            value,
+                        }));
+                    if reading.object {
+                        update.last_report_data =
+                            Some(String::from_utf8_lossy(&item.payload).into_owned());
+                    }
+                }
+                self.presence.activity(&id, now_ms, info.timeout_ms)
+            }
+            MessageKind::Heartbeat => {
+                // An empty heartbeat is a heartbeat, not bad JSON.
+                json_ok |= item.payload.is_empty();
+                update.last_heartbeat_ms = Some(at_ms);
+                self.presence.activity(&id, now_ms, info.timeout_ms)
+            }
+            MessageKind::Event => self.presence.activity(&id, now_ms, info.timeout_ms),
+            MessageKind::Status => {
+                let presence = parse::status_presence(&item.payload);
+                // `online` / `offline` as plain words are what the protocol asks for.
+                json_ok |= presence.is_some();
+                let text = String::from_utf8_lossy(&item.payload);
+                let mut status = text.trim().to_owned();
+                if status.len() > MAX_STATUS_LEN {
+                    let mut cut = MAX_STATUS_LEN;
+                    while !status.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    status.truncate(cut);
+                }
+                update.device_status = Some(status);
+                match presence {
+                    Some(false) => self.presence.offline(&id, now_ms),
+                    _ => self.presence.activity(&id, now_ms, info.timeout_ms),
+                }
+            }
+        };
+        changes.extend(change);
+        batch.messages.push(NewMessage {
+            device: device_id,
+            kind,
+            received_at_ms: at_ms,
+            payload: item.payload.clone(),
+            json_ok,
+        });
+        Added::Yes { json_ok }
+    }
+
+    /// Publishes presence changes retained on `devices/{id}/status` (those the device
+    /// did not announce itself).
+    async fn announce(&self, changes: &[Change]) {
+        for change in changes {
+            if change.reason == hearth_model::PresenceReason::Status {
+                continue;
+            }
+            let payload = if change.online { "online" } else { "offline" };
+            let envelope = Envelope::new(format!("devices/{}/status", change.device), payload)
+                .with_qos(Qos::AtLeastOnce)
+                .with_retain(true);
+            if let Err(error) = self.bus.publish(envelope).await {
+                tracing::debug!("presence not announced: {error}");
+            }
+        }
+    }
+}
+
+async fn recv(
+    connections: &mut Option<mpsc::UnboundedReceiver<DeviceConnection>>,
+) -> Option<DeviceConnection> {
+    match connections {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a message went into the batch.
+enum Added {
+    Yes { json_ok: bool },
+    No,
+}
+
+/// `devices/{id}/{kind}` split into the id and the kind.
+fn device_topic(topic: &str) -> Option<(&str, MessageKind)> {
+    let rest = topic.strip_prefix("devices/")?;
+    let (device, level) = rest.split_once('/')?;
+    Some((device, MessageKind::from_topic_level(level)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_topics_name_the_device_and_the_kind() {
+        assert_eq!(
+            device_topic("devices/d1/data"),
+            Some(("d1", MessageKind::Data))
+        );
+        assert_eq!(
+            device_topic("devices/d1/events"),
+            Some(("d1", MessageKind::Event))
+        );
+        assert_eq!(
+            device_topic("devices/d1/status"),
+            Some(("d1", MessageKind::Status))
+        );
+        assert_eq!(device_topic("devices/d1/commands"), None);
+        assert_eq!(device_topic("devices/d1"), None);
+        assert_eq!(device_topic("other/d1/data"), None);
+    }
+}
