@@ -1,0 +1,153 @@
+//! Hearth's HTTP API: JSON under `/api/v1` for the web app and for scripts, described by
+//! an OpenAPI document generated from the handlers (`/api/openapi.json`, browsable at
+//! `/api/docs`), plus `/healthz` and `/metrics`.
+//!
+//! Changes go through `hearth_services::Registry` (validation, audit, revocation shared
+//! with the CLI); reads go to the store. Every handler that needs a login takes a
+//! [`Caller`], which carries the user's roles and grants; see `caller.rs` for who may
+//! do what.
+//!
+//! # Layout
+//! - [`router`], [`serve`]: the whole app, and serving it until a shutdown future.
+//! - `state`: [`AppState`] and [`ApiConfig`].
+//! - `seams`: [`CommandService`] and [`MqttCredentialIssuer`], implemented by the binary.
+//! - `caller`: [`Caller`], authentication (cookie or bearer token) and permissions.
+//! - `session`: session ids, tokens, cookies. `limiter`: the login rate limit.
+//! - `error`: [`ApiError`]; `extract`: JSON and query extractors that fail as `ApiError`.
+//! - `dto`: response bodies with OpenAPI schemas.
+//! - `metrics`: [`Metrics`], Prometheus text written by hand.
+//! - `routes/`: one file per resource.
+
+mod caller;
+mod dto;
+mod error;
+mod extract;
+mod limiter;
+mod metrics;
+mod routes;
+mod seams;
+mod session;
+mod state;
+
+pub use caller::{Caller, Credential};
+pub use error::{ApiError, ApiResult, ErrorBody};
+pub use metrics::{Metrics, MetricsWriter};
+pub use seams::{CommandRequest, CommandService, CommandView, IssuedCredential, MqttCredentialIssuer};
+pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The API's prefix.
+pub const API_PREFIX: &str = "/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Hearth API", description = "The HTTP API of a Hearth hub. Log in with \
+        `POST /api/v1/auth/login` (session cookie) or send `Authorization: Bearer <token>` \
+        with a personal API token. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."),
+    tags(
+        (name = "auth", description = "Login, logout, profile, password, registration"),
+        (name = "tokens", description = "Personal API tokens"),
+        (name = "users", description = "Accounts (hub administrators)"),
+        (name = "groups", description = "Groups and members with roles"),
+        (name = "apps", description = "Applications, MQTT secrets and grants"),
+        (name = "devices", description = "Devices and their live state"),
+        (name = "history", description = "Messages, points, aggregates, status history"),
+        (name = "commands", description = "Remote control"),
+        (name = "mqtt", description = "Browser MQTT credentials"),
+        (name = "audit", description = "The audit log"),
+        (name = "operations", description = "Health and metrics"),
+    ),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// The routes and the OpenAPI document they describe, before state is attached.
+fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::new()
+        .merge(routes::auth::router())
+        .merge(routes::tokens::router())
+        .merge(routes::users::router())
+        .merge(routes::groups::router())
+        .merge(routes::apps::router())
+        .merge(routes::devices::router())
+        .merge(routes::history::router())
+        .merge(routes::commands::router())
+        .merge(routes::audit::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(API_PREFIX, api)
+        .merge(routes::ops::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document (what `/api/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    parts().1
+}
+
+/// The whole HTTP app: `/api/v1/...`, `/api/openapi.json`, `/api/docs`, `/healthz`,
+/// `/metrics`. Unknown routes answer 404 `no_route` in the API's error shape; a panic
+/// in a handler answers 500 `internal` (and is logged) instead of dropping the
+/// connection. Serve with `into_make_service_with_connect_info::<SocketAddr>()` (as
+/// [`serve`] does) so that the login rate limit sees client addresses.
+pub fn router(state: AppState) -> axum::Router {
+    let (routes, openapi) = parts();
+    let docs: axum::Router<AppState> =
+        SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi).into();
+    routes
+        .merge(docs)
+        .fallback(no_route)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("a request handler panicked").into_response()
+}
+
+/// Counts requests and their latency by matched route (not by raw path: ids would
+/// make every device its own series).
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .record_request(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}

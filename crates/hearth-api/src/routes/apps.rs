@@ -1,0 +1,218 @@
+//! `/api/v1/apps`: applications, their MQTT secret and the grants people hold on them.
+
+use crate::caller::Caller;
+use crate::dto::{AppSecretView, AppView, GrantView};
+use crate::error::{ApiResult, parse_id};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use hearth_model::{AppId, Application, GroupId, Permission, Role, UserName};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_apps, create_app))
+        .routes(routes!(get_app, remove_app))
+        .routes(routes!(rotate_app_secret))
+        .routes(routes!(list_grants))
+        .routes(routes!(set_grant, remove_grant))
+}
+
+/// The application `id` if the caller may see it (404 otherwise, as if it did not exist).
+pub(crate) async fn visible_app(state: &AppState, caller: &Caller, id: &AppId) -> ApiResult<Application> {
+    let app = state.store.app(id).await?;
+    caller.require_permission(&app, Permission::View, "reading an application")?;
+    Ok(app)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AppListQuery {
+    /// Only this group's applications.
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppRequest {
+    pub id: String,
+    pub group: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// `view`, `control` or `manage`.
+    #[schema(value_type = String, example = "control")]
+    pub permission: Permission,
+}
+
+/// The applications the caller can see, with what they may do with each.
+#[utoipa::path(get, path = "/apps", tag = "apps", params(AppListQuery),
+    responses((status = 200, body = Vec<AppView>)))]
+async fn list_apps(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AppListQuery>,
+) -> ApiResult<axum::Json<Vec<AppView>>> {
+    let group: Option<GroupId> = query.group.as_deref().map(|g| parse_id("group", g)).transpose()?;
+    let apps = state.store.apps(group.as_ref()).await?;
+    Ok(axum::Json(
+        apps.into_iter()
+            .filter_map(|app| {
+                let permission = caller.permission_on(&app)?;
+                Some(AppView::new(app, Some(permission)))
+            })
+            .collect(),
+    ))
+}
+
+/// Creates an application in a group (its owners and admins); returns its MQTT key and
+/// secret, the secret shown this once.
+#[utoipa::path(post, path = "/apps", tag = "apps", request_body = NewAppRequest,
+    responses((status = 201, body = AppSecretView), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+async fn create_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewAppRequest>,
+) -> ApiResult<(StatusCode, axum::Json<AppSecretView>)> {
+    let group: GroupId = parse_id("group", &request.group)?;
+    caller.require_role(&group, Role::Admin, "creating applications")?;
+    let (app, secret) = state
+        .registry
+        .add_app(
+            &caller.actor(),
+            &request.id,
+            group.as_str(),
+            request.name.as_deref(),
+            request.description.as_deref(),
+        )
+        .await?;
+    let permission = caller.permission_on(&app);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(AppSecretView {
+            mqtt_key: app.mqtt_key.clone(),
+            app: AppView::new(app, permission),
+            mqtt_secret: secret,
+        }),
+    ))
+}
+
+/// One application (anyone who may view its devices).
+#[utoipa::path(get, path = "/apps/{id}", tag = "apps", params(("id" = String, Path)),
+    responses((status = 200, body = AppView), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<AppView>> {
+    let id: AppId = parse_id("id", &id)?;
+    let app = visible_app(&state, &caller, &id).await?;
+    let permission = caller.permission_on(&app);
+    Ok(axum::Json(AppView::new(app, permission)))
+}
+
+/// Deletes an application (its group's owners and admins; refused while it has devices).
+#[utoipa::path(delete, path = "/apps/{id}", tag = "apps", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+async fn remove_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id: AppId = parse_id("id", &id)?;
+    let app = visible_app(&state, &caller, &id).await?;
+    caller.require_role(&app.group, Role::Admin, "deleting applications")?;
+    state.registry.remove_app(&caller.actor(), id.as_str()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives the application a new MQTT secret (shown this once); connections with the old
+/// one are cut. Needs `manage`.
+#[utoipa::path(post, path = "/apps/{id}/rotate-secret", tag = "apps", params(("id" = String, Path)),
+    responses((status = 200, body = AppSecretView), (status = 403, body = crate::error::ErrorBody)))]
+async fn rotate_app_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<AppSecretView>> {
+    let id: AppId = parse_id("id", &id)?;
+    let app = visible_app(&state, &caller, &id).await?;
+    let permission = caller.require_permission(&app, Permission::Manage, "rotating the secret")?;
+    let secret = state
+        .registry
+        .rotate_app_secret(&caller.actor(), id.as_str())
+        .await?;
+    Ok(axum::Json(AppSecretView {
+        mqtt_key: app.mqtt_key.clone(),
+        app: AppView::new(app, Some(permission)),
+        mqtt_secret: secret,
+    }))
+}
+
+/// The grants on an application. Needs `manage`.
+#[utoipa::path(get, path = "/apps/{id}/grants", tag = "apps", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<GrantView>), (status = 403, body = crate::error::ErrorBody)))]
+async fn list_grants(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<GrantView>>> {
+    let id: AppId = parse_id("id", &id)?;
+    let app = visible_app(&state, &caller, &id).await?;
+    caller.require_permission(&app, Permission::Manage, "reading grants")?;
+    let grants = state.store.grants(&id).await?;
+    Ok(axum::Json(grants.into_iter().map(GrantView::from).collect()))
+}
+
+/// Grants a user a permission on the application (its group's owners and admins).
+#[utoipa::path(put, path = "/apps/{id}/grants/{user}", tag = "apps",
+    params(("id" = String, Path), ("user" = String, Path)), request_body = GrantRequest,
+    responses((status = 200, body = GrantView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+async fn set_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+    ApiJson(request): ApiJson<GrantRequest>,
+) -> ApiResult<axum::Json<GrantView>> {
+    let id: AppId = parse_id("id", &id)?;
+    let user: UserName = parse_id("user", &user)?;
+    let app = visible_app(&state, &caller, &id).await?;
+    caller.require_role(&app.group, Role::Admin, "granting permissions")?;
+    let grant = state
+        .registry
+        .set_grant(&caller.actor(), id.as_str(), user.as_str(), request.permission)
+        .await?;
+    Ok(axum::Json(grant.into()))
+}
+
+/// Removes a user's grant (its group's owners and admins).
+#[utoipa::path(delete, path = "/apps/{id}/grants/{user}", tag = "apps",
+    params(("id" = String, Path), ("user" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+async fn remove_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id: AppId = parse_id("id", &id)?;
+    let user: UserName = parse_id("user", &user)?;
+    let app = visible_app(&state, &caller, &id).await?;
+    caller.require_role(&app.group, Role::Admin, "removing grants")?;
+    state
+        .registry
+        .remove_grant(&caller.actor(), id.as_str(), user.as_str())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

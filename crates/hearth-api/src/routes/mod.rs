@@ -1,0 +1,12 @@
+//! One router per resource; `crate::router` nests them under `/api/v1`.
+
+pub mod apps;
+pub mod audit;
+pub mod auth;
+pub mod commands;
+pub mod devices;
+pub mod groups;
+pub mod history;
+pub mod ops;
+pub mod tokens;
+pub mod users;

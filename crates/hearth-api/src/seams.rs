@@ -1,0 +1,85 @@
+//! The two services the API calls but does not implement: device commands and browser
+//! MQTT credentials. `hearth serve` implements them over `hearth_services` (an adapter
+//! in the binary, so that the services never depend on HTTP); tests use fakes.
+//!
+//! Both return [`ApiError`] directly: an adapter maps its service's errors with the
+//! constructors there (`ApiError::invalid(field, ..)`, `ApiError::not_found(..)`,
+//! `ApiError::unavailable(..)`, `ApiError::internal(..)`).
+
+use crate::error::ApiError;
+use async_trait::async_trait;
+use hearth_model::{DeviceId, Millis, UserName};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A command to send, already authorized (the caller may control the device) and
+/// checked (name is a topic-safe level, params a JSON object).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandRequest {
+    /// Who sends it, for the command log and audit (`user:alice`).
+    pub actor: String,
+    pub device: DeviceId,
+    /// The topic level: published on `devices/{device}/commands/{name}`.
+    pub name: String,
+    pub params: serde_json::Value,
+    /// How long an offline device's command may wait before it expires (`timeout`);
+    /// `None` for the service's default.
+    pub ttl_ms: Option<Millis>,
+}
+
+/// A command and its truthful state (SPEC §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CommandView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub device: DeviceId,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// `pending`, `sent`, `acked`, `failed` or `timeout`.
+    pub status: String,
+    pub issued_by: String,
+    /// What the device replied (`result` of its ack), if anything.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// The state the device reported with its ack, if any.
+    #[schema(value_type = Option<Object>)]
+    pub state: Option<serde_json::Value>,
+    pub created_at_ms: Millis,
+    pub updated_at_ms: Millis,
+    pub expires_at_ms: Option<Millis>,
+}
+
+/// Device commands (the lead's `hearth_services::commands` behind an adapter).
+#[async_trait]
+pub trait CommandService: Send + Sync {
+    /// Stores the command as `pending` and publishes it (or queues it until the device
+    /// is online); returns it as stored.
+    async fn send(&self, request: CommandRequest) -> Result<CommandView, ApiError>;
+    /// A device's commands, newest first.
+    async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<CommandView>, ApiError>;
+    /// One command; `ApiError::NotFound` if there is none with this id.
+    async fn get(&self, id: &str) -> Result<CommandView, ApiError>;
+}
+
+/// An MQTT-over-WebSocket login for a browser, valid until `expires_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedCredential {
+    /// e.g. `ws://127.0.0.1:8083/mqtt`.
+    pub ws_url: String,
+    pub client_id: String,
+    pub username: String,
+    /// A short-lived signed token, used as the MQTT password.
+    pub password: String,
+    pub expires_at_ms: Millis,
+}
+
+/// Browser MQTT credentials (`RegistryAuthorizer`'s user tokens behind an adapter).
+pub trait MqttCredentialIssuer: Send + Sync {
+    /// Credentials for `user`, tied to `session` (a login session's or API token's
+    /// opaque id), whose ACL follows the user's roles and grants.
+    fn issue(&self, user: &UserName, session: &str) -> Result<IssuedCredential, ApiError>;
+    /// `session` ended (logout): its credentials stop working and live connections
+    /// using them are cut.
+    fn revoke_session(&self, session: &str);
+}

@@ -1,0 +1,119 @@
+//! [`AppState`]: everything a handler needs, one `Clone` handle over `Arc`s, and
+//! [`ApiConfig`], the API's settings.
+
+use crate::limiter::LoginLimiter;
+use crate::metrics::Metrics;
+use crate::seams::{CommandService, MqttCredentialIssuer};
+use hearth_services::Registry;
+use hearth_store::Store;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Who may create an account through `POST /api/v1/auth/register`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone who can reach the hub.
+    Open,
+    /// Accounts are made by a hub administrator (`POST /api/v1/users`, or
+    /// `hearth user add`), who hands the person their password; self-service
+    /// registration answers 403 saying so.
+    Invite,
+    /// Nobody registers; administrators create accounts.
+    #[default]
+    Closed,
+}
+
+/// The API's settings (the binary embeds this as its `[api]` table).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Mark the session cookie `Secure`: set when the hub is reached over HTTPS
+    /// (its own TLS or a TLS-terminating reverse proxy).
+    pub secure_cookies: bool,
+    /// Self-service registration: `open`, `invite` or `closed` (default).
+    pub registration: RegistrationMode,
+    /// A session ends after this many days without use (sliding).
+    pub session_ttl_days: u32,
+    /// Failed logins per minute allowed per client address and per user name before
+    /// answering 429.
+    pub login_failures_per_minute: u32,
+    /// Take the client's address from `X-Forwarded-For` (only behind a reverse proxy
+    /// that sets it; otherwise anyone could pick their rate-limit bucket).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            secure_cookies: false,
+            registration: RegistrationMode::Closed,
+            session_ttl_days: 30,
+            login_failures_per_minute: 5,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// Whether the broker accepts connections (for `/healthz`).
+pub type ReadinessCheck = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// The HTTP API's shared state. Cheap to clone (every field is an `Arc` or small).
+///
+/// `serve.rs` builds it with [`AppState::new`] from the store and the same
+/// [`Registry`] the MQTT authorizer listens to (so that API changes revoke at once),
+/// then adds what it has: [`AppState::with_commands`],
+/// [`AppState::with_mqtt_credentials`], [`AppState::with_broker_ready`], and feeds
+/// hub-wide numbers to `/metrics` with [`Metrics::add_collector`] on
+/// [`AppState::metrics`].
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub registry: Registry,
+    pub config: Arc<ApiConfig>,
+    /// Sends and lists device commands; `None` answers 503 on the command routes.
+    pub commands: Option<Arc<dyn CommandService>>,
+    /// Issues browser MQTT credentials; `None` answers 503 on `/mqtt/credentials`.
+    pub mqtt_credentials: Option<Arc<dyn MqttCredentialIssuer>>,
+    /// Whether the broker is ready; `/healthz` reports it. Defaults to "yes" (no
+    /// broker to wait for).
+    pub broker_ready: ReadinessCheck,
+    pub metrics: Metrics,
+    pub(crate) limiter: Arc<LoginLimiter>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, registry: Registry, config: ApiConfig) -> AppState {
+        let limiter = LoginLimiter::new(config.login_failures_per_minute);
+        AppState {
+            store,
+            registry,
+            config: Arc::new(config),
+            commands: None,
+            mqtt_credentials: None,
+            broker_ready: Arc::new(|| true),
+            metrics: Metrics::new(),
+            limiter: Arc::new(limiter),
+        }
+    }
+
+    pub fn with_commands(mut self, commands: Arc<dyn CommandService>) -> AppState {
+        self.commands = Some(commands);
+        self
+    }
+
+    pub fn with_mqtt_credentials(mut self, issuer: Arc<dyn MqttCredentialIssuer>) -> AppState {
+        self.mqtt_credentials = Some(issuer);
+        self
+    }
+
+    pub fn with_broker_ready(mut self, ready: ReadinessCheck) -> AppState {
+        self.broker_ready = ready;
+        self
+    }
+
+    /// The hub's metrics registry (add collectors to it before serving).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
