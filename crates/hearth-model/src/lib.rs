@@ -9,16 +9,19 @@
 //! - `registry`: groups, users, memberships, applications, grants, devices.
 //! - `access`: roles and grants combined into what a user may do with an application.
 //! - `audit`: the audit log entry.
+//! - `command`: remote control commands and their statuses.
 //! - `history`: messages, points, status changes and aggregates.
 
 mod access;
 mod audit;
+mod command;
 mod history;
 mod id;
 mod registry;
 
 pub use access::{Permission, Role, effective_permission};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use command::{Command, CommandStatus};
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
 pub use registry::{

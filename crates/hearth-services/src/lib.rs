@@ -7,12 +7,14 @@
 //!   the HTTP API alike.
 //! - `auth`: [`RegistryAuthorizer`], the broker's `Authorizer` backed by the registry,
 //!   and the watcher that disconnects revoked clients.
+//! - `commands`: [`commands::Commands`], remote control with acknowledgements.
 //! - `ingest`: [`ingest::Ingest`], device messages into history and live state with
 //!   group commit, and presence.
 //! - `retention`: hourly rollups and retention of history, run by the hub.
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
 pub mod auth;
+// pub mod commands; (until CommandStore lands)
 pub mod ingest;
 pub mod registry;
 pub mod retention;

@@ -21,11 +21,18 @@ mod writer;
 
 pub use queue::IngestCounters;
 
+/// A device went online or offline (after the change was stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceEvent {
+    pub device: Arc<str>,
+    pub online: bool,
+}
+
 use crate::DeviceConnection;
 use hearth_bus::{Bus, BusError};
 use hearth_store::{Store, StoreError};
 use std::sync::Arc;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 
 /// Ingest settings (`[ingest]` in hearth.toml).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,6 +76,7 @@ pub struct Ingest {
     queue: Arc<queue::IngestQueue>,
     stop: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
+    presence: broadcast::Sender<PresenceEvent>,
 }
 
 impl Ingest {
@@ -87,15 +95,34 @@ impl Ingest {
             counters.clone(),
         ));
         let stop = Arc::new(Notify::new());
-        let writer =
-            writer::Writer::load(store, bus.clone(), queue.clone(), connections, config).await?;
+        // Receivers that fall behind get `Lagged` and re-read the store.
+        let (presence, _) = broadcast::channel(1024);
+        let writer = writer::Writer::load(
+            store,
+            bus.clone(),
+            queue.clone(),
+            connections,
+            config,
+            presence.clone(),
+        )
+        .await?;
         bus.intercept("devices/+/+", queue.clone())?;
         let task = tokio::spawn(writer.run(stop.clone()));
-        Ok(Ingest { queue, stop, task })
+        Ok(Ingest {
+            queue,
+            stop,
+            task,
+            presence,
+        })
     }
 
     pub fn counters(&self) -> &Arc<IngestCounters> {
         &self.queue.counters
+    }
+
+    /// Presence changes as they are stored (commands wait for devices to come back).
+    pub fn presence_events(&self) -> broadcast::Receiver<PresenceEvent> {
+        self.presence.subscribe()
     }
 
     /// Messages waiting for the writer (ingest lag, for metrics).

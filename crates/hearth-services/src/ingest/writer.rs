@@ -46,6 +46,7 @@ pub(super) struct Writer {
     unknown_log: RateLimitedLog,
     /// When an unknown id last made the writer re-read the registry.
     last_forced_refresh: Option<std::time::Instant>,
+    presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
 }
 
 impl Writer {
@@ -55,6 +56,7 @@ impl Writer {
         queue: Arc<IngestQueue>,
         connections: Option<mpsc::UnboundedReceiver<DeviceConnection>>,
         config: IngestConfig,
+        presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
     ) -> Result<Writer, IngestError> {
         let mut writer = Writer {
             store,
@@ -68,6 +70,7 @@ impl Writer {
             started_ms: now_millis(),
             unknown_log: RateLimitedLog::default(),
             last_forced_refresh: None,
+            presence_events,
         };
         writer.refresh_directory().await?;
         // Devices the store last saw online stay online until their timeout runs out
@@ -260,6 +263,12 @@ impl Writer {
                 drop(batch);
                 for token in tokens {
                     token.accept();
+                }
+                for change in &changes {
+                    let _ = self.presence_events.send(super::PresenceEvent {
+                        device: change.device.clone(),
+                        online: change.online,
+                    });
                 }
                 if self.config.publish_presence {
                     self.announce(&changes).await;
