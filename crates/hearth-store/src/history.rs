@@ -8,9 +8,7 @@
 
 use crate::StoreResult;
 use async_trait::async_trait;
-use hearth_model::{
-    Aggregate, DeviceId, MessageKind, Millis, Point, StatusChange, StoredMessage,
-};
+use hearth_model::{Aggregate, DeviceId, MessageKind, Millis, Point, StatusChange, StoredMessage};
 
 /// One message to record (the store assigns `seq`).
 #[derive(Debug, Clone, PartialEq)]

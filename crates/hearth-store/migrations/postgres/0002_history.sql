@@ -1,4 +1,4 @@
--- History: messages, numeric points, presence changes, hourly rollups of points.
+-- History: messages, numeric points (by series), presence changes, hourly rollups.
 -- Keep in step with ../sqlite/0002_history.sql: the queries (src/sql/history.rs) are
 -- shared. No foreign keys to devices: ingest inserts stay cheap, and deleting a device
 -- keeps its history. Times are epoch milliseconds.
@@ -13,14 +13,23 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_by_device ON messages (device_id, received_at_ms);
 
--- NaN is refused as on SQLite (which stores a NaN as NULL); PostgreSQL's NaN equals NaN.
-CREATE TABLE points (
+-- A series is one metric of one device. Points and rollups refer to it by a small
+-- integer: every data message writes one point per numeric field, so the width of a
+-- point row and of its index entry decides ingest throughput.
+CREATE TABLE series (
+    id        INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     device_id TEXT COLLATE "C" NOT NULL,
     metric    TEXT COLLATE "C" NOT NULL,
+    UNIQUE (device_id, metric)
+);
+
+-- NaN is refused as on SQLite (which stores a NaN as NULL); PostgreSQL's NaN equals NaN.
+CREATE TABLE points (
+    series_id INTEGER          NOT NULL,
     at_ms     BIGINT           NOT NULL,
     value     DOUBLE PRECISION NOT NULL CHECK (value <> 'NaN')
 );
-CREATE INDEX points_by_metric ON points (device_id, metric, at_ms);
+CREATE INDEX points_by_series ON points (series_id, at_ms);
 
 CREATE TABLE status_changes (
     id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -31,16 +40,15 @@ CREATE TABLE status_changes (
 );
 CREATE INDEX status_by_device ON status_changes (device_id, at_ms);
 
--- One row per device, metric and whole hour (bucket_start_ms a multiple of 3,600,000).
+-- One row per series and whole hour (bucket_start_ms a multiple of 3,600,000).
 CREATE TABLE point_rollups (
-    device_id       TEXT COLLATE "C" NOT NULL,
-    metric          TEXT COLLATE "C" NOT NULL,
+    series_id       INTEGER          NOT NULL,
     bucket_start_ms BIGINT           NOT NULL,
     min_value       DOUBLE PRECISION NOT NULL,
     max_value       DOUBLE PRECISION NOT NULL,
     sum_value       DOUBLE PRECISION NOT NULL,
     point_count     BIGINT           NOT NULL,
-    PRIMARY KEY (device_id, metric, bucket_start_ms)
+    PRIMARY KEY (series_id, bucket_start_ms)
 );
 
 -- Bookkeeping (one row): points older than rolled_up_to_ms are in point_rollups (so

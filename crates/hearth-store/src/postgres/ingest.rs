@@ -9,16 +9,30 @@ use super::registry::DbTx;
 use crate::sql::backend;
 use crate::{IngestBatch, StoreResult};
 
-pub(super) async fn insert_batch(tx: &mut DbTx, batch: &IngestBatch) -> StoreResult<()> {
+pub(super) async fn insert_batch(
+    tx: &mut DbTx,
+    batch: &IngestBatch,
+    series_ids: &[i64],
+) -> StoreResult<()> {
     if !batch.messages.is_empty() {
         let messages = &batch.messages;
         sqlx::query(
             "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::bytea[], $5::bool[])",
         )
-        .bind(messages.iter().map(|m| m.device.as_str()).collect::<Vec<_>>())
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.device.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(messages.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
-        .bind(messages.iter().map(|m| m.received_at_ms).collect::<Vec<_>>())
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.received_at_ms)
+                .collect::<Vec<_>>(),
+        )
         .bind(messages.iter().map(|m| &m.payload[..]).collect::<Vec<_>>())
         .bind(messages.iter().map(|m| m.json_ok).collect::<Vec<_>>())
         .execute(&mut **tx)
@@ -28,11 +42,10 @@ pub(super) async fn insert_batch(tx: &mut DbTx, batch: &IngestBatch) -> StoreRes
     if !batch.points.is_empty() {
         let points = &batch.points;
         sqlx::query(
-            "INSERT INTO points (device_id, metric, at_ms, value) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::float8[])",
+            "INSERT INTO points (series_id, at_ms, value) \
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::float8[])",
         )
-        .bind(points.iter().map(|p| p.device.as_str()).collect::<Vec<_>>())
-        .bind(points.iter().map(|p| p.metric.as_str()).collect::<Vec<_>>())
+        .bind(series_ids)
         .bind(points.iter().map(|p| p.at_ms).collect::<Vec<_>>())
         .bind(points.iter().map(|p| p.value).collect::<Vec<_>>())
         .execute(&mut **tx)
@@ -45,10 +58,20 @@ pub(super) async fn insert_batch(tx: &mut DbTx, batch: &IngestBatch) -> StoreRes
             "INSERT INTO status_changes (device_id, at_ms, online, reason) \
              SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bool[], $4::text[])",
         )
-        .bind(changes.iter().map(|c| c.device.as_str()).collect::<Vec<_>>())
+        .bind(
+            changes
+                .iter()
+                .map(|c| c.device.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(changes.iter().map(|c| c.at_ms).collect::<Vec<_>>())
         .bind(changes.iter().map(|c| c.online).collect::<Vec<_>>())
-        .bind(changes.iter().map(|c| c.reason.as_str()).collect::<Vec<_>>())
+        .bind(
+            changes
+                .iter()
+                .map(|c| c.reason.as_str())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
@@ -74,7 +97,11 @@ pub(super) async fn insert_batch(tx: &mut DbTx, batch: &IngestBatch) -> StoreRes
         .bind(live.iter().map(|(id, _)| *id).collect::<Vec<_>>())
         .bind(live.iter().map(|(_, u)| u.is_online).collect::<Vec<_>>())
         .bind(live.iter().map(|(_, u)| u.last_seen_ms).collect::<Vec<_>>())
-        .bind(live.iter().map(|(_, u)| u.last_heartbeat_ms).collect::<Vec<_>>())
+        .bind(
+            live.iter()
+                .map(|(_, u)| u.last_heartbeat_ms)
+                .collect::<Vec<_>>(),
+        )
         .bind(
             live.iter()
                 .map(|(_, u)| u.device_status.as_deref())

@@ -6,7 +6,7 @@
 //! a transaction.
 
 use crate::StoreResult;
-use crate::sql::{EmbeddedMigration, backend, migrator};
+use crate::sql::{EmbeddedMigration, SeriesCache, backend, migrator};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use std::str::FromStr;
@@ -71,6 +71,7 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
 /// The server backend (a connection pool).
 pub struct PostgresStore {
     pool: sqlx::PgPool,
+    series: SeriesCache,
 }
 
 impl PostgresStore {
@@ -114,6 +115,9 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|error| backend(format!("cannot migrate the PostgreSQL database: {error}")))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            series: SeriesCache::default(),
+        })
     }
 }

@@ -19,7 +19,7 @@ use hearth_model::{
     Aggregate, DeviceId, MessageKind, Millis, Point, PresenceReason, StatusChange, StoredMessage,
 };
 use sqlx::QueryBuilder;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The rollups' bucket.
 const HOUR_MS: Millis = 3_600_000;
@@ -80,16 +80,73 @@ fn status_from_row(row: &DbRow) -> StoreResult<StatusChange> {
 
 /// `(rolled_up_to_ms, raw_pruned_before_ms)`.
 async fn history_state(conn: &mut DbConn) -> StoreResult<(Millis, Millis)> {
-    let row = sqlx::query(
-        "SELECT rolled_up_to_ms, raw_pruned_before_ms FROM history_state WHERE id = 1",
-    )
-    .fetch_one(conn)
-    .await
-    .map_err(backend)?;
+    let row =
+        sqlx::query("SELECT rolled_up_to_ms, raw_pruned_before_ms FROM history_state WHERE id = 1")
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?;
     Ok((
         get(&row, "rolled_up_to_ms")?,
         get(&row, "raw_pruned_before_ms")?,
     ))
+}
+
+/// The series id of each point, in order, and the series looked up in the database
+/// (to remember once the transaction commits). New series are inserted here, within
+/// the batch's transaction; there are few (a device's metrics, once).
+async fn series_ids(
+    store: &ThisStore,
+    conn: &mut DbConn,
+    points: &[Point],
+) -> StoreResult<(Vec<i64>, Vec<(String, String, i64)>)> {
+    let keys = || {
+        points
+            .iter()
+            .map(|point| (point.device.as_str(), point.metric.as_str()))
+    };
+    let mut ids = Vec::with_capacity(points.len());
+    let mut missing: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut keys_iter = keys();
+    store.series.lookup(keys(), |found| {
+        let key = keys_iter.next().expect("one answer per key");
+        match found {
+            Some(id) => ids.push(id),
+            None => {
+                missing.insert(key, -1);
+                ids.push(-1);
+            }
+        }
+    });
+    if missing.is_empty() {
+        return Ok((ids, Vec::new()));
+    }
+    let mut looked_up = Vec::with_capacity(missing.len());
+    for ((device, metric), id) in &mut missing {
+        sqlx::query(
+            "INSERT INTO series (device_id, metric) VALUES ($1, $2) \
+             ON CONFLICT (device_id, metric) DO NOTHING",
+        )
+        .bind(*device)
+        .bind(*metric)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+        *id = sqlx::query_scalar(
+            "SELECT CAST(id AS BIGINT) FROM series WHERE device_id = $1 AND metric = $2",
+        )
+        .bind(*device)
+        .bind(*metric)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend)?;
+        looked_up.push((device.to_string(), metric.to_string(), *id));
+    }
+    for (key, id) in keys().zip(&mut ids) {
+        if *id < 0 {
+            *id = missing[&key];
+        }
+    }
+    Ok((ids, looked_up))
 }
 
 /// The start of the hour `at_ms` falls in.
@@ -104,8 +161,15 @@ impl HistoryStore for ThisStore {
             return Ok(());
         }
         let mut tx = begin_write(self).await?;
-        let result = insert_batch(&mut tx, batch).await;
-        finish(tx, result).await
+        let result: StoreResult<_> = async {
+            let (series_ids, new_series) = series_ids(self, &mut tx, &batch.points).await?;
+            insert_batch(&mut tx, batch, &series_ids).await?;
+            Ok(new_series)
+        }
+        .await;
+        let new_series = finish(tx, result).await?;
+        self.series.remember(new_series);
+        Ok(())
     }
 
     async fn messages(&self, query: &MessageQuery) -> StoreResult<Vec<StoredMessage>> {
@@ -153,8 +217,8 @@ impl HistoryStore for ThisStore {
 
     async fn points(&self, query: &PointQuery) -> StoreResult<Vec<Point>> {
         let rows = sqlx::query(
-            "SELECT at_ms, value FROM points \
-             WHERE device_id = $1 AND metric = $2 AND at_ms >= $3 AND at_ms < $4 \
+            "SELECT at_ms, value FROM points WHERE series_id = (SELECT id FROM series \
+             WHERE device_id = $1 AND metric = $2) AND at_ms >= $3 AND at_ms < $4 \
              ORDER BY at_ms LIMIT $5",
         )
         .bind(query.device.as_str())
@@ -212,8 +276,8 @@ impl HistoryStore for ThisStore {
                     "SELECT (bucket_start_ms / $3) * $3 AS bucket, MIN(min_value) AS min_value, \
                      MAX(max_value) AS max_value, SUM(sum_value) AS sum_value, \
                      CAST(SUM(point_count) AS BIGINT) AS point_count FROM point_rollups \
-                     WHERE device_id = $1 AND metric = $2 \
-                     AND bucket_start_ms >= $4 AND bucket_start_ms < $5 \
+                     WHERE series_id = (SELECT id FROM series \
+                     WHERE device_id = $1 AND metric = $2) AND bucket_start_ms >= $4 AND bucket_start_ms < $5 \
                      GROUP BY bucket",
                 )
                 .bind(device.as_str())
@@ -232,7 +296,8 @@ impl HistoryStore for ThisStore {
             let rows = sqlx::query(
                 "SELECT (at_ms / $3) * $3 AS bucket, MIN(value) AS min_value, \
                  MAX(value) AS max_value, SUM(value) AS sum_value, COUNT(*) AS point_count \
-                 FROM points WHERE device_id = $1 AND metric = $2 AND at_ms >= $4 AND at_ms < $5 \
+                 FROM points WHERE series_id = (SELECT id FROM series \
+                 WHERE device_id = $1 AND metric = $2) AND at_ms >= $4 AND at_ms < $5 \
                  GROUP BY bucket",
             )
             .bind(device.as_str())
@@ -268,23 +333,17 @@ impl HistoryStore for ThisStore {
     }
 
     async fn latest_points(&self, device: &DeviceId) -> StoreResult<Vec<Point>> {
-        // The device's metrics by skip scan (one index probe per metric, not a walk over
-        // every point), then the newest point of each. Ties on `at_ms` go to the larger
-        // value in both subqueries, so they agree.
+        // The newest point of each of the device's series (one index probe each). Ties on
+        // `at_ms` go to the larger value in both subqueries, so they agree.
         let rows = sqlx::query(
-            "WITH RECURSIVE metrics (metric) AS ( \
-                 SELECT MIN(metric) FROM points WHERE device_id = $1 \
-                 UNION ALL \
-                 SELECT (SELECT MIN(p.metric) FROM points p \
-                         WHERE p.device_id = $1 AND p.metric > m.metric) \
-                 FROM metrics m WHERE m.metric IS NOT NULL \
-             ) \
-             SELECT m.metric, \
-                 (SELECT p.at_ms FROM points p WHERE p.device_id = $1 AND p.metric = m.metric \
-                  ORDER BY p.at_ms DESC, p.value DESC LIMIT 1) AS at_ms, \
-                 (SELECT p.value FROM points p WHERE p.device_id = $1 AND p.metric = m.metric \
-                  ORDER BY p.at_ms DESC, p.value DESC LIMIT 1) AS value \
-             FROM metrics m WHERE m.metric IS NOT NULL ORDER BY m.metric",
+            "SELECT metric, at_ms, value FROM ( \
+                 SELECT s.metric, \
+                     (SELECT p.at_ms FROM points p WHERE p.series_id = s.id \
+                      ORDER BY p.at_ms DESC, p.value DESC LIMIT 1) AS at_ms, \
+                     (SELECT p.value FROM points p WHERE p.series_id = s.id \
+                      ORDER BY p.at_ms DESC, p.value DESC LIMIT 1) AS value \
+                 FROM series s WHERE s.device_id = $1 \
+             ) AS latest WHERE at_ms IS NOT NULL ORDER BY metric",
         )
         .bind(device.as_str())
         .fetch_all(&self.pool)
@@ -335,12 +394,11 @@ impl HistoryStore for ThisStore {
             // pruned by now); the upsert only guards against a hand-edited state row.
             let start = rolled_up_to.max(hour_floor(raw_pruned_before));
             let done = sqlx::query(
-                "INSERT INTO point_rollups (device_id, metric, bucket_start_ms, min_value, \
-                 max_value, sum_value, point_count) \
-                 SELECT device_id, metric, (at_ms / $3) * $3, MIN(value), MAX(value), \
-                 SUM(value), COUNT(*) FROM points WHERE at_ms >= $1 AND at_ms < $2 \
-                 GROUP BY 1, 2, 3 \
-                 ON CONFLICT (device_id, metric, bucket_start_ms) DO UPDATE SET \
+                "INSERT INTO point_rollups (series_id, bucket_start_ms, min_value, max_value, \
+                 sum_value, point_count) \
+                 SELECT series_id, (at_ms / $3) * $3, MIN(value), MAX(value), SUM(value), \
+                 COUNT(*) FROM points WHERE at_ms >= $1 AND at_ms < $2 GROUP BY 1, 2 \
+                 ON CONFLICT (series_id, bucket_start_ms) DO UPDATE SET \
                  min_value = excluded.min_value, max_value = excluded.max_value, \
                  sum_value = excluded.sum_value, point_count = excluded.point_count",
             )

@@ -15,6 +15,8 @@
 
 use crate::StoreError;
 use sqlx::SqlSafeStr;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// One embedded migration: version, description, SQL (from `include_str!`).
@@ -95,6 +97,35 @@ pub fn like_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// The ids of the history's series (device, metric) this process has seen committed,
+/// so that a batch looks up in memory, not in the database, which integer each point
+/// is stored under. Only committed ids enter (a rolled-back batch's new series may be
+/// gone); a series is never deleted, so an entry never goes stale.
+#[derive(Default)]
+pub struct SeriesCache(Mutex<HashMap<String, HashMap<String, i64>>>);
+
+impl SeriesCache {
+    /// Calls `found` with each id known for `keys`, `None` where unknown.
+    pub fn lookup<'k>(
+        &self,
+        keys: impl Iterator<Item = (&'k str, &'k str)>,
+        mut found: impl FnMut(Option<i64>),
+    ) {
+        let cache = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (device, metric) in keys {
+            found(cache.get(device).and_then(|metrics| metrics.get(metric)).copied());
+        }
+    }
+
+    /// Records series ids read from the database in a committed transaction.
+    pub fn remember(&self, series: Vec<(String, String, i64)>) {
+        let mut cache = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (device, metric, id) in series {
+            cache.entry(device).or_default().insert(metric, id);
+        }
+    }
 }
 
 /// Splits `items` into chunks whose lengths come from a fixed ladder: `largest`, then

@@ -130,7 +130,10 @@ async fn batch_round_trip_keeps_payloads_byte_exact(store: Arc<dyn Store>) {
     assert!(lamp[0].seq > lamp[1].seq && lamp[1].seq > lamp[2].seq);
     let fan = store.messages(&messages_of("fan", 10)).await.unwrap();
     assert_eq!(fan.len(), 1);
-    assert_eq!((fan[0].kind, fan[0].payload.len()), (MessageKind::Heartbeat, 0));
+    assert_eq!(
+        (fan[0].kind, fan[0].payload.len()),
+        (MessageKind::Heartbeat, 0)
+    );
     assert!(fan[0].seq > lamp[0].seq, "seq follows arrival order");
 
     assert_eq!(store.message_count(None).await.unwrap(), 4);
@@ -239,16 +242,19 @@ async fn a_failed_batch_writes_nothing(store: Arc<dyn Store>) {
         }],
     };
     let result = store.write_batch(&batch).await;
-    assert!(
-        matches!(result, Err(StoreError::Backend(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
     assert_eq!(store.message_count(None).await.unwrap(), 0);
     assert_eq!(
-        store.points(&points_of("lamp", "t", ALL, 1000)).await.unwrap(),
+        store
+            .points(&points_of("lamp", "t", ALL, 1000))
+            .await
+            .unwrap(),
         vec![]
     );
-    assert_eq!(store.status_history(&did("lamp"), ALL, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        store.status_history(&did("lamp"), ALL, 10).await.unwrap(),
+        vec![]
+    );
     let live = store.device(&did("lamp")).await.unwrap().live;
     assert!(!live.is_online);
     assert_eq!(live.last_seen_ms, None);
@@ -266,7 +272,11 @@ async fn an_empty_batch_is_a_no_op(store: Arc<dyn Store>) {
 }
 
 async fn message_order_kinds_ranges_and_limits(store: Arc<dyn Store>) {
-    let kinds = [MessageKind::Data, MessageKind::Event, MessageKind::Heartbeat];
+    let kinds = [
+        MessageKind::Data,
+        MessageKind::Event,
+        MessageKind::Heartbeat,
+    ];
     let mut messages: Vec<NewMessage> = (0..9)
         .map(|i| message("lamp", kinds[i as usize % 3], T0 + i * 10, b"{}"))
         .collect();
@@ -320,8 +330,14 @@ async fn message_order_kinds_ranges_and_limits(store: Arc<dyn Store>) {
         ],
         "from inclusive, to exclusive"
     );
-    assert_eq!(store.messages(&messages_of("lamp", 0)).await.unwrap(), vec![]);
-    assert_eq!(store.messages(&messages_of("nope", 10)).await.unwrap(), vec![]);
+    assert_eq!(
+        store.messages(&messages_of("lamp", 0)).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.messages(&messages_of("nope", 10)).await.unwrap(),
+        vec![]
+    );
 }
 
 async fn points_and_status_history_order_and_limits(store: Arc<dyn Store>) {
@@ -359,7 +375,10 @@ async fn points_and_status_history_order_and_limits(store: Arc<dyn Store>) {
         .map(|p| p.value)
         .collect();
     assert_eq!(values, vec![2.0, 3.0, 4.0], "oldest first, limited");
-    let all = store.points(&points_of("lamp", "t", range, 100)).await.unwrap();
+    let all = store
+        .points(&points_of("lamp", "t", range, 100))
+        .await
+        .unwrap();
     assert_eq!(all.len(), 7, "to is exclusive");
     assert_eq!(all[0], point("lamp", "t", T0 + 2000, 2.0));
 
@@ -439,7 +458,10 @@ async fn aggregates_per_bucket(store: Arc<dyn Store>) {
         vec![aggregate(T0, 2.0, 6.0, 4.0, 2)]
     );
     assert_eq!(
-        store.aggregates(&did("lamp"), "nope", ALL, MINUTE).await.unwrap(),
+        store
+            .aggregates(&did("lamp"), "nope", ALL, MINUTE)
+            .await
+            .unwrap(),
         vec![]
     );
 }
@@ -480,7 +502,10 @@ async fn roll_up_is_idempotent_and_aggregates_span_pruned_raw_points(store: Arc<
         }
     }
     store.write_batch(&points_batch(points)).await.unwrap();
-    let hourly_before = store.aggregates(&did("lamp"), "t", ALL, HOUR).await.unwrap();
+    let hourly_before = store
+        .aggregates(&did("lamp"), "t", ALL, HOUR)
+        .await
+        .unwrap();
     let two_hourly_before = store
         .aggregates(&did("lamp"), "t", ALL, 2 * HOUR)
         .await
@@ -494,7 +519,10 @@ async fn roll_up_is_idempotent_and_aggregates_span_pruned_raw_points(store: Arc<
     assert_eq!(store.roll_up(T0 + 3 * HOUR).await.unwrap(), 0);
     assert_eq!(store.roll_up(T0).await.unwrap(), 0, "never backwards");
     assert_eq!(
-        store.aggregates(&did("lamp"), "t", ALL, HOUR).await.unwrap(),
+        store
+            .aggregates(&did("lamp"), "t", ALL, HOUR)
+            .await
+            .unwrap(),
         hourly_before,
         "rollups are not read while raw points are complete"
     );
@@ -504,7 +532,10 @@ async fn roll_up_is_idempotent_and_aggregates_span_pruned_raw_points(store: Arc<
     let deleted = store.prune(T0 + HOUR + HOUR / 2, 0).await.unwrap();
     assert_eq!(deleted, 2 * 4 + 2 * 2);
     assert_eq!(
-        store.aggregates(&did("lamp"), "t", ALL, HOUR).await.unwrap(),
+        store
+            .aggregates(&did("lamp"), "t", ALL, HOUR)
+            .await
+            .unwrap(),
         hourly_before
     );
     assert_eq!(
@@ -532,14 +563,20 @@ async fn roll_up_is_idempotent_and_aggregates_span_pruned_raw_points(store: Arc<
         .await
         .unwrap();
     assert_eq!(quarter.len(), 2 + 4 + 4);
-    assert_eq!(quarter[0], aggregate(T0 + HOUR + HOUR / 2, 12.0, 12.0, 12.0, 1));
+    assert_eq!(
+        quarter[0],
+        aggregate(T0 + HOUR + HOUR / 2, 12.0, 12.0, 12.0, 1)
+    );
 
     // Rolling up again later adds only the new whole hour (hour 3), once.
     assert_eq!(store.roll_up(T0 + 5 * HOUR).await.unwrap(), 2);
     assert_eq!(store.roll_up(T0 + 5 * HOUR).await.unwrap(), 0);
     store.prune(T0 + 10 * HOUR, 0).await.unwrap();
     assert_eq!(
-        store.aggregates(&did("lamp"), "t", ALL, HOUR).await.unwrap(),
+        store
+            .aggregates(&did("lamp"), "t", ALL, HOUR)
+            .await
+            .unwrap(),
         hourly_before,
         "everything from rollups now"
     );
@@ -568,10 +605,17 @@ async fn prune_counts_what_it_deletes(store: Arc<dyn Store>) {
     let oldest = store.messages(&messages_of("lamp", 10)).await.unwrap();
     assert_eq!(oldest.last().unwrap().received_at_ms, T0 + 2 * HOUR);
     assert_eq!(
-        store.status_history(&did("lamp"), ALL, 10).await.unwrap().len(),
+        store
+            .status_history(&did("lamp"), ALL, 10)
+            .await
+            .unwrap()
+            .len(),
         3
     );
-    let hourly = store.aggregates(&did("lamp"), "t", ALL, HOUR).await.unwrap();
+    let hourly = store
+        .aggregates(&did("lamp"), "t", ALL, HOUR)
+        .await
+        .unwrap();
     let starts: Vec<Millis> = hourly.iter().map(|a| a.bucket_start_ms).collect();
     assert_eq!(
         starts,
@@ -623,7 +667,10 @@ async fn twenty_thousand_messages_in_one_batch(store: Arc<dyn Store>) {
     store.write_batch(&batch).await.unwrap();
 
     assert_eq!(store.message_count(None).await.unwrap(), 20_000);
-    assert_eq!(store.message_count(Some(&did("dev-007"))).await.unwrap(), 200);
+    assert_eq!(
+        store.message_count(Some(&did("dev-007"))).await.unwrap(),
+        200
+    );
     let t = store
         .aggregates(&did("dev-007"), "t", ALL, Millis::MAX / 2)
         .await

@@ -128,7 +128,10 @@ async fn an_unreachable_postgres_fails_fast_with_its_address() {
     // Refused at once (nothing listens on port 1), and an address that drops packets
     // (or has no route here): both must fail, naming the server, well before sqlx's
     // 30 s pool timeout (the store gives up after 5 s).
-    for url in ["postgres://u@127.0.0.1:1/x", "postgres://u@10.255.255.1:5432/x"] {
+    for url in [
+        "postgres://u@127.0.0.1:1/x",
+        "postgres://u@10.255.255.1:5432/x",
+    ] {
         let started = std::time::Instant::now();
         let result = PostgresStore::connect(url).await;
         let elapsed = started.elapsed();
@@ -136,7 +139,13 @@ async fn an_unreachable_postgres_fails_fast_with_its_address() {
             Err(StoreError::Backend(message)) => message,
             other => panic!("{url}: {:?}", other.err()),
         };
-        assert!(message.contains("cannot connect to PostgreSQL at"), "{message}");
-        assert!(elapsed < std::time::Duration::from_secs(15), "{url}: {elapsed:?}");
+        assert!(
+            message.contains("cannot connect to PostgreSQL at"),
+            "{message}"
+        );
+        assert!(
+            elapsed < std::time::Duration::from_secs(15),
+            "{url}: {elapsed:?}"
+        );
     }
 }
