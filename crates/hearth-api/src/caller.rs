@@ -64,7 +64,10 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 Err(error) => return Err(error.into()),
             };
-            if token.last_used_ms.is_none_or(|last| now - last > TOUCH_AFTER_MS) {
+            if token
+                .last_used_ms
+                .is_none_or(|last| now - last > TOUCH_AFTER_MS)
+            {
                 state.store.touch_token(&token.id, now).await?;
             }
             (token.user, Credential::Token { id: token.id })
@@ -92,7 +95,9 @@ impl FromRequestParts<AppState> for Caller {
         let user = match state.store.user(&user_name).await {
             Ok(user) => user,
             Err(StoreError::NotFound { .. }) => {
-                return Err(ApiError::Unauthenticated("the user no longer exists".into()));
+                return Err(ApiError::Unauthenticated(
+                    "the user no longer exists".into(),
+                ));
             }
             Err(error) => return Err(error.into()),
         };
@@ -159,14 +164,20 @@ impl Caller {
             return Some(Permission::Manage);
         }
         let role = self.roles.get(&app.group)?;
-        Some(effective_permission(*role, self.grants.get(&app.id).copied()))
+        Some(effective_permission(
+            *role,
+            self.grants.get(&app.id).copied(),
+        ))
     }
 
     /// `Ok` if the caller's role in `group` is at least `least`; 404 for a group they
     /// are not in, 403 for too low a role.
     pub fn require_role(&self, group: &GroupId, least: Role, what: &str) -> ApiResult<Role> {
         match self.role_in(group) {
-            None => Err(ApiError::not_found(format!("group {:?} not found", group.as_str()))),
+            None => Err(ApiError::not_found(format!(
+                "group {:?} not found",
+                group.as_str()
+            ))),
             Some(role) if role >= least => Ok(role),
             Some(role) => Err(ApiError::forbidden(format!(
                 "{what} needs the {least} role in group {group:?}; you are {role}",
@@ -201,7 +212,9 @@ impl Caller {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("{what} is for hub administrators")))
+            Err(ApiError::forbidden(format!(
+                "{what} is for hub administrators"
+            )))
         }
     }
 }

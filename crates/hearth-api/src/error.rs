@@ -37,6 +37,10 @@ pub enum ApiError {
     /// 404: the thing (or the route) does not exist, or the caller may not know it does.
     #[error("{0}")]
     NotFound(String),
+    /// 404 for a method and path the API does not have at all (a client bug, not a
+    /// missing record).
+    #[error("{0}")]
+    NoRoute(String),
     /// 409: a record with this id exists, or the change would break the registry's shape.
     #[error("{0}")]
     Conflict(String),
@@ -106,7 +110,7 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +126,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::NoRoute(_) => "no_route",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
@@ -166,7 +171,9 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
-            StoreError::NotFound { what, id } => ApiError::NotFound(format!("{what} {id:?} not found")),
+            StoreError::NotFound { what, id } => {
+                ApiError::NotFound(format!("{what} {id:?} not found"))
+            }
             StoreError::Conflict { what, id } => {
                 ApiError::Conflict(format!("{what} {id:?} already exists"))
             }

@@ -27,9 +27,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            ApiError::bad_request("body", format!("cannot read the body: {rejection}"))
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::bad_request("body", format!("cannot read the body: {rejection}"))
+            })?;
         if bytes.len() > MAX_JSON_BODY {
             return Err(ApiError::bad_request(
                 "body",
@@ -70,7 +72,10 @@ where
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         match serde_path_to_error::deserialize(deserializer) {
             Ok(value) => Ok(ApiQuery(value)),
-            Err(error) => Err(field_error(&error.path().to_string(), &error.inner().to_string())),
+            Err(error) => Err(field_error(
+                &error.path().to_string(),
+                &error.inner().to_string(),
+            )),
         }
     }
 }
@@ -86,6 +91,10 @@ fn field_error(path: &str, message: &str) -> ApiError {
         });
     let field = match (quoted, path) {
         (Some(name), "." | "") => name,
+        // serde_path_to_error already ends the path with an unknown field's name.
+        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => {
+            path.to_owned()
+        }
         (Some(name), path) => format!("{path}.{name}"),
         (None, "." | "") => String::new(),
         (None, path) => path.to_owned(),
@@ -113,9 +122,14 @@ mod tests {
     #[test]
     fn missing_and_unknown_fields_are_named() {
         let error = field_error(".", "missing field `username` at line 1 column 2");
-        assert_eq!(error, ApiError::bad_request("username", "username: missing field `username`"));
-        let error = field_error("spec", "unknown field `colour`, expected one of `a`");
+        assert_eq!(
+            error,
+            ApiError::bad_request("username", "username: missing field `username`")
+        );
+        let error = field_error("spec", "missing field `colour`");
         assert!(matches!(error, ApiError::BadRequest { field: Some(f), .. } if f == "spec.colour"));
+        let error = field_error("colour", "unknown field `colour`, expected one of `a`");
+        assert!(matches!(error, ApiError::BadRequest { field: Some(f), .. } if f == "colour"));
         let error = field_error("limit", "invalid digit found in string");
         assert!(matches!(error, ApiError::BadRequest { field: Some(f), .. } if f == "limit"));
     }

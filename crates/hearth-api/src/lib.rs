@@ -32,7 +32,9 @@ mod state;
 pub use caller::{Caller, Credential};
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
-pub use seams::{CommandRequest, CommandService, CommandView, IssuedCredential, MqttCredentialIssuer};
+pub use seams::{
+    CommandRequest, CommandService, CommandView, IssuedCredential, MqttCredentialIssuer,
+};
 pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -100,8 +102,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// [`serve`] does) so that the login rate limit sees client addresses.
 pub fn router(state: AppState) -> axum::Router {
     let (routes, openapi) = parts();
-    let docs: axum::Router<AppState> =
-        SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi).into();
+    let docs: axum::Router<AppState> = SwaggerUi::new("/api/docs")
+        .url("/api/openapi.json", openapi)
+        .into();
     routes
         .merge(docs)
         .fallback(no_route)
@@ -124,7 +127,7 @@ pub async fn serve(
 }
 
 async fn no_route(request: Request) -> ApiError {
-    ApiError::NotFound(format!(
+    ApiError::NoRoute(format!(
         "no route {} {}",
         request.method(),
         request.uri().path()
@@ -146,8 +149,11 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
-    state
-        .metrics
-        .record_request(&method, &route, response.status().as_u16(), started.elapsed());
+    state.metrics.record_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }

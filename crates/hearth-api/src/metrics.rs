@@ -168,7 +168,11 @@ impl Metrics {
             );
             for ((method, route), histogram) in &inner.latency {
                 let name = "hearth_http_request_duration_seconds";
-                writer.declare(name, "histogram", "HTTP request latency, by method and route.");
+                writer.declare(
+                    name,
+                    "histogram",
+                    "HTTP request latency, by method and route.",
+                );
                 let labels = [("method", method.as_str()), ("route", route.as_str())];
                 for (index, bound) in BUCKETS.iter().enumerate() {
                     let le = bound.to_string();
@@ -204,7 +208,12 @@ mod tests {
         metrics.record_request("GET", "/api/v1/devices", 200, Duration::from_millis(7));
         metrics.record_request("GET", "/api/v1/devices", 403, Duration::from_millis(70));
         metrics.add_collector(|writer| {
-            writer.gauge("hearth_mqtt_connections", "Open MQTT connections.", &[], 3.0);
+            writer.gauge(
+                "hearth_mqtt_connections",
+                "Open MQTT connections.",
+                &[],
+                3.0,
+            );
         });
         let text = metrics.render();
         assert!(text.contains(

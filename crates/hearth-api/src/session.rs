@@ -74,7 +74,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("theme=dark; hearth_session=abc; x=y"),
         );
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer hat_1"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer hat_1"),
+        );
         assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
         assert_eq!(bearer_token(&headers).as_deref(), Some("hat_1"));
         assert!(set_cookie("v", 10, true).ends_with("Max-Age=10; Secure"));

@@ -23,7 +23,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The application `id` if the caller may see it (404 otherwise, as if it did not exist).
-pub(crate) async fn visible_app(state: &AppState, caller: &Caller, id: &AppId) -> ApiResult<Application> {
+pub(crate) async fn visible_app(
+    state: &AppState,
+    caller: &Caller,
+    id: &AppId,
+) -> ApiResult<Application> {
     let app = state.store.app(id).await?;
     caller.require_permission(&app, Permission::View, "reading an application")?;
     Ok(app)
@@ -61,7 +65,11 @@ async fn list_apps(
     caller: Caller,
     ApiQuery(query): ApiQuery<AppListQuery>,
 ) -> ApiResult<axum::Json<Vec<AppView>>> {
-    let group: Option<GroupId> = query.group.as_deref().map(|g| parse_id("group", g)).transpose()?;
+    let group: Option<GroupId> = query
+        .group
+        .as_deref()
+        .map(|g| parse_id("group", g))
+        .transpose()?;
     let apps = state.store.apps(group.as_ref()).await?;
     Ok(axum::Json(
         apps.into_iter()
@@ -132,7 +140,10 @@ async fn remove_app(
     let id: AppId = parse_id("id", &id)?;
     let app = visible_app(&state, &caller, &id).await?;
     caller.require_role(&app.group, Role::Admin, "deleting applications")?;
-    state.registry.remove_app(&caller.actor(), id.as_str()).await?;
+    state
+        .registry
+        .remove_app(&caller.actor(), id.as_str())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,7 +182,9 @@ async fn list_grants(
     let app = visible_app(&state, &caller, &id).await?;
     caller.require_permission(&app, Permission::Manage, "reading grants")?;
     let grants = state.store.grants(&id).await?;
-    Ok(axum::Json(grants.into_iter().map(GrantView::from).collect()))
+    Ok(axum::Json(
+        grants.into_iter().map(GrantView::from).collect(),
+    ))
 }
 
 /// Grants a user a permission on the application (its group's owners and admins).
@@ -191,7 +204,12 @@ async fn set_grant(
     caller.require_role(&app.group, Role::Admin, "granting permissions")?;
     let grant = state
         .registry
-        .set_grant(&caller.actor(), id.as_str(), user.as_str(), request.permission)
+        .set_grant(
+            &caller.actor(),
+            id.as_str(),
+            user.as_str(),
+            request.permission,
+        )
         .await?;
     Ok(axum::Json(grant.into()))
 }

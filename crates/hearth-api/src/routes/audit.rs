@@ -66,20 +66,26 @@ async fn audit_log(
             limit: Some(limit),
         })
         .await?;
-    Ok(axum::Json(entries.into_iter().map(AuditEntryView::from).collect()))
+    Ok(axum::Json(
+        entries.into_iter().map(AuditEntryView::from).collect(),
+    ))
 }
 
 /// Whether `target` is a group the caller administers, or an application or device
 /// they manage as its group's owner or admin.
 async fn manages_target(state: &AppState, caller: &Caller, target: &str) -> ApiResult<bool> {
     if let Ok(group) = target.parse::<GroupId>()
-        && caller.role_in(&group).is_some_and(|role| role >= Role::Admin)
+        && caller
+            .role_in(&group)
+            .is_some_and(|role| role >= Role::Admin)
     {
         return Ok(true);
     }
     if let Ok(app) = target.parse::<AppId>()
         && let Ok(app) = state.store.app(&app).await
-        && caller.role_in(&app.group).is_some_and(|role| role >= Role::Admin)
+        && caller
+            .role_in(&app.group)
+            .is_some_and(|role| role >= Role::Admin)
     {
         return Ok(caller.permission_on(&app) == Some(Permission::Manage));
     }
@@ -87,7 +93,9 @@ async fn manages_target(state: &AppState, caller: &Caller, target: &str) -> ApiR
         && let Ok(device) = state.store.device(&device).await
         && let Ok(app) = state.store.app(&device.application).await
     {
-        return Ok(caller.role_in(&app.group).is_some_and(|role| role >= Role::Admin));
+        return Ok(caller
+            .role_in(&app.group)
+            .is_some_and(|role| role >= Role::Admin));
     }
     Ok(false)
 }

@@ -89,7 +89,11 @@ async fn start_session(state: &AppState, user: &User) -> ApiResult<String> {
         })
         .await?;
     let max_age = (state.session_ttl_ms() / 1000) as u64;
-    Ok(set_cookie(&session_id, max_age, state.config.secure_cookies))
+    Ok(set_cookie(
+        &session_id,
+        max_age,
+        state.config.secure_cookies,
+    ))
 }
 
 /// Logs in with a user name and password; sets the session cookie.
@@ -122,7 +126,10 @@ async fn login(
     state.limiter.succeed(&user_key);
     let cookie = start_session(&state, &user).await?;
     let view = me_view(&state, user).await?;
-    Ok((AppendHeaders([(header::SET_COOKIE, cookie)]), axum::Json(view)))
+    Ok((
+        AppendHeaders([(header::SET_COOKIE, cookie)]),
+        axum::Json(view),
+    ))
 }
 
 /// Ends the current session (its browser MQTT credentials stop working).
@@ -140,7 +147,10 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<impl
     }
     Ok((
         StatusCode::NO_CONTENT,
-        AppendHeaders([(header::SET_COOKIE, clear_cookie(state.config.secure_cookies))]),
+        AppendHeaders([(
+            header::SET_COOKIE,
+            clear_cookie(state.config.secure_cookies),
+        )]),
     ))
 }
 
@@ -177,8 +187,7 @@ async fn update_me(
         let email = email.trim();
         user.email = if email.is_empty() {
             None
-        } else if email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace)
-        {
+        } else if email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace) {
             return Err(ApiError::invalid(
                 "email",
                 format!("email: {email:?} is not an e-mail address"),
@@ -237,7 +246,10 @@ async fn change_password(
     caller: Caller,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let keys = [format!("ip:{address}"), format!("user:{}", caller.user.name)];
+    let keys = [
+        format!("ip:{address}"),
+        format!("user:{}", caller.user.name),
+    ];
     if let Some(retry_after_secs) = state.limiter.check(&keys, Instant::now()) {
         return Err(ApiError::RateLimited { retry_after_secs });
     }
@@ -249,7 +261,9 @@ async fn change_password(
         .is_none()
     {
         state.limiter.fail(&keys, Instant::now());
-        return Err(ApiError::forbidden("current: the current password is wrong"));
+        return Err(ApiError::forbidden(
+            "current: the current password is wrong",
+        ));
     }
     state
         .registry

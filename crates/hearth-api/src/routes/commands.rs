@@ -65,8 +65,14 @@ async fn send_command(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CommandBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CommandView>)> {
-    let (device, _) =
-        device_for(&state, &caller, &id, Permission::Control, "sending commands").await?;
+    let (device, _) = device_for(
+        &state,
+        &caller,
+        &id,
+        Permission::Control,
+        "sending commands",
+    )
+    .await?;
     // The name becomes a topic level: the id rules keep out `/`, `+`, `#` and NUL.
     let name: DeviceId = body.name.parse().map_err(|error: hearth_model::IdError| {
         ApiError::invalid("name", format!("name: {:?}: {}", error.value, error.why))
@@ -127,7 +133,10 @@ async fn get_command(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CommandView>> {
     if id.is_empty() || id.len() > 128 {
-        return Err(ApiError::bad_request("id", "id: must be 1 to 128 characters"));
+        return Err(ApiError::bad_request(
+            "id",
+            "id: must be 1 to 128 characters",
+        ));
     }
     let command = commands(&state)?.get(&id).await?;
     device_for(
@@ -157,5 +166,7 @@ async fn mqtt_credentials(
         .mqtt_credentials
         .as_deref()
         .ok_or_else(|| ApiError::unavailable("browser MQTT credentials are not available"))?;
-    Ok(axum::Json(issuer.issue(&caller.user.name, &caller.session_key())?))
+    Ok(axum::Json(
+        issuer.issue(&caller.user.name, &caller.session_key())?,
+    ))
 }

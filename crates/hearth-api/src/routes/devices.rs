@@ -44,7 +44,10 @@ pub(crate) async fn device_for(
     let device = state.store.device(&id).await?;
     let app = state.store.app(&device.application).await?;
     match caller.permission_on(&app) {
-        None => Err(ApiError::not_found(format!("device {:?} not found", id.as_str()))),
+        None => Err(ApiError::not_found(format!(
+            "device {:?} not found",
+            id.as_str()
+        ))),
         Some(_) => {
             caller.require_permission(&app, least, what)?;
             Ok((device, app))
@@ -98,8 +101,16 @@ async fn list_devices(
         ));
     }
     let mut filter = DeviceFilter {
-        application: query.app.as_deref().map(|a| parse_id("app", a)).transpose()?,
-        group: query.group.as_deref().map(|g| parse_id("group", g)).transpose()?,
+        application: query
+            .app
+            .as_deref()
+            .map(|a| parse_id("app", a))
+            .transpose()?,
+        group: query
+            .group
+            .as_deref()
+            .map(|g| parse_id("group", g))
+            .transpose()?,
         room: query.room,
         kind: query.kind,
         online: query.online,
@@ -175,7 +186,8 @@ fn sort_like_store(devices: &mut [Device], sort: DeviceSort) {
         DeviceSort::Id => devices.sort_by(|a, b| a.id.cmp(&b.id)),
         DeviceSort::Name => devices.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id))),
         DeviceSort::LastSeen => devices.sort_by(|a, b| {
-            let key = |device: &Device| std::cmp::Reverse(device.live.last_seen_ms.unwrap_or(i64::MIN));
+            let key =
+                |device: &Device| std::cmp::Reverse(device.live.last_seen_ms.unwrap_or(i64::MIN));
             key(a).cmp(&key(b)).then(a.id.cmp(&b.id))
         }),
     }
@@ -244,7 +256,8 @@ async fn get_device(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<DeviceView>> {
-    let (device, _) = device_for(&state, &caller, &id, Permission::View, "reading a device").await?;
+    let (device, _) =
+        device_for(&state, &caller, &id, Permission::View, "reading a device").await?;
     Ok(axum::Json(device.into()))
 }
 
@@ -256,7 +269,8 @@ async fn device_live(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<DeviceLiveView>> {
-    let (device, _) = device_for(&state, &caller, &id, Permission::View, "reading a device").await?;
+    let (device, _) =
+        device_for(&state, &caller, &id, Permission::View, "reading a device").await?;
     Ok(axum::Json(DeviceView::from(device).live))
 }
 
@@ -327,7 +341,14 @@ async fn remove_device(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    device_for(&state, &caller, &id, Permission::Manage, "removing a device").await?;
+    device_for(
+        &state,
+        &caller,
+        &id,
+        Permission::Manage,
+        "removing a device",
+    )
+    .await?;
     state.registry.remove_device(&caller.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -338,7 +359,14 @@ async fn set_enabled(
     id: String,
     enabled: bool,
 ) -> ApiResult<axum::Json<DeviceView>> {
-    device_for(&state, &caller, &id, Permission::Manage, "enabling or disabling a device").await?;
+    device_for(
+        &state,
+        &caller,
+        &id,
+        Permission::Manage,
+        "enabling or disabling a device",
+    )
+    .await?;
     state
         .registry
         .set_device_enabled(&caller.actor(), &id, enabled)
@@ -378,8 +406,14 @@ async fn rotate_device_secret(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<DeviceSecretView>> {
-    let (device, _) =
-        device_for(&state, &caller, &id, Permission::Manage, "rotating a device's secret").await?;
+    let (device, _) = device_for(
+        &state,
+        &caller,
+        &id,
+        Permission::Manage,
+        "rotating a device's secret",
+    )
+    .await?;
     let secret = state
         .registry
         .rotate_device_secret(&caller.actor(), &id)

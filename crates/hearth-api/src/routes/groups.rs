@@ -104,7 +104,10 @@ async fn remove_group(
 ) -> ApiResult<StatusCode> {
     let id: GroupId = parse_id("id", &id)?;
     caller.require_role(&id, Role::Owner, "deleting a group")?;
-    state.registry.remove_group(&caller.actor(), id.as_str()).await?;
+    state
+        .registry
+        .remove_group(&caller.actor(), id.as_str())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -120,7 +123,9 @@ async fn list_members(
     caller.require_role(&id, Role::Viewer, "reading a group's members")?;
     state.store.group(&id).await?;
     let members = state.store.members(&id).await?;
-    Ok(axum::Json(members.into_iter().map(MembershipView::from).collect()))
+    Ok(axum::Json(
+        members.into_iter().map(MembershipView::from).collect(),
+    ))
 }
 
 /// Adds a member or changes their role (owners and admins; only owners make or
@@ -186,7 +191,11 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn current_role(state: &AppState, group: &GroupId, user: &UserName) -> ApiResult<Option<Role>> {
+async fn current_role(
+    state: &AppState,
+    group: &GroupId,
+    user: &UserName,
+) -> ApiResult<Option<Role>> {
     Ok(state
         .store
         .members(group)

@@ -67,15 +67,24 @@ impl RangeQuery {
         match self.limit {
             None => Ok(1_000.min(max)),
             Some(limit @ 1..) if limit <= max => Ok(limit),
-            Some(_) => Err(ApiError::bad_request("limit", format!("limit: must be 1..={max}"))),
+            Some(_) => Err(ApiError::bad_request(
+                "limit",
+                format!("limit: must be 1..={max}"),
+            )),
         }
     }
 
     fn metric(&self) -> ApiResult<String> {
         match self.metric.as_deref().map(str::trim) {
             Some(metric) if !metric.is_empty() && metric.len() <= 200 => Ok(metric.to_owned()),
-            Some(_) => Err(ApiError::bad_request("metric", "metric: must be 1 to 200 characters")),
-            None => Err(ApiError::bad_request("metric", "metric: missing (e.g. ?metric=temperature)")),
+            Some(_) => Err(ApiError::bad_request(
+                "metric",
+                "metric: must be 1 to 200 characters",
+            )),
+            None => Err(ApiError::bad_request(
+                "metric",
+                "metric: missing (e.g. ?metric=temperature)",
+            )),
         }
     }
 }
@@ -125,7 +134,9 @@ async fn messages(
             limit: query.limit(MAX_ROWS)?,
         })
         .await?;
-    Ok(axum::Json(rows.into_iter().map(MessageView::from).collect()))
+    Ok(axum::Json(
+        rows.into_iter().map(MessageView::from).collect(),
+    ))
 }
 
 /// One metric's raw points in a range, oldest first.
@@ -179,7 +190,9 @@ async fn aggregates(
         .store
         .aggregates(&device.id, &query.metric()?, range, bucket_ms)
         .await?;
-    Ok(axum::Json(rows.into_iter().map(AggregateView::from).collect()))
+    Ok(axum::Json(
+        rows.into_iter().map(AggregateView::from).collect(),
+    ))
 }
 
 /// The newest point of every metric of a device.
@@ -210,7 +223,9 @@ async fn status_history(
         .store
         .status_history(&device.id, query.range()?, query.limit(MAX_ROWS)?)
         .await?;
-    Ok(axum::Json(rows.into_iter().map(StatusChangeView::from).collect()))
+    Ok(axum::Json(
+        rows.into_iter().map(StatusChangeView::from).collect(),
+    ))
 }
 
 /// One metric's points as CSV (`time_ms,metric,value`), oldest first.
@@ -224,7 +239,8 @@ async fn export_csv(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<RangeQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let (device, _) = device_for(&state, &caller, &id, Permission::View, "exporting history").await?;
+    let (device, _) =
+        device_for(&state, &caller, &id, Permission::View, "exporting history").await?;
     let metric = query.metric()?;
     let limit = match query.limit {
         None => MAX_EXPORT_ROWS,
@@ -245,7 +261,11 @@ async fn export_csv(
     for point in rows {
         let _ = writeln!(csv, "{},{quoted},{}", point.at_ms, point.value);
     }
-    let disposition = format!("attachment; filename=\"{}-{}.csv\"", device.id, metric_file_name(&metric));
+    let disposition = format!(
+        "attachment; filename=\"{}-{}.csv\"",
+        device.id,
+        metric_file_name(&metric)
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -258,7 +278,13 @@ async fn export_csv(
 fn metric_file_name(metric: &str) -> String {
     metric
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

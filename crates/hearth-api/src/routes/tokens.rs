@@ -71,7 +71,9 @@ async fn list_tokens(
     caller: Caller,
 ) -> ApiResult<axum::Json<Vec<TokenView>>> {
     let tokens = state.store.tokens_of(&caller.user.name).await?;
-    Ok(axum::Json(tokens.into_iter().map(TokenView::from).collect()))
+    Ok(axum::Json(
+        tokens.into_iter().map(TokenView::from).collect(),
+    ))
 }
 
 /// Creates a token for the caller; its secret is in this response only.

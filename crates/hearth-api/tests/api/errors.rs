@@ -1,0 +1,283 @@
+//! Bad input gets `{"error": {"code", "message", "field"?}}` with the right status, and
+//! never a crash.
+
+use super::*;
+
+both_backends!(bad_input_gets_the_error_shape);
+
+async fn bad_input_gets_the_error_shape(store: Arc<dyn Store>) {
+    let hub = start(store).await;
+    let admin = hub.admin().await;
+    hub.add_device("lamp", "default").await;
+
+    // (what, method, path, raw body, status, code, field)
+    let cases: Vec<(&str, &str, &str, Option<&str>, u16, &str, Option<&str>)> = vec![
+        (
+            "missing field",
+            "POST",
+            "/api/v1/auth/login",
+            Some(r#"{"username":"admin"}"#),
+            400,
+            "bad_request",
+            Some("password"),
+        ),
+        (
+            "wrong type",
+            "POST",
+            "/api/v1/devices",
+            Some(r#"{"id":"x","app":"default","heartbeat_timeout_secs":"soon"}"#),
+            400,
+            "bad_request",
+            Some("heartbeat_timeout_secs"),
+        ),
+        (
+            "unknown field",
+            "POST",
+            "/api/v1/groups",
+            Some(r#"{"id":"g","colour":"red"}"#),
+            400,
+            "bad_request",
+            Some("colour"),
+        ),
+        (
+            "not JSON",
+            "POST",
+            "/api/v1/groups",
+            Some("{nope"),
+            400,
+            "bad_request",
+            Some("body"),
+        ),
+        (
+            "empty body",
+            "POST",
+            "/api/v1/groups",
+            Some(""),
+            400,
+            "bad_request",
+            Some("body"),
+        ),
+        (
+            "invalid id in path",
+            "GET",
+            "/api/v1/devices/bad.id!",
+            None,
+            400,
+            "bad_request",
+            Some("id"),
+        ),
+        (
+            "invalid id in body",
+            "POST",
+            "/api/v1/devices",
+            Some(r#"{"id":"a b","app":"default"}"#),
+            422,
+            "invalid",
+            Some("id"),
+        ),
+        (
+            "rule broken",
+            "POST",
+            "/api/v1/devices",
+            Some(r#"{"id":"ok","app":"default","kind":"BAD KIND"}"#),
+            422,
+            "invalid",
+            Some("kind"),
+        ),
+        (
+            "out of range",
+            "PATCH",
+            "/api/v1/devices/lamp",
+            Some(r#"{"heartbeat_timeout_secs":1}"#),
+            422,
+            "invalid",
+            Some("heartbeat_timeout_secs"),
+        ),
+        (
+            "unknown device",
+            "GET",
+            "/api/v1/devices/ghost",
+            None,
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "unknown app",
+            "POST",
+            "/api/v1/devices",
+            Some(r#"{"id":"x","app":"ghost"}"#),
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "duplicate device",
+            "POST",
+            "/api/v1/devices",
+            Some(r#"{"id":"lamp","app":"default"}"#),
+            409,
+            "conflict",
+            None,
+        ),
+        (
+            "duplicate group",
+            "POST",
+            "/api/v1/groups",
+            Some(r#"{"id":"home"}"#),
+            409,
+            "conflict",
+            None,
+        ),
+        (
+            "group not empty",
+            "DELETE",
+            "/api/v1/groups/home",
+            None,
+            409,
+            "conflict",
+            None,
+        ),
+        (
+            "bad query type",
+            "GET",
+            "/api/v1/devices?limit=many",
+            None,
+            400,
+            "bad_request",
+            Some("limit"),
+        ),
+        (
+            "bad query value",
+            "GET",
+            "/api/v1/devices?limit=100000",
+            None,
+            400,
+            "bad_request",
+            Some("limit"),
+        ),
+        (
+            "unknown query",
+            "GET",
+            "/api/v1/devices?colour=red",
+            None,
+            400,
+            "bad_request",
+            Some("colour"),
+        ),
+        (
+            "bad sort",
+            "GET",
+            "/api/v1/devices?sort=random",
+            None,
+            400,
+            "bad_request",
+            Some("sort"),
+        ),
+        (
+            "bad bool",
+            "GET",
+            "/api/v1/devices?online=maybe",
+            None,
+            400,
+            "bad_request",
+            Some("online"),
+        ),
+        (
+            "missing metric",
+            "GET",
+            "/api/v1/devices/lamp/points",
+            None,
+            400,
+            "bad_request",
+            Some("metric"),
+        ),
+        (
+            "bad range",
+            "GET",
+            "/api/v1/devices/lamp/points?metric=t&from=10&to=5",
+            None,
+            400,
+            "bad_request",
+            Some("from"),
+        ),
+        (
+            "bad bucket",
+            "GET",
+            "/api/v1/devices/lamp/aggregates?metric=t&bucket=1w",
+            None,
+            400,
+            "bad_request",
+            Some("bucket"),
+        ),
+        (
+            "no route",
+            "GET",
+            "/api/v1/nothing-here",
+            None,
+            404,
+            "no_route",
+            None,
+        ),
+        (
+            "wrong role",
+            "PUT",
+            "/api/v1/groups/home/members/admin",
+            Some(r#"{"role":"boss"}"#),
+            400,
+            "bad_request",
+            Some("role"),
+        ),
+        (
+            "huge number",
+            "GET",
+            "/api/v1/devices/lamp/messages?from=99999999999999999999",
+            None,
+            400,
+            "bad_request",
+            Some("from"),
+        ),
+        (
+            "no commands service",
+            "POST",
+            "/api/v1/devices/lamp/commands",
+            Some(r#"{"name":"switch"}"#),
+            503,
+            "unavailable",
+            None,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, method, path, body, status, code, field) in cases {
+        let reply = hub
+            .raw(
+                method,
+                path,
+                &admin,
+                body.map(|body| body.as_bytes().to_vec()),
+            )
+            .await;
+        let json: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let got = (
+            reply.status,
+            json["error"]["code"].as_str().unwrap_or("?"),
+            json["error"]["field"].as_str(),
+        );
+        if got != (status, code, field) {
+            failures.push(format!(
+                "{what}: got {got:?}, want {:?}: {}",
+                (status, code, field),
+                String::from_utf8_lossy(&reply.body)
+            ));
+        }
+        if json["error"]["message"].as_str().is_none_or(str::is_empty) {
+            failures.push(format!("{what}: no message"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert_eq!(
+        hub.get("/healthz", &Auth::None).await.status,
+        200,
+        "still up"
+    );
+}
