@@ -114,16 +114,28 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then finishes the
-/// requests in flight.
+/// requests in flight. Meanwhile deletes expired sessions and tokens once an hour.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let store = state.store.clone();
+    let pruner = tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3_600));
+        loop {
+            every_hour.tick().await;
+            if let Err(error) = store.prune_auth(hearth_model::now_millis()).await {
+                tracing::warn!(%error, "cannot delete expired sessions and tokens");
+            }
+        }
+    });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    pruner.abort();
+    result
 }
 
 async fn no_route(request: Request) -> ApiError {

@@ -5,13 +5,24 @@ use super::*;
 
 both_backends!(bad_input_gets_the_error_shape);
 
+/// (what, method, path, raw body, status, code, field).
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
+
 async fn bad_input_gets_the_error_shape(store: Arc<dyn Store>) {
     let hub = start(store).await;
     let admin = hub.admin().await;
     hub.add_device("lamp", "default").await;
 
     // (what, method, path, raw body, status, code, field)
-    let cases: Vec<(&str, &str, &str, Option<&str>, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "missing field",
             "POST",
