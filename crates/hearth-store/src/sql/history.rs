@@ -104,19 +104,30 @@ async fn series_ids(
             .iter()
             .map(|point| (point.device.as_str(), point.metric.as_str()))
     };
-    let mut ids = Vec::with_capacity(points.len());
+    let mut found = store.series.lookup(keys());
+    if found.contains(&None) && !store.series.loaded() {
+        // Before this transaction inserts anything, every row it sees is committed.
+        let rows = sqlx::query("SELECT CAST(id AS BIGINT) AS id, device_id, metric FROM series")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+        let all = rows
+            .iter()
+            .map(|row| Ok((get(row, "device_id")?, get(row, "metric")?, get(row, "id")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        store.series.remember(all, true);
+        found = store.series.lookup(keys());
+    }
     let mut missing: HashMap<(&str, &str), i64> = HashMap::new();
-    let mut keys_iter = keys();
-    store.series.lookup(keys(), |found| {
-        let key = keys_iter.next().expect("one answer per key");
-        match found {
-            Some(id) => ids.push(id),
-            None => {
+    let mut ids: Vec<i64> = keys()
+        .zip(found)
+        .map(|(key, id)| {
+            id.unwrap_or_else(|| {
                 missing.insert(key, -1);
-                ids.push(-1);
-            }
-        }
-    });
+                -1
+            })
+        })
+        .collect();
     if missing.is_empty() {
         return Ok((ids, Vec::new()));
     }
@@ -168,7 +179,7 @@ impl HistoryStore for ThisStore {
         }
         .await;
         let new_series = finish(tx, result).await?;
-        self.series.remember(new_series);
+        self.series.remember(new_series, false);
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use crate::StoreError;
 use sqlx::SqlSafeStr;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// One embedded migration: version, description, SQL (from `include_str!`).
@@ -102,28 +103,36 @@ pub fn like_pattern(text: &str) -> String {
 /// The ids of the history's series (device, metric) this process has seen committed,
 /// so that a batch looks up in memory, not in the database, which integer each point
 /// is stored under. Only committed ids enter (a rolled-back batch's new series may be
-/// gone); a series is never deleted, so an entry never goes stale.
+/// gone); a series is never deleted, so an entry never goes stale. The first miss loads
+/// the whole (small) table, so a restarted hub does not look series up one by one.
 #[derive(Default)]
-pub struct SeriesCache(Mutex<HashMap<String, HashMap<String, i64>>>);
+pub struct SeriesCache {
+    ids: Mutex<HashMap<String, HashMap<String, i64>>>,
+    loaded: AtomicBool,
+}
 
 impl SeriesCache {
-    /// Calls `found` with each id known for `keys`, `None` where unknown.
-    pub fn lookup<'k>(
-        &self,
-        keys: impl Iterator<Item = (&'k str, &'k str)>,
-        mut found: impl FnMut(Option<i64>),
-    ) {
-        let cache = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (device, metric) in keys {
-            found(cache.get(device).and_then(|metrics| metrics.get(metric)).copied());
-        }
+    /// The id known for each `(device, metric)`, `None` where unknown.
+    pub fn lookup<'k>(&self, keys: impl Iterator<Item = (&'k str, &'k str)>) -> Vec<Option<i64>> {
+        let ids = self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.map(|(device, metric)| ids.get(device).and_then(|metrics| metrics.get(metric)).copied())
+            .collect()
     }
 
-    /// Records series ids read from the database in a committed transaction.
-    pub fn remember(&self, series: Vec<(String, String, i64)>) {
-        let mut cache = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// Whether the whole table was read once already.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Relaxed)
+    }
+
+    /// Records series ids read from the database (committed rows only); `whole_table`
+    /// when that was all of them.
+    pub fn remember(&self, series: Vec<(String, String, i64)>, whole_table: bool) {
+        let mut ids = self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (device, metric, id) in series {
-            cache.entry(device).or_default().insert(metric, id);
+            ids.entry(device).or_default().insert(metric, id);
+        }
+        if whole_table {
+            self.loaded.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -5,6 +5,7 @@ use super::*;
 use bytes::Bytes;
 use hearth_model::{Aggregate, MessageKind, Millis, Point, PresenceReason, StatusChange};
 use hearth_store::{IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange};
+use hearth_testkit::{Backend, database_url};
 
 both_backends!(
     batch_round_trip_keeps_payloads_byte_exact,
@@ -264,6 +265,55 @@ async fn a_failed_batch_writes_nothing(store: Arc<dyn Store>) {
     batch.points.pop();
     store.write_batch(&batch).await.unwrap();
     assert_eq!(store.message_count(None).await.unwrap(), 100);
+    // The series the failed batch created was rolled back, and not remembered.
+    assert_eq!(
+        store
+            .points(&points_of("lamp", "t", ALL, 1000))
+            .await
+            .unwrap()
+            .len(),
+        100
+    );
+}
+
+/// Series ids are cached per process: a second store on the same database (a restart)
+/// finds the existing series instead of creating them again.
+async fn series_survive_a_restart(backend: Backend) {
+    let (url, _guard) = database_url(backend);
+    let first = hearth_store::open(&url).await.unwrap();
+    first
+        .write_batch(&points_batch(vec![point("lamp", "t", T0, 1.0)]))
+        .await
+        .unwrap();
+    first.close().await;
+    let second = hearth_store::open(&url).await.unwrap();
+    second
+        .write_batch(&points_batch(vec![
+            point("lamp", "t", T0 + 1, 2.0),
+            point("lamp", "h", T0 + 1, 3.0),
+        ]))
+        .await
+        .unwrap();
+    let values: Vec<f64> = second
+        .points(&points_of("lamp", "t", ALL, 10))
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(values, vec![1.0, 2.0]);
+    assert_eq!(second.latest_points(&did("lamp")).await.unwrap().len(), 2);
+    second.close().await;
+}
+
+#[tokio::test]
+async fn series_survive_a_restart_sqlite() {
+    series_survive_a_restart(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn series_survive_a_restart_postgres() {
+    series_survive_a_restart(Backend::Postgres).await;
 }
 
 async fn an_empty_batch_is_a_no_op(store: Arc<dyn Store>) {
