@@ -14,7 +14,7 @@
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
 pub mod auth;
-// pub mod commands; (until CommandStore lands)
+pub mod commands;
 pub mod ingest;
 pub mod registry;
 pub mod retention;

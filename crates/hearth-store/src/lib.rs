@@ -27,6 +27,7 @@
 
 mod auth;
 mod broker_state;
+mod commands;
 mod error;
 mod history;
 mod open;
@@ -37,6 +38,7 @@ mod sqlite;
 
 pub use auth::{ApiToken, AuthStore, Session};
 pub use broker_state::RedbBrokerStore;
+pub use commands::CommandStore;
 pub use error::{StoreError, StoreResult};
 pub use history::{
     HistoryStore, IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange,

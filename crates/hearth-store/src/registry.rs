@@ -234,6 +234,7 @@ pub trait Store:
     + AuditStore
     + HistoryStore
     + AuthStore
+    + crate::CommandStore
     + Send
     + Sync
 {

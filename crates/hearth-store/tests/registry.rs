@@ -6,6 +6,7 @@
 //! - this file: fixtures, and groups, users, memberships, applications and grants.
 //! - `registry/devices.rs`: registration, listing, changes.
 //! - `registry/audit.rs`: the audit log and the authorizer's credentials.
+//! - `registry/commands.rs`: the command log.
 //! - `registry/auth.rs`: the HTTP API's login sessions and API tokens.
 //! - `registry/history.rs`: ingest batches, history reads, aggregates, rollups, retention.
 //! - `registry/migrations.rs`: reopening and upgrading a database.
@@ -14,6 +15,8 @@
 mod audit;
 #[path = "registry/auth.rs"]
 mod auth;
+#[path = "registry/commands.rs"]
+mod commands;
 #[path = "registry/devices.rs"]
 mod devices;
 #[path = "registry/history.rs"]

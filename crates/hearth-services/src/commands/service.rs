@@ -57,8 +57,6 @@ struct Inner {
     config: CommandConfig,
     /// Commands not yet final, by id: the service's working set (also in the store).
     open: Mutex<HashMap<String, Command>>,
-    /// Answers handed over by the interceptor, with their acknowledgement tokens.
-    answers: mpsc::UnboundedSender<Answer>,
 }
 
 struct Answer {
@@ -108,7 +106,6 @@ impl Commands {
                 bus: bus.clone(),
                 config,
                 open: Mutex::new(open),
-                answers: answers.clone(),
             }),
         };
         bus.intercept(
@@ -213,8 +210,8 @@ impl Commands {
             command.clone()
         };
         let topic = format!("devices/{}/commands/{}", command.device, command.name);
-        let mut envelope = Envelope::new(topic.as_str(), command.params.to_string())
-            .with_qos(Qos::AtLeastOnce);
+        let mut envelope =
+            Envelope::new(topic.as_str(), command.params.to_string()).with_qos(Qos::AtLeastOnce);
         envelope.response_topic = Some(format!("{topic}/ack").into());
         envelope.correlation_data = Some(bytes::Bytes::from(command.id.clone()));
         envelope.content_type = Some("application/json".into());
@@ -258,7 +255,9 @@ impl Commands {
     fn arm(&self, command: &Command) {
         let deadline_ms = match command.status {
             CommandStatus::Pending => command.expires_at_ms,
-            CommandStatus::Sent => command.sent_at_ms.unwrap_or(command.created_at_ms) + command.ack_timeout_ms,
+            CommandStatus::Sent => {
+                command.sent_at_ms.unwrap_or(command.created_at_ms) + command.ack_timeout_ms
+            }
             _ => return,
         };
         let status = command.status;
@@ -345,9 +344,10 @@ impl Commands {
         } else {
             CommandStatus::Failed
         };
-        command.result = body.get("result").cloned().or_else(|| {
-            body.get("error").cloned()
-        });
+        command.result = body
+            .get("result")
+            .cloned()
+            .or_else(|| body.get("error").cloned());
         command.reported_state = body.get("state").cloned();
         command.finished_at_ms = Some(now_millis());
         self.record(command).await;
@@ -370,7 +370,9 @@ impl Commands {
             .open
             .lock()
             .values()
-            .filter(|command| command.device.as_str() == device && command.status == CommandStatus::Pending)
+            .filter(|command| {
+                command.device.as_str() == device && command.status == CommandStatus::Pending
+            })
             .map(|command| command.id.clone())
             .collect();
         for id in pending {

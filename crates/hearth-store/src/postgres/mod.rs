@@ -31,6 +31,9 @@ mod audit;
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/commands.rs"]
+mod commands;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
@@ -65,6 +68,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         3,
         "auth",
         include_str!("../../migrations/postgres/0003_auth.sql"),
+    ),
+    (
+        4,
+        "commands",
+        include_str!("../../migrations/postgres/0004_commands.sql"),
     ),
 ];
 

@@ -33,6 +33,9 @@ mod audit;
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/commands.rs"]
+mod commands;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
@@ -77,6 +80,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         3,
         "auth",
         include_str!("../../migrations/sqlite/0003_auth.sql"),
+    ),
+    (
+        4,
+        "commands",
+        include_str!("../../migrations/sqlite/0004_commands.sql"),
     ),
 ];
 
