@@ -1,12 +1,18 @@
-//! Ingest over real MQTT clients on SQLite and PostgreSQL (issue 6): device messages
-//! become history, points and live state; a QoS 1 message is in the store by the time
-//! its PUBACK arrives; bad JSON is kept raw and flagged; unknown devices are not
-//! ingested; presence follows connections, status messages and timeouts, is stored as
-//! status history and announced retained on `devices/{id}/status`.
+//! Ingest and remote control over real MQTT clients on SQLite and PostgreSQL.
+//!
+//! Ingest (issue 6): device messages become history, points and live state; a QoS 1
+//! message is in the store by the time its PUBACK arrives; bad JSON is kept raw and
+//! flagged; unknown devices are not ingested; presence follows connections, status
+//! messages and timeouts, is stored as status history and announced retained on
+//! `devices/{id}/status`.
+//!
+//! Commands (issue 7): a simulated device that acks, one that fails, one that never
+//! answers, and one that is offline when the command is sent.
 
 use hearth_broker::{Broker, BrokerConfig};
 use hearth_bus::Bus;
 use hearth_model::{DeviceId, MessageKind, PresenceReason};
+use hearth_services::commands::{CommandConfig, Commands};
 use hearth_services::ingest::{Ingest, IngestConfig};
 use hearth_services::{Registry, RegistryAuthorizer, registry::DeviceSpec};
 use hearth_store::{MessageQuery, Store, TimeRange};
@@ -25,6 +31,7 @@ struct Hub {
     store: Arc<dyn Store>,
     broker: Broker,
     ingest: Ingest,
+    commands: Commands,
     secrets: HashMap<String, String>,
     _watcher: tokio::task::JoinHandle<()>,
 }
@@ -61,13 +68,27 @@ impl Hub {
             .unwrap();
         let bus: Arc<dyn Bus> = Arc::new(broker.handle());
         let watcher = authorizer.watch(bus.clone());
-        let ingest = Ingest::start(store.clone(), bus, connections, IngestConfig::default())
-            .await
-            .unwrap();
+        let ingest = Ingest::start(
+            store.clone(),
+            bus.clone(),
+            connections,
+            IngestConfig::default(),
+        )
+        .await
+        .unwrap();
+        let command_config = CommandConfig {
+            ack_timeout_secs: 2,
+            ..CommandConfig::default()
+        };
+        let commands =
+            Commands::start(store.clone(), bus, ingest.presence_events(), command_config)
+                .await
+                .unwrap();
         Hub {
             store,
             broker,
             ingest,
+            commands,
             secrets,
             _watcher: watcher,
         }
@@ -394,7 +415,160 @@ async fn presence_follows_connections_status_and_timeouts(store: Arc<dyn Store>)
     );
 }
 
+/// A simulated device: subscribes to its commands and answers each with `answer(params)`
+/// (`None`: stays silent). Returns once subscribed.
+async fn simulated_device(
+    hub: &Hub,
+    device: &'static str,
+    answer: fn(&serde_json::Value) -> Option<serde_json::Value>,
+) -> tokio::task::JoinHandle<()> {
+    let (client, mut eventloop) = hub.client(Some(device), device).await;
+    client
+        .subscribe(format!("devices/{device}/commands/+"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    wait_for(&mut eventloop, |packet| matches!(packet, Packet::SubAck(_))).await;
+    tokio::spawn(async move {
+        loop {
+            let Ok(event) = eventloop.poll().await else {
+                return;
+            };
+            if let Event::Incoming(Packet::Publish(publish)) = event {
+                let params: serde_json::Value =
+                    serde_json::from_slice(&publish.payload).unwrap_or_default();
+                if let Some(reply) = answer(&params) {
+                    let topic = format!("{}/ack", String::from_utf8_lossy(&publish.topic));
+                    client
+                        .publish(topic, QoS::AtLeastOnce, false, reply.to_string())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    })
+}
+
+/// Waits until the command is final and returns it.
+async fn outcome(hub: &Hub, id: &str) -> hearth_model::Command {
+    let started = tokio::time::Instant::now();
+    loop {
+        let command = hub.commands.get(id).await.unwrap();
+        if command.status.is_final() {
+            return command;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "command {id} stuck in {:?}",
+            command.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn commands_end_acked_failed_or_timed_out(store: Arc<dyn Store>) {
+    use hearth_model::CommandStatus;
+    let hub = Hub::start(store, 3).await;
+    let _ok = simulated_device(&hub, "d0", |params| {
+        Some(serde_json::json!({"id": params["id"], "ok": true, "state": {"on": params["on"]}}))
+    })
+    .await;
+    let _broken = simulated_device(&hub, "d1", |params| {
+        Some(serde_json::json!({"id": params["id"], "ok": false, "result": "relay stuck"}))
+    })
+    .await;
+    let _silent = simulated_device(&hub, "d2", |_| None).await;
+    for device in ["d0", "d1", "d2"] {
+        assert!(eventually(|| async { hub.device(device).await.live.is_online }).await);
+    }
+    let params = serde_json::json!({"on": true});
+    let acked = hub
+        .commands
+        .send("user:alice", "d0", "relay", params.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(acked.status, CommandStatus::Sent, "the device is online");
+    let failed = hub
+        .commands
+        .send("user:alice", "d1", "relay", params.clone(), None)
+        .await
+        .unwrap();
+    let silent = hub
+        .commands
+        .send("user:alice", "d2", "relay", params.clone(), None)
+        .await
+        .unwrap();
+
+    let acked = outcome(&hub, &acked.id).await;
+    assert_eq!(acked.status, CommandStatus::Acked);
+    assert_eq!(acked.reported_state, Some(serde_json::json!({"on": true})));
+    assert!(acked.finished_at_ms >= acked.sent_at_ms);
+    let failed = outcome(&hub, &failed.id).await;
+    assert_eq!(failed.status, CommandStatus::Failed);
+    assert_eq!(failed.result, Some(serde_json::json!("relay stuck")));
+    assert_eq!(
+        failed.reported_state, None,
+        "no state the device did not report"
+    );
+    let silent = outcome(&hub, &silent.id).await;
+    assert_eq!(silent.status, CommandStatus::Timeout);
+    let log = hub.commands.list("d0", 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, CommandStatus::Acked);
+}
+
+async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
+    use hearth_model::CommandStatus;
+    let hub = Hub::start(store, 2).await;
+    let waiting = hub
+        .commands
+        .send(
+            "user:alice",
+            "d0",
+            "relay",
+            serde_json::json!({"on": false}),
+            Some(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(waiting.status, CommandStatus::Pending);
+    let expiring = hub
+        .commands
+        .send("user:alice", "d1", "relay", serde_json::json!({}), Some(1))
+        .await
+        .unwrap();
+    // d0 comes online: the command goes out and is answered.
+    let _device = simulated_device(&hub, "d0", |params| {
+        Some(serde_json::json!({"id": params["id"], "state": {"on": params["on"]}}))
+    })
+    .await;
+    let delivered = outcome(&hub, &waiting.id).await;
+    assert_eq!(delivered.status, CommandStatus::Acked);
+    assert_eq!(
+        delivered.reported_state,
+        Some(serde_json::json!({"on": false}))
+    );
+    // d1 never came back.
+    let expired = outcome(&hub, &expiring.id).await;
+    assert_eq!(expired.status, CommandStatus::Timeout);
+    assert_eq!(expired.sent_at_ms, None, "never sent");
+    // Bad requests name the field.
+    let error = hub
+        .commands
+        .send("user:alice", "d0", "a/b", serde_json::json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().starts_with("name:"), "{error}");
+    let error = hub
+        .commands
+        .send("user:alice", "d0", "relay", serde_json::json!([1]), None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().starts_with("params:"), "{error}");
+}
+
 hearth_testkit::both_backends!(
+    commands_end_acked_failed_or_timed_out,
+    commands_wait_for_an_offline_device_or_expire,
     an_acknowledged_message_is_already_stored,
     every_topic_of_the_protocol_updates_its_fields,
     unknown_and_disabled_devices_are_not_ingested,
