@@ -13,6 +13,9 @@ CREATE TABLE messages (
     json_ok        BOOLEAN NOT NULL
 );
 CREATE INDEX messages_by_device ON messages (device_id, received_at_ms);
+-- Retention deletes by time: a range, not a scan of the table under the write lock. The
+-- time indexes grow at their right edge (cost measured: within noise of ingest).
+CREATE INDEX messages_by_time ON messages (received_at_ms);
 
 -- A series is one metric of one device. Points and rollups refer to it by a small
 -- integer: every data message writes one point per numeric field, so the width of a
@@ -32,6 +35,8 @@ CREATE TABLE points (
     value     REAL    NOT NULL
 );
 CREATE INDEX points_by_series ON points (series_id, at_ms);
+-- Roll-up and retention read points by time.
+CREATE INDEX points_by_time ON points (at_ms);
 
 CREATE TABLE status_changes (
     id        INTEGER NOT NULL PRIMARY KEY,
@@ -41,6 +46,7 @@ CREATE TABLE status_changes (
     reason    TEXT    NOT NULL
 );
 CREATE INDEX status_by_device ON status_changes (device_id, at_ms);
+CREATE INDEX status_by_time ON status_changes (at_ms);
 
 -- One row per series and whole hour (bucket_start_ms a multiple of 3,600,000).
 CREATE TABLE point_rollups (
@@ -52,6 +58,8 @@ CREATE TABLE point_rollups (
     point_count     INTEGER NOT NULL,
     PRIMARY KEY (series_id, bucket_start_ms)
 ) WITHOUT ROWID;
+
+CREATE INDEX point_rollups_by_time ON point_rollups (bucket_start_ms);
 
 -- Bookkeeping (one row): points older than rolled_up_to_ms are in point_rollups (so
 -- roll_up never counts an hour twice); raw rows older than raw_pruned_before_ms were

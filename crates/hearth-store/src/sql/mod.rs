@@ -15,10 +15,10 @@
 
 use crate::StoreError;
 use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// One embedded migration: version, description, SQL (from `include_str!`).
 pub type EmbeddedMigration = (i64, &'static str, &'static str);
@@ -114,9 +114,16 @@ pub struct SeriesCache {
 impl SeriesCache {
     /// The id known for each `(device, metric)`, `None` where unknown.
     pub fn lookup<'k>(&self, keys: impl Iterator<Item = (&'k str, &'k str)>) -> Vec<Option<i64>> {
-        let ids = self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        keys.map(|(device, metric)| ids.get(device).and_then(|metrics| metrics.get(metric)).copied())
-            .collect()
+        let ids = self
+            .ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.map(|(device, metric)| {
+            ids.get(device)
+                .and_then(|metrics| metrics.get(metric))
+                .copied()
+        })
+        .collect()
     }
 
     /// Whether the whole table was read once already.
@@ -127,7 +134,10 @@ impl SeriesCache {
     /// Records series ids read from the database (committed rows only); `whole_table`
     /// when that was all of them.
     pub fn remember(&self, series: Vec<(String, String, i64)>, whole_table: bool) {
-        let mut ids = self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut ids = self
+            .ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for (device, metric, id) in series {
             ids.entry(device).or_default().insert(metric, id);
         }
