@@ -6,11 +6,11 @@ use crate::metrics::Metrics;
 use crate::seams::{CommandService, MqttCredentialIssuer};
 use hearth_services::Registry;
 use hearth_store::Store;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Who may create an account through `POST /api/v1/auth/register`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RegistrationMode {
     /// Anyone who can reach the hub.
@@ -25,7 +25,7 @@ pub enum RegistrationMode {
 }
 
 /// The API's settings (the binary embeds this as its `[api]` table).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
     /// Mark the session cookie `Secure`: set when the hub is reached over HTTPS

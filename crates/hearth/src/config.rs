@@ -25,6 +25,10 @@ pub struct HearthConfig {
     pub ingest: hearth_services::ingest::IngestConfig,
     /// History rollups and retention.
     pub history: hearth_services::retention::RetentionConfig,
+    /// Remote control.
+    pub commands: hearth_services::commands::CommandConfig,
+    /// The HTTP API.
+    pub api: hearth_api::ApiConfig,
 }
 
 impl Default for HearthConfig {
@@ -36,6 +40,8 @@ impl Default for HearthConfig {
             mqtt: BrokerConfig::default(),
             ingest: Default::default(),
             history: Default::default(),
+            commands: Default::default(),
+            api: Default::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - `passwd`: password-file maintenance for the broker's file authorizer.
 //! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
 
+mod adapters;
 mod admin;
 mod bench;
 mod bench_auth;

@@ -3,12 +3,15 @@
 use anyhow::Context;
 use std::sync::Arc;
 
+use crate::adapters::{CommandAdapter, CredentialAdapter, register_metrics};
 use crate::cli::ServeArgs;
 use crate::config::HearthConfig;
+use hearth_api::AppState;
 use hearth_broker::Broker;
 use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
 use hearth_bus::{Authorizer, Bus};
+use hearth_services::commands::Commands;
 use hearth_services::ingest::Ingest;
 use hearth_services::{Registry, RegistryAuthorizer};
 use hearth_store::RedbBrokerStore;
@@ -62,13 +65,75 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let auth_watcher = authorizer.watch(bus.clone());
     let ingest = Ingest::start(
         store.clone(),
-        bus,
+        bus.clone(),
         device_connections,
         config.ingest.clone(),
     )
     .await
     .context("starting ingest")?;
     let retention = hearth_services::retention::spawn(store.clone(), config.history.clone());
+    let commands = Commands::start(
+        store.clone(),
+        bus.clone(),
+        ingest.presence_events(),
+        config.commands.clone(),
+    )
+    .await
+    .context("starting the commands service")?;
+
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let mut background = vec![auth_watcher, retention];
+    let http_addr = match config.http {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTP listener on {addr}"))?;
+            let local = listener.local_addr()?;
+            let ws_url = broker.local_addrs().ws.map(|ws| format!("ws://{ws}/mqtt"));
+            let state = AppState::new(
+                store.clone(),
+                registry
+                    .clone()
+                    .with_change_notifier(authorizer.change_notifier()),
+                config.api.clone(),
+            )
+            .with_commands(Arc::new(CommandAdapter(commands.clone())))
+            .with_mqtt_credentials(Arc::new(CredentialAdapter {
+                authorizer: authorizer.clone(),
+                bus: bus.clone(),
+                ws_url,
+            }));
+            let broker_stats = Arc::new(parking_lot::Mutex::new(None));
+            register_metrics(
+                state.metrics(),
+                broker_stats.clone(),
+                authorizer.clone(),
+                ingest.counters().clone(),
+                ingest.backlog_probe(),
+            );
+            let handle = broker.handle();
+            background.push(tokio::spawn(async move {
+                loop {
+                    if let Ok(stats) = handle.stats().await {
+                        *broker_stats.lock() = Some(stats);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+            }));
+            let mut stopped = http_stopped.clone();
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = hearth_api::serve(listener, state, shutdown).await {
+                    tracing::error!("the HTTP server stopped: {error}");
+                }
+            });
+            tracing::info!(%local, "HTTP API listening (docs at /api/docs)");
+            Some(local)
+        }
+        None => None,
+    };
 
     if args.print_addrs {
         let addrs = broker.local_addrs();
@@ -77,6 +142,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ("ws", addrs.ws),
             ("mqtts", addrs.mqtts),
             ("wss", addrs.wss),
+            ("http", http_addr),
         ] {
             if let Some(addr) = addr {
                 println!("{name}={addr}");
@@ -87,8 +153,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("hearth is running; Ctrl-C stops it");
     wait_for_signal().await;
     tracing::info!("shutting down");
-    auth_watcher.abort();
-    retention.abort();
+    let _ = stop_http.send(true);
+    for task in background {
+        task.abort();
+    }
     broker.shutdown().await;
     // After the broker: what it handed over is written before the store closes.
     ingest.shutdown().await;

@@ -57,6 +57,9 @@ struct Inner {
     config: CommandConfig,
     /// Commands not yet final, by id: the service's working set (also in the store).
     open: Mutex<HashMap<String, Command>>,
+    /// Held through each status change (deliver, answer, timeout), so that a device's
+    /// answer arriving while its command is being marked `sent` cannot be overwritten.
+    transitions: tokio::sync::Mutex<()>,
 }
 
 struct Answer {
@@ -106,6 +109,7 @@ impl Commands {
                 bus: bus.clone(),
                 config,
                 open: Mutex::new(open),
+                transitions: tokio::sync::Mutex::new(()),
             }),
         };
         bus.intercept(
@@ -201,6 +205,7 @@ impl Commands {
 
     /// Publishes a pending command and records it as sent.
     async fn deliver(&self, id: &str) -> Option<Command> {
+        let _transition = self.inner.transitions.lock().await;
         let mut command = {
             let open = self.inner.open.lock();
             let command = open.get(id)?;
@@ -271,6 +276,7 @@ impl Commands {
     }
 
     async fn time_out(&self, id: &str, armed_for: CommandStatus) {
+        let _transition = self.inner.transitions.lock().await;
         let command = {
             let open = self.inner.open.lock();
             match open.get(id) {
@@ -329,6 +335,7 @@ impl Commands {
             tracing::debug!(device, "command answer without an id ignored");
             return;
         };
+        let _transition = self.inner.transitions.lock().await;
         let command = {
             let open = self.inner.open.lock();
             match open.get(&id) {

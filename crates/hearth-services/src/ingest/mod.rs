@@ -130,6 +130,12 @@ impl Ingest {
         self.queue.len()
     }
 
+    /// [`Ingest::backlog`] as a function that outlives this handle (for `/metrics`).
+    pub fn backlog_probe(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
+        let queue = self.queue.clone();
+        Arc::new(move || queue.len())
+    }
+
     /// Writes what is queued and stops.
     pub async fn shutdown(self) {
         self.stop.notify_one();

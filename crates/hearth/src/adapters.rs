@@ -1,0 +1,232 @@
+//! The glue between the HTTP API's seams and the services: the API knows nothing of
+//! `hearth_services`, the services nothing of HTTP, and this is where they meet.
+
+use async_trait::async_trait;
+use hearth_api::{
+    ApiError, CommandRequest, CommandService, CommandView, IssuedCredential, Metrics,
+    MqttCredentialIssuer,
+};
+use hearth_bus::Bus;
+use hearth_model::{Command, DeviceId, UserName};
+use hearth_services::RegistryAuthorizer;
+use hearth_services::commands::{CommandError, Commands};
+use hearth_services::ingest::IngestCounters;
+use hearth_store::StoreError;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// `hearth_api::CommandService` over the commands service.
+pub struct CommandAdapter(pub Commands);
+
+fn view(command: Command) -> CommandView {
+    let updated_at_ms = command
+        .finished_at_ms
+        .or(command.sent_at_ms)
+        .unwrap_or(command.created_at_ms);
+    CommandView {
+        id: command.id,
+        device: command.device,
+        name: command.name,
+        params: command.params,
+        status: command.status.as_str().to_owned(),
+        issued_by: command.issued_by,
+        result: command.result,
+        state: command.reported_state,
+        created_at_ms: command.created_at_ms,
+        updated_at_ms,
+        expires_at_ms: Some(command.expires_at_ms),
+    }
+}
+
+fn api_error(error: CommandError) -> ApiError {
+    match error {
+        CommandError::Invalid { field, message } => ApiError::invalid(field, message),
+        CommandError::Store(StoreError::NotFound { what, id }) => {
+            ApiError::not_found(format!("{what} {id:?} not found"))
+        }
+        CommandError::Store(other) => ApiError::internal(other),
+    }
+}
+
+#[async_trait]
+impl CommandService for CommandAdapter {
+    async fn send(&self, request: CommandRequest) -> Result<CommandView, ApiError> {
+        let ttl_secs = request
+            .ttl_ms
+            .map(|ms| u32::try_from((ms / 1000).max(1)).unwrap_or(u32::MAX));
+        self.0
+            .send(
+                &request.actor,
+                request.device.as_str(),
+                &request.name,
+                request.params,
+                ttl_secs,
+            )
+            .await
+            .map(view)
+            .map_err(api_error)
+    }
+
+    async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<CommandView>, ApiError> {
+        let commands = self
+            .0
+            .list(device.as_str(), limit)
+            .await
+            .map_err(api_error)?;
+        Ok(commands.into_iter().map(view).collect())
+    }
+
+    async fn get(&self, id: &str) -> Result<CommandView, ApiError> {
+        self.0.get(id).await.map(view).map_err(api_error)
+    }
+}
+
+/// How long a browser's MQTT password lives; the web app asks again before it ends.
+const BROWSER_TOKEN_TTL_MS: i64 = 15 * 60 * 1000;
+
+/// `hearth_api::MqttCredentialIssuer` over the authorizer's browser tokens.
+pub struct CredentialAdapter {
+    pub authorizer: Arc<RegistryAuthorizer>,
+    pub bus: Arc<dyn Bus>,
+    /// Where browsers reach MQTT over WebSocket; `None` when that listener is off.
+    pub ws_url: Option<String>,
+}
+
+impl MqttCredentialIssuer for CredentialAdapter {
+    fn issue(&self, user: &UserName, session: &str) -> Result<IssuedCredential, ApiError> {
+        let Some(ws_url) = &self.ws_url else {
+            return Err(ApiError::unavailable(
+                "MQTT over WebSocket is off on this hub (--ws)",
+            ));
+        };
+        let (password, expires_at_ms) =
+            self.authorizer
+                .issue_user_token(user.as_str(), session, BROWSER_TOKEN_TTL_MS);
+        Ok(IssuedCredential {
+            ws_url: ws_url.clone(),
+            client_id: format!(
+                "web-{user}-{}",
+                hearth_services::secret::random_string(8).to_lowercase()
+            ),
+            username: user.to_string(),
+            password,
+            expires_at_ms,
+        })
+    }
+
+    fn revoke_session(&self, session: &str) {
+        let authorizer = self.authorizer.clone();
+        let bus = self.bus.clone();
+        let session = session.to_owned();
+        // The API answers the logout at once; the cut follows within milliseconds.
+        tokio::spawn(async move {
+            authorizer.revoke_session(&session, bus.as_ref()).await;
+        });
+    }
+}
+
+/// Feeds the hub's counters to `/metrics`. Broker statistics come from a snapshot the
+/// caller refreshes (the broker answers asynchronously, a scrape is synchronous).
+pub fn register_metrics(
+    metrics: &Metrics,
+    broker_stats: Arc<parking_lot::Mutex<Option<hearth_broker::StatsSnapshot>>>,
+    authorizer: Arc<RegistryAuthorizer>,
+    ingest: Arc<IngestCounters>,
+    ingest_backlog: Arc<dyn Fn() -> usize + Send + Sync>,
+) {
+    metrics.add_collector(move |out| {
+        if let Some(stats) = broker_stats.lock().as_ref() {
+            out.gauge(
+                "hearth_mqtt_connections",
+                "MQTT clients connected now",
+                &[],
+                stats.clients_connected as f64,
+            );
+            out.counter(
+                "hearth_mqtt_messages_received_total",
+                "PUBLISH packets received from clients",
+                &[],
+                stats.messages_received as f64,
+            );
+            out.counter(
+                "hearth_mqtt_messages_sent_total",
+                "PUBLISH packets sent to clients",
+                &[],
+                stats.messages_sent as f64,
+            );
+            out.gauge(
+                "hearth_mqtt_queued_messages",
+                "QoS 1/2 messages queued for sessions",
+                &[],
+                stats.queued as f64,
+            );
+            out.counter(
+                "hearth_mqtt_dropped_total",
+                "messages dropped by a limit",
+                &[("why", "queue_full")],
+                stats.dropped_queue_full as f64,
+            );
+            out.counter(
+                "hearth_mqtt_dropped_total",
+                "messages dropped by a limit",
+                &[("why", "qos0_backlog")],
+                stats.dropped_qos0_backlog as f64,
+            );
+        }
+        let auth = authorizer.counters();
+        out.counter(
+            "hearth_denied_total",
+            "MQTT actions refused by the ACL",
+            &[("action", "publish")],
+            auth.publishes_denied.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "hearth_denied_total",
+            "MQTT actions refused by the ACL",
+            &[("action", "subscribe")],
+            auth.subscribes_denied.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "hearth_denied_total",
+            "MQTT actions refused by the ACL",
+            &[("action", "connect")],
+            auth.connects_refused.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "hearth_ingest_stored_total",
+            "device messages committed to history",
+            &[],
+            ingest.stored.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "hearth_ingest_bad_json_total",
+            "device messages stored raw because they were not JSON",
+            &[],
+            ingest.bad_json.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "hearth_ingest_unknown_device_total",
+            "messages from unknown or disabled devices, not ingested",
+            &[],
+            ingest.unknown_device.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "hearth_ingest_batches_total",
+            "ingest transactions committed",
+            &[],
+            ingest.batches.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
+            "hearth_ingest_failed_batches_total",
+            "ingest transactions that failed (their messages were refused)",
+            &[],
+            ingest.failed_batches.load(Ordering::Relaxed) as f64,
+        );
+        out.gauge(
+            "hearth_ingest_backlog",
+            "device messages waiting for the ingest writer (lag)",
+            &[],
+            ingest_backlog() as f64,
+        );
+    });
+}
