@@ -5,20 +5,22 @@
 CARGO ?= cargo
 HEARTH_ARGS ?=
 
-.PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean
+.PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean web web-deps web-unit web-e2e web-deps-check
 
 ## Build (release) and run the hub with defaults: data and the SQLite database in
 ## ./data, MQTT on 127.0.0.1:1883, WebSocket on 127.0.0.1:8083/mqtt. Every MQTT client
 ## logs in with registry credentials; the first start prints the owner's password.
-run:
+## The web app (web/dist) is built first: the release binary embeds it and serves it on
+## the HTTP port (127.0.0.1:8080).
+run: web
 	$(CARGO) run --release -p hearth -- serve $(HEARTH_ARGS)
 
-build:
+build: web
 	$(CARGO) build --release -p hearth
 
 ## Every test: formatting, lints, unit and integration tests (real sockets, real clients),
 ## and the broker benchmark in miniature so that it cannot rot (no timing is asserted).
-test: fmt lint unit bench-smoke
+test: fmt lint web-unit unit web-e2e bench-smoke
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -68,3 +70,31 @@ bench-smoke:
 
 clean:
 	$(CARGO) clean
+	rm -rf web/dist web/node_modules
+
+## The web app: dependencies from the committed lockfile (again only when it changed),
+## then the type check and the production build into web/dist.
+WEB_STAMP := web/node_modules/.hearth-installed
+TARGET_DIR = $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web-deps: $(WEB_STAMP)
+
+web: web-deps
+	npm --prefix web run build
+
+## The web app's unit tests (Vitest: stores, components, the API paths it uses).
+web-unit: web-deps
+	npm --prefix web run test:unit
+
+## End to end in Debian's headless Chromium (playwright-core, no browser download)
+## against the real hub on port 0; writes docs/screenshots/*.png.
+web-e2e: web web-deps-check
+	$(CARGO) build -p hearth
+	HEARTH_BIN=$(TARGET_DIR)/debug/hearth npm --prefix web run test:e2e
+
+web-deps-check:
+	@command -v chromium >/dev/null || { echo "missing chromium: apt-get install chromium (or run .ci/run)"; exit 1; }

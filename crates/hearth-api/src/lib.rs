@@ -17,6 +17,7 @@
 //! - `dto`: response bodies with OpenAPI schemas.
 //! - `metrics`: [`Metrics`], Prometheus text written by hand.
 //! - `routes/`: one file per resource.
+//! - `web`: the embedded web app (`web/dist`), served for every other GET.
 
 mod caller;
 mod dto;
@@ -28,6 +29,7 @@ mod routes;
 mod seams;
 mod session;
 mod state;
+mod web;
 
 pub use caller::{Caller, Credential};
 pub use error::{ApiError, ApiResult, ErrorBody};
@@ -36,6 +38,7 @@ pub use seams::{
     CommandRequest, CommandService, CommandView, IssuedCredential, MqttCredentialIssuer,
 };
 pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};
+pub use web::web_app_built;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -96,7 +99,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole HTTP app: `/api/v1/...`, `/api/openapi.json`, `/api/docs`, `/healthz`,
-/// `/metrics`. Unknown routes answer 404 `no_route` in the API's error shape; a panic
+/// `/metrics`, and the web app for any other GET (see `web`). Unknown API routes answer
+/// 404 `no_route` in the API's error shape; a panic
 /// in a handler answers 500 `internal` (and is logged) instead of dropping the
 /// connection. Serve with `into_make_service_with_connect_info::<SocketAddr>()` (as
 /// [`serve`] does) so that the login rate limit sees client addresses.
@@ -138,12 +142,16 @@ pub async fn serve(
     result
 }
 
-async fn no_route(request: Request) -> ApiError {
+async fn no_route(request: Request) -> Response {
+    if let Some(page) = web::respond(request.method(), request.uri(), request.headers()) {
+        return page;
+    }
     ApiError::NoRoute(format!(
         "no route {} {}",
         request.method(),
         request.uri().path()
     ))
+    .into_response()
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -1,0 +1,29 @@
+import { apiUrl, http } from './http'
+import type { Aggregate, Point, StatusChange } from '@/types/models'
+
+export interface Range {
+  from?: number
+  to?: number
+}
+
+const path = (id: string, rest: string) => `/devices/${encodeURIComponent(id)}/${rest}`
+
+export const fetchPoints = (id: string, metric: string, range: Range, limit?: number) =>
+  http.get<Point[]>(path(id, 'points'), { metric, ...range, limit })
+export const fetchAggregates = (id: string, metric: string, range: Range, bucket: string) =>
+  http.get<Aggregate[]>(path(id, 'aggregates'), { metric, ...range, bucket })
+export const fetchLatest = (id: string) => http.get<Record<string, unknown>>(path(id, 'latest'))
+export const fetchStatusHistory = (id: string, range: Range = {}, limit = 50) =>
+  http.get<StatusChange[]>(path(id, 'status-history'), { ...range, limit })
+/** A link (not a fetch): the browser downloads it with the session cookie. */
+export const exportCsvUrl = (id: string, metric: string, range: Range) =>
+  apiUrl(path(id, 'export.csv'), { metric, ...range })
+
+/** A bucket width that gives at most ~300 points over `ms` milliseconds. */
+export function bucketFor(ms: number): string {
+  const seconds = Math.max(30, Math.ceil(ms / 1000 / 300))
+  if (seconds < 60) return '30s'
+  if (seconds < 3600) return `${Math.ceil(seconds / 60)}m`
+  if (seconds < 86_400) return `${Math.ceil(seconds / 3600)}h`
+  return `${Math.ceil(seconds / 86_400)}d`
+}

@@ -1,0 +1,115 @@
+/**
+ * The browser's MQTT-over-WebSocket connection. Credentials are short-lived, so every
+ * (re)connection asks the API for fresh ones; mqtt.js's own reconnect (which would reuse
+ * the old password) is off and this module retries with backoff instead.
+ */
+import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttCredential } from '@/types/models'
+
+export type ConnectionState = 'idle' | 'connecting' | 'online' | 'offline'
+
+export interface LiveClientOptions {
+  fetchCredentials: () => Promise<MqttCredential>
+  onMessage: (topic: string, payload: string) => void
+  onState: (state: ConnectionState) => void
+  /** Called when credentials cannot be had because the session is gone (401). */
+  onUnauthorized?: () => void
+  connect?: typeof mqtt.connect
+  maxDelayMs?: number
+}
+
+export interface LiveClient {
+  setTopics(topics: string[]): void
+  stop(): void
+}
+
+export function createLiveClient(options: LiveClientOptions): LiveClient {
+  const connect = options.connect ?? mqtt.connect
+  const maxDelayMs = options.maxDelayMs ?? 30_000
+  let topics = new Set<string>()
+  let client: MqttClient | null = null
+  let stopped = false
+  let attempt = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+
+  function schedule() {
+    if (stopped) return
+    const delay = Math.min(maxDelayMs, 1000 * 2 ** Math.min(attempt, 5))
+    attempt += 1
+    clearTimeout(timer)
+    timer = setTimeout(start, delay)
+  }
+
+  async function start() {
+    if (stopped) return
+    options.onState('connecting')
+    let credential: MqttCredential
+    try {
+      credential = await options.fetchCredentials()
+    } catch (error) {
+      if ((error as { status?: number }).status === 401) {
+        options.onUnauthorized?.()
+        return
+      }
+      options.onState('offline')
+      schedule()
+      return
+    }
+    if (stopped) return
+    const next = connect(credential.ws_url, {
+      clientId: `${credential.client_id}`,
+      username: credential.username,
+      password: credential.password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 15_000,
+      clean: true,
+    })
+    client = next
+    next.on('connect', () => {
+      attempt = 0
+      options.onState('online')
+      if (topics.size) next.subscribe([...topics], { qos: 1 })
+    })
+    next.on('message', (topic, payload) => options.onMessage(topic, payload.toString()))
+    next.on('error', () => next.end(true))
+    next.on('close', () => {
+      if (client !== next) return
+      client = null
+      options.onState('offline')
+      schedule()
+    })
+  }
+
+  const onOnline = () => {
+    if (!client && !stopped) {
+      attempt = 0
+      clearTimeout(timer)
+      void start()
+    }
+  }
+  globalThis.addEventListener?.('online', onOnline)
+  void start()
+
+  return {
+    setTopics(next: string[]) {
+      const wanted = new Set(next)
+      const added = [...wanted].filter((topic) => !topics.has(topic))
+      const removed = [...topics].filter((topic) => !wanted.has(topic))
+      topics = wanted
+      if (client?.connected) {
+        if (added.length) client.subscribe(added, { qos: 1 })
+        if (removed.length) client.unsubscribe(removed)
+      }
+    },
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+      globalThis.removeEventListener?.('online', onOnline)
+      const current = client
+      client = null
+      current?.end(true)
+      options.onState('idle')
+    },
+  }
+}

@@ -1,0 +1,39 @@
+import type { App } from 'vue'
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { setUnauthorizedHandler } from '@/api/http'
+import { useAuthStore } from '@/stores/auth'
+
+const routes: RouteRecordRaw[] = [
+  { path: '/login', name: 'login', component: () => import('@/views/login/index.vue'), meta: { public: true } },
+  {
+    path: '/',
+    component: () => import('@/layouts/AppLayout.vue'),
+    children: [
+      { path: '', name: 'home', component: () => import('@/views/home/index.vue') },
+      { path: 'devices', name: 'devices', component: () => import('@/views/devices/index.vue') },
+      { path: 'devices/:id', name: 'device', component: () => import('@/views/device/index.vue'), props: true },
+      { path: 'reports', name: 'reports', component: () => import('@/views/reports/index.vue') },
+      { path: 'profile', name: 'profile', component: () => import('@/views/profile/index.vue') },
+    ],
+  },
+  { path: '/:rest(.*)*', redirect: '/' },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach(async (to) => {
+  const auth = useAuthStore()
+  if (!auth.checked) await auth.load()
+  if (to.meta.public) return auth.loggedIn && to.name === 'login' ? { name: 'home' } : true
+  if (!auth.loggedIn) return { name: 'login', query: to.fullPath === '/' ? {} : { redirect: to.fullPath } }
+  return true
+})
+
+export function setupRouter(app: App): void {
+  setUnauthorizedHandler(() => {
+    const auth = useAuthStore()
+    auth.clear()
+    if (router.currentRoute.value.name !== 'login') void router.push({ name: 'login' })
+  })
+  app.use(router)
+}

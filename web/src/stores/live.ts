@@ -1,0 +1,144 @@
+/**
+ * What devices are doing right now, fed by MQTT messages (`applyMessage`) and seeded from
+ * the API. Switching state is only ever what the device reported: a toggle is `pending`
+ * until a `command-status` for its command says `acked` (with the device's state) or
+ * `failed`/`timeout`.
+ */
+import { defineStore } from 'pinia'
+import { ref } from 'vue'
+import { StoreId } from '@/enum'
+import type { ConnectionState } from '@/mqtt/client'
+import { parseDeviceTopic } from '@/mqtt/topics'
+import type { CommandStatusMessage, Device } from '@/types/models'
+
+export interface LiveState {
+  online: boolean
+  lastSeenMs: number | null
+  status: string | null
+  readings: Record<string, unknown>
+  /** `on` as last confirmed by the device (ack state or a reading), if known. */
+  on: boolean | null
+}
+
+export interface SwitchCommand {
+  id: string
+  status: string
+  on: boolean
+  error?: string
+}
+
+const FINAL = ['acked', 'failed', 'timeout']
+const RANK: Record<string, number> = { pending: 0, sent: 1, acked: 2, failed: 2, timeout: 2 }
+
+export const isFinal = (status: string) => FINAL.includes(status)
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+export const useLiveStore = defineStore(StoreId.Live, () => {
+  const connection = ref<ConnectionState>('idle')
+  const devices = ref<Record<string, LiveState>>({})
+  /** The latest switch command per device, by device id. */
+  const switching = ref<Record<string, SwitchCommand>>({})
+  /** Statuses seen for commands not (yet) known here: an ack can beat the POST's reply. */
+  const early = new Map<string, CommandStatusMessage>()
+
+  function entry(id: string): LiveState {
+    devices.value[id] ??= { online: false, lastSeenMs: null, status: null, readings: {}, on: null }
+    return devices.value[id]
+  }
+
+  function seed(device: Device) {
+    const state = entry(device.id)
+    const live = device.live
+    state.online = live.is_online
+    state.lastSeenMs = live.last_seen_ms ?? null
+    state.status = live.device_status ?? null
+    state.readings = { ...(live.last_report_data ?? {}) }
+    if (typeof state.readings.on === 'boolean' && state.on === null) state.on = state.readings.on
+  }
+
+  function applyMessage(topic: string, payload: string, now = Date.now()) {
+    const parsed = parseDeviceTopic(topic)
+    if (!parsed) return
+    const state = entry(parsed.device)
+    const json = parseJson(payload)
+    switch (parsed.kind) {
+      case 'data':
+        if (json && typeof json === 'object' && !Array.isArray(json)) {
+          state.readings = { ...state.readings, ...(json as Record<string, unknown>) }
+          if (typeof state.readings.on === 'boolean') state.on = state.readings.on
+        }
+        state.online = true
+        state.lastSeenMs = now
+        break
+      case 'heartbeat':
+        state.online = true
+        state.lastSeenMs = now
+        break
+      case 'status': {
+        const text = typeof json === 'object' && json !== null ? (json as { status?: string }).status : payload.trim()
+        const online = typeof json === 'object' && json !== null && 'online' in json
+          ? Boolean((json as { online: unknown }).online)
+          : text !== 'offline'
+        state.online = online
+        state.status = text ?? payload
+        if (online) state.lastSeenMs = now
+        break
+      }
+      case 'command-status':
+        if (json && typeof json === 'object') applyCommand(json as CommandStatusMessage)
+        break
+    }
+  }
+
+  function applyCommand(command: CommandStatusMessage) {
+    const reported = command.reported_state ?? command.state
+    if (command.status === 'acked' && reported && typeof reported.on === 'boolean') {
+      entry(command.device).on = reported.on
+    }
+    const current = switching.value[command.device]
+    if (!current || current.id !== command.id) {
+      early.set(command.id, command)
+      if (early.size > 200) early.delete(early.keys().next().value as string)
+      return
+    }
+    if ((RANK[command.status] ?? 0) < (RANK[current.status] ?? 0)) return
+    current.status = command.status
+    if (command.status !== 'acked' && isFinal(command.status)) {
+      current.error = typeof command.result === 'string' ? command.result : command.status
+    }
+  }
+
+  /** Records a switch command just sent (from the POST's reply). */
+  function trackSwitch(device: string, command: { id: string; status: string }, on: boolean) {
+    switching.value[device] = { id: command.id, status: command.status, on }
+    const seen = early.get(command.id)
+    if (seen) {
+      early.delete(command.id)
+      applyCommand(seen)
+    }
+  }
+
+  function isPending(device: string): boolean {
+    const command = switching.value[device]
+    return command !== undefined && !isFinal(command.status)
+  }
+
+  function setConnection(state: ConnectionState) {
+    connection.value = state
+  }
+
+  function reset() {
+    devices.value = {}
+    switching.value = {}
+    early.clear()
+  }
+
+  return { connection, devices, switching, entry, seed, applyMessage, applyCommand, trackSwitch, isPending, setConnection, reset }
+})

@@ -1,0 +1,45 @@
+/**
+ * Short names for the schemas of the generated `api.ts` (`npm run gen:api` regenerates
+ * it from the hub's OpenAPI document), plus the few shapes the API does not describe.
+ */
+import type { components } from './api'
+
+type Schemas = components['schemas']
+
+export type UserView = Schemas['UserView']
+export type Me = Schemas['MeView']
+export type Membership = Schemas['MembershipView']
+export type Group = Schemas['GroupView']
+export type App = Schemas['AppView']
+export type Device = Schemas['DeviceView']
+export type DeviceLive = Schemas['DeviceLiveView']
+export type DeviceSecret = Schemas['DeviceSecretView']
+export type Point = Schemas['PointView']
+export type Aggregate = Schemas['AggregateView']
+export type StatusChange = Schemas['StatusChangeView']
+export type Command = Schemas['CommandView']
+export type Token = Schemas['TokenView']
+export type NewToken = Schemas['NewTokenView']
+export type MqttCredential = Schemas['IssuedCredential']
+export type NewDeviceRequest = Schemas['NewDeviceRequest']
+export type ProfilePatch = Schemas['ProfilePatch']
+
+export interface Page<T> {
+  items: T[]
+  total: number
+}
+
+/** What the hub publishes on `devices/{id}/command-status`: the stored command. */
+export interface CommandStatusMessage {
+  id: string
+  device: string
+  name: string
+  status: string
+  params?: Record<string, unknown>
+  result?: unknown
+  reported_state?: Record<string, unknown> | null
+  /** The REST view calls it `state`. */
+  state?: Record<string, unknown> | null
+  created_at_ms?: number
+  finished_at_ms?: number | null
+}

@@ -1,0 +1,30 @@
+// A simulated device over real MQTT (mqtt.js in Node): it logs in with its id and secret,
+// sets the offline will, publishes readings, and answers `switch` commands with an ack
+// carrying its new state, as firmware would (SPEC §4).
+import mqtt from 'mqtt'
+
+export async function connectDevice(url, id, secret) {
+  const state = { on: false }
+  const client = await mqtt.connectAsync(url, {
+    clientId: id,
+    username: id,
+    password: secret,
+    reconnectPeriod: 0,
+    will: { topic: `devices/${id}/status`, payload: 'offline', qos: 1, retain: true },
+  })
+  await client.subscribeAsync(`devices/${id}/commands/#`, { qos: 1 })
+  client.on('message', (topic, payload) => {
+    const match = new RegExp(`^devices/${id}/commands/([^/]+)$`).exec(topic)
+    if (!match) return
+    const command = JSON.parse(payload.toString())
+    if (match[1] === 'switch' && typeof command.on === 'boolean') state.on = command.on
+    const ack = { id: command.id, ok: match[1] === 'switch', state: { on: state.on } }
+    void client.publishAsync(`${topic}/ack`, JSON.stringify(ack), { qos: 1 })
+  })
+  await client.publishAsync(`devices/${id}/status`, 'online', { qos: 1, retain: true })
+  return {
+    state,
+    publish: (readings) => client.publishAsync(`devices/${id}/data`, JSON.stringify(readings), { qos: 1 }),
+    close: () => client.endAsync(),
+  }
+}
