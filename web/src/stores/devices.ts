@@ -1,7 +1,7 @@
 /** The current group's devices (one request, filtered here so that live state counts). */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { sendCommand } from '@/api/commands'
+import { fetchCommands, sendCommand } from '@/api/commands'
 import { fetchDevices } from '@/api/devices'
 import { StoreId, SWITCHABLE_KINDS } from '@/enum'
 import type { Device } from '@/types/models'
@@ -60,6 +60,12 @@ export const useDeviceStore = defineStore(StoreId.Devices, () => {
       loadedGroup.value = group
       const live = useLiveStore()
       for (const device of page.items) live.seed(device)
+      // A switch shows what its device last confirmed; that lives in the command log.
+      await Promise.all(page.items.filter(isSwitchable).map(async (device) => {
+        const commands = await fetchCommands(device.id, 10).catch(() => [])
+        const confirmed = commands.find((command) => command.status === 'acked' && command.state)
+        if (confirmed) live.seedReported(device.id, confirmed)
+      }))
     } finally {
       loading.value = false
     }

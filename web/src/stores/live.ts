@@ -47,6 +47,8 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
   const switching = ref<Record<string, SwitchCommand>>({})
   /** Statuses seen for commands not (yet) known here: an ack can beat the POST's reply. */
   const early = new Map<string, CommandStatusMessage>()
+  /** Bumped on every command status, so that command logs know to refresh. */
+  const commandSeq = ref(0)
 
   function entry(id: string): LiveState {
     devices.value[id] ??= { online: false, lastSeenMs: null, status: null, readings: {}, on: null }
@@ -61,6 +63,12 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     state.status = live.device_status ?? null
     state.readings = { ...(live.last_report_data ?? {}) }
     if (typeof state.readings.on === 'boolean' && state.on === null) state.on = state.readings.on
+  }
+
+  /** The state a device reported with its last acked command, unless something newer is known. */
+  function seedReported(device: string, command: { status: string; state?: Record<string, unknown> | null }) {
+    const state = entry(device)
+    if (state.on === null && command.status === 'acked' && typeof command.state?.on === 'boolean') state.on = command.state.on
   }
 
   function applyMessage(topic: string, payload: string, now = Date.now()) {
@@ -98,6 +106,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
   }
 
   function applyCommand(command: CommandStatusMessage) {
+    commandSeq.value += 1
     const reported = command.reported_state ?? command.state
     if (command.status === 'acked' && reported && typeof reported.on === 'boolean') {
       entry(command.device).on = reported.on
@@ -140,5 +149,5 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     early.clear()
   }
 
-  return { connection, devices, switching, entry, seed, applyMessage, applyCommand, trackSwitch, isPending, setConnection, reset }
+  return { connection, devices, switching, commandSeq, entry, seed, seedReported, applyMessage, applyCommand, trackSwitch, isPending, setConnection, reset }
 })

@@ -5,6 +5,9 @@ import mqtt from 'mqtt'
 
 export async function connectDevice(url, id, secret) {
   const state = { on: false }
+  // While held, acks wait: the test can see the app's "pending" before the answer.
+  let release = null
+  let held = Promise.resolve()
   const client = await mqtt.connectAsync(url, {
     clientId: id,
     username: id,
@@ -17,14 +20,20 @@ export async function connectDevice(url, id, secret) {
     const match = new RegExp(`^devices/${id}/commands/([^/]+)$`).exec(topic)
     if (!match) return
     const command = JSON.parse(payload.toString())
-    if (match[1] === 'switch' && typeof command.on === 'boolean') state.on = command.on
-    const ack = { id: command.id, ok: match[1] === 'switch', state: { on: state.on } }
-    void client.publishAsync(`${topic}/ack`, JSON.stringify(ack), { qos: 1 })
+    void held.then(() => {
+      if (match[1] === 'switch' && typeof command.on === 'boolean') state.on = command.on
+      const ack = { id: command.id, ok: match[1] === 'switch', state: { on: state.on } }
+      return client.publishAsync(`${topic}/ack`, JSON.stringify(ack), { qos: 1 })
+    })
   })
   await client.publishAsync(`devices/${id}/status`, 'online', { qos: 1, retain: true })
   return {
     state,
     publish: (readings) => client.publishAsync(`devices/${id}/data`, JSON.stringify(readings), { qos: 1 }),
+    hold() {
+      held = new Promise((resolve) => (release = resolve))
+    },
+    release: () => release?.(),
     close: () => client.endAsync(),
   }
 }

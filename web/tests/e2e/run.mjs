@@ -69,3 +69,115 @@ test('log in as the owner', async () => {
   await page.waitForURL((url) => url.pathname === '/', WAIT)
   await page.locator('[data-test="nav-devices"]').waitFor(WAIT)
 })
+
+/** Picks `label` in the Naive UI select marked `data-test=test`. */
+async function choose(test, label) {
+  await page.locator(`[data-test="${test}"]`).click()
+  await page.locator('.n-base-select-option', { hasText: label }).first().click()
+}
+
+test('add a device in the UI; its secret is shown once with a mosquitto_pub example', async () => {
+  await page.locator('[data-test="nav-devices"]').click()
+  await page.locator('[data-test="add-device"]').click()
+  const dialog = page.locator('[data-test="add-device-dialog"]')
+  await dialog.locator('input[name="id"]').fill(DEVICE_ID)
+  await dialog.locator('input[name="name"]').fill('Hall lamp')
+  await dialog.locator('input[name="room"]').fill('hall')
+  await choose('kind-select', 'Light')
+  await dialog.locator('.n-base-selection-label', { hasText: 'default' }).waitFor(WAIT)
+  await page.locator('[data-test="add-device-submit"]').click()
+  const secretInput = page.locator('[data-test="secret-dialog"] input[data-test="device-secret"]')
+  await secretInput.waitFor(WAIT)
+  secret = await secretInput.inputValue()
+  assert.match(secret, /^\S{16,}$/)
+  assert.match(await page.locator('[data-test="mosquitto-example"]').innerText(), new RegExp(`-i ${DEVICE_ID} -u ${DEVICE_ID} -P '${secret}'`))
+  await shot('device-secret')
+  await page.locator('[data-test="secret-close"]').click()
+  await page.locator('[data-test="device-table"]').getByText(DEVICE_ID).waitFor(WAIT)
+})
+
+test('a device connected over MQTT shows up live on Home', async () => {
+  device = await connectDevice(hub.mqtt, DEVICE_ID, secret)
+  await page.locator('[data-test="nav-home"]').click()
+  await page.locator(`[data-test="online-${DEVICE_ID}"][data-online="true"]`).waitFor(WAIT)
+  // The app subscribes once it knows the device; publish until the reading appears.
+  const reading = page.locator(`[data-test="reading-${DEVICE_ID}-temperature"]`)
+  for (let attempt = 0; ; attempt++) {
+    await device.publish({ temperature: 21.5, humidity: 40 })
+    try {
+      await reading.filter({ hasText: '21.5' }).waitFor({ timeout: 2_000 })
+      break
+    } catch (error) {
+      if (attempt > 30) throw error
+    }
+  }
+  await device.publish({ temperature: 22.25, humidity: 41 })
+  await reading.filter({ hasText: '22.25' }).waitFor(WAIT)
+  await shot('home')
+})
+
+test('switching shows pending until the device confirms, then its reported state', async () => {
+  device.hold()
+  await page.locator(`[data-test="switch-${DEVICE_ID}"]`).click()
+  await page.locator(`[data-test="pending-${DEVICE_ID}"]`).waitFor(WAIT)
+  await shot('home-pending')
+  device.release()
+  await page.locator(`[data-test="state-${DEVICE_ID}"]`).filter({ hasText: 'On' }).waitFor(WAIT)
+  await page.locator(`[data-test="pending-${DEVICE_ID}"]`).waitFor({ state: 'hidden', ...WAIT })
+  assert.equal(device.state.on, true)
+  assert.equal(await page.locator(`[data-test="switch-${DEVICE_ID}"]`).getAttribute('aria-checked'), 'true')
+})
+
+test('the device page charts a metric, logs the command and exports CSV', async () => {
+  for (const temperature of [20.5, 21, 23.5]) await device.publish({ temperature })
+  await page.locator(`[data-test="device-card-${DEVICE_ID}"] a`).first().click()
+  await page.waitForURL(new RegExp(`/devices/${DEVICE_ID}$`), WAIT)
+  await page.locator('[data-test="line-chart"] canvas').first().waitFor(WAIT)
+  await page.locator('[data-test="command-log"] [data-test="command-status-acked"]').first().waitFor(WAIT)
+  await shot('device')
+  const [download] = await Promise.all([page.waitForEvent('download', WAIT), page.locator('[data-test="export-csv"]').click()])
+  const csv = readFileSync(await download.path(), 'utf8')
+  const lines = csv.trim().split('\n')
+  assert.equal(lines[0], 'time_ms,metric,value')
+  assert.ok(lines.some((line) => /,"?humidity"?,41$/.test(line) || /,"?temperature"?,23\.5$/.test(line)), csv)
+})
+
+test('devices list and reports', async () => {
+  await page.locator('[data-test="nav-devices"]').click()
+  await page.locator('[data-test="device-table"]').getByText(DEVICE_ID).waitFor(WAIT)
+  await shot('devices')
+  await page.locator('[data-test="nav-reports"]').click()
+  await choose('report-devices', DEVICE_ID)
+  await page.locator('h2').click()
+  await page.locator('.n-base-select-menu').waitFor({ state: 'hidden', ...WAIT })
+  await page.locator('[data-test="report-metric"] .n-base-selection-label', { hasText: /\w/ }).waitFor(WAIT)
+  await page.locator('[data-test="report-show"]').click()
+  await page.locator('[data-test="line-chart"] canvas').first().waitFor(WAIT)
+  await shot('reports')
+  await page.locator('[data-test="nav-profile"]').click()
+  await page.getByText('API tokens').waitFor(WAIT)
+  await shot('profile')
+})
+
+test('switch the language to 中文', async () => {
+  await page.locator('[data-test="nav-home"]').click()
+  await choose('locale-switch', '中文')
+  await page.locator('.n-base-select-menu').waitFor({ state: 'hidden', ...WAIT })
+  await page.locator('[data-test="nav-devices"]').filter({ hasText: '设备' }).waitFor(WAIT)
+  await page.locator(`[data-test="state-${DEVICE_ID}"]`).filter({ hasText: '开' }).waitFor(WAIT)
+  assert.equal(await page.locator('html').getAttribute('lang'), 'zh-CN')
+  await shot('home-zh-CN')
+  const phone = await page.context().browser().newContext({ viewport: { width: 390, height: 844 }, storageState: await page.context().storageState(), isMobile: true })
+  const phonePage = await phone.newPage()
+  await phonePage.goto(`${hub.http}/`)
+  await phonePage.locator(`[data-test="state-${DEVICE_ID}"]`).waitFor(WAIT)
+  await phonePage.screenshot({ path: `${shots}home-phone.png`, fullPage: true })
+  await phone.close()
+})
+
+test('dark theme', async () => {
+  await page.locator('[data-test="theme-toggle"]').click()
+  await page.locator('[data-test="nav-devices"]').click()
+  await page.locator('[data-test="device-table"]').getByText(DEVICE_ID).waitFor(WAIT)
+  await shot('devices-dark')
+})
