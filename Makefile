@@ -94,7 +94,7 @@ web-unit: web-deps
 ## against the real hub on port 0; writes docs/screenshots/*.png.
 web-e2e: web web-deps-check
 	$(CARGO) build -p hearth
-	HEARTH_BIN=$(TARGET_DIR)/debug/hearth npm --prefix web run test:e2e
+	HEARTH_BIN=$(abspath $(TARGET_DIR))/debug/hearth npm --prefix web run test:e2e
 
 web-deps-check:
 	@command -v chromium >/dev/null || { echo "missing chromium: apt-get install chromium (or run .ci/run)"; exit 1; }
