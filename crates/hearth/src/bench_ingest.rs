@@ -11,7 +11,9 @@
 //! 3. Checks that the store holds at least every acknowledged message.
 //! 4. The ceiling: the same number of messages, shaped as ingest shapes them (one
 //!    message row, two points, one live update per device per batch), written straight
-//!    to the store with `write_batch` in batches of ingest's observed average size.
+//!    to a fresh store of the same backend (the same devices registered) with
+//!    `write_batch` in batches of `--ceiling-batch`, as fast as it goes. The end-to-end
+//!    run also started on a fresh store, so both write into tables of the same size.
 //!
 //! The resident memory of the process is sampled while the fleet runs, to show that it
 //! stays flat under sustained load.
@@ -44,6 +46,13 @@ pub struct IngestBenchArgs {
     /// Seconds of publishing.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// Fresh database for the ceiling when `--database` is given (default: the same).
+    #[arg(long)]
+    pub ceiling_database: Option<String>,
+    /// Messages per batch when measuring the store's own ceiling (ingest's default
+    /// largest batch).
+    #[arg(long, default_value_t = 20_000)]
+    pub ceiling_batch: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -60,6 +69,7 @@ struct IngestBenchReport {
     end_to_end_per_sec: f64,
     batches: u64,
     mean_batch: f64,
+    ceiling_batch: usize,
     ceiling_per_sec: f64,
     ratio: f64,
     rss_mib_samples: Vec<f64>,
@@ -69,11 +79,18 @@ pub fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.devices >= 1, "--devices must be at least 1");
     let runtime = tokio::runtime::Runtime::new().context("starting a runtime")?;
     let directory = tempfile::tempdir().context("creating a temporary directory")?;
-    let url = args
-        .database
-        .clone()
-        .unwrap_or_else(|| hearth_store::sqlite_url(directory.path()));
-    let report = runtime.block_on(bench(&args, &url))?;
+    let ceiling_directory = tempfile::tempdir().context("creating a temporary directory")?;
+    let (url, ceiling_url) = match &args.database {
+        Some(url) => (
+            url.clone(),
+            args.ceiling_database.clone().unwrap_or_else(|| url.clone()),
+        ),
+        None => (
+            hearth_store::sqlite_url(directory.path()),
+            hearth_store::sqlite_url(ceiling_directory.path()),
+        ),
+    };
+    let report = runtime.block_on(bench(&args, &url, &ceiling_url))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -82,7 +99,11 @@ pub fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bench(args: &IngestBenchArgs, url: &str) -> anyhow::Result<IngestBenchReport> {
+async fn bench(
+    args: &IngestBenchArgs,
+    url: &str,
+    ceiling_url: &str,
+) -> anyhow::Result<IngestBenchReport> {
     let store = hearth_store::open(url).await.context("opening the store")?;
     let registry = Registry::new(store.clone());
     registry.ensure_owner(Some("bench-password".into())).await?;
@@ -154,12 +175,38 @@ async fn bench(args: &IngestBenchArgs, url: &str) -> anyhow::Result<IngestBenchR
     let batches = counters.batches.load(Ordering::Relaxed);
     let mean_batch = counters.stored.load(Ordering::Relaxed) as f64 / batches.max(1) as f64;
 
-    eprintln!("writing the same rows straight to the store (the ceiling)...");
-    let ceiling_per_sec =
-        ceiling(&store, &devices, fleet.acked, mean_batch.max(1.0) as usize).await?;
+    let backend = store.backend();
     store.close().await;
+    eprintln!("writing the same rows straight to a fresh store (the ceiling)...");
+    let ceiling_store = if ceiling_url == url {
+        // A server database (PostgreSQL) given on the command line: the same one.
+        hearth_store::open(url).await?
+    } else {
+        let fresh = hearth_store::open(ceiling_url).await?;
+        let registry = Registry::new(fresh.clone());
+        registry.ensure_owner(Some("bench-password".into())).await?;
+        let specs = devices
+            .iter()
+            .map(|(id, _)| DeviceSpec {
+                id: id.clone(),
+                app: Some("default".into()),
+                ..DeviceSpec::default()
+            })
+            .collect();
+        registry.add_devices("bench", specs, &|_| {}).await?;
+        fresh
+    };
+    let ceiling_per_sec = ceiling(
+        &ceiling_store,
+        &devices,
+        fleet.acked,
+        args.ceiling_batch.max(1),
+    )
+    .await?;
+    ceiling_store.close().await;
     Ok(IngestBenchReport {
-        backend: store.backend(),
+        backend,
+        ceiling_batch: args.ceiling_batch,
         devices: args.devices,
         window: args.window,
         acked: fleet.acked,

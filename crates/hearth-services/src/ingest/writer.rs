@@ -27,8 +27,10 @@ const FORCED_REFRESH: Duration = Duration::from_millis(100);
 const MAX_STATUS_LEN: usize = 1024;
 
 /// What the writer needs to know about a registered device.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct DeviceInfo {
+    /// Kept so that each message costs a reference-count bump, not a validated copy.
+    id: DeviceId,
     enabled: bool,
     timeout_ms: Millis,
 }
@@ -47,6 +49,8 @@ pub(super) struct Writer {
     /// When an unknown id last made the writer re-read the registry.
     last_forced_refresh: Option<std::time::Instant>,
     presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
+    /// Per batch: the newest JSON-object data payload of each device.
+    last_data: HashMap<Arc<str>, bytes::Bytes>,
 }
 
 impl Writer {
@@ -71,6 +75,7 @@ impl Writer {
             unknown_log: RateLimitedLog::default(),
             last_forced_refresh: None,
             presence_events,
+            last_data: HashMap::new(),
         };
         writer.refresh_directory().await?;
         // Devices the store last saw online stay online until their timeout runs out
@@ -113,6 +118,7 @@ impl Writer {
             self.devices.insert(
                 device.id.as_str().into(),
                 DeviceInfo {
+                    id: device.id.clone(),
                     enabled: device.enabled,
                     timeout_ms,
                 },
@@ -213,8 +219,12 @@ impl Writer {
                 }
             }
         }
+        for (device, payload) in self.last_data.drain() {
+            live.entry(device).or_default().last_report_data =
+                Some(String::from_utf8_lossy(&payload).into_owned());
+        }
         for event in connections {
-            let Some(info) = self.devices.get(&*event.device).copied() else {
+            let Some(info) = self.devices.get(&*event.device).cloned() else {
                 continue;
             };
             let change = if event.connected {
@@ -303,7 +313,7 @@ impl Writer {
             return Added::No;
         };
         let info = match self.devices.get_key_value(device) {
-            Some((id, info)) if info.enabled => (id.clone(), *info),
+            Some((id, info)) if info.enabled => (id.clone(), info.clone()),
             other => {
                 self.queue
                     .counters
@@ -325,9 +335,7 @@ impl Writer {
             }
         };
         let (id, info) = info;
-        let Ok(device_id) = DeviceId::new(&id) else {
-            return Added::No;
-        };
+        let device_id = info.id.clone();
         let at_ms = item.received_at_ms;
         let json = parse::json(&item.payload);
         let update = live.entry(id.clone()).or_default();
@@ -346,8 +354,8 @@ impl Writer {
                             value,
                         }));
                     if reading.object {
-                        update.last_report_data =
-                            Some(String::from_utf8_lossy(&item.payload).into_owned());
+                        // Only the last one per device is kept: copied out after the loop.
+                        self.last_data.insert(id.clone(), item.payload.clone());
                     }
                 }
                 self.presence.activity(&id, now_ms, info.timeout_ms)

@@ -92,6 +92,26 @@ pub(super) async fn require(
     }
 }
 
+/// The rows of `select` (its one parameter bound to `key`), after checking with
+/// `exists` that the parent `key` names is there: listing the members of a group that
+/// does not exist is `NotFound`, not an empty list.
+async fn children<T>(
+    store: &ThisStore,
+    (exists, what): (&'static str, &'static str),
+    key: &str,
+    select: &'static str,
+    from_row: fn(&DbRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut conn = store.pool.acquire().await.map_err(backend)?;
+    require(&mut conn, exists, what, key).await?;
+    let rows = sqlx::query(select)
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    rows.iter().map(from_row).collect()
+}
+
 pub(super) const GROUP_EXISTS: &str = "SELECT 1 FROM groups WHERE id = $1";
 pub(super) const USER_EXISTS: &str = "SELECT 1 FROM users WHERE name = $1";
 pub(super) const APP_EXISTS: &str = "SELECT 1 FROM applications WHERE id = $1";
@@ -279,31 +299,25 @@ impl GroupStore for ThisStore {
     }
 
     async fn members(&self, group: &GroupId) -> StoreResult<Vec<Membership>> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        require(&mut conn, GROUP_EXISTS, "group", group.as_str()).await?;
-        let rows = sqlx::query(
-            "SELECT group_id, user_name, role FROM memberships WHERE group_id = $1 \
-             ORDER BY user_name",
+        children(
+            self,
+            (GROUP_EXISTS, "group"),
+            group.as_str(),
+            "SELECT group_id, user_name, role FROM memberships WHERE group_id = $1 ORDER BY user_name",
+            membership_from_row,
         )
-        .bind(group.as_str())
-        .fetch_all(&mut *conn)
         .await
-        .map_err(backend)?;
-        rows.iter().map(membership_from_row).collect()
     }
 
     async fn memberships_of(&self, user: &UserName) -> StoreResult<Vec<Membership>> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        require(&mut conn, USER_EXISTS, "user", user.as_str()).await?;
-        let rows = sqlx::query(
-            "SELECT group_id, user_name, role FROM memberships WHERE user_name = $1 \
-             ORDER BY group_id",
+        children(
+            self,
+            (USER_EXISTS, "user"),
+            user.as_str(),
+            "SELECT group_id, user_name, role FROM memberships WHERE user_name = $1 ORDER BY group_id",
+            membership_from_row,
         )
-        .bind(user.as_str())
-        .fetch_all(&mut *conn)
         .await
-        .map_err(backend)?;
-        rows.iter().map(membership_from_row).collect()
     }
 }
 
@@ -638,31 +652,25 @@ impl AppStore for ThisStore {
     }
 
     async fn grants(&self, app: &AppId) -> StoreResult<Vec<Grant>> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        require(&mut conn, APP_EXISTS, "application", app.as_str()).await?;
-        let rows = sqlx::query(
-            "SELECT app_id, user_name, permission FROM grants WHERE app_id = $1 \
-             ORDER BY user_name",
+        children(
+            self,
+            (APP_EXISTS, "application"),
+            app.as_str(),
+            "SELECT app_id, user_name, permission FROM grants WHERE app_id = $1 ORDER BY user_name",
+            grant_from_row,
         )
-        .bind(app.as_str())
-        .fetch_all(&mut *conn)
         .await
-        .map_err(backend)?;
-        rows.iter().map(grant_from_row).collect()
     }
 
     async fn grants_of(&self, user: &UserName) -> StoreResult<Vec<Grant>> {
-        let mut conn = self.pool.acquire().await.map_err(backend)?;
-        require(&mut conn, USER_EXISTS, "user", user.as_str()).await?;
-        let rows = sqlx::query(
-            "SELECT app_id, user_name, permission FROM grants WHERE user_name = $1 \
-             ORDER BY app_id",
+        children(
+            self,
+            (USER_EXISTS, "user"),
+            user.as_str(),
+            "SELECT app_id, user_name, permission FROM grants WHERE user_name = $1 ORDER BY app_id",
+            grant_from_row,
         )
-        .bind(user.as_str())
-        .fetch_all(&mut *conn)
         .await
-        .map_err(backend)?;
-        rows.iter().map(grant_from_row).collect()
     }
 }
 
