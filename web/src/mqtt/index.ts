@@ -18,10 +18,19 @@ export function startLive(): void {
   const live = useLiveStore()
   const devices = useDeviceStore()
   const auth = useAuthStore()
+  let lost = false
   client = createLiveClient({
     fetchCredentials: fetchMqttCredentials,
     onMessage: live.applyMessage,
-    onState: live.setConnection,
+    onState: (state) => {
+      // Whatever happened while the connection was down is fetched once it is back.
+      if (state === 'offline') lost = true
+      if (state === 'online' && lost) {
+        lost = false
+        void devices.load(auth.currentGroup?.id ?? null)
+      }
+      live.setConnection(state)
+    },
     onUnauthorized: () => auth.clear(),
   })
   const topics = computed(() => devices.devices.flatMap((device) => deviceTopics(device.id)))

@@ -61,7 +61,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     state.online = live.is_online
     state.lastSeenMs = live.last_seen_ms ?? null
     state.status = live.device_status ?? null
-    state.readings = { ...(live.last_report_data ?? {}) }
+    state.readings = { ...state.readings, ...(live.last_report_data ?? {}) }
     if (typeof state.readings.on === 'boolean' && state.on === null) state.on = state.readings.on
   }
 

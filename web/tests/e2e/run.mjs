@@ -16,6 +16,7 @@ const shots = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.ur
 mkdirSync(shots, { recursive: true })
 
 let hub, browser, page, device, secret
+const network = { down: false, sockets: [] }
 const DEVICE_ID = 'hall-lamp'
 
 async function shot(name) {
@@ -29,6 +30,15 @@ before(async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', acceptDownloads: true })
   page = await context.newPage()
   page.on('pageerror', (error) => console.error('page error:', error.message))
+  // The app's MQTT WebSocket goes through Playwright, so that a test can cut it.
+  await page.routeWebSocket(/\/mqtt$/, (socket) => {
+    if (network.down) {
+      socket.close({ code: 1006 })
+      return
+    }
+    network.sockets.push(socket)
+    socket.connectToServer()
+  })
 })
 
 after(async () => {
@@ -180,4 +190,16 @@ test('dark theme', async () => {
   await page.locator('[data-test="nav-devices"]').click()
   await page.locator('[data-test="device-table"]').getByText(DEVICE_ID).waitFor(WAIT)
   await shot('devices-dark')
+})
+
+test('losing the network shows the offline banner; coming back reconnects', async () => {
+  await page.locator('[data-test="nav-home"]').click()
+  network.down = true
+  for (const socket of network.sockets.splice(0)) await socket.close({ code: 1001 })
+  await page.locator('[data-test="offline-banner"]').waitFor(WAIT)
+  await shot('home-offline')
+  network.down = false
+  await page.locator('[data-test="offline-banner"]').waitFor({ state: 'detached', timeout: 90_000 })
+  await device.publish({ temperature: 24.75 })
+  await page.locator(`[data-test="reading-${DEVICE_ID}-temperature"]`).filter({ hasText: '24.75' }).waitFor(WAIT)
 })
