@@ -203,3 +203,15 @@ test('losing the network shows the offline banner; coming back reconnects', asyn
   await device.publish({ temperature: 24.75 })
   await page.locator(`[data-test="reading-${DEVICE_ID}-temperature"]`).filter({ hasText: '24.75' }).waitFor(WAIT)
 })
+
+test('a user with several groups can switch between them', async () => {
+  const created = await page.request.post(`${hub.http}/api/v1/groups`, { data: { id: 'cabin', name: 'Cabin' } })
+  assert.equal(created.status(), 201, await created.text())
+  await page.reload()
+  await page.locator('[data-test="group-switch"]').waitFor(WAIT)
+  await choose('group-switch', 'Cabin')
+  await page.locator('h2', { hasText: 'Cabin' }).waitFor(WAIT)
+  await page.locator(`[data-test="device-card-${DEVICE_ID}"]`).waitFor({ state: 'detached', ...WAIT })
+  await choose('group-switch', 'Home')
+  await page.locator(`[data-test="device-card-${DEVICE_ID}"]`).waitFor(WAIT)
+})
