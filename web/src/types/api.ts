@@ -981,12 +981,12 @@ export type $defs = Record<string, never>;
 export interface operations {
     list_apps: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only this group's applications. */
-                group: string | null;
+                group?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1242,18 +1242,18 @@ export interface operations {
     };
     audit_log: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only entries about this id (a group, application, device or user). */
-                target: string | null;
+                target?: string;
                 /** @description Only entries by this actor (`user:alice`, `cli:root`, `hub`). */
-                actor: string | null;
+                actor?: string;
                 /** @description Only entries older than this sequence number (the next page). */
-                before: number | null;
+                before?: number;
                 /** @description At most this many (default 100, at most 1000). */
-                limit: number | null;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1507,24 +1507,24 @@ export interface operations {
     };
     list_devices: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only this application's devices. */
-                app: string | null;
+                app?: string;
                 /** @description Only devices of this group's applications. */
-                group: string | null;
-                room: string | null;
-                kind: string | null;
-                online: boolean | null;
-                enabled: boolean | null;
+                group?: string;
+                room?: string;
+                kind?: string;
+                online?: boolean;
+                enabled?: boolean;
                 /** @description Case-insensitive substring of the id or name. */
-                search: string | null;
-                sort: ("id" | "name" | "last_seen") | null;
+                search?: string;
+                sort?: "id" | "name" | "last_seen";
                 /** @description Page size (default 50, at most 500). */
-                limit: number | null;
-                offset: number | null;
+                limit?: number;
+                offset?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1701,22 +1701,23 @@ export interface operations {
     };
     aggregates: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
+                from?: components["schemas"]["i64"];
+                /** @description End, epoch ms (exclusive); default now. */
+                to?: components["schemas"]["i64"];
+                /** @description At most this many rows (default 1000, at most 10000). */
+                limit?: number;
+                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
+                kind?: string;
+                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
+                metric?: string;
+                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
+                bucket?: string;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
-                from: components["schemas"]["i64"] | null;
-                /** @description End, epoch ms (exclusive); default now. */
-                to: components["schemas"]["i64"] | null;
-                /** @description At most this many rows (default 1000, at most 10000). */
-                limit: number | null;
-                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
-                kind: string | null;
-                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
-                metric: string | null;
-                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
-                bucket: string | null;
             };
             cookie?: never;
         };
@@ -1742,12 +1743,13 @@ export interface operations {
     };
     list_commands: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description At most this many, newest first (default 50, at most 500). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description At most this many, newest first (default 50, at most 500). */
-                limit: number | null;
             };
             cookie?: never;
         };
@@ -1872,22 +1874,23 @@ export interface operations {
     };
     export_csv: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
+                from?: components["schemas"]["i64"];
+                /** @description End, epoch ms (exclusive); default now. */
+                to?: components["schemas"]["i64"];
+                /** @description At most this many rows (default 1000, at most 10000). */
+                limit?: number;
+                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
+                kind?: string;
+                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
+                metric?: string;
+                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
+                bucket?: string;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
-                from: components["schemas"]["i64"] | null;
-                /** @description End, epoch ms (exclusive); default now. */
-                to: components["schemas"]["i64"] | null;
-                /** @description At most this many rows (default 1000, at most 10000). */
-                limit: number | null;
-                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
-                kind: string | null;
-                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
-                metric: string | null;
-                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
-                bucket: string | null;
             };
             cookie?: never;
         };
@@ -1971,22 +1974,23 @@ export interface operations {
     };
     messages: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
+                from?: components["schemas"]["i64"];
+                /** @description End, epoch ms (exclusive); default now. */
+                to?: components["schemas"]["i64"];
+                /** @description At most this many rows (default 1000, at most 10000). */
+                limit?: number;
+                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
+                kind?: string;
+                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
+                metric?: string;
+                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
+                bucket?: string;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
-                from: components["schemas"]["i64"] | null;
-                /** @description End, epoch ms (exclusive); default now. */
-                to: components["schemas"]["i64"] | null;
-                /** @description At most this many rows (default 1000, at most 10000). */
-                limit: number | null;
-                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
-                kind: string | null;
-                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
-                metric: string | null;
-                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
-                bucket: string | null;
             };
             cookie?: never;
         };
@@ -2012,22 +2016,23 @@ export interface operations {
     };
     points: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
+                from?: components["schemas"]["i64"];
+                /** @description End, epoch ms (exclusive); default now. */
+                to?: components["schemas"]["i64"];
+                /** @description At most this many rows (default 1000, at most 10000). */
+                limit?: number;
+                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
+                kind?: string;
+                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
+                metric?: string;
+                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
+                bucket?: string;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
-                from: components["schemas"]["i64"] | null;
-                /** @description End, epoch ms (exclusive); default now. */
-                to: components["schemas"]["i64"] | null;
-                /** @description At most this many rows (default 1000, at most 10000). */
-                limit: number | null;
-                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
-                kind: string | null;
-                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
-                metric: string | null;
-                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
-                bucket: string | null;
             };
             cookie?: never;
         };
@@ -2082,22 +2087,23 @@ export interface operations {
     };
     status_history: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
+                from?: components["schemas"]["i64"];
+                /** @description End, epoch ms (exclusive); default now. */
+                to?: components["schemas"]["i64"];
+                /** @description At most this many rows (default 1000, at most 10000). */
+                limit?: number;
+                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
+                kind?: string;
+                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
+                metric?: string;
+                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
+                bucket?: string;
+            };
             header?: never;
             path: {
                 id: string;
-                /** @description Start, epoch ms (inclusive); default `to` minus 24 h. */
-                from: components["schemas"]["i64"] | null;
-                /** @description End, epoch ms (exclusive); default now. */
-                to: components["schemas"]["i64"] | null;
-                /** @description At most this many rows (default 1000, at most 10000). */
-                limit: number | null;
-                /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
-                kind: string | null;
-                /** @description Points, aggregates and export: the metric (`temperature`, `env.t`). */
-                metric: string | null;
-                /** @description Aggregates only: bucket width, `30s`, `5m`, `1h`, `1d` or milliseconds. */
-                bucket: string | null;
             };
             cookie?: never;
         };

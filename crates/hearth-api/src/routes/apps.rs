@@ -34,6 +34,7 @@ pub(crate) async fn visible_app(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AppListQuery {
     /// Only this group's applications.

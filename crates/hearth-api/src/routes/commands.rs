@@ -40,6 +40,7 @@ pub struct CommandBody {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct CommandListQuery {
     /// At most this many, newest first (default 50, at most 500).

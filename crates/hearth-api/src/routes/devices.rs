@@ -66,6 +66,7 @@ pub enum SortKey {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeviceListQuery {
     /// Only this application's devices.

@@ -37,6 +37,7 @@ const MAX_EXPORT_ROWS: u32 = 200_000;
 const MAX_BUCKETS: i64 = 10_000;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct RangeQuery {
     /// Start, epoch ms (inclusive); default `to` minus 24 h.
