@@ -27,6 +27,9 @@ const BEGIN_SNAPSHOT: &str = "BEGIN";
 // The shared query files, compiled here against `Db` (and again in the other backend:
 // the double inclusion is the point, see `sql/mod.rs`).
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/apps.rs"]
+mod apps;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/audit.rs"]
 mod audit;
 #[allow(clippy::duplicate_mod)]
