@@ -1,5 +1,5 @@
-//! History: batches written all or nothing, message/point/status reads, aggregates over
-//! raw points and hourly rollups, roll-up and retention.
+//! History: batches written all or nothing, message/point/status reads. Aggregates,
+//! rollups and retention are in `history_aggregates.rs`.
 
 use super::*;
 use bytes::Bytes;
@@ -14,21 +14,17 @@ both_backends!(
     an_empty_batch_is_a_no_op,
     message_order_kinds_ranges_and_limits,
     points_and_status_history_order_and_limits,
-    aggregates_per_bucket,
-    latest_points_per_metric,
-    roll_up_is_idempotent_and_aggregates_span_pruned_raw_points,
-    prune_counts_what_it_deletes,
     twenty_thousand_messages_in_one_batch,
 );
 
-const T0: Millis = 1_700_000_000_000 - 1_700_000_000_000 % HOUR;
-const HOUR: Millis = 3_600_000;
-const ALL: TimeRange = TimeRange {
+pub const T0: Millis = 1_700_000_000_000 - 1_700_000_000_000 % HOUR;
+pub const HOUR: Millis = 3_600_000;
+pub const ALL: TimeRange = TimeRange {
     from_ms: 0,
     to_ms: Millis::MAX,
 };
 
-fn message(device: &str, kind: MessageKind, at_ms: Millis, payload: &[u8]) -> NewMessage {
+pub fn message(device: &str, kind: MessageKind, at_ms: Millis, payload: &[u8]) -> NewMessage {
     NewMessage {
         device: did(device),
         kind,
@@ -38,7 +34,7 @@ fn message(device: &str, kind: MessageKind, at_ms: Millis, payload: &[u8]) -> Ne
     }
 }
 
-fn point(device: &str, metric: &str, at_ms: Millis, value: f64) -> Point {
+pub fn point(device: &str, metric: &str, at_ms: Millis, value: f64) -> Point {
     Point {
         device: did(device),
         metric: metric.into(),
@@ -47,7 +43,7 @@ fn point(device: &str, metric: &str, at_ms: Millis, value: f64) -> Point {
     }
 }
 
-fn status(device: &str, at_ms: Millis, online: bool, reason: PresenceReason) -> StatusChange {
+pub fn status(device: &str, at_ms: Millis, online: bool, reason: PresenceReason) -> StatusChange {
     StatusChange {
         device: did(device),
         at_ms,
@@ -56,7 +52,7 @@ fn status(device: &str, at_ms: Millis, online: bool, reason: PresenceReason) -> 
     }
 }
 
-fn messages_of(device: &str, limit: u32) -> MessageQuery {
+pub fn messages_of(device: &str, limit: u32) -> MessageQuery {
     MessageQuery {
         device: did(device),
         kind: None,
@@ -65,7 +61,7 @@ fn messages_of(device: &str, limit: u32) -> MessageQuery {
     }
 }
 
-fn points_of(device: &str, metric: &str, range: TimeRange, limit: u32) -> PointQuery {
+pub fn points_of(device: &str, metric: &str, range: TimeRange, limit: u32) -> PointQuery {
     PointQuery {
         device: did(device),
         metric: metric.into(),
@@ -74,7 +70,7 @@ fn points_of(device: &str, metric: &str, range: TimeRange, limit: u32) -> PointQ
     }
 }
 
-fn aggregate(bucket_start_ms: Millis, min: f64, max: f64, avg: f64, count: u64) -> Aggregate {
+pub fn aggregate(bucket_start_ms: Millis, min: f64, max: f64, avg: f64, count: u64) -> Aggregate {
     Aggregate {
         bucket_start_ms,
         min,
@@ -84,7 +80,7 @@ fn aggregate(bucket_start_ms: Millis, min: f64, max: f64, avg: f64, count: u64) 
     }
 }
 
-fn points_batch(points: Vec<Point>) -> IngestBatch {
+pub fn points_batch(points: Vec<Point>) -> IngestBatch {
     IngestBatch {
         points,
         ..IngestBatch::default()
@@ -455,236 +451,6 @@ async fn points_and_status_history_order_and_limits(store: Arc<dyn Store>) {
         newest,
         vec![status("lamp", T0 + 30, false, PresenceReason::Status)]
     );
-}
-
-async fn aggregates_per_bucket(store: Arc<dyn Store>) {
-    const MINUTE: Millis = 60_000;
-    let points = vec![
-        // Bucket 0: 1, 2, 6.
-        point("lamp", "t", T0, 1.0),
-        point("lamp", "t", T0 + 10_000, 2.0),
-        point("lamp", "t", T0 + MINUTE - 1, 6.0),
-        // Bucket 1 is empty; bucket 2: -4, 4.
-        point("lamp", "t", T0 + 2 * MINUTE, -4.0),
-        point("lamp", "t", T0 + 2 * MINUTE + 59_999, 4.0),
-        // Bucket 3: 10 (beyond the range below).
-        point("lamp", "t", T0 + 3 * MINUTE, 10.0),
-        // Other metric and device: not counted.
-        point("lamp", "h", T0, 100.0),
-        point("fan", "t", T0, 100.0),
-    ];
-    store.write_batch(&points_batch(points)).await.unwrap();
-    let range = TimeRange {
-        from_ms: T0,
-        to_ms: T0 + 3 * MINUTE,
-    };
-    let buckets = store
-        .aggregates(&did("lamp"), "t", range, MINUTE)
-        .await
-        .unwrap();
-    assert_eq!(
-        buckets,
-        vec![
-            aggregate(T0, 1.0, 6.0, 3.0, 3),
-            aggregate(T0 + 2 * MINUTE, -4.0, 4.0, 0.0, 2),
-        ]
-    );
-    // One bucket over everything, aligned to the epoch: the whole hour T0.
-    let hourly = store
-        .aggregates(&did("lamp"), "t", ALL, HOUR)
-        .await
-        .unwrap();
-    assert_eq!(hourly, vec![aggregate(T0, -4.0, 10.0, 19.0 / 6.0, 6)]);
-    // A range starting mid-bucket counts only the points inside the range.
-    let late = TimeRange {
-        from_ms: T0 + 10_000,
-        to_ms: T0 + MINUTE,
-    };
-    assert_eq!(
-        store
-            .aggregates(&did("lamp"), "t", late, MINUTE)
-            .await
-            .unwrap(),
-        vec![aggregate(T0, 2.0, 6.0, 4.0, 2)]
-    );
-    assert_eq!(
-        store
-            .aggregates(&did("lamp"), "nope", ALL, MINUTE)
-            .await
-            .unwrap(),
-        vec![]
-    );
-}
-
-async fn latest_points_per_metric(store: Arc<dyn Store>) {
-    let points = vec![
-        point("lamp", "t", T0, 1.0),
-        point("lamp", "t", T0 + 20, 3.0),
-        point("lamp", "t", T0 + 10, 2.0),
-        point("lamp", "env.h", T0 + 5, 40.0),
-        point("lamp", "z", T0, -1.0),
-        point("fan", "t", T0 + 99, 7.0),
-    ];
-    store.write_batch(&points_batch(points)).await.unwrap();
-    assert_eq!(
-        store.latest_points(&did("lamp")).await.unwrap(),
-        vec![
-            point("lamp", "env.h", T0 + 5, 40.0),
-            point("lamp", "t", T0 + 20, 3.0),
-            point("lamp", "z", T0, -1.0),
-        ]
-    );
-    assert_eq!(
-        store.latest_points(&did("fan")).await.unwrap(),
-        vec![point("fan", "t", T0 + 99, 7.0)]
-    );
-    assert_eq!(store.latest_points(&did("nope")).await.unwrap(), vec![]);
-}
-
-async fn roll_up_is_idempotent_and_aggregates_span_pruned_raw_points(store: Arc<dyn Store>) {
-    // Four hours of points, 4 a hour (values h*10 + 0..3), for two metrics.
-    let mut points = Vec::new();
-    for hour in 0..4 {
-        for i in 0..4 {
-            let at = T0 + hour * HOUR + i * 15 * 60_000;
-            points.push(point("lamp", "t", at, (hour * 10 + i) as f64));
-            points.push(point("lamp", "h", at, 1.0));
-        }
-    }
-    store.write_batch(&points_batch(points)).await.unwrap();
-    let hourly_before = store
-        .aggregates(&did("lamp"), "t", ALL, HOUR)
-        .await
-        .unwrap();
-    let two_hourly_before = store
-        .aggregates(&did("lamp"), "t", ALL, 2 * HOUR)
-        .await
-        .unwrap();
-    assert_eq!(hourly_before.len(), 4);
-    assert_eq!(hourly_before[1], aggregate(T0 + HOUR, 10.0, 13.0, 11.5, 4));
-
-    // Rolls whole hours only: the hours before T0 + 3h (3 hours × 2 metrics).
-    assert_eq!(store.roll_up(T0 + 3 * HOUR + HOUR / 2).await.unwrap(), 6);
-    assert_eq!(store.roll_up(T0 + 3 * HOUR + HOUR / 2).await.unwrap(), 0);
-    assert_eq!(store.roll_up(T0 + 3 * HOUR).await.unwrap(), 0);
-    assert_eq!(store.roll_up(T0).await.unwrap(), 0, "never backwards");
-    assert_eq!(
-        store
-            .aggregates(&did("lamp"), "t", ALL, HOUR)
-            .await
-            .unwrap(),
-        hourly_before,
-        "rollups are not read while raw points are complete"
-    );
-
-    // Retention deletes raw points up to the middle of hour 1: hours 0 and 1 now come
-    // from the rollups, hours 2 and 3 from raw points, nothing twice.
-    let deleted = store.prune(T0 + HOUR + HOUR / 2, 0).await.unwrap();
-    assert_eq!(deleted, 2 * 4 + 2 * 2);
-    assert_eq!(
-        store
-            .aggregates(&did("lamp"), "t", ALL, HOUR)
-            .await
-            .unwrap(),
-        hourly_before
-    );
-    assert_eq!(
-        store
-            .aggregates(&did("lamp"), "t", ALL, 2 * HOUR)
-            .await
-            .unwrap(),
-        two_hourly_before
-    );
-    // A range from hour 1 on.
-    let from_hour_1 = TimeRange {
-        from_ms: T0 + HOUR,
-        to_ms: T0 + 3 * HOUR,
-    };
-    assert_eq!(
-        store
-            .aggregates(&did("lamp"), "t", from_hour_1, HOUR)
-            .await
-            .unwrap(),
-        hourly_before[1..3].to_vec()
-    );
-    // Buckets that are not whole hours have only what raw points remain.
-    let quarter = store
-        .aggregates(&did("lamp"), "t", ALL, HOUR / 4)
-        .await
-        .unwrap();
-    assert_eq!(quarter.len(), 2 + 4 + 4);
-    assert_eq!(
-        quarter[0],
-        aggregate(T0 + HOUR + HOUR / 2, 12.0, 12.0, 12.0, 1)
-    );
-
-    // Rolling up again later adds only the new whole hour (hour 3), once.
-    assert_eq!(store.roll_up(T0 + 5 * HOUR).await.unwrap(), 2);
-    assert_eq!(store.roll_up(T0 + 5 * HOUR).await.unwrap(), 0);
-    store.prune(T0 + 10 * HOUR, 0).await.unwrap();
-    assert_eq!(
-        store
-            .aggregates(&did("lamp"), "t", ALL, HOUR)
-            .await
-            .unwrap(),
-        hourly_before,
-        "everything from rollups now"
-    );
-}
-
-async fn prune_counts_what_it_deletes(store: Arc<dyn Store>) {
-    let batch = IngestBatch {
-        messages: (0..5)
-            .map(|i| message("lamp", MessageKind::Data, T0 + i * HOUR, b"{}"))
-            .collect(),
-        points: (0..5)
-            .map(|i| point("lamp", "t", T0 + i * HOUR, 1.0))
-            .collect(),
-        status_changes: (0..5)
-            .map(|i| status("lamp", T0 + i * HOUR, i % 2 == 0, PresenceReason::Activity))
-            .collect(),
-        live: vec![],
-    };
-    store.write_batch(&batch).await.unwrap();
-    assert_eq!(store.roll_up(T0 + 5 * HOUR).await.unwrap(), 5);
-    // Raw rows before T0 + 2h: 2 messages, 2 points, 2 status changes; rollups before
-    // T0 + 1h: 1.
-    assert_eq!(store.prune(T0 + 2 * HOUR, T0 + HOUR).await.unwrap(), 7);
-    assert_eq!(store.prune(T0 + 2 * HOUR, T0 + HOUR).await.unwrap(), 0);
-    assert_eq!(store.message_count(None).await.unwrap(), 3);
-    let oldest = store.messages(&messages_of("lamp", 10)).await.unwrap();
-    assert_eq!(oldest.last().unwrap().received_at_ms, T0 + 2 * HOUR);
-    assert_eq!(
-        store
-            .status_history(&did("lamp"), ALL, 10)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
-    let hourly = store
-        .aggregates(&did("lamp"), "t", ALL, HOUR)
-        .await
-        .unwrap();
-    let starts: Vec<Millis> = hourly.iter().map(|a| a.bucket_start_ms).collect();
-    assert_eq!(
-        starts,
-        (1..5).map(|i| T0 + i * HOUR).collect::<Vec<_>>(),
-        "hour 0's rollup is gone, hour 1 comes from its rollup"
-    );
-    // New messages after pruning everything still get higher sequence numbers.
-    let last_seq = oldest[0].seq;
-    store.prune(Millis::MAX, Millis::MAX).await.unwrap();
-    assert_eq!(store.message_count(None).await.unwrap(), 0);
-    store
-        .write_batch(&IngestBatch {
-            messages: vec![message("lamp", MessageKind::Data, T0 + 9 * HOUR, b"{}")],
-            ..IngestBatch::default()
-        })
-        .await
-        .unwrap();
-    let newest = store.messages(&messages_of("lamp", 1)).await.unwrap();
-    assert!(newest[0].seq > last_seq);
 }
 
 async fn twenty_thousand_messages_in_one_batch(store: Arc<dyn Store>) {
