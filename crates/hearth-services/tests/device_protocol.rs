@@ -566,7 +566,35 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
     assert!(error.to_string().starts_with("params:"), "{error}");
 }
 
+async fn commands_recorded_by_another_process_are_delivered(store: Arc<dyn Store>) {
+    use hearth_model::CommandStatus;
+    let hub = Hub::start(store.clone(), 1).await;
+    let _device = simulated_device(&hub, "d0", |params| {
+        Some(serde_json::json!({"id": params["id"], "state": {"level": params["level"]}}))
+    })
+    .await;
+    assert!(eventually(|| async { hub.device("d0").await.live.is_online }).await);
+    // What `hearth device command` does: record it in the store, nothing else.
+    let (recorded, _) = hearth_services::commands::record_new(
+        store.as_ref(),
+        &CommandConfig::default(),
+        "cli:test",
+        "d0",
+        "dim",
+        serde_json::json!({"level": 40}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(recorded.status, CommandStatus::Pending);
+    let done = outcome(&hub, &recorded.id).await;
+    assert_eq!(done.status, CommandStatus::Acked);
+    assert_eq!(done.reported_state, Some(serde_json::json!({"level": 40})));
+    assert_eq!(hub.commands.counters().acked.load(Ordering::Relaxed), 1);
+}
+
 hearth_testkit::both_backends!(
+    commands_recorded_by_another_process_are_delivered,
     commands_end_acked_failed_or_timed_out,
     commands_wait_for_an_offline_device_or_expire,
     an_acknowledged_message_is_already_stored,

@@ -133,8 +133,23 @@ pub fn register_metrics(
     authorizer: Arc<RegistryAuthorizer>,
     ingest: Arc<IngestCounters>,
     ingest_backlog: Arc<dyn Fn() -> usize + Send + Sync>,
+    commands: Commands,
 ) {
     metrics.add_collector(move |out| {
+        let outcomes = commands.counters();
+        for (status, counter) in [
+            ("sent", &outcomes.sent),
+            ("acked", &outcomes.acked),
+            ("failed", &outcomes.failed),
+            ("timeout", &outcomes.timeout),
+        ] {
+            out.counter(
+                "hearth_commands_total",
+                "device commands by status reached",
+                &[("status", status)],
+                counter.load(Ordering::Relaxed) as f64,
+            );
+        }
         if let Some(stats) = broker_stats.lock().as_ref() {
             out.gauge(
                 "hearth_mqtt_connections",

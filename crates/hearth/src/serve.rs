@@ -110,6 +110,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 authorizer.clone(),
                 ingest.counters().clone(),
                 ingest.backlog_probe(),
+                commands.clone(),
             );
             let handle = broker.handle();
             background.push(tokio::spawn(async move {

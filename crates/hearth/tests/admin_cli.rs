@@ -290,6 +290,23 @@ fn devices(hub: Hub) {
 
 fn device_state_changes(hub: Hub) {
     let hub = hub.with_home_and_lights();
+    hub.ok(&["device", "add", "relay-1"]);
+    // No hub is running: the command is recorded and stays pending; exit status 1.
+    let stderr = hub.fails(&[
+        "device",
+        "command",
+        "relay-1",
+        "relay",
+        "--params",
+        r#"{"on": true}"#,
+        "--wait",
+        "1",
+    ]);
+    assert!(stderr.contains("still pending"), "{stderr}");
+    let error = hub.json_error(&["device", "command", "relay-1", "relay", "--params", "[1]"]);
+    assert_eq!(error["field"], "params", "{error}");
+    let error = hub.json_error(&["device", "command", "relay-1", "a/b", "--wait", "0"]);
+    assert_eq!(error["field"], "name", "{error}");
     let first = hub.json(&["device", "add", "lamp"])["secret"]
         .as_str()
         .unwrap()

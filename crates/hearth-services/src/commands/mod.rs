@@ -15,4 +15,4 @@
 
 mod service;
 
-pub use service::{CommandConfig, CommandError, Commands};
+pub use service::{CommandConfig, CommandCounters, CommandError, Commands, record_new};

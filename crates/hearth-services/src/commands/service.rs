@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
@@ -42,6 +43,18 @@ pub enum CommandError {
     Store(#[from] StoreError),
 }
 
+/// Command outcomes so far, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CommandCounters {
+    pub sent: AtomicU64,
+    pub acked: AtomicU64,
+    pub failed: AtomicU64,
+    pub timeout: AtomicU64,
+}
+
+/// How often the store is read for commands another process (the CLI) recorded.
+const ADOPT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Longest TTL a caller may ask for.
 const MAX_TTL_SECS: u32 = 7 * 86_400;
 
@@ -60,6 +73,7 @@ struct Inner {
     /// Held through each status change (deliver, answer, timeout), so that a device's
     /// answer arriving while its command is being marked `sent` cannot be overwritten.
     transitions: tokio::sync::Mutex<()>,
+    counters: CommandCounters,
 }
 
 struct Answer {
@@ -110,6 +124,7 @@ impl Commands {
                 config,
                 open: Mutex::new(open),
                 transitions: tokio::sync::Mutex::new(()),
+                counters: CommandCounters::default(),
             }),
         };
         bus.intercept(
@@ -126,7 +141,44 @@ impl Commands {
         }
         tokio::spawn(commands.clone().answer_loop(answer_rx));
         tokio::spawn(commands.clone().presence_loop(presence));
+        tokio::spawn(commands.clone().adopt_loop());
         Ok(commands)
+    }
+
+    pub fn counters(&self) -> &CommandCounters {
+        &self.inner.counters
+    }
+
+    /// Picks up pending commands that another process recorded in the store (`hearth
+    /// device command`), and delivers them like its own.
+    async fn adopt_loop(self) {
+        loop {
+            tokio::time::sleep(ADOPT_INTERVAL).await;
+            let Ok(stored) = self.inner.store.open_commands().await else {
+                continue;
+            };
+            for command in stored {
+                let adopted = {
+                    let mut open = self.inner.open.lock();
+                    if open.contains_key(&command.id) {
+                        false
+                    } else {
+                        open.insert(command.id.clone(), command.clone());
+                        true
+                    }
+                };
+                if !adopted {
+                    continue;
+                }
+                self.arm(&command);
+                if command.status == CommandStatus::Pending
+                    && let Ok(device) = self.inner.store.device(&command.device).await
+                    && device.live.is_online
+                {
+                    self.deliver(&command.id).await;
+                }
+            }
+        }
     }
 
     /// Sends `name` with `params` to `device` on behalf of `issued_by`; returns the
@@ -139,62 +191,24 @@ impl Commands {
         params: Value,
         ttl_secs: Option<u32>,
     ) -> Result<Command, CommandError> {
-        let device = DeviceId::new(device).map_err(|error| CommandError::Invalid {
-            field: "device",
-            message: format!("{}: {}", error.value, error.why),
-        })?;
-        check_name(name)?;
-        let mut params = match params {
-            Value::Null => json!({}),
-            object @ Value::Object(_) => object,
-            _ => {
-                return Err(CommandError::Invalid {
-                    field: "params",
-                    message: "must be a JSON object".into(),
-                });
-            }
-        };
-        let ttl_secs = ttl_secs.unwrap_or(self.inner.config.default_ttl_secs);
-        if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
-            return Err(CommandError::Invalid {
-                field: "ttl_secs",
-                message: format!("must be between 1 and {MAX_TTL_SECS} seconds"),
-            });
-        }
-        let target = self.inner.store.device(&device).await?;
-        if !target.enabled {
-            return Err(CommandError::Invalid {
-                field: "device",
-                message: format!("device {device} is disabled"),
-            });
-        }
-        let now_ms = now_millis();
-        let id = crate::secret::random_string(16);
-        if let Value::Object(map) = &mut params {
-            map.insert("id".into(), Value::String(id.clone()));
-        }
-        let command = Command {
-            id,
+        let (command, online) = record_new(
+            self.inner.store.as_ref(),
+            &self.inner.config,
+            issued_by,
             device,
-            name: name.to_owned(),
+            name,
             params,
-            issued_by: issued_by.to_owned(),
-            status: CommandStatus::Pending,
-            result: None,
-            reported_state: None,
-            created_at_ms: now_ms,
-            sent_at_ms: None,
-            finished_at_ms: None,
-            expires_at_ms: now_ms + Millis::from(ttl_secs) * 1000,
-            ack_timeout_ms: Millis::from(self.inner.config.ack_timeout_secs) * 1000,
-        };
-        self.inner.store.insert_command(&command).await?;
+            ttl_secs,
+        )
+        .await?;
+        // The adopt loop may have seen it in the store first; its entry stands.
         self.inner
             .open
             .lock()
-            .insert(command.id.clone(), command.clone());
+            .entry(command.id.clone())
+            .or_insert_with(|| command.clone());
         self.announce(&command).await;
-        let command = if target.live.is_online {
+        let command = if online {
             self.deliver(&command.id).await.unwrap_or(command)
         } else {
             command
@@ -233,6 +247,16 @@ impl Commands {
 
     /// Stores a changed command, keeps or drops it from the working set, announces it.
     async fn record(&self, command: Command) {
+        let counter = match command.status {
+            CommandStatus::Sent => Some(&self.inner.counters.sent),
+            CommandStatus::Acked => Some(&self.inner.counters.acked),
+            CommandStatus::Failed => Some(&self.inner.counters.failed),
+            CommandStatus::Timeout => Some(&self.inner.counters.timeout),
+            CommandStatus::Pending => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Err(error) = self.inner.store.update_command(&command).await {
             tracing::error!(command = %command.id, "command status not stored: {error}");
         }
@@ -419,6 +443,72 @@ impl Commands {
         })?;
         Ok(self.inner.store.commands(&device, limit).await?)
     }
+}
+
+/// Checks and records a new `pending` command in the store; returns it and whether the
+/// device is online now. The service calls this before delivering; the CLI (another
+/// process) calls it alone, and a running hub adopts the command from the store (see
+/// [`Commands::start`]).
+pub async fn record_new(
+    store: &dyn Store,
+    config: &CommandConfig,
+    issued_by: &str,
+    device: &str,
+    name: &str,
+    params: Value,
+    ttl_secs: Option<u32>,
+) -> Result<(Command, bool), CommandError> {
+    let device = DeviceId::new(device).map_err(|error| CommandError::Invalid {
+        field: "device",
+        message: format!("{}: {}", error.value, error.why),
+    })?;
+    check_name(name)?;
+    let mut params = match params {
+        Value::Null => json!({}),
+        object @ Value::Object(_) => object,
+        _ => {
+            return Err(CommandError::Invalid {
+                field: "params",
+                message: "must be a JSON object".into(),
+            });
+        }
+    };
+    let ttl_secs = ttl_secs.unwrap_or(config.default_ttl_secs);
+    if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
+        return Err(CommandError::Invalid {
+            field: "ttl_secs",
+            message: format!("must be between 1 and {MAX_TTL_SECS} seconds"),
+        });
+    }
+    let target = store.device(&device).await?;
+    if !target.enabled {
+        return Err(CommandError::Invalid {
+            field: "device",
+            message: format!("device {device} is disabled"),
+        });
+    }
+    let now_ms = now_millis();
+    let id = crate::secret::random_string(16);
+    if let Value::Object(map) = &mut params {
+        map.insert("id".into(), Value::String(id.clone()));
+    }
+    let command = Command {
+        id,
+        device,
+        name: name.to_owned(),
+        params,
+        issued_by: issued_by.to_owned(),
+        status: CommandStatus::Pending,
+        result: None,
+        reported_state: None,
+        created_at_ms: now_ms,
+        sent_at_ms: None,
+        finished_at_ms: None,
+        expires_at_ms: now_ms + Millis::from(ttl_secs) * 1000,
+        ack_timeout_ms: Millis::from(config.ack_timeout_secs) * 1000,
+    };
+    store.insert_command(&command).await?;
+    Ok((command, target.live.is_online))
 }
 
 fn check_name(name: &str) -> Result<(), CommandError> {

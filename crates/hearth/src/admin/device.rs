@@ -1,4 +1,4 @@
-//! `hearth device add|list|show|remove|rotate-secret|disable|enable|import`.
+//! `hearth device add|list|show|remove|rotate-secret|disable|enable|import|command`.
 
 use super::output;
 use super::{Ctx, Failure, OutputArgs};
@@ -54,6 +54,26 @@ pub enum DeviceCommand {
     Disable { id: String },
     /// Let a disabled device connect again.
     Enable { id: String },
+    /// Send a command to a device through the running hub and wait for its outcome.
+    ///
+    /// The command is recorded in the store; the hub picks it up within a second,
+    /// publishes it on devices/{id}/commands/{name} when the device is online, and
+    /// records the device's answer. Exit status 0 when the device acknowledged it, 1
+    /// when it failed, timed out, or is still open after --wait.
+    Command {
+        id: String,
+        /// The command's name (the last topic level), e.g. relay.
+        name: String,
+        /// Parameters, a JSON object, e.g. '{"on": true}'.
+        #[arg(long, value_name = "JSON")]
+        params: Option<String>,
+        /// How long the command may wait for an offline device (seconds).
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u32>,
+        /// How long to wait here for the outcome (seconds; 0: do not wait).
+        #[arg(long, value_name = "SECS", default_value_t = 20)]
+        wait: u64,
+    },
     /// Register devices from a CSV file, all or nothing; prints `id,secret` rows.
     ///
     /// The first row names the columns: id (required), app, name, kind, room, firmware,
@@ -169,6 +189,13 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
         DeviceCommand::Import { file, app, output } => {
             super::import::run(ctx, &file, app.as_deref(), output.as_deref()).await?
         }
+        DeviceCommand::Command {
+            id,
+            name,
+            params,
+            ttl,
+            wait,
+        } => send_command(ctx, &id, &name, params.as_deref(), ttl, wait).await?,
     }
     Ok(())
 }
@@ -296,4 +323,69 @@ async fn show(ctx: &Ctx, id: &str) -> Result<(), Failure> {
         ),
     ]);
     Ok(())
+}
+
+/// `hearth device command`: records the command, then follows it in the store.
+async fn send_command(
+    ctx: &Ctx,
+    id: &str,
+    name: &str,
+    params: Option<&str>,
+    ttl_secs: Option<u32>,
+    wait_secs: u64,
+) -> Result<(), Failure> {
+    let params = match params {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|error| Failure::invalid("params", format!("not JSON: {error}")))?,
+        None => serde_json::Value::Null,
+    };
+    let (mut command, _) = hearth_services::commands::record_new(
+        ctx.store.as_ref(),
+        &ctx.commands,
+        &ctx.actor,
+        id,
+        name,
+        params,
+        ttl_secs,
+    )
+    .await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    while !command.status.is_final() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        command = ctx.store.command(&command.id).await?;
+    }
+    let status = command.status;
+    if ctx.out.json {
+        // One JSON document on stdout: the command when acknowledged, else the error.
+        if status == hearth_model::CommandStatus::Acked {
+            ctx.out
+                .json(&serde_json::to_value(&command).unwrap_or_default());
+        }
+    } else {
+        println!(
+            "command {} to {}: {}",
+            command.id,
+            command.device,
+            status.as_str()
+        );
+        if let Some(state) = &command.reported_state {
+            println!("state reported by the device: {state}");
+        }
+        if let Some(result) = &command.result {
+            println!("result: {result}");
+        }
+    }
+    match status {
+        hearth_model::CommandStatus::Acked => Ok(()),
+        other if !other.is_final() => Err(Failure::other(format!(
+            "command {} is still {} after {wait_secs} s (a running hub delivers it when the device is online)",
+            command.id,
+            other.as_str()
+        ))),
+        other => Err(Failure::other(format!(
+            "command {} ended {}",
+            command.id,
+            other.as_str()
+        ))),
+    }
 }

@@ -84,6 +84,7 @@ async fn run_async(
         store: store.clone(),
         actor: actor(),
         out,
+        commands: config.commands.clone(),
     };
     let result = match command {
         AdminCommand::Group(args) => group::run(&ctx, args.command).await,
@@ -102,6 +103,8 @@ pub struct Ctx {
     /// `cli:<OS user>`, for the audit log.
     pub actor: String,
     pub out: Output,
+    /// The hub's `[commands]` settings, for commands recorded from here.
+    pub commands: hearth_services::commands::CommandConfig,
 }
 
 /// The audit log's name for whoever runs the command: `cli:<OS user>`, or `cli`.
@@ -154,6 +157,20 @@ impl From<StoreError> for Failure {
             code,
             field: None,
             message: error.to_string(),
+        }
+    }
+}
+
+impl From<hearth_services::commands::CommandError> for Failure {
+    fn from(error: hearth_services::commands::CommandError) -> Failure {
+        use hearth_services::commands::CommandError;
+        match error {
+            CommandError::Invalid { field, .. } => Failure {
+                code: "invalid",
+                field: Some(field.to_owned()),
+                message: error.to_string(),
+            },
+            CommandError::Store(error) => error.into(),
         }
     }
 }
