@@ -1,4 +1,18 @@
 import { http } from './http'
-import type { App } from '@/types/models'
+import type { App, AppSecret, Grant } from '@/types/models'
+
+export interface NewApp {
+  id: string
+  group: string
+  name?: string
+  description?: string
+}
 
 export const fetchApps = (group?: string) => http.get<App[]>('/apps', { group })
+export const createApp = (request: NewApp) => http.post<AppSecret>('/apps', request)
+export const rotateAppSecret = (id: string) => http.post<AppSecret>(`/apps/${encodeURIComponent(id)}/rotate-secret`)
+export const fetchGrants = (id: string) => http.get<Grant[]>(`/apps/${encodeURIComponent(id)}/grants`)
+export const setGrant = (id: string, user: string, permission: string) =>
+  http.put<Grant>(`/apps/${encodeURIComponent(id)}/grants/${encodeURIComponent(user)}`, { permission })
+export const removeGrant = (id: string, user: string) =>
+  http.delete<void>(`/apps/${encodeURIComponent(id)}/grants/${encodeURIComponent(user)}`)

@@ -1,5 +1,5 @@
 import { http } from './http'
-import type { Me, ProfilePatch } from '@/types/models'
+import type { Me, ProfilePatch, RegisterRequest } from '@/types/models'
 
 export const login = (username: string, password: string) =>
   http.post<Me>('/auth/login', { username, password })
@@ -9,3 +9,5 @@ export const updateMe = (patch: ProfilePatch) =>
   http.patch<Me>('/auth/me', patch)
 export const changePassword = (current: string, next: string) =>
   http.post<void>('/auth/password', { current, new: next })
+/** 201 logs the new account in; 403 when the hub's registration is closed or by invitation. */
+export const register = (request: RegisterRequest) => http.post<Me>('/auth/register', request)

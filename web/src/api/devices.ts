@@ -1,5 +1,5 @@
 import { http } from './http'
-import type { Device, DeviceLive, DeviceSecret, NewDeviceRequest, Page } from '@/types/models'
+import type { Device, DeviceLive, DevicePatch, DeviceSecret, NewDeviceRequest, Page } from '@/types/models'
 
 export interface DeviceListQuery {
   group?: string
@@ -22,7 +22,7 @@ export const fetchDevice = (id: string) => http.get<Device>(`/devices/${encodeUR
 export const fetchDeviceLive = (id: string) =>
   http.get<DeviceLive>(`/devices/${encodeURIComponent(id)}/live`)
 export const createDevice = (device: NewDevice) => http.post<DeviceSecret>('/devices', device)
-export const updateDevice = (id: string, patch: Partial<Pick<Device, 'name' | 'kind' | 'room'>>) =>
+export const updateDevice = (id: string, patch: DevicePatch) =>
   http.patch<Device>(`/devices/${encodeURIComponent(id)}`, patch)
 export const removeDevice = (id: string) => http.delete<void>(`/devices/${encodeURIComponent(id)}`)
 export const enableDevice = (id: string) => http.post<Device>(`/devices/${encodeURIComponent(id)}/enable`)

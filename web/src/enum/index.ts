@@ -4,6 +4,9 @@ export enum StoreId {
   Auth = 'auth',
   Devices = 'devices',
   Live = 'live',
+  Groups = 'groups',
+  Apps = 'apps',
+  Audit = 'audit',
 }
 
 /** localStorage keys. */
@@ -15,3 +18,12 @@ export enum StorageKey {
 
 /** Device kinds that the app can switch on and off with the `switch` command. */
 export const SWITCHABLE_KINDS = ['switch', 'relay', 'light'] as const
+
+/** Roles in a group, most powerful first. */
+export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const
+
+/** What a grant lets a user do with an application's devices, least first. */
+export const PERMISSIONS = ['view', 'control', 'manage'] as const
+
+/** The kinds a device can be given in the app (the hub accepts any string). */
+export const DEVICE_KINDS = ['sensor', 'switch', 'relay', 'light', 'thermostat', 'lock', 'smoke', 'camera', 'gateway']

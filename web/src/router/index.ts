@@ -5,6 +5,7 @@ import { useAuthStore } from '@/stores/auth'
 
 const routes: RouteRecordRaw[] = [
   { path: '/login', name: 'login', component: () => import('@/views/login/index.vue'), meta: { public: true } },
+  { path: '/register', name: 'register', component: () => import('@/views/register/index.vue'), meta: { public: true } },
   {
     path: '/',
     component: () => import('@/layouts/AppLayout.vue'),
@@ -13,6 +14,9 @@ const routes: RouteRecordRaw[] = [
       { path: 'devices', name: 'devices', component: () => import('@/views/devices/index.vue') },
       { path: 'devices/:id', name: 'device', component: () => import('@/views/device/index.vue'), props: true },
       { path: 'reports', name: 'reports', component: () => import('@/views/reports/index.vue') },
+      { path: 'groups', name: 'groups', component: () => import('@/views/groups/index.vue') },
+      { path: 'apps', name: 'apps', component: () => import('@/views/apps/index.vue') },
+      { path: 'audit', name: 'audit', component: () => import('@/views/audit/index.vue'), meta: { admin: true } },
       { path: 'profile', name: 'profile', component: () => import('@/views/profile/index.vue') },
     ],
   },
@@ -24,8 +28,9 @@ export const router = createRouter({ history: createWebHistory(), routes })
 router.beforeEach(async (to) => {
   const auth = useAuthStore()
   if (!auth.checked) await auth.load()
-  if (to.meta.public) return auth.loggedIn && to.name === 'login' ? { name: 'home' } : true
+  if (to.meta.public) return auth.loggedIn && (to.name === 'login' || to.name === 'register') ? { name: 'home' } : true
   if (!auth.loggedIn) return { name: 'login', query: to.fullPath === '/' ? {} : { redirect: to.fullPath } }
+  if (to.meta.admin && !auth.user?.is_admin) return { name: 'home' }
   return true
 })
 

@@ -4,7 +4,7 @@ import { computed, ref } from 'vue'
 import * as authApi from '@/api/auth'
 import { fetchGroups } from '@/api/groups'
 import { StoreId, StorageKey } from '@/enum'
-import type { Group, Me } from '@/types/models'
+import type { Group, Me, RegisterRequest } from '@/types/models'
 
 export const useAuthStore = defineStore(StoreId.Auth, () => {
   const me = ref<Me | null>(null)
@@ -46,6 +46,13 @@ export const useAuthStore = defineStore(StoreId.Auth, () => {
     await loadGroups()
   }
 
+  /** Creates an account; the hub logs it in at once. */
+  async function register(request: RegisterRequest) {
+    me.value = await authApi.register(request)
+    checked.value = true
+    await loadGroups()
+  }
+
   async function logout() {
     try {
       await authApi.logout()
@@ -69,5 +76,5 @@ export const useAuthStore = defineStore(StoreId.Auth, () => {
     me.value = value
   }
 
-  return { me, user, groups, currentGroup, currentGroupId, checked, loggedIn, load, login, logout, clear, selectGroup, setMe }
+  return { me, user, groups, currentGroup, currentGroupId, checked, loggedIn, load, loadGroups, login, register, logout, clear, selectGroup, setMe }
 })

@@ -1,7 +1,8 @@
 // End to end in a real headless Chromium against the real hub (see hub.mjs): log in, add
 // a device in the UI, connect it over MQTT (device.mjs), see its reading live, switch it
 // (pending, then the state the device reported), open its chart, export CSV, switch the
-// language. Screenshots of the main pages go to docs/screenshots/. Every wait is for a
+// language; manage groups, members, applications and grants, edit a device and read the
+// audit log. Screenshots of the main pages go to docs/screenshots/. Every wait is for a
 // condition, with a generous timeout; no fixed ports.
 import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -73,6 +74,14 @@ test('log in as the owner', async () => {
   await page.waitForURL(/\/login/, WAIT)
   await page.getByText('First start?').waitFor(WAIT)
   await shot('login')
+  // Registration is closed on this hub: the register page shows the hub's answer.
+  await page.locator('[data-test="register-link"]').click()
+  await page.locator('input[name="username"]').fill('carol')
+  await page.locator('input[name="password"]').fill('carol-password-123')
+  await page.locator('[data-test="register-submit"]').click()
+  await page.locator('[data-test="register-error"]').filter({ hasText: /registration is (closed|by invitation)/ }).waitFor(WAIT)
+  await page.getByText('Have an account? Log in').click()
+  await page.waitForURL(/\/login/, WAIT)
   await page.locator('input[name="username"]').fill('admin')
   await page.locator('input[name="password"]').fill(ADMIN_PASSWORD)
   await page.locator('[data-test="login-submit"]').click()
@@ -214,4 +223,68 @@ test('a user with several groups can switch between them', async () => {
   await page.locator(`[data-test="device-card-${DEVICE_ID}"]`).waitFor({ state: 'detached', ...WAIT })
   await choose('group-switch', 'Home')
   await page.locator(`[data-test="device-card-${DEVICE_ID}"]`).waitFor(WAIT)
+})
+
+test('groups, members, an application with a grant, a device edit, all in the audit log', async () => {
+  const user = await page.request.post(`${hub.http}/api/v1/users`, { data: { name: 'bob', password: 'bob-password-123' } })
+  assert.equal(user.status(), 201, await user.text())
+  await page.goto(`${hub.http}/groups`)
+  await choose('locale-switch', 'English')
+  await page.locator('.n-base-select-menu').waitFor({ state: 'hidden', ...WAIT })
+
+  // A new group, and bob in it as an admin.
+  await page.locator('input[name="group-id"]').fill('garage')
+  await page.locator('input[name="group-name"]').fill('Garage')
+  await page.locator('[data-test="group-create"]').click()
+  await page.locator('[data-test="group-row-garage"]').waitFor(WAIT)
+  await page.getByText('Members of Garage').waitFor(WAIT)
+  await page.locator('input[name="member-user"]').fill('bob')
+  await choose('member-role-new', 'Admin')
+  await page.locator('[data-test="member-add"]').click()
+  await page.locator('[data-test="member-role-bob"]').getByText('Admin').waitFor(WAIT)
+  // The API's own words when a change is refused: no such user.
+  await page.locator('input[name="member-user"]').fill('nobody')
+  await page.locator('[data-test="member-add"]').click()
+  await page.locator('[data-test="groups-error"]').waitFor(WAIT)
+  await page.locator('.n-base-select-menu:visible').first().waitFor({ state: 'detached', ...WAIT })
+  await shot('groups')
+
+  // An application in Home: its MQTT key and secret shown once; bob may control its devices.
+  await page.locator('[data-test="nav-apps"]').click()
+  await page.locator('[data-test="app-row-default"]').waitFor(WAIT)
+  await page.locator('input[name="app-id"]').fill('garden')
+  await page.locator('input[name="app-name"]').fill('Garden')
+  await page.locator('[data-test="app-create"]').click()
+  const appSecret = page.locator('[data-test="app-secret-dialog"] input[data-test="app-mqtt-secret"]')
+  await appSecret.waitFor(WAIT)
+  assert.match(await appSecret.inputValue(), /^\S{16,}$/)
+  await page.locator('[data-test="app-secret-close"]').click()
+  await page.locator('[data-test="app-row-garden"]').waitFor(WAIT)
+  await page.getByText('Grants on Garden').waitFor(WAIT)
+  await page.locator('input[name="grant-user"]').fill('bob')
+  await choose('grant-permission-new', 'Control')
+  await page.locator('[data-test="grant-add"]').click()
+  await page.locator('[data-test="grant-permission-bob"]').getByText('Control').waitFor(WAIT)
+  await page.locator('.n-base-select-menu:visible').first().waitFor({ state: 'detached', ...WAIT })
+  await shot('apps')
+
+  // The device moves to the porch.
+  await page.goto(`${hub.http}/devices/${DEVICE_ID}`)
+  await page.locator('[data-test="edit-device"]').click()
+  await page.locator('[data-test="edit-device-dialog"] input[name="room"]').fill('porch')
+  await page.locator('[data-test="edit-device-submit"]').click()
+  await page.locator('[data-test="device-room"]').filter({ hasText: 'porch' }).waitFor(WAIT)
+
+  // The owner is a hub admin: the audit log lists all of it, and filters by target.
+  await page.locator('[data-test="nav-audit"]').click()
+  const table = page.locator('[data-test="audit-table"]')
+  for (const action of ['group.add', 'group.member.set', 'app.add', 'app.grant.set', 'device.update']) {
+    await table.getByText(action, { exact: true }).first().waitFor(WAIT)
+  }
+  await shot('audit')
+  await page.locator('input[name="audit-target"]').fill('garage')
+  await page.locator('[data-test="audit-filter"]').click()
+  await table.getByText('app.add', { exact: true }).first().waitFor({ state: 'detached', ...WAIT })
+  const targets = await table.locator('tbody tr td:nth-child(4)').allInnerTexts()
+  assert.ok(targets.length > 0 && targets.every((target) => target === 'garage'), targets.join(','))
 })
