@@ -6,9 +6,9 @@
 //! (a second `Registry` on the same store, as the CLI is). Browser credentials are in
 //! `mqtt_browser.rs`. Every test runs on SQLite and PostgreSQL.
 
-mod common;
+mod acl_hub;
 
-use common::*;
+use acl_hub::*;
 use hearth_services::{Registry, registry::DeviceSpec};
 use hearth_store::Store;
 use serde_json::json;

@@ -3,9 +3,9 @@
 //! expired or someone else's, and cut off on logout or when a grant is lost. Every test
 //! runs on SQLite and PostgreSQL.
 
-mod common;
+mod acl_hub;
 
-use common::*;
+use acl_hub::*;
 use hearth_store::Store;
 use serde_json::json;
 use std::sync::Arc;
