@@ -129,22 +129,14 @@ impl AppStore for ThisStore {
         secret_hash: &str,
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(self).await?;
-        let result: StoreResult<_> = async {
-            let done = sqlx::query("UPDATE applications SET secret_hash = $2 WHERE id = $1")
-                .bind(id.as_str())
-                .bind(secret_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found("application", id));
-            }
-            write_audit(&mut tx, audit).await?;
-            Ok(())
-        }
-        .await;
-        finish(tx, result).await
+        set_one(
+            self,
+            "UPDATE applications SET secret_hash = $2 WHERE id = $1",
+            ("application", id.as_str()),
+            secret_hash,
+            audit,
+        )
+        .await
     }
 
     async fn set_grant(&self, grant: &Grant, audit: &NewAuditEntry) -> StoreResult<()> {

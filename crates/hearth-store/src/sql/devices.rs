@@ -3,7 +3,7 @@
 //! `sql/mod.rs`).
 
 use super::audit::{write_audit, write_audits};
-use super::registry::{APP_EXISTS, DbRow, DbTx, begin_write, finish, get, id};
+use super::registry::{APP_EXISTS, DbRow, DbTx, begin_write, finish, get, id, set_one};
 use super::{Db, ThisStore};
 use crate::sql::{backend, json_text, json_value, like_pattern, map_err};
 use crate::{DeviceFilter, DeviceSort, DeviceStore, StoreError, StoreResult};
@@ -310,22 +310,14 @@ impl DeviceStore for ThisStore {
         secret_hash: &str,
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(self).await?;
-        let result: StoreResult<_> = async {
-            let done = sqlx::query("UPDATE devices SET secret_hash = $2 WHERE id = $1")
-                .bind(id.as_str())
-                .bind(secret_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found("device", id));
-            }
-            write_audit(&mut tx, audit).await?;
-            Ok(())
-        }
-        .await;
-        finish(tx, result).await
+        set_one(
+            self,
+            "UPDATE devices SET secret_hash = $2 WHERE id = $1",
+            ("device", id.as_str()),
+            secret_hash,
+            audit,
+        )
+        .await
     }
 
     async fn set_device_enabled(
@@ -334,22 +326,14 @@ impl DeviceStore for ThisStore {
         enabled: bool,
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(self).await?;
-        let result: StoreResult<_> = async {
-            let done = sqlx::query("UPDATE devices SET enabled = $2 WHERE id = $1")
-                .bind(id.as_str())
-                .bind(enabled)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found("device", id));
-            }
-            write_audit(&mut tx, audit).await?;
-            Ok(())
-        }
-        .await;
-        finish(tx, result).await
+        set_one(
+            self,
+            "UPDATE devices SET enabled = $2 WHERE id = $1",
+            ("device", id.as_str()),
+            enabled,
+            audit,
+        )
+        .await
     }
 
     async fn delete_device(&self, id: &DeviceId, audit: &NewAuditEntry) -> StoreResult<()> {

@@ -179,6 +179,35 @@ pub(super) async fn change_one(
     Ok(())
 }
 
+/// Sets one column of one row (`sql` binds the key as `$1` and `value` as `$2`) and
+/// writes the audit entry, in one transaction; `NotFound` when no row has the key.
+pub(super) async fn set_one<V>(
+    store: &ThisStore,
+    sql: &'static str,
+    (what, key): (&'static str, &str),
+    value: V,
+    audit: &NewAuditEntry,
+) -> StoreResult<()>
+where
+    V: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send,
+{
+    let mut tx = begin_write(store).await?;
+    let result: StoreResult<_> = async {
+        let done = sqlx::query(sql)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(what, key));
+        }
+        write_audit(&mut tx, audit).await
+    }
+    .await;
+    finish(tx, result).await
+}
+
 #[async_trait]
 impl GroupStore for ThisStore {
     async fn create_group(&self, group: &Group, audit: &NewAuditEntry) -> StoreResult<()> {
@@ -425,22 +454,14 @@ impl UserStore for ThisStore {
         password_hash: &str,
         audit: &NewAuditEntry,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(self).await?;
-        let result: StoreResult<_> = async {
-            let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE name = $1")
-                .bind(name.as_str())
-                .bind(password_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found("user", name));
-            }
-            write_audit(&mut tx, audit).await?;
-            Ok(())
-        }
-        .await;
-        finish(tx, result).await
+        set_one(
+            self,
+            "UPDATE users SET password_hash = $2 WHERE name = $1",
+            ("user", name.as_str()),
+            password_hash,
+            audit,
+        )
+        .await
     }
 
     async fn delete_user(&self, name: &UserName, audit: &NewAuditEntry) -> StoreResult<()> {
