@@ -12,7 +12,8 @@
 //! - `state`: [`AppState`] and [`ApiConfig`].
 //! - `seams`: [`CommandService`] and [`MqttCredentialIssuer`], implemented by the binary.
 //! - `caller`: [`Caller`], authentication (cookie or bearer token) and permissions.
-//! - `session`: session ids, tokens, cookies. `limiter`: the login rate limit.
+//! - `session`: session ids, tokens, cookies. The login rate limit is
+//!   `hearth_services::LoginLimiter`, shared with the MQTT login.
 //! - `error`: [`ApiError`]; `extract`: JSON and query extractors that fail as `ApiError`.
 //! - `dto`: response bodies with OpenAPI schemas.
 //! - `metrics`: [`Metrics`], Prometheus text written by hand.
@@ -23,7 +24,6 @@ mod caller;
 mod dto;
 mod error;
 mod extract;
-mod limiter;
 mod metrics;
 mod routes;
 mod seams;

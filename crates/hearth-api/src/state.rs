@@ -1,10 +1,9 @@
 //! [`AppState`]: everything a handler needs, one `Clone` handle over `Arc`s, and
 //! [`ApiConfig`], the API's settings.
 
-use crate::limiter::LoginLimiter;
 use crate::metrics::Metrics;
 use crate::seams::{CommandService, MqttCredentialIssuer};
-use hearth_services::Registry;
+use hearth_services::{LoginLimiter, Registry};
 use hearth_store::Store;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -35,8 +34,10 @@ pub struct ApiConfig {
     pub registration: RegistrationMode,
     /// A session ends after this many days without use (sliding).
     pub session_ttl_days: u32,
-    /// Failed logins per minute allowed per client address and per user name before
-    /// answering 429.
+    /// Failed logins per minute allowed per (user name, client address) before
+    /// answering 429; an address gets 4 times as many over all names and a name 10
+    /// times as many over all addresses except those it logged in from before (see
+    /// `hearth_services::login_limit`).
     pub login_failures_per_minute: u32,
     /// Take the client's address from `X-Forwarded-For` (only behind a reverse proxy
     /// that sets it; otherwise anyone could pick their rate-limit bucket).
@@ -79,6 +80,8 @@ pub struct AppState {
     /// broker to wait for).
     pub broker_ready: ReadinessCheck,
     pub metrics: Metrics,
+    /// The password-guessing limit; shared with the MQTT login through
+    /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
 }
 
@@ -105,6 +108,17 @@ impl AppState {
     pub fn with_mqtt_credentials(mut self, issuer: Arc<dyn MqttCredentialIssuer>) -> AppState {
         self.mqtt_credentials = Some(issuer);
         self
+    }
+
+    /// Uses `limiter` (shared with the MQTT login) instead of the API's own.
+    pub fn with_login_limiter(mut self, limiter: Arc<LoginLimiter>) -> AppState {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The password-guessing limit, to share with the MQTT login.
+    pub fn login_limiter(&self) -> Arc<LoginLimiter> {
+        self.limiter.clone()
     }
 
     pub fn with_broker_ready(mut self, ready: ReadinessCheck) -> AppState {

@@ -10,15 +10,19 @@
 //! - `commands`: [`commands::Commands`], remote control with acknowledgements.
 //! - `ingest`: [`ingest::Ingest`], device messages into history and live state with
 //!   group commit, and presence.
+//! - `login_limit`: [`LoginLimiter`], the limit on password guessing shared by the HTTP
+//!   and MQTT logins.
 //! - `retention`: hourly rollups and retention of history, run by the hub.
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
 pub mod auth;
 pub mod commands;
 pub mod ingest;
+pub mod login_limit;
 pub mod registry;
 pub mod retention;
 pub mod secret;
 
 pub use auth::{AuthCounters, DeviceConnection, RegistryAuthorizer};
+pub use login_limit::LoginLimiter;
 pub use registry::{Registry, RegistryError};

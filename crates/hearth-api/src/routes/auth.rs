@@ -14,7 +14,7 @@ use hearth_model::{NewAuditEntry, User, now_millis};
 use hearth_services::registry::NewUser;
 use hearth_store::{Session, StoreError};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,8 +29,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
 }
 
-/// The client's address, for the login rate limit.
-pub struct ClientAddr(pub String);
+/// The client's address, for the login rate limit: `X-Forwarded-For`'s first entry
+/// when `trust_forwarded_for` is set and it parses, else the socket's peer; `None`
+/// when neither is known (such attempts share one bucket per name).
+pub struct ClientAddr(pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -45,14 +47,14 @@ impl FromRequestParts<AppState> for ClientAddr {
                 .get("x-forwarded-for")
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.split(',').next())
+            && let Ok(forwarded) = forwarded.trim().parse::<IpAddr>()
         {
-            return Ok(ClientAddr(forwarded.trim().to_owned()));
+            return Ok(ClientAddr(Some(forwarded)));
         }
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_owned());
+            .map(|ConnectInfo(address)| address.ip());
         Ok(ClientAddr(address))
     }
 }
@@ -96,6 +98,12 @@ async fn start_session(state: &AppState, user: &User) -> ApiResult<String> {
     ))
 }
 
+fn rate_limited(wait: std::time::Duration) -> ApiError {
+    ApiError::RateLimited {
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
 /// Logs in with a user name and password; sets the session cookie.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
@@ -108,22 +116,27 @@ async fn login(
     ClientAddr(address): ClientAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let user_key = format!("user:{}", request.username.to_lowercase());
-    let keys = [format!("ip:{address}"), user_key.clone()];
-    if let Some(retry_after_secs) = state.limiter.check(&keys, Instant::now()) {
-        return Err(ApiError::RateLimited { retry_after_secs });
+    if let Err(wait) = state
+        .limiter
+        .check(&request.username, address, Instant::now())
+    {
+        return Err(rate_limited(wait));
     }
     let user = state
         .registry
         .check_login(&request.username, &request.password)
         .await?;
     let Some(user) = user else {
-        state.limiter.fail(&keys, Instant::now());
+        state
+            .limiter
+            .fail(&request.username, address, Instant::now());
         return Err(ApiError::Unauthenticated(
             "wrong user name or password".into(),
         ));
     };
-    state.limiter.succeed(&user_key);
+    state
+        .limiter
+        .succeed(&request.username, address, Instant::now());
     let cookie = start_session(&state, &user).await?;
     let view = me_view(&state, user).await?;
     Ok((
@@ -246,21 +259,17 @@ async fn change_password(
     caller: Caller,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let keys = [
-        format!("ip:{address}"),
-        format!("user:{}", caller.user.name),
-    ];
-    if let Some(retry_after_secs) = state.limiter.check(&keys, Instant::now()) {
-        return Err(ApiError::RateLimited { retry_after_secs });
-    }
     let name = caller.user.name.as_str();
+    if let Err(wait) = state.limiter.check(name, address, Instant::now()) {
+        return Err(rate_limited(wait));
+    }
     if state
         .registry
         .check_login(name, &change.current)
         .await?
         .is_none()
     {
-        state.limiter.fail(&keys, Instant::now());
+        state.limiter.fail(name, address, Instant::now());
         return Err(ApiError::forbidden(
             "current: the current password is wrong",
         ));
