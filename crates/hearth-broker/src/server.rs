@@ -140,6 +140,7 @@ impl Broker {
             sys_interval,
             control_tx.clone(),
             None,
+            authorizer.clone(),
         );
         let mut writer = None;
         if let Some(mut store) = store {
@@ -159,6 +160,7 @@ impl Broker {
                 sys_interval,
                 control_tx.clone(),
                 Some(batches_tx),
+                authorizer.clone(),
             );
             router.restore(state);
         }

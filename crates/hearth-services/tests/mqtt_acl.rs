@@ -40,6 +40,9 @@ async fn device_may_touch_only_its_own_topics(store: Arc<dyn Store>) {
                 "devices/d2/data",
                 "devices/d1",
                 "home/lights",
+                // What the hub says to the device or about it (issue 12, finding 14).
+                "devices/d1/command-status",
+                "devices/d1/commands/relay",
             ],
         )
         .await;
@@ -67,6 +70,8 @@ async fn device_may_touch_only_its_own_topics(store: Arc<dyn Store>) {
             "devices/d2/data": NOT_AUTHORIZED,
             "devices/d1": NOT_AUTHORIZED,
             "home/lights": NOT_AUTHORIZED,
+            "devices/d1/command-status": NOT_AUTHORIZED,
+            "devices/d1/commands/relay": NOT_AUTHORIZED,
         })
     );
     assert_eq!(
@@ -88,7 +93,7 @@ async fn device_may_touch_only_its_own_topics(store: Arc<dyn Store>) {
         counters
             .publishes_denied
             .load(std::sync::atomic::Ordering::Relaxed),
-        3
+        5
     );
 }
 
@@ -115,10 +120,11 @@ async fn a_3_1_1_device_is_refused_the_same_way(store: Arc<dyn Store>) {
 async fn applications_read_and_command_only_their_devices(store: Arc<dyn Store>) {
     let hub = Hub::start(store).await;
     let (key, secret) = &hub.default_app;
+    let client_id = format!("{key}:integration-1");
     let result = hub
         .session(
             5,
-            "integration-1",
+            &client_id,
             Some((key, secret)),
             &[
                 "devices/d1/#",
@@ -163,7 +169,7 @@ async fn applications_read_and_command_only_their_devices(store: Arc<dyn Store>)
     let result = hub
         .session(
             5,
-            "integration-2",
+            key,
             Some((key, secret)),
             &["devices/d3/#", "devices/d1/#"],
             &["devices/d3/commands/relay", "devices/d1/commands/relay"],

@@ -60,7 +60,7 @@ async fn browsers_see_what_their_roles_and_grants_allow(store: Arc<dyn Store>) {
     let alice = hub
         .session(
             5,
-            "web-alice",
+            "web:alice:tab",
             Some(("alice", &token("alice"))),
             &["devices/d1/#", "devices/d3/data", "devices/+/data", "#"],
             &[
@@ -89,7 +89,7 @@ async fn browsers_see_what_their_roles_and_grants_allow(store: Arc<dyn Store>) {
     let bob = hub
         .session(
             5,
-            "web-bob",
+            "web:bob:tab",
             Some(("bob", &token("bob"))),
             &["devices/d1/#"],
             &["devices/d1/commands/relay"],
@@ -104,7 +104,7 @@ async fn browsers_see_what_their_roles_and_grants_allow(store: Arc<dyn Store>) {
     let carol = hub
         .session(
             5,
-            "web-carol",
+            "web:carol:tab",
             Some(("carol", &token("carol"))),
             &["devices/d1/#"],
             &[],
@@ -135,7 +135,7 @@ async fn logout_and_lost_grants_cut_browsers_off(store: Arc<dyn Store>) {
     let connect = |user: &'static str, session: &'static str| {
         let (token, _) = hub.authorizer.issue_user_token(user, session, 600_000);
         let mut options =
-            rumqttc::v5::MqttOptions::new(format!("web-{user}-{session}"), "127.0.0.1", hub.port());
+            rumqttc::v5::MqttOptions::new(format!("web:{user}:{session}"), "127.0.0.1", hub.port());
         options.set_credentials(user, token);
         rumqttc::v5::AsyncClient::new(options, 16)
     };

@@ -104,9 +104,9 @@ impl MqttCredentialIssuer for CredentialAdapter {
                 .issue_user_token(user.as_str(), session, BROWSER_TOKEN_TTL_MS);
         Ok(IssuedCredential {
             ws_url: ws_url.clone(),
-            client_id: format!(
-                "web-{user}-{}",
-                hearth_services::secret::random_string(8).to_lowercase()
+            client_id: hearth_services::auth::browser_client_id(
+                user.as_str(),
+                &hearth_services::secret::random_string(8).to_lowercase(),
             ),
             username: user.to_string(),
             password,

@@ -22,6 +22,8 @@ pub(super) struct Accepted {
     pub keep_alive: u16,
     pub client_alias_maximum: u16,
     pub client_max_packet_size: u32,
+    /// The router's verdict on the session (see [`ConnectEvent::verdict`]).
+    pub verdict: tokio::sync::oneshot::Receiver<Result<(), ReasonCode>>,
 }
 
 /// Reads CONNECT within the connect timeout and decides whether the client may stay.
@@ -100,6 +102,23 @@ where
             return Err(ConnectionError::Refused(reason));
         }
     };
+    // A will is a publish by this principal that the broker makes later on its behalf:
+    // it must pass the same rule as a PUBLISH, and a client learns at once that it
+    // does not (SPEC §5). It is checked again when it is sent.
+    if let Some(will) = &connect.will
+        && !context.authorizer.authorize(
+            &principal,
+            &client_id,
+            hearth_bus::Action::Publish,
+            &will.topic,
+        )
+    {
+        SharedStats::add(&context.stats.connect_refused, 1);
+        SharedStats::add(&context.stats.publish_denied, 1);
+        tracing::info!(%client_id, ?peer, topic = %will.topic, "connection refused: will not authorized");
+        refuse(writer, version, ReasonCode::NOT_AUTHORIZED).await;
+        return Err(ConnectionError::Refused(ReasonCode::NOT_AUTHORIZED));
+    }
     Ok(build_accepted(
         *connect, client_id, assigned, principal, context,
     ))
@@ -232,6 +251,7 @@ fn build_accepted(
         0
     };
     let client_max_packet_size = connect.properties.maximum_packet_size.unwrap_or(u32::MAX);
+    let (verdict_sender, verdict) = tokio::sync::oneshot::channel();
     let event = Box::new(ConnectEvent {
         conn: 0,
         client_id,
@@ -244,17 +264,19 @@ fn build_accepted(
         max_packet_size: client_max_packet_size,
         connack,
         outbound: Outbound::new(),
+        verdict: verdict_sender,
     });
     Accepted {
         event,
         keep_alive,
         client_alias_maximum,
         client_max_packet_size,
+        verdict,
     }
 }
 
 /// Best-effort CONNACK with a refusal; the connection closes right after.
-async fn refuse<W: AsyncWrite + Unpin>(
+pub(super) async fn refuse<W: AsyncWrite + Unpin>(
     writer: &mut W,
     version: ProtocolVersion,
     reason: ReasonCode,

@@ -115,13 +115,20 @@ pub(crate) async fn serve<S: ByteStream>(
     let conn_id = context.next_conn_id.fetch_add(1, Ordering::Relaxed);
     SharedStats::add(&context.stats.connections_current, 1);
     SharedStats::add(&context.stats.connections_total, 1);
-    let (mut connection, connect_event) = Connection::new(conn_id, accepted, context.clone());
+    let (mut connection, connect_event, verdict) =
+        Connection::new(conn_id, accepted, context.clone());
     // Only whether it was sent is kept: holding the `Result` itself across `run` would
     // keep the unsent event's space (~500 bytes) in every connection's task.
     let sent = Box::pin(context.events.send(Event::Connect(connect_event)))
         .await
         .is_ok();
-    let result = if sent {
+    let result = if !sent {
+        Err(ConnectionError::RouterGone)
+    } else if let Err(reason) = verdict.await.unwrap_or(Err(ReasonCode::SERVER_UNAVAILABLE)) {
+        SharedStats::add(&context.stats.connect_refused, 1);
+        handshake::refuse(&mut writer, connection.version, reason).await;
+        Err(ConnectionError::Refused(reason))
+    } else {
         let authorizer = &context.authorizer;
         authorizer.connected(&connection.principal, &connection.client_id, conn_id);
         let result = connection
@@ -129,8 +136,6 @@ pub(crate) async fn serve<S: ByteStream>(
             .await;
         authorizer.disconnected(&connection.principal, &connection.client_id, conn_id);
         result
-    } else {
-        Err(ConnectionError::RouterGone)
     };
     connection.outbound.close();
     context
@@ -184,12 +189,17 @@ impl Connection {
         id: ConnId,
         accepted: handshake::Accepted,
         context: Arc<ConnectionContext>,
-    ) -> (Connection, Box<crate::router::event::ConnectEvent>) {
+    ) -> (
+        Connection,
+        Box<crate::router::event::ConnectEvent>,
+        tokio::sync::oneshot::Receiver<Result<(), ReasonCode>>,
+    ) {
         let handshake::Accepted {
             mut event,
             keep_alive,
             client_alias_maximum,
             client_max_packet_size,
+            verdict,
         } = accepted;
         event.conn = id;
         let connection = Connection {
@@ -211,7 +221,7 @@ impl Connection {
             closing: None,
             context,
         };
-        (connection, event)
+        (connection, event, verdict)
     }
 
     fn keep_alive_deadline(&self) -> Option<Instant> {

@@ -8,6 +8,7 @@
 //! [`BrokerStore`]: super::BrokerStore
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use hearth_bus::{Principal, PrincipalKind};
 use hearth_mqtt::{
     Packet, ProtocolVersion, Publish, QoS, RetainHandling, SubscriptionOptions, Will,
 };
@@ -17,6 +18,10 @@ use tokio::time::Instant;
 use crate::message::Message;
 
 const FORMAT: u8 = 1;
+/// Session records: format 2 added the session's owner; format 1 records (no owner)
+/// still read.
+const SESSION_FORMAT: u8 = 2;
+const SESSION_FORMAT_WITHOUT_OWNER: u8 = 1;
 
 /// Wall-clock milliseconds since the Unix epoch: records outlive the process, so they
 /// cannot use `Instant`.
@@ -120,6 +125,10 @@ pub(crate) struct SessionRecord {
     /// When its client went away; 0 while connected (after a crash: "unknown", treated
     /// as "at start-up").
     pub disconnected_at_ms: u64,
+    /// The principal that created the session: only it may resume the session, and its
+    /// will is checked against its rights when sent. `None` for records written before
+    /// owners were kept.
+    pub owner: Option<Principal>,
     pub subscriptions: Vec<(String, SubscriptionOptions, Option<u32>)>,
     /// The will of the last connection, kept so that a crash does not swallow it.
     pub will: Option<Will>,
@@ -127,7 +136,7 @@ pub(crate) struct SessionRecord {
 
 pub(crate) fn encode_session(session: &SessionRecord) -> Bytes {
     let mut out = BytesMut::new();
-    out.put_u8(FORMAT);
+    out.put_u8(SESSION_FORMAT);
     out.put_u8(match session.protocol {
         ProtocolVersion::V3_1 => 3,
         ProtocolVersion::V3_1_1 => 4,
@@ -135,6 +144,15 @@ pub(crate) fn encode_session(session: &SessionRecord) -> Bytes {
     });
     out.put_u32(session.expiry);
     out.put_u64(session.disconnected_at_ms);
+    match &session.owner {
+        Some(owner) => {
+            out.put_u8(principal_kind_code(owner.kind));
+            let name = &owner.name.as_bytes()[..owner.name.len().min(usize::from(u16::MAX))];
+            out.put_u16(name.len() as u16);
+            out.put_slice(name);
+        }
+        None => out.put_u8(0),
+    }
     out.put_u32(session.subscriptions.len() as u32);
     for (filter, options, id) in &session.subscriptions {
         out.put_u16(filter.len() as u16);
@@ -163,7 +181,11 @@ pub(crate) fn encode_session(session: &SessionRecord) -> Bytes {
 }
 
 pub(crate) fn decode_session(mut record: Bytes) -> Option<SessionRecord> {
-    if record.remaining() < 18 || record.get_u8() != FORMAT {
+    if record.remaining() < 18 {
+        return None;
+    }
+    let format = record.get_u8();
+    if format != SESSION_FORMAT && format != SESSION_FORMAT_WITHOUT_OWNER {
         return None;
     }
     let protocol = match record.get_u8() {
@@ -174,6 +196,31 @@ pub(crate) fn decode_session(mut record: Bytes) -> Option<SessionRecord> {
     };
     let expiry = record.get_u32();
     let disconnected_at_ms = record.get_u64();
+    let owner = if format == SESSION_FORMAT {
+        if record.remaining() < 1 {
+            return None;
+        }
+        match record.get_u8() {
+            0 => None,
+            code => {
+                let kind = principal_kind_from_code(code)?;
+                if record.remaining() < 2 {
+                    return None;
+                }
+                let len = usize::from(record.get_u16());
+                if record.remaining() < len {
+                    return None;
+                }
+                let name = std::str::from_utf8(&record.split_to(len)).ok()?.to_owned();
+                Some(Principal::new(kind, name))
+            }
+        }
+    } else {
+        None
+    };
+    if record.remaining() < 4 {
+        return None;
+    }
     let n = record.get_u32() as usize;
     let mut subscriptions = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
@@ -230,8 +277,35 @@ pub(crate) fn decode_session(mut record: Bytes) -> Option<SessionRecord> {
         protocol,
         expiry,
         disconnected_at_ms,
+        owner,
         subscriptions,
         will,
+    })
+}
+
+/// Stable codes for [`PrincipalKind`] on disk (0 means "no owner").
+fn principal_kind_code(kind: PrincipalKind) -> u8 {
+    match kind {
+        PrincipalKind::Device => 1,
+        PrincipalKind::Application => 2,
+        PrincipalKind::User => 3,
+        PrincipalKind::Admin => 4,
+        PrincipalKind::ConfigUser => 5,
+        PrincipalKind::Anonymous => 6,
+        PrincipalKind::Service => 7,
+    }
+}
+
+fn principal_kind_from_code(code: u8) -> Option<PrincipalKind> {
+    Some(match code {
+        1 => PrincipalKind::Device,
+        2 => PrincipalKind::Application,
+        3 => PrincipalKind::User,
+        4 => PrincipalKind::Admin,
+        5 => PrincipalKind::ConfigUser,
+        6 => PrincipalKind::Anonymous,
+        7 => PrincipalKind::Service,
+        _ => return None,
     })
 }
 
@@ -280,6 +354,7 @@ mod tests {
             protocol: ProtocolVersion::V3_1_1,
             expiry: u32::MAX,
             disconnected_at_ms: 1_700_000_000_000,
+            owner: Some(Principal::new(PrincipalKind::Application, "app-1")),
             subscriptions: vec![
                 (
                     "a/+/b".into(),
@@ -331,6 +406,7 @@ mod tests {
             protocol: ProtocolVersion::V5,
             expiry: 1,
             disconnected_at_ms: 0,
+            owner: None,
             subscriptions: vec![("t".into(), SubscriptionOptions::default(), None)],
             will: None,
         };
@@ -338,11 +414,28 @@ mod tests {
         assert!(decode_session(record.slice(..record.len() - 1)).is_none());
     }
 
+    #[test]
+    fn sessions_written_before_owners_were_kept_still_read_without_one() {
+        let session = session_without_subscriptions();
+        let record = encode_session(&session);
+        // Format 1: the same bytes without the owner section.
+        let owner_len = 1 + 2 + "lamp".len();
+        let mut old = BytesMut::new();
+        old.put_u8(SESSION_FORMAT_WITHOUT_OWNER);
+        old.put_slice(&record[1..14]);
+        old.put_slice(&record[14 + owner_len..]);
+        let decoded = decode_session(old.freeze()).unwrap();
+        assert_eq!(decoded.owner, None);
+        assert_eq!(decoded.expiry, session.expiry);
+        assert_eq!(decoded.subscriptions, session.subscriptions);
+    }
+
     fn session_without_subscriptions() -> SessionRecord {
         SessionRecord {
             protocol: ProtocolVersion::V5,
             expiry: 60,
             disconnected_at_ms: 0,
+            owner: Some(Principal::new(PrincipalKind::Device, "lamp")),
             subscriptions: Vec::new(),
             will: None,
         }

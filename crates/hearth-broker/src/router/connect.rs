@@ -1,5 +1,6 @@
 //! Sessions coming and going: connect, takeover, disconnect, wills, expiry.
 
+use hearth_bus::{Action, Principal};
 use hearth_mqtt::{Packet, ReasonCode, Will};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use super::session::{Link, Session, SessionId};
 use super::{Router, Timer};
 use crate::connection::queue::OutItem;
 use crate::message::Message;
+use crate::stats::SharedStats;
 
 impl Router {
     pub(super) fn on_connect(&mut self, event: ConnectEvent) {
@@ -25,7 +27,32 @@ impl Router {
             max_packet_size,
             mut connack,
             outbound,
+            verdict,
         } = event;
+        let existing = self.by_client_id.get(&client_id).copied();
+        if let Some(session_id) = existing
+            && let Some(session) = self.sessions.get(&session_id)
+            && let Some(owner) = &session.principal
+            && *owner != principal
+        {
+            // A client id names one principal's session (SPEC §5): another principal
+            // may neither take over its connection nor read what is queued for it.
+            if session.conn().is_some() {
+                tracing::warn!(%client_id, kind = ?principal.kind, name = %principal.name,
+                    owner = %owner.name, "client id in use by another principal: refused");
+                let _ = verdict.send(Err(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
+                return;
+            }
+            // Offline: the session is not handed over; it ends (its will, if still
+            // pending, is due now) and the newcomer starts afresh.
+            tracing::info!(%client_id, owner = %owner.name,
+                "stored session of another principal discarded");
+            self.end_session(session_id);
+        }
+        if verdict.send(Ok(())).is_err() {
+            // The connection is already gone; it will send `Closed`, which finds nothing.
+            return;
+        }
         let existing = self.by_client_id.get(&client_id).copied();
         if let Some(session_id) = existing {
             self.take_over(session_id);
@@ -229,6 +256,9 @@ impl Router {
             .sessions
             .get(&session_id)
             .and_then(|session| session.principal.clone());
+        if !self.will_allowed(client_id, principal.as_ref(), &will) {
+            return;
+        }
         let message = Message::from_will(
             *will,
             Some(session_id),
@@ -238,6 +268,28 @@ impl Router {
         );
         tracing::debug!(%client_id, topic = %message.topic, "publishing will");
         self.accept_message(Arc::new(message));
+    }
+
+    /// Whether a will may be published now: it is a publish by its session's owner, so
+    /// it passes the same rule as a PUBLISH, checked again when it is sent because the
+    /// owner's rights may have changed since CONNECT (a device revoked, an application
+    /// that lost the target device). A will whose owner is unknown (a session stored
+    /// before owners were kept) is not sent: nobody can vouch for it.
+    pub(super) fn will_allowed(
+        &mut self,
+        client_id: &Arc<str>,
+        owner: Option<&Principal>,
+        will: &Will,
+    ) -> bool {
+        let allowed = owner.is_some_and(|owner| {
+            self.authorizer
+                .authorize(owner, client_id, Action::Publish, &will.topic)
+        });
+        if !allowed {
+            SharedStats::add(&self.shared_stats.publish_denied, 1);
+            tracing::warn!(%client_id, topic = %will.topic, "will not published: not authorized");
+        }
+        allowed
     }
 
     /// Disconnects the client with this id, if connected. Returns whether it was.

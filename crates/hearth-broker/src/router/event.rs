@@ -123,6 +123,10 @@ pub(crate) struct ConnectEvent {
     /// The CONNACK to send, complete but for Session Present.
     pub connack: ConnAck,
     pub outbound: Arc<Outbound>,
+    /// The router's answer: `Ok` once the connection holds its session (the CONNACK is
+    /// queued), or the reason it may not have it. The connection waits for it before it
+    /// announces itself to the authorizer, so a refused client is never "connected".
+    pub verdict: oneshot::Sender<Result<(), ReasonCode>>,
 }
 
 /// One filter of a SUBSCRIBE, already checked by the connection.

@@ -26,7 +26,7 @@ pub(crate) mod session;
 mod subscribe;
 mod sys;
 
-use hearth_bus::Interceptor;
+use hearth_bus::{Authorizer, Interceptor};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,6 +108,8 @@ pub(crate) struct Router {
     stalled: std::collections::HashSet<SessionId>,
     /// `None` when broker state is not persisted.
     persistence: Option<persist::Persistence>,
+    /// Asked again when a will is sent: the rights its owner had at CONNECT may be gone.
+    authorizer: Arc<dyn Authorizer>,
 }
 
 impl Router {
@@ -117,6 +119,7 @@ impl Router {
         sys_interval: Option<Duration>,
         control_sender: mpsc::UnboundedSender<Control>,
         persistence: Option<mpsc::UnboundedSender<crate::persist::writer::Batch>>,
+        authorizer: Arc<dyn Authorizer>,
     ) -> Router {
         Router {
             limits,
@@ -147,6 +150,7 @@ impl Router {
             pausing: HashMap::new(),
             stalled: std::collections::HashSet::new(),
             persistence: persistence.map(persist::Persistence::new),
+            authorizer,
         }
     }
 
@@ -337,6 +341,8 @@ impl Router {
                     .values()
                     .map(|g| g.members.len())
                     .sum::<usize>()) as u64,
+            subscription_nodes: (self.subscriptions.node_count() + self.shared_trie.node_count())
+                as u64,
             retained: self.retained.len() as u64,
             messages_received: self.stats.messages_received,
             messages_sent: self.stats.messages_sent,

@@ -158,6 +158,7 @@ impl Router {
             } else {
                 record::now_unix_ms()
             },
+            owner: session.principal.clone(),
             subscriptions: session
                 .subscriptions
                 .iter()
@@ -209,7 +210,7 @@ impl Router {
                     client_id: client_id.clone(),
                 });
                 if let Some(will) = stored.will {
-                    wills_due.push((client_id, will));
+                    wills_due.push((client_id, will, stored.owner));
                 }
                 continue;
             }
@@ -218,6 +219,7 @@ impl Router {
             let mut session = Session::new(id, client_id.clone(), Link::Offline);
             session.protocol = stored.protocol;
             session.expiry = stored.expiry;
+            session.principal = stored.owner;
             session.persisted = true;
             let will_delay = stored.will.as_ref().map(|will| {
                 will.properties
@@ -298,8 +300,11 @@ impl Router {
                 release: None,
             });
         }
-        for (client_id, will) in wills_due {
-            let message = Message::from_will(will, None, Some(client_id), None, now);
+        for (client_id, will, owner) in wills_due {
+            if !self.will_allowed(&client_id, owner.as_ref(), &will) {
+                continue;
+            }
+            let message = Message::from_will(will, None, Some(client_id), owner, now);
             self.accept_message(Arc::new(message));
         }
         if unreadable > 0 {

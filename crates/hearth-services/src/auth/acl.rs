@@ -39,9 +39,28 @@ fn under_device<'t>(topic: &'t str, device: &str) -> Option<&'t str> {
         .strip_prefix('/')
 }
 
-/// A device publishes only under `devices/{its id}/`.
+/// Below `devices/{id}/`, `commands/...` splits in two: the device's answers end in
+/// `/ack` and are the device's own; everything else there is an order to the device.
+fn is_command(rest: &str) -> bool {
+    rest.strip_prefix("commands/")
+        .is_some_and(|name| !name.is_empty() && !name.ends_with("/ack") && name != "ack")
+}
+
+/// Whether `rest` (below `devices/{id}/`) is a topic only the hub, or those who may
+/// command the device, publish on: the device's commands and the hub's
+/// `command-status` announcements.
+fn hub_owned(rest: &str) -> bool {
+    rest == "command-status"
+        || rest.starts_with("command-status/")
+        || is_command(rest)
+        || rest == "commands"
+}
+
+/// A device publishes only under `devices/{its id}/`, and there not on what the hub
+/// says to it or about it (its commands, `command-status`): a device that could would
+/// fake its own orders or the hub's announcements of their outcome.
 pub fn device_may_publish(device: &str, topic: &str) -> bool {
-    under_device(topic, device).is_some_and(|rest| !rest.is_empty())
+    under_device(topic, device).is_some_and(|rest| !rest.is_empty() && !hub_owned(rest))
 }
 
 /// A device subscribes only to its own commands: `devices/{its id}/commands/#` or
@@ -64,14 +83,11 @@ fn device_level(topic: &str) -> Option<(&str, Option<&str>)> {
     Some((device, tail))
 }
 
-/// An application sends commands to the devices it holds: `devices/{id}/commands/...`.
+/// An application sends commands to the devices it holds: `devices/{id}/commands/...`,
+/// but not what ends in `/ack`, so that it cannot fake a device's answer.
 pub fn app_may_publish(devices: &HashSet<Arc<str>>, topic: &str) -> bool {
     match device_level(topic) {
-        Some((device, Some(tail))) => {
-            tail.strip_prefix("commands/")
-                .is_some_and(|name| !name.is_empty())
-                && devices.contains(device)
-        }
+        Some((device, Some(tail))) => is_command(tail) && devices.contains(device),
         _ => false,
     }
 }
@@ -124,6 +140,17 @@ mod tests {
     fn devices_publish_under_their_own_prefix_only() {
         assert!(device_may_publish("d1", "devices/d1/data"));
         assert!(device_may_publish("d1", "devices/d1/commands/relay/ack"));
+        assert!(device_may_publish("d1", "devices/d1/events"));
+        // What the hub says to the device or about it is not the device's to say.
+        assert!(!device_may_publish("d1", "devices/d1/command-status"));
+        assert!(!device_may_publish("d1", "devices/d1/command-status/x"));
+        assert!(!device_may_publish("d1", "devices/d1/commands/relay"));
+        assert!(!device_may_publish("d1", "devices/d1/commands/light/set"));
+        assert!(!device_may_publish("d1", "devices/d1/commands"));
+        assert!(device_may_publish(
+            "d1",
+            "devices/d1/commands/light/set/ack"
+        ));
         assert!(!device_may_publish("d1", "devices/d1"));
         assert!(!device_may_publish("d1", "devices/d1/"));
         assert!(!device_may_publish("d1", "devices/d10/data"));
@@ -148,6 +175,10 @@ mod tests {
         let devices: HashSet<Arc<str>> = ["d1".into(), "d2".into()].into_iter().collect();
         assert!(app_may_publish(&devices, "devices/d1/commands/relay"));
         assert!(!app_may_publish(&devices, "devices/d1/commands/"));
+        assert!(app_may_publish(&devices, "devices/d1/commands/light/set"));
+        assert!(!app_may_publish(&devices, "devices/d1/commands/relay/ack"));
+        assert!(!app_may_publish(&devices, "devices/d1/commands/ack"));
+        assert!(!app_may_publish(&devices, "devices/d1/command-status"));
         assert!(!app_may_publish(&devices, "devices/d1/data"));
         assert!(!app_may_publish(&devices, "devices/d3/commands/relay"));
         assert!(app_may_subscribe(&devices, "devices/d1/#"));

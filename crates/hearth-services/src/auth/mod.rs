@@ -11,6 +11,7 @@
 //! hash) so that a device reconnecting with the same secret costs a hash lookup.
 
 mod acl;
+mod client_id;
 mod snapshot;
 mod user_token;
 mod watch;
@@ -20,6 +21,7 @@ pub(crate) use watch::RateLimitedLog;
 pub use acl::{
     app_may_publish, app_may_subscribe, device_may_publish, device_may_subscribe, filter_within,
 };
+pub use client_id::{BROWSER_CLIENT_ID_PREFIX, browser_client_id};
 
 use async_trait::async_trait;
 use hearth_bus::{Action, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind};
@@ -334,6 +336,20 @@ impl Authorizer for RegistryAuthorizer {
                 }
             }
         };
+        // The client id must be the principal's own (see `client_id`), whoever vouched
+        // for the principal (the registry or the password file).
+        let result = result.and_then(|principal| {
+            client_id::check(
+                &self.current(),
+                &principal,
+                request.username.as_deref(),
+                &request.client_id,
+            )
+            .map(|()| principal)
+            .inspect_err(|_| {
+                self.pending_user_sessions.lock().remove(&request.client_id);
+            })
+        });
         match &result {
             Ok(_) => {
                 self.counters
