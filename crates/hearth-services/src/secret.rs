@@ -7,6 +7,8 @@
 //! costing the hub a minute of CPU on a small board.
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Length of generated secrets: 32 characters of 62 gives 190 bits.
 pub const SECRET_LEN: usize = 32;
@@ -66,6 +68,27 @@ pub fn verify(candidate: &[u8], hash: &str) -> bool {
     }
 }
 
+/// A password hash of a random password, made once with the same parameters as
+/// [`hash_password`], for [`dummy_verify`].
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_password(&generate_secret()));
+
+/// How many times [`dummy_verify`] ran (tests check that the unknown-name path takes it).
+static DUMMY_VERIFIES: AtomicU64 = AtomicU64::new(0);
+
+/// Costs what checking a person's password costs, and matches nothing: run it when the
+/// user name is unknown, so that a failed login takes as long whether or not the name
+/// exists (otherwise timing tells which names exist). The first call also pays for
+/// making the dummy hash, once per process.
+pub fn dummy_verify(candidate: &[u8]) {
+    DUMMY_VERIFIES.fetch_add(1, Ordering::Relaxed);
+    let _ = verify(candidate, &DUMMY_HASH);
+}
+
+/// How many times [`dummy_verify`] has run in this process.
+pub fn dummy_verify_count() -> u64 {
+    DUMMY_VERIFIES.load(Ordering::Relaxed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +114,13 @@ mod tests {
         let password_hash = hash_password("correct horse");
         assert!(password_hash.contains("m=19456,t=2,p=1"), "{password_hash}");
         assert!(verify(b"correct horse", &password_hash));
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_password_costs() {
+        assert!(DUMMY_HASH.contains("m=19456,t=2,p=1"), "{}", *DUMMY_HASH);
+        let before = dummy_verify_count();
+        dummy_verify(b"anything");
+        assert!(dummy_verify_count() > before);
     }
 }

@@ -495,9 +495,69 @@ async fn browser_and_application_ids_are_bound_to_their_principal(store: Arc<dyn
     }
 }
 
+async fn mqtt_password_guessing_is_limited_with_the_http_login(store: Arc<dyn Store>) {
+    let hub = Hub::start(store).await;
+    // Five wrong passwords for the administrator: each refused as bad credentials.
+    for attempt in 0..5 {
+        let result = connect(&hub, Login::new("guess", "admin", "wrong-guess")).await;
+        assert_eq!(
+            result.err(),
+            Some(ConnectReturnCode::BadUserNamePassword),
+            "attempt {attempt}"
+        );
+    }
+    // Then even the right password is refused for a while (0x9F), from this address.
+    let result = connect(&hub, Login::new("guess", "admin", ADMIN_PASSWORD)).await;
+    assert_eq!(
+        result.err(),
+        Some(ConnectReturnCode::ConnectionRateExceeded)
+    );
+    assert_eq!(
+        hub.authorizer
+            .counters()
+            .logins_throttled
+            .load(Ordering::Relaxed),
+        1
+    );
+    // Other names from the same address are not locked out.
+    let d1_secret = hub.secret("d1").to_owned();
+    connect(&hub, Login::new("d1", "d1", &d1_secret))
+        .await
+        .expect("another principal still gets in");
+    // The count is the one the HTTP login keeps: failures there count here too.
+    let limiter = Arc::new(hearth_services::LoginLimiter::new(5));
+    hub.authorizer.use_login_limiter(limiter.clone());
+    let (key, secret) = hub.default_app.clone();
+    for _ in 0..5 {
+        limiter.fail(
+            &key,
+            Some("127.0.0.1".parse().unwrap()),
+            std::time::Instant::now(),
+        );
+    }
+    let result = connect(&hub, Login::new(&key, &key, &secret)).await;
+    assert_eq!(
+        result.err(),
+        Some(ConnectReturnCode::ConnectionRateExceeded)
+    );
+}
+
+async fn an_unknown_name_costs_a_password_check(store: Arc<dyn Store>) {
+    let hub = Hub::start(store).await;
+    let before = hearth_services::secret::dummy_verify_count();
+    let result = connect(&hub, Login::new("ghost", "ghost", "whatever")).await;
+    assert_eq!(result.err(), Some(ConnectReturnCode::BadUserNamePassword));
+    assert!(
+        hearth_services::secret::dummy_verify_count() > before,
+        "an unknown name was refused without a password check: timing tells names apart"
+    );
+}
+
 hearth_testkit::both_backends!(
     wills_pass_the_publish_rules_at_connect,
     a_will_is_checked_again_when_it_is_sent,
     a_device_id_is_that_device_alone,
     browser_and_application_ids_are_bound_to_their_principal,
+    mqtt_password_guessing_is_limited_with_the_http_login,
+    an_unknown_name_costs_a_password_check,
 );

@@ -81,6 +81,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("starting the commands service")?;
 
+    // One count of failed logins for HTTP and MQTT: neither is a way around the other.
+    let login_limiter = Arc::new(hearth_services::LoginLimiter::new(
+        config.api.login_failures_per_minute,
+    ));
+    authorizer.use_login_limiter(login_limiter.clone());
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let mut background = vec![auth_watcher, retention];
     let http_addr = match config.http {
@@ -97,6 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     .with_change_notifier(authorizer.change_notifier()),
                 config.api.clone(),
             )
+            .with_login_limiter(login_limiter.clone())
             .with_commands(Arc::new(CommandAdapter(commands.clone())))
             .with_mqtt_credentials(Arc::new(CredentialAdapter {
                 authorizer: authorizer.clone(),

@@ -35,7 +35,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 pub use user_token::{UserToken, UserTokens};
 
+use crate::LoginLimiter;
 use crate::secret;
+
+/// Failed MQTT logins a minute per name and address until the hub shares the HTTP
+/// login's limiter (the API's default).
+const DEFAULT_LOGIN_FAILURES_PER_MINUTE: u32 = 5;
 
 /// A password that matched: the stored hash it matched and the password's SHA-256.
 type VerifiedPassword = (Arc<str>, [u8; 32]);
@@ -69,7 +74,14 @@ pub struct AuthCounters {
     pub publishes_denied: AtomicU64,
     pub subscribes_denied: AtomicU64,
     pub clients_kicked: AtomicU64,
+    /// CONNECTs refused (0x9F) because their user name or address failed too often.
+    pub logins_throttled: AtomicU64,
 }
+
+/// How long a failed MQTT login waits before its CONNACK: a guesser on one connection
+/// gets two tries a second, and the refusal limit (the [`LoginLimiter`] shared with the
+/// HTTP login) stops guessers on many. The wait is an async sleep: it costs a timer.
+pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The broker's [`Authorizer`] backed by the registry. Cheap to share (`Arc`).
 pub struct RegistryAuthorizer {
@@ -95,6 +107,9 @@ pub struct RegistryAuthorizer {
     changed: Arc<Notify>,
     counters: AuthCounters,
     denial_log: watch::RateLimitedLog,
+    /// Failed logins per name and address; the hub shares one with the HTTP login
+    /// ([`RegistryAuthorizer::use_login_limiter`]) so that neither gets around the other.
+    login_limiter: RwLock<Arc<LoginLimiter>>,
 }
 
 impl RegistryAuthorizer {
@@ -119,6 +134,9 @@ impl RegistryAuthorizer {
             changed: Arc::new(Notify::new()),
             counters: AuthCounters::default(),
             denial_log: watch::RateLimitedLog::default(),
+            login_limiter: RwLock::new(Arc::new(LoginLimiter::new(
+                DEFAULT_LOGIN_FAILURES_PER_MINUTE,
+            ))),
         }))
     }
 
@@ -126,6 +144,11 @@ impl RegistryAuthorizer {
     /// revocations take effect without waiting for the next poll.
     pub fn change_notifier(&self) -> Arc<Notify> {
         self.changed.clone()
+    }
+
+    /// Counts MQTT login failures in `limiter` (the one the HTTP login uses).
+    pub fn use_login_limiter(&self, limiter: Arc<LoginLimiter>) {
+        *self.login_limiter.write() = limiter;
     }
 
     pub fn counters(&self) -> &AuthCounters {
@@ -314,6 +337,26 @@ impl RegistryAuthorizer {
 #[async_trait]
 impl Authorizer for RegistryAuthorizer {
     async fn authenticate(&self, request: &ConnectRequest) -> Result<Principal, AuthError> {
+        let limiter = self.login_limiter.read().clone();
+        let address = request.remote_addr.map(|addr| addr.ip());
+        if let Some(username) = &request.username
+            && let Err(wait) = limiter.check(username, address, std::time::Instant::now())
+        {
+            self.counters
+                .logins_throttled
+                .fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .connects_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(client_id = %request.client_id, username = %username, remote = ?request.remote_addr, "MQTT login refused: too many failures");
+            return Err(AuthError {
+                reason: 0x9F,
+                message: format!(
+                    "too many failed logins; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            });
+        }
         let result = match (&request.username, &request.password) {
             (None, _) if self.allow_anonymous => Ok(Principal::new(
                 PrincipalKind::Anonymous,
@@ -331,7 +374,16 @@ impl Authorizer for RegistryAuthorizer {
                     Some(result) => result,
                     None => match &self.fallback {
                         Some(fallback) => fallback.authenticate(request).await,
-                        None => Err(AuthError::bad_credentials("unknown user name")),
+                        None => {
+                            // As slow as a wrong password, so that timing does not
+                            // tell which names exist.
+                            let candidate = password.to_vec();
+                            let _ = tokio::task::spawn_blocking(move || {
+                                secret::dummy_verify(&candidate)
+                            })
+                            .await;
+                            Err(AuthError::bad_credentials("unknown user name"))
+                        }
                     },
                 }
             }
@@ -350,6 +402,16 @@ impl Authorizer for RegistryAuthorizer {
                 self.pending_user_sessions.lock().remove(&request.client_id);
             })
         });
+        if let Some(username) = &request.username {
+            match &result {
+                Ok(_) => limiter.succeed(username, address, std::time::Instant::now()),
+                Err(error) if error.reason == 0x86 => {
+                    limiter.fail(username, address, std::time::Instant::now());
+                    tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+                }
+                Err(_) => {}
+            }
+        }
         match &result {
             Ok(_) => {
                 self.counters
