@@ -210,6 +210,14 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// Only entries with a sequence number below this (the next page of a listing).
     pub before_seq: Option<i64>,
+    /// Only entries with a sequence number at or above this (e.g. from the `*.add`
+    /// of the object that now has the id, so that a reused id does not show the
+    /// history of what had it before).
+    pub from_seq: Option<i64>,
+    /// Only entries whose action starts with one of these (`"device."`): the target's
+    /// kind, since a group, an application, a device and a user may share an id.
+    /// Empty for any action.
+    pub action_prefixes: Vec<String>,
     /// At most this many; `None` for the store's default of 100.
     pub limit: Option<u32>,
 }

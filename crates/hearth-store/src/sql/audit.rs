@@ -77,6 +77,24 @@ impl AuditStore for ThisStore {
         if let Some(before_seq) = filter.before_seq {
             select.push(" AND seq < ").push_bind(before_seq);
         }
+        if let Some(from_seq) = filter.from_seq {
+            select.push(" AND seq >= ").push_bind(from_seq);
+        }
+        if !filter.action_prefixes.is_empty() {
+            // substr rather than LIKE: a prefix is compared as it is, with no
+            // wildcards to escape. The length is ours, written as a literal so that
+            // PostgreSQL finds substr(text, int, int).
+            select.push(" AND (");
+            for (n, prefix) in filter.action_prefixes.iter().enumerate() {
+                if n > 0 {
+                    select.push(" OR ");
+                }
+                select
+                    .push(format!("substr(action, 1, {}) = ", prefix.chars().count()))
+                    .push_bind(prefix.clone());
+            }
+            select.push(")");
+        }
         select
             .push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_AUDIT_LIMIT)));

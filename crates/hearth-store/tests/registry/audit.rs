@@ -158,6 +158,24 @@ async fn audit_filters_and_default_limit(store: Arc<dyn Store>) {
         three.iter().map(|entry| entry.seq).collect::<Vec<_>>(),
         page[..3].iter().map(|entry| entry.seq).collect::<Vec<_>>()
     );
+    let disables = store
+        .audit(&AuditFilter {
+            target: Some("d007".into()),
+            action_prefixes: vec!["group.".into(), "device.dis".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(disables.len(), 1, "only the kinds asked for");
+    let since = store
+        .audit(&AuditFilter {
+            target: Some("d007".into()),
+            from_seq: Some(disables[0].seq),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(since, disables, "from_seq includes its own entry");
 }
 
 async fn failed_changes_write_no_audit_entries(store: Arc<dyn Store>) {
