@@ -256,11 +256,13 @@ async fn export_csv(
             limit,
         })
         .await?;
-    let quoted = format!("\"{}\"", metric.replace('"', "\"\""));
+    let metric_cell = csv_text_cell(&metric);
     let mut csv = String::with_capacity(32 * (rows.len() + 1));
     csv.push_str("time_ms,metric,value\n");
     for point in rows {
-        let _ = writeln!(csv, "{},{quoted},{}", point.at_ms, point.value);
+        // Both numbers: written as numbers, never neutralised (a negative value is
+        // data, and `-` followed by digits is not a formula).
+        let _ = writeln!(csv, "{},{metric_cell},{}", point.at_ms, point.value);
     }
     let disposition = format!(
         "attachment; filename=\"{}-{}.csv\"",
@@ -274,6 +276,18 @@ async fn export_csv(
         ],
         csv,
     ))
+}
+
+/// A text cell: quoted (`"` doubled), and neutralised against formula injection as
+/// OWASP recommends: a cell starting with `=`, `+`, `-`, `@`, tab or carriage return
+/// gets a leading `'`, so that a spreadsheet shows it as text instead of evaluating it
+/// (metric names come from devices). A cell that parses as a number as a whole is left
+/// alone: `-5` is a number, not a formula.
+fn csv_text_cell(text: &str) -> String {
+    let dangerous = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let numeric = text.trim().parse::<f64>().is_ok_and(f64::is_finite);
+    let prefix = if dangerous && !numeric { "'" } else { "" };
+    format!("\"{prefix}{}\"", text.replace('"', "\"\""))
 }
 
 fn metric_file_name(metric: &str) -> String {
@@ -292,6 +306,21 @@ fn metric_file_name(metric: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_text_cells_cannot_be_formulas() {
+        assert_eq!(csv_text_cell("temperature"), "\"temperature\"");
+        assert_eq!(csv_text_cell("=1+2"), "\"'=1+2\"");
+        assert_eq!(
+            csv_text_cell("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        for text in ["+1+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_text_cell(text).starts_with("\"'"), "{text:?}");
+        }
+        assert_eq!(csv_text_cell("-5"), "\"-5\"", "a negative number stays");
+        assert_eq!(csv_text_cell("+1.5e3"), "\"+1.5e3\"");
+    }
 
     #[test]
     fn buckets_parse_with_units() {
