@@ -33,6 +33,17 @@ pub enum Credential {
     Token { id: String },
 }
 
+impl Credential {
+    /// The opaque id that browser MQTT credentials issued to this login are tied to
+    /// (what `MqttCredentialIssuer::revoke_session` takes).
+    pub fn session_key(&self) -> String {
+        match self {
+            Credential::Session { id_hash } => format!("s{}", &id_hash[..32.min(id_hash.len())]),
+            Credential::Token { id } => id.clone(),
+        }
+    }
+}
+
 /// An authenticated request's user with their memberships and grants.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -144,9 +155,19 @@ impl Caller {
 
     /// An opaque id of this login (session or token), for MQTT credentials.
     pub fn session_key(&self) -> String {
-        match &self.credential {
-            Credential::Session { id_hash } => format!("s{}", &id_hash[..32.min(id_hash.len())]),
-            Credential::Token { id } => id.clone(),
+        self.credential.session_key()
+    }
+
+    /// `Ok` when the caller logged in with their password (a session); 403 for an API
+    /// token. Tokens are for scripts: they may not mint, list or revoke tokens (a
+    /// leaked token must not outlive its own revocation through children it made) nor
+    /// change the password (which would lock the owner out).
+    pub fn require_session(&self, what: &str) -> ApiResult<()> {
+        match self.credential {
+            Credential::Session { .. } => Ok(()),
+            Credential::Token { .. } => Err(ApiError::forbidden(format!(
+                "{what} needs a login session; an API token may not do it"
+            ))),
         }
     }
 

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// 409: a record with this id exists, or the change would break the registry's shape.
     #[error("{0}")]
     Conflict(String),
+    /// 415: the body is not in the media type the endpoint takes (it names it).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 429: too many failed logins; retry after this many seconds.
     #[error("too many failed attempts; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -65,7 +68,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable: `bad_request`, `invalid`, `unauthenticated`, `forbidden`, `not_found`,
-    /// `no_route`, `conflict`, `rate_limited`, `unavailable`, `internal`.
+    /// `no_route`, `conflict`, `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`.
     pub code: &'static str,
     pub message: String,
     /// The property, parameter or path segment to fix, when there is one.
@@ -112,6 +115,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,6 +132,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::NoRoute(_) => "no_route",
             ApiError::Conflict(_) => "conflict",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",

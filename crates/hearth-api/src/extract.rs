@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
 /// Largest JSON body accepted (a device's metadata, a command's parameters).
@@ -27,6 +28,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        require_json_content_type(request.headers())?;
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -53,6 +55,29 @@ where
             }
         }
     }
+}
+
+/// 415 unless the body is declared `application/json` (parameters such as
+/// `charset=utf-8` allowed). Not a formality: `text/plain`, form and multipart bodies
+/// are what another origin's page can make a browser send without a CORS preflight,
+/// so accepting them would let such a page act with the visitor's session cookie.
+fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let essence = declared
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    if essence.as_deref() == Some("application/json") {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(match declared {
+        Some(declared) => {
+            format!("the body must be sent as Content-Type: application/json, not {declared:?}")
+        }
+        None => "the body must be sent as Content-Type: application/json (the header is missing)"
+            .to_owned(),
+    }))
 }
 
 /// A query string.
@@ -118,6 +143,29 @@ fn field_error(path: &str, message: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_bodies_are_accepted() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            require_json_content_type(&headers)
+        };
+        assert!(with("application/json").is_ok());
+        assert!(with("Application/JSON; charset=utf-8").is_ok());
+        for refused in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+        ] {
+            assert!(
+                matches!(with(refused), Err(ApiError::UnsupportedMediaType(message)) if message.contains("application/json")),
+                "{refused}"
+            );
+        }
+        assert!(require_json_content_type(&HeaderMap::new()).is_err());
+    }
 
     #[test]
     fn missing_and_unknown_fields_are_named() {

@@ -14,6 +14,8 @@
 //! - `caller`: [`Caller`], authentication (cookie or bearer token) and permissions.
 //! - `session`: session ids, tokens, cookies. The login rate limit is
 //!   `hearth_services::LoginLimiter`, shared with the MQTT login.
+//! - `server`: the HTTP/1 accept loop with head-size and header-timeout limits.
+//! - `security`: the cross-site request check, security headers, HTTPS detection.
 //! - `error`: [`ApiError`]; `extract`: JSON and query extractors that fail as `ApiError`.
 //! - `dto`: response bodies with OpenAPI schemas.
 //! - `metrics`: [`Metrics`], Prometheus text written by hand.
@@ -27,6 +29,8 @@ mod extract;
 mod metrics;
 mod routes;
 mod seams;
+mod security;
+mod server;
 mod session;
 mod state;
 mod web;
@@ -37,6 +41,8 @@ pub use metrics::{Metrics, MetricsWriter};
 pub use seams::{
     CommandRequest, CommandService, CommandView, IssuedCredential, MqttCredentialIssuer,
 };
+pub use security::{CONTENT_SECURITY_POLICY, ServedOverTls};
+pub use server::MAX_HEAD_BYTES;
 pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};
 pub use web::web_app_built;
 
@@ -44,7 +50,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Instant;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -102,8 +107,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// `/metrics`, and the web app for any other GET (see `web`). Unknown API routes answer
 /// 404 `no_route` in the API's error shape; a panic
 /// in a handler answers 500 `internal` (and is logged) instead of dropping the
-/// connection. Serve with `into_make_service_with_connect_info::<SocketAddr>()` (as
-/// [`serve`] does) so that the login rate limit sees client addresses.
+/// connection. Every response carries the security headers, and state-changing
+/// requests with the session cookie from another origin answer 403 (see `security`).
+/// Serve it with [`serve`] (or any server that adds `ConnectInfo<SocketAddr>` to each
+/// request) so that the login rate limit sees client addresses.
 pub fn router(state: AppState) -> axum::Router {
     let (routes, openapi) = parts();
     let docs: axum::Router<AppState> = SwaggerUi::new("/api/docs")
@@ -112,13 +119,19 @@ pub fn router(state: AppState) -> axum::Router {
     routes
         .merge(docs)
         .fallback(no_route)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::check_origin,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn(security::security_headers))
         .with_state(state)
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then finishes the
-/// requests in flight. Meanwhile deletes expired sessions and tokens once an hour.
+/// requests in flight, with limits on request heads and the time to send them (see
+/// `server`). Meanwhile deletes expired sessions and tokens once an hour.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -134,10 +147,9 @@ pub async fn serve(
             }
         }
     });
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_read_timeout =
+        std::time::Duration::from_secs(u64::from(state.config.header_read_timeout_secs.max(1)));
+    let result = server::run(listener, router(state), header_read_timeout, shutdown).await;
     pruner.abort();
     result
 }

@@ -27,8 +27,10 @@ pub enum RegistrationMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Mark the session cookie `Secure`: set when the hub is reached over HTTPS
-    /// (its own TLS or a TLS-terminating reverse proxy).
+    /// Always mark the session cookie `Secure`. Without it the cookie is still `Secure`
+    /// on requests that came over HTTPS: a TLS listener, or `X-Forwarded-Proto: https`
+    /// from a trusted proxy (`trust_forwarded_for`). Set it when the hub is only ever
+    /// reached over HTTPS through a proxy that does not send that header.
     pub secure_cookies: bool,
     /// Self-service registration: `open`, `invite` or `closed` (default).
     pub registration: RegistrationMode,
@@ -39,9 +41,14 @@ pub struct ApiConfig {
     /// times as many over all addresses except those it logged in from before (see
     /// `hearth_services::login_limit`).
     pub login_failures_per_minute: u32,
-    /// Take the client's address from `X-Forwarded-For` (only behind a reverse proxy
-    /// that sets it; otherwise anyone could pick their rate-limit bucket).
+    /// Trust the reverse proxy's headers: the client's address from `X-Forwarded-For`,
+    /// HTTPS from `X-Forwarded-Proto`, the host the browser used from
+    /// `X-Forwarded-Host` (for the cross-origin check). Only behind a proxy that sets
+    /// them; otherwise anyone could pick their rate-limit bucket.
     pub trust_forwarded_for: bool,
+    /// A client must send a request's whole head (request line and headers) within
+    /// this many seconds of starting it, or its connection is closed (slow clients).
+    pub header_read_timeout_secs: u32,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +59,7 @@ impl Default for ApiConfig {
             session_ttl_days: 30,
             login_failures_per_minute: 5,
             trust_forwarded_for: false,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -83,6 +91,9 @@ pub struct AppState {
     /// The password-guessing limit; shared with the MQTT login through
     /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
+    /// Taken-id refusals per user (`routes::taken`): the same sliding-window counter,
+    /// keyed by the caller's name.
+    pub(crate) id_probes: Arc<LoginLimiter>,
 }
 
 impl AppState {
@@ -97,6 +108,9 @@ impl AppState {
             broker_ready: Arc::new(|| true),
             metrics: Metrics::new(),
             limiter: Arc::new(limiter),
+            id_probes: Arc::new(LoginLimiter::new(
+                crate::routes::taken::TAKEN_IDS_PER_MINUTE,
+            )),
         }
     }
 

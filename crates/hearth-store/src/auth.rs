@@ -52,9 +52,14 @@ pub trait AuthStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Ends one session (logout); `NotFound` if it does not exist.
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
-    /// Ends every session of `user` but `except` (after a password change). Returns how
-    /// many ended.
-    async fn delete_sessions_of(&self, user: &UserName, except: Option<&str>) -> StoreResult<u64>;
+    /// Ends every session of `user` but `except` (after a password change). Returns the
+    /// `id_hash` of each session it ended, so that the caller can revoke what hangs off
+    /// them (browser MQTT credentials).
+    async fn delete_sessions_of(
+        &self,
+        user: &UserName,
+        except: Option<&str>,
+    ) -> StoreResult<Vec<String>>;
     /// Deletes expired sessions and tokens. Returns how many rows went.
     async fn prune_auth(&self, now_ms: Millis) -> StoreResult<u64>;
 

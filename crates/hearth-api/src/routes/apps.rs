@@ -4,6 +4,7 @@ use crate::caller::Caller;
 use crate::dto::{AppSecretView, AppView, GrantView};
 use crate::error::{ApiResult, parse_id};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::taken::{check_probes, taken};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -94,6 +95,7 @@ async fn create_app(
 ) -> ApiResult<(StatusCode, axum::Json<AppSecretView>)> {
     let group: GroupId = parse_id("group", &request.group)?;
     caller.require_role(&group, Role::Admin, "creating applications")?;
+    check_probes(&state, &caller)?;
     let (app, secret) = state
         .registry
         .add_app(
@@ -103,7 +105,8 @@ async fn create_app(
             request.name.as_deref(),
             request.description.as_deref(),
         )
-        .await?;
+        .await
+        .map_err(|error| taken(&state, &caller, "application", &request.id, error))?;
     let permission = caller.permission_on(&app);
     Ok((
         StatusCode::CREATED,

@@ -4,6 +4,7 @@ use crate::caller::{Caller, Credential};
 use crate::dto::{GrantView, MeView, MembershipView};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::security::RequestIsHttps;
 use crate::session::{clear_cookie, digest, random_hex_256, set_cookie};
 use crate::state::{AppState, RegistrationMode};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -76,8 +77,9 @@ async fn me_view(state: &AppState, user: User) -> ApiResult<MeView> {
     })
 }
 
-/// Starts a session for `user`: stores its hash, returns the `Set-Cookie` value.
-async fn start_session(state: &AppState, user: &User) -> ApiResult<String> {
+/// Starts a session for `user`: stores its hash, returns the `Set-Cookie` value
+/// (`Secure` when the request came over HTTPS).
+async fn start_session(state: &AppState, user: &User, https: RequestIsHttps) -> ApiResult<String> {
     let session_id = random_hex_256();
     let now = now_millis();
     state
@@ -91,11 +93,7 @@ async fn start_session(state: &AppState, user: &User) -> ApiResult<String> {
         })
         .await?;
     let max_age = (state.session_ttl_ms() / 1000) as u64;
-    Ok(set_cookie(
-        &session_id,
-        max_age,
-        state.config.secure_cookies,
-    ))
+    Ok(set_cookie(&session_id, max_age, https.0))
 }
 
 fn rate_limited(wait: std::time::Duration) -> ApiError {
@@ -114,6 +112,7 @@ fn rate_limited(wait: std::time::Duration) -> ApiError {
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
+    https: RequestIsHttps,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     if let Err(wait) = state
@@ -137,7 +136,7 @@ async fn login(
     state
         .limiter
         .succeed(&request.username, address, Instant::now());
-    let cookie = start_session(&state, &user).await?;
+    let cookie = start_session(&state, &user, https).await?;
     let view = me_view(&state, user).await?;
     Ok((
         AppendHeaders([(header::SET_COOKIE, cookie)]),
@@ -148,7 +147,11 @@ async fn login(
 /// Ends the current session (its browser MQTT credentials stop working).
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204, description = "Logged out; the cookie is cleared")))]
-async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
+async fn logout(
+    State(state): State<AppState>,
+    https: RequestIsHttps,
+    caller: Caller,
+) -> ApiResult<impl IntoResponse> {
     if let Credential::Session { id_hash } = &caller.credential {
         match state.store.delete_session(id_hash).await {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
@@ -160,10 +163,7 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<impl
     }
     Ok((
         StatusCode::NO_CONTENT,
-        AppendHeaders([(
-            header::SET_COOKIE,
-            clear_cookie(state.config.secure_cookies),
-        )]),
+        AppendHeaders([(header::SET_COOKIE, clear_cookie(https.0))]),
     ))
 }
 
@@ -246,11 +246,14 @@ pub struct PasswordChange {
     pub new: String,
 }
 
-/// Changes the caller's password; their other sessions end.
+/// Changes the caller's password (from a login session only, not with an API token).
+/// Everything else that logged in as them ends: their other sessions, every API token,
+/// and the browser MQTT credentials of both. The session that made the change stays
+/// (the person at the keyboard just proved the password), with its MQTT credential.
 #[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed"),
-        (status = 403, description = "The current password is wrong", body = crate::error::ErrorBody),
+        (status = 403, description = "The current password is wrong, or the call used an API token", body = crate::error::ErrorBody),
         (status = 422, description = "The new password is too short", body = crate::error::ErrorBody),
     ))]
 async fn change_password(
@@ -259,6 +262,7 @@ async fn change_password(
     caller: Caller,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
+    caller.require_session("changing the password")?;
     let name = caller.user.name.as_str();
     if let Err(wait) = state.limiter.check(name, address, Instant::now()) {
         return Err(rate_limited(wait));
@@ -279,15 +283,44 @@ async fn change_password(
         .set_password(&caller.actor(), name, &change.new)
         .await
         .map_err(|error| rename_field(error.into(), "password", "new"))?;
+    end_other_logins(&state, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// After a password change: ends the caller's other sessions and all their API tokens,
+/// and revokes the browser MQTT credentials issued to each (as logout does for one).
+async fn end_other_logins(state: &AppState, caller: &Caller) -> ApiResult<()> {
     let keep = match &caller.credential {
         Credential::Session { id_hash } => Some(id_hash.as_str()),
         Credential::Token { .. } => None,
     };
-    state
+    let ended = state
         .store
         .delete_sessions_of(&caller.user.name, keep)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut revoked: Vec<Credential> = ended
+        .into_iter()
+        .map(|id_hash| Credential::Session { id_hash })
+        .collect();
+    for token in state.store.tokens_of(&caller.user.name).await? {
+        let audit = NewAuditEntry::new(&caller.actor(), "token.remove", &caller.user.name)
+            .with_detail(serde_json::json!({ "token": token.id, "reason": "password changed" }));
+        match state
+            .store
+            .delete_token(&caller.user.name, &token.id, &audit)
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        revoked.push(Credential::Token { id: token.id });
+    }
+    if let Some(issuer) = &state.mqtt_credentials {
+        for credential in &revoked {
+            issuer.revoke_session(&credential.session_key());
+        }
+    }
+    Ok(())
 }
 
 /// The registry names its fields after the CLI; the API's JSON may call them otherwise.
@@ -323,6 +356,7 @@ pub struct RegisterRequest {
     ))]
 async fn register(
     State(state): State<AppState>,
+    https: RequestIsHttps,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
     match state.config.registration {
@@ -351,7 +385,7 @@ async fn register(
         )
         .await
         .map_err(|error| rename_field(error.into(), "name", "username"))?;
-    let cookie = start_session(&state, &user).await?;
+    let cookie = start_session(&state, &user, https).await?;
     let view: MeView = me_view(&state, user).await?;
     Ok((
         StatusCode::CREATED,

@@ -6,6 +6,7 @@ use crate::dto::{DeviceLiveView, DeviceSecretView, DeviceView, Page};
 use crate::error::{ApiError, ApiResult, parse_id};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::apps::visible_app;
+use crate::routes::taken::{check_probes, taken};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -224,6 +225,8 @@ async fn create_device(
     let app_id: AppId = parse_id("app", &request.app)?;
     let app = visible_app(&state, &caller, &app_id).await?;
     caller.require_permission(&app, Permission::Manage, "registering devices")?;
+    check_probes(&state, &caller)?;
+    let device_id = request.id.clone();
     let (device, secret) = state
         .registry
         .add_device(
@@ -239,7 +242,8 @@ async fn create_device(
                 heartbeat_timeout_secs: request.heartbeat_timeout_secs,
             },
         )
-        .await?;
+        .await
+        .map_err(|error| taken(&state, &caller, "device", &device_id, error))?;
     Ok((
         StatusCode::CREATED,
         axum::Json(DeviceSecretView {

@@ -4,6 +4,7 @@ use crate::caller::Caller;
 use crate::dto::{GroupView, MembershipView};
 use crate::error::{ApiError, ApiResult, parse_id};
 use crate::extract::ApiJson;
+use crate::routes::taken::{check_probes, taken};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -64,6 +65,7 @@ async fn create_group(
     caller: Caller,
     ApiJson(request): ApiJson<NewGroupRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<GroupView>)> {
+    check_probes(&state, &caller)?;
     let group = state
         .registry
         .add_group(
@@ -72,7 +74,8 @@ async fn create_group(
             request.name.as_deref(),
             Some(caller.user.name.as_str()),
         )
-        .await?;
+        .await
+        .map_err(|error| taken(&state, &caller, "group", &request.id, error))?;
     Ok((
         StatusCode::CREATED,
         axum::Json(GroupView::new(group, Some(Role::Owner))),

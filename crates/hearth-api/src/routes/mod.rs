@@ -8,5 +8,6 @@ pub mod devices;
 pub mod groups;
 pub mod history;
 pub mod ops;
+pub mod taken;
 pub mod tokens;
 pub mod users;

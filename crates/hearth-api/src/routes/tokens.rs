@@ -1,4 +1,7 @@
 //! `/api/v1/tokens`: personal API tokens for scripts (`Authorization: Bearer hat_...`).
+//!
+//! Tokens are managed from a login session only (403 with a token; see
+//! `Caller::require_session`), and a password change revokes them all.
 
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -65,11 +68,12 @@ pub struct NewTokenRequest {
 
 /// The caller's tokens (never their secrets).
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
-    responses((status = 200, body = Vec<TokenView>)))]
+    responses((status = 200, body = Vec<TokenView>), (status = 403, description = "Called with an API token", body = crate::error::ErrorBody)))]
 async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<axum::Json<Vec<TokenView>>> {
+    caller.require_session("listing API tokens")?;
     let tokens = state.store.tokens_of(&caller.user.name).await?;
     Ok(axum::Json(
         tokens.into_iter().map(TokenView::from).collect(),
@@ -78,12 +82,13 @@ async fn list_tokens(
 
 /// Creates a token for the caller; its secret is in this response only.
 #[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = NewTokenRequest,
-    responses((status = 201, body = NewTokenView), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = NewTokenView), (status = 403, description = "Called with an API token", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<NewTokenRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<NewTokenView>)> {
+    caller.require_session("creating an API token")?;
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -138,6 +143,7 @@ async fn revoke_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    caller.require_session("revoking an API token")?;
     state
         .store
         .delete_token(

@@ -240,18 +240,31 @@ impl Registry {
         name: &str,
         password: &str,
     ) -> Result<Option<User>, RegistryError> {
+        // An unknown or malformed name costs a dummy verify, so that timing does not
+        // tell which names exist.
+        let candidate = password.as_bytes().to_vec();
+        let unknown = |candidate: Vec<u8>| async move {
+            let _ = tokio::task::spawn_blocking(move || secret::dummy_verify(&candidate)).await;
+            Ok(None)
+        };
         let Ok(name) = name.parse::<UserName>() else {
-            return Ok(None);
+            return unknown(candidate).await;
         };
         let hash = match self.store.password_hash(&name).await {
             Ok(hash) => hash,
-            Err(hearth_store::StoreError::NotFound { .. }) => return Ok(None),
+            Err(hearth_store::StoreError::NotFound { .. }) => return unknown(candidate).await,
             Err(error) => return Err(error.into()),
         };
-        let candidate = password.as_bytes().to_vec();
-        let ok = tokio::task::spawn_blocking(move || secret::verify(&candidate, &hash))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || {
+            // A person without a usable password hash costs the same as anyone else.
+            if argon2::PasswordHash::new(&hash).is_err() {
+                secret::dummy_verify(&candidate);
+                return false;
+            }
+            secret::verify(&candidate, &hash)
+        })
+        .await
+        .unwrap_or(false);
         if !ok {
             return Ok(None);
         }

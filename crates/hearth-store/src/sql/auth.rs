@@ -104,14 +104,21 @@ impl AuthStore for ThisStore {
         Ok(())
     }
 
-    async fn delete_sessions_of(&self, user: &UserName, except: Option<&str>) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_name = $1 AND id_hash <> $2")
-            .bind(user.as_str())
-            .bind(except.unwrap_or(""))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected())
+    async fn delete_sessions_of(
+        &self,
+        user: &UserName,
+        except: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        // RETURNING: PostgreSQL, and SQLite since 3.35 (sqlx bundles a newer one).
+        let rows = sqlx::query(
+            "DELETE FROM sessions WHERE user_name = $1 AND id_hash <> $2 RETURNING id_hash",
+        )
+        .bind(user.as_str())
+        .bind(except.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|row| get(row, "id_hash")).collect()
     }
 
     async fn prune_auth(&self, now_ms: Millis) -> StoreResult<u64> {

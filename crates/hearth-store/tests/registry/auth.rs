@@ -61,7 +61,7 @@ async fn sessions_expire_slide_and_end(store: Arc<dyn Store>) {
             .delete_sessions_of(&uname("alice"), Some("s1"))
             .await
             .unwrap(),
-        1
+        vec!["s2".to_owned()]
     );
     assert!(store.session("s2", 500).await.is_err());
     store.delete_session("s1").await.unwrap();
