@@ -8,6 +8,10 @@
 //! - `api/errors.rs`: error shapes for bad input.
 //! - `api/resources.rs`: groups, apps, devices (pagination), history, commands, audit.
 //! - `api/ops.rs`: the OpenAPI document against the routes, `/healthz`, `/metrics`.
+//! - `api/security.rs`: cross-site requests, security headers, request-head limits,
+//!   CSV formulas, taken ids (issue 12).
+//! - `api/security_auth.rs`: audit scoping, password change, token scope, login limit
+//!   and timing (issue 12).
 
 #[path = "api/access.rs"]
 mod access;
@@ -19,6 +23,10 @@ mod errors;
 mod ops;
 #[path = "api/resources.rs"]
 mod resources;
+#[path = "api/security.rs"]
+mod security;
+#[path = "api/security_auth.rs"]
+mod security_auth;
 
 use hearth_api::{ApiConfig, AppState};
 use hearth_services::Registry;
@@ -120,8 +128,30 @@ pub enum Auth {
 }
 
 impl Hub {
-    /// Sends a request with a raw body on a fresh connection.
+    /// Sends a request with a raw JSON body on a fresh connection, as the web app would:
+    /// cookie requests carry the hub's own `Origin`.
     pub async fn raw(&self, method: &str, path: &str, auth: &Auth, body: Option<Vec<u8>>) -> Reply {
+        let origin = format!("http://{}", self.address);
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if matches!(auth, Auth::Cookie(_)) {
+            headers.push(("origin", &origin));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.send(method, path, auth, &headers, body).await
+    }
+
+    /// Sends a request with exactly these extra `headers` (no `Origin` or
+    /// `Content-Type` of its own) on a fresh connection.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &Auth,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -141,8 +171,8 @@ impl Hub {
                 request = request.header("authorization", format!("Bearer {token}"))
             }
         }
-        if body.is_some() {
-            request = request.header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

@@ -102,7 +102,7 @@ async fn tokens_are_shown_once_and_revocable(store: Arc<dyn Store>) {
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["user"]["name"], "admin");
 
-    let listed = hub.get("/api/v1/tokens", &bearer).await;
+    let listed = hub.get("/api/v1/tokens", &session).await;
     let listed_text = String::from_utf8_lossy(&listed.body).into_owned();
     assert!(!listed_text.contains(&secret), "the secret is shown once");
     assert_eq!(listed.json()[0]["name"], "backup script");
