@@ -135,6 +135,29 @@ pub struct Limits {
     pub topic_alias_maximum: u16,
     /// Whether retained messages are accepted.
     pub retain_available: bool,
+    /// Subscriptions one session may hold, shared ones (`$share/...`) included. Further
+    /// filters of a SUBSCRIBE are refused one by one (MQTT 5: 0x97 Quota exceeded;
+    /// 3.1.1: 0x80), the others granted; renewing a subscription the session already has
+    /// does not count again. The hub's web app takes 4 per device on its page (at most
+    /// 500 devices, so 2,000) and a device a handful, so the default leaves room.
+    /// Subscribers inside the hub are not counted. Mosquitto has no such limit; EMQX
+    /// has `max_subscriptions`, unlimited by default.
+    ///
+    /// With the three limits at their defaults, the most one client's subscriptions
+    /// can cost is about 50 MB (5,000 filters of 10 levels no one else uses: one index
+    /// node, about 1 KB, per level); a filter with 2 or 3 levels of its own, about 2 KB.
+    pub max_subscriptions_per_client: usize,
+    /// Longest topic filter accepted in a SUBSCRIBE, in bytes as written (a
+    /// `$share/{group}/` prefix included); a longer one is refused (MQTT 5: 0x8F Topic
+    /// Filter invalid; 3.1.1: 0x80). Hearth's own longest filter is about 150 bytes
+    /// (`devices/{64-byte id}/commands/{name}`); AWS IoT allows 256.
+    pub max_topic_filter_length: usize,
+    /// Most levels (parts between `/`) in a topic filter, counted after the
+    /// `$share/{group}/` prefix of a shared one; refused like a filter that is too long.
+    /// Each level of a filter no one else uses is a node of the subscription index, the
+    /// largest cost of a subscription. Hearth's topics have at most 4 levels, Homie's and
+    /// Sparkplug's 5; AWS IoT allows 8, EMQX 128 (`max_topic_levels`).
+    pub max_topic_levels: usize,
 }
 
 impl Default for Limits {
@@ -155,6 +178,9 @@ impl Default for Limits {
             max_session_expiry_secs: u32::MAX,
             topic_alias_maximum: 64,
             retain_available: true,
+            max_subscriptions_per_client: 5_000,
+            max_topic_filter_length: 512,
+            max_topic_levels: 10,
         }
     }
 }

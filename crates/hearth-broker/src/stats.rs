@@ -36,6 +36,9 @@ pub struct StatsSnapshot {
     pub clients_disconnected: u64,
     pub sessions: u64,
     pub subscriptions: u64,
+    /// Nodes of the subscription indexes (ordinary and shared), roots included: what
+    /// subscriptions cost in structure; back to its earlier value once they are gone.
+    pub subscription_nodes: u64,
     pub retained: u64,
     pub messages_received: u64,
     pub messages_sent: u64,

@@ -177,6 +177,18 @@ mod tests {
     }
 
     #[test]
+    fn subscription_limits_are_read_from_the_mqtt_limits_table() {
+        let config = HearthConfig::from_toml(
+            "[mqtt.limits]\nmax_subscriptions_per_client = 10\nmax_topic_filter_length = 128\nmax_topic_levels = 4\n",
+        )
+        .unwrap();
+        let limits = &config.mqtt.limits;
+        assert_eq!(limits.max_subscriptions_per_client, 10);
+        assert_eq!(limits.max_topic_filter_length, 128);
+        assert_eq!(limits.max_topic_levels, 4);
+    }
+
+    #[test]
     fn a_bad_key_names_line_and_key() {
         let error = HearthConfig::from_toml(
             "data_dir = \"d\"\n\n[mqtt]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n",

@@ -199,6 +199,16 @@ impl Connection {
         for request in subscribe.filters {
             let verdict = match topic::parse_subscription(&request.filter) {
                 Err(_) => Err(ReasonCode::TOPIC_FILTER_INVALID),
+                Ok((_, filter))
+                    if !within_filter_limits(&self.context.limits, &request.filter, filter) =>
+                {
+                    tracing::debug!(
+                        client_id = %self.client_id,
+                        filter_bytes = request.filter.len(),
+                        "topic filter beyond the configured limits"
+                    );
+                    Err(ReasonCode::TOPIC_FILTER_INVALID)
+                }
                 Ok((group, filter)) => {
                     if group.is_some() && request.options.no_local {
                         self.protocol_violation(
@@ -246,4 +256,13 @@ impl Connection {
         })
         .await
     }
+}
+
+/// Whether a filter is within `Limits::max_topic_filter_length` (counted on the filter
+/// as written) and `Limits::max_topic_levels` (counted on `inner`, the filter without a
+/// `$share/{group}/` prefix, which is what the subscription index stores level by
+/// level). The length is checked first, so that counting levels is bounded by it.
+fn within_filter_limits(limits: &crate::config::Limits, written: &str, inner: &str) -> bool {
+    written.len() <= limits.max_topic_filter_length
+        && inner.split('/').count() <= limits.max_topic_levels
 }

@@ -45,6 +45,15 @@ impl Router {
                     continue;
                 }
             };
+            if !self.has_room_for(session_id, &request.filter) {
+                tracing::debug!(
+                    session = session_id,
+                    limit = self.limits.max_subscriptions_per_client,
+                    "subscription refused: quota exceeded"
+                );
+                reasons.push(ReasonCode::QUOTA_EXCEEDED);
+                continue;
+            }
             let entry = SubscriptionEntry {
                 options,
                 subscription_id,
@@ -96,6 +105,17 @@ impl Router {
                 subscription_id.into_iter().collect(),
             );
         }
+    }
+
+    /// Whether the session may subscribe to `filter` under
+    /// `Limits::max_subscriptions_per_client`: renewing a subscription it already has
+    /// always may, since it adds nothing; shared subscriptions are in the same map and
+    /// count like any other.
+    fn has_room_for(&self, session_id: SessionId, filter: &str) -> bool {
+        self.sessions.get(&session_id).is_some_and(|session| {
+            session.subscriptions.contains_key(filter)
+                || session.subscriptions.len() < self.limits.max_subscriptions_per_client
+        })
     }
 
     /// Adds or replaces a subscription. Returns whether it already existed.
@@ -164,10 +184,13 @@ impl Router {
                     return;
                 };
                 shared.members.retain(|(member, _)| *member != session_id);
+                topic::shrink_vec_if_sparse(&mut shared.members);
                 if shared.members.is_empty() {
                     self.shared_groups.remove(&group_id);
                     self.shared_index.remove(&key);
                     self.shared_trie.remove(inner, group_id);
+                    topic::shrink_map_if_sparse(&mut self.shared_groups);
+                    topic::shrink_map_if_sparse(&mut self.shared_index);
                 }
             }
             _ => {
@@ -192,6 +215,9 @@ impl Router {
             } else {
                 reasons.push(ReasonCode::NO_SUBSCRIPTION_EXISTED);
             }
+        }
+        if let Some(session) = self.sessions.get_mut(&session_id) {
+            topic::shrink_map_if_sparse(&mut session.subscriptions);
         }
         if self
             .sessions

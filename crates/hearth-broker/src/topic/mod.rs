@@ -16,10 +16,12 @@
 //! - `trie`: [`SubscriptionTrie`]; `subscribers` holds the subscribers of one filter.
 //! - `retained`: [`RetainedStore`].
 //! - `path`: pruning and dropping, without recursion, shared by both trees.
+//! - `shrink`: giving the capacity of emptied maps and lists back.
 
 mod matching;
 mod path;
 mod retained;
+mod shrink;
 mod subscribers;
 mod trie;
 mod validate;
@@ -29,6 +31,7 @@ mod proptests;
 
 pub use matching::matches;
 pub use retained::{Iter as RetainedIter, RetainedStore};
+pub(crate) use shrink::{shrink_map_if_sparse, shrink_vec_if_sparse};
 pub use trie::SubscriptionTrie;
 pub use validate::{
     TopicError, parse_shared, parse_subscription, validate_topic_filter, validate_topic_name,

@@ -36,14 +36,15 @@ pub(crate) fn drop_subtree<N: PathNode>(node: &mut N) {
 }
 
 /// Removes the deepest run of nodes along `levels` (below `root`) that hold nothing
-/// and have no branch other than the path itself. `root` is never removed.
+/// and have no branch other than the path itself, and returns how many nodes went.
+/// `root` is never removed.
 ///
 /// Three walks down the path, each linear in its length: find where the bare run
 /// starts, go to its parent, and cut it off there.
 pub(crate) fn prune_path<'f, N: PathNode>(
     root: &mut N,
     levels: impl Iterator<Item = &'f str> + Clone,
-) {
+) -> usize {
     let mut bare_from: Option<usize> = None;
     let mut node: &N = root;
     let mut remaining = levels.clone().peekable();
@@ -51,7 +52,7 @@ pub(crate) fn prune_path<'f, N: PathNode>(
     while let Some(level) = remaining.next() {
         let Some(child) = node.child(level) else {
             // The path was never there: nothing of it to prune.
-            return;
+            return 0;
         };
         depth += 1;
         let branches_on_path = usize::from(remaining.peek().is_some());
@@ -62,7 +63,9 @@ pub(crate) fn prune_path<'f, N: PathNode>(
         }
         node = child;
     }
-    let Some(bare_from) = bare_from else { return };
+    let Some(bare_from) = bare_from else {
+        return 0;
+    };
     let mut levels = levels;
     let mut parent = root;
     for level in levels.by_ref().take(bare_from - 1) {
@@ -70,4 +73,7 @@ pub(crate) fn prune_path<'f, N: PathNode>(
     }
     let cut_level = levels.next().expect("the path was walked above");
     parent.detach_child(cut_level);
+    // The run is a chain (each of its nodes but the last has only the path as child),
+    // from depth `bare_from` down to the end of the path.
+    depth - bare_from + 1
 }

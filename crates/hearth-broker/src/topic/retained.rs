@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::path::{PathNode, drop_subtree, prune_path};
+use super::shrink::shrink_map_if_sparse;
 
 /// Retained messages indexed by topic name, for matching a new subscription's filter.
 ///
@@ -236,6 +237,7 @@ impl<V> PathNode for Node<V> {
 
     fn detach_child(&mut self, level: &str) {
         self.children.remove(level);
+        shrink_map_if_sparse(&mut self.children);
     }
 
     fn n_children(&self) -> usize {

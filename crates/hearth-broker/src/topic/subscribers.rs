@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use super::shrink::{shrink_map_if_sparse, shrink_vec_if_sparse};
+
 /// Up to this many entries a linear scan finds a subscriber; beyond it the index does.
 const LINEAR_SCAN_MAX: usize = 8;
 
@@ -59,6 +61,9 @@ impl<V> Subscribers<V> {
     pub(crate) fn remove(&mut self, subscriber: u64) -> Option<V> {
         let position = self.position(subscriber)?;
         let (_, value) = self.entries.swap_remove(position);
+        // A broadcast filter that 10,000 clients left keeps its one remaining subscriber
+        // in a list sized for the 10,000 otherwise.
+        shrink_vec_if_sparse(&mut self.entries);
         if self.entries.len() <= LINEAR_SCAN_MAX {
             // Replacing rather than clearing frees the table's memory as well.
             if !self.positions.is_empty() {
@@ -69,6 +74,7 @@ impl<V> Subscribers<V> {
             if let Some((moved, _)) = self.entries.get(position) {
                 self.positions.insert(*moved, position);
             }
+            shrink_map_if_sparse(&mut self.positions);
         }
         Some(value)
     }
@@ -173,5 +179,24 @@ mod tests {
             .map(|subscriber| (subscriber, subscriber))
             .collect();
         assert_eq!(collect(&subscribers), expected);
+    }
+
+    #[test]
+    fn ten_thousand_leaving_give_the_memory_back() {
+        let mut subscribers = Subscribers::default();
+        for subscriber in 0..10_000 {
+            subscribers.insert(subscriber, subscriber);
+        }
+        for subscriber in 1..10_000 {
+            assert_eq!(subscribers.remove(subscriber), Some(subscriber));
+        }
+        assert_eq!(collect(&subscribers), vec![(0, 0)]);
+        assert!(
+            subscribers.entries.capacity() <= 4,
+            "{}",
+            subscribers.entries.capacity()
+        );
+        assert_eq!(subscribers.positions.capacity(), 0);
+        subscribers.assert_consistent();
     }
 }

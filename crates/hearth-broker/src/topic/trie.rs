@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::path::{PathNode, drop_subtree, prune_path};
+use super::shrink::shrink_map_if_sparse;
 use super::subscribers::Subscribers;
 
 /// Pending branches held on the stack before matching spills to the heap. Each node
@@ -29,6 +30,9 @@ const INLINE_FRAMES: usize = 32;
 pub struct SubscriptionTrie<V> {
     root: Node<V>,
     n_subscriptions: usize,
+    /// Nodes, root included: kept as it changes so that the broker's statistics can
+    /// report it without walking the trie.
+    n_nodes: usize,
 }
 
 struct Node<V> {
@@ -63,6 +67,7 @@ impl<V> Default for SubscriptionTrie<V> {
         SubscriptionTrie {
             root: Node::default(),
             n_subscriptions: 0,
+            n_nodes: 1,
         }
     }
 }
@@ -95,10 +100,14 @@ impl<V> SubscriptionTrie<V> {
         let mut node = &mut self.root;
         for level in path {
             node = if level == "+" {
+                if node.single.is_none() {
+                    self.n_nodes += 1;
+                }
                 node.single.get_or_insert_with(Box::default)
             } else {
                 if !node.children.contains_key(level) {
                     node.children.insert(level.into(), Node::default());
+                    self.n_nodes += 1;
                 }
                 node.children.get_mut(level).expect("inserted above")
             };
@@ -130,7 +139,7 @@ impl<V> SubscriptionTrie<V> {
         };
         let old = slot.remove(subscriber)?;
         self.n_subscriptions -= 1;
-        prune_path(&mut self.root, path);
+        self.n_nodes -= prune_path(&mut self.root, path);
         Some(old)
     }
 
@@ -186,9 +195,18 @@ impl<V> SubscriptionTrie<V> {
         self.n_subscriptions == 0
     }
 
-    /// Counts the nodes, root included, so tests can see that removal prunes.
+    /// The number of nodes, root included: 1 when the trie is empty, and back to what
+    /// it was once the subscriptions added since are removed, since removal prunes.
+    /// Unit tests check it against a walk of the trie on every call.
+    pub fn node_count(&self) -> usize {
+        #[cfg(test)]
+        assert_eq!(self.n_nodes, self.walk_node_count(), "node counter drifted");
+        self.n_nodes
+    }
+
+    /// Counts the nodes by visiting them.
     #[cfg(test)]
-    pub(crate) fn node_count(&self) -> usize {
+    pub(crate) fn walk_node_count(&self) -> usize {
         let mut n_nodes = 0;
         let mut pending = vec![&self.root];
         while let Some(node) = pending.pop() {
@@ -246,6 +264,9 @@ impl<V> PathNode for Node<V> {
             self.single = None;
         } else {
             self.children.remove(level);
+            // A node many filters went through (the root, `devices/`) would otherwise
+            // keep a table sized for all of them after they are gone.
+            shrink_map_if_sparse(&mut self.children);
         }
     }
 

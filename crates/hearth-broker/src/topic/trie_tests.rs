@@ -265,3 +265,27 @@ fn frame_stack_is_last_in_first_out_across_the_spill() {
     stack.push((&node, None));
     assert_eq!(stack.pop().map(|frame| frame.1), Some(None));
 }
+
+#[test]
+fn a_node_many_filters_left_gives_its_table_back() {
+    let mut trie = SubscriptionTrie::new();
+    let n_filters = 10_000;
+    for index in 0..n_filters {
+        trie.insert(&format!("spread/{index}/x"), 1, "value");
+    }
+    assert_eq!(trie.node_count(), 2 + 2 * n_filters);
+    let spread_capacity =
+        |trie: &SubscriptionTrie<&str>| trie.root.children["spread"].children.capacity();
+    let full_capacity = spread_capacity(&trie);
+    assert!(full_capacity >= n_filters);
+    // All but one go: the node they went through keeps that one, in a small table.
+    for index in 1..n_filters {
+        assert_eq!(trie.remove(&format!("spread/{index}/x"), 1), Some("value"));
+    }
+    assert_eq!(trie.node_count(), 4);
+    assert!(spread_capacity(&trie) <= 4, "{}", spread_capacity(&trie));
+    // The root's own table goes once its last child does.
+    assert_eq!(trie.remove("spread/0/x", 1), Some("value"));
+    assert_eq!(trie.node_count(), 1);
+    assert_eq!(trie.root.children.capacity(), 0);
+}
