@@ -14,6 +14,7 @@ mod bench_auth;
 mod bench_ingest;
 mod cli;
 mod config;
+mod memory;
 mod passwd;
 mod serve;
 

@@ -87,7 +87,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ));
     authorizer.use_login_limiter(login_limiter.clone());
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let mut background = vec![auth_watcher, retention];
+    let mut background = vec![auth_watcher, retention, crate::memory::spawn_trimmer()];
     let http_addr = match config.http {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
