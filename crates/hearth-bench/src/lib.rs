@@ -1,7 +1,7 @@
 //! The MQTT load generator behind `hearth bench broker`.
 //!
 //! It speaks MQTT 3.1.1 over real TCP sockets to any broker on a loopback address,
-//! runs the five scenarios of issue 4 (fan-in at QoS 0 and 1, fan-out, latency, idle
+//! runs five scenarios (fan-in at QoS 0 and 1, fan-out, latency, idle
 //! connections) and returns serde-serialisable results, so that Hearth and Mosquitto can
 //! be measured by the same client in the same way and compared in one table
 //! (`bench/broker-vs-mosquitto.sh`). Every scenario is bounded by a message or

@@ -1,5 +1,5 @@
 //! `hearth bench ingest`: durable device messages per second, end to end, beside the
-//! store's own ceiling for the same rows, in one run (issue 6).
+//! store's own ceiling for the same rows, in one run.
 //!
 //! 1. A hub in this process: the store (`--database`, or SQLite in a temporary
 //!    directory), the registry with `--devices` devices, the broker on a loopback port

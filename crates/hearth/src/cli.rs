@@ -23,7 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the hub: MQTT broker (and, as they land, store, API and web app).
+    /// Run the hub: MQTT broker, registry and history store, HTTP API and web app.
     Serve(Box<ServeArgs>),
     /// Add or update a user in a broker password file (argon2id hash).
     Passwd(PasswdArgs),

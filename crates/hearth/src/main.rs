@@ -69,6 +69,16 @@ fn init_tracing(level: Option<&str>, default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(log_colours())
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Colours only for a person at a terminal: a log file, a pipe or journald would keep
+/// the escape codes as noise. `NO_COLOR` (any non-empty value, see no-color.org) turns
+/// them off there too.
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }

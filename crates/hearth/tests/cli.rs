@@ -207,3 +207,50 @@ async fn without_anonymous_access_only_users_in_the_password_file_connect() {
     assert!(!anonymous.status.success());
     server.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = hearth();
+    command
+        .args([
+            "serve",
+            "--print-addrs",
+            "--allow-anonymous",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--ws",
+            "off",
+            "--http",
+            "off",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("hearth starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if line == "ready" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("hearth becomes ready");
+    sigterm(&child);
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .expect("hearth stops")
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    // The anonymous-access warning at least was logged, at WARN level.
+    assert!(logs.contains("WARN"), "{logs}");
+    assert!(logs.contains("anonymous"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "colour codes in piped logs: {logs:?}"
+    );
+}

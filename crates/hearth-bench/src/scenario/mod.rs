@@ -1,4 +1,4 @@
-//! The five scenarios of issue 4 and what they share: options, names, limits.
+//! The five broker scenarios (fan-in at QoS 0 and 1, fan-out, latency, idle connections) and what they share: options, names, limits.
 //!
 //! Every scenario is bounded twice: by a message (or connection) count and by time.
 //! Publishing stops at [`BenchOptions::duration`]; the subscribers then wait for what is

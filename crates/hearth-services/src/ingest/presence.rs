@@ -1,7 +1,7 @@
 //! Presence: who is online, decided from connections, messages and timeouts.
 //!
 //! A plain state machine with the clock passed in, owned by the ingest writer task (no
-//! locks) and tested without sleeping. Rules (SPEC §4, issue 6):
+//! locks) and tested without sleeping. Rules (SPEC §4):
 //! - Online on connect, on `status` saying online, and on any data, heartbeat or event.
 //! - Offline on `status` saying offline (the will), when the device's connection ends
 //!   (unless a newer connection of the same device is live: a takeover), and when
