@@ -176,7 +176,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Changes the caller's password; their other sessions end. */
+        /**
+         * Changes the caller's password (from a login session only, not with an API token).
+         *     Everything else that logged in as them ends: their other sessions, every API token,
+         *     and the browser MQTT credentials of both. The session that made the change stays
+         *     (the person at the keyboard just proved the password), with its MQTT credential.
+         */
         post: operations["change_password"];
         delete?: never;
         options?: never;
@@ -765,7 +770,7 @@ export interface components {
         ErrorDetail: {
             /**
              * @description Stable: `bad_request`, `invalid`, `unauthenticated`, `forbidden`, `not_found`,
-             *     `no_route`, `conflict`, `rate_limited`, `unavailable`, `internal`.
+             *     `no_route`, `conflict`, `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`.
              */
             code: string;
             /** @description The property, parameter or path segment to fix, when there is one. */
@@ -1245,6 +1250,11 @@ export interface operations {
             query?: {
                 /** @description Only entries about this id (a group, application, device or user). */
                 target?: string;
+                /**
+                 * @description What `target` is: `group`, `app`, `device` or `user` (each kind has its own ids).
+                 *     Absent: every kind (for non-administrators, every kind they manage).
+                 */
+                kind?: string;
                 /** @description Only entries by this actor (`user:alice`, `cli:root`, `hub`). */
                 actor?: string;
                 /** @description Only entries older than this sequence number (the next page). */
@@ -1414,7 +1424,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The current password is wrong */
+            /** @description The current password is wrong, or the call used an API token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,6 +2403,15 @@ export interface operations {
                     "application/json": components["schemas"]["TokenView"][];
                 };
             };
+            /** @description Called with an API token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     create_token: {
@@ -2414,6 +2433,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NewTokenView"];
+                };
+            };
+            /** @description Called with an API token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {
