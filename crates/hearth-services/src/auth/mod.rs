@@ -110,7 +110,19 @@ pub struct RegistryAuthorizer {
     /// Failed logins per name and address; the hub shares one with the HTTP login
     /// ([`RegistryAuthorizer::use_login_limiter`]) so that neither gets around the other.
     login_limiter: RwLock<Arc<LoginLimiter>>,
+    /// When the store was last asked whether the registry changed for a name the
+    /// snapshot did not know: held while asking, so that concurrent unknown names wait
+    /// for one answer instead of each sending a query.
+    unknown_name_check: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// At most one registry check per this interval for unknown user names: a flood of made-up
+/// names costs the store a few queries a second, not one each.
+const UNKNOWN_NAME_RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long a CONNECT with a name the snapshot lacks waits for the watcher to load a
+/// registry that has changed.
+const UNKNOWN_NAME_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl RegistryAuthorizer {
     /// Loads the registry and returns an authorizer answering from it. Call
@@ -137,6 +149,7 @@ impl RegistryAuthorizer {
             login_limiter: RwLock::new(Arc::new(LoginLimiter::new(
                 DEFAULT_LOGIN_FAILURES_PER_MINUTE,
             ))),
+            unknown_name_check: tokio::sync::Mutex::new(None),
         }))
     }
 
@@ -304,6 +317,46 @@ impl RegistryAuthorizer {
         None
     }
 
+    /// Called for a name the snapshot does not know: a device or application added a
+    /// moment ago (by the CLI, another process) must not be refused until the next
+    /// poll, so the store is asked whether the registry moved on and, if it did, the
+    /// watcher reloads at once and this waits for it (the watcher, not this, swaps the
+    /// snapshot, so that it still sees every revocation). Returns whether the snapshot
+    /// changed meanwhile.
+    async fn catch_up_for_unknown_name(&self, seen_seq: i64) -> bool {
+        let arrived = tokio::time::Instant::now();
+        let mut last_check = self.unknown_name_check.lock().await;
+        if self.current().seq != seen_seq {
+            // Someone else's check (or the poll) already loaded a newer registry.
+            return true;
+        }
+        if let Some(started) = *last_check {
+            if started >= arrived {
+                // A check that began after this name arrived found nothing new: its
+                // answer holds for this name too (the coalescing that bounds a flood).
+                return false;
+            }
+            tokio::time::sleep_until(started + UNKNOWN_NAME_RECHECK).await;
+        }
+        *last_check = Some(tokio::time::Instant::now());
+        let stored_seq = match self.store.last_audit_seq().await {
+            Ok(seq) => seq,
+            Err(error) => {
+                tracing::warn!("checking the registry for an unknown MQTT user failed: {error}");
+                return false;
+            }
+        };
+        if stored_seq == seen_seq {
+            return false;
+        }
+        self.changed.notify_one();
+        let deadline = tokio::time::Instant::now() + UNKNOWN_NAME_WAIT;
+        while self.current().seq == seen_seq && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        self.current().seq != seen_seq
+    }
+
     fn device_event(&self, principal: &Principal, connection: u64, connected: bool) {
         if let Some(sender) = self.device_events.get() {
             let _ = sender.send(DeviceConnection {
@@ -367,10 +420,16 @@ impl Authorizer for RegistryAuthorizer {
             )),
             (Some(_), None) => Err(AuthError::bad_credentials("password missing")),
             (Some(username), Some(password)) => {
-                match self
+                let seen_seq = self.current().seq;
+                let mut known = self
                     .authenticate_registry(request, username, password)
-                    .await
-                {
+                    .await;
+                if known.is_none() && self.catch_up_for_unknown_name(seen_seq).await {
+                    known = self
+                        .authenticate_registry(request, username, password)
+                        .await;
+                }
+                match known {
                     Some(result) => result,
                     None => match &self.fallback {
                         Some(fallback) => fallback.authenticate(request).await,
