@@ -13,7 +13,6 @@ use hearth_services::{Registry, registry::DeviceSpec};
 use hearth_store::Store;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 
 async fn device_may_touch_only_its_own_topics(store: Arc<dyn Store>) {
     let hub = Hub::start(store).await;
