@@ -10,8 +10,11 @@
 //! - `envelope`: [`Envelope`], a message as services see it.
 //! - `auth`: [`Authorizer`], [`ConnectRequest`], [`Principal`], [`AuthError`].
 //! - `bus`: [`Bus`], [`Subscription`], [`Interceptor`], [`AckToken`].
+//! - `broker_state`: [`broker_state::BrokerStore`], where a broker keeps what must
+//!   survive a restart (retained messages, sessions), implemented by the store crate.
 
 mod auth;
+pub mod broker_state;
 mod bus;
 mod envelope;
 

@@ -10,7 +10,7 @@
 //! asserts nothing about timings.
 
 use bytes::Bytes;
-use hearth_broker::persist::{BrokerStore, PersistOp};
+use hearth_bus::broker_state::{BrokerStore, PersistOp};
 use hearth_store::RedbBrokerStore;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -9,8 +9,9 @@
 //!   behind [`HistoryStore`], part of [`Store`]: written by ingest in one transaction
 //!   per batch, read by charts and the API.
 //! - The broker's durable state ([`RedbBrokerStore`], an implementation of
-//!   [`hearth_broker::persist::BrokerStore`]). The broker defines that trait and never
-//!   depends on this crate; the binary picks a backend and hands it to the broker.
+//!   [`hearth_bus::broker_state::BrokerStore`]). The trait lives in `hearth-bus`, which
+//!   the broker and this crate both see; neither depends on the other, and the binary
+//!   picks a backend and hands it to the broker.
 //!
 //! # Layout
 //! - `error`: [`StoreError`], which hides sqlx from callers.
@@ -47,8 +48,8 @@ pub use open::{open, sqlite_url};
 pub use postgres::PostgresStore;
 pub use registry::{
     AdminCredential, AppCredential, AppStore, AuditFilter, AuditStore, CredentialStore,
-    Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore, Store,
-    UserStore,
+    Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore,
+    SecretOwner, SecretRehash, Store, UserStore,
 };
 pub use sql::EmbeddedMigration;
 pub use sqlite::SqliteStore;

@@ -8,7 +8,7 @@
 
 use super::RedbBrokerStore;
 use bytes::Bytes;
-use hearth_broker::persist::{BrokerStore, PersistOp};
+use hearth_bus::broker_state::{BrokerStore, PersistOp};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -21,7 +21,7 @@ mod kill_tests;
 mod tests;
 
 use bytes::Bytes;
-use hearth_broker::persist::{BrokerStore, PersistError, PersistOp, PersistedState};
+use hearth_bus::broker_state::{BrokerStore, PersistError, PersistOp, PersistedState};
 use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition,

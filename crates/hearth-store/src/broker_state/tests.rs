@@ -3,7 +3,7 @@
 
 use super::{META, RedbBrokerStore, SCHEMA_VERSION_KEY};
 use bytes::Bytes;
-use hearth_broker::persist::{BrokerStore, PersistOp, PersistedState};
+use hearth_bus::broker_state::{BrokerStore, PersistOp, PersistedState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
