@@ -1,15 +1,30 @@
 /** Display helpers shared by the views. */
 
-/** "12 s ago", "5 min ago", … in the given locale; "never" for null. */
-export function timeAgo(ms: number | null | undefined, locale: string, never: string, now = Date.now()): string {
-  if (!ms) return never
-  const seconds = Math.round((ms - now) / 1000)
+/** Under this age, and at any time in the future, a past event reads "just now". */
+export const JUST_NOW_MS = 10_000
+
+/** What `timeAgo` says when it has no number to give. */
+export interface TimeAgoLabels {
+  never: string
+  justNow: string
+}
+
+/**
+ * "12 seconds ago", "5 minutes ago", … in the given locale, for a time in the past; `never`
+ * for null. The browser's clock, the hub's clock and the refresh of `now` disagree by a
+ * little, so a time that reads as the future, or as a few seconds ago, is `justNow`: a past
+ * event never reads "in 1 second".
+ */
+export function timeAgo(ms: number | null | undefined, locale: string, labels: TimeAgoLabels, now = Date.now()): string {
+  if (!ms) return labels.never
+  const ageMs = now - ms
+  if (ageMs < JUST_NOW_MS) return labels.justNow
+  const seconds = Math.floor(ageMs / 1000)
   const format = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' })
-  const abs = Math.abs(seconds)
-  if (abs < 60) return format.format(seconds, 'second')
-  if (abs < 3600) return format.format(Math.round(seconds / 60), 'minute')
-  if (abs < 86_400) return format.format(Math.round(seconds / 3600), 'hour')
-  return format.format(Math.round(seconds / 86_400), 'day')
+  if (seconds < 60) return format.format(-seconds, 'second')
+  if (seconds < 3600) return format.format(-Math.floor(seconds / 60), 'minute')
+  if (seconds < 86_400) return format.format(-Math.floor(seconds / 3600), 'hour')
+  return format.format(-Math.floor(seconds / 86_400), 'day')
 }
 
 export function dateTime(ms: number | null | undefined, locale: string): string {

@@ -2,8 +2,9 @@
 // a device in the UI, connect it over MQTT (device.mjs), see its reading live, switch it
 // (pending, then the state the device reported), open its chart, export CSV, switch the
 // language; manage groups, members, applications and grants, edit a device and read the
-// audit log. Screenshots of the main pages go to docs/screenshots/. Every wait is for a
-// condition, with a generous timeout; no fixed ports.
+// audit log; on a 390 px phone, in English and Chinese, reach every page through the menu
+// with every label on one line. Screenshots of the main pages go to docs/screenshots/.
+// Every wait is for a condition, with a generous timeout; no fixed ports.
 import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { after, before, test } from 'node:test'
@@ -95,6 +96,46 @@ async function choose(test, label) {
   await page.locator('.n-base-select-option', { hasText: label }).first().click()
 }
 
+/**
+ * The navigation links on show (`a[data-test=nav-…]`), each with how many lines its text takes
+ * and its height against the height of one of its glyphs: a label squeezed letter by letter
+ * (设/备) takes two lines and is twice as tall.
+ */
+async function navLabels(target) {
+  return target.locator('a[data-test^="nav-"]').evaluateAll((links) => links
+    .filter((link) => link.getClientRects().length > 0)
+    .map((link) => {
+      const text = link.firstChild?.nodeType === Node.TEXT_NODE ? link.firstChild : link
+      const glyph = document.createRange()
+      glyph.setStart(text, 0)
+      glyph.setEnd(text, 1)
+      const whole = document.createRange()
+      whole.selectNodeContents(link)
+      const boxes = [...whole.getClientRects()].filter((box) => box.width > 0 && box.height > 0)
+      const top = Math.min(...boxes.map((box) => box.top))
+      const bottom = Math.max(...boxes.map((box) => box.bottom))
+      return {
+        label: link.textContent.trim(),
+        lines: new Set(boxes.map((box) => Math.round(box.top))).size,
+        height: bottom - top,
+        lineHeight: glyph.getBoundingClientRect().height,
+        right: Math.max(...boxes.map((box) => box.right)),
+      }
+    }))
+}
+
+/** Every navigation label on show sits on one line, inside the window. */
+async function assertNavLabelsOnOneLine(target, atLeast) {
+  const labels = await navLabels(target)
+  const width = await target.evaluate(() => window.innerWidth)
+  assert.ok(labels.length >= atLeast, `expected ${atLeast} navigation labels, saw ${JSON.stringify(labels)}`)
+  for (const label of labels) {
+    assert.equal(label.lines, 1, `"${label.label}" wraps: ${JSON.stringify(label)}`)
+    assert.ok(label.height <= label.lineHeight * 1.2, `"${label.label}" is taller than one line: ${JSON.stringify(label)}`)
+    assert.ok(label.right <= width, `"${label.label}" ends outside the ${width} px window: ${JSON.stringify(label)}`)
+  }
+}
+
 test('add a device in the UI; its secret is shown once with a mosquitto_pub example', async () => {
   await page.locator('[data-test="nav-devices"]').click()
   await page.locator('[data-test="add-device"]').click()
@@ -148,9 +189,17 @@ test('switching shows pending until the device confirms, then its reported state
 })
 
 test('the device page charts a metric, logs the command and exports CSV', async () => {
-  for (const temperature of [20.5, 21, 23.5]) await device.publish({ temperature })
+  await device.publish({ temperature: 20.5, pressure: 1013 })
+  for (const temperature of [21, 23.5]) await device.publish({ temperature })
   await page.locator(`[data-test="device-card-${DEVICE_ID}"] a`).first().click()
   await page.waitForURL(new RegExp(`/devices/${DEVICE_ID}$`), WAIT)
+  await page.locator('[data-test="line-chart"] canvas').first().waitFor(WAIT)
+  // One reading draws no chart: the panel says so, and its spinner stops.
+  await choose('metric-select', 'pressure')
+  await page.locator('[data-test="chart-empty"]').filter({ hasText: 'Only one reading so far' }).waitFor(WAIT)
+  await page.locator('[data-test="chart-spin"][data-loading="false"]').waitFor(WAIT)
+  assert.equal(await page.locator('[data-test="line-chart"]').count(), 0)
+  await choose('metric-select', 'temperature')
   await page.locator('[data-test="line-chart"] canvas').first().waitFor(WAIT)
   await page.locator('[data-test="command-log"] [data-test="command-status-acked"]').first().waitFor(WAIT)
   await shot('device')
@@ -169,6 +218,9 @@ test('devices list and reports', async () => {
   await choose('report-devices', DEVICE_ID)
   await page.locator('h2').click()
   await page.locator('.n-base-select-menu').waitFor({ state: 'hidden', ...WAIT })
+  // Over a day the readings, seconds apart, fall in one bucket: one point, no line.
+  await choose('range-select', 'Last hour')
+  await page.locator('.n-base-select-menu:visible').first().waitFor({ state: 'detached', ...WAIT })
   await page.locator('[data-test="report-metric"] .n-base-selection-label', { hasText: /\w/ }).waitFor(WAIT)
   await page.locator('[data-test="report-show"]').click()
   await page.locator('[data-test="line-chart"] canvas').first().waitFor(WAIT)
@@ -186,12 +238,43 @@ test('switch the language to 中文', async () => {
   await page.locator(`[data-test="state-${DEVICE_ID}"]`).filter({ hasText: '开' }).waitFor(WAIT)
   assert.equal(await page.locator('html').getAttribute('lang'), 'zh-CN')
   await shot('home-zh-CN')
-  const phone = await page.context().browser().newContext({ viewport: { width: 390, height: 844 }, storageState: await page.context().storageState(), isMobile: true })
-  const phonePage = await phone.newPage()
-  await phonePage.goto(`${hub.http}/`)
-  await phonePage.locator(`[data-test="state-${DEVICE_ID}"]`).waitFor(WAIT)
-  await phonePage.screenshot({ path: `${shots}home-phone.png`, fullPage: true })
-  await phone.close()
+  await assertNavLabelsOnOneLine(page, 7)
+})
+
+/** Every page the navigation leads to, with its path; the owner is a hub admin and sees the audit log. */
+const DESTINATIONS = [['devices', '/devices'], ['reports', '/reports'], ['groups', '/groups'], ['apps', '/apps'], ['audit', '/audit'], ['profile', '/profile'], ['home', '/']]
+
+test('on a 390 px phone the navigation is a menu: every label on one line, every page reachable (en, zh-CN)', async () => {
+  for (const locale of ['en', 'zh-CN']) {
+    const suffix = locale === 'en' ? '' : `-${locale}`
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await page.context().storageState(), isMobile: true, hasTouch: true })
+    await phone.addInitScript((value) => localStorage.setItem('hearth.locale', value), locale)
+    const phonePage = await phone.newPage()
+    try {
+      await phonePage.goto(`${hub.http}/`)
+      await phonePage.locator(`[data-test="state-${DEVICE_ID}"]`).waitFor(WAIT)
+      assert.equal(await phonePage.locator('html').getAttribute('lang'), locale)
+      assert.ok(await phonePage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the page is wider than the phone')
+      await assertNavLabelsOnOneLine(phonePage, 0)
+      await phonePage.screenshot({ path: `${shots}home-phone${suffix}.png`, fullPage: true })
+      for (const [name, path] of DESTINATIONS) {
+        await phonePage.locator('[data-test="nav-menu-toggle"]').click()
+        const menu = phonePage.locator('[data-test="nav-menu"]')
+        await menu.locator(`[data-test="nav-${name}"]`).waitFor(WAIT)
+        await assertNavLabelsOnOneLine(menu, DESTINATIONS.length)
+        if (name === 'devices') {
+          // The picture waits for the drawer to finish sliding in.
+          await phonePage.waitForFunction(() => document.querySelector('.n-drawer')?.getBoundingClientRect().left === 0, null, WAIT)
+          await phonePage.screenshot({ path: `${shots}nav-phone${suffix}.png` })
+        }
+        await menu.locator(`[data-test="nav-${name}"]`).click()
+        await phonePage.waitForURL((url) => url.pathname === path, WAIT)
+        await menu.waitFor({ state: 'hidden', ...WAIT })
+      }
+    } finally {
+      await phone.close()
+    }
+  }
 })
 
 test('dark theme', async () => {

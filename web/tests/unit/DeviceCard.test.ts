@@ -59,6 +59,13 @@ describe('DeviceCard', () => {
     expect(wrapper.text()).toContain('最后在线')
   })
 
+  it('reads a device seen a moment ago, by a clock a little ahead, as just now', () => {
+    const seenAhead: Device = { ...lamp, live: { ...lamp.live, last_seen_ms: Date.now() + 1_000 } }
+    expect(mountCard(seenAhead).text()).toContain('Last seen just now')
+    i18n.global.locale.value = 'zh-CN'
+    expect(mountCard(seenAhead).text()).toContain('最后在线 刚刚')
+  })
+
   it('has no switch for a sensor', () => {
     const wrapper = mountCard({ ...lamp, id: 'temp', kind: 'sensor' })
     expect(wrapper.find('[data-test="switch-temp"]').exists()).toBe(false)
