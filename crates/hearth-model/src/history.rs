@@ -25,13 +25,7 @@ impl MessageKind {
 
     /// The kind for a topic's last level (`events` is the topic, `event` the kind).
     pub fn from_topic_level(level: &str) -> Option<MessageKind> {
-        match level {
-            "data" => Some(MessageKind::Data),
-            "status" => Some(MessageKind::Status),
-            "heartbeat" => Some(MessageKind::Heartbeat),
-            "events" => Some(MessageKind::Event),
-            _ => None,
-        }
+        crate::topic::TopicKind::parse(level)?.message_kind()
     }
 
     pub fn parse(text: &str) -> Option<MessageKind> {

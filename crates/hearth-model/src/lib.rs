@@ -11,19 +11,24 @@
 //! - `audit`: the audit log entry.
 //! - `command`: remote control commands and their statuses.
 //! - `history`: messages, points, status changes and aggregates.
+//! - `presence`: the presence words of `devices/{id}/status`.
+//! - `topic`: the device topic grammar (`devices/{id}/...`), parsed and built.
 
 mod access;
 mod audit;
 mod command;
 mod history;
 mod id;
+mod presence;
 mod registry;
+pub mod topic;
 
 pub use access::{Permission, Role, effective_permission};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use command::{Command, CommandStatus};
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
+pub use presence::{DevicePresence, PRESENCE_WORDS};
 pub use registry::{
     Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, User,
 };

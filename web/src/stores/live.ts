@@ -8,6 +8,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { StoreId } from '@/enum'
 import type { ConnectionState } from '@/mqtt/client'
+import { isFinalStatus, statusPresence, statusRank } from '@/mqtt/protocol'
 import { parseDeviceTopic } from '@/mqtt/topics'
 import type { CommandStatusMessage, Device } from '@/types/models'
 
@@ -27,10 +28,7 @@ export interface SwitchCommand {
   error?: string
 }
 
-const FINAL = ['acked', 'failed', 'timeout']
-const RANK: Record<string, number> = { pending: 0, sent: 1, acked: 2, failed: 2, timeout: 2 }
-
-export const isFinal = (status: string) => FINAL.includes(status)
+export const isFinal = isFinalStatus
 
 function parseJson(text: string): unknown {
   try {
@@ -90,12 +88,12 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
         state.lastSeenMs = now
         break
       case 'status': {
-        const text = typeof json === 'object' && json !== null ? (json as { status?: string }).status : payload.trim()
-        const online = typeof json === 'object' && json !== null && 'online' in json
-          ? Boolean((json as { online: unknown }).online)
-          : text !== 'offline'
+        // As the hub reads it: only a presence word (or `"online": false`) for offline
+        // makes the device offline; any other status means it spoke, so it is online.
+        const online = statusPresence(payload) !== 'offline'
+        const text = json && typeof json === 'object' ? (json as { status?: unknown }).status : undefined
         state.online = online
-        state.status = text ?? payload
+        state.status = typeof text === 'string' ? text : payload.trim()
         if (online) state.lastSeenMs = now
         break
       }
@@ -117,7 +115,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
       if (early.size > 200) early.delete(early.keys().next().value as string)
       return
     }
-    if ((RANK[command.status] ?? 0) < (RANK[current.status] ?? 0)) return
+    if (statusRank(command.status) < statusRank(current.status)) return
     current.status = command.status
     if (command.status !== 'acked' && isFinal(command.status)) {
       current.error = typeof command.result === 'string' ? command.result : command.status

@@ -1,8 +1,10 @@
 //! The topic rules of SPEC §5, as pure functions of a principal's name and a topic.
 //!
 //! They run on every PUBLISH and every SUBSCRIBE filter, so they allocate nothing and
-//! walk each topic once.
+//! walk each topic once. What the topics mean (which are orders, answers, the hub's
+//! announcements) is `hearth_model::topic`'s; what each principal may do with them is here.
 
+use hearth_model::topic::{self, TopicKind};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -31,63 +33,27 @@ pub fn filter_within(filter: &str, pattern: &str) -> bool {
     }
 }
 
-/// The part of `topic` after `devices/{device}/`, if `topic` is under that prefix.
-fn under_device<'t>(topic: &'t str, device: &str) -> Option<&'t str> {
-    topic
-        .strip_prefix("devices/")?
-        .strip_prefix(device)?
-        .strip_prefix('/')
-}
-
-/// Below `devices/{id}/`, `commands/...` splits in two: the device's answers end in
-/// `/ack` and are the device's own; everything else there is an order to the device.
-fn is_command(rest: &str) -> bool {
-    rest.strip_prefix("commands/")
-        .is_some_and(|name| !name.is_empty() && !name.ends_with("/ack") && name != "ack")
-}
-
-/// Whether `rest` (below `devices/{id}/`) is a topic only the hub, or those who may
-/// command the device, publish on: the device's commands and the hub's
-/// `command-status` announcements.
-fn hub_owned(rest: &str) -> bool {
-    rest == "command-status"
-        || rest.starts_with("command-status/")
-        || is_command(rest)
-        || rest == "commands"
-}
-
 /// A device publishes only under `devices/{its id}/`, and there not on what the hub
 /// says to it or about it (its commands, `command-status`): a device that could would
 /// fake its own orders or the hub's announcements of their outcome.
 pub fn device_may_publish(device: &str, topic: &str) -> bool {
-    under_device(topic, device).is_some_and(|rest| !rest.is_empty() && !hub_owned(rest))
+    topic::below(topic, device).is_some_and(|rest| !rest.is_empty() && !topic::hub_owned(rest))
 }
 
 /// A device subscribes only to its own commands: `devices/{its id}/commands/#` or
 /// narrower.
 pub fn device_may_subscribe(device: &str, filter: &str) -> bool {
-    under_device(filter, device).is_some_and(|rest| filter_within(rest, "commands/#"))
-}
-
-/// Splits `devices/{id}/rest` into the id and the rest (`None` when the topic does not
-/// name one device literally).
-fn device_level(topic: &str) -> Option<(&str, Option<&str>)> {
-    let rest = topic.strip_prefix("devices/")?;
-    let (device, tail) = match rest.split_once('/') {
-        Some((device, tail)) => (device, Some(tail)),
-        None => (rest, None),
-    };
-    if device.is_empty() || device == "+" || device == "#" {
-        return None;
-    }
-    Some((device, tail))
+    topic::below(filter, device).is_some_and(|rest| filter_within(rest, "commands/#"))
 }
 
 /// An application sends commands to the devices it holds: `devices/{id}/commands/...`,
 /// but not what ends in `/ack`, so that it cannot fake a device's answer.
 pub fn app_may_publish(devices: &HashSet<Arc<str>>, topic: &str) -> bool {
-    match device_level(topic) {
-        Some((device, Some(tail))) => is_command(tail) && devices.contains(device),
+    match topic::split(topic) {
+        Some((device, Some(tail))) => {
+            matches!(TopicKind::parse(tail), Some(TopicKind::Command { .. }))
+                && devices.contains(device)
+        }
         _ => false,
     }
 }
@@ -95,7 +61,7 @@ pub fn app_may_publish(devices: &HashSet<Arc<str>>, topic: &str) -> bool {
 /// An application reads anything under `devices/{id}/` of the devices it holds; a filter
 /// with a wildcard in place of the device id could reach other devices and is refused.
 pub fn app_may_subscribe(devices: &HashSet<Arc<str>>, filter: &str) -> bool {
-    device_level(filter).is_some_and(|(device, _)| devices.contains(device))
+    topic::split(filter).is_some_and(|(device, _)| devices.contains(device))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Reading device payloads (SPEC §4): pure functions, so that every odd payload a real
-//! device sends can be pinned down in a unit test.
+//! device sends can be pinned down in a unit test. Status payloads are read with
+//! `hearth_model::DevicePresence`, the vocabulary the web app shares.
 
 use serde_json::Value;
 
@@ -66,31 +67,6 @@ fn flatten(prefix: &str, value: &Value, depth: usize, out: &mut Vec<(String, f64
     }
 }
 
-/// What a `status` payload says about presence: `Some(true)` online, `Some(false)`
-/// offline, `None` when it says neither (a JSON status without an online field).
-/// Accepts `online`/`offline` (any case, surrounding blanks), JSON strings of those,
-/// and objects with `"online": bool` or `"status": "online"|"offline"`.
-pub fn status_presence(payload: &[u8]) -> Option<bool> {
-    let word = |text: &str| match text.trim().to_ascii_lowercase().as_str() {
-        "online" | "connected" | "up" => Some(true),
-        "offline" | "disconnected" | "down" => Some(false),
-        _ => None,
-    };
-    let text = std::str::from_utf8(payload).ok()?;
-    if let Some(presence) = word(text) {
-        return Some(presence);
-    }
-    match serde_json::from_str::<Value>(text).ok()? {
-        Value::String(inner) => word(&inner),
-        Value::Object(map) => match (map.get("online"), map.get("status")) {
-            (Some(Value::Bool(online)), _) => Some(*online),
-            (_, Some(Value::String(status))) => word(status),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,20 +123,5 @@ mod tests {
         assert!(json(b"{\"temperature\": 2").is_none());
         assert!(json(&[0xff, 0xfe]).is_none());
         assert!(json(b"{\"t\": 1}").is_some());
-    }
-
-    #[test]
-    fn status_payloads_in_the_forms_devices_send() {
-        assert_eq!(status_presence(b"online"), Some(true));
-        assert_eq!(status_presence(b" OFFLINE\n"), Some(false));
-        assert_eq!(status_presence(b"\"online\""), Some(true));
-        assert_eq!(
-            status_presence(br#"{"online": false, "rssi": -60}"#),
-            Some(false)
-        );
-        assert_eq!(status_presence(br#"{"status": "online"}"#), Some(true));
-        assert_eq!(status_presence(br#"{"battery": 80}"#), None);
-        assert_eq!(status_presence(b"rebooting"), None);
-        assert_eq!(status_presence(&[0xff]), None);
     }
 }

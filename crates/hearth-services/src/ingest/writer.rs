@@ -7,7 +7,9 @@ use super::{IngestConfig, IngestError};
 use crate::DeviceConnection;
 use crate::auth::RateLimitedLog;
 use hearth_bus::{AckToken, Bus, Envelope, Qos};
-use hearth_model::{DeviceId, MessageKind, Millis, Point, StatusChange, now_millis};
+use hearth_model::{
+    DeviceId, DevicePresence, MessageKind, Millis, Point, StatusChange, now_millis,
+};
 use hearth_store::{DeviceFilter, IngestBatch, LiveUpdate, NewMessage, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -368,7 +370,7 @@ impl Writer {
             }
             MessageKind::Event => self.presence.activity(&id, now_ms, info.timeout_ms),
             MessageKind::Status => {
-                let presence = parse::status_presence(&item.payload);
+                let presence = DevicePresence::from_status_payload(&item.payload);
                 // `online` / `offline` as plain words are what the protocol asks for.
                 json_ok |= presence.is_some();
                 let text = String::from_utf8_lossy(&item.payload);
@@ -382,7 +384,7 @@ impl Writer {
                 }
                 update.device_status = Some(status);
                 match presence {
-                    Some(false) => self.presence.offline(&id, now_ms),
+                    Some(DevicePresence::Offline) => self.presence.offline(&id, now_ms),
                     _ => self.presence.activity(&id, now_ms, info.timeout_ms),
                 }
             }
@@ -405,8 +407,16 @@ impl Writer {
             if change.reason == hearth_model::PresenceReason::Status {
                 continue;
             }
-            let payload = if change.online { "online" } else { "offline" };
-            let envelope = Envelope::new(format!("devices/{}/status", change.device), payload)
+            let presence = if change.online {
+                DevicePresence::Online
+            } else {
+                DevicePresence::Offline
+            };
+            let topic = hearth_model::topic::DeviceTopic {
+                device: &change.device,
+                kind: hearth_model::topic::TopicKind::Status,
+            };
+            let envelope = Envelope::new(topic.to_string(), presence.as_str())
                 .with_qos(Qos::AtLeastOnce)
                 .with_retain(true);
             if let Err(error) = self.bus.publish(envelope).await {
@@ -438,11 +448,11 @@ enum Added {
     No,
 }
 
-/// `devices/{id}/{kind}` split into the id and the kind.
+/// A device report (`devices/{id}/{data|status|heartbeat|events}`) split into the id
+/// and the kind; the command topics under the same prefix are not history.
 fn device_topic(topic: &str) -> Option<(&str, MessageKind)> {
-    let rest = topic.strip_prefix("devices/")?;
-    let (device, level) = rest.split_once('/')?;
-    Some((device, MessageKind::from_topic_level(level)?))
+    let parsed = hearth_model::topic::parse(topic)?;
+    Some((parsed.device, parsed.kind.message_kind()?))
 }
 
 #[cfg(test)]
@@ -464,6 +474,8 @@ mod tests {
             Some(("d1", MessageKind::Status))
         );
         assert_eq!(device_topic("devices/d1/commands"), None);
+        assert_eq!(device_topic("devices/d1/command-status"), None);
+        assert_eq!(device_topic("devices/d1/commands/relay/ack"), None);
         assert_eq!(device_topic("devices/d1"), None);
         assert_eq!(device_topic("other/d1/data"), None);
     }
