@@ -13,6 +13,11 @@
 //! - [`database_url`] and [`DatabaseGuard`]: a fresh database URL, for tests that open
 //!   the store themselves (upgrades) or pass `--database` to the binary.
 //! - [`both_backends!`]: one test, two backends.
+//! - [`start_hub`] and [`TestHub`]: a whole hub on port 0, as `hearth serve` runs it.
+
+mod hub;
+
+pub use hub::{ADMIN_PASSWORD, TestHub, start_hub, start_hub_with};
 
 use hearth_store::Store;
 use sqlx::Connection;

@@ -37,6 +37,9 @@ class Api:
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        # As a browser on the hub's own page does: changes made with the session cookie
+        # must come from the hub's origin (cross-site request forgery).
+        request.add_header("Origin", self.base)
         try:
             with self.opener.open(request, timeout=WAIT) as response:
                 text = response.read().decode()

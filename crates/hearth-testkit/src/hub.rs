@@ -1,0 +1,79 @@
+//! A whole hub in the test's process, as `hearth serve` runs it ([`hearth::hub::Hub`]),
+//! on port-0 listeners of 127.0.0.1 and a fresh store.
+
+use crate::{Backend, DatabaseGuard, database_url};
+use hearth::config::HearthConfig;
+use hearth::hub::Hub;
+use std::net::SocketAddr;
+use std::ops::Deref;
+
+/// The owner account's password in every test hub (user `admin`).
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// A started hub and what must outlive it (its data directory and database). Derefs to
+/// [`Hub`]; [`TestHub::shutdown`] stops it the way `hearth serve` does.
+pub struct TestHub {
+    hub: Option<Hub>,
+    _database: DatabaseGuard,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestHub {
+    /// Stops every service in order and waits for them.
+    pub async fn shutdown(mut self) {
+        if let Some(hub) = self.hub.take() {
+            hub.shutdown().await;
+        }
+    }
+
+    /// The MQTT (TCP) listener.
+    pub fn mqtt(&self) -> SocketAddr {
+        self.addrs().mqtt.expect("MQTT listener")
+    }
+
+    /// The HTTP listener (API and web app).
+    pub fn http(&self) -> SocketAddr {
+        self.addrs().http.expect("HTTP listener")
+    }
+}
+
+impl Deref for TestHub {
+    type Target = Hub;
+
+    fn deref(&self) -> &Hub {
+        self.hub.as_ref().expect("the hub is running")
+    }
+}
+
+/// Starts a hub on `backend` with MQTT, WebSocket and HTTP on port 0, broker
+/// persistence in its temporary data directory, and the owner `admin` with
+/// [`ADMIN_PASSWORD`]. `adjust` changes the configuration before the start.
+///
+/// # Panics
+/// If the hub cannot start.
+pub async fn start_hub_with(backend: Backend, adjust: impl FnOnce(&mut HearthConfig)) -> TestHub {
+    let data_dir = tempfile::tempdir().expect("a temporary data directory");
+    let (url, database) = database_url(backend);
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = HearthConfig {
+        data_dir: data_dir.path().to_owned(),
+        database: Some(url),
+        http: Some(any_port),
+        mqtt: hearth_broker::BrokerConfig::ephemeral(),
+        ..HearthConfig::default()
+    };
+    adjust(&mut config);
+    let hub = Hub::start(config, Some(ADMIN_PASSWORD.to_owned()))
+        .await
+        .expect("the hub starts");
+    TestHub {
+        hub: Some(hub),
+        _database: database,
+        _data_dir: data_dir,
+    }
+}
+
+/// [`start_hub_with`] and the defaults.
+pub async fn start_hub(backend: Backend) -> TestHub {
+    start_hub_with(backend, |_| {}).await
+}

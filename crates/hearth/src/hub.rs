@@ -1,0 +1,341 @@
+//! [`Hub`]: every service of a running hub, started in order and stopped in reverse.
+//!
+//! The order is the dependency order: the store, the registry and its authorizer, the
+//! broker (which needs the authorizer), the services that reach the broker through the
+//! bus (ingest, commands, retention), and last the HTTP API, which needs them all.
+//! Shutdown walks back: the HTTP server stops taking requests and finishes those in
+//! flight, the background tasks end, the broker closes every connection and hands over
+//! what it holds, commands and ingest write what they were given, and the store closes.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+use crate::adapters::{CommandAdapter, CredentialAdapter, register_metrics};
+use crate::config::HearthConfig;
+use hearth_api::AppState;
+use hearth_broker::Broker;
+use hearth_broker::file_auth::FileAuthorizer;
+use hearth_broker::persist::BrokerStore;
+use hearth_bus::{Authorizer, Bus};
+use hearth_services::commands::Commands;
+use hearth_services::ingest::Ingest;
+use hearth_services::{LoginLimiter, Registry, RegistryAuthorizer};
+use hearth_store::{RedbBrokerStore, Store};
+
+/// Where a started hub listens (`None`: that listener is off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubAddrs {
+    pub mqtt: Option<SocketAddr>,
+    pub ws: Option<SocketAddr>,
+    pub mqtts: Option<SocketAddr>,
+    pub wss: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+}
+
+/// The HTTP server's task and the way to stop it.
+struct HttpServer {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// A running hub. Dropping it without [`Hub::shutdown`] aborts nothing in order: call
+/// `shutdown` so that everything acknowledged is written before the process ends.
+pub struct Hub {
+    addrs: HubAddrs,
+    store: Arc<dyn Store>,
+    registry: Registry,
+    authorizer: Arc<RegistryAuthorizer>,
+    broker: Broker,
+    ingest: Ingest,
+    commands: Commands,
+    http: Option<HttpServer>,
+    /// Tasks that only react (watchers, retention, the heap trimmer, the `/metrics`
+    /// feed): nothing is lost when they are aborted.
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Hub {
+    /// Opens the store, creates the owner account on an empty registry (with
+    /// `admin_password`, or a generated one that is logged once), and starts every
+    /// service with `config`.
+    pub async fn start(
+        config: HearthConfig,
+        admin_password: Option<String>,
+    ) -> anyhow::Result<Hub> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let database_url = config.database_url()?;
+        let store = hearth_store::open(&database_url)
+            .await
+            .with_context(|| format!("opening the database {}", redact(&database_url)))?;
+        tracing::info!(backend = store.backend(), "registry store ready");
+
+        let registry = Registry::new(store.clone());
+        first_start(&registry, admin_password).await?;
+
+        if config.mqtt.auth.allow_anonymous {
+            tracing::warn!(
+                "anonymous MQTT access is enabled: any client may connect (development mode)"
+            );
+        }
+        let mut background = Vec::new();
+        // The broker's password file, when configured, still admits the users it lists
+        // (for setups migrated from Mosquitto); the registry is asked first.
+        let fallback = if config.mqtt.auth.password_file.is_some() {
+            let file_auth = Arc::new(
+                FileAuthorizer::load(&config.mqtt.auth)
+                    .context("loading broker password/ACL files")?,
+            );
+            background.push(file_auth.watch());
+            Some(file_auth as Arc<dyn Authorizer>)
+        } else {
+            None
+        };
+        let authorizer =
+            RegistryAuthorizer::load(store.clone(), config.mqtt.auth.allow_anonymous, fallback)
+                .await
+                .context("loading the registry for MQTT auth")?;
+        // One count of failed logins for HTTP and MQTT: neither is a way around the other.
+        let login_limiter = Arc::new(LoginLimiter::new(config.api.login_failures_per_minute));
+        authorizer.use_login_limiter(login_limiter.clone());
+
+        let broker_store: Option<Box<dyn BrokerStore>> = if config.mqtt.persistence {
+            let path = config.data_dir.join("broker.redb");
+            Some(Box::new(RedbBrokerStore::open(&path)?))
+        } else {
+            None
+        };
+        // Taken before the broker starts, so that no device connection goes unseen.
+        let device_connections = authorizer.device_connections();
+        let broker =
+            Broker::start_with_store(config.mqtt.clone(), authorizer.clone(), broker_store)
+                .await
+                .context("starting the MQTT broker")?;
+        let bus: Arc<dyn Bus> = Arc::new(broker.handle());
+        background.push(authorizer.watch(bus.clone()));
+        let ingest = Ingest::start(
+            store.clone(),
+            bus.clone(),
+            device_connections,
+            config.ingest.clone(),
+        )
+        .await
+        .context("starting ingest")?;
+        background.push(hearth_services::retention::spawn(
+            store.clone(),
+            config.history.clone(),
+        ));
+        let commands = Commands::start(
+            store.clone(),
+            bus.clone(),
+            ingest.presence_events(),
+            config.commands.clone(),
+        )
+        .await
+        .context("starting the commands service")?;
+        background.push(crate::memory::spawn_trimmer());
+
+        let broker_addrs = broker.local_addrs().clone();
+        let mut addrs = HubAddrs {
+            mqtt: broker_addrs.mqtt,
+            ws: broker_addrs.ws,
+            mqtts: broker_addrs.mqtts,
+            wss: broker_addrs.wss,
+            http: None,
+        };
+        let http = match config.http {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the HTTP listener on {addr}"))?;
+                addrs.http = Some(listener.local_addr()?);
+                let state = AppState::new(
+                    store.clone(),
+                    registry
+                        .clone()
+                        .with_change_notifier(authorizer.change_notifier()),
+                    config.api.clone(),
+                )
+                .with_login_limiter(login_limiter)
+                .with_commands(Arc::new(CommandAdapter(commands.clone())))
+                .with_mqtt_credentials(Arc::new(CredentialAdapter {
+                    authorizer: authorizer.clone(),
+                    bus: bus.clone(),
+                    ws_url: broker_addrs.ws.map(|ws| format!("ws://{ws}/mqtt")),
+                }));
+                background.push(feed_metrics(
+                    &state,
+                    &broker,
+                    &authorizer,
+                    &ingest,
+                    &commands,
+                ));
+                let (stop, mut stopped) = tokio::sync::watch::channel(false);
+                let task = tokio::spawn(async move {
+                    let shutdown = async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    };
+                    if let Err(error) = hearth_api::serve(listener, state, shutdown).await {
+                        tracing::error!("the HTTP server stopped: {error}");
+                    }
+                });
+                tracing::info!(local = ?addrs.http, "HTTP API listening (docs at /api/docs)");
+                Some(HttpServer { stop, task })
+            }
+            None => None,
+        };
+        Ok(Hub {
+            addrs,
+            store,
+            registry: registry.with_change_notifier(authorizer.change_notifier()),
+            authorizer,
+            broker,
+            ingest,
+            commands,
+            http,
+            background,
+        })
+    }
+
+    pub fn addrs(&self) -> HubAddrs {
+        self.addrs
+    }
+
+    /// The hub's store (tests read what the hub wrote).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The registry, wired so that its changes reach the running hub at once.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The in-process way to the broker, as services have it.
+    pub fn bus(&self) -> Arc<dyn Bus> {
+        Arc::new(self.broker.handle())
+    }
+
+    pub fn authorizer(&self) -> &Arc<RegistryAuthorizer> {
+        &self.authorizer
+    }
+
+    pub fn commands(&self) -> &Commands {
+        &self.commands
+    }
+
+    /// Stops every service in reverse order and waits for each.
+    pub async fn shutdown(self) {
+        if let Some(http) = self.http {
+            let _ = http.stop.send(true);
+            if let Err(error) = http.task.await {
+                tracing::warn!("the HTTP server task failed: {error}");
+            }
+        }
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.broker.shutdown().await;
+        // After the broker: what it handed over is written before the store closes.
+        drop(self.commands);
+        self.ingest.shutdown().await;
+        self.store.close().await;
+    }
+}
+
+/// Keeps a copy of the broker's counters for `/metrics` (which must answer without
+/// waiting on the router) and registers every service's counters.
+fn feed_metrics(
+    state: &AppState,
+    broker: &Broker,
+    authorizer: &Arc<RegistryAuthorizer>,
+    ingest: &Ingest,
+    commands: &Commands,
+) -> JoinHandle<()> {
+    let broker_stats = Arc::new(parking_lot::Mutex::new(None));
+    register_metrics(
+        state.metrics(),
+        broker_stats.clone(),
+        authorizer.clone(),
+        ingest.counters().clone(),
+        ingest.backlog_probe(),
+        commands.clone(),
+    );
+    let handle = broker.handle();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(stats) = handle.stats().await {
+                *broker_stats.lock() = Some(stats);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    })
+}
+
+/// On an empty registry, creates the owner account and says how to log in, once.
+async fn first_start(registry: &Registry, password: Option<String>) -> anyhow::Result<()> {
+    let Some(first) = registry
+        .ensure_owner(password)
+        .await
+        .context("creating the owner account")?
+    else {
+        return Ok(());
+    };
+    match &first.generated_password {
+        Some(password) => tracing::warn!(
+            "first start: created the owner account `{}` with the one-time password {password} \
+             (shown only now; change it with `hearth user passwd {}`). \
+             首次启动：已创建管理员账户 `{}`，一次性密码 {password}（仅显示这一次）",
+            first.owner.name,
+            first.owner.name,
+            first.owner.name
+        ),
+        None => tracing::info!(
+            "first start: created the owner account `{}` with the password from the admin password file",
+            first.owner.name
+        ),
+    }
+    tracing::info!(
+        "first start: created group `{}` and application `{}`; add a device with `hearth device add <id>`",
+        first.group.id,
+        first.app.id
+    );
+    Ok(())
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn database_passwords_stay_out_of_logs() {
+        assert_eq!(
+            redact("postgres://hearth:s3cret@db:5432/hearth"),
+            "postgres://hearth:***@db:5432/hearth"
+        );
+        assert_eq!(
+            redact("postgres://hearth@db/hearth"),
+            "postgres://hearth@db/hearth"
+        );
+        assert_eq!(redact("sqlite://data/hearth.db"), "sqlite://data/hearth.db");
+    }
+}

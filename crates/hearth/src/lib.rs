@@ -1,0 +1,91 @@
+//! `hearth`: the hub in one binary. The binary (`src/main.rs`) only calls [`main`]; the
+//! rest is a library so that tests start a whole hub in-process ([`hub::Hub`], used by
+//! `hearth_testkit::start_hub`).
+//!
+//! # Layout
+//! - `cli`: the command line (clap).
+//! - `config`: `hearth.toml` + `HEARTH_*` + flags into one [`config::HearthConfig`].
+//! - `hub`: [`hub::Hub`], every service started in order and stopped in reverse.
+//! - `serve`: `hearth serve`: a hub until Ctrl-C or SIGTERM.
+//! - `adapters`: the API's seams over the services, and the `/metrics` feed.
+//! - `passwd`: password-file maintenance for the broker's file authorizer.
+//! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
+//! - `bench*`: `hearth bench ...`.
+
+mod adapters;
+mod admin;
+mod bench;
+mod bench_auth;
+mod bench_ingest;
+pub mod cli;
+pub mod config;
+pub mod hub;
+mod memory;
+mod passwd;
+mod serve;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// The whole program: parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    // The hub logs at info; a one-shot command only says what went wrong.
+    let quiet = matches!(
+        cli.command,
+        cli::Command::Group(_)
+            | cli::Command::User(_)
+            | cli::Command::App(_)
+            | cli::Command::Device(_)
+    );
+    init_tracing(cli.log.as_deref(), if quiet { "warn" } else { "info" });
+    let admin = |command| admin::run(command, &cli.store);
+    let result = match cli.command {
+        cli::Command::Group(args) => return admin(admin::AdminCommand::Group(args)),
+        cli::Command::User(args) => return admin(admin::AdminCommand::User(args)),
+        cli::Command::App(args) => return admin(admin::AdminCommand::App(args)),
+        cli::Command::Device(args) => return admin(admin::AdminCommand::Device(args)),
+        cli::Command::Serve(args) => run_async(serve::run(*args)),
+        cli::Command::Passwd(args) => passwd::run(args),
+        cli::Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole context chain on one line: "reading hearth.toml: ...".
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
+fn init_tracing(level: Option<&str>, default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| EnvFilter::new(default)),
+    };
+    // Logs go to stderr: stdout is for command output (`--json`, `--print-addrs`).
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(log_colours())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Colours only for a person at a terminal: a log file, a pipe or journald would keep
+/// the escape codes as noise. `NO_COLOR` (any non-empty value, see no-color.org) turns
+/// them off there too.
+fn log_colours() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    !no_color && std::io::stderr().is_terminal()
+}

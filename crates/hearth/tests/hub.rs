@@ -1,0 +1,86 @@
+//! A whole hub started and stopped in-process (`hearth_testkit::start_hub`), on both
+//! backends: a device's reading goes through the broker and ingest into the store, the
+//! API answers, and `shutdown` stops every listener (the HTTP server included) before it
+//! returns.
+
+use hearth_testkit::{Backend, TestHub, start_hub};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn http_get(hub: &TestHub, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(hub.http()).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        hub.http()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+async fn a_hub_starts_serves_and_stops(backend: Backend) {
+    let hub = start_hub(backend).await;
+    let (_, secret) = hub
+        .registry()
+        .add_device(
+            "test",
+            hearth_services::registry::DeviceSpec {
+                id: "lamp".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut options = rumqttc::MqttOptions::new("lamp", "127.0.0.1", hub.mqtt().port());
+    options.set_credentials("lamp", secret);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 8);
+    client
+        .publish(
+            "devices/lamp/data",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            r#"{"power": 4.5}"#,
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(error) => panic!("lamp: {error:?}"),
+            }
+        }
+    })
+    .await
+    .expect("PUBACK");
+    // Acknowledged means stored.
+    let device = hub.store().device(&"lamp".parse().unwrap()).await.unwrap();
+    assert_eq!(
+        device.live.last_report_data.expect("a report")["power"],
+        serde_json::json!(4.5)
+    );
+    assert!(http_get(&hub, "/healthz").await.starts_with("HTTP/1.1 200"));
+
+    let (mqtt, http) = (hub.mqtt(), hub.http());
+    drop(client);
+    drop(eventloop);
+    hub.shutdown().await;
+    for addr in [mqtt, http] {
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "{addr} still accepts connections after shutdown"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_starts_serves_and_stops_on_sqlite() {
+    a_hub_starts_serves_and_stops(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_starts_serves_and_stops_on_postgres() {
+    a_hub_starts_serves_and_stops(Backend::Postgres).await;
+}
