@@ -18,7 +18,9 @@
 //! | `hearth_ingest_stored_total` | counter | |
 //! | `hearth_ingest_lag_seconds` | gauge | |
 //! | `hearth_denied_actions_total` | counter | `source` (`mqtt`, `api`) |
-//! | `hearth_commands_total` | counter | `outcome` (`acked`, `failed`, `timeout`) |
+//! | `hearth_commands_total` | counter | `status` (`sent`, `acked`, `failed`, `timeout`) |
+//! | `hearth_commands_failures_total` | counter | `what` (`store`, `publish`) |
+//! | `hearth_commands_open` | gauge | |
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;

@@ -47,6 +47,10 @@ async fn simulated_device(
     })
 }
 
+fn device(id: &str) -> hearth_model::DeviceId {
+    hearth_model::DeviceId::new(id).unwrap()
+}
+
 /// Waits until the command is final and returns it.
 async fn outcome(hub: &Hub, id: &str) -> hearth_model::Command {
     let started = tokio::time::Instant::now();
@@ -82,18 +86,18 @@ async fn commands_end_acked_failed_or_timed_out(store: Arc<dyn Store>) {
     let params = serde_json::json!({"on": true});
     let acked = hub
         .commands
-        .send("user:alice", "d0", "relay", params.clone(), None)
+        .send("user:alice", &device("d0"), "relay", params.clone(), None)
         .await
         .unwrap();
     assert_eq!(acked.status, CommandStatus::Sent, "the device is online");
     let failed = hub
         .commands
-        .send("user:alice", "d1", "relay", params.clone(), None)
+        .send("user:alice", &device("d1"), "relay", params.clone(), None)
         .await
         .unwrap();
     let silent = hub
         .commands
-        .send("user:alice", "d2", "relay", params.clone(), None)
+        .send("user:alice", &device("d2"), "relay", params.clone(), None)
         .await
         .unwrap();
 
@@ -110,7 +114,7 @@ async fn commands_end_acked_failed_or_timed_out(store: Arc<dyn Store>) {
     );
     let silent = outcome(&hub, &silent.id).await;
     assert_eq!(silent.status, CommandStatus::Timeout);
-    let log = hub.commands.list("d0", 10).await.unwrap();
+    let log = hub.commands.list(&device("d0"), 10).await.unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].status, CommandStatus::Acked);
 }
@@ -122,7 +126,7 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
         .commands
         .send(
             "user:alice",
-            "d0",
+            &device("d0"),
             "relay",
             serde_json::json!({"on": false}),
             Some(60),
@@ -132,7 +136,13 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
     assert_eq!(waiting.status, CommandStatus::Pending);
     let expiring = hub
         .commands
-        .send("user:alice", "d1", "relay", serde_json::json!({}), Some(1))
+        .send(
+            "user:alice",
+            &device("d1"),
+            "relay",
+            serde_json::json!({}),
+            Some(1),
+        )
         .await
         .unwrap();
     // d0 comes online: the command goes out and is answered.
@@ -153,13 +163,25 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
     // Bad requests name the field.
     let error = hub
         .commands
-        .send("user:alice", "d0", "a/b", serde_json::json!({}), None)
+        .send(
+            "user:alice",
+            &device("d0"),
+            "a/b",
+            serde_json::json!({}),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(error.to_string().starts_with("name:"), "{error}");
     let error = hub
         .commands
-        .send("user:alice", "d0", "relay", serde_json::json!([1]), None)
+        .send(
+            "user:alice",
+            &device("d0"),
+            "relay",
+            serde_json::json!([1]),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(error.to_string().starts_with("params:"), "{error}");
@@ -178,7 +200,7 @@ async fn commands_recorded_by_another_process_are_delivered(store: Arc<dyn Store
         store.as_ref(),
         &CommandConfig::default(),
         "cli:test",
-        "d0",
+        &device("d0"),
         "dim",
         serde_json::json!({"level": 40}),
         None,

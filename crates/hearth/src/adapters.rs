@@ -45,6 +45,7 @@ fn api_error(error: CommandError) -> ApiError {
             ApiError::not_found(format!("{what} {id:?} not found"))
         }
         CommandError::Store(other) => ApiError::internal(other),
+        CommandError::Stopped => ApiError::unavailable("the hub is shutting down"),
     }
 }
 
@@ -57,7 +58,7 @@ impl CommandService for CommandAdapter {
         self.0
             .send(
                 &request.actor,
-                request.device.as_str(),
+                &request.device,
                 &request.name,
                 request.params,
                 ttl_secs,
@@ -68,11 +69,7 @@ impl CommandService for CommandAdapter {
     }
 
     async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<CommandView>, ApiError> {
-        let commands = self
-            .0
-            .list(device.as_str(), limit)
-            .await
-            .map_err(api_error)?;
+        let commands = self.0.list(device, limit).await.map_err(api_error)?;
         Ok(commands.into_iter().map(view).collect())
     }
 
@@ -150,6 +147,23 @@ pub fn register_metrics(
                 counter.load(Ordering::Relaxed) as f64,
             );
         }
+        for (what, counter) in [
+            ("store", &outcomes.store_failures),
+            ("publish", &outcomes.publish_failures),
+        ] {
+            out.counter(
+                "hearth_commands_failures_total",
+                "command store reads and writes, and publishes, that failed (logged, retried)",
+                &[("what", what)],
+                counter.load(Ordering::Relaxed) as f64,
+            );
+        }
+        out.gauge(
+            "hearth_commands_open",
+            "commands waiting for their device or its answer (one deadline each)",
+            &[],
+            outcomes.armed_deadlines.load(Ordering::Relaxed) as f64,
+        );
         if let Some(stats) = broker_stats.lock().as_ref() {
             out.gauge(
                 "hearth_mqtt_connections",

@@ -9,10 +9,18 @@
 //! does a command whose device did not come back before its TTL. Every change is stored
 //! first and then published on `devices/{id}/command-status` (JSON of the command), so
 //! the web app sees outcomes live and never shows a state the device did not confirm.
+//! A change the store refused is neither applied nor announced: it is logged, counted
+//! ([`CommandCounters`]) and tried again.
+//!
+//! One task owns every open command and one ordered set of deadlines (expiry while
+//! pending, the acknowledgement window once sent), so a command that may wait days
+//! costs two entries, not a task or a timer.
 //!
 //! # Layout
-//! - `service`: [`Commands`]: sending, the answer interceptor, timeouts.
+//! - `service`: [`Commands`], the handle (send, get, list, shutdown), and [`record_new`].
+//! - `worker`: the task: delivery, answers, deadlines, adoption of CLI commands.
 
 mod service;
+mod worker;
 
 pub use service::{CommandConfig, CommandCounters, CommandError, Commands, record_new};

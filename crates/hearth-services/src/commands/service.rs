@@ -1,16 +1,17 @@
-//! [`Commands`]: sending, answers, timeouts.
+//! [`Commands`]: the handle, its configuration and errors, and [`record_new`], which
+//! the CLI shares.
 
+use super::worker::{Event, Worker};
 use crate::ingest::PresenceEvent;
-use hearth_bus::{AckToken, Bus, Envelope, Interceptor, Qos};
-use hearth_model::{Command, CommandStatus, DeviceId, Millis, now_millis};
+use hearth_bus::{AckToken, Bus, Envelope, Interceptor};
+use hearth_model::{Command, CommandStatus, DeviceId, Millis, now_millis, topic};
 use hearth_store::{Store, StoreError};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 /// `[commands]` in hearth.toml.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,24 +42,43 @@ pub enum CommandError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The service was shut down.
+    #[error("the commands service is stopped")]
+    Stopped,
 }
 
-/// Command outcomes so far, for `/metrics`.
+/// What the commands service did and what went wrong, for `/metrics`. Outcomes count
+/// stored transitions only; failures count every store or bus operation that did not
+/// happen (each is also logged).
 #[derive(Debug, Default)]
 pub struct CommandCounters {
     pub sent: AtomicU64,
     pub acked: AtomicU64,
     pub failed: AtomicU64,
     pub timeout: AtomicU64,
+    /// Store reads and writes that failed (the step is retried, never announced).
+    pub store_failures: AtomicU64,
+    /// Commands or status announcements the bus refused.
+    pub publish_failures: AtomicU64,
+    /// Deadlines the task is waiting for now: one per open command (a gauge).
+    pub armed_deadlines: AtomicU64,
 }
 
-/// How often the store is read for commands another process (the CLI) recorded.
-const ADOPT_INTERVAL: Duration = Duration::from_secs(1);
+/// A command as a caller asks for it, before it is checked and recorded.
+#[derive(Debug)]
+pub(super) struct NewCommand {
+    pub issued_by: String,
+    pub device: DeviceId,
+    pub name: String,
+    pub params: Value,
+    pub ttl_secs: Option<u32>,
+}
 
 /// Longest TTL a caller may ask for.
 const MAX_TTL_SECS: u32 = 7 * 86_400;
 
-/// The commands service. Cheap to clone.
+/// The commands service: a handle on its one task. Cheap to clone; [`Commands::shutdown`]
+/// stops the task for every clone.
 #[derive(Clone)]
 pub struct Commands {
     inner: Arc<Inner>,
@@ -66,32 +86,25 @@ pub struct Commands {
 
 struct Inner {
     store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    config: CommandConfig,
-    /// Commands not yet final, by id: the service's working set (also in the store).
-    open: Mutex<HashMap<String, Command>>,
-    /// Held through each status change (deliver, answer, timeout), so that a device's
-    /// answer arriving while its command is being marked `sent` cannot be overwritten.
-    transitions: tokio::sync::Mutex<()>,
-    counters: CommandCounters,
+    /// To the task. Unbounded: sends are as many as API requests and answers as many as
+    /// commands sent, both paced by the hub itself, and the interceptor cannot wait.
+    events: mpsc::UnboundedSender<Event>,
+    counters: Arc<CommandCounters>,
+    /// The task, taken by the first `shutdown`.
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
-struct Answer {
-    topic: Arc<str>,
-    payload: bytes::Bytes,
-    correlation: Option<bytes::Bytes>,
-    ack: Option<AckToken>,
-}
-
-/// Sees answers on `devices/+/commands/+/ack` before the broker acknowledges them.
+/// Sees answers on `devices/+/commands/+/ack` before the broker acknowledges them and
+/// hands them to the task.
 struct AnswerInterceptor {
-    answers: mpsc::UnboundedSender<Answer>,
+    events: mpsc::UnboundedSender<Event>,
 }
 
 impl Interceptor for AnswerInterceptor {
     fn intercept(&self, message: &Envelope, ack: Option<AckToken>) {
-        // Unbounded: answers are as many as commands sent, which the hub itself paces.
-        let _ = self.answers.send(Answer {
+        // After shutdown the token is dropped, which refuses the answer: the device
+        // resends it to the next run.
+        let _ = self.events.send(Event::Answer {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
             correlation: message.correlation_data.clone(),
@@ -102,7 +115,7 @@ impl Interceptor for AnswerInterceptor {
 
 impl Commands {
     /// Picks up the commands left open by the last run, registers the answer
-    /// interceptor and starts the service. `presence` tells it when devices come back
+    /// interceptor and starts the task. `presence` tells it when devices come back
     /// (from ingest).
     pub async fn start(
         store: Arc<dyn Store>,
@@ -110,75 +123,38 @@ impl Commands {
         presence: broadcast::Receiver<PresenceEvent>,
         config: CommandConfig,
     ) -> Result<Commands, CommandError> {
-        let (answers, answer_rx) = mpsc::unbounded_channel();
-        let open: HashMap<String, Command> = store
-            .open_commands()
-            .await?
-            .into_iter()
-            .map(|command| (command.id.clone(), command))
-            .collect();
-        let commands = Commands {
-            inner: Arc::new(Inner {
-                store,
-                bus: bus.clone(),
-                config,
-                open: Mutex::new(open),
-                transitions: tokio::sync::Mutex::new(()),
-                counters: CommandCounters::default(),
-            }),
-        };
+        let open = store.open_commands().await?;
+        let (events, events_rx) = mpsc::unbounded_channel();
         bus.intercept(
-            "devices/+/commands/+/ack",
-            Arc::new(AnswerInterceptor { answers }),
+            topic::ACKS_FILTER,
+            Arc::new(AnswerInterceptor {
+                events: events.clone(),
+            }),
         )
         .map_err(|error| CommandError::Invalid {
             field: "bus",
             message: error.to_string(),
         })?;
-        let restored: Vec<Command> = commands.inner.open.lock().values().cloned().collect();
-        for command in restored {
-            commands.arm(&command);
-        }
-        tokio::spawn(commands.clone().answer_loop(answer_rx));
-        tokio::spawn(commands.clone().presence_loop(presence));
-        tokio::spawn(commands.clone().adopt_loop());
-        Ok(commands)
+        let counters = Arc::new(CommandCounters::default());
+        let worker = Worker::new(store.clone(), bus, config, counters.clone(), open);
+        let task = tokio::spawn(worker.run(events_rx, presence));
+        Ok(Commands {
+            inner: Arc::new(Inner {
+                store,
+                events,
+                counters,
+                task: Mutex::new(Some(task)),
+            }),
+        })
     }
 
     pub fn counters(&self) -> &CommandCounters {
         &self.inner.counters
     }
 
-    /// Picks up pending commands that another process recorded in the store (`hearth
-    /// device command`), and delivers them like its own.
-    async fn adopt_loop(self) {
-        loop {
-            tokio::time::sleep(ADOPT_INTERVAL).await;
-            let Ok(stored) = self.inner.store.open_commands().await else {
-                continue;
-            };
-            for command in stored {
-                let adopted = {
-                    let mut open = self.inner.open.lock();
-                    if open.contains_key(&command.id) {
-                        false
-                    } else {
-                        open.insert(command.id.clone(), command.clone());
-                        true
-                    }
-                };
-                if !adopted {
-                    continue;
-                }
-                self.arm(&command);
-                if command.status == CommandStatus::Pending
-                    && let Ok(device) = self.inner.store.device(&command.device).await
-                    && device.live.is_online
-                {
-                    self.deliver(&command.id).await;
-                }
-            }
-        }
+    /// How many deadlines the task holds: one per open command, in one ordered set.
+    pub fn armed_deadlines(&self) -> u64 {
+        self.inner.counters.armed_deadlines.load(Ordering::Relaxed)
     }
 
     /// Sends `name` with `params` to `device` on behalf of `issued_by`; returns the
@@ -186,248 +162,24 @@ impl Commands {
     pub async fn send(
         &self,
         issued_by: &str,
-        device: &str,
+        device: &DeviceId,
         name: &str,
         params: Value,
         ttl_secs: Option<u32>,
     ) -> Result<Command, CommandError> {
-        let (command, online) = record_new(
-            self.inner.store.as_ref(),
-            &self.inner.config,
-            issued_by,
-            device,
-            name,
+        let (reply, answer) = oneshot::channel();
+        let request = NewCommand {
+            issued_by: issued_by.to_owned(),
+            device: device.clone(),
+            name: name.to_owned(),
             params,
             ttl_secs,
-        )
-        .await?;
-        // The adopt loop may have seen it in the store first; its entry stands.
+        };
         self.inner
-            .open
-            .lock()
-            .entry(command.id.clone())
-            .or_insert_with(|| command.clone());
-        self.announce(&command).await;
-        let command = if online {
-            self.deliver(&command.id).await.unwrap_or(command)
-        } else {
-            command
-        };
-        self.arm(&command);
-        Ok(command)
-    }
-
-    /// Publishes a pending command and records it as sent.
-    async fn deliver(&self, id: &str) -> Option<Command> {
-        let _transition = self.inner.transitions.lock().await;
-        let mut command = {
-            let open = self.inner.open.lock();
-            let command = open.get(id)?;
-            if command.status != CommandStatus::Pending {
-                return None;
-            }
-            command.clone()
-        };
-        let topic = format!("devices/{}/commands/{}", command.device, command.name);
-        let mut envelope =
-            Envelope::new(topic.as_str(), command.params.to_string()).with_qos(Qos::AtLeastOnce);
-        envelope.response_topic = Some(format!("{topic}/ack").into());
-        envelope.correlation_data = Some(bytes::Bytes::from(command.id.clone()));
-        envelope.content_type = Some("application/json".into());
-        if let Err(error) = self.inner.bus.publish(envelope).await {
-            tracing::warn!(command = %command.id, "command not published: {error}");
-            return None;
-        }
-        command.status = CommandStatus::Sent;
-        command.sent_at_ms = Some(now_millis());
-        self.record(command.clone()).await;
-        self.arm(&command);
-        Some(command)
-    }
-
-    /// Stores a changed command, keeps or drops it from the working set, announces it.
-    async fn record(&self, command: Command) {
-        let counter = match command.status {
-            CommandStatus::Sent => Some(&self.inner.counters.sent),
-            CommandStatus::Acked => Some(&self.inner.counters.acked),
-            CommandStatus::Failed => Some(&self.inner.counters.failed),
-            CommandStatus::Timeout => Some(&self.inner.counters.timeout),
-            CommandStatus::Pending => None,
-        };
-        if let Some(counter) = counter {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        if let Err(error) = self.inner.store.update_command(&command).await {
-            tracing::error!(command = %command.id, "command status not stored: {error}");
-        }
-        {
-            let mut open = self.inner.open.lock();
-            if command.status.is_final() {
-                open.remove(&command.id);
-            } else {
-                open.insert(command.id.clone(), command.clone());
-            }
-        }
-        self.announce(&command).await;
-    }
-
-    async fn announce(&self, command: &Command) {
-        let Ok(json) = serde_json::to_string(command) else {
-            return;
-        };
-        let envelope = Envelope::new(format!("devices/{}/command-status", command.device), json)
-            .with_qos(Qos::AtLeastOnce);
-        let _ = self.inner.bus.publish(envelope).await;
-    }
-
-    /// Schedules the timeout that applies to the command's current status.
-    fn arm(&self, command: &Command) {
-        let deadline_ms = match command.status {
-            CommandStatus::Pending => command.expires_at_ms,
-            CommandStatus::Sent => {
-                command.sent_at_ms.unwrap_or(command.created_at_ms) + command.ack_timeout_ms
-            }
-            _ => return,
-        };
-        let status = command.status;
-        let id = command.id.clone();
-        let service = self.clone();
-        tokio::spawn(async move {
-            let wait = (deadline_ms - now_millis()).max(0) as u64;
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            service.time_out(&id, status).await;
-        });
-    }
-
-    async fn time_out(&self, id: &str, armed_for: CommandStatus) {
-        let _transition = self.inner.transitions.lock().await;
-        let command = {
-            let open = self.inner.open.lock();
-            match open.get(id) {
-                Some(command) if command.status == armed_for => command.clone(),
-                _ => return,
-            }
-        };
-        let reason = match armed_for {
-            CommandStatus::Pending => "the device did not come online before the command expired",
-            _ => "the device did not answer in time",
-        };
-        let mut command = command;
-        command.status = CommandStatus::Timeout;
-        command.result = Some(json!({ "reason": reason }));
-        command.finished_at_ms = Some(now_millis());
-        self.record(command).await;
-    }
-
-    async fn answer_loop(self, mut answers: mpsc::UnboundedReceiver<Answer>) {
-        while let Some(Answer {
-            topic,
-            payload,
-            correlation,
-            ack,
-        }) = answers.recv().await
-        {
-            self.answer(&topic, &payload, correlation.as_deref()).await;
-            // Acknowledged once the outcome is stored: a device that resends an
-            // unacknowledged answer finds the command already final, which is harmless.
-            if let Some(token) = ack {
-                token.accept();
-            }
-        }
-    }
-
-    /// Applies a device's answer to the command it names.
-    async fn answer(&self, topic: &str, payload: &[u8], correlation: Option<&[u8]>) {
-        let Some(device) = topic
-            .strip_prefix("devices/")
-            .and_then(|rest| rest.split('/').next())
-        else {
-            return;
-        };
-        let body: Option<Value> = serde_json::from_slice(payload).ok();
-        let id = body
-            .as_ref()
-            .and_then(|body| body.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| {
-                correlation
-                    .and_then(|data| std::str::from_utf8(data).ok())
-                    .map(str::to_owned)
-            });
-        let Some(id) = id else {
-            tracing::debug!(device, "command answer without an id ignored");
-            return;
-        };
-        let _transition = self.inner.transitions.lock().await;
-        let command = {
-            let open = self.inner.open.lock();
-            match open.get(&id) {
-                Some(command) if command.device.as_str() == device => command.clone(),
-                _ => return,
-            }
-        };
-        let body = body.unwrap_or(Value::Null);
-        let ok = body.get("ok").and_then(Value::as_bool).unwrap_or(true);
-        let mut command = command;
-        command.status = if ok {
-            CommandStatus::Acked
-        } else {
-            CommandStatus::Failed
-        };
-        command.result = body
-            .get("result")
-            .cloned()
-            .or_else(|| body.get("error").cloned());
-        command.reported_state = body.get("state").cloned();
-        command.finished_at_ms = Some(now_millis());
-        self.record(command).await;
-    }
-
-    async fn presence_loop(self, mut presence: broadcast::Receiver<PresenceEvent>) {
-        loop {
-            match presence.recv().await {
-                Ok(event) if event.online => self.device_online(&event.device).await,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => self.recheck_pending().await,
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
-
-    async fn device_online(&self, device: &str) {
-        let pending: Vec<String> = self
-            .inner
-            .open
-            .lock()
-            .values()
-            .filter(|command| {
-                command.device.as_str() == device && command.status == CommandStatus::Pending
-            })
-            .map(|command| command.id.clone())
-            .collect();
-        for id in pending {
-            self.deliver(&id).await;
-        }
-    }
-
-    /// After missed presence events: delivers what is pending for devices now online.
-    async fn recheck_pending(&self) {
-        let devices: std::collections::HashSet<DeviceId> = self
-            .inner
-            .open
-            .lock()
-            .values()
-            .filter(|command| command.status == CommandStatus::Pending)
-            .map(|command| command.device.clone())
-            .collect();
-        for device in devices {
-            if let Ok(found) = self.inner.store.device(&device).await
-                && found.live.is_online
-            {
-                self.device_online(device.as_str()).await;
-            }
-        }
+            .events
+            .send(Event::Send { request, reply })
+            .map_err(|_| CommandError::Stopped)?;
+        answer.await.map_err(|_| CommandError::Stopped)?
     }
 
     /// A command by id (from the store: final ones too).
@@ -436,12 +188,20 @@ impl Commands {
     }
 
     /// A device's commands, newest first.
-    pub async fn list(&self, device: &str, limit: u32) -> Result<Vec<Command>, CommandError> {
-        let device = DeviceId::new(device).map_err(|error| CommandError::Invalid {
-            field: "device",
-            message: format!("{}: {}", error.value, error.why),
-        })?;
-        Ok(self.inner.store.commands(&device, limit).await?)
+    pub async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<Command>, CommandError> {
+        Ok(self.inner.store.commands(device, limit).await?)
+    }
+
+    /// Stops the task after what was queued before and waits for it. Commands still open
+    /// stay in the store, and the next run picks them up.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.events.send(Event::Stop);
+        let task = self.inner.task.lock().take();
+        if let Some(task) = task
+            && let Err(error) = task.await
+        {
+            tracing::error!("the commands task failed: {error}");
+        }
     }
 }
 
@@ -453,15 +213,11 @@ pub async fn record_new(
     store: &dyn Store,
     config: &CommandConfig,
     issued_by: &str,
-    device: &str,
+    device: &DeviceId,
     name: &str,
     params: Value,
     ttl_secs: Option<u32>,
 ) -> Result<(Command, bool), CommandError> {
-    let device = DeviceId::new(device).map_err(|error| CommandError::Invalid {
-        field: "device",
-        message: format!("{}: {}", error.value, error.why),
-    })?;
     check_name(name)?;
     let mut params = match params {
         Value::Null => json!({}),
@@ -480,7 +236,7 @@ pub async fn record_new(
             message: format!("must be between 1 and {MAX_TTL_SECS} seconds"),
         });
     }
-    let target = store.device(&device).await?;
+    let target = store.device(device).await?;
     if !target.enabled {
         return Err(CommandError::Invalid {
             field: "device",
@@ -494,7 +250,7 @@ pub async fn record_new(
     }
     let command = Command {
         id,
-        device,
+        device: device.clone(),
         name: name.to_owned(),
         params,
         issued_by: issued_by.to_owned(),

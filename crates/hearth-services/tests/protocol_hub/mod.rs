@@ -2,6 +2,8 @@
 //! fresh store, with real MQTT clients.
 #![allow(dead_code)] // each test binary uses its own part of it
 
+pub mod failing_store;
+
 use hearth_broker::{Broker, BrokerConfig};
 use hearth_bus::Bus;
 use hearth_model::{DeviceId, MessageKind};

@@ -339,11 +339,14 @@ async fn send_command(
             .map_err(|error| Failure::invalid("params", format!("not JSON: {error}")))?,
         None => serde_json::Value::Null,
     };
+    let device = hearth_model::DeviceId::new(id).map_err(|error| {
+        Failure::invalid("device", format!("device: {}: {}", error.value, error.why))
+    })?;
     let (mut command, _) = hearth_services::commands::record_new(
         ctx.store.as_ref(),
         &ctx.commands,
         &ctx.actor,
-        id,
+        &device,
         name,
         params,
         ttl_secs,

@@ -171,6 +171,7 @@ impl From<hearth_services::commands::CommandError> for Failure {
                 message: error.to_string(),
             },
             CommandError::Store(error) => error.into(),
+            CommandError::Stopped => Failure::other(error.to_string()),
         }
     }
 }
