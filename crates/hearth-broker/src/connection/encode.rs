@@ -56,6 +56,7 @@ impl Connection {
                     *packet
                 }
                 OutItem::Close(reason) => {
+                    self.closed_by_broker = true;
                     if self.closing.is_none() {
                         self.closing = Some(Box::new(ConnectionError::ClosedByBroker(reason)));
                     }

@@ -11,10 +11,12 @@
 //! - `inbound`: every packet after CONNECT.
 //! - `encode`: turning queued items into bytes (topic aliases, size limits).
 //! - `queue`: the router-to-connection queue.
+//! - `linger`: closing a connection the broker ended without losing its DISCONNECT.
 
 mod encode;
 mod handshake;
 mod inbound;
+mod linger;
 pub(crate) mod queue;
 
 use bytes::BytesMut;
@@ -138,12 +140,18 @@ pub(crate) async fn serve<S: ByteStream>(
         result
     };
     connection.outbound.close();
+    let _ = Box::pin(context.events.send(Event::Closed { conn: conn_id })).await;
+    if connection.closed_by_broker {
+        // The session is already released; the socket (and its connection slot) is kept
+        // only until the client has read the end, within linger's bounds.
+        Box::pin(linger::linger(&mut reader, &mut writer, &mut read_buf)).await;
+    } else {
+        let _ = writer.shutdown().await;
+    }
     context
         .stats
         .connections_current
         .fetch_sub(1, Ordering::Relaxed);
-    let _ = Box::pin(context.events.send(Event::Closed { conn: conn_id })).await;
-    let _ = writer.shutdown().await;
     result
 }
 
@@ -182,6 +190,9 @@ pub(crate) struct Connection {
     /// Set once a DISCONNECT was received or a Close item written: the loop ends when
     /// the write buffer is empty.
     closing: Option<Box<ConnectionError>>,
+    /// Set once a Close item was written (the broker ended the connection, with a
+    /// DISCONNECT on v5): the client may still be sending, so the socket lingers.
+    closed_by_broker: bool,
 }
 
 impl Connection {
@@ -219,6 +230,7 @@ impl Connection {
             pending: VecDeque::new(),
             write_buf: BytesMut::new(),
             closing: None,
+            closed_by_broker: false,
             context,
         };
         (connection, event, verdict)
