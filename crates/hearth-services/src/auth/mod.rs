@@ -510,7 +510,15 @@ impl Authorizer for RegistryAuthorizer {
                 }
             }
             PrincipalKind::Admin | PrincipalKind::Service => true,
-            PrincipalKind::Anonymous => self.allow_anonymous,
+            // With an ACL file, anonymous clients get its anonymous section (the `topic`
+            // lines before the first `user` line, and the `pattern` lines), as in
+            // Mosquitto; without one, anything (development mode).
+            PrincipalKind::Anonymous => {
+                self.allow_anonymous
+                    && self.fallback.as_ref().is_none_or(|fallback| {
+                        fallback.authorize(principal, client_id, action, topic)
+                    })
+            }
             PrincipalKind::ConfigUser => self
                 .fallback
                 .as_ref()
