@@ -21,6 +21,8 @@
 //! - `result`: result types; `report`: Markdown tables, medians and ratios.
 //! - `devices`: a fleet of registered devices publishing QoS 1 readings (ingest).
 //! - `relay`: the do-nothing broker for the generator's own ceiling.
+//! - `login_fanout`: fan-out with a login per client, for the authorizer's
+//!   per-delivery check (`hearth bench auth`).
 //! - `error`: [`BenchError`].
 
 mod client;
@@ -28,6 +30,7 @@ mod cpu;
 pub mod devices;
 mod error;
 pub mod histogram;
+pub mod login_fanout;
 pub mod payload;
 mod relay;
 pub mod report;

@@ -101,9 +101,32 @@ pub enum Action {
     Subscribe,
 }
 
-/// The seam for who may do what. The broker calls `authenticate` once per CONNECT and
-/// `authorize` on every PUBLISH and every SUBSCRIBE filter, so `authorize` is synchronous
-/// and must be cheap: implementations precompute or cache what they need.
+/// The answer to one SUBSCRIBE filter (see [`Authorizer::authorize_subscribe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscribeVerdict {
+    /// Refused: the SUBACK says 0x87 (3.x: 0x80).
+    Deny,
+    /// Granted: every message the filter matches is delivered.
+    Allow,
+    /// Granted, but the filter may match topics the principal must not read (a wildcard
+    /// in place of a device id, say), or what it may read changes while it is
+    /// subscribed: the broker asks [`Authorizer::may_receive`] before each delivery on
+    /// this subscription, retained messages included.
+    Filtered,
+}
+
+impl SubscribeVerdict {
+    /// Whether the subscription is granted at all.
+    pub fn is_granted(self) -> bool {
+        self != SubscribeVerdict::Deny
+    }
+}
+
+/// The seam for who may do what. The broker calls `authenticate` once per CONNECT,
+/// `authorize` on every PUBLISH, `authorize_subscribe` on every SUBSCRIBE filter and
+/// `may_receive` on every delivery on a [`SubscribeVerdict::Filtered`] subscription, so
+/// all but `authenticate` are synchronous and must be cheap: implementations precompute
+/// or cache what they need.
 #[async_trait]
 pub trait Authorizer: Send + Sync + 'static {
     /// Decides whether the client may connect and who it is.
@@ -119,6 +142,33 @@ pub trait Authorizer: Send + Sync + 'static {
         action: Action,
         topic: &str,
     ) -> bool;
+
+    /// Decides whether `principal`, connected as `client_id`, may subscribe to `filter`
+    /// (without a `$share/group/` prefix), and whether each delivery on it must be
+    /// checked with [`Authorizer::may_receive`]. By default [`Authorizer::authorize`]
+    /// with [`Action::Subscribe`] decides, and nothing is checked per delivery.
+    fn authorize_subscribe(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        filter: &str,
+    ) -> SubscribeVerdict {
+        if self.authorize(principal, client_id, Action::Subscribe, filter) {
+            SubscribeVerdict::Allow
+        } else {
+            SubscribeVerdict::Deny
+        }
+    }
+
+    /// Whether a message on `topic` (a topic name) may be delivered to `principal` on a
+    /// subscription that [`Authorizer::authorize_subscribe`] granted as
+    /// [`SubscribeVerdict::Filtered`]. Called by the broker's router for every such
+    /// delivery, on its one task: it must not block and should cost a hash lookup.
+    /// What it reads may change at any time (a device given to or taken from an
+    /// application); the next delivery follows.
+    fn may_receive(&self, _principal: &Principal, _topic: &str) -> bool {
+        true
+    }
 
     /// Told once a connection this authorizer admitted is established. `connection`
     /// is unique per connection, so that when a client takes over its own session the

@@ -19,7 +19,8 @@ mod bus;
 mod envelope;
 
 pub use auth::{
-    Action, AllowAll, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind, Transport,
+    Action, AllowAll, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind,
+    SubscribeVerdict, Transport,
 };
 pub use bus::{AckToken, Bus, BusError, Interceptor, Subscription};
 pub use envelope::{Envelope, Qos};

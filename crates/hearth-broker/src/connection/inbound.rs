@@ -1,6 +1,6 @@
 //! Packets after CONNECT: what the connection checks itself before the router sees them.
 
-use hearth_bus::Action;
+use hearth_bus::{Action, SubscribeVerdict};
 use hearth_mqtt::{Packet, Publish, QoS, ReasonCode, Subscribe, Unsubscribe};
 
 use super::queue::{AckKind, OutItem};
@@ -197,6 +197,7 @@ impl Connection {
             .copied();
         let mut requests = Vec::with_capacity(subscribe.filters.len());
         for request in subscribe.filters {
+            let mut filtered = false;
             let verdict = match topic::parse_subscription(&request.filter) {
                 Err(_) => Err(ReasonCode::TOPIC_FILTER_INVALID),
                 Ok((_, filter))
@@ -217,23 +218,28 @@ impl Connection {
                         );
                         return Ok(());
                     }
-                    if self.context.authorizer.authorize(
+                    match self.context.authorizer.authorize_subscribe(
                         &self.principal,
                         &self.client_id,
-                        Action::Subscribe,
                         filter,
                     ) {
-                        Ok(request.options)
-                    } else {
-                        SharedStats::add(&self.context.stats.subscribe_denied, 1);
-                        tracing::debug!(client_id = %self.client_id, filter, "subscribe denied");
-                        Err(ReasonCode::NOT_AUTHORIZED)
+                        SubscribeVerdict::Allow => Ok(request.options),
+                        SubscribeVerdict::Filtered => {
+                            filtered = true;
+                            Ok(request.options)
+                        }
+                        SubscribeVerdict::Deny => {
+                            SharedStats::add(&self.context.stats.subscribe_denied, 1);
+                            tracing::debug!(client_id = %self.client_id, filter, "subscribe denied");
+                            Err(ReasonCode::NOT_AUTHORIZED)
+                        }
                     }
                 }
             };
             requests.push(SubscribeRequest {
                 filter: request.filter,
                 verdict,
+                filtered,
             });
         }
         self.to_router(Event::Subscribe {

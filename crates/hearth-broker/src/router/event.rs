@@ -136,4 +136,7 @@ pub(crate) struct SubscribeRequest {
     pub filter: ByteStr,
     /// Options, or the failure reason (invalid filter, not authorized).
     pub verdict: Result<SubscriptionOptions, ReasonCode>,
+    /// The authorizer granted it as `SubscribeVerdict::Filtered`: every delivery on it
+    /// is checked with `Authorizer::may_receive`.
+    pub filtered: bool,
 }

@@ -108,7 +108,8 @@ pub(crate) struct Router {
     stalled: std::collections::HashSet<SessionId>,
     /// `None` when broker state is not persisted.
     persistence: Option<persist::Persistence>,
-    /// Asked again when a will is sent: the rights its owner had at CONNECT may be gone.
+    /// Asked again when a will is sent (the rights its owner had at CONNECT may be
+    /// gone), and before each delivery on a filtered subscription.
     authorizer: Arc<dyn Authorizer>,
 }
 

@@ -228,15 +228,18 @@ impl Router {
                     .min(stored.expiry)
             });
             session.will = stored.will.map(Box::new);
+            let owner = session.principal.clone();
             self.sessions.insert(id, Box::new(session));
             self.by_client_id.insert(client_id.clone(), id);
             for (filter, options, subscription_id) in stored.subscriptions {
+                let filtered = self.filtered_after_restore(owner.as_ref(), &client_id, &filter);
                 self.add_subscription(
                     id,
                     &filter,
                     SubscriptionEntry {
                         options,
                         subscription_id,
+                        filtered,
                     },
                 );
             }

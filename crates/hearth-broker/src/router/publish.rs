@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::Router;
 use super::event::{ConnId, Control};
 use super::session::{Incoming, Link, Queued, SessionId, SubscriptionEntry};
+use super::subscribe::owner_may_receive;
 use crate::config::QueueFullPolicy;
 use crate::connection::queue::{AckKind, Delivery, OutItem, PushOutcome};
 use crate::message::Message;
@@ -262,9 +263,16 @@ impl Router {
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
         let origin = message.origin;
+        let (sessions, authorizer) = (&self.sessions, &*self.authorizer);
         self.subscriptions
             .for_each_match(&message.topic, |session, entry| {
                 if entry.options.no_local && Some(session) == origin {
+                    return;
+                }
+                // Only filtered subscriptions pay for a check (`SubscribeVerdict`).
+                if entry.filtered
+                    && !owner_may_receive(sessions, authorizer, session, &message.topic)
+                {
                     return;
                 }
                 matches.push(Match::new(session, *entry));

@@ -38,6 +38,10 @@ pub(crate) enum Link {
 pub(crate) struct SubscriptionEntry {
     pub options: SubscriptionOptions,
     pub subscription_id: Option<u32>,
+    /// Granted as `SubscribeVerdict::Filtered`: each delivery asks the authorizer's
+    /// `may_receive` for the session's owner first. Unfiltered subscriptions cost the
+    /// routing path nothing more than reading this flag.
+    pub filtered: bool,
 }
 
 /// A message waiting for room in the in-flight window.

@@ -1,11 +1,17 @@
 //! Subscriptions: ordinary ones in the trie, shared ones (`$share/group/filter`) as
 //! groups in a second trie, and subscribers inside the hub.
+//!
+//! A subscription the authorizer granted as filtered (`SubscribeVerdict::Filtered`)
+//! carries a flag; every delivery on it, retained messages at subscribe time and the
+//! choice of a shared group's member included, asks `Authorizer::may_receive` for the
+//! session's owner first (see [`Router::owner_may_receive`]).
 
-use hearth_bus::Subscription;
+use hearth_bus::{Authorizer, Principal, SubscribeVerdict, Subscription};
 use hearth_mqtt::{
     ByteStr, Packet, Properties, QoS, ReasonCode, RetainHandling, SubAck, SubscriptionOptions,
     UnsubAck,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -57,6 +63,7 @@ impl Router {
             let entry = SubscriptionEntry {
                 options,
                 subscription_id,
+                filtered: request.filtered,
             };
             let existed = self.add_subscription(session_id, &request.filter, entry);
             reasons.push(ReasonCode(options.qos as u8));
@@ -69,8 +76,12 @@ impl Router {
             // v5 §4.8.2: retained messages are not sent for shared subscriptions.
             if wants_retained && !shared {
                 let now = Instant::now();
+                let sessions = &self.sessions;
+                let authorizer = &*self.authorizer;
                 self.retained.for_each_match(&request.filter, |_, message| {
-                    if !message.is_expired(now) {
+                    let may_receive = !entry.filtered
+                        || owner_may_receive(sessions, authorizer, session_id, &message.topic);
+                    if !message.is_expired(now) && may_receive {
                         retained_to_send.push((
                             message.clone(),
                             options.qos.min(message.qos),
@@ -252,11 +263,19 @@ impl Router {
             };
             let n = group.members.len();
             // Prefer a connected member; if none is, queue for the next in turn so that
-            // persistent members still get their share when they return.
+            // persistent members still get their share when they return. Members whose
+            // filtered subscription may not receive this topic are passed over: the
+            // message goes to one that may, or to nobody.
             let mut chosen = None;
+            let mut first_offline = None;
             for step in 0..n {
                 let index = (group.next + step) % n;
-                let (session_id, _) = group.members[index];
+                let (session_id, entry) = group.members[index];
+                if entry.filtered
+                    && !owner_may_receive(&self.sessions, &*self.authorizer, session_id, topic)
+                {
+                    continue;
+                }
                 let connected = self
                     .sessions
                     .get(&session_id)
@@ -265,8 +284,11 @@ impl Router {
                     chosen = Some(index);
                     break;
                 }
+                first_offline.get_or_insert(index);
             }
-            let index = chosen.unwrap_or(group.next % n);
+            let Some(index) = chosen.or(first_offline) else {
+                continue;
+            };
             group.next = (index + 1) % n;
             let (session, entry) = group.members[index];
             matches.push(Match::new(session, entry));
@@ -300,10 +322,49 @@ impl Router {
             SubscriptionEntry {
                 options,
                 subscription_id: None,
+                filtered: false,
             },
         );
         if reply.send(Subscription { receiver }).is_err() {
             self.end_session(id);
         }
     }
+
+    /// Whether a subscription restored from disk is filtered. The record keeps no
+    /// verdict, so the authorizer is asked again with the owner kept in the record; a
+    /// filter it now refuses stays, filtered, so that every delivery is checked. A session
+    /// without a recorded owner (written before owners were kept) keeps its
+    /// subscriptions as they were granted.
+    pub(super) fn filtered_after_restore(
+        &self,
+        owner: Option<&Principal>,
+        client_id: &str,
+        filter: &str,
+    ) -> bool {
+        let Some(owner) = owner else {
+            return false;
+        };
+        match topic::parse_subscription(filter) {
+            Ok((_, inner)) => {
+                self.authorizer.authorize_subscribe(owner, client_id, inner)
+                    != SubscribeVerdict::Allow
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// Whether the owner of `session_id` may receive a message on `topic` through a filtered
+/// subscription (`Authorizer::may_receive`). A session without an owner (inside the hub)
+/// never has a filtered subscription; if one had, it would receive nothing.
+pub(super) fn owner_may_receive(
+    sessions: &HashMap<SessionId, Box<Session>>,
+    authorizer: &dyn Authorizer,
+    session_id: SessionId,
+    topic: &str,
+) -> bool {
+    sessions
+        .get(&session_id)
+        .and_then(|session| session.principal.as_ref())
+        .is_some_and(|owner| authorizer.may_receive(owner, topic))
 }

@@ -64,6 +64,32 @@ pub fn app_may_subscribe(devices: &HashSet<Arc<str>>, filter: &str) -> bool {
     topic::split(filter).is_some_and(|(device, _)| devices.contains(device))
 }
 
+/// What an application (or a person's browser, with the devices they may view) may
+/// subscribe to: `devices/{id}/...` of a device it holds, and filters with a wildcard in
+/// place of the device id (`devices/+/data`, `devices/+/+`, `devices/#`), which could
+/// reach any device and are therefore checked per delivery with [`app_may_receive`].
+/// Every grant is `Filtered`, the literal ones too, so that a device taken from the
+/// application stops flowing at once on subscriptions made while it held it. Anything
+/// not under `devices/` (`#`, `+/+/data`, `$SYS/#`) is refused.
+pub fn app_subscribe_verdict(
+    devices: &HashSet<Arc<str>>,
+    filter: &str,
+) -> hearth_bus::SubscribeVerdict {
+    let wildcard_device =
+        filter == "devices/#" || filter == "devices/+" || filter.starts_with("devices/+/");
+    if wildcard_device || app_may_subscribe(devices, filter) {
+        hearth_bus::SubscribeVerdict::Filtered
+    } else {
+        hearth_bus::SubscribeVerdict::Deny
+    }
+}
+
+/// Whether a message on `topic` (a topic name, no wildcards) may reach an application
+/// holding `devices`: one hash lookup of the topic's device id in the set.
+pub fn app_may_receive(devices: &HashSet<Arc<str>>, topic: &str) -> bool {
+    app_may_subscribe(devices, topic)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +180,41 @@ mod tests {
         assert!(!app_may_subscribe(&devices, "devices/#"));
         assert!(!app_may_subscribe(&devices, "devices/d3/data"));
         assert!(!app_may_subscribe(&devices, "#"));
+    }
+    #[test]
+    fn application_subscriptions_are_granted_filtered_by_device() {
+        use hearth_bus::SubscribeVerdict::{Deny, Filtered};
+        let devices: HashSet<Arc<str>> = ["d1".into(), "d2".into()].into_iter().collect();
+        let cases = [
+            ("devices/d1/#", Filtered),
+            ("devices/d2/data", Filtered),
+            ("devices/+/data", Filtered),
+            ("devices/+/+", Filtered),
+            ("devices/+", Filtered),
+            ("devices/#", Filtered),
+            ("devices/d3/data", Deny),
+            ("devices", Deny),
+            ("devices/", Deny),
+            ("#", Deny),
+            ("+/+/data", Deny),
+            ("+/d1/data", Deny),
+            ("$SYS/#", Deny),
+            ("other/+/data", Deny),
+        ];
+        for (filter, verdict) in cases {
+            assert_eq!(app_subscribe_verdict(&devices, filter), verdict, "{filter}");
+        }
+        // With no devices yet, a wildcard is still granted: devices added later flow.
+        assert_eq!(
+            app_subscribe_verdict(&HashSet::new(), "devices/+/data"),
+            Filtered
+        );
+        assert!(app_may_receive(&devices, "devices/d1/data"));
+        assert!(app_may_receive(&devices, "devices/d2/status"));
+        assert!(app_may_receive(&devices, "devices/d2"));
+        assert!(!app_may_receive(&devices, "devices/d3/data"));
+        assert!(!app_may_receive(&devices, "devices/d10/data"));
+        assert!(!app_may_receive(&devices, "devices"));
+        assert!(!app_may_receive(&devices, "home/d1/data"));
     }
 }

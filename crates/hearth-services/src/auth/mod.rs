@@ -541,6 +541,70 @@ impl Authorizer for RegistryAuthorizer {
         allowed
     }
 
+    /// Applications and browsers get their subscriptions under `devices/` filtered per
+    /// delivery by the devices they hold or may view (`acl::app_subscribe_verdict`), so a
+    /// wildcard in place of the device id is granted and a device given or taken away
+    /// counts from the next message. Everyone else is decided by `authorize`.
+    fn authorize_subscribe(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        filter: &str,
+    ) -> hearth_bus::SubscribeVerdict {
+        use hearth_bus::SubscribeVerdict;
+        let verdict = match principal.kind {
+            PrincipalKind::Application => {
+                let snapshot = self.snapshot.read();
+                match snapshot.app_devices.get(&principal.name) {
+                    Some(devices) => acl::app_subscribe_verdict(devices, filter),
+                    None => SubscribeVerdict::Deny,
+                }
+            }
+            PrincipalKind::User => {
+                let snapshot = self.snapshot.read();
+                match snapshot.users.get(&principal.name) {
+                    // Filtered too, so that an administrator demoted meanwhile reads
+                    // only what their new rights allow from the next message on.
+                    Some(access) if access.is_admin => SubscribeVerdict::Filtered,
+                    Some(access) => acl::app_subscribe_verdict(&access.view, filter),
+                    None => SubscribeVerdict::Deny,
+                }
+            }
+            _ => {
+                return if self.authorize(principal, client_id, Action::Subscribe, filter) {
+                    SubscribeVerdict::Allow
+                } else {
+                    SubscribeVerdict::Deny
+                };
+            }
+        };
+        if verdict == SubscribeVerdict::Deny {
+            self.denied(principal, client_id, Action::Subscribe, filter);
+        }
+        verdict
+    }
+
+    /// One read of the snapshot and a hash lookup of the topic's device id in the
+    /// application's devices (a browser's: those its person may view). Only
+    /// applications and browsers have filtered subscriptions.
+    fn may_receive(&self, principal: &Principal, topic: &str) -> bool {
+        match principal.kind {
+            PrincipalKind::Application => self
+                .snapshot
+                .read()
+                .app_devices
+                .get(&principal.name)
+                .is_some_and(|devices| acl::app_may_receive(devices, topic)),
+            PrincipalKind::User => self
+                .snapshot
+                .read()
+                .users
+                .get(&principal.name)
+                .is_some_and(|access| access.is_admin || acl::app_may_receive(&access.view, topic)),
+            _ => true,
+        }
+    }
+
     fn connected(&self, principal: &Principal, client_id: &str, connection: u64) {
         match principal.kind {
             PrincipalKind::Application | PrincipalKind::Admin | PrincipalKind::User => {
