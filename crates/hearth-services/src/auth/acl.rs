@@ -181,6 +181,7 @@ mod tests {
         assert!(!app_may_subscribe(&devices, "devices/d3/data"));
         assert!(!app_may_subscribe(&devices, "#"));
     }
+
     #[test]
     fn application_subscriptions_are_granted_filtered_by_device() {
         use hearth_bus::SubscribeVerdict::{Deny, Filtered};
