@@ -133,7 +133,7 @@ pub enum DeviceSort {
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     /// Registers devices all or nothing (one for `device add`, thousands for a CSV
-    /// import), each with its secret's argon2 hash, writing one `device.add` audit entry
+    /// import), each with its secret's hash, writing one `device.add` audit entry
     /// per device under `actor`. `NotFound` for an unknown application, `Conflict` for
     /// a taken id (naming the first one).
     async fn create_devices(&self, devices: &[(NewDevice, String)], actor: &str)
@@ -201,6 +201,33 @@ pub struct Credentials {
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
     async fn credentials(&self) -> StoreResult<Credentials>;
+    /// Replaces stored secret hashes by equivalent ones (the same secret, hashed another
+    /// way), each only if the stored hash still equals its `old_hash` (compare and set),
+    /// all in one transaction. Returns, in order, whether each was replaced: not when
+    /// the owner is gone or its secret changed meanwhile (a rotation wins).
+    ///
+    /// Writes no audit entry, on purpose: the audit sequence is the registry's change
+    /// feed, and every hub reloads its authorizer's snapshot when it moves, so one entry
+    /// per rehashed device would turn a fleet reconnecting into a reload per device.
+    /// Nothing changes for anyone: the same secret still logs in.
+    async fn rehash_secrets(&self, rehashes: &[SecretRehash]) -> StoreResult<Vec<bool>>;
+}
+
+/// Whose secret a [`SecretRehash`] replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretOwner {
+    Device(DeviceId),
+    App(AppId),
+}
+
+/// One stored secret hash to replace by another of the same secret
+/// ([`CredentialStore::rehash_secrets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRehash {
+    pub owner: SecretOwner,
+    /// The hash the change was computed against; the row is left alone if it differs.
+    pub old_hash: String,
+    pub new_hash: String,
 }
 
 /// Which audit entries a listing wants, newest first.

@@ -6,12 +6,17 @@
 //! log's sequence number moves, which covers changes made by this process and by the CLI
 //! in another one; clients that lost their right to connect are then disconnected at once.
 //!
-//! Password checks use argon2, which is slow by design, so they run on the blocking pool,
+//! Device and application secrets are stored as salted HMACs (`secret::hash_secret`)
+//! and checked inline in about a microsecond. Passwords (administrators) and secrets
+//! still stored as argon2id are slow by design, so they are checked on the blocking pool,
 //! and a successful check is remembered (as a SHA-256 of the password, tied to the stored
-//! hash) so that a device reconnecting with the same secret costs a hash lookup.
+//! hash) so that a client reconnecting with the same password costs a hash lookup. A
+//! device or application that logs in with an argon2id-hashed secret gets it rehashed
+//! (see [`Rehasher`]): once, off the connection's path, without an audit entry.
 
 mod acl;
 mod client_id;
+mod rehash;
 mod snapshot;
 mod user_token;
 mod watch;
@@ -37,6 +42,7 @@ pub use user_token::{UserToken, UserTokens};
 
 use crate::LoginLimiter;
 use crate::secret;
+use rehash::{HashOwner, Rehasher};
 
 /// Failed MQTT logins a minute per name and address until the hub shares the HTTP
 /// login's limiter (the API's default).
@@ -94,6 +100,8 @@ pub struct RegistryAuthorizer {
     fallback: Option<Arc<dyn Authorizer>>,
     /// (kind, name) to (stored hash, SHA-256 of the password that matched it).
     verified: Mutex<HashMap<(PrincipalKind, Arc<str>), VerifiedPassword>>,
+    /// Replaces argon2id hashes of device and application secrets after a login.
+    rehasher: Rehasher,
     /// Client ids of connected applications and administrators, whose client ids are
     /// free-form (a device's client id is its id), so that a revocation can find them;
     /// with the connection number, so a takeover's late disconnect removes nothing.
@@ -134,6 +142,7 @@ impl RegistryAuthorizer {
     ) -> Result<Arc<RegistryAuthorizer>, hearth_store::StoreError> {
         let snapshot = snapshot::load(store.as_ref()).await?;
         Ok(Arc::new(RegistryAuthorizer {
+            rehasher: Rehasher::start(store.clone()),
             store,
             snapshot: RwLock::new(Arc::new(snapshot)),
             allow_anonymous,
@@ -211,30 +220,42 @@ impl RegistryAuthorizer {
         self.snapshot.read().clone()
     }
 
+    /// Whether `password` matches `stored_hash`. A fast hash is checked inline; an
+    /// argon2 one on the blocking pool, once per password (see the module docs). A
+    /// device's or application's secret that matched an argon2 hash is handed to the
+    /// [`Rehasher`].
     async fn check_password(
         &self,
         kind: PrincipalKind,
         name: &Arc<str>,
+        owner: HashOwner<'_>,
         stored_hash: &Arc<str>,
         password: &[u8],
     ) -> bool {
+        if secret::is_fast_hash(stored_hash) {
+            return secret::verify(password, stored_hash);
+        }
         let digest: [u8; 32] = Sha256::digest(password).into();
         let key = (kind, name.clone());
-        if let Some((hash, known)) = self.verified.lock().get(&key)
-            && hash == stored_hash
-            && *known == digest
-        {
-            return true;
-        }
-        let hash = stored_hash.clone();
-        let candidate = password.to_vec();
-        let ok = tokio::task::spawn_blocking(move || secret::verify(&candidate, &hash))
-            .await
-            .unwrap_or(false);
+        let remembered = self
+            .verified
+            .lock()
+            .get(&key)
+            .is_some_and(|(hash, known)| hash == stored_hash && *known == digest);
+        let ok = remembered || {
+            let hash = stored_hash.clone();
+            let candidate = password.to_vec();
+            tokio::task::spawn_blocking(move || secret::verify(&candidate, &hash))
+                .await
+                .unwrap_or(false)
+        };
         if ok {
-            self.verified
-                .lock()
-                .insert(key, (stored_hash.clone(), digest));
+            if !remembered {
+                self.verified
+                    .lock()
+                    .insert(key, (stored_hash.clone(), digest));
+            }
+            self.rehasher.offer(owner, stored_hash, password);
         }
         ok
     }
@@ -274,6 +295,7 @@ impl RegistryAuthorizer {
                 .check_password(
                     PrincipalKind::Device,
                     username,
+                    HashOwner::Device(username),
                     &device.secret_hash,
                     password,
                 )
@@ -293,6 +315,7 @@ impl RegistryAuthorizer {
                 .check_password(
                     PrincipalKind::Application,
                     username,
+                    HashOwner::App(&app.id),
                     &app.secret_hash,
                     password,
                 )
@@ -307,7 +330,13 @@ impl RegistryAuthorizer {
         }
         if let Some(hash) = snapshot.admins.get(username) {
             if !self
-                .check_password(PrincipalKind::Admin, username, hash, password)
+                .check_password(
+                    PrincipalKind::Admin,
+                    username,
+                    HashOwner::Person,
+                    hash,
+                    password,
+                )
                 .await
             {
                 return Some(Err(AuthError::bad_credentials("wrong password")));

@@ -136,24 +136,34 @@ impl Snapshot {
     }
 
     /// Devices that a live connection must lose: gone, disabled, or given a new secret.
-    pub fn revoked_devices(&self, newer: &Snapshot) -> Vec<Arc<str>> {
+    /// `same_secret(old, new)` tells whether a changed hash still stands for the same
+    /// secret (rehashed, see `rehash.rs`).
+    pub fn revoked_devices(
+        &self,
+        newer: &Snapshot,
+        same_secret: impl Fn(&str, &str) -> bool,
+    ) -> Vec<Arc<str>> {
         self.devices
             .iter()
             .filter(|(id, old)| match newer.devices.get(*id) {
                 None => true,
-                Some(new) => !new.enabled || new.secret_hash != old.secret_hash,
+                Some(new) => !new.enabled || !same_secret(&old.secret_hash, &new.secret_hash),
             })
             .map(|(id, _)| id.clone())
             .collect()
     }
 
     /// Application ids whose connections must go: deleted or given a new secret.
-    pub fn revoked_apps(&self, newer: &Snapshot) -> HashSet<Arc<str>> {
+    pub fn revoked_apps(
+        &self,
+        newer: &Snapshot,
+        same_secret: impl Fn(&str, &str) -> bool,
+    ) -> HashSet<Arc<str>> {
         self.apps
             .iter()
             .filter(|(key, old)| match newer.apps.get(*key) {
                 None => true,
-                Some(new) => new.secret_hash != old.secret_hash,
+                Some(new) => !same_secret(&old.secret_hash, &new.secret_hash),
             })
             .map(|(_, old)| old.id.clone())
             .collect()

@@ -41,8 +41,12 @@ impl RegistryAuthorizer {
         }
         let newer = Arc::new(snapshot::load(self.store.as_ref()).await?);
         let older = std::mem::replace(&mut *self.snapshot.write(), newer.clone());
+        let same_secret = |old: &str, new: &str| self.rehasher.same_secret(old, new);
+        let revoked_devices = older.revoked_devices(&newer, same_secret);
+        let apps = older.revoked_apps(&newer, same_secret);
+        self.rehasher.settle(&newer);
         let mut kicked = 0;
-        for device in older.revoked_devices(&newer) {
+        for device in revoked_devices {
             self.verified
                 .lock()
                 .remove(&(PrincipalKind::Device, device.clone()));
@@ -51,7 +55,6 @@ impl RegistryAuthorizer {
                 kicked += 1;
             }
         }
-        let apps = older.revoked_apps(&newer);
         let admins = older.revoked_admins(&newer);
         let users = older.narrowed_users(&newer);
         if !apps.is_empty() || !admins.is_empty() || !users.is_empty() {

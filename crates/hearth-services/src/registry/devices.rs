@@ -161,7 +161,7 @@ impl Registry {
             }
             devices.push(device);
         }
-        // Hash on every core: argon2 is the slow part of a large import.
+        // Draw and hash on every core (a large import makes tens of thousands).
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk_len = devices.len().div_ceil(workers).max(1);
         let done = std::sync::atomic::AtomicUsize::new(0);

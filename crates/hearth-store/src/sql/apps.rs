@@ -5,7 +5,9 @@
 use super::audit::write_audit;
 use super::registry::*;
 use super::{BEGIN_SNAPSHOT, ThisStore};
-use crate::registry::{AdminCredential, AppCredential, Credentials, DeviceCredential};
+use crate::registry::{
+    AdminCredential, AppCredential, Credentials, DeviceCredential, SecretOwner, SecretRehash,
+};
 use crate::sql::{backend, map_err};
 use crate::{AppStore, CredentialStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -224,6 +226,42 @@ impl CredentialStore for ThisStore {
             .await
             .map_err(backend)?;
         let result = read_credentials(&mut tx).await;
+        finish(tx, result).await
+    }
+
+    async fn rehash_secrets(&self, rehashes: &[SecretRehash]) -> StoreResult<Vec<bool>> {
+        if rehashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One transaction (one commit, one fsync) for the whole batch, and no audit
+        // entry: see the trait's docs.
+        let mut tx = begin_write(self).await?;
+        let result: StoreResult<_> = async {
+            let mut replaced = Vec::with_capacity(rehashes.len());
+            for rehash in rehashes {
+                let (sql, id) = match &rehash.owner {
+                    SecretOwner::Device(id) => (
+                        "UPDATE devices SET secret_hash = $3 WHERE id = $1 AND secret_hash = $2",
+                        id.as_str(),
+                    ),
+                    SecretOwner::App(id) => (
+                        "UPDATE applications SET secret_hash = $3 \
+                         WHERE id = $1 AND secret_hash = $2",
+                        id.as_str(),
+                    ),
+                };
+                let done = sqlx::query(sql)
+                    .bind(id)
+                    .bind(&rehash.old_hash)
+                    .bind(&rehash.new_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                replaced.push(done.rows_affected() == 1);
+            }
+            Ok(replaced)
+        }
+        .await;
         finish(tx, result).await
     }
 }
