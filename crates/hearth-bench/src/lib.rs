@@ -20,6 +20,7 @@
 //! - `scenario/`: the scenarios, their options and limits.
 //! - `result`: result types; `report`: Markdown tables, medians and ratios.
 //! - `devices`: a fleet of registered devices publishing QoS 1 readings (ingest).
+//! - `logins`: logins with credentials per second, each user once.
 //! - `relay`: the do-nothing broker for the generator's own ceiling.
 //! - `login_fanout`: fan-out with a login per client, for the authorizer's
 //!   per-delivery check (`hearth bench auth`).
@@ -31,6 +32,7 @@ pub mod devices;
 mod error;
 pub mod histogram;
 pub mod login_fanout;
+pub mod logins;
 pub mod payload;
 mod relay;
 pub mod report;

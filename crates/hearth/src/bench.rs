@@ -6,6 +6,11 @@
 //!   relay: the generator's own limit on this machine.
 //! - `hearth bench compare` turns the JSON of several runs of two brokers into one
 //!   Markdown table of medians and ratios (used by `bench/broker-vs-mosquitto.sh`).
+//! - `hearth bench login-fleet` and `hearth bench logins` (`bench_logins.rs`): logins
+//!   per second with registry credentials (used by `bench/logins.sh`).
+
+#[path = "bench_logins.rs"]
+mod logins;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -33,6 +38,10 @@ pub enum BenchCommand {
     Auth(crate::bench_auth::AuthBenchArgs),
     /// Durable device messages per second end to end, beside the store's own ceiling.
     Ingest(crate::bench_ingest::IngestBenchArgs),
+    /// Prepare a hub data directory with registered devices and write their secrets.
+    LoginFleet(logins::LoginFleetArgs),
+    /// Log every user of a `user:password` file in once; logins per second and CPU.
+    Logins(logins::LoginsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +121,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchCommand::Auth(args) => crate::bench_auth::run(args),
         BenchCommand::Ingest(args) => crate::bench_ingest::run(args),
+        BenchCommand::LoginFleet(args) => logins::fleet(args),
+        BenchCommand::Logins(args) => logins::logins(args),
         BenchCommand::Compare(args) => {
             let baseline = read_reports(&args.baseline)?;
             let candidate = read_reports(&args.candidate)?;
