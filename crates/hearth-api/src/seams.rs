@@ -8,7 +8,7 @@
 
 use crate::error::ApiError;
 use async_trait::async_trait;
-use hearth_model::{DeviceId, Millis, UserName};
+use hearth_model::{Command, DeviceId, Millis, UserName};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -27,39 +27,17 @@ pub struct CommandRequest {
     pub ttl_ms: Option<Millis>,
 }
 
-/// A command and its truthful state (SPEC §4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct CommandView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub device: DeviceId,
-    pub name: String,
-    #[schema(value_type = Object)]
-    pub params: serde_json::Value,
-    /// `pending`, `sent`, `acked`, `failed` or `timeout`.
-    pub status: String,
-    pub issued_by: String,
-    /// What the device replied (`result` of its ack), if anything.
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
-    /// The state the device reported with its ack, if any.
-    #[schema(value_type = Option<Object>)]
-    pub state: Option<serde_json::Value>,
-    pub created_at_ms: Millis,
-    pub updated_at_ms: Millis,
-    pub expires_at_ms: Option<Millis>,
-}
-
-/// Device commands (the lead's `hearth_services::commands` behind an adapter).
+/// Device commands (`hearth_services::commands` behind an adapter). They return
+/// [`Command`] as it is, the type the hub also announces on `devices/{id}/command-status`.
 #[async_trait]
 pub trait CommandService: Send + Sync {
     /// Stores the command as `pending` and publishes it (or queues it until the device
     /// is online); returns it as stored.
-    async fn send(&self, request: CommandRequest) -> Result<CommandView, ApiError>;
+    async fn send(&self, request: CommandRequest) -> Result<Command, ApiError>;
     /// A device's commands, newest first.
-    async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<CommandView>, ApiError>;
+    async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<Command>, ApiError>;
     /// One command; `ApiError::NotFound` if there is none with this id.
-    async fn get(&self, id: &str) -> Result<CommandView, ApiError>;
+    async fn get(&self, id: &str) -> Result<Command, ApiError>;
 }
 
 /// An MQTT-over-WebSocket login for a browser, valid until `expires_at_ms`.

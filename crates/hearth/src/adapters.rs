@@ -3,8 +3,7 @@
 
 use async_trait::async_trait;
 use hearth_api::{
-    ApiError, CommandRequest, CommandService, CommandView, IssuedCredential, Metrics,
-    MqttCredentialIssuer,
+    ApiError, CommandRequest, CommandService, IssuedCredential, Metrics, MqttCredentialIssuer,
 };
 use hearth_bus::Bus;
 use hearth_model::{Command, DeviceId, UserName};
@@ -17,26 +16,6 @@ use std::sync::atomic::Ordering;
 
 /// `hearth_api::CommandService` over the commands service.
 pub struct CommandAdapter(pub Commands);
-
-fn view(command: Command) -> CommandView {
-    let updated_at_ms = command
-        .finished_at_ms
-        .or(command.sent_at_ms)
-        .unwrap_or(command.created_at_ms);
-    CommandView {
-        id: command.id,
-        device: command.device,
-        name: command.name,
-        params: command.params,
-        status: command.status.as_str().to_owned(),
-        issued_by: command.issued_by,
-        result: command.result,
-        state: command.reported_state,
-        created_at_ms: command.created_at_ms,
-        updated_at_ms,
-        expires_at_ms: Some(command.expires_at_ms),
-    }
-}
 
 fn api_error(error: CommandError) -> ApiError {
     match error {
@@ -51,7 +30,7 @@ fn api_error(error: CommandError) -> ApiError {
 
 #[async_trait]
 impl CommandService for CommandAdapter {
-    async fn send(&self, request: CommandRequest) -> Result<CommandView, ApiError> {
+    async fn send(&self, request: CommandRequest) -> Result<Command, ApiError> {
         let ttl_secs = request
             .ttl_ms
             .map(|ms| u32::try_from((ms / 1000).max(1)).unwrap_or(u32::MAX));
@@ -64,17 +43,15 @@ impl CommandService for CommandAdapter {
                 ttl_secs,
             )
             .await
-            .map(view)
             .map_err(api_error)
     }
 
-    async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<CommandView>, ApiError> {
-        let commands = self.0.list(device, limit).await.map_err(api_error)?;
-        Ok(commands.into_iter().map(view).collect())
+    async fn list(&self, device: &DeviceId, limit: u32) -> Result<Vec<Command>, ApiError> {
+        self.0.list(device, limit).await.map_err(api_error)
     }
 
-    async fn get(&self, id: &str) -> Result<CommandView, ApiError> {
-        self.0.get(id).await.map(view).map_err(api_error)
+    async fn get(&self, id: &str) -> Result<Command, ApiError> {
+        self.0.get(id).await.map_err(api_error)
     }
 }
 

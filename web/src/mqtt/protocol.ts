@@ -5,8 +5,10 @@
  * the fixture the Rust side writes, so that the hub and the page never disagree on
  * whether a device that said `down` is online.
  */
+import type { CommandStatus } from '@/types/models'
+
+export type { CommandStatus }
 export type DevicePresence = 'online' | 'offline'
-export type CommandStatus = 'pending' | 'sent' | 'acked' | 'failed' | 'timeout'
 
 /** Presence words devices use, in any case, with blanks around. */
 export const PRESENCE_WORDS: Readonly<Record<string, DevicePresence>> = {

@@ -63,7 +63,7 @@ export const useDeviceStore = defineStore(StoreId.Devices, () => {
       // A switch shows what its device last confirmed; that lives in the command log.
       await Promise.all(page.items.filter(isSwitchable).map(async (device) => {
         const commands = await fetchCommands(device.id, 10).catch(() => [])
-        const confirmed = commands.find((command) => command.status === 'acked' && command.state)
+        const confirmed = commands.find((command) => command.status === 'acked' && command.reported_state)
         if (confirmed) live.seedReported(device.id, confirmed)
       }))
     } finally {

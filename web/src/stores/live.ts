@@ -64,9 +64,10 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
   }
 
   /** The state a device reported with its last acked command, unless something newer is known. */
-  function seedReported(device: string, command: { status: string; state?: Record<string, unknown> | null }) {
+  function seedReported(device: string, command: { status: string; reported_state?: Record<string, unknown> | null }) {
     const state = entry(device)
-    if (state.on === null && command.status === 'acked' && typeof command.state?.on === 'boolean') state.on = command.state.on
+    const reported = command.reported_state
+    if (state.on === null && command.status === 'acked' && typeof reported?.on === 'boolean') state.on = reported.on
   }
 
   function applyMessage(topic: string, payload: string, now = Date.now()) {
@@ -105,7 +106,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
 
   function applyCommand(command: CommandStatusMessage) {
     commandSeq.value += 1
-    const reported = command.reported_state ?? command.state
+    const reported = command.reported_state
     if (command.status === 'acked' && reported && typeof reported.on === 'boolean') {
       entry(command.device).on = reported.on
     }

@@ -696,6 +696,36 @@ export interface components {
             seq: number;
             target: string;
         };
+        /**
+         * @description One command to one device, with its outcome: what the API returns and what the hub
+         *     announces on `devices/{id}/command-status`, so that both say the same thing.
+         */
+        Command: {
+            /** @description How long a sent command waits for the acknowledgement. */
+            ack_timeout_ms: components["schemas"]["i64"];
+            created_at_ms: components["schemas"]["i64"];
+            device: string;
+            /** @description A pending command still undelivered at this time times out. */
+            expires_at_ms: components["schemas"]["i64"];
+            finished_at_ms?: components["schemas"]["i64"] | null;
+            /** @description Random, URL-safe; the device echoes it in its acknowledgement. */
+            id: string;
+            /** @description Who sent it (`user:alice`, `cli:root`, `automation:...`). */
+            issued_by: string;
+            /** @description The last topic level: `devices/{device}/commands/{name}`. */
+            name: string;
+            /** @description JSON object sent to the device (with `id` added). */
+            params: Record<string, never>;
+            /**
+             * @description The state the device reported with its acknowledgement (`state`): the only
+             *     source of truth for what the web app shows after switching.
+             */
+            reported_state?: Record<string, never> | null;
+            /** @description What the device answered (`result` of its acknowledgement), or why it failed. */
+            result?: Record<string, never> | null;
+            sent_at_ms?: components["schemas"]["i64"] | null;
+            status: components["schemas"]["CommandStatus"];
+        };
         CommandBody: {
             /** @description The command (a topic level: letters, digits, `-`, `_`), e.g. `switch`. */
             name: string;
@@ -707,23 +737,12 @@ export interface components {
              */
             ttl_secs?: number | null;
         };
-        /** @description A command and its truthful state (SPEC §4). */
-        CommandView: {
-            created_at_ms: components["schemas"]["i64"];
-            device: string;
-            expires_at_ms?: components["schemas"]["i64"] | null;
-            id: string;
-            issued_by: string;
-            name: string;
-            params: Record<string, never>;
-            /** @description What the device replied (`result` of its ack), if anything. */
-            result?: Record<string, never> | null;
-            /** @description The state the device reported with its ack, if any. */
-            state?: Record<string, never> | null;
-            /** @description `pending`, `sent`, `acked`, `failed` or `timeout`. */
-            status: string;
-            updated_at_ms: components["schemas"]["i64"];
-        };
+        /**
+         * @description Where a command stands. It moves only forward: `Pending` → `Sent` → one of the
+         *     three outcomes (or `Pending` → `Timeout` when it expired before the device came back).
+         * @enum {string}
+         */
+        CommandStatus: "pending" | "sent" | "acked" | "failed" | "timeout";
         /** @description What a device last reported. */
         DeviceLiveView: {
             device_status?: string | null;
@@ -1502,7 +1521,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CommandView"];
+                    "application/json": components["schemas"]["Command"];
                 };
             };
             404: {
@@ -1770,7 +1789,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CommandView"][];
+                    "application/json": components["schemas"]["Command"][];
                 };
             };
             503: {
@@ -1803,7 +1822,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CommandView"];
+                    "application/json": components["schemas"]["Command"];
                 };
             };
             403: {

@@ -22,7 +22,9 @@ export type DeviceSecret = Schemas['DeviceSecretView']
 export type Point = Schemas['PointView']
 export type Aggregate = Schemas['AggregateView']
 export type StatusChange = Schemas['StatusChangeView']
-export type Command = Schemas['CommandView']
+/** A command as the API returns it and as the hub announces it on `devices/{id}/command-status`. */
+export type Command = Schemas['Command']
+export type CommandStatus = Schemas['CommandStatus']
 export type Token = Schemas['TokenView']
 export type NewToken = Schemas['NewTokenView']
 export type MqttCredential = Schemas['IssuedCredential']
@@ -34,17 +36,9 @@ export interface Page<T> {
   total: number
 }
 
-/** What the hub publishes on `devices/{id}/command-status`: the stored command. */
-export interface CommandStatusMessage {
-  id: string
-  device: string
-  name: string
-  status: string
-  params?: Record<string, unknown>
-  result?: unknown
-  reported_state?: Record<string, unknown> | null
-  /** The REST view calls it `state`. */
-  state?: Record<string, unknown> | null
-  created_at_ms?: number
-  finished_at_ms?: number | null
-}
+/**
+ * What the hub publishes on `devices/{id}/command-status`: the same `Command` the API returns
+ * (one type on both wires); only the fields the live store reads are required, since a
+ * message is checked at run time, not by the compiler.
+ */
+export type CommandStatusMessage = Pick<Command, 'id' | 'device' | 'name'> & { status: string } & Partial<Omit<Command, 'id' | 'device' | 'name' | 'status'>>

@@ -6,11 +6,11 @@ use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::devices::device_for;
-use crate::seams::{CommandRequest, CommandView, IssuedCredential};
+use crate::seams::{CommandRequest, IssuedCredential};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hearth_model::{DeviceId, Permission};
+use hearth_model::{Command, DeviceId, Permission};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -58,14 +58,14 @@ fn commands(state: &AppState) -> ApiResult<&dyn crate::seams::CommandService> {
 /// `sent`, then `acked`, `failed` or `timeout`.
 #[utoipa::path(post, path = "/devices/{id}/commands", tag = "commands",
     params(("id" = String, Path)), request_body = CommandBody,
-    responses((status = 202, body = CommandView), (status = 403, body = crate::error::ErrorBody),
+    responses((status = 202, body = Command), (status = 403, body = crate::error::ErrorBody),
         (status = 503, body = crate::error::ErrorBody)))]
 async fn send_command(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CommandBody>,
-) -> ApiResult<(StatusCode, axum::Json<CommandView>)> {
+) -> ApiResult<(StatusCode, axum::Json<Command>)> {
     let (device, _) = device_for(
         &state,
         &caller,
@@ -109,13 +109,13 @@ async fn send_command(
 /// A device's commands, newest first (needs `view`).
 #[utoipa::path(get, path = "/devices/{id}/commands", tag = "commands",
     params(("id" = String, Path), CommandListQuery),
-    responses((status = 200, body = Vec<CommandView>), (status = 503, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Vec<Command>), (status = 503, body = crate::error::ErrorBody)))]
 async fn list_commands(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<CommandListQuery>,
-) -> ApiResult<axum::Json<Vec<CommandView>>> {
+) -> ApiResult<axum::Json<Vec<Command>>> {
     let (device, _) =
         device_for(&state, &caller, &id, Permission::View, "reading commands").await?;
     let limit = query.limit.unwrap_or(50);
@@ -127,12 +127,12 @@ async fn list_commands(
 
 /// One command and its state (needs `view` on its device).
 #[utoipa::path(get, path = "/commands/{id}", tag = "commands", params(("id" = String, Path)),
-    responses((status = 200, body = CommandView), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Command), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_command(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<axum::Json<CommandView>> {
+) -> ApiResult<axum::Json<Command>> {
     if id.is_empty() || id.len() > 128 {
         return Err(ApiError::bad_request(
             "id",

@@ -13,19 +13,21 @@ impl hearth_api::CommandService for FakeCommands {
     async fn send(
         &self,
         request: hearth_api::CommandRequest,
-    ) -> Result<hearth_api::CommandView, hearth_api::ApiError> {
-        Ok(hearth_api::CommandView {
+    ) -> Result<hearth_model::Command, hearth_api::ApiError> {
+        Ok(hearth_model::Command {
             id: format!("cmd-{}", request.name),
             device: request.device,
             name: request.name,
             params: request.params,
-            status: "pending".into(),
             issued_by: request.actor,
+            status: hearth_model::CommandStatus::Pending,
             result: None,
-            state: None,
+            reported_state: None,
             created_at_ms: 1,
-            updated_at_ms: 1,
-            expires_at_ms: request.ttl_ms.map(|ttl| 1 + ttl),
+            sent_at_ms: None,
+            finished_at_ms: None,
+            expires_at_ms: 1 + request.ttl_ms.unwrap_or(3_600_000),
+            ack_timeout_ms: 10_000,
         })
     }
 
@@ -33,11 +35,11 @@ impl hearth_api::CommandService for FakeCommands {
         &self,
         _device: &hearth_model::DeviceId,
         _limit: u32,
-    ) -> Result<Vec<hearth_api::CommandView>, hearth_api::ApiError> {
+    ) -> Result<Vec<hearth_model::Command>, hearth_api::ApiError> {
         Ok(vec![])
     }
 
-    async fn get(&self, id: &str) -> Result<hearth_api::CommandView, hearth_api::ApiError> {
+    async fn get(&self, id: &str) -> Result<hearth_model::Command, hearth_api::ApiError> {
         Err(hearth_api::ApiError::not_found(format!(
             "command {id:?} not found"
         )))

@@ -156,10 +156,16 @@ def main():
 
     wait_until(acked)
     out["command_status"] = final.get("status")
-    out["command_state"] = final.get("state")
+    out["command_state"] = final.get("reported_state")
     out["browser_saw_command_status"] = wait_until(
         lambda: any(t == "devices/cabin-relay/command-status" and '"acked"' in p
                     for t, p in seen))
+    # The final command as the API returned it and as MQTT carried it, for the Rust side
+    # to decode both into the one type (popped from `out` there).
+    out["command_from_api"] = final
+    out["command_from_mqtt"] = next(
+        (json.loads(p) for t, p in seen
+         if t == "devices/cabin-relay/command-status" and '"acked"' in p), None)
     _, live = api.call("GET", "/api/v1/devices/cabin-relay")
     out["device_online"] = live["live"]["is_online"]
     out["last_report"] = live["live"]["last_report_data"]
