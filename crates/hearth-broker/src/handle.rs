@@ -1,7 +1,7 @@
 //! The in-process handle: how services inside the binary talk to the broker.
 
 use async_trait::async_trait;
-use hearth_bus::{Bus, BusError, Envelope, Interceptor, Subscription};
+use hearth_bus::{Bus, BusError, ClientEvent, ClientEvents, Envelope, Interceptor, Subscription};
 use hearth_mqtt::ReasonCode;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -18,11 +18,18 @@ const DEFAULT_LOCAL_CAPACITY: usize = 4096;
 #[derive(Clone)]
 pub struct BrokerHandle {
     control: mpsc::UnboundedSender<Control>,
+    client_events: Arc<ClientEvents>,
 }
 
 impl BrokerHandle {
-    pub(crate) fn new(control: mpsc::UnboundedSender<Control>) -> BrokerHandle {
-        BrokerHandle { control }
+    pub(crate) fn new(
+        control: mpsc::UnboundedSender<Control>,
+        client_events: Arc<ClientEvents>,
+    ) -> BrokerHandle {
+        BrokerHandle {
+            control,
+            client_events,
+        }
     }
 
     fn send(&self, message: Control) -> Result<(), BusError> {
@@ -110,5 +117,13 @@ impl Bus for BrokerHandle {
 
     fn intercept(&self, filter: &str, interceptor: Arc<dyn Interceptor>) -> Result<(), BusError> {
         BrokerHandle::intercept(self, filter, interceptor)
+    }
+
+    fn client_events(&self) -> mpsc::UnboundedReceiver<ClientEvent> {
+        self.client_events.subscribe()
+    }
+
+    fn observe_client_events(&self, observer: hearth_bus::ClientObserver) {
+        self.client_events.observe(observer);
     }
 }

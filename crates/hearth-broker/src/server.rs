@@ -78,6 +78,18 @@ impl Broker {
         authorizer: Arc<dyn Authorizer>,
         store: Option<Box<dyn BrokerStore>>,
     ) -> Result<Broker, BrokerError> {
+        let client_events = Arc::new(hearth_bus::ClientEvents::new());
+        Broker::start_with_events(config, authorizer, store, client_events).await
+    }
+
+    /// [`Broker::start_with_store`], announcing connections on `client_events`: services
+    /// that subscribed to it before this call see every connection from the first.
+    pub async fn start_with_events(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+        store: Option<Box<dyn BrokerStore>>,
+        client_events: Arc<hearth_bus::ClientEvents>,
+    ) -> Result<Broker, BrokerError> {
         let tls = match &config.tls {
             Some(tls) => Some(transport::load_tls_config(&tls.cert_file, &tls.key_file)?),
             None => None,
@@ -174,6 +186,7 @@ impl Broker {
             limits: config.limits.clone(),
             stats,
             next_conn_id: AtomicU64::new(1),
+            client_events: client_events.clone(),
         });
         let (stop, stopped) = watch::channel(false);
         let tls_acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -189,7 +202,7 @@ impl Broker {
             tasks.spawn(accept.run());
         }
         Ok(Broker {
-            handle: BrokerHandle::new(control_tx.clone()),
+            handle: BrokerHandle::new(control_tx.clone(), client_events),
             local_addrs,
             stop,
             tasks,

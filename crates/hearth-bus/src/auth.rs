@@ -169,17 +169,6 @@ pub trait Authorizer: Send + Sync + 'static {
     fn may_receive(&self, _principal: &Principal, _topic: &str) -> bool {
         true
     }
-
-    /// Told once a connection this authorizer admitted is established. `connection`
-    /// is unique per connection, so that when a client takes over its own session the
-    /// old connection's late [`Authorizer::disconnected`] can be told from the new one.
-    /// The registry uses this for presence and to find live clients to revoke. Must
-    /// not block: it runs on the connection's task.
-    fn connected(&self, _principal: &Principal, _client_id: &str, _connection: u64) {}
-
-    /// Told once a connection that [`Authorizer::connected`] announced has ended, for
-    /// whatever reason (DISCONNECT, error, keep-alive, takeover, kick).
-    fn disconnected(&self, _principal: &Principal, _client_id: &str, _connection: u64) {}
 }
 
 /// Lets everyone do everything. For tests and explicit development setups only.

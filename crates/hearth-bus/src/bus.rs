@@ -54,6 +54,16 @@ pub trait Bus: Send + Sync + 'static {
         filter: &str,
         interceptor: std::sync::Arc<dyn Interceptor>,
     ) -> Result<(), BusError>;
+
+    /// Every client connection's start and end from now on (presence). A service that
+    /// must see every connection subscribes before the broker starts (see
+    /// [`crate::ClientEvents`]). (An external cluster implements this from its
+    /// connect/disconnect events.)
+    fn client_events(&self) -> tokio::sync::mpsc::UnboundedReceiver<crate::ClientEvent>;
+
+    /// Calls `observer` on every client connection's start and end from now on,
+    /// synchronously (see [`crate::ClientObserver`]).
+    fn observe_client_events(&self, observer: crate::ClientObserver);
 }
 
 /// A consumer that sees inbound client publishes before they are acknowledged.

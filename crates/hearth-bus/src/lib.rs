@@ -10,12 +10,14 @@
 //! - `envelope`: [`Envelope`], a message as services see it.
 //! - `auth`: [`Authorizer`], [`ConnectRequest`], [`Principal`], [`AuthError`].
 //! - `bus`: [`Bus`], [`Subscription`], [`Interceptor`], [`AckToken`].
+//! - `client_events`: [`ClientEvent`], connections beginning and ending (presence).
 //! - `broker_state`: [`broker_state::BrokerStore`], where a broker keeps what must
 //!   survive a restart (retained messages, sessions), implemented by the store crate.
 
 mod auth;
 pub mod broker_state;
 mod bus;
+mod client_events;
 mod envelope;
 
 pub use auth::{
@@ -23,4 +25,5 @@ pub use auth::{
     SubscribeVerdict, Transport,
 };
 pub use bus::{AckToken, Bus, BusError, Interceptor, Subscription};
+pub use client_events::{ClientEvent, ClientEvents, ClientObserver};
 pub use envelope::{Envelope, Qos};

@@ -23,6 +23,6 @@ pub mod registry;
 pub mod retention;
 pub mod secret;
 
-pub use auth::{AuthCounters, DeviceConnection, RegistryAuthorizer};
+pub use auth::{AuthCounters, RegistryAuthorizer};
 pub use login_limit::LoginLimiter;
 pub use registry::{Registry, RegistryError};

@@ -127,11 +127,13 @@ async fn bench(
         .collect();
 
     let authorizer = RegistryAuthorizer::load(store.clone(), false, None).await?;
-    let connections = authorizer.device_connections();
+    let client_events = Arc::new(hearth_bus::ClientEvents::new());
+    let connections = Some(client_events.subscribe());
     let mut broker_config = BrokerConfig::ephemeral();
     broker_config.limits.max_connections =
         broker_config.limits.max_connections.max(args.devices + 16);
-    let broker = Broker::start(broker_config, authorizer.clone()).await?;
+    let broker =
+        Broker::start_with_events(broker_config, authorizer.clone(), None, client_events).await?;
     let bus: Arc<dyn Bus> = Arc::new(broker.handle());
     let config = IngestConfig {
         publish_presence: false,

@@ -18,7 +18,7 @@ use hearth_api::AppState;
 use hearth_broker::Broker;
 use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
-use hearth_bus::{Authorizer, Bus};
+use hearth_bus::{Authorizer, Bus, ClientEvents};
 use hearth_services::commands::Commands;
 use hearth_services::ingest::Ingest;
 use hearth_services::{LoginLimiter, Registry, RegistryAuthorizer};
@@ -83,13 +83,20 @@ impl Hub {
         let mut background = Vec::new();
         // The broker's password file, when configured, still admits the users it lists
         // (for setups migrated from Mosquitto); the registry is asked first.
-        let fallback = if config.mqtt.auth.password_file.is_some() {
-            let file_auth = Arc::new(
-                FileAuthorizer::load(&config.mqtt.auth)
-                    .context("loading broker password/ACL files")?,
-            );
+        // With anonymous access and an ACL file but no password file, the file's
+        // anonymous section still governs anonymous clients (as in Mosquitto).
+        let auth = &config.mqtt.auth;
+        let fallback = if auth.password_file.is_some()
+            || (auth.allow_anonymous && auth.acl_file.is_some())
+        {
+            let file_auth =
+                Arc::new(FileAuthorizer::load(auth).context("loading broker password/ACL files")?);
             background.push(file_auth.watch());
-            Some(file_auth as Arc<dyn Authorizer>)
+            if auth.password_file.is_some() {
+                Some(file_auth as Arc<dyn Authorizer>)
+            } else {
+                Some(Arc::new(AclOnly(file_auth)) as Arc<dyn Authorizer>)
+            }
         } else {
             None
         };
@@ -107,18 +114,25 @@ impl Hub {
         } else {
             None
         };
-        // Taken before the broker starts, so that no device connection goes unseen.
-        let device_connections = authorizer.device_connections();
-        let broker =
-            Broker::start_with_store(config.mqtt.clone(), authorizer.clone(), broker_store)
-                .await
-                .context("starting the MQTT broker")?;
+        // Presence (ingest) and revocation (the authorizer's watcher) subscribe to the
+        // broker's client events before it starts, so that no connection goes unseen.
+        let client_events = Arc::new(ClientEvents::new());
+        let for_presence = client_events.subscribe();
+        client_events.observe(authorizer.client_observer());
+        let broker = Broker::start_with_events(
+            config.mqtt.clone(),
+            authorizer.clone(),
+            broker_store,
+            client_events,
+        )
+        .await
+        .context("starting the MQTT broker")?;
         let bus: Arc<dyn Bus> = Arc::new(broker.handle());
-        background.push(authorizer.watch(bus.clone()));
+        background.push(authorizer.watch_registry(bus.clone()));
         let ingest = Ingest::start(
             store.clone(),
             bus.clone(),
-            device_connections,
+            Some(for_presence),
             config.ingest.clone(),
         )
         .await
@@ -242,9 +256,39 @@ impl Hub {
         }
         self.broker.shutdown().await;
         // After the broker: what it handed over is written before the store closes.
-        drop(self.commands);
+        self.commands.shutdown().await;
         self.ingest.shutdown().await;
         self.store.close().await;
+    }
+}
+
+/// The broker's ACL file without a password file: it rules what anonymous clients may
+/// touch, and admits nobody itself (a `FileAuthorizer` without passwords would let any
+/// unknown user name in as anonymous). An unknown name costs a password check, as it
+/// does in the registry, so that timing does not tell names apart.
+struct AclOnly(Arc<FileAuthorizer>);
+
+#[async_trait::async_trait]
+impl Authorizer for AclOnly {
+    async fn authenticate(
+        &self,
+        request: &hearth_bus::ConnectRequest,
+    ) -> Result<hearth_bus::Principal, hearth_bus::AuthError> {
+        let candidate = request.password.clone().unwrap_or_default();
+        let _ =
+            tokio::task::spawn_blocking(move || hearth_services::secret::dummy_verify(&candidate))
+                .await;
+        Err(hearth_bus::AuthError::bad_credentials("unknown user name"))
+    }
+
+    fn authorize(
+        &self,
+        principal: &hearth_bus::Principal,
+        client_id: &str,
+        action: hearth_bus::Action,
+        topic: &str,
+    ) -> bool {
+        self.0.authorize(principal, client_id, action, topic)
     }
 }
 

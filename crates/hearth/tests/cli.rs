@@ -254,3 +254,35 @@ async fn logs_to_a_pipe_carry_no_colour_codes() {
         "colour codes in piped logs: {logs:?}"
     );
 }
+
+#[tokio::test]
+async fn anonymous_clients_follow_the_acl_files_anonymous_section_without_a_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("broker.acl");
+    std::fs::write(&acl, "topic read public/#\n").unwrap();
+    let acl = acl.to_str().unwrap().to_owned();
+    let (_child, port) = serve(dir.path(), &["--allow-anonymous", "--acl-file", &acl]).await;
+    let sub = |filter: &'static str| {
+        output(mosquitto(
+            "mosquitto_sub",
+            port,
+            &["-t", filter, "-C", "1", "-W", "2"],
+        ))
+    };
+    let secret = sub("secret/#").await;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&secret.stdout),
+        String::from_utf8_lossy(&secret.stderr)
+    );
+    assert!(said.contains("denied"), "secret/# was granted: {said}");
+    // The anonymous section grants public/#: the subscriber waits, then times out.
+    let public = sub("public/#").await;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&public.stdout),
+        String::from_utf8_lossy(&public.stderr)
+    );
+    assert!(!said.contains("denied"), "public/# was refused: {said}");
+    assert!(said.contains("Timed out"), "{said}");
+}

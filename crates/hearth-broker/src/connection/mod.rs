@@ -46,6 +46,8 @@ pub(crate) struct ConnectionContext {
     pub limits: Limits,
     pub stats: Arc<SharedStats>,
     pub next_conn_id: AtomicU64,
+    /// Where connections announce that they began and ended (presence).
+    pub client_events: Arc<hearth_bus::ClientEvents>,
 }
 
 /// Why a connection ended. Logged by the accept loop at debug level: clients
@@ -131,12 +133,11 @@ pub(crate) async fn serve<S: ByteStream>(
         handshake::refuse(&mut writer, connection.version, reason).await;
         Err(ConnectionError::Refused(reason))
     } else {
-        let authorizer = &context.authorizer;
-        authorizer.connected(&connection.principal, &connection.client_id, conn_id);
+        connection.announce(true);
         let result = connection
             .run(&mut reader, &mut writer, &mut read_buf)
             .await;
-        authorizer.disconnected(&connection.principal, &connection.client_id, conn_id);
+        connection.announce(false);
         result
     };
     connection.outbound.close();
@@ -234,6 +235,17 @@ impl Connection {
             context,
         };
         (connection, event, verdict)
+    }
+
+    /// Tells every service that cares (presence, revocation) that this connection
+    /// began or ended.
+    fn announce(&self, connected: bool) {
+        self.context.client_events.publish(hearth_bus::ClientEvent {
+            principal: self.principal.clone(),
+            client_id: self.client_id.clone(),
+            connection: self.id,
+            connected,
+        });
     }
 
     fn keep_alive_deadline(&self) -> Option<Instant> {

@@ -63,15 +63,6 @@ struct LiveSession {
     user_session: Option<String>,
 }
 
-/// A device's connection began or ended (see [`RegistryAuthorizer::device_connections`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceConnection {
-    pub device: Arc<str>,
-    /// Unique per connection: a takeover's late disconnect carries the old number.
-    pub connection: u64,
-    pub connected: bool,
-}
-
 /// Counters for `/metrics` and logs.
 #[derive(Debug, Default)]
 pub struct AuthCounters {
@@ -109,8 +100,6 @@ pub struct RegistryAuthorizer {
     /// Login session of a browser between its CONNECT check and `connected`.
     pending_user_sessions: Mutex<HashMap<Arc<str>, String>>,
     tokens: UserTokens,
-    /// Where device connects and disconnects go (presence), once someone listens.
-    device_events: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DeviceConnection>>,
     /// Rung by in-process changes so the watcher reloads without waiting for its poll.
     changed: Arc<Notify>,
     counters: AuthCounters,
@@ -151,7 +140,6 @@ impl RegistryAuthorizer {
             sessions: Mutex::new(HashMap::new()),
             pending_user_sessions: Mutex::new(HashMap::new()),
             tokens: UserTokens::new(MAX_USER_TOKEN_TTL_MS),
-            device_events: std::sync::OnceLock::new(),
             changed: Arc::new(Notify::new()),
             counters: AuthCounters::default(),
             denial_log: watch::RateLimitedLog::default(),
@@ -193,17 +181,6 @@ impl RegistryAuthorizer {
             .verify(&token, now_ms)
             .map_or(now_ms, |verified| verified.expires_at_ms);
         (token, expires)
-    }
-
-    /// Device connects and disconnects, for presence. The channel is unbounded because
-    /// its rate is bounded by the broker's accept loop, and the sender must never block a
-    /// connection task. Only the first caller gets the events.
-    pub fn device_connections(
-        &self,
-    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<DeviceConnection>> {
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        self.device_events.set(sender).ok()?;
-        Some(receiver)
     }
 
     /// Whether messages from `device` should be ingested: `Some(true)` for an enabled
@@ -384,16 +361,6 @@ impl RegistryAuthorizer {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         self.current().seq != seen_seq
-    }
-
-    fn device_event(&self, principal: &Principal, connection: u64, connected: bool) {
-        if let Some(sender) = self.device_events.get() {
-            let _ = sender.send(DeviceConnection {
-                device: principal.name.clone(),
-                connection,
-                connected,
-            });
-        }
     }
 
     fn denied(&self, principal: &Principal, client_id: &str, action: Action, topic: &str) {
@@ -631,40 +598,6 @@ impl Authorizer for RegistryAuthorizer {
                 .get(&principal.name)
                 .is_some_and(|access| access.is_admin || acl::app_may_receive(&access.view, topic)),
             _ => true,
-        }
-    }
-
-    fn connected(&self, principal: &Principal, client_id: &str, connection: u64) {
-        match principal.kind {
-            PrincipalKind::Application | PrincipalKind::Admin | PrincipalKind::User => {
-                let user_session = self.pending_user_sessions.lock().remove(client_id);
-                self.sessions.lock().insert(
-                    client_id.into(),
-                    LiveSession {
-                        principal: principal.clone(),
-                        connection,
-                        user_session,
-                    },
-                );
-            }
-            PrincipalKind::Device => self.device_event(principal, connection, true),
-            _ => {}
-        }
-    }
-
-    fn disconnected(&self, principal: &Principal, client_id: &str, connection: u64) {
-        match principal.kind {
-            PrincipalKind::Application | PrincipalKind::Admin | PrincipalKind::User => {
-                let mut sessions = self.sessions.lock();
-                if sessions
-                    .get(client_id)
-                    .is_some_and(|live| live.connection == connection)
-                {
-                    sessions.remove(client_id);
-                }
-            }
-            PrincipalKind::Device => self.device_event(principal, connection, false),
-            _ => {}
         }
     }
 }

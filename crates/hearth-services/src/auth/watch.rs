@@ -1,8 +1,8 @@
 //! Keeping the authorizer's snapshot current and disconnecting revoked clients.
 
-use super::RegistryAuthorizer;
 use super::snapshot;
-use hearth_bus::{Bus, PrincipalKind};
+use super::{LiveSession, RegistryAuthorizer};
+use hearth_bus::{Bus, ClientEvent, ClientObserver, PrincipalKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +17,25 @@ impl RegistryAuthorizer {
     /// change notifier rings), reloads the snapshot, and disconnects through `bus` every
     /// client whose credentials were revoked. Runs until the task is aborted.
     pub fn watch(self: &Arc<Self>, bus: Arc<dyn Bus>) -> JoinHandle<()> {
+        bus.observe_client_events(self.client_observer());
+        self.watch_registry(bus)
+    }
+
+    /// What keeps the live sessions a revocation looks for: give it to the broker's
+    /// [`hearth_bus::ClientEvents`] before the broker starts (then use
+    /// [`RegistryAuthorizer::watch_registry`]), or let [`RegistryAuthorizer::watch`]
+    /// register it. It holds the authorizer weakly.
+    pub fn client_observer(self: &Arc<Self>) -> ClientObserver {
+        let authorizer = Arc::downgrade(self);
+        Arc::new(move |event: &ClientEvent| {
+            if let Some(authorizer) = authorizer.upgrade() {
+                authorizer.on_client_event(event);
+            }
+        })
+    }
+
+    /// [`RegistryAuthorizer::watch`] without registering the client observer.
+    pub fn watch_registry(self: &Arc<Self>, bus: Arc<dyn Bus>) -> JoinHandle<()> {
         let authorizer = self.clone();
         tokio::spawn(async move {
             let changed = authorizer.change_notifier();
@@ -30,6 +49,39 @@ impl RegistryAuthorizer {
                 }
             }
         })
+    }
+
+    /// Keeps the live sessions that a revocation must find: applications,
+    /// administrators and browsers, whose client ids are not their names (a device's
+    /// client id is its id). A takeover's late end carries the old connection number and
+    /// removes nothing.
+    fn on_client_event(&self, event: &ClientEvent) {
+        let principal = &event.principal;
+        if !matches!(
+            principal.kind,
+            PrincipalKind::Application | PrincipalKind::Admin | PrincipalKind::User
+        ) {
+            return;
+        }
+        if event.connected {
+            let user_session = self.pending_user_sessions.lock().remove(&event.client_id);
+            self.sessions.lock().insert(
+                event.client_id.clone(),
+                LiveSession {
+                    principal: principal.clone(),
+                    connection: event.connection,
+                    user_session,
+                },
+            );
+        } else {
+            let mut sessions = self.sessions.lock();
+            if sessions
+                .get(&event.client_id)
+                .is_some_and(|live| live.connection == event.connection)
+            {
+                sessions.remove(&event.client_id);
+            }
+        }
     }
 
     /// Reloads the snapshot if the registry changed and kicks revoked clients. Returns

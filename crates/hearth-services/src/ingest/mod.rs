@@ -22,14 +22,33 @@ mod writer;
 pub use queue::IngestCounters;
 
 /// A device went online or offline (after the change was stored).
+/// A device's connection began or ended: the part of a [`ClientEvent`] presence needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceConnection {
+    pub device: Arc<str>,
+    /// Unique per connection: a takeover's late disconnect carries the old number.
+    pub connection: u64,
+    pub connected: bool,
+}
+
+impl DeviceConnection {
+    /// The device connection in `event`, if a device's.
+    pub(crate) fn from_event(event: ClientEvent) -> Option<DeviceConnection> {
+        (event.principal.kind == PrincipalKind::Device).then_some(DeviceConnection {
+            device: event.principal.name,
+            connection: event.connection,
+            connected: event.connected,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceEvent {
     pub device: Arc<str>,
     pub online: bool,
 }
 
-use crate::DeviceConnection;
-use hearth_bus::{Bus, BusError};
+use hearth_bus::{Bus, BusError, ClientEvent, PrincipalKind};
 use hearth_store::{Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -81,12 +100,13 @@ pub struct Ingest {
 
 impl Ingest {
     /// Loads the devices and their last known presence, registers with the bus and
-    /// starts the writer. `connections` are the device connects and disconnects from
-    /// the authorizer (see `RegistryAuthorizer::device_connections`).
+    /// starts the writer. `connections` are the broker's [`ClientEvent`]s
+    /// ([`Bus::client_events`], taken before the broker starts so that none is missed);
+    /// those of devices make presence.
     pub async fn start(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
-        connections: Option<mpsc::UnboundedReceiver<DeviceConnection>>,
+        connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
         config: IngestConfig,
     ) -> Result<Ingest, IngestError> {
         let counters = Arc::new(IngestCounters::default());

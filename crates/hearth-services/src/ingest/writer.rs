@@ -4,7 +4,8 @@ use super::parse;
 use super::presence::{Change, Presence};
 use super::queue::{IngestQueue, Item};
 use super::{IngestConfig, IngestError};
-use crate::DeviceConnection;
+use super::DeviceConnection;
+use hearth_bus::ClientEvent;
 use crate::auth::RateLimitedLog;
 use hearth_bus::{AckToken, Bus, Envelope, Qos};
 use hearth_model::{
@@ -41,7 +42,7 @@ pub(super) struct Writer {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     queue: Arc<IngestQueue>,
-    connections: Option<mpsc::UnboundedReceiver<DeviceConnection>>,
+    connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
     config: IngestConfig,
     devices: HashMap<Arc<str>, DeviceInfo>,
     directory_seq: i64,
@@ -60,7 +61,7 @@ impl Writer {
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
         queue: Arc<IngestQueue>,
-        connections: Option<mpsc::UnboundedReceiver<DeviceConnection>>,
+        connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
         config: IngestConfig,
         presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
     ) -> Result<Writer, IngestError> {
@@ -146,7 +147,9 @@ impl Writer {
                 });
                 tokio::select! {
                     _ = self.queue.ready.notified() => {}
-                    Some(event) = recv(&mut self.connections) => pending_connections.push(event),
+                    Some(event) = recv(&mut self.connections) => {
+                        pending_connections.extend(DeviceConnection::from_event(event));
+                    }
                     _ = sleep_until(next_deadline) => {}
                     _ = directory_tick.tick() => {
                         if let Err(error) = self.refresh_directory().await {
@@ -158,7 +161,7 @@ impl Writer {
             }
             if let Some(connections) = &mut self.connections {
                 while let Ok(event) = connections.try_recv() {
-                    pending_connections.push(event);
+                    pending_connections.extend(DeviceConnection::from_event(event));
                 }
             }
             let mut items = Vec::new();
@@ -427,8 +430,8 @@ impl Writer {
 }
 
 async fn recv(
-    connections: &mut Option<mpsc::UnboundedReceiver<DeviceConnection>>,
-) -> Option<DeviceConnection> {
+    connections: &mut Option<mpsc::UnboundedReceiver<ClientEvent>>,
+) -> Option<ClientEvent> {
     match connections {
         Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,

@@ -56,10 +56,16 @@ impl Hub {
         let authorizer = RegistryAuthorizer::load(store.clone(), false, None)
             .await
             .unwrap();
-        let connections = authorizer.device_connections();
-        let broker = Broker::start(BrokerConfig::ephemeral(), authorizer.clone())
-            .await
-            .unwrap();
+        let client_events = Arc::new(hearth_bus::ClientEvents::new());
+        let connections = Some(client_events.subscribe());
+        let broker = Broker::start_with_events(
+            BrokerConfig::ephemeral(),
+            authorizer.clone(),
+            None,
+            client_events,
+        )
+        .await
+        .unwrap();
         let bus: Arc<dyn Bus> = Arc::new(broker.handle());
         let watcher = authorizer.watch(bus.clone());
         let ingest = Ingest::start(
