@@ -97,11 +97,64 @@ fn check_filter(filter: &str) -> Result<(), BusError> {
         .map_err(|_| BusError::InvalidTopic(filter.to_owned()))
 }
 
+/// Longest MQTT string (a two-byte length prefix) and binary field.
+const MAX_MQTT_STRING: usize = u16::MAX as usize;
+/// Largest payload an MQTT packet can carry (its remaining length is at most
+/// 268,435,455 bytes, and the topic and properties need some of it).
+const MAX_PAYLOAD: usize = 256 * 1024 * 1024 - 64 * 1024;
+
+/// Checks a whole envelope before it reaches the router: the router turns it into MQTT
+/// strings and packets, and a value that cannot be one (a NUL, a wildcard in a response
+/// topic, a string past 65,535 bytes) must be the publishing service's error, never a
+/// panic of the router task that every client depends on.
+pub(crate) fn validate_envelope(envelope: &Envelope) -> Result<(), BusError> {
+    let invalid = |field, reason| Err(BusError::InvalidMessage { field, reason });
+    topic::validate_topic_name(&envelope.topic)
+        .map_err(|_| BusError::InvalidTopic(envelope.topic.to_string()))?;
+    if let Some(response_topic) = &envelope.response_topic
+        && topic::validate_topic_name(response_topic).is_err()
+    {
+        return invalid(
+            "response_topic",
+            "not a valid topic name (empty, too long, NUL or wildcard)",
+        );
+    }
+    let string = |field, text: &str| {
+        if text.len() > MAX_MQTT_STRING {
+            invalid(field, "longer than 65,535 bytes")
+        } else if text.contains('\0') {
+            invalid(field, "contains U+0000")
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(content_type) = &envelope.content_type {
+        string("content_type", content_type)?;
+    }
+    for (key, value) in &envelope.user_properties {
+        string("user_properties", key)?;
+        string("user_properties", value)?;
+    }
+    if let Some(client_id) = &envelope.client_id {
+        string("client_id", client_id)?;
+    }
+    if envelope
+        .correlation_data
+        .as_ref()
+        .is_some_and(|data| data.len() > MAX_MQTT_STRING)
+    {
+        return invalid("correlation_data", "longer than 65,535 bytes");
+    }
+    if envelope.payload.len() > MAX_PAYLOAD {
+        return invalid("payload", "larger than an MQTT packet can carry");
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Bus for BrokerHandle {
     async fn publish(&self, envelope: Envelope) -> Result<(), BusError> {
-        topic::validate_topic_name(&envelope.topic)
-            .map_err(|_| BusError::InvalidTopic(envelope.topic.to_string()))?;
+        validate_envelope(&envelope)?;
         self.send(Control::LocalPublish { envelope })
     }
 

@@ -13,6 +13,13 @@ pub enum BusError {
     /// The topic or filter is not valid MQTT.
     #[error("invalid topic {0:?}")]
     InvalidTopic(String),
+    /// A part of an [`Envelope`] other than its topic cannot travel as MQTT (a NUL in a
+    /// string, a string longer than MQTT allows, a wildcard in a response topic...).
+    #[error("invalid message: {field}: {reason}")]
+    InvalidMessage {
+        field: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// A live subscription. Messages arrive in publish order per topic. The queue is bounded:
