@@ -48,8 +48,8 @@ pub use open::{open, sqlite_url};
 pub use postgres::PostgresStore;
 pub use registry::{
     AdminCredential, AppCredential, AppStore, AuditFilter, AuditStore, CredentialStore,
-    Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore,
-    SecretOwner, SecretRehash, Store, UserStore,
+    Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore, SecretOwner,
+    SecretRehash, Store, UserStore,
 };
 pub use sql::EmbeddedMigration;
 pub use sqlite::SqliteStore;

@@ -1,12 +1,12 @@
 //! The ingest writer: one task that batches, commits, then acknowledges.
 
+use super::DeviceConnection;
 use super::parse;
 use super::presence::{Change, Presence};
 use super::queue::{IngestQueue, Item};
 use super::{IngestConfig, IngestError};
-use super::DeviceConnection;
-use hearth_bus::ClientEvent;
 use crate::auth::RateLimitedLog;
+use hearth_bus::ClientEvent;
 use hearth_bus::{AckToken, Bus, Envelope, Qos};
 use hearth_model::{
     DeviceId, DevicePresence, MessageKind, Millis, Point, StatusChange, now_millis,
