@@ -89,12 +89,15 @@ pub enum IngestError {
     Bus(#[from] BusError),
 }
 
-/// The running ingest. Dropping it leaves the writer running; call
-/// [`Ingest::shutdown`] to flush and stop.
+/// The running ingest: a handle on its one writer task, cheap to clone (the shape every
+/// service of the hub has). Dropping it leaves the writer running; call
+/// [`Ingest::shutdown`] to flush and stop, for every clone.
+#[derive(Clone)]
 pub struct Ingest {
     queue: Arc<queue::IngestQueue>,
     stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
+    /// The writer, taken by the first `shutdown`.
+    task: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     presence: broadcast::Sender<PresenceEvent>,
 }
 
@@ -131,7 +134,7 @@ impl Ingest {
         Ok(Ingest {
             queue,
             stop,
-            task,
+            task: Arc::new(parking_lot::Mutex::new(Some(task))),
             presence,
         })
     }
@@ -156,9 +159,14 @@ impl Ingest {
         Arc::new(move || queue.len())
     }
 
-    /// Writes what is queued and stops.
-    pub async fn shutdown(self) {
+    /// Writes what is queued, stops the writer and waits for it.
+    pub async fn shutdown(&self) {
         self.stop.notify_one();
-        let _ = self.task.await;
+        let task = self.task.lock().take();
+        if let Some(task) = task
+            && let Err(error) = task.await
+        {
+            tracing::error!("the ingest writer failed: {error}");
+        }
     }
 }
