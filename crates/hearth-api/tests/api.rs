@@ -30,8 +30,10 @@ mod security_auth;
 
 use hearth_api::{ApiConfig, AppState};
 use hearth_services::Registry;
+use hearth_services::registry::{DeviceSpec, NewUser};
 use hearth_store::Store;
 pub use hearth_testkit::both_backends;
+use hearth_testkit::ids;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
@@ -233,10 +235,9 @@ impl Hub {
         self.registry
             .add_user(
                 "cli:test",
-                hearth_services::registry::NewUser {
-                    name: name.into(),
+                NewUser {
                     password: Some(format!("{name}-password")),
-                    ..Default::default()
+                    ..NewUser::new(ids::user(name))
                 },
             )
             .await
@@ -248,11 +249,10 @@ impl Hub {
         self.registry
             .add_device(
                 "cli:test",
-                hearth_services::registry::DeviceSpec {
-                    id: id.into(),
-                    app: Some(app.into()),
+                DeviceSpec {
+                    app: Some(ids::app(app)),
                     kind: Some("relay".into()),
-                    ..Default::default()
+                    ..DeviceSpec::new(ids::device(id))
                 },
             )
             .await

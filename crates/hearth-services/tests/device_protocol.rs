@@ -10,6 +10,7 @@ mod protocol_hub;
 use hearth_model::{DeviceId, MessageKind, PresenceReason};
 use hearth_services::Registry;
 use hearth_store::{Store, TimeRange};
+use hearth_testkit::ids;
 use protocol_hub::*;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
@@ -125,7 +126,7 @@ async fn unknown_and_disabled_devices_are_not_ingested(store: Arc<dyn Store>) {
         0
     );
     Registry::new(store)
-        .set_device_enabled("test", "d1", false)
+        .set_device_enabled("test", &ids::device("d1"), false)
         .await
         .unwrap();
     // The hub notices the change within its poll; until then d1 may still be ingested.

@@ -11,6 +11,7 @@ mod acl_hub;
 use acl_hub::*;
 use hearth_services::{Registry, registry::DeviceSpec};
 use hearth_store::Store;
+use hearth_testkit::ids;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -251,7 +252,7 @@ async fn revocations_disconnect_live_clients_at_once(store: Arc<dyn Store>) {
     // Disabling.
     let (_client, mut eventloop) = connected_device(&hub, "d1").await;
     hub.registry
-        .set_device_enabled("test", "d1", false)
+        .set_device_enabled("test", &ids::device("d1"), false)
         .await
         .unwrap();
     wait_until_kicked(&hub, &mut eventloop, 1).await;
@@ -264,7 +265,7 @@ async fn revocations_disconnect_live_clients_at_once(store: Arc<dyn Store>) {
     let (_client, mut eventloop) = connected_device(&hub, "d2").await;
     let new_secret = hub
         .registry
-        .rotate_device_secret("test", "d2")
+        .rotate_device_secret("test", &ids::device("d2"))
         .await
         .unwrap();
     wait_until_kicked(&hub, &mut eventloop, 2).await;
@@ -285,7 +286,10 @@ async fn revocations_disconnect_live_clients_at_once(store: Arc<dyn Store>) {
 
     // Deleting.
     let (_client, mut eventloop) = connected_device(&hub, "d3").await;
-    hub.registry.remove_device("test", "d3").await.unwrap();
+    hub.registry
+        .remove_device("test", &ids::device("d3"))
+        .await
+        .unwrap();
     wait_until_kicked(&hub, &mut eventloop, 3).await;
 }
 
@@ -302,9 +306,8 @@ async fn changes_from_another_process_reach_the_hub(store: Arc<dyn Store>) {
             .add_device(
                 "cli:test",
                 DeviceSpec {
-                    id: id.clone(),
-                    app: Some("default".into()),
-                    ..DeviceSpec::default()
+                    app: Some(ids::app("default")),
+                    ..DeviceSpec::new(ids::device(&id))
                 },
             )
             .await
@@ -331,7 +334,7 @@ async fn changes_from_another_process_reach_the_hub(store: Arc<dyn Store>) {
     }
     // ...and a disabled one is cut off without any notification.
     let (_client, mut eventloop) = connected_device(&hub, "d1").await;
-    cli.set_device_enabled("cli:test", "d1", false)
+    cli.set_device_enabled("cli:test", &ids::device("d1"), false)
         .await
         .unwrap();
     wait_until_kicked(&hub, &mut eventloop, 1).await;

@@ -7,6 +7,7 @@ mod acl_hub;
 
 use acl_hub::*;
 use hearth_store::Store;
+use hearth_testkit::ids;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,28 +21,42 @@ async fn add_people(hub: &Hub) {
             .add_user(
                 "test",
                 NewUser {
-                    name: name.into(),
                     password: Some(format!("{name}-password")),
-                    ..NewUser::default()
+                    ..NewUser::new(ids::user(name))
                 },
             )
             .await
             .unwrap();
     }
     hub.registry
-        .set_member("test", "home", "alice", Role::Member)
+        .set_member(
+            "test",
+            &ids::group("home"),
+            &ids::user("alice"),
+            Role::Member,
+        )
         .await
         .unwrap();
     hub.registry
-        .set_member("test", "home", "bob", Role::Viewer)
+        .set_member("test", &ids::group("home"), &ids::user("bob"), Role::Viewer)
         .await
         .unwrap();
     hub.registry
-        .set_grant("test", "default", "alice", Permission::Control)
+        .set_grant(
+            "test",
+            &ids::app("default"),
+            &ids::user("alice"),
+            Permission::Control,
+        )
         .await
         .unwrap();
     hub.registry
-        .set_grant("test", "default", "bob", Permission::Control)
+        .set_grant(
+            "test",
+            &ids::app("default"),
+            &ids::user("bob"),
+            Permission::Control,
+        )
         .await
         .unwrap();
 }
@@ -162,7 +177,12 @@ async fn logout_and_lost_grants_cut_browsers_off(store: Arc<dyn Store>) {
     wait_until_kicked(&hub, &mut one_loop, 1).await;
     // Losing the control grant cuts her remaining browser.
     hub.registry
-        .set_grant("test", "default", "alice", hearth_model::Permission::View)
+        .set_grant(
+            "test",
+            &ids::app("default"),
+            &ids::user("alice"),
+            hearth_model::Permission::View,
+        )
         .await
         .unwrap();
     wait_until_kicked(&hub, &mut two_loop, 2).await;

@@ -9,6 +9,7 @@ mod acl_hub;
 use acl_hub::*;
 use hearth_services::registry::DeviceSpec;
 use hearth_store::Store;
+use hearth_testkit::ids;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -163,9 +164,8 @@ async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
         .add_device(
             "test",
             DeviceSpec {
-                id: "d4".into(),
-                app: Some("default".into()),
-                ..DeviceSpec::default()
+                app: Some(ids::app("default")),
+                ..DeviceSpec::new(ids::device("d4"))
             },
         )
         .await
@@ -179,7 +179,10 @@ async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
     );
 
     // A device the application no longer holds stops at once...
-    hub.registry.remove_device("test", "d2").await.unwrap();
+    hub.registry
+        .remove_device("test", &ids::device("d2"))
+        .await
+        .unwrap();
     wait_for_snapshot(&hub, "d2", false).await;
     admin
         .publish("devices/d2/data", "after-removal", false)
@@ -193,9 +196,8 @@ async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
         .add_device(
             "test",
             DeviceSpec {
-                id: "d2".into(),
-                app: Some("other".into()),
-                ..DeviceSpec::default()
+                app: Some(ids::app("other")),
+                ..DeviceSpec::new(ids::device("d2"))
             },
         )
         .await

@@ -11,6 +11,7 @@ mod acl_hub;
 use acl_hub::*;
 use hearth_services::auth::browser_client_id;
 use hearth_store::Store;
+use hearth_testkit::ids;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, LastWill, Packet};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
@@ -165,19 +166,23 @@ async fn viewer(hub: &Hub) -> String {
         .add_user(
             "test",
             NewUser {
-                name: "bob".into(),
                 password: Some("bob-password".into()),
-                ..NewUser::default()
+                ..NewUser::new(ids::user("bob"))
             },
         )
         .await
         .unwrap();
     hub.registry
-        .set_member("test", "home", "bob", Role::Viewer)
+        .set_member("test", &ids::group("home"), &ids::user("bob"), Role::Viewer)
         .await
         .unwrap();
     hub.registry
-        .set_grant("test", "default", "bob", Permission::Control)
+        .set_grant(
+            "test",
+            &ids::app("default"),
+            &ids::user("bob"),
+            Permission::Control,
+        )
         .await
         .unwrap();
     hub.authorizer.refresh(&hub.broker.handle()).await.unwrap();
@@ -298,7 +303,10 @@ async fn a_will_is_checked_again_when_it_is_sent(store: Arc<dyn Store>) {
     )
     .await
     .expect("will on a held device accepted");
-    hub.registry.remove_device("test", "d2").await.unwrap();
+    hub.registry
+        .remove_device("test", &ids::device("d2"))
+        .await
+        .unwrap();
     hub.authorizer.refresh(&hub.broker.handle()).await.unwrap();
     let denied_before = hub
         .authorizer

@@ -11,6 +11,7 @@ use hearth_model::{DeviceId, NewAuditEntry};
 use hearth_services::registry::DeviceSpec;
 use hearth_services::secret;
 use hearth_store::{AuditFilter, Store};
+use hearth_testkit::ids;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -32,14 +33,12 @@ async fn generated_secrets_are_stored_as_fast_hashes(store: Arc<dyn Store>) {
             "test",
             vec![
                 DeviceSpec {
-                    id: "i1".into(),
-                    app: Some("default".into()),
-                    ..DeviceSpec::default()
+                    app: Some(ids::app("default")),
+                    ..DeviceSpec::new(ids::device("i1"))
                 },
                 DeviceSpec {
-                    id: "i2".into(),
-                    app: Some("other".into()),
-                    ..DeviceSpec::default()
+                    app: Some(ids::app("other")),
+                    ..DeviceSpec::new(ids::device("i2"))
                 },
             ],
             &|_| {},
@@ -48,7 +47,7 @@ async fn generated_secrets_are_stored_as_fast_hashes(store: Arc<dyn Store>) {
         .expect("import");
     let rotated = hub
         .registry
-        .rotate_device_secret("test", "d3")
+        .rotate_device_secret("test", &ids::device("d3"))
         .await
         .expect("rotation");
     let credentials = store.credentials().await.expect("credentials");
@@ -158,9 +157,8 @@ async fn an_argon2_device_is_rehashed_at_its_first_login(store: Arc<dyn Store>) 
         .add_device(
             "test",
             DeviceSpec {
-                id: "d9".into(),
-                app: Some("default".into()),
-                ..DeviceSpec::default()
+                app: Some(ids::app("default")),
+                ..DeviceSpec::new(ids::device("d9"))
             },
         )
         .await

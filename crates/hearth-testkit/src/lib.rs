@@ -14,8 +14,10 @@
 //!   the store themselves (upgrades) or pass `--database` to the binary.
 //! - [`both_backends!`]: one test, two backends.
 //! - [`start_hub`] and [`TestHub`]: a whole hub on port 0, as `hearth serve` runs it.
+//! - [`ids`]: `device("d1")`, `app("default")`... for the typed ids the registry takes.
 
 mod hub;
+pub mod ids;
 
 pub use hub::{ADMIN_PASSWORD, TestHub, start_hub, start_hub_with};
 

@@ -62,16 +62,18 @@ pub fn run(args: AuthBenchArgs) -> anyhow::Result<()> {
         let store = hearth_store::open(&hearth_store::sqlite_url(directory.path())).await?;
         let registry = Registry::new(store.clone());
         registry.ensure_owner(Some(ADMIN_PASSWORD.into())).await?;
-        let app_secret = registry.rotate_app_secret("bench", "default").await?;
-        let app_key = store.app(&"default".parse()?).await?.mqtt_key;
+        let app: hearth_model::AppId = "default".parse()?;
+        let app_secret = registry.rotate_app_secret("bench", &app).await?;
+        let app_key = store.app(&app).await?.mqtt_key;
         eprintln!("registering {} devices...", args.devices);
         let specs = (0..args.devices)
-            .map(|index| DeviceSpec {
-                id: device_id(index),
-                app: Some("default".into()),
-                ..DeviceSpec::default()
+            .map(|index| {
+                Ok(DeviceSpec {
+                    app: Some(app.clone()),
+                    ..DeviceSpec::new(device_id(index).parse()?)
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, hearth_model::IdError>>()?;
         registry.add_devices("bench", specs, &|_| {}).await?;
         let authorizer = RegistryAuthorizer::load(store, false, None).await?;
         anyhow::Ok((authorizer, (app_key, app_secret)))

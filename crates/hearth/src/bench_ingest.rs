@@ -112,13 +112,15 @@ async fn bench(
     registry.ensure_owner(Some("bench-password".into())).await?;
     eprintln!("registering {} devices...", args.devices);
     let run_tag = now_millis() % 1_000_000;
+    let app: hearth_model::AppId = "default".parse()?;
     let specs = (0..args.devices)
-        .map(|index| DeviceSpec {
-            id: format!("bench-{run_tag}-{index:05}"),
-            app: Some("default".into()),
-            ..DeviceSpec::default()
+        .map(|index| {
+            Ok(DeviceSpec {
+                app: Some(app.clone()),
+                ..DeviceSpec::new(format!("bench-{run_tag}-{index:05}").parse()?)
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, hearth_model::IdError>>()?;
     let devices: Vec<(String, String)> = registry
         .add_devices("bench", specs, &|_| {})
         .await?
@@ -192,12 +194,13 @@ async fn bench(
         registry.ensure_owner(Some("bench-password".into())).await?;
         let specs = devices
             .iter()
-            .map(|(id, _)| DeviceSpec {
-                id: id.clone(),
-                app: Some("default".into()),
-                ..DeviceSpec::default()
+            .map(|(id, _)| {
+                Ok(DeviceSpec {
+                    app: Some(app.clone()),
+                    ..DeviceSpec::new(id.parse()?)
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, hearth_model::IdError>>()?;
         registry.add_devices("bench", specs, &|_| {}).await?;
         fresh
     };

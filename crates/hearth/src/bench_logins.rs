@@ -97,13 +97,15 @@ pub fn fleet(args: LoginFleetArgs) -> anyhow::Result<()> {
         );
         let registry = Registry::new(store.clone());
         registry.ensure_owner(Some("bench-password".into())).await?;
+        let app: hearth_model::AppId = "default".parse()?;
         let specs = (0..args.devices)
-            .map(|index| DeviceSpec {
-                id: format!("login-{index:06}"),
-                app: Some("default".into()),
-                ..DeviceSpec::default()
+            .map(|index| {
+                Ok(DeviceSpec {
+                    app: Some(app.clone()),
+                    ..DeviceSpec::new(format!("login-{index:06}").parse()?)
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, hearth_model::IdError>>()?;
         let devices = registry.add_devices("bench", specs, &|_| {}).await?;
         if args.hash == StoredHash::Argon2id {
             let stored = store.credentials().await?.devices;

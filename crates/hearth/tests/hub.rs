@@ -3,6 +3,7 @@
 //! API answers, and `shutdown` stops every listener (the HTTP server included) before it
 //! returns.
 
+use hearth_testkit::ids;
 use hearth_testkit::{Backend, TestHub, start_hub};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,10 +26,7 @@ async fn a_hub_starts_serves_and_stops(backend: Backend) {
         .registry()
         .add_device(
             "test",
-            hearth_services::registry::DeviceSpec {
-                id: "lamp".into(),
-                ..Default::default()
-            },
+            hearth_services::registry::DeviceSpec::new(ids::device("lamp")),
         )
         .await
         .unwrap();

@@ -11,8 +11,8 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse};
-use hearth_model::{NewAuditEntry, User, now_millis};
-use hearth_services::registry::NewUser;
+use hearth_model::{NewAuditEntry, User, UserName, now_millis};
+use hearth_services::registry::{self, NewUser};
 use hearth_store::{Session, StoreError};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -280,7 +280,7 @@ async fn change_password(
     }
     state
         .registry
-        .set_password(&caller.actor(), name, &change.new)
+        .set_password(&caller.actor(), &caller.user.name, &change.new)
         .await
         .map_err(|error| rename_field(error.into(), "password", "new"))?;
     end_other_logins(&state, &caller).await?;
@@ -370,12 +370,15 @@ async fn register(
             return Err(ApiError::forbidden("registration is closed on this hub"));
         }
     }
+    // A malformed name is the registry's 422, with its field called `username` here.
+    let name: UserName = registry::parse_id("name", &request.username)
+        .map_err(|error| rename_field(error.into(), "name", "username"))?;
     let (user, _) = state
         .registry
         .add_user(
-            &format!("register:{}", request.username),
+            &format!("register:{name}"),
             NewUser {
-                name: request.username,
+                name,
                 password: Some(request.password),
                 display_name: request.display_name,
                 email: request.email,

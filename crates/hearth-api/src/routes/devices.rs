@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hearth_model::{AppId, Application, Device, DeviceId, DevicePatch, GroupId, Permission};
-use hearth_services::registry::DeviceSpec;
+use hearth_services::registry::{self, DeviceSpec};
 use hearth_store::{DeviceFilter, DeviceSort};
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
@@ -226,14 +226,15 @@ async fn create_device(
     let app = visible_app(&state, &caller, &app_id).await?;
     caller.require_permission(&app, Permission::Manage, "registering devices")?;
     check_probes(&state, &caller)?;
-    let device_id = request.id.clone();
+    // A malformed id in the body is the registry's 422 naming `id`, as it always was.
+    let device_id: DeviceId = registry::parse_id("id", &request.id)?;
     let (device, secret) = state
         .registry
         .add_device(
             &caller.actor(),
             DeviceSpec {
-                id: request.id,
-                app: Some(request.app),
+                id: device_id.clone(),
+                app: Some(app_id),
                 name: request.name,
                 kind: request.kind,
                 room: request.room,
@@ -243,7 +244,7 @@ async fn create_device(
             },
         )
         .await
-        .map_err(|error| taken(&state, &caller, "device", &device_id, error))?;
+        .map_err(|error| taken(&state, &caller, "device", device_id.as_str(), error))?;
     Ok((
         StatusCode::CREATED,
         axum::Json(DeviceSecretView {
@@ -318,12 +319,13 @@ async fn update_device(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<DevicePatchRequest>,
 ) -> ApiResult<axum::Json<DeviceView>> {
-    device_for(&state, &caller, &id, Permission::Manage, "editing a device").await?;
+    let (device, _) =
+        device_for(&state, &caller, &id, Permission::Manage, "editing a device").await?;
     let device = state
         .registry
         .update_device(
             &caller.actor(),
-            &id,
+            &device.id,
             DevicePatch {
                 name: patch.name,
                 kind: patch.kind,
@@ -346,7 +348,7 @@ async fn remove_device(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    device_for(
+    let (device, _) = device_for(
         &state,
         &caller,
         &id,
@@ -354,7 +356,10 @@ async fn remove_device(
         "removing a device",
     )
     .await?;
-    state.registry.remove_device(&caller.actor(), &id).await?;
+    state
+        .registry
+        .remove_device(&caller.actor(), &device.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -364,7 +369,7 @@ async fn set_enabled(
     id: String,
     enabled: bool,
 ) -> ApiResult<axum::Json<DeviceView>> {
-    device_for(
+    let (device, _) = device_for(
         &state,
         &caller,
         &id,
@@ -374,10 +379,9 @@ async fn set_enabled(
     .await?;
     state
         .registry
-        .set_device_enabled(&caller.actor(), &id, enabled)
+        .set_device_enabled(&caller.actor(), &device.id, enabled)
         .await?;
-    let id: DeviceId = parse_id("id", &id)?;
-    Ok(axum::Json(state.store.device(&id).await?.into()))
+    Ok(axum::Json(state.store.device(&device.id).await?.into()))
 }
 
 /// Lets a disabled device connect again (needs `manage`).
@@ -421,7 +425,7 @@ async fn rotate_device_secret(
     .await?;
     let secret = state
         .registry
-        .rotate_device_secret(&caller.actor(), &id)
+        .rotate_device_secret(&caller.actor(), &device.id)
         .await?;
     Ok(axum::Json(DeviceSecretView {
         device: device.into(),

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hearth_model::{GroupId, Role, UserName};
+use hearth_services::registry;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -66,13 +67,15 @@ async fn create_group(
     ApiJson(request): ApiJson<NewGroupRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<GroupView>)> {
     check_probes(&state, &caller)?;
+    // A malformed id in the body is the registry's 422 naming `id`, as it always was.
+    let id: GroupId = registry::parse_id("id", &request.id)?;
     let group = state
         .registry
         .add_group(
             &caller.actor(),
-            &request.id,
+            &id,
             request.name.as_deref(),
-            Some(caller.user.name.as_str()),
+            Some(&caller.user.name),
         )
         .await
         .map_err(|error| taken(&state, &caller, "group", &request.id, error))?;
@@ -107,10 +110,7 @@ async fn remove_group(
 ) -> ApiResult<StatusCode> {
     let id: GroupId = parse_id("id", &id)?;
     caller.require_role(&id, Role::Owner, "deleting a group")?;
-    state
-        .registry
-        .remove_group(&caller.actor(), id.as_str())
-        .await?;
+    state.registry.remove_group(&caller.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -157,7 +157,7 @@ async fn set_member(
     }
     let membership = state
         .registry
-        .set_member(&caller.actor(), id.as_str(), user.as_str(), request.role)
+        .set_member(&caller.actor(), &id, &user, request.role)
         .await?;
     Ok(axum::Json(membership.into()))
 }
@@ -189,7 +189,7 @@ async fn remove_member(
     }
     state
         .registry
-        .remove_member(&caller.actor(), id.as_str(), user.as_str())
+        .remove_member(&caller.actor(), &id, &user)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

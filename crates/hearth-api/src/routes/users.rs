@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hearth_model::UserName;
-use hearth_services::registry::NewUser;
+use hearth_services::registry::{self, NewUser};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -63,12 +63,14 @@ async fn create_user(
     ApiJson(request): ApiJson<NewUserRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<NewUserView>)> {
     caller.require_admin("creating users")?;
+    // A malformed name in the body is the registry's 422 naming `name`, as it always was.
+    let name: UserName = registry::parse_id("name", &request.name)?;
     let (user, generated_password) = state
         .registry
         .add_user(
             &caller.actor(),
             NewUser {
-                name: request.name,
+                name,
                 password: request.password,
                 display_name: request.display_name,
                 email: request.email,
@@ -104,9 +106,6 @@ async fn remove_user(
             "you cannot remove your own account".into(),
         ));
     }
-    state
-        .registry
-        .remove_user(&caller.actor(), name.as_str())
-        .await?;
+    state.registry.remove_user(&caller.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -64,20 +64,25 @@ async fn role_by_action_table(store: Arc<dyn Store>) {
         hub.add_user(name).await;
         if let Some(role) = role {
             hub.registry
-                .set_member("cli:test", "home", name, role)
+                .set_member("cli:test", &ids::group("home"), &ids::user(name), role)
                 .await
                 .unwrap();
         }
         if let Some(grant) = grant {
             hub.registry
-                .set_grant("cli:test", "default", name, grant)
+                .set_grant("cli:test", &ids::app("default"), &ids::user(name), grant)
                 .await
                 .unwrap();
         }
     }
     hub.add_user("victim").await;
     hub.registry
-        .set_member("cli:test", "home", "victim", Role::Member)
+        .set_member(
+            "cli:test",
+            &ids::group("home"),
+            &ids::user("victim"),
+            Role::Member,
+        )
         .await
         .unwrap();
 

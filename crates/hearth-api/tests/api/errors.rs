@@ -4,6 +4,7 @@
 use super::*;
 
 both_backends!(bad_input_gets_the_error_shape);
+both_backends!(malformed_ids_stop_at_the_edge_with_the_field_named);
 
 /// (what, method, path, raw body, status, code, field).
 type Case = (
@@ -291,4 +292,84 @@ async fn bad_input_gets_the_error_shape(store: Arc<dyn Store>) {
         200,
         "still up"
     );
+}
+
+/// The registry takes typed ids (`&DeviceId`, `&AppId`...), so a malformed one must be
+/// refused by the route that read it: with the status, field and wording the registry
+/// gave when it parsed strings itself (422 naming the body property, 400 naming the path
+/// segment), and before anything reaches the store, whose audit log stays as it was.
+async fn malformed_ids_stop_at_the_edge_with_the_field_named(store: Arc<dyn Store>) {
+    let hub = start(store).await;
+    let admin = hub.admin().await;
+    let audit_before = hub
+        .store
+        .audit(&hearth_store::AuditFilter::default())
+        .await
+        .unwrap()
+        .len();
+    // (method, path, body, status, field, message)
+    let cases = [
+        (
+            "POST",
+            "/api/v1/devices",
+            Some(json!({ "id": "a/b", "app": "default" })),
+            422,
+            "id",
+            "id: a/b: use only letters, digits, '-' and '_'",
+        ),
+        (
+            "POST",
+            "/api/v1/apps",
+            Some(json!({ "id": "-lights", "group": "home" })),
+            422,
+            "id",
+            "id: -lights: it must not start with '-' or '.'",
+        ),
+        (
+            "POST",
+            "/api/v1/groups",
+            Some(json!({ "id": "" })),
+            422,
+            "id",
+            "id: : it is empty",
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            Some(json!({ "name": "jane doe" })),
+            422,
+            "name",
+            "name: jane doe: use only letters, digits, '-', '_' and '.'",
+        ),
+        (
+            "POST",
+            "/api/v1/devices/bad.id/disable",
+            None,
+            400,
+            "id",
+            "id: invalid device id \"bad.id\": use only letters, digits, '-' and '_'",
+        ),
+        (
+            "PUT",
+            "/api/v1/groups/home/members/-eve",
+            Some(json!({ "role": "member" })),
+            400,
+            "user",
+            "user: invalid user name \"-eve\": it must not start with '-' or '.'",
+        ),
+    ];
+    for (method, path, body, status, field, message) in cases {
+        let reply = hub.call(method, path, &admin, body).await;
+        let json = reply.json();
+        assert_eq!(reply.status, status, "{method} {path}: {json}");
+        assert_eq!(reply.field().as_deref(), Some(field), "{method} {path}");
+        assert_eq!(json["error"]["message"], message, "{method} {path}");
+    }
+    let audit_after = hub
+        .store
+        .audit(&hearth_store::AuditFilter::default())
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(audit_after, audit_before, "nothing reached the registry");
 }

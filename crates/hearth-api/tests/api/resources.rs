@@ -222,16 +222,32 @@ async fn devices_paginate_filter_and_sort(store: Arc<dyn Store>) {
     // A member of two groups sees both groups' devices, merged and paged the same way.
     hub.add_user("multi").await;
     hub.registry
-        .add_group("cli:test", "second", None, Some("multi"))
+        .add_group(
+            "cli:test",
+            &ids::group("second"),
+            None,
+            Some(&ids::user("multi")),
+        )
         .await
         .unwrap();
     hub.registry
-        .add_app("cli:test", "other", "second", None, None)
+        .add_app(
+            "cli:test",
+            &ids::app("other"),
+            &ids::group("second"),
+            None,
+            None,
+        )
         .await
         .unwrap();
     hub.add_device("dev-3a", "other").await;
     hub.registry
-        .set_member("cli:test", "home", "multi", hearth_model::Role::Viewer)
+        .set_member(
+            "cli:test",
+            &ids::group("home"),
+            &ids::user("multi"),
+            hearth_model::Role::Viewer,
+        )
         .await
         .unwrap();
     let multi = hub.login("multi", "multi-password").await;

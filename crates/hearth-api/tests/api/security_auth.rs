@@ -20,11 +20,11 @@ async fn audit_reads_match_kind_and_only_what_the_caller_may_see(store: Arc<dyn 
     hub.add_user("victim").await;
     hub.add_device("gone", "default").await;
     hub.registry
-        .set_device_enabled("cli:test", "gone", false)
+        .set_device_enabled("cli:test", &ids::device("gone"), false)
         .await
         .unwrap();
     hub.registry
-        .remove_device("cli:test", "gone")
+        .remove_device("cli:test", &ids::device("gone"))
         .await
         .unwrap();
 

@@ -1,26 +1,40 @@
 //! Devices: registering (one or thousands), secrets, enabling, editing, removing.
 
-use super::error::parse_id;
 use super::{Registry, RegistryError, optional_text, text};
 use crate::secret;
 use hearth_model::{AppId, Device, DeviceId, DevicePatch, NewAuditEntry, NewDevice};
-use hearth_store::StoreError;
 use serde_json::json;
 
 /// A device to register, as typed on a command line, posted as JSON or read from a CSV
-/// row: plain strings, checked here.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// row. The ids are already parsed by whoever read them (the edge can blame its own
+/// flag, property or row); the free-text fields are plain strings, checked here.
+#[derive(Debug, Clone)]
 pub struct DeviceSpec {
-    pub id: String,
+    pub id: DeviceId,
     /// Optional when the hub has exactly one application.
-    pub app: Option<String>,
+    pub app: Option<AppId>,
     pub name: Option<String>,
     pub kind: Option<String>,
     pub room: Option<String>,
     pub firmware: Option<String>,
     pub metadata: Option<serde_json::Value>,
     pub heartbeat_timeout_secs: Option<u32>,
+}
+
+impl DeviceSpec {
+    /// A spec with only the id: the hub's only application, the id as name, a sensor.
+    pub fn new(id: DeviceId) -> DeviceSpec {
+        DeviceSpec {
+            id,
+            app: None,
+            name: None,
+            kind: None,
+            room: None,
+            firmware: None,
+            metadata: None,
+            heartbeat_timeout_secs: None,
+        }
+    }
 }
 
 /// Kinds the web app has icons and controls for; others are accepted as free text.
@@ -83,9 +97,9 @@ fn check_timeout(timeout: Option<u32>) -> Result<Option<u32>, RegistryError> {
 
 impl Registry {
     /// The application a device spec names, or the only one there is.
-    async fn resolve_app(&self, app: Option<&str>) -> Result<AppId, RegistryError> {
+    async fn resolve_app(&self, app: Option<AppId>) -> Result<AppId, RegistryError> {
         if let Some(app) = app {
-            return parse_id("app", app);
+            return Ok(app);
         }
         let apps = self.store.apps(None).await?;
         match apps.as_slice() {
@@ -106,7 +120,7 @@ impl Registry {
     }
 
     fn check_spec(spec: DeviceSpec, app: AppId) -> Result<NewDevice, RegistryError> {
-        let id: DeviceId = parse_id("id", &spec.id)?;
+        let id = spec.id;
         Ok(NewDevice {
             name: text("name", spec.name.as_deref().unwrap_or(id.as_str()), 100)?,
             kind: check_kind(spec.kind.as_deref())?,
@@ -125,7 +139,7 @@ impl Registry {
         actor: &str,
         spec: DeviceSpec,
     ) -> Result<(Device, String), RegistryError> {
-        let app = self.resolve_app(spec.app.as_deref()).await?;
+        let app = self.resolve_app(spec.app.clone()).await?;
         let device = Self::check_spec(spec, app)?;
         let device_secret = secret::generate_secret();
         let hash = secret::hash_secret(&device_secret);
@@ -149,15 +163,15 @@ impl Registry {
         for (index, spec) in specs.into_iter().enumerate() {
             let row = index + 1;
             let app = self
-                .resolve_app(spec.app.as_deref())
+                .resolve_app(spec.app.clone())
                 .await
-                .map_err(|error| at_row(row, error))?;
-            let device = Self::check_spec(spec, app).map_err(|error| at_row(row, error))?;
+                .map_err(|error| error.at_row(row))?;
+            let device = Self::check_spec(spec, app).map_err(|error| error.at_row(row))?;
             if !seen.insert(device.id.clone()) {
-                return Err(at_row(
-                    row,
-                    RegistryError::invalid("id", format!("{} appears twice", device.id)),
-                ));
+                return Err(
+                    RegistryError::invalid("id", format!("{} appears twice", device.id))
+                        .at_row(row),
+                );
             }
             devices.push(device);
         }
@@ -205,15 +219,14 @@ impl Registry {
     pub async fn rotate_device_secret(
         &self,
         actor: &str,
-        id: &str,
+        id: &DeviceId,
     ) -> Result<String, RegistryError> {
-        let id: DeviceId = parse_id("id", id)?;
         let device_secret = secret::generate_secret();
         self.store
             .set_device_secret(
-                &id,
+                id,
                 &secret::hash_secret(&device_secret),
-                &NewAuditEntry::new(actor, "device.rotate_secret", &id),
+                &NewAuditEntry::new(actor, "device.rotate_secret", id),
             )
             .await?;
         self.changed();
@@ -224,17 +237,16 @@ impl Registry {
     pub async fn set_device_enabled(
         &self,
         actor: &str,
-        id: &str,
+        id: &DeviceId,
         enabled: bool,
     ) -> Result<(), RegistryError> {
-        let id: DeviceId = parse_id("id", id)?;
         let action = if enabled {
             "device.enable"
         } else {
             "device.disable"
         };
         self.store
-            .set_device_enabled(&id, enabled, &NewAuditEntry::new(actor, action, &id))
+            .set_device_enabled(id, enabled, &NewAuditEntry::new(actor, action, id))
             .await?;
         self.changed();
         Ok(())
@@ -244,10 +256,9 @@ impl Registry {
     pub async fn update_device(
         &self,
         actor: &str,
-        id: &str,
+        id: &DeviceId,
         mut patch: DevicePatch,
     ) -> Result<Device, RegistryError> {
-        let id: DeviceId = parse_id("id", id)?;
         if let Some(name) = &patch.name {
             patch.name = Some(text("name", name, 100)?);
         }
@@ -270,9 +281,9 @@ impl Registry {
         let device = self
             .store
             .update_device(
-                &id,
+                id,
                 &patch,
-                &NewAuditEntry::new(actor, "device.update", &id).with_detail(detail),
+                &NewAuditEntry::new(actor, "device.update", id).with_detail(detail),
             )
             .await?;
         self.changed();
@@ -280,25 +291,11 @@ impl Registry {
     }
 
     /// Removes a device; its live connection is cut.
-    pub async fn remove_device(&self, actor: &str, id: &str) -> Result<(), RegistryError> {
-        let id: DeviceId = parse_id("id", id)?;
+    pub async fn remove_device(&self, actor: &str, id: &DeviceId) -> Result<(), RegistryError> {
         self.store
-            .delete_device(&id, &NewAuditEntry::new(actor, "device.remove", &id))
+            .delete_device(id, &NewAuditEntry::new(actor, "device.remove", id))
             .await?;
         self.changed();
         Ok(())
-    }
-}
-
-fn at_row(row: usize, error: RegistryError) -> RegistryError {
-    match error {
-        RegistryError::Invalid { field, message } => RegistryError::Invalid {
-            field,
-            message: format!("row {row}: {message}"),
-        },
-        RegistryError::Store(StoreError::NotFound { what, id }) => {
-            RegistryError::invalid("app", format!("row {row}: {what} {id:?} not found"))
-        }
-        other => other,
     }
 }

@@ -4,13 +4,27 @@
 //! audit trail and the first-start owner account behave the same whichever door a change
 //! comes in by. Every method takes the `actor` that the audit log records (`cli:root`,
 //! `user:alice`...).
+//!
+//! Ids and names arrive typed (`&DeviceId`, `&AppId`, `&GroupId`, `&UserName`): each
+//! door parses what it was given once, with [`parse_id`] when it wants the registry's
+//! wording, and nothing here re-checks them. A bare `&str` does not compile:
+//!
+//! ```compile_fail
+//! # async fn f(registry: hearth_services::Registry) {
+//! registry.remove_device("cli", "kitchen-temp").await;
+//! # }
+//! ```
+//!
+//! The actor stays a `&str`: it is a label for the audit log (`hub`, `cli:root`,
+//! `user:alice`, `register:bob`), never looked up, put in a topic or compared, so a
+//! type would check nothing that a string does not already say.
 
 mod devices;
 mod error;
 mod people;
 
 pub use devices::DeviceSpec;
-pub use error::RegistryError;
+pub use error::{RegistryError, parse_id};
 pub use people::{FirstStart, NewUser};
 
 use hearth_store::Store;

@@ -1,6 +1,5 @@
 //! Groups, users, memberships, applications and grants; the first-start owner account.
 
-use super::error::parse_id;
 use super::{Registry, RegistryError, optional_text, text};
 use crate::secret;
 use hearth_model::{
@@ -10,15 +9,29 @@ use hearth_model::{
 use serde_json::json;
 
 /// A person to add.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewUser {
-    pub name: String,
+    pub name: UserName,
     /// `None` generates one, returned once.
     pub password: Option<String>,
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub language: Option<String>,
     pub is_admin: bool,
+}
+
+impl NewUser {
+    /// A person with only a name: a generated password, not an administrator.
+    pub fn new(name: UserName) -> NewUser {
+        NewUser {
+            name,
+            password: None,
+            display_name: None,
+            email: None,
+            language: None,
+            is_admin: false,
+        }
+    }
 }
 
 /// What the first start of an empty hub created.
@@ -75,18 +88,16 @@ impl Registry {
     pub async fn add_group(
         &self,
         actor: &str,
-        id: &str,
+        id: &GroupId,
         name: Option<&str>,
-        owner: Option<&str>,
+        owner: Option<&UserName>,
     ) -> Result<Group, RegistryError> {
-        let id: GroupId = parse_id("id", id)?;
-        let owner: Option<UserName> = owner.map(|owner| parse_id("owner", owner)).transpose()?;
-        if let Some(owner) = &owner {
+        if let Some(owner) = owner {
             self.store.user(owner).await?;
         }
         let group = Group {
             name: text("name", name.unwrap_or(id.as_str()), 100)?,
-            id,
+            id: id.clone(),
             created_at_ms: now_millis(),
         };
         self.store
@@ -97,17 +108,16 @@ impl Registry {
             )
             .await?;
         if let Some(owner) = owner {
-            self.set_member(actor, group.id.as_str(), owner.as_str(), Role::Owner)
+            self.set_member(actor, &group.id, owner, Role::Owner)
                 .await?;
         }
         self.changed();
         Ok(group)
     }
 
-    pub async fn remove_group(&self, actor: &str, id: &str) -> Result<(), RegistryError> {
-        let id: GroupId = parse_id("id", id)?;
+    pub async fn remove_group(&self, actor: &str, id: &GroupId) -> Result<(), RegistryError> {
         self.store
-            .delete_group(&id, &NewAuditEntry::new(actor, "group.remove", &id))
+            .delete_group(id, &NewAuditEntry::new(actor, "group.remove", id))
             .await?;
         self.changed();
         Ok(())
@@ -117,13 +127,13 @@ impl Registry {
     pub async fn set_member(
         &self,
         actor: &str,
-        group: &str,
-        user: &str,
+        group: &GroupId,
+        user: &UserName,
         role: Role,
     ) -> Result<Membership, RegistryError> {
         let membership = Membership {
-            group: parse_id("group", group)?,
-            user: parse_id("user", user)?,
+            group: group.clone(),
+            user: user.clone(),
             role,
         };
         self.store
@@ -140,16 +150,14 @@ impl Registry {
     pub async fn remove_member(
         &self,
         actor: &str,
-        group: &str,
-        user: &str,
+        group: &GroupId,
+        user: &UserName,
     ) -> Result<(), RegistryError> {
-        let group: GroupId = parse_id("group", group)?;
-        let user: UserName = parse_id("user", user)?;
         self.store
             .remove_member(
-                &group,
-                &user,
-                &NewAuditEntry::new(actor, "group.member.remove", &group)
+                group,
+                user,
+                &NewAuditEntry::new(actor, "group.member.remove", group)
                     .with_detail(json!({ "user": user })),
             )
             .await?;
@@ -163,7 +171,7 @@ impl Registry {
         actor: &str,
         new_user: NewUser,
     ) -> Result<(User, Option<String>), RegistryError> {
-        let name: UserName = parse_id("name", &new_user.name)?;
+        let name = new_user.name;
         let (password, generated) = match new_user.password {
             Some(password) => {
                 check_password(&password)?;
@@ -201,10 +209,9 @@ impl Registry {
         Ok((user, generated))
     }
 
-    pub async fn remove_user(&self, actor: &str, name: &str) -> Result<(), RegistryError> {
-        let name: UserName = parse_id("name", name)?;
+    pub async fn remove_user(&self, actor: &str, name: &UserName) -> Result<(), RegistryError> {
         self.store
-            .delete_user(&name, &NewAuditEntry::new(actor, "user.remove", &name))
+            .delete_user(name, &NewAuditEntry::new(actor, "user.remove", name))
             .await?;
         self.changed();
         Ok(())
@@ -213,10 +220,9 @@ impl Registry {
     pub async fn set_password(
         &self,
         actor: &str,
-        name: &str,
+        name: &UserName,
         password: &str,
     ) -> Result<(), RegistryError> {
-        let name: UserName = parse_id("name", name)?;
         check_password(password)?;
         let password = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || secret::hash_password(&password))
@@ -224,9 +230,9 @@ impl Registry {
             .expect("hashing a password does not panic");
         self.store
             .set_password_hash(
-                &name,
+                name,
                 &hash,
-                &NewAuditEntry::new(actor, "user.password", &name),
+                &NewAuditEntry::new(actor, "user.password", name),
             )
             .await?;
         self.changed();
@@ -235,6 +241,10 @@ impl Registry {
 
     /// Checks a person's login; `None` for an unknown name or a wrong password (the
     /// caller must not say which).
+    ///
+    /// The one method that takes a name as typed: a malformed name is not an error to
+    /// report here but one more unknown name, answered after the same dummy verify, so
+    /// parsing it is part of the check rather than the caller's job.
     pub async fn check_login(
         &self,
         name: &str,
@@ -275,20 +285,18 @@ impl Registry {
     pub async fn add_app(
         &self,
         actor: &str,
-        id: &str,
-        group: &str,
+        id: &AppId,
+        group: &GroupId,
         name: Option<&str>,
         description: Option<&str>,
     ) -> Result<(Application, String), RegistryError> {
-        let id: AppId = parse_id("id", id)?;
-        let group: GroupId = parse_id("group", group)?;
         let app = Application {
             name: text("name", name.unwrap_or(id.as_str()), 100)?,
             description: optional_text("description", description, 1000)?.unwrap_or_default(),
             mqtt_key: format!("app-{}", secret::random_string(16).to_lowercase()),
             created_at_ms: now_millis(),
-            group,
-            id,
+            group: group.clone(),
+            id: id.clone(),
         };
         let app_secret = secret::generate_secret();
         let hash = secret::hash_secret(&app_secret);
@@ -304,24 +312,26 @@ impl Registry {
         Ok((app, app_secret))
     }
 
-    pub async fn remove_app(&self, actor: &str, id: &str) -> Result<(), RegistryError> {
-        let id: AppId = parse_id("id", id)?;
+    pub async fn remove_app(&self, actor: &str, id: &AppId) -> Result<(), RegistryError> {
         self.store
-            .delete_app(&id, &NewAuditEntry::new(actor, "app.remove", &id))
+            .delete_app(id, &NewAuditEntry::new(actor, "app.remove", id))
             .await?;
         self.changed();
         Ok(())
     }
 
     /// Gives an application a new MQTT secret; connections with the old one are cut.
-    pub async fn rotate_app_secret(&self, actor: &str, id: &str) -> Result<String, RegistryError> {
-        let id: AppId = parse_id("id", id)?;
+    pub async fn rotate_app_secret(
+        &self,
+        actor: &str,
+        id: &AppId,
+    ) -> Result<String, RegistryError> {
         let app_secret = secret::generate_secret();
         self.store
             .set_app_secret(
-                &id,
+                id,
                 &secret::hash_secret(&app_secret),
-                &NewAuditEntry::new(actor, "app.rotate_secret", &id),
+                &NewAuditEntry::new(actor, "app.rotate_secret", id),
             )
             .await?;
         self.changed();
@@ -331,13 +341,13 @@ impl Registry {
     pub async fn set_grant(
         &self,
         actor: &str,
-        app: &str,
-        user: &str,
+        app: &AppId,
+        user: &UserName,
         permission: Permission,
     ) -> Result<Grant, RegistryError> {
         let grant = Grant {
-            application: parse_id("app", app)?,
-            user: parse_id("user", user)?,
+            application: app.clone(),
+            user: user.clone(),
             permission,
         };
         self.store
@@ -354,16 +364,14 @@ impl Registry {
     pub async fn remove_grant(
         &self,
         actor: &str,
-        app: &str,
-        user: &str,
+        app: &AppId,
+        user: &UserName,
     ) -> Result<(), RegistryError> {
-        let app: AppId = parse_id("app", app)?;
-        let user: UserName = parse_id("user", user)?;
         self.store
             .remove_grant(
-                &app,
-                &user,
-                &NewAuditEntry::new(actor, "app.grant.remove", &app)
+                app,
+                user,
+                &NewAuditEntry::new(actor, "app.grant.remove", app)
                     .with_detail(json!({ "user": user })),
             )
             .await?;
@@ -386,19 +394,25 @@ impl Registry {
             .add_user(
                 "hub",
                 NewUser {
-                    name: "admin".into(),
                     password,
                     display_name: Some("Administrator".into()),
                     is_admin: true,
-                    ..NewUser::default()
+                    ..NewUser::new(first_start_id("admin"))
                 },
             )
             .await?;
+        let group_id: GroupId = first_start_id("home");
         let group = self
-            .add_group("hub", "home", Some("Home"), Some(owner.name.as_str()))
+            .add_group("hub", &group_id, Some("Home"), Some(&owner.name))
             .await?;
         let (app, _) = self
-            .add_app("hub", "default", "home", Some("Default"), None)
+            .add_app(
+                "hub",
+                &first_start_id("default"),
+                &group_id,
+                Some("Default"),
+                None,
+            )
             .await?;
         Ok(Some(FirstStart {
             owner,
@@ -407,4 +421,12 @@ impl Registry {
             app,
         }))
     }
+}
+
+/// One of the first start's fixed ids (`admin`, `home`, `default`), valid by sight.
+fn first_start_id<T>(value: &str) -> T
+where
+    T: std::str::FromStr<Err = hearth_model::IdError>,
+{
+    value.parse().expect("the first start's ids are valid")
 }

@@ -6,6 +6,7 @@ use hearth_broker::{Broker, BrokerConfig};
 use hearth_bus::Bus;
 use hearth_services::{Registry, RegistryAuthorizer, registry::DeviceSpec};
 use hearth_store::Store;
+use hearth_testkit::ids;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,12 +34,12 @@ impl Hub {
             .await
             .expect("owner account");
         let (default_app, default_secret) = registry
-            .rotate_app_secret("test", "default")
+            .rotate_app_secret("test", &ids::app("default"))
             .await
             .map(|secret| ("default".to_owned(), secret))
             .expect("rotate default app secret");
         let (other, other_secret) = registry
-            .add_app("test", "other", "home", None, None)
+            .add_app("test", &ids::app("other"), &ids::group("home"), None, None)
             .await
             .expect("second app");
         let default_key = store
@@ -53,9 +54,8 @@ impl Hub {
                 .add_device(
                     "test",
                     DeviceSpec {
-                        id: id.into(),
-                        app: Some(app.into()),
-                        ..DeviceSpec::default()
+                        app: Some(ids::app(app)),
+                        ..DeviceSpec::new(ids::device(id))
                     },
                 )
                 .await

@@ -11,6 +11,7 @@ use hearth_services::commands::{CommandConfig, Commands};
 use hearth_services::ingest::{Ingest, IngestConfig};
 use hearth_services::{Registry, RegistryAuthorizer, registry::DeviceSpec};
 use hearth_store::{MessageQuery, Store, TimeRange};
+use hearth_testkit::ids;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -41,14 +42,12 @@ impl Hub {
         let mut secrets = HashMap::new();
         let mut specs: Vec<DeviceSpec> = (0..n_devices)
             .map(|index| DeviceSpec {
-                id: format!("d{index}"),
-                ..DeviceSpec::default()
+                ..DeviceSpec::new(ids::device(&format!("d{index}")))
             })
             .collect();
         specs.push(DeviceSpec {
-            id: "slow".into(),
             heartbeat_timeout_secs: Some(5),
-            ..DeviceSpec::default()
+            ..DeviceSpec::new(ids::device("slow"))
         });
         for (id, secret) in registry.add_devices("test", specs, &|_| {}).await.unwrap() {
             secrets.insert(id.to_string(), secret);

@@ -1,9 +1,9 @@
 //! `hearth app add|list|show|remove|rotate-secret|grant`.
 
 use super::output;
-use super::{Ctx, Failure, OutputArgs};
+use super::{Ctx, Failure, OutputArgs, parse_id};
 use clap::{Args, Subcommand};
-use hearth_model::{AppId, Application, GroupId, Permission};
+use hearth_model::{AppId, Application, GroupId, Permission, UserName};
 use hearth_store::DeviceFilter;
 use serde_json::json;
 
@@ -63,6 +63,8 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
             name,
             description,
         } => {
+            let id: AppId = parse_id("id", &id)?;
+            let group: GroupId = parse_id("group", &group)?;
             let (app, secret) = registry
                 .add_app(actor, &id, &group, name.as_deref(), description.as_deref())
                 .await?;
@@ -71,6 +73,7 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
         AppCommand::List { group } => list(ctx, group.as_deref()).await?,
         AppCommand::Show { id } => show(ctx, &id).await?,
         AppCommand::Remove { id } => {
+            let id: AppId = parse_id("id", &id)?;
             registry.remove_app(actor, &id).await?;
             out.done(
                 json!({ "removed": id }),
@@ -78,8 +81,9 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
             );
         }
         AppCommand::RotateSecret { id } => {
+            let id: AppId = parse_id("id", &id)?;
             let secret = registry.rotate_app_secret(actor, &id).await?;
-            let app = ctx.store.app(&parse_app(&id)?).await?;
+            let app = ctx.store.app(&id).await?;
             print_secret(ctx, &app, &secret, "new secret for application");
         }
         AppCommand::Grant {
@@ -89,6 +93,8 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
             remove,
         } => match permission {
             Some(permission) if !remove => {
+                let (app, user): (AppId, UserName) =
+                    (parse_id("app", &app)?, parse_id("user", &user)?);
                 let grant = registry.set_grant(actor, &app, &user, permission).await?;
                 out.done(
                     json!(grant),
@@ -96,6 +102,8 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
                 );
             }
             _ => {
+                let (app, user): (AppId, UserName) =
+                    (parse_id("app", &app)?, parse_id("user", &user)?);
                 registry.remove_grant(actor, &app, &user).await?;
                 out.done(
                     json!({ "application": app, "user": user, "removed": true }),

@@ -1,7 +1,7 @@
 //! `hearth device add|list|show|remove|rotate-secret|disable|enable|import|command`.
 
 use super::output;
-use super::{Ctx, Failure, OutputArgs};
+use super::{Ctx, Failure, OutputArgs, parse_id};
 use clap::{Args, Subcommand};
 use hearth_model::{AppId, Device, DeviceId, GroupId};
 use hearth_services::registry::DeviceSpec;
@@ -136,8 +136,10 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
                     })
                 })
                 .transpose()?;
+            // The application first, then the id: the order the registry checked them in.
+            let app: Option<AppId> = app.map(|app| parse_id("app", &app)).transpose()?;
             let spec = DeviceSpec {
-                id,
+                id: parse_id("id", &id)?,
                 app,
                 name,
                 kind,
@@ -160,19 +162,22 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
         DeviceCommand::List(args) => list(ctx, args).await?,
         DeviceCommand::Show { id } => show(ctx, &id).await?,
         DeviceCommand::Remove { id } => {
+            let id: DeviceId = parse_id("id", &id)?;
             registry.remove_device(actor, &id).await?;
             out.done(json!({ "removed": id }), &format!("removed device {id}"));
         }
         DeviceCommand::RotateSecret { id } => {
+            let id: DeviceId = parse_id("id", &id)?;
             let secret = registry.rotate_device_secret(actor, &id).await?;
             if out.json {
                 out.json(&json!({ "id": id, "secret": secret }));
                 return Ok(());
             }
             println!("new secret for device {id}");
-            print_secret(&parse_device(&id)?, &secret);
+            print_secret(&id, &secret);
         }
         DeviceCommand::Disable { id } => {
+            let id: DeviceId = parse_id("id", &id)?;
             registry.set_device_enabled(actor, &id, false).await?;
             out.done(
                 json!({ "id": id, "enabled": false }),
@@ -180,6 +185,7 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
             );
         }
         DeviceCommand::Enable { id } => {
+            let id: DeviceId = parse_id("id", &id)?;
             registry.set_device_enabled(actor, &id, true).await?;
             out.done(
                 json!({ "id": id, "enabled": true }),

@@ -1,9 +1,9 @@
 //! `hearth group add|list|show|remove|member`.
 
 use super::output;
-use super::{Ctx, Failure, OutputArgs};
+use super::{Ctx, Failure, OutputArgs, parse_id};
 use clap::{Args, Subcommand};
-use hearth_model::{GroupId, Role};
+use hearth_model::{GroupId, Role, UserName};
 use serde_json::json;
 
 #[derive(Debug, Args)]
@@ -50,8 +50,11 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), Failure> {
     let (registry, actor, out) = (&ctx.registry, ctx.actor.as_str(), ctx.out);
     match command {
         GroupCommand::Add { id, name, owner } => {
+            let id: GroupId = parse_id("id", &id)?;
+            let owner: Option<UserName> =
+                owner.map(|owner| parse_id("owner", &owner)).transpose()?;
             let group = registry
-                .add_group(actor, &id, name.as_deref(), owner.as_deref())
+                .add_group(actor, &id, name.as_deref(), owner.as_ref())
                 .await?;
             if out.json {
                 out.json(&output::with(&group, json!({ "owner": owner })));
@@ -65,6 +68,7 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), Failure> {
         GroupCommand::List => list(ctx).await?,
         GroupCommand::Show { id } => show(ctx, &id).await?,
         GroupCommand::Remove { id } => {
+            let id: GroupId = parse_id("id", &id)?;
             registry.remove_group(actor, &id).await?;
             out.done(json!({ "removed": id }), &format!("removed group {id}"));
         }
@@ -75,6 +79,8 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), Failure> {
             remove,
         } => match role {
             Some(role) if !remove => {
+                let (group, user): (GroupId, UserName) =
+                    (parse_id("group", &group)?, parse_id("user", &user)?);
                 let membership = registry.set_member(actor, &group, &user, role).await?;
                 out.done(
                     json!(membership),
@@ -82,6 +88,8 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), Failure> {
                 );
             }
             _ => {
+                let (group, user): (GroupId, UserName) =
+                    (parse_id("group", &group)?, parse_id("user", &user)?);
                 registry.remove_member(actor, &group, &user).await?;
                 out.done(
                     json!({ "group": group, "user": user, "removed": true }),

@@ -7,7 +7,8 @@
 //! first) and created with mode 0600.
 
 use super::{Ctx, Failure};
-use hearth_services::registry::DeviceSpec;
+use hearth_model::{AppId, DeviceId};
+use hearth_services::registry::{self, DeviceSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::fs::File;
@@ -103,7 +104,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Reads and shapes every row; nothing is checked against the registry yet.
+/// Reads and shapes every row, parsing its ids (an invalid one is refused with its row
+/// number, in the registry's words); nothing is checked against the registry yet.
 fn read_specs(file: &Path, default_app: Option<&str>) -> Result<Vec<DeviceSpec>, Failure> {
     let bad_file =
         |message: String| Failure::invalid("file", format!("{}: {message}", file.display()));
@@ -138,38 +140,46 @@ fn read_specs(file: &Path, default_app: Option<&str>) -> Result<Vec<DeviceSpec>,
     for (index, record) in reader.records().enumerate() {
         let row = index + 1;
         let record = record.map_err(|error| bad_file(format!("row {row}: {error}")))?;
-        let mut spec = DeviceSpec::default();
-        for (name, value) in header.iter().zip(record.iter()) {
-            let value = (!value.is_empty()).then(|| value.to_owned());
-            match name.as_str() {
-                "id" => spec.id = value.unwrap_or_default(),
-                "app" => spec.app = value,
-                "name" => spec.name = value,
-                "kind" => spec.kind = value,
-                "room" => spec.room = value,
-                "firmware" => spec.firmware = value,
-                "heartbeat_timeout_secs" => {
-                    spec.heartbeat_timeout_secs = value
-                        .map(|text| {
-                            text.parse().map_err(|_| {
-                                Failure::invalid(
-                                    "heartbeat_timeout_secs",
-                                    format!(
-                                        "heartbeat_timeout_secs: row {row}: {text:?} is not a \
-                                         number of seconds"
-                                    ),
-                                )
-                            })
-                        })
-                        .transpose()?;
-                }
-                _ => unreachable!("columns were checked"),
-            }
-        }
-        if spec.app.is_none() {
-            spec.app = default_app.map(str::to_owned);
-        }
-        specs.push(spec);
+        let field = |column: &str| {
+            let index = header.iter().position(|name| name == column)?;
+            record
+                .get(index)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        let heartbeat_timeout_secs = field("heartbeat_timeout_secs")
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    Failure::invalid(
+                        "heartbeat_timeout_secs",
+                        format!(
+                            "heartbeat_timeout_secs: row {row}: {text:?} is not a number of \
+                             seconds"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        // The application before the id: the order the registry checked them in when it
+        // took strings, so a row with both wrong is reported as it always was.
+        let in_row = |error: registry::RegistryError| Failure::from(error.at_row(row));
+        let app: Option<AppId> = field("app")
+            .as_deref()
+            .or(default_app)
+            .map(|app| registry::parse_id("app", app).map_err(in_row))
+            .transpose()?;
+        let id: DeviceId =
+            registry::parse_id("id", &field("id").unwrap_or_default()).map_err(in_row)?;
+        specs.push(DeviceSpec {
+            id,
+            app,
+            name: field("name"),
+            kind: field("kind"),
+            room: field("room"),
+            firmware: field("firmware"),
+            metadata: None,
+            heartbeat_timeout_secs,
+        });
     }
     if specs.is_empty() {
         return Err(bad_file(

@@ -189,6 +189,16 @@ impl From<RegistryError> for Failure {
     }
 }
 
+/// Parses an id typed on the command line once, before the registry sees it, blaming
+/// `field` in the registry's words (`id: a/b: use only letters...`, code `invalid`),
+/// so a typo reads the same as when the registry parsed strings itself.
+pub fn parse_id<T>(field: &'static str, value: &str) -> Result<T, Failure>
+where
+    T: std::str::FromStr<Err = hearth_model::IdError>,
+{
+    hearth_services::registry::parse_id(field, value).map_err(Failure::from)
+}
+
 /// Reads a password from `--password-file` or `--password-stdin` (first line, without
 /// its line ending); `None` when neither was given.
 pub fn read_password(

@@ -1,7 +1,7 @@
 //! `hearth user add|list|show|remove|passwd`.
 
 use super::output;
-use super::{Ctx, Failure, OutputArgs, read_password};
+use super::{Ctx, Failure, OutputArgs, parse_id, read_password};
 use clap::{Args, Subcommand};
 use hearth_model::{GroupId, Role, UserName};
 use hearth_services::registry::NewUser;
@@ -82,14 +82,18 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), Failure> {
             let password =
                 read_password(password.password_file.as_deref(), password.password_stdin)?;
             // Check the group first, so that a typo does not leave a user behind.
-            if let Some(group) = &group {
-                let id: GroupId = group.parse().map_err(|error: hearth_model::IdError| {
-                    Failure::invalid("group", error.to_string())
-                })?;
-                ctx.store.group(&id).await?;
-            }
+            let group: Option<GroupId> = match group {
+                Some(group) => {
+                    let id: GroupId = group.parse().map_err(|error: hearth_model::IdError| {
+                        Failure::invalid("group", error.to_string())
+                    })?;
+                    ctx.store.group(&id).await?;
+                    Some(id)
+                }
+                None => None,
+            };
             let new_user = NewUser {
-                name,
+                name: parse_id("name", &name)?,
                 password,
                 display_name,
                 email,
@@ -100,12 +104,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), Failure> {
             let membership = match &group {
                 Some(group) => Some(
                     registry
-                        .set_member(
-                            actor,
-                            group,
-                            user.name.as_str(),
-                            role.unwrap_or(Role::Member),
-                        )
+                        .set_member(actor, group, &user.name, role.unwrap_or(Role::Member))
                         .await?,
                 ),
                 None => None,
@@ -129,6 +128,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), Failure> {
         UserCommand::List => list(ctx).await?,
         UserCommand::Show { name } => show(ctx, &name).await?,
         UserCommand::Remove { name } => {
+            let name: UserName = parse_id("name", &name)?;
             registry.remove_user(actor, &name).await?;
             out.done(json!({ "removed": name }), &format!("removed user {name}"));
         }
@@ -139,6 +139,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), Failure> {
                 None => Some(hearth_services::secret::random_string(16)),
             };
             let password = given.or_else(|| generated.clone()).unwrap_or_default();
+            let name: UserName = parse_id("name", &name)?;
             registry.set_password(actor, &name, &password).await?;
             if out.json {
                 out.json(&json!({ "name": name, "password": generated }));
