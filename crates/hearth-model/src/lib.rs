@@ -9,6 +9,8 @@
 //! - `registry`: groups, users, memberships, applications, grants, devices.
 //! - `access`: roles and grants combined into what a user may do with an application.
 //! - `audit`: the audit log entry.
+//! - `automation`: automations (triggers, conditions, actions) and scenes, and
+//!   `automation_check`, what is wrong with one, by field.
 //! - `command`: remote control commands and their statuses.
 //! - `history`: messages, points, status changes and aggregates.
 //! - `presence`: the presence words of `devices/{id}/status`.
@@ -16,6 +18,8 @@
 
 mod access;
 mod audit;
+mod automation;
+mod automation_check;
 mod command;
 mod history;
 mod id;
@@ -25,6 +29,11 @@ pub mod topic;
 
 pub use access::{Permission, Role, effective_permission};
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use automation::{
+    Action, Automation, AutomationSpec, Comparison, Condition, RunMode, SceneSpec, SceneTarget,
+    SunEvent, Trigger, Weekday,
+};
+pub use automation_check::{FieldError, MAX_WAIT_SECS, parse_hh_mm};
 pub use command::{Command, CommandStatus};
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
