@@ -358,6 +358,19 @@ pub struct SceneSpec {
     pub targets: Vec<SceneTarget>,
 }
 
+/// A stored scene.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scene {
+    /// Assigned by the hub (`s-` and random characters), like an automation's.
+    pub id: String,
+    #[serde(flatten)]
+    pub spec: SceneSpec,
+    /// Who created it (`user:alice`, `cli:root`).
+    pub created_by: String,
+    pub created_at_ms: Millis,
+    pub updated_at_ms: Millis,
+}
+
 /// One device's part of a scene: the command that puts it in its state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -30,8 +30,8 @@ pub mod topic;
 pub use access::{Permission, Role, effective_permission};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use automation::{
-    Action, Automation, AutomationSpec, Comparison, Condition, RunMode, SceneSpec, SceneTarget,
-    SunEvent, Trigger, Weekday,
+    Action, Automation, AutomationSpec, Comparison, Condition, RunMode, Scene, SceneSpec,
+    SceneTarget, SunEvent, Trigger, Weekday,
 };
 pub use automation_check::{FieldError, MAX_WAIT_SECS, parse_hh_mm};
 pub use command::{Command, CommandStatus};

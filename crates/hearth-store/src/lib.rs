@@ -20,6 +20,8 @@
 //! - `history`: [`HistoryStore`] and what it takes ([`IngestBatch`], queries).
 //! - `auth`: [`AuthStore`], the HTTP API's login sessions and personal API tokens
 //!   (stored as SHA-256 digests).
+//! - `automations`: [`AutomationStore`], automations and scenes (documents), and the
+//!   engine's durable runs and timers.
 //! - `open`: [`open`] and [`sqlite_url`].
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
@@ -27,6 +29,7 @@
 //!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`).
 
 mod auth;
+mod automations;
 mod broker_state;
 mod commands;
 mod error;
@@ -38,6 +41,7 @@ mod sql;
 mod sqlite;
 
 pub use auth::{ApiToken, AuthStore, Session};
+pub use automations::{AutomationRun, AutomationStore, AutomationTimer};
 pub use broker_state::RedbBrokerStore;
 pub use commands::CommandStore;
 pub use error::{StoreError, StoreResult};

@@ -270,6 +270,7 @@ pub trait Store:
     + HistoryStore
     + AuthStore
     + crate::CommandStore
+    + crate::AutomationStore
     + Send
     + Sync
 {

@@ -8,6 +8,7 @@
 //! - `registry/devices.rs`: registration, listing, changes.
 //! - `registry/audit.rs`: the audit log and the authorizer's credentials.
 //! - `registry/commands.rs`: the command log.
+//! - `registry/automations.rs`: automations, scenes, runs and timers.
 //! - `registry/auth.rs`: the HTTP API's login sessions and API tokens.
 //! - `registry/history.rs`: ingest batches and history reads.
 //! - `registry/history_aggregates.rs`: aggregates, rollups, retention.
@@ -19,6 +20,8 @@ mod apps;
 mod audit;
 #[path = "registry/auth.rs"]
 mod auth;
+#[path = "registry/automations.rs"]
+mod automations;
 #[path = "registry/commands.rs"]
 mod commands;
 #[path = "registry/devices.rs"]

@@ -34,6 +34,9 @@ mod audit;
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/automations.rs"]
+mod automations;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/commands.rs"]
 mod commands;
 #[allow(clippy::duplicate_mod)]
@@ -76,6 +79,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         4,
         "commands",
         include_str!("../../migrations/postgres/0004_commands.sql"),
+    ),
+    (
+        5,
+        "automations",
+        include_str!("../../migrations/postgres/0005_automations.sql"),
     ),
 ];
 

@@ -36,6 +36,9 @@ mod audit;
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/automations.rs"]
+mod automations;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/commands.rs"]
 mod commands;
 #[allow(clippy::duplicate_mod)]
@@ -88,6 +91,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         4,
         "commands",
         include_str!("../../migrations/sqlite/0004_commands.sql"),
+    ),
+    (
+        5,
+        "automations",
+        include_str!("../../migrations/sqlite/0005_automations.sql"),
     ),
 ];
 
