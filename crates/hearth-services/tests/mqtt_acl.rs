@@ -10,13 +10,11 @@ mod acl_hub;
 
 use acl_hub::*;
 use hearth_services::{Registry, registry::DeviceSpec};
-use hearth_store::Store;
-use hearth_testkit::ids;
+use hearth_testkit::{Backend, ids};
 use serde_json::json;
-use std::sync::Arc;
 
-async fn device_may_touch_only_its_own_topics(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn device_may_touch_only_its_own_topics(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let result = hub
         .session(
             5,
@@ -82,7 +80,7 @@ async fn device_may_touch_only_its_own_topics(store: Arc<dyn Store>) {
             "devices/d1/commands/relay/ack"
         ])
     );
-    let counters = hub.authorizer.counters();
+    let counters = hub.authorizer().counters();
     assert_eq!(
         counters
             .subscribes_denied
@@ -97,8 +95,8 @@ async fn device_may_touch_only_its_own_topics(store: Arc<dyn Store>) {
     );
 }
 
-async fn a_3_1_1_device_is_refused_the_same_way(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn a_3_1_1_device_is_refused_the_same_way(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let result = hub
         .session(
             4,
@@ -117,8 +115,8 @@ async fn a_3_1_1_device_is_refused_the_same_way(store: Arc<dyn Store>) {
     assert_eq!(result["observer_got"], json!(["devices/d2/data"]));
 }
 
-async fn applications_read_and_command_only_their_devices(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn applications_read_and_command_only_their_devices(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let (key, secret) = &hub.default_app;
     let client_id = format!("{key}:integration-1");
     let result = hub
@@ -187,8 +185,8 @@ async fn applications_read_and_command_only_their_devices(store: Arc<dyn Store>)
     );
 }
 
-async fn admins_may_do_anything(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn admins_may_do_anything(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let result = hub
         .session(
             5,
@@ -210,8 +208,8 @@ async fn admins_may_do_anything(store: Arc<dyn Store>) {
     );
 }
 
-async fn bad_credentials_are_refused_with_the_right_code(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn bad_credentials_are_refused_with_the_right_code(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, u64);
     let cases: Vec<Case> = vec![
         // Wrong secret: bad user name or password.
@@ -247,11 +245,11 @@ async fn bad_credentials_are_refused_with_the_right_code(store: Arc<dyn Store>) 
     assert_eq!(result["connack"], 5, "{result}");
 }
 
-async fn revocations_disconnect_live_clients_at_once(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn revocations_disconnect_live_clients_at_once(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     // Disabling.
     let (_client, mut eventloop) = connected_device(&hub, "d1").await;
-    hub.registry
+    hub.registry()
         .set_device_enabled("test", &ids::device("d1"), false)
         .await
         .unwrap();
@@ -264,7 +262,7 @@ async fn revocations_disconnect_live_clients_at_once(store: Arc<dyn Store>) {
     // Rotating the secret: the old one stops working, the new one works.
     let (_client, mut eventloop) = connected_device(&hub, "d2").await;
     let new_secret = hub
-        .registry
+        .registry()
         .rotate_device_secret("test", &ids::device("d2"))
         .await
         .unwrap();
@@ -286,20 +284,20 @@ async fn revocations_disconnect_live_clients_at_once(store: Arc<dyn Store>) {
 
     // Deleting.
     let (_client, mut eventloop) = connected_device(&hub, "d3").await;
-    hub.registry
+    hub.registry()
         .remove_device("test", &ids::device("d3"))
         .await
         .unwrap();
     wait_until_kicked(&hub, &mut eventloop, 3).await;
 }
 
-async fn changes_from_another_process_reach_the_hub(store: Arc<dyn Store>) {
-    let hub = Hub::start(store.clone()).await;
+async fn changes_from_another_process_reach_the_hub(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     // The CLI is another process: its Registry rings no notifier of ours; only the
     // audit log tells the hub. A provisioning script adds a device and connects at
     // once: the hub looks an unknown name up instead of refusing it until its next
     // poll...
-    let cli = Registry::new(store);
+    let cli = Registry::new(hub.store());
     for round in 0..3 {
         let id = format!("late{round}");
         let (_, secret) = cli
@@ -340,7 +338,7 @@ async fn changes_from_another_process_reach_the_hub(store: Arc<dyn Store>) {
     wait_until_kicked(&hub, &mut eventloop, 1).await;
 }
 
-hearth_testkit::both_backends!(
+hearth_testkit::both_backends_hub!(
     device_may_touch_only_its_own_topics,
     a_3_1_1_device_is_refused_the_same_way,
     applications_read_and_command_only_their_devices,

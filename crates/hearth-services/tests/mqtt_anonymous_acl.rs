@@ -1,20 +1,16 @@
 //! Anonymous clients on a hub with anonymous access on, as real clients see them (raw
 //! sockets, `auth_clients.py`): with a broker ACL file, they get its anonymous section
 //! (the `topic` lines before the first `user` line) and its `pattern` lines, as in
-//! Mosquitto; without one, anything (development mode). The registry authorizer is wired
-//! as `hearth serve` wires it, with the broker's file authorizer as its fallback.
+//! Mosquitto; without one, anything (development mode). The hub is started as `hearth
+//! serve --allow-anonymous [--acl-file]` starts it, which wires the broker's ACL file
+//! behind the registry authorizer.
 //!
 //! SQLite only: the registry holds nothing these rules read.
 
 mod acl_hub;
 
 use acl_hub::*;
-use hearth_broker::file_auth::{FileAuthConfig, FileAuthorizer};
-use hearth_broker::{Broker, BrokerConfig};
-use hearth_bus::{Authorizer, Bus};
-use hearth_services::{Registry, RegistryAuthorizer};
 use serde_json::json;
-use std::sync::Arc;
 
 const ACL: &str = "\
 # Anonymous clients: nothing under secret/, read public/.
@@ -29,57 +25,29 @@ pattern write clients/%c/status
 ";
 
 /// A hub with anonymous access on and the given broker ACL file (none: no fallback, as
-/// `hearth serve` without `--password-file` or `--acl-file`).
-async fn start_hub(acl: Option<&str>) -> (Hub, hearth_testkit::TestStore) {
-    let test_store = hearth_testkit::test_store(hearth_testkit::Backend::Sqlite).await;
-    let store = test_store.store();
-    let registry = Registry::new(store.clone());
-    registry
-        .ensure_owner(Some(ADMIN_PASSWORD.into()))
-        .await
-        .expect("owner account");
-    let fallback = acl.map(|acl| {
-        let acl_file = std::env::temp_dir().join(format!(
-            "hearth-anonymous-{}-{}.acl",
-            std::process::id(),
-            std::time::UNIX_EPOCH
-                .elapsed()
-                .unwrap_or_default()
-                .as_nanos()
-        ));
-        std::fs::write(&acl_file, acl).expect("ACL file written");
-        let file_auth = FileAuthorizer::load(&FileAuthConfig {
-            password_file: None,
-            acl_file: Some(acl_file.clone()),
-            allow_anonymous: true,
-        })
-        .expect("ACL file loads");
-        let _ = std::fs::remove_file(&acl_file);
-        Arc::new(file_auth) as Arc<dyn Authorizer>
-    });
-    let authorizer = RegistryAuthorizer::load(store, true, fallback)
-        .await
-        .expect("authorizer loads");
-    let broker = Broker::start(BrokerConfig::ephemeral(), authorizer.clone())
-        .await
-        .expect("broker starts");
-    let bus: Arc<dyn Bus> = Arc::new(broker.handle());
-    let watcher = authorizer.watch(bus);
-    let hub = Hub {
-        broker,
-        registry,
-        authorizer,
-        _watcher: watcher,
+/// `hearth serve` without `--password-file` or `--acl-file`). The file lives in the
+/// hub's data directory, as long as the hub.
+async fn start_hub(acl: Option<&str>) -> AclHub {
+    let hub = hearth_testkit::start_hub_with(hearth_testkit::Backend::Sqlite, |config| {
+        config.mqtt.auth.allow_anonymous = true;
+        if let Some(acl) = acl {
+            let acl_file = config.data_dir.join("broker.acl");
+            std::fs::write(&acl_file, acl).expect("ACL file written");
+            config.mqtt.auth.acl_file = Some(acl_file);
+        }
+    })
+    .await;
+    AclHub {
+        hub,
         secrets: Default::default(),
         default_app: Default::default(),
         other_app: Default::default(),
-    };
-    (hub, test_store)
+    }
 }
 
 #[tokio::test]
 async fn anonymous_clients_follow_the_anonymous_section_of_the_acl_file() {
-    let (hub, _store) = start_hub(Some(ACL)).await;
+    let hub = start_hub(Some(ACL)).await;
     for version in [5, 4] {
         let result = hub
             .session(
@@ -140,7 +108,7 @@ async fn anonymous_clients_follow_the_anonymous_section_of_the_acl_file() {
 
 #[tokio::test]
 async fn without_an_acl_file_anonymous_clients_may_do_anything() {
-    let (hub, _store) = start_hub(None).await;
+    let hub = start_hub(None).await;
     let result = hub
         .session(
             5,

@@ -6,18 +6,16 @@
 mod acl_hub;
 
 use acl_hub::*;
-use hearth_store::Store;
-use hearth_testkit::ids;
+use hearth_testkit::{Backend, ids};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Adds people: alice (member, control on `default`), bob (viewer), carol (no group).
-async fn add_people(hub: &Hub) {
+async fn add_people(hub: &AclHub) {
     use hearth_model::{Permission, Role};
     use hearth_services::registry::NewUser;
     for name in ["alice", "bob", "carol"] {
-        hub.registry
+        hub.registry()
             .add_user(
                 "test",
                 NewUser {
@@ -28,7 +26,7 @@ async fn add_people(hub: &Hub) {
             .await
             .unwrap();
     }
-    hub.registry
+    hub.registry()
         .set_member(
             "test",
             &ids::group("home"),
@@ -37,11 +35,11 @@ async fn add_people(hub: &Hub) {
         )
         .await
         .unwrap();
-    hub.registry
+    hub.registry()
         .set_member("test", &ids::group("home"), &ids::user("bob"), Role::Viewer)
         .await
         .unwrap();
-    hub.registry
+    hub.registry()
         .set_grant(
             "test",
             &ids::app("default"),
@@ -50,7 +48,7 @@ async fn add_people(hub: &Hub) {
         )
         .await
         .unwrap();
-    hub.registry
+    hub.registry()
         .set_grant(
             "test",
             &ids::app("default"),
@@ -62,16 +60,19 @@ async fn add_people(hub: &Hub) {
 }
 
 /// Waits until the authorizer's snapshot includes everything registered so far.
-async fn caught_up(hub: &Hub) {
-    let bus = hub.broker.handle();
-    hub.authorizer.refresh(&bus).await.unwrap();
+async fn caught_up(hub: &AclHub) {
+    hub.authorizer().refresh(hub.bus().as_ref()).await.unwrap();
 }
 
-async fn browsers_see_what_their_roles_and_grants_allow(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn browsers_see_what_their_roles_and_grants_allow(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     add_people(&hub).await;
     caught_up(&hub).await;
-    let token = |user: &str| hub.authorizer.issue_user_token(user, "session1", 600_000).0;
+    let token = |user: &str| {
+        hub.authorizer()
+            .issue_user_token(user, "session1", 600_000)
+            .0
+    };
     let alice = hub
         .session(
             5,
@@ -145,12 +146,12 @@ async fn browsers_see_what_their_roles_and_grants_allow(store: Arc<dyn Store>) {
     }
 }
 
-async fn logout_and_lost_grants_cut_browsers_off(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn logout_and_lost_grants_cut_browsers_off(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     add_people(&hub).await;
     caught_up(&hub).await;
     let connect = |user: &'static str, session: &'static str| {
-        let (token, _) = hub.authorizer.issue_user_token(user, session, 600_000);
+        let (token, _) = hub.authorizer().issue_user_token(user, session, 600_000);
         let mut options =
             rumqttc::v5::MqttOptions::new(format!("web:{user}:{session}"), "127.0.0.1", hub.port());
         options.set_credentials(user, token);
@@ -172,11 +173,15 @@ async fn logout_and_lost_grants_cut_browsers_off(store: Arc<dyn Store>) {
     connack(&mut one_loop).await;
     let (_two, mut two_loop) = connect("alice", "s2");
     connack(&mut two_loop).await;
-    let bus = hub.broker.handle();
-    assert_eq!(hub.authorizer.revoke_session("s1", &bus).await, 1);
+    assert_eq!(
+        hub.authorizer()
+            .revoke_session("s1", hub.bus().as_ref())
+            .await,
+        1
+    );
     wait_until_kicked(&hub, &mut one_loop, 1).await;
     // Losing the control grant cuts her remaining browser.
-    hub.registry
+    hub.registry()
         .set_grant(
             "test",
             &ids::app("default"),
@@ -200,7 +205,7 @@ async fn logout_and_lost_grants_cut_browsers_off(store: Arc<dyn Store>) {
     assert!(refused.contains("BadUserNamePassword"), "{refused}");
 }
 
-hearth_testkit::both_backends!(
+hearth_testkit::both_backends_hub!(
     browsers_see_what_their_roles_and_grants_allow,
     logout_and_lost_grants_cut_browsers_off,
 );

@@ -8,12 +8,10 @@ mod acl_hub;
 
 use acl_hub::*;
 use hearth_services::registry::DeviceSpec;
-use hearth_store::Store;
-use hearth_testkit::ids;
+use hearth_testkit::{Backend, ids};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -27,7 +25,7 @@ struct Client {
 }
 
 impl Client {
-    async fn connect(hub: &Hub, client_id: &str, username: &str, password: &str) -> Client {
+    async fn connect(hub: &AclHub, client_id: &str, username: &str, password: &str) -> Client {
         let mut options = MqttOptions::new(client_id, "127.0.0.1", hub.port());
         options.set_credentials(username, password);
         options.set_keep_alive(Duration::from_secs(30));
@@ -111,9 +109,9 @@ impl Client {
 }
 
 /// Waits until the authorizer's snapshot has (or no longer has) `device`.
-async fn wait_for_snapshot(hub: &Hub, device: &str, present: bool) {
+async fn wait_for_snapshot(hub: &AclHub, device: &str, present: bool) {
     for _ in 0..1_000 {
-        if hub.authorizer.device_enabled(device).is_some() == present {
+        if hub.authorizer().device_enabled(device).is_some() == present {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -121,8 +119,8 @@ async fn wait_for_snapshot(hub: &Hub, device: &str, present: bool) {
     panic!("the authorizer never saw {device} present={present}");
 }
 
-async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn an_application_wildcard_follows_its_device_set(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     // The administrator publishes on behalf of everyone where the order of two messages
     // matters: one publisher's messages reach each subscriber in order, so a marker
     // that arrives proves that nothing published before it is still on the way.
@@ -160,7 +158,7 @@ async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
 
     // A device added to the application flows on the same subscription.
     let (_, d4_secret) = hub
-        .registry
+        .registry()
         .add_device(
             "test",
             DeviceSpec {
@@ -179,7 +177,7 @@ async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
     );
 
     // A device the application no longer holds stops at once...
-    hub.registry
+    hub.registry()
         .remove_device("test", &ids::device("d2"))
         .await
         .unwrap();
@@ -192,7 +190,7 @@ async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
 
     // ...also when it comes back in another application: that one receives it now.
     let (_, d2_secret) = hub
-        .registry
+        .registry()
         .add_device(
             "test",
             DeviceSpec {
@@ -219,8 +217,8 @@ async fn an_application_wildcard_follows_its_device_set(store: Arc<dyn Store>) {
     );
 }
 
-async fn a_shared_application_wildcard_is_filtered_too(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn a_shared_application_wildcard_is_filtered_too(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let mut admin = Client::connect(&hub, "admin-publisher", "admin", ADMIN_PASSWORD).await;
     admin.publish("devices/d3/data", "retained-d3", true).await;
     let (key, secret) = hub.default_app.clone();
@@ -254,7 +252,7 @@ async fn a_shared_application_wildcard_is_filtered_too(store: Arc<dyn Store>) {
     assert_eq!(messages, ["devices/d1/data m1"]);
 }
 
-hearth_testkit::both_backends!(
+hearth_testkit::both_backends_hub!(
     an_application_wildcard_follows_its_device_set,
     a_shared_application_wildcard_is_filtered_too,
 );

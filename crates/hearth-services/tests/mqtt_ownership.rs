@@ -10,8 +10,7 @@ mod acl_hub;
 
 use acl_hub::*;
 use hearth_services::auth::browser_client_id;
-use hearth_store::Store;
-use hearth_testkit::ids;
+use hearth_testkit::{Backend, ids};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, LastWill, Packet};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
@@ -53,7 +52,7 @@ impl<'a> Login<'a> {
 /// Connects over MQTT 5; the CONNACK's code, and on success the client and whether a
 /// session was present.
 async fn connect(
-    hub: &Hub,
+    hub: &AclHub,
     login: Login<'_>,
 ) -> Result<(AsyncClient, EventLoop, bool), ConnectReturnCode> {
     let mut options = MqttOptions::new(login.client_id, "127.0.0.1", hub.port());
@@ -89,7 +88,7 @@ struct Observer {
 }
 
 impl Observer {
-    async fn start(hub: &Hub) -> Observer {
+    async fn start(hub: &AclHub) -> Observer {
         let (client, mut eventloop, _) =
             connect(hub, Login::new("observer", "admin", ADMIN_PASSWORD))
                 .await
@@ -159,10 +158,10 @@ impl Observer {
 
 /// bob: a viewer of `home` with a control grant on `default` (a viewer still may not
 /// switch anything); returns his browser password.
-async fn viewer(hub: &Hub) -> String {
+async fn viewer(hub: &AclHub) -> String {
     use hearth_model::{Permission, Role};
     use hearth_services::registry::NewUser;
-    hub.registry
+    hub.registry()
         .add_user(
             "test",
             NewUser {
@@ -172,11 +171,11 @@ async fn viewer(hub: &Hub) -> String {
         )
         .await
         .unwrap();
-    hub.registry
+    hub.registry()
         .set_member("test", &ids::group("home"), &ids::user("bob"), Role::Viewer)
         .await
         .unwrap();
-    hub.registry
+    hub.registry()
         .set_grant(
             "test",
             &ids::app("default"),
@@ -185,8 +184,8 @@ async fn viewer(hub: &Hub) -> String {
         )
         .await
         .unwrap();
-    hub.authorizer.refresh(&hub.broker.handle()).await.unwrap();
-    hub.authorizer.issue_user_token("bob", "s1", 600_000).0
+    hub.authorizer().refresh(hub.bus().as_ref()).await.unwrap();
+    hub.authorizer().issue_user_token("bob", "s1", 600_000).0
 }
 
 /// Keeps a connected client's event loop turning, collecting what it receives.
@@ -210,8 +209,8 @@ async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
         .expect("channel open")
 }
 
-async fn wills_pass_the_publish_rules_at_connect(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn wills_pass_the_publish_rules_at_connect(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let bob = viewer(&hub).await;
     let observer = Observer::start(&hub).await;
     let (d1, d1_secret) = ("d1", hub.secret("d1").to_owned());
@@ -282,8 +281,8 @@ async fn wills_pass_the_publish_rules_at_connect(store: Arc<dyn Store>) {
     }
 }
 
-async fn a_will_is_checked_again_when_it_is_sent(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn a_will_is_checked_again_when_it_is_sent(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let observer = Observer::start(&hub).await;
     let (key, secret) = hub.default_app.clone();
     // While the application holds d1, its will commands d1.
@@ -303,13 +302,13 @@ async fn a_will_is_checked_again_when_it_is_sent(store: Arc<dyn Store>) {
     )
     .await
     .expect("will on a held device accepted");
-    hub.registry
+    hub.registry()
         .remove_device("test", &ids::device("d2"))
         .await
         .unwrap();
-    hub.authorizer.refresh(&hub.broker.handle()).await.unwrap();
+    hub.authorizer().refresh(hub.bus().as_ref()).await.unwrap();
     let denied_before = hub
-        .authorizer
+        .authorizer()
         .counters()
         .publishes_denied
         .load(Ordering::Relaxed);
@@ -319,7 +318,7 @@ async fn a_will_is_checked_again_when_it_is_sent(store: Arc<dyn Store>) {
     // Wait for the will's refusal to be counted, then check it reached nobody.
     for _ in 0..1_000 {
         if hub
-            .authorizer
+            .authorizer()
             .counters()
             .publishes_denied
             .load(Ordering::Relaxed)
@@ -330,7 +329,7 @@ async fn a_will_is_checked_again_when_it_is_sent(store: Arc<dyn Store>) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
-        hub.authorizer
+        hub.authorizer()
             .counters()
             .publishes_denied
             .load(Ordering::Relaxed)
@@ -348,8 +347,8 @@ async fn a_will_is_checked_again_when_it_is_sent(store: Arc<dyn Store>) {
     );
 }
 
-async fn a_device_id_is_that_device_alone(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn a_device_id_is_that_device_alone(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let bob = viewer(&hub).await;
     let observer = Observer::start(&hub).await;
     let d1_secret = hub.secret("d1").to_owned();
@@ -461,8 +460,8 @@ async fn a_device_id_is_that_device_alone(store: Arc<dyn Store>) {
     assert_eq!(next(&mut device_rx).await, "devices/d1/commands/relay");
 }
 
-async fn browser_and_application_ids_are_bound_to_their_principal(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn browser_and_application_ids_are_bound_to_their_principal(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let bob = viewer(&hub).await;
     let (key, secret) = hub.default_app.clone();
     let (other_key, other_secret) = hub.other_app.clone();
@@ -503,8 +502,8 @@ async fn browser_and_application_ids_are_bound_to_their_principal(store: Arc<dyn
     }
 }
 
-async fn mqtt_password_guessing_is_limited_with_the_http_login(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn mqtt_password_guessing_is_limited_with_the_http_login(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     // Five wrong passwords for the administrator: each refused as bad credentials.
     for attempt in 0..5 {
         let result = connect(&hub, Login::new("guess", "admin", "wrong-guess")).await;
@@ -521,7 +520,7 @@ async fn mqtt_password_guessing_is_limited_with_the_http_login(store: Arc<dyn St
         Some(ConnectReturnCode::ConnectionRateExceeded)
     );
     assert_eq!(
-        hub.authorizer
+        hub.authorizer()
             .counters()
             .logins_throttled
             .load(Ordering::Relaxed),
@@ -534,7 +533,7 @@ async fn mqtt_password_guessing_is_limited_with_the_http_login(store: Arc<dyn St
         .expect("another principal still gets in");
     // The count is the one the HTTP login keeps: failures there count here too.
     let limiter = Arc::new(hearth_services::LoginLimiter::new(5));
-    hub.authorizer.use_login_limiter(limiter.clone());
+    hub.authorizer().use_login_limiter(limiter.clone());
     let (key, secret) = hub.default_app.clone();
     for _ in 0..5 {
         limiter.fail(
@@ -550,8 +549,8 @@ async fn mqtt_password_guessing_is_limited_with_the_http_login(store: Arc<dyn St
     );
 }
 
-async fn an_unknown_name_costs_a_password_check(store: Arc<dyn Store>) {
-    let hub = Hub::start(store).await;
+async fn an_unknown_name_costs_a_password_check(backend: Backend) {
+    let hub = AclHub::start(backend).await;
     let before = hearth_services::secret::dummy_verify_count();
     let result = connect(&hub, Login::new("ghost", "ghost", "whatever")).await;
     assert_eq!(result.err(), Some(ConnectReturnCode::BadUserNamePassword));
@@ -561,7 +560,7 @@ async fn an_unknown_name_costs_a_password_check(store: Arc<dyn Store>) {
     );
 }
 
-hearth_testkit::both_backends!(
+hearth_testkit::both_backends_hub!(
     wills_pass_the_publish_rules_at_connect,
     a_will_is_checked_again_when_it_is_sent,
     a_device_id_is_that_device_alone,

@@ -11,24 +11,25 @@ use hearth_model::{DeviceId, NewAuditEntry};
 use hearth_services::registry::DeviceSpec;
 use hearth_services::secret;
 use hearth_store::{AuditFilter, Store};
-use hearth_testkit::ids;
+use hearth_testkit::{Backend, ids};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-hearth_testkit::both_backends!(
+hearth_testkit::both_backends_hub!(
     generated_secrets_are_stored_as_fast_hashes,
     an_argon2_device_is_rehashed_at_its_first_login,
 );
 
 const FAST_PREFIX: &str = "$hearth-hmac-sha256$v=1$";
 
-async fn generated_secrets_are_stored_as_fast_hashes(store: Arc<dyn Store>) {
-    // Devices added one by one, an application added and one rotated (Hub::start).
-    let hub = Hub::start(store.clone()).await;
+async fn generated_secrets_are_stored_as_fast_hashes(backend: Backend) {
+    // Devices added one by one, an application added and one rotated (AclHub::start).
+    let hub = AclHub::start(backend).await;
+    let store = hub.store();
     // A CSV-style import and a rotation.
     let imported = hub
-        .registry
+        .registry()
         .add_devices(
             "test",
             vec![
@@ -46,7 +47,7 @@ async fn generated_secrets_are_stored_as_fast_hashes(store: Arc<dyn Store>) {
         .await
         .expect("import");
     let rotated = hub
-        .registry
+        .registry()
         .rotate_device_secret("test", &ids::device("d3"))
         .await
         .expect("rotation");
@@ -108,8 +109,9 @@ async fn stored_device_hash(store: &Arc<dyn Store>, id: &str) -> String {
         .secret_hash
 }
 
-async fn an_argon2_device_is_rehashed_at_its_first_login(store: Arc<dyn Store>) {
-    let hub = Hub::start(store.clone()).await;
+async fn an_argon2_device_is_rehashed_at_its_first_login(backend: Backend) {
+    let hub = AclHub::start(backend).await;
+    let store = hub.store();
     let device_secret = hub.secret("d1").to_owned();
     // d1's secret as a hub that hashed secrets with argon2id stored it.
     let argon2_hash = secret::hash_password(&device_secret);
@@ -121,8 +123,8 @@ async fn an_argon2_device_is_rehashed_at_its_first_login(store: Arc<dyn Store>) 
         )
         .await
         .expect("old hash written");
-    hub.authorizer
-        .refresh(&hub.broker.handle())
+    hub.authorizer()
+        .refresh(hub.bus().as_ref())
         .await
         .expect("snapshot reloaded");
     let seq_before = store.last_audit_seq().await.unwrap();
@@ -149,11 +151,11 @@ async fn an_argon2_device_is_rehashed_at_its_first_login(store: Arc<dyn Store>) 
     // Another change makes the hub reload its snapshot, which now holds the new hash:
     // that is the same secret, so d1's live connection stays.
     let kicked_before = hub
-        .authorizer
+        .authorizer()
         .counters()
         .clients_kicked
         .load(Ordering::Relaxed);
-    hub.registry
+    hub.registry()
         .add_device(
             "test",
             DeviceSpec {
@@ -163,13 +165,13 @@ async fn an_argon2_device_is_rehashed_at_its_first_login(store: Arc<dyn Store>) 
         )
         .await
         .expect("d9 added");
-    hub.authorizer
-        .refresh(&hub.broker.handle())
+    hub.authorizer()
+        .refresh(hub.bus().as_ref())
         .await
         .expect("snapshot reloaded");
-    assert_eq!(hub.authorizer.device_enabled("d9"), Some(true));
+    assert_eq!(hub.authorizer().device_enabled("d9"), Some(true));
     assert_eq!(
-        hub.authorizer
+        hub.authorizer()
             .counters()
             .clients_kicked
             .load(Ordering::Relaxed),

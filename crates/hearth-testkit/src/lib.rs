@@ -13,6 +13,7 @@
 //! - [`database_url`] and [`DatabaseGuard`]: a fresh database URL, for tests that open
 //!   the store themselves (upgrades) or pass `--database` to the binary.
 //! - [`both_backends!`]: one test, two backends.
+//! - [`both_backends_hub!`]: one test that starts a hub, two backends.
 //! - [`start_hub`] and [`TestHub`]: a whole hub on port 0, as `hearth serve` runs it.
 //! - [`ids`]: `device("d1")`, `app("default")`... for the typed ids the registry takes.
 
@@ -208,6 +209,35 @@ macro_rules! both_backends {
             async fn postgres() {
                 let test_store = $crate::test_store($crate::Backend::Postgres).await;
                 super::$test(test_store.store()).await;
+            }
+        }
+    )+};
+}
+
+/// Runs `async fn NAME(backend: Backend)` once per backend, as two tests `NAME::sqlite`
+/// and `NAME::postgres`: [`both_backends!`] for tests that start a hub ([`start_hub`]),
+/// which opens a fresh store of its own on the backend it is given. The calling crate
+/// needs `tokio` with the `macros` and `rt` features.
+///
+/// ```ignore
+/// async fn devices_log_in(backend: Backend) {
+///     let hub = hearth_testkit::start_hub(backend).await;
+///     ...
+/// }
+/// hearth_testkit::both_backends_hub!(devices_log_in);
+/// ```
+#[macro_export]
+macro_rules! both_backends_hub {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[::tokio::test]
+            async fn sqlite() {
+                super::$test($crate::Backend::Sqlite).await;
+            }
+
+            #[::tokio::test]
+            async fn postgres() {
+                super::$test($crate::Backend::Postgres).await;
             }
         }
     )+};

@@ -1,53 +1,66 @@
-//! The hub the MQTT auth tests share: a broker authorized by the registry, with the
-//! raw-socket session helper and the revocation helpers.
+//! The hub the MQTT auth tests share: a whole hub (`hearth_testkit::start_hub`) with
+//! two applications and three devices, the raw-socket session helper and the
+//! revocation helpers.
 #![allow(dead_code)] // each test binary uses its own part of it
 
-use hearth_broker::{Broker, BrokerConfig};
-use hearth_bus::Bus;
-use hearth_services::{Registry, RegistryAuthorizer, registry::DeviceSpec};
-use hearth_store::Store;
-use hearth_testkit::ids;
+use hearth_services::registry::DeviceSpec;
+use hearth_testkit::{Backend, TestHub, ids};
 use serde_json::Value;
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub use hearth_testkit::ADMIN_PASSWORD;
 
-/// A broker authorized by the registry, with two applications and three devices:
-/// `default` holds d1 and d2, `other` holds d3.
-pub struct Hub {
-    pub broker: Broker,
-    pub registry: Registry,
-    pub authorizer: Arc<RegistryAuthorizer>,
-    pub _watcher: tokio::task::JoinHandle<()>,
+/// A hub (owner `admin` with [`ADMIN_PASSWORD`], whose first start created group `home`
+/// and application `default`) with a second application `other` and three devices:
+/// `default` holds d1 and d2, `other` holds d3. Derefs to the running hub.
+pub struct AclHub {
+    pub hub: TestHub,
     pub secrets: std::collections::HashMap<&'static str, String>,
+    /// The MQTT key and a fresh secret of `default` (created by the first start).
     pub default_app: (String, String),
     pub other_app: (String, String),
 }
 
-impl Hub {
-    pub async fn start(store: Arc<dyn Store>) -> Hub {
-        let registry = Registry::new(store.clone());
-        registry
-            .ensure_owner(Some(ADMIN_PASSWORD.into()))
-            .await
-            .expect("owner account");
-        let (default_app, default_secret) = registry
+impl Deref for AclHub {
+    type Target = TestHub;
+
+    fn deref(&self) -> &TestHub {
+        &self.hub
+    }
+}
+
+impl AclHub {
+    /// The hub's own presence announcements (`devices/{id}/status`, retained, from
+    /// ingest) are off: what an observer receives is what clients published, which is
+    /// what these tests check.
+    pub async fn start(backend: Backend) -> AclHub {
+        let hub = hearth_testkit::start_hub_with(backend, |config| {
+            config.ingest.publish_presence = false;
+        })
+        .await;
+        AclHub::with_fixtures(hub).await
+    }
+
+    /// Adds the applications' secrets and the devices to a started hub.
+    pub async fn with_fixtures(hub: TestHub) -> AclHub {
+        let registry = hub.registry();
+        // The first start's application: its generated secret was never shown.
+        let default_secret = registry
             .rotate_app_secret("test", &ids::app("default"))
             .await
-            .map(|secret| ("default".to_owned(), secret))
             .expect("rotate default app secret");
         let (other, other_secret) = registry
             .add_app("test", &ids::app("other"), &ids::group("home"), None, None)
             .await
             .expect("second app");
-        let default_key = store
-            .app(&"default".parse().unwrap())
+        let default_key = hub
+            .store()
+            .app(&ids::app("default"))
             .await
             .expect("default app")
             .mqtt_key;
-        assert_eq!(default_app, "default");
         let mut secrets = std::collections::HashMap::new();
         for (id, app) in [("d1", "default"), ("d2", "default"), ("d3", "other")] {
             let (_, secret) = registry
@@ -62,20 +75,13 @@ impl Hub {
                 .expect("device added");
             secrets.insert(id, secret);
         }
-        let authorizer = RegistryAuthorizer::load(store, false, None)
+        // Everything above is in the authorizer's snapshot before a test connects.
+        hub.authorizer()
+            .refresh(hub.bus().as_ref())
             .await
-            .expect("authorizer loads");
-        let broker = Broker::start(BrokerConfig::ephemeral(), authorizer.clone())
-            .await
-            .expect("broker starts");
-        let bus: Arc<dyn Bus> = Arc::new(broker.handle());
-        let watcher = authorizer.watch(bus);
-        let registry = registry.with_change_notifier(authorizer.change_notifier());
-        Hub {
-            broker,
-            registry,
-            authorizer,
-            _watcher: watcher,
+            .expect("snapshot reloaded");
+        AclHub {
+            hub,
             secrets,
             default_app: (default_key, default_secret),
             other_app: (other.mqtt_key, other_secret),
@@ -83,7 +89,7 @@ impl Hub {
     }
 
     pub fn port(&self) -> u16 {
-        self.broker.local_addrs().mqtt.expect("tcp listener").port()
+        self.mqtt().port()
     }
 
     pub fn secret(&self, device: &str) -> &str {
@@ -141,7 +147,7 @@ pub fn codes(result: &Value, key: &str) -> Value {
 
 /// A v5 device client; returns once its CONNACK arrived.
 pub async fn connected_device(
-    hub: &Hub,
+    hub: &AclHub,
     device: &str,
 ) -> (rumqttc::v5::AsyncClient, rumqttc::v5::EventLoop) {
     let mut options = rumqttc::v5::MqttOptions::new(device, "127.0.0.1", hub.port());
@@ -166,7 +172,7 @@ pub async fn connected_device(
 /// Polls until the server closes the client's connection, then waits for the
 /// authorizer to count the kick (the DISCONNECT's 0x98 reason code itself is checked by
 /// the broker's `handle` tests; rumqttc may report the close before the packet).
-pub async fn wait_until_kicked(hub: &Hub, eventloop: &mut rumqttc::v5::EventLoop, kicks: u64) {
+pub async fn wait_until_kicked(hub: &AclHub, eventloop: &mut rumqttc::v5::EventLoop, kicks: u64) {
     let wait = async {
         loop {
             if let Err(error) = eventloop.poll().await {
@@ -178,7 +184,7 @@ pub async fn wait_until_kicked(hub: &Hub, eventloop: &mut rumqttc::v5::EventLoop
         .await
         .expect("the revoked client was disconnected");
     let counted = || {
-        hub.authorizer
+        hub.authorizer()
             .counters()
             .clients_kicked
             .load(std::sync::atomic::Ordering::Relaxed)
