@@ -5,6 +5,8 @@
 //! - `registry`: [`Registry`], adding and changing groups, users, applications and
 //!   devices with validation, generated secrets and an audit trail; used by the CLI and
 //!   the HTTP API alike.
+//! - `automations`: [`automations::Automations`], storing and checking automations and
+//!   scenes (no engine runs them yet).
 //! - `auth`: [`RegistryAuthorizer`], the broker's `Authorizer` backed by the registry,
 //!   and the watcher that disconnects revoked clients.
 //! - `commands`: [`commands::Commands`], remote control with acknowledgements.
@@ -16,6 +18,7 @@
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
 pub mod auth;
+pub mod automations;
 pub mod commands;
 pub mod ingest;
 pub mod login_limit;
