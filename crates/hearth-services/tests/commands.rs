@@ -5,19 +5,18 @@
 mod protocol_hub;
 
 use hearth_services::commands::CommandConfig;
-use hearth_store::Store;
+use hearth_testkit::Backend;
 use protocol_hub::*;
 use rumqttc::v5::Event;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// A simulated device: subscribes to its commands and answers each with `answer(params)`
 /// (`None`: stays silent). Returns once subscribed.
 async fn simulated_device(
-    hub: &Hub,
+    hub: &ProtocolHub,
     device: &'static str,
     answer: fn(&serde_json::Value) -> Option<serde_json::Value>,
 ) -> tokio::task::JoinHandle<()> {
@@ -52,10 +51,10 @@ fn device(id: &str) -> hearth_model::DeviceId {
 }
 
 /// Waits until the command is final and returns it.
-async fn outcome(hub: &Hub, id: &str) -> hearth_model::Command {
+async fn outcome(hub: &ProtocolHub, id: &str) -> hearth_model::Command {
     let started = tokio::time::Instant::now();
     loop {
-        let command = hub.commands.get(id).await.unwrap();
+        let command = hub.commands().get(id).await.unwrap();
         if command.status.is_final() {
             return command;
         }
@@ -68,9 +67,9 @@ async fn outcome(hub: &Hub, id: &str) -> hearth_model::Command {
     }
 }
 
-async fn commands_end_acked_failed_or_timed_out(store: Arc<dyn Store>) {
+async fn commands_end_acked_failed_or_timed_out(backend: Backend) {
     use hearth_model::CommandStatus;
-    let hub = Hub::start(store, 3).await;
+    let hub = ProtocolHub::start(backend, 3).await;
     let _ok = simulated_device(&hub, "d0", |params| {
         Some(serde_json::json!({"id": params["id"], "ok": true, "state": {"on": params["on"]}}))
     })
@@ -85,18 +84,18 @@ async fn commands_end_acked_failed_or_timed_out(store: Arc<dyn Store>) {
     }
     let params = serde_json::json!({"on": true});
     let acked = hub
-        .commands
+        .commands()
         .send("user:alice", &device("d0"), "relay", params.clone(), None)
         .await
         .unwrap();
     assert_eq!(acked.status, CommandStatus::Sent, "the device is online");
     let failed = hub
-        .commands
+        .commands()
         .send("user:alice", &device("d1"), "relay", params.clone(), None)
         .await
         .unwrap();
     let silent = hub
-        .commands
+        .commands()
         .send("user:alice", &device("d2"), "relay", params.clone(), None)
         .await
         .unwrap();
@@ -114,16 +113,16 @@ async fn commands_end_acked_failed_or_timed_out(store: Arc<dyn Store>) {
     );
     let silent = outcome(&hub, &silent.id).await;
     assert_eq!(silent.status, CommandStatus::Timeout);
-    let log = hub.commands.list(&device("d0"), 10).await.unwrap();
+    let log = hub.commands().list(&device("d0"), 10).await.unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].status, CommandStatus::Acked);
 }
 
-async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
+async fn commands_wait_for_an_offline_device_or_expire(backend: Backend) {
     use hearth_model::CommandStatus;
-    let hub = Hub::start(store, 2).await;
+    let hub = ProtocolHub::start(backend, 2).await;
     let waiting = hub
-        .commands
+        .commands()
         .send(
             "user:alice",
             &device("d0"),
@@ -135,7 +134,7 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(waiting.status, CommandStatus::Pending);
     let expiring = hub
-        .commands
+        .commands()
         .send(
             "user:alice",
             &device("d1"),
@@ -162,7 +161,7 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
     assert_eq!(expired.sent_at_ms, None, "never sent");
     // Bad requests name the field.
     let error = hub
-        .commands
+        .commands()
         .send(
             "user:alice",
             &device("d0"),
@@ -174,7 +173,7 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
         .unwrap_err();
     assert!(error.to_string().starts_with("name:"), "{error}");
     let error = hub
-        .commands
+        .commands()
         .send(
             "user:alice",
             &device("d0"),
@@ -187,9 +186,9 @@ async fn commands_wait_for_an_offline_device_or_expire(store: Arc<dyn Store>) {
     assert!(error.to_string().starts_with("params:"), "{error}");
 }
 
-async fn commands_recorded_by_another_process_are_delivered(store: Arc<dyn Store>) {
+async fn commands_recorded_by_another_process_are_delivered(backend: Backend) {
     use hearth_model::CommandStatus;
-    let hub = Hub::start(store.clone(), 1).await;
+    let hub = ProtocolHub::start(backend, 1).await;
     let _device = simulated_device(&hub, "d0", |params| {
         Some(serde_json::json!({"id": params["id"], "state": {"level": params["level"]}}))
     })
@@ -197,7 +196,7 @@ async fn commands_recorded_by_another_process_are_delivered(store: Arc<dyn Store
     assert!(eventually(|| async { hub.device("d0").await.live.is_online }).await);
     // What `hearth device command` does: record it in the store, nothing else.
     let (recorded, _) = hearth_services::commands::record_new(
-        store.as_ref(),
+        hub.store().as_ref(),
         &CommandConfig::default(),
         "cli:test",
         &device("d0"),
@@ -211,10 +210,10 @@ async fn commands_recorded_by_another_process_are_delivered(store: Arc<dyn Store
     let done = outcome(&hub, &recorded.id).await;
     assert_eq!(done.status, CommandStatus::Acked);
     assert_eq!(done.reported_state, Some(serde_json::json!({"level": 40})));
-    assert_eq!(hub.commands.counters().acked.load(Ordering::Relaxed), 1);
+    assert_eq!(hub.commands().counters().acked.load(Ordering::Relaxed), 1);
 }
 
-hearth_testkit::both_backends!(
+hearth_testkit::both_backends_hub!(
     commands_recorded_by_another_process_are_delivered,
     commands_end_acked_failed_or_timed_out,
     commands_wait_for_an_offline_device_or_expire,

@@ -9,18 +9,17 @@ mod protocol_hub;
 
 use hearth_model::{DeviceId, MessageKind, PresenceReason};
 use hearth_services::Registry;
-use hearth_store::{Store, TimeRange};
-use hearth_testkit::ids;
+use hearth_store::TimeRange;
+use hearth_testkit::{Backend, ids};
 use protocol_hub::*;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-async fn an_acknowledged_message_is_already_stored(store: Arc<dyn Store>) {
-    let hub = Hub::start(store, 1).await;
+async fn an_acknowledged_message_is_already_stored(backend: Backend) {
+    let hub = ProtocolHub::start(backend, 1).await;
     let (client, mut eventloop) = hub.client(Some("d0"), "d0").await;
     for index in 0..20 {
         let payload = format!(r#"{{"temperature": {}.5, "humidity": 60}}"#, 20 + index);
@@ -48,15 +47,15 @@ async fn an_acknowledged_message_is_already_stored(store: Arc<dyn Store>) {
         Some(serde_json::json!({"temperature": 39.5, "humidity": 60}))
     );
     assert!(device.live.last_seen_ms.is_some());
-    let latest = hub.store.latest_points(&device.id).await.unwrap();
+    let latest = hub.store().latest_points(&device.id).await.unwrap();
     let latest: HashMap<_, _> = latest.into_iter().map(|p| (p.metric, p.value)).collect();
     assert_eq!(latest.get("temperature"), Some(&39.5));
     assert_eq!(latest.get("humidity"), Some(&60.0));
-    assert_eq!(hub.ingest.counters().stored.load(Ordering::Relaxed), 20);
+    assert_eq!(hub.ingest_counters().stored.load(Ordering::Relaxed), 20);
 }
 
-async fn every_topic_of_the_protocol_updates_its_fields(store: Arc<dyn Store>) {
-    let hub = Hub::start(store, 1).await;
+async fn every_topic_of_the_protocol_updates_its_fields(backend: Backend) {
+    let hub = ProtocolHub::start(backend, 1).await;
     let (client, mut eventloop) = hub.client(Some("d0"), "d0").await;
     let cases: [(&str, &[u8]); 4] = [
         ("devices/d0/heartbeat", br#"{"uptime": 12, "rssi": -61}"#),
@@ -87,13 +86,13 @@ async fn every_topic_of_the_protocol_updates_its_fields(store: Arc<dyn Store>) {
     assert!(!data[0].json_ok);
     assert_eq!(device.live.last_report_data, None);
     assert!(
-        hub.store
+        hub.store()
             .latest_points(&device.id)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(hub.ingest.counters().bad_json.load(Ordering::Relaxed), 1);
+    assert_eq!(hub.ingest_counters().bad_json.load(Ordering::Relaxed), 1);
     let kinds: Vec<MessageKind> = hub
         .messages("d0", None)
         .await
@@ -111,8 +110,8 @@ async fn every_topic_of_the_protocol_updates_its_fields(store: Arc<dyn Store>) {
     );
 }
 
-async fn unknown_and_disabled_devices_are_not_ingested(store: Arc<dyn Store>) {
-    let hub = Hub::start(store.clone(), 2).await;
+async fn unknown_and_disabled_devices_are_not_ingested(backend: Backend) {
+    let hub = ProtocolHub::start(backend, 2).await;
     let (admin, mut admin_loop) = hub.client(None, "admin-console").await;
     // The admin may publish anywhere; ingest still ignores ids the registry lacks.
     assert_eq!(
@@ -125,16 +124,16 @@ async fn unknown_and_disabled_devices_are_not_ingested(store: Arc<dyn Store>) {
         .await,
         0
     );
-    Registry::new(store)
+    Registry::new(hub.store())
         .set_device_enabled("test", &ids::device("d1"), false)
         .await
         .unwrap();
     // The hub notices the change within its poll; until then d1 may still be ingested.
     let mut refused = false;
     for _ in 0..200 {
-        let before = hub.ingest.counters().unknown_device.load(Ordering::Relaxed);
+        let before = hub.ingest_counters().unknown_device.load(Ordering::Relaxed);
         publish_acked(&admin, &mut admin_loop, "devices/d1/data", br#"{"t": 1}"#).await;
-        if hub.ingest.counters().unknown_device.load(Ordering::Relaxed) > before {
+        if hub.ingest_counters().unknown_device.load(Ordering::Relaxed) > before {
             refused = true;
             break;
         }
@@ -143,12 +142,12 @@ async fn unknown_and_disabled_devices_are_not_ingested(store: Arc<dyn Store>) {
     assert!(refused, "a disabled device's messages are not ingested");
     let d1 = hub.messages("d1", None).await.len() as u64;
     // Only what d1 sent before the hub learned it was disabled was stored.
-    assert_eq!(hub.store.message_count(None).await.unwrap(), d1);
+    assert_eq!(hub.store().message_count(None).await.unwrap(), d1);
     assert!(hub.messages("ghost", None).await.is_empty());
 }
 
-async fn presence_follows_connections_status_and_timeouts(store: Arc<dyn Store>) {
-    let hub = Hub::start(store, 1).await;
+async fn presence_follows_connections_status_and_timeouts(backend: Backend) {
+    let hub = ProtocolHub::start(backend, 1).await;
     let (watcher, mut watcher_loop) = hub.client(None, "presence-watcher").await;
     watcher
         .subscribe("devices/+/status", QoS::AtLeastOnce)
@@ -204,7 +203,7 @@ async fn presence_follows_connections_status_and_timeouts(store: Arc<dyn Store>)
     assert!(eventually(|| async { !hub.device("slow").await.live.is_online }).await);
 
     let history = hub
-        .store
+        .store()
         .status_history(
             &DeviceId::new("d0").unwrap(),
             TimeRange {
@@ -230,7 +229,7 @@ async fn presence_follows_connections_status_and_timeouts(store: Arc<dyn Store>)
         ]
     );
     let slow = hub
-        .store
+        .store()
         .status_history(
             &DeviceId::new("slow").unwrap(),
             TimeRange {
@@ -247,7 +246,7 @@ async fn presence_follows_connections_status_and_timeouts(store: Arc<dyn Store>)
     );
 }
 
-hearth_testkit::both_backends!(
+hearth_testkit::both_backends_hub!(
     an_acknowledged_message_is_already_stored,
     every_topic_of_the_protocol_updates_its_fields,
     unknown_and_disabled_devices_are_not_ingested,

@@ -20,7 +20,7 @@ use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
 use hearth_bus::{Authorizer, Bus, ClientEvents};
 use hearth_services::commands::Commands;
-use hearth_services::ingest::Ingest;
+use hearth_services::ingest::{Ingest, IngestCounters};
 use hearth_services::{LoginLimiter, Registry, RegistryAuthorizer};
 use hearth_store::{RedbBrokerStore, Store};
 
@@ -238,6 +238,12 @@ impl Hub {
 
     pub fn commands(&self) -> &Commands {
         &self.commands
+    }
+
+    /// Ingest's counters (messages stored, bad JSON, unknown devices, ...), the ones
+    /// `/metrics` reports.
+    pub fn ingest_counters(&self) -> &Arc<IngestCounters> {
+        self.ingest.counters()
     }
 
     /// Stops every service in reverse order and waits for each.

@@ -378,3 +378,82 @@ impl CommandStore for FailingStore {
         self.inner.open_commands().await
     }
 }
+
+#[async_trait]
+impl AutomationStore for FailingStore {
+    async fn insert_automation(
+        &self,
+        automation: &Automation,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.insert_automation(automation, audit).await
+    }
+    async fn update_automation(
+        &self,
+        automation: &Automation,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.update_automation(automation, audit).await
+    }
+    async fn set_automation_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        updated_at_ms: Millis,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner
+            .set_automation_enabled(id, enabled, updated_at_ms, audit)
+            .await
+    }
+    async fn delete_automation(&self, id: &str, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.delete_automation(id, audit).await
+    }
+    async fn automation(&self, id: &str) -> StoreResult<Automation> {
+        self.inner.automation(id).await
+    }
+    async fn automations(&self, group: Option<&GroupId>) -> StoreResult<Vec<Automation>> {
+        self.inner.automations(group).await
+    }
+    async fn insert_scene(&self, scene: &Scene, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.insert_scene(scene, audit).await
+    }
+    async fn update_scene(&self, scene: &Scene, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.update_scene(scene, audit).await
+    }
+    async fn delete_scene(&self, id: &str, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.delete_scene(id, audit).await
+    }
+    async fn scene(&self, id: &str) -> StoreResult<Scene> {
+        self.inner.scene(id).await
+    }
+    async fn scenes(&self, group: Option<&GroupId>) -> StoreResult<Vec<Scene>> {
+        self.inner.scenes(group).await
+    }
+    async fn insert_run(&self, run: &AutomationRun) -> StoreResult<()> {
+        self.inner.insert_run(run).await
+    }
+    async fn finish_run(
+        &self,
+        id: &str,
+        finished_at_ms: Millis,
+        status: &str,
+        trace: &serde_json::Value,
+    ) -> StoreResult<()> {
+        self.inner
+            .finish_run(id, finished_at_ms, status, trace)
+            .await
+    }
+    async fn runs(&self, automation_id: &str, limit: u32) -> StoreResult<Vec<AutomationRun>> {
+        self.inner.runs(automation_id, limit).await
+    }
+    async fn put_timer(&self, timer: &AutomationTimer) -> StoreResult<()> {
+        self.inner.put_timer(timer).await
+    }
+    async fn delete_timer(&self, id: &str) -> StoreResult<()> {
+        self.inner.delete_timer(id).await
+    }
+    async fn timers(&self) -> StoreResult<Vec<AutomationTimer>> {
+        self.inner.timers().await
+    }
+}

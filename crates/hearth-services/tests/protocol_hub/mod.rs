@@ -1,5 +1,6 @@
-//! The hub the device-protocol tests share: registry, broker, ingest and commands on a
-//! fresh store, with real MQTT clients.
+//! The hub the device-protocol tests share: a whole hub (`hearth_testkit::start_hub`,
+//! commands acknowledged within 2 seconds) with devices `d0..d{n}` and `slow`, and
+//! real MQTT clients.
 #![allow(dead_code)] // each test binary uses its own part of it
 
 pub mod failing_store;
@@ -8,10 +9,10 @@ use hearth_broker::{Broker, BrokerConfig};
 use hearth_bus::Bus;
 use hearth_model::{DeviceId, MessageKind};
 use hearth_services::commands::{CommandConfig, Commands};
-use hearth_services::ingest::{Ingest, IngestConfig};
+use hearth_services::ingest::{Ingest, IngestConfig, IngestCounters};
 use hearth_services::{Registry, RegistryAuthorizer, registry::DeviceSpec};
 use hearth_store::{MessageQuery, Store, TimeRange};
-use hearth_testkit::ids;
+use hearth_testkit::{Backend, TestHub, ids};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -19,39 +20,81 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const ADMIN_PASSWORD: &str = "admin-password-1";
-pub const DEADLINE: Duration = Duration::from_secs(30);
+pub use hearth_testkit::ADMIN_PASSWORD;
 
-pub struct Hub {
-    pub store: Arc<dyn Store>,
-    pub broker: Broker,
-    pub ingest: Ingest,
-    pub commands: Commands,
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// How long the commands service waits for a device's ack in these tests.
+pub const ACK_TIMEOUT_SECS: u32 = 2;
+
+pub struct ProtocolHub {
+    services: Services,
     pub secrets: HashMap<String, String>,
-    pub _watcher: tokio::task::JoinHandle<()>,
 }
 
-impl Hub {
-    /// A hub with devices `d0..d{n}`; `slow` gets a 5-second heartbeat timeout.
-    pub async fn start(store: Arc<dyn Store>, n_devices: usize) -> Hub {
+enum Services {
+    Hub(Box<TestHub>),
+    ByHand(Box<ByHand>),
+}
+
+/// The services assembled by hand, in the order `hearth::hub::Hub` starts them, around
+/// a store the hub cannot open itself (see [`ProtocolHub::start_on`]).
+struct ByHand {
+    store: Arc<dyn Store>,
+    broker: Broker,
+    ingest: Ingest,
+    commands: Commands,
+    _watcher: tokio::task::JoinHandle<()>,
+}
+
+/// Devices `d0..d{n}`, and `slow` with a 5-second heartbeat timeout.
+fn device_specs(n_devices: usize) -> Vec<DeviceSpec> {
+    let mut specs: Vec<DeviceSpec> = (0..n_devices)
+        .map(|index| DeviceSpec::new(ids::device(&format!("d{index}"))))
+        .collect();
+    specs.push(DeviceSpec {
+        heartbeat_timeout_secs: Some(5),
+        ..DeviceSpec::new(ids::device("slow"))
+    });
+    specs
+}
+
+async fn add_devices(registry: &Registry, n_devices: usize) -> HashMap<String, String> {
+    registry
+        .add_devices("test", device_specs(n_devices), &|_| {})
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, secret)| (id.to_string(), secret))
+        .collect()
+}
+
+impl ProtocolHub {
+    /// A hub on `backend` with devices `d0..d{n}`; `slow` gets a 5-second heartbeat
+    /// timeout.
+    pub async fn start(backend: Backend, n_devices: usize) -> ProtocolHub {
+        let hub = hearth_testkit::start_hub_with(backend, |config| {
+            config.commands.ack_timeout_secs = ACK_TIMEOUT_SECS;
+        })
+        .await;
+        let secrets = add_devices(hub.registry(), n_devices).await;
+        // The devices are in the authorizer's snapshot before a test connects.
+        hub.authorizer().refresh(hub.bus().as_ref()).await.unwrap();
+        ProtocolHub {
+            services: Services::Hub(Box::new(hub)),
+            secrets,
+        }
+    }
+
+    /// The same services and devices on `store`, assembled by hand: for a store
+    /// wrapper (`failing_store`), which `hearth::hub::Hub` cannot take since it opens
+    /// its store from the configuration's URL.
+    pub async fn start_on(store: Arc<dyn Store>, n_devices: usize) -> ProtocolHub {
         let registry = Registry::new(store.clone());
         registry
             .ensure_owner(Some(ADMIN_PASSWORD.into()))
             .await
             .unwrap();
-        let mut secrets = HashMap::new();
-        let mut specs: Vec<DeviceSpec> = (0..n_devices)
-            .map(|index| DeviceSpec {
-                ..DeviceSpec::new(ids::device(&format!("d{index}")))
-            })
-            .collect();
-        specs.push(DeviceSpec {
-            heartbeat_timeout_secs: Some(5),
-            ..DeviceSpec::new(ids::device("slow"))
-        });
-        for (id, secret) in registry.add_devices("test", specs, &|_| {}).await.unwrap() {
-            secrets.insert(id.to_string(), secret);
-        }
+        let secrets = add_devices(&registry, n_devices).await;
         let authorizer = RegistryAuthorizer::load(store.clone(), false, None)
             .await
             .unwrap();
@@ -76,25 +119,51 @@ impl Hub {
         .await
         .unwrap();
         let command_config = CommandConfig {
-            ack_timeout_secs: 2,
+            ack_timeout_secs: ACK_TIMEOUT_SECS,
             ..CommandConfig::default()
         };
         let commands =
             Commands::start(store.clone(), bus, ingest.presence_events(), command_config)
                 .await
                 .unwrap();
-        Hub {
-            store,
-            broker,
-            ingest,
-            commands,
+        ProtocolHub {
+            services: Services::ByHand(Box::new(ByHand {
+                store,
+                broker,
+                ingest,
+                commands,
+                _watcher: watcher,
+            })),
             secrets,
-            _watcher: watcher,
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        match &self.services {
+            Services::Hub(hub) => hub.store(),
+            Services::ByHand(parts) => parts.store.clone(),
+        }
+    }
+
+    pub fn commands(&self) -> &Commands {
+        match &self.services {
+            Services::Hub(hub) => hub.commands(),
+            Services::ByHand(parts) => &parts.commands,
+        }
+    }
+
+    pub fn ingest_counters(&self) -> &Arc<IngestCounters> {
+        match &self.services {
+            Services::Hub(hub) => hub.ingest_counters(),
+            Services::ByHand(parts) => parts.ingest.counters(),
         }
     }
 
     pub fn port(&self) -> u16 {
-        self.broker.local_addrs().mqtt.unwrap().port()
+        match &self.services {
+            Services::Hub(hub) => hub.mqtt().port(),
+            Services::ByHand(parts) => parts.broker.local_addrs().mqtt.unwrap().port(),
+        }
     }
 
     /// A connected v5 client; `device` logs in with its secret, `None` as the admin.
@@ -117,7 +186,7 @@ impl Hub {
         device: &str,
         kind: Option<MessageKind>,
     ) -> Vec<hearth_model::StoredMessage> {
-        self.store
+        self.store()
             .messages(&MessageQuery {
                 device: DeviceId::new(device).unwrap(),
                 kind,
@@ -132,7 +201,7 @@ impl Hub {
     }
 
     pub async fn device(&self, device: &str) -> hearth_model::Device {
-        self.store
+        self.store()
             .device(&DeviceId::new(device).unwrap())
             .await
             .unwrap()
