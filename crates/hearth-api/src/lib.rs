@@ -71,6 +71,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "history", description = "Messages, points, aggregates, status history"),
         (name = "commands", description = "Remote control"),
         (name = "mqtt", description = "Browser MQTT credentials"),
+        (name = "automations", description = "Automations and scenes (stored and checked; no engine runs them yet)"),
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "Health and metrics"),
     ),
@@ -89,6 +90,8 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::devices::router())
         .merge(routes::history::router())
         .merge(routes::commands::router())
+        .merge(routes::automations::router())
+        .merge(routes::scenes::router())
         .merge(routes::audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)

@@ -5,6 +5,7 @@
 //! - this file: the test hub ([`start`]), the HTTP client, fixtures.
 //! - `api/auth.rs`: login, sessions, logout, tokens, rate limit, registration, profile.
 //! - `api/access.rs`: the role × action table.
+//! - `api/automations.rs`: automations and scenes (issue 14) and who may change them.
 //! - `api/errors.rs`: error shapes for bad input.
 //! - `api/resources.rs`: groups, apps, devices (pagination), history, commands, audit.
 //! - `api/ops.rs`: the OpenAPI document against the routes, `/healthz`, `/metrics`.
@@ -17,6 +18,8 @@
 mod access;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/automations.rs"]
+mod automations;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/ops.rs"]

@@ -3,11 +3,13 @@
 pub mod apps;
 pub mod audit;
 pub mod auth;
+pub mod automations;
 pub mod commands;
 pub mod devices;
 pub mod groups;
 pub mod history;
 pub mod ops;
+pub mod scenes;
 pub mod taken;
 pub mod tokens;
 pub mod users;
