@@ -37,6 +37,9 @@ pub enum Command {
     App(crate::admin::app::AppArgs),
     /// Devices: register, list, import from CSV, rotate secrets / 设备
     Device(crate::admin::device::DeviceArgs),
+    /// Automations: add from a JSON file, list, enable, disable (stored and checked; no
+    /// engine runs them yet) / 自动化
+    Automation(crate::admin::automation::AutomationArgs),
 }
 
 /// Where the registry lives: the same three settings for `serve` and the administrative

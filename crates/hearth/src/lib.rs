@@ -37,6 +37,7 @@ pub fn main() -> ExitCode {
             | cli::Command::User(_)
             | cli::Command::App(_)
             | cli::Command::Device(_)
+            | cli::Command::Automation(_)
     );
     init_tracing(cli.log.as_deref(), if quiet { "warn" } else { "info" });
     let admin = |command| admin::run(command, &cli.store);
@@ -45,6 +46,9 @@ pub fn main() -> ExitCode {
         cli::Command::User(args) => return admin(admin::AdminCommand::User(args)),
         cli::Command::App(args) => return admin(admin::AdminCommand::App(args)),
         cli::Command::Device(args) => return admin(admin::AdminCommand::Device(args)),
+        cli::Command::Automation(args) => {
+            return admin(admin::AdminCommand::Automation(args));
+        }
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Passwd(args) => passwd::run(args),
         cli::Command::Bench(args) => bench::run(args),

@@ -11,6 +11,7 @@
 //! - `output`: tables, key/value blocks, JSON, and errors in both forms.
 
 pub mod app;
+pub mod automation;
 pub mod device;
 pub mod group;
 mod import;
@@ -39,6 +40,7 @@ pub enum AdminCommand {
     User(user::UserArgs),
     App(app::AppArgs),
     Device(device::DeviceArgs),
+    Automation(automation::AutomationArgs),
 }
 
 /// Runs one command and turns its outcome into an exit status: 0 on success, 1 with a
@@ -50,6 +52,7 @@ pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
         AdminCommand::User(args) => args.output.json,
         AdminCommand::App(args) => args.output.json,
         AdminCommand::Device(args) => args.output.json,
+        AdminCommand::Automation(args) => args.output.json,
     };
     let out = Output { json };
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -91,6 +94,7 @@ async fn run_async(
         AdminCommand::User(args) => user::run(&ctx, args.command).await,
         AdminCommand::App(args) => app::run(&ctx, args.command).await,
         AdminCommand::Device(args) => device::run(&ctx, args.command).await,
+        AdminCommand::Automation(args) => automation::run(&ctx, args.command).await,
     };
     store.close().await;
     result
