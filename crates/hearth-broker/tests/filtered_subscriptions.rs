@@ -8,8 +8,8 @@ mod common;
 
 use async_trait::async_trait;
 use common::TestBroker;
-use hearth_broker::persist::{BrokerStore, MemoryStore};
-use hearth_broker::{Broker, BrokerConfig};
+use hearth_broker::BrokerConfig;
+use hearth_broker::persist::MemoryStore;
 use hearth_bus::{
     Action, AllowAll, AuthError, Authorizer, ConnectRequest, Principal, SubscribeVerdict,
 };
@@ -57,16 +57,9 @@ impl Authorizer for OwnTopics {
 }
 
 async fn start(authorizer: Arc<OwnTopics>, store: Option<&MemoryStore>) -> TestBroker {
-    let store = store.map(|store| Box::new(store.clone()) as Box<dyn BrokerStore>);
-    let broker = Broker::start_with_store(BrokerConfig::ephemeral(), authorizer, store)
-        .await
-        .expect("broker starts");
-    let addrs = broker.local_addrs().clone();
-    let handle = broker.handle();
-    TestBroker {
-        broker: Some(broker),
-        addrs,
-        handle,
+    match store {
+        Some(store) => TestBroker::start_with_store(authorizer, store).await,
+        None => TestBroker::start_with(BrokerConfig::ephemeral(), authorizer).await,
     }
 }
 

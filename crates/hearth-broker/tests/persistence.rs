@@ -5,8 +5,7 @@
 mod common;
 
 use common::TestBroker;
-use hearth_broker::persist::{BrokerStore, MemoryStore};
-use hearth_broker::{Broker, BrokerConfig};
+use hearth_broker::persist::MemoryStore;
 use hearth_bus::AllowAll;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use std::sync::Arc;
@@ -15,18 +14,7 @@ use std::time::Duration;
 const DEADLINE: Duration = Duration::from_secs(10);
 
 async fn start(store: &MemoryStore) -> TestBroker {
-    let store: Box<dyn BrokerStore> = Box::new(store.clone());
-    let broker =
-        Broker::start_with_store(BrokerConfig::ephemeral(), Arc::new(AllowAll), Some(store))
-            .await
-            .expect("broker starts");
-    let addrs = broker.local_addrs().clone();
-    let handle = broker.handle();
-    TestBroker {
-        broker: Some(broker),
-        addrs,
-        handle,
-    }
+    TestBroker::start_with_store(Arc::new(AllowAll), store).await
 }
 
 fn client(broker: &TestBroker, id: &str, clean: bool) -> (AsyncClient, EventLoop) {

@@ -7,8 +7,7 @@
 mod common;
 
 use common::TestBroker;
-use hearth_broker::persist::{BrokerStore, MemoryStore};
-use hearth_broker::{Broker, BrokerConfig};
+use hearth_broker::persist::MemoryStore;
 use hearth_bus::AllowAll;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet};
@@ -19,18 +18,7 @@ use std::time::Duration;
 const DEADLINE: Duration = Duration::from_secs(10);
 
 async fn start(store: &MemoryStore) -> TestBroker {
-    let store: Box<dyn BrokerStore> = Box::new(store.clone());
-    let broker =
-        Broker::start_with_store(BrokerConfig::ephemeral(), Arc::new(AllowAll), Some(store))
-            .await
-            .expect("broker starts");
-    let addrs = broker.local_addrs().clone();
-    let handle = broker.handle();
-    TestBroker {
-        broker: Some(broker),
-        addrs,
-        handle,
-    }
+    TestBroker::start_with_store(Arc::new(AllowAll), store).await
 }
 
 /// Connects `user` as `client_id` with a session that outlives the connection.

@@ -297,13 +297,7 @@ impl Trigger {
                 lt,
                 between,
                 ..
-            } => Some(Comparison {
-                eq: eq.clone(),
-                ne: ne.clone(),
-                gt: *gt,
-                lt: *lt,
-                between: *between,
-            }),
+            } => Some(Comparison::of(eq, ne, gt, lt, between)),
             _ => None,
         }
     }
@@ -320,14 +314,26 @@ impl Condition {
                 lt,
                 between,
                 ..
-            } => Some(Comparison {
-                eq: eq.clone(),
-                ne: ne.clone(),
-                gt: *gt,
-                lt: *lt,
-                between: *between,
-            }),
+            } => Some(Comparison::of(eq, ne, gt, lt, between)),
             _ => None,
+        }
+    }
+}
+
+impl Comparison {
+    fn of(
+        eq: &Option<Value>,
+        ne: &Option<Value>,
+        gt: &Option<f64>,
+        lt: &Option<f64>,
+        between: &Option<[f64; 2]>,
+    ) -> Comparison {
+        Comparison {
+            eq: eq.clone(),
+            ne: ne.clone(),
+            gt: *gt,
+            lt: *lt,
+            between: *between,
         }
     }
 }

@@ -25,7 +25,25 @@ impl TestBroker {
     }
 
     pub async fn start_with(config: BrokerConfig, authorizer: Arc<dyn Authorizer>) -> TestBroker {
-        let broker = Broker::start(config, authorizer)
+        TestBroker::start_full(config, authorizer, None).await
+    }
+
+    /// Ephemeral listeners, keeping its state in (a clone of) `store`, so that a second
+    /// broker on the same store sees what the first one acknowledged.
+    pub async fn start_with_store(
+        authorizer: Arc<dyn Authorizer>,
+        store: &hearth_broker::persist::MemoryStore,
+    ) -> TestBroker {
+        let store: Box<dyn hearth_broker::persist::BrokerStore> = Box::new(store.clone());
+        TestBroker::start_full(BrokerConfig::ephemeral(), authorizer, Some(store)).await
+    }
+
+    async fn start_full(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+        store: Option<Box<dyn hearth_broker::persist::BrokerStore>>,
+    ) -> TestBroker {
+        let broker = Broker::start_with_store(config, authorizer, store)
             .await
             .expect("broker starts");
         let addrs = broker.local_addrs().clone();
