@@ -4,8 +4,10 @@
 use crate::{Backend, DatabaseGuard, database_url};
 use hearth::config::HearthConfig;
 use hearth::hub::Hub;
+use hearth_services::automations::engine::{Clock, SystemClock};
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::sync::Arc;
 
 /// The owner account's password in every test hub (user `admin`).
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
@@ -52,6 +54,16 @@ impl Deref for TestHub {
 /// # Panics
 /// If the hub cannot start.
 pub async fn start_hub_with(backend: Backend, adjust: impl FnOnce(&mut HearthConfig)) -> TestHub {
+    start_hub_with_clock(backend, adjust, Arc::new(SystemClock)).await
+}
+
+/// [`start_hub_with`] with the automation engine on `clock` (a
+/// `hearth_services::automations::engine::ManualClock` in tests of time).
+pub async fn start_hub_with_clock(
+    backend: Backend,
+    adjust: impl FnOnce(&mut HearthConfig),
+    clock: Arc<dyn Clock>,
+) -> TestHub {
     let data_dir = tempfile::tempdir().expect("a temporary data directory");
     let (url, database) = database_url(backend);
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -63,7 +75,7 @@ pub async fn start_hub_with(backend: Backend, adjust: impl FnOnce(&mut HearthCon
         ..HearthConfig::default()
     };
     adjust(&mut config);
-    let hub = Hub::start(config, Some(ADMIN_PASSWORD.to_owned()))
+    let hub = Hub::start_with_clock(config, Some(ADMIN_PASSWORD.to_owned()), clock)
         .await
         .expect("the hub starts");
     TestHub {

@@ -20,7 +20,7 @@
 mod hub;
 pub mod ids;
 
-pub use hub::{ADMIN_PASSWORD, TestHub, start_hub, start_hub_with};
+pub use hub::{ADMIN_PASSWORD, TestHub, start_hub, start_hub_with, start_hub_with_clock};
 
 use hearth_store::Store;
 use sqlx::Connection;

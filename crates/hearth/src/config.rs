@@ -29,6 +29,8 @@ pub struct HearthConfig {
     pub commands: hearth_services::commands::CommandConfig,
     /// The HTTP API.
     pub api: hearth_api::ApiConfig,
+    /// The automation engine.
+    pub automations: hearth_services::automations::engine::EngineConfig,
 }
 
 impl Default for HearthConfig {
@@ -42,6 +44,7 @@ impl Default for HearthConfig {
             history: Default::default(),
             commands: Default::default(),
             api: Default::default(),
+            automations: Default::default(),
         }
     }
 }

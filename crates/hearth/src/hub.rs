@@ -19,6 +19,7 @@ use hearth_broker::Broker;
 use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
 use hearth_bus::{Authorizer, Bus, ClientEvents};
+use hearth_services::automations::engine::{Clock, Engine, SystemClock};
 use hearth_services::commands::Commands;
 use hearth_services::ingest::{Ingest, IngestCounters};
 use hearth_services::{LoginLimiter, Registry, RegistryAuthorizer};
@@ -50,6 +51,7 @@ pub struct Hub {
     broker: Broker,
     ingest: Ingest,
     commands: Commands,
+    engine: Engine,
     http: Option<HttpServer>,
     /// Tasks that only react (watchers, retention, the heap trimmer, the `/metrics`
     /// feed): nothing is lost when they are aborted.
@@ -63,6 +65,15 @@ impl Hub {
     pub async fn start(
         config: HearthConfig,
         admin_password: Option<String>,
+    ) -> anyhow::Result<Hub> {
+        Hub::start_with_clock(config, admin_password, Arc::new(SystemClock)).await
+    }
+
+    /// [`Hub::start`] with the automation engine on `clock` (tests move time by hand).
+    pub async fn start_with_clock(
+        config: HearthConfig,
+        admin_password: Option<String>,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Hub> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
@@ -149,6 +160,16 @@ impl Hub {
         )
         .await
         .context("starting the commands service")?;
+        let engine = Engine::start(
+            store.clone(),
+            bus.clone(),
+            &ingest,
+            commands.clone(),
+            clock,
+            config.automations.clone(),
+        )
+        .await
+        .context("starting the automation engine")?;
         background.push(crate::memory::spawn_trimmer());
 
         let broker_addrs = broker.local_addrs().clone();
@@ -208,6 +229,7 @@ impl Hub {
             broker,
             ingest,
             commands,
+            engine,
             http,
             background,
         })
@@ -240,6 +262,11 @@ impl Hub {
         &self.commands
     }
 
+    /// The automation engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Ingest's counters (messages stored, bad JSON, unknown devices, ...), the ones
     /// `/metrics` reports.
     pub fn ingest_counters(&self) -> &Arc<IngestCounters> {
@@ -260,6 +287,8 @@ impl Hub {
         for task in self.background {
             let _ = task.await;
         }
+        // Before commands: a run in flight stops before the service it sends through.
+        self.engine.shutdown().await;
         self.broker.shutdown().await;
         // After the broker: what it handed over is written before the store closes.
         self.commands.shutdown().await;

@@ -11,6 +11,7 @@
 //! and belongs to an application of the automation's group, a `scene` action names a
 //! scene of that group, and a `publish` goes to one of the group's devices.
 
+pub mod engine;
 mod references;
 
 use hearth_model::{

@@ -90,6 +90,9 @@ struct Inner {
     /// commands sent, both paced by the hub itself, and the interceptor cannot wait.
     events: mpsc::UnboundedSender<Event>,
     counters: Arc<CommandCounters>,
+    /// Every stored change of a command, as announced on the bus: automations wait on
+    /// it for the outcome of the commands they send, without a bus subscription.
+    outcomes: broadcast::Sender<Command>,
     /// The task, taken by the first `shutdown`.
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -136,13 +139,22 @@ impl Commands {
             message: error.to_string(),
         })?;
         let counters = Arc::new(CommandCounters::default());
-        let worker = Worker::new(store.clone(), bus, config, counters.clone(), open);
+        let (outcomes, _) = broadcast::channel(4096);
+        let worker = Worker::new(
+            store.clone(),
+            bus,
+            config,
+            counters.clone(),
+            outcomes.clone(),
+            open,
+        );
         let task = tokio::spawn(worker.run(events_rx, presence));
         Ok(Commands {
             inner: Arc::new(Inner {
                 store,
                 events,
                 counters,
+                outcomes,
                 task: Mutex::new(Some(task)),
             }),
         })
@@ -150,6 +162,11 @@ impl Commands {
 
     pub fn counters(&self) -> &CommandCounters {
         &self.inner.counters
+    }
+
+    /// Commands as each change of theirs is stored (pending, sent, then final).
+    pub fn outcomes(&self) -> broadcast::Receiver<Command> {
+        self.inner.outcomes.subscribe()
     }
 
     /// How many deadlines the task holds: one per open command, in one ordered set.

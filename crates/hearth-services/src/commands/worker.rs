@@ -57,6 +57,8 @@ pub(super) struct Worker {
     bus: Arc<dyn Bus>,
     config: CommandConfig,
     counters: Arc<CommandCounters>,
+    /// Stored changes, for in-process listeners (automations).
+    outcomes: broadcast::Sender<Command>,
     open: HashMap<String, Open>,
     /// Every open command's deadline, soonest first: the task sleeps until the first.
     deadlines: BTreeSet<(Millis, String)>,
@@ -69,6 +71,7 @@ impl Worker {
         bus: Arc<dyn Bus>,
         config: CommandConfig,
         counters: Arc<CommandCounters>,
+        outcomes: broadcast::Sender<Command>,
         open: Vec<Command>,
     ) -> Worker {
         let mut worker = Worker {
@@ -76,6 +79,7 @@ impl Worker {
             bus,
             config,
             counters,
+            outcomes,
             open: HashMap::new(),
             deadlines: BTreeSet::new(),
         };
@@ -198,6 +202,7 @@ impl Worker {
 
     /// Publishes a stored command on `devices/{id}/command-status`.
     async fn announce(&self, command: &Command) {
+        let _ = self.outcomes.send(command.clone());
         let json = match serde_json::to_string(command) {
             Ok(json) => json,
             Err(error) => {

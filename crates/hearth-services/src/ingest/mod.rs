@@ -48,10 +48,25 @@ pub struct PresenceEvent {
     pub online: bool,
 }
 
+/// A device's data or event message, after the batch holding it was committed (what
+/// automations react to: a trigger never fires on a reading the history lacks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceReport {
+    pub device: Arc<str>,
+    /// `Data` or `Event`; other kinds are not reported.
+    pub kind: hearth_model::MessageKind,
+    pub received_at_ms: hearth_model::Millis,
+    /// The payload as JSON (messages that are not JSON objects are not reported).
+    pub payload: Arc<serde_json::Value>,
+}
+
 use hearth_bus::{Bus, BusError, ClientEvent, PrincipalKind};
 use hearth_store::{Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{Notify, broadcast, mpsc};
+
+/// Reports a slow receiver may fall behind by before it loses some.
+const REPORTS_CAPACITY: usize = 16_384;
 
 /// Ingest settings (`[ingest]` in hearth.toml).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,6 +114,7 @@ pub struct Ingest {
     /// The writer, taken by the first `shutdown`.
     task: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     presence: broadcast::Sender<PresenceEvent>,
+    reports: broadcast::Sender<DeviceReport>,
 }
 
 impl Ingest {
@@ -120,6 +136,9 @@ impl Ingest {
         let stop = Arc::new(Notify::new());
         // Receivers that fall behind get `Lagged` and re-read the store.
         let (presence, _) = broadcast::channel(1024);
+        // Bounded like presence: a receiver that falls behind gets `Lagged` (the engine
+        // counts it) rather than slowing the writer.
+        let (reports, _) = broadcast::channel(REPORTS_CAPACITY);
         let writer = writer::Writer::load(
             store,
             bus.clone(),
@@ -127,6 +146,7 @@ impl Ingest {
             connections,
             config,
             presence.clone(),
+            reports.clone(),
         )
         .await?;
         bus.intercept("devices/+/+", queue.clone())?;
@@ -136,6 +156,7 @@ impl Ingest {
             stop,
             task: Arc::new(parking_lot::Mutex::new(Some(task))),
             presence,
+            reports,
         })
     }
 
@@ -146,6 +167,11 @@ impl Ingest {
     /// Presence changes as they are stored (commands wait for devices to come back).
     pub fn presence_events(&self) -> broadcast::Receiver<PresenceEvent> {
         self.presence.subscribe()
+    }
+
+    /// Data and event messages as they are committed, for automations.
+    pub fn reports(&self) -> broadcast::Receiver<DeviceReport> {
+        self.reports.subscribe()
     }
 
     /// Messages waiting for the writer (ingest lag, for metrics).

@@ -52,6 +52,10 @@ pub(super) struct Writer {
     /// When an unknown id last made the writer re-read the registry.
     last_forced_refresh: Option<std::time::Instant>,
     presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
+    /// Data and event messages announced after their batch is committed.
+    reports: tokio::sync::broadcast::Sender<super::DeviceReport>,
+    /// Per batch: what goes to `reports` once committed.
+    batch_reports: Vec<super::DeviceReport>,
     /// Per batch: the newest JSON-object data payload of each device.
     last_data: HashMap<Arc<str>, bytes::Bytes>,
 }
@@ -64,6 +68,7 @@ impl Writer {
         connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
         config: IngestConfig,
         presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
+        reports: tokio::sync::broadcast::Sender<super::DeviceReport>,
     ) -> Result<Writer, IngestError> {
         let mut writer = Writer {
             store,
@@ -78,6 +83,8 @@ impl Writer {
             unknown_log: RateLimitedLog::default(),
             last_forced_refresh: None,
             presence_events,
+            reports,
+            batch_reports: Vec::new(),
             last_data: HashMap::new(),
         };
         writer.refresh_directory().await?;
@@ -279,6 +286,10 @@ impl Writer {
                 for token in tokens {
                     token.accept();
                 }
+                // Nobody listening (no engine) costs nothing but the drain.
+                for report in self.batch_reports.drain(..) {
+                    let _ = self.reports.send(report);
+                }
                 for change in &changes {
                     let _ = self.presence_events.send(super::PresenceEvent {
                         device: change.device.clone(),
@@ -290,6 +301,7 @@ impl Writer {
                 }
             }
             Err(error) => {
+                self.batch_reports.clear();
                 // Dropping the tokens refuses the QoS 1/2 messages (PUBACK 0x80 on v5,
                 // a closed connection on 3.x): their devices send them again.
                 self.queue
@@ -393,6 +405,17 @@ impl Writer {
             }
         };
         changes.extend(change);
+        if matches!(kind, MessageKind::Data | MessageKind::Event)
+            && self.reports.receiver_count() > 0
+            && let Some(value) = json.filter(|value| value.is_object())
+        {
+            self.batch_reports.push(super::DeviceReport {
+                device: id.clone(),
+                kind,
+                received_at_ms: at_ms,
+                payload: Arc::new(value),
+            });
+        }
         batch.messages.push(NewMessage {
             device: device_id,
             kind,

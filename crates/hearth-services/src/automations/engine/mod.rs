@@ -1,0 +1,171 @@
+//! The automation engine (issue 14): one task that watches the hub's events and starts
+//! runs.
+//!
+//! Fed after the fact, never on the hot path: ingest's committed data and event
+//! messages ([`crate::ingest::Ingest::reports`]), presence changes, and command outcomes
+//! ([`crate::commands::Commands::outcomes`]). An index from (device, what) to the
+//! triggers watching it keeps the cost of a message proportional to the automations
+//! that watch its device. Conditions are evaluated in the task, with the latest
+//! readings and presence it holds; actions run in a task per run, so that a run waiting
+//! for an acknowledgement or a delay holds up nothing else.
+//!
+//! Time of day is the hub's, as a fixed offset from UTC ([`EngineConfig::utc_offset_minutes`]);
+//! group time zones (with daylight saving) come later. Every deadline comes from a
+//! [`Clock`], so that tests move time instead of sleeping.
+//!
+//! Durable timers: a trigger's `for` and a run's `delay` are stored in
+//! `automation_timers` when they start; after a restart a `for` counts from the stored
+//! time of the state change and a delay resumes the run at the next action.
+//!
+//! # Layout
+//! - `clock`: [`Clock`], the system's and a manual one for tests.
+//! - `triggers`: the index and each trigger's edge state.
+//! - `conditions`: tests, time windows, the trace of what was seen.
+//! - `run`: a run's actions and its record.
+//! - `task`: the engine's loop.
+
+mod clock;
+mod conditions;
+mod run;
+mod task;
+mod triggers;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+use crate::commands::Commands;
+use crate::ingest::Ingest;
+use hearth_bus::Bus;
+use hearth_store::Store;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// `[automations]` in hearth.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// The hub's time zone as minutes east of UTC, for `time` conditions (group time
+    /// zones come later).
+    pub utc_offset_minutes: i32,
+}
+
+/// What the engine did, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    pub runs: AtomicU64,
+    pub failures: AtomicU64,
+    /// Runs not started: conditions false, or a `single` automation already running.
+    pub skipped: AtomicU64,
+    /// Feed messages lost because the engine fell behind (`broadcast` lag).
+    pub lagged: AtomicU64,
+    /// Microseconds spent evaluating triggers and conditions.
+    pub evaluation_us: AtomicU64,
+}
+
+/// Why a request to the engine failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] hearth_store::StoreError),
+    #[error("the automation engine is stopped")]
+    Stopped,
+}
+
+/// Messages to the engine's task.
+pub(crate) enum Request {
+    /// Re-read the automations now; the reply says it is done.
+    Reload(oneshot::Sender<()>),
+    /// Run an automation now (manual); the reply is the run's id.
+    RunNow {
+        automation_id: String,
+        actor: String,
+        reply: oneshot::Sender<Result<String, EngineError>>,
+    },
+    Stop,
+}
+
+/// The running engine: a handle on its one task, cheap to clone; [`Engine::shutdown`]
+/// stops it for every clone.
+#[derive(Clone)]
+pub struct Engine {
+    requests: mpsc::UnboundedSender<Request>,
+    counters: Arc<EngineCounters>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Engine {
+    /// Loads automations and stored timers and starts the task.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        ingest: &Ingest,
+        commands: Commands,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        let counters = Arc::new(EngineCounters::default());
+        let (requests, requests_rx) = mpsc::unbounded_channel();
+        let feeds = task::Feeds {
+            reports: ingest.reports(),
+            presence: ingest.presence_events(),
+            outcomes: commands.outcomes(),
+            requests: requests_rx,
+        };
+        let services = run::Services {
+            store,
+            bus,
+            commands,
+            clock,
+            counters: counters.clone(),
+        };
+        let state = task::EngineTask::load(services, config).await?;
+        let task = tokio::spawn(state.run(feeds));
+        Ok(Engine {
+            requests,
+            counters,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
+    }
+
+    pub fn counters(&self) -> &Arc<EngineCounters> {
+        &self.counters
+    }
+
+    /// Re-reads the automations now (the service calls it after a change; the task also
+    /// polls the audit sequence for changes from the CLI) and waits until it is done.
+    pub async fn reload(&self) -> Result<(), EngineError> {
+        let (reply, done) = oneshot::channel();
+        self.requests
+            .send(Request::Reload(reply))
+            .map_err(|_| EngineError::Stopped)?;
+        done.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Runs an automation now, as its `manual` trigger (conditions still apply);
+    /// returns the run's id.
+    pub async fn run_now(&self, automation_id: &str, actor: &str) -> Result<String, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::RunNow {
+                automation_id: automation_id.to_owned(),
+                actor: actor.to_owned(),
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Stops the task and the runs in flight; their stored timers stay, so that the
+    /// next start resumes them.
+    pub async fn shutdown(&self) {
+        let _ = self.requests.send(Request::Stop);
+        let task = self.task.lock().take();
+        if let Some(task) = task
+            && let Err(error) = task.await
+        {
+            tracing::error!("the automation engine failed: {error}");
+        }
+    }
+}

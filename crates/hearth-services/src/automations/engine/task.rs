@@ -1,0 +1,627 @@
+//! The engine's task: it owns the automations, the index, the triggers' states, the
+//! deadlines and the runs in flight.
+
+use super::conditions::{Latest, evaluate, metric_of, passes};
+use super::run::{self, Resume, RunStart, Services};
+use super::triggers::{
+    Index, Step, TriggerRef, TriggerState, event_matches, presence_step, reading_step,
+};
+use super::{EngineConfig, EngineError, Request};
+use crate::ingest::{DeviceReport, PresenceEvent};
+use hearth_model::{Automation, Command, MessageKind, Millis, RunMode, Trigger};
+use hearth_store::{AutomationTimer, DeviceFilter};
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+/// How often the task looks at the audit sequence for changes made elsewhere (the CLI).
+const RELOAD_POLL: Duration = Duration::from_secs(1);
+
+/// Runs waiting or going at once under `queued` / `parallel` when `max_runs` is unset.
+const DEFAULT_MAX_RUNS: usize = 10;
+
+pub struct Feeds {
+    pub reports: broadcast::Receiver<DeviceReport>,
+    pub presence: broadcast::Receiver<PresenceEvent>,
+    pub outcomes: broadcast::Receiver<Command>,
+    pub requests: mpsc::UnboundedReceiver<Request>,
+}
+
+pub struct EngineTask {
+    services: Services,
+    config: EngineConfig,
+    automations: Vec<Arc<Automation>>,
+    by_id: HashMap<String, usize>,
+    index: Index,
+    /// By (automation id, trigger index): kept across reloads of unchanged automations.
+    states: HashMap<(String, usize), TriggerState>,
+    /// `for` deadlines, soonest first.
+    deadlines: BTreeSet<(Millis, String, usize)>,
+    latest: Latest,
+    audit_seq: i64,
+    /// Runs in flight and waiting, by automation id.
+    running: HashMap<String, Vec<(String, JoinHandle<()>)>>,
+    queued: HashMap<String, VecDeque<RunStart>>,
+    done_tx: mpsc::UnboundedSender<(String, String)>,
+    done_rx: mpsc::UnboundedReceiver<(String, String)>,
+    /// Delays stored by the last run of the hub, resumed when the task starts.
+    resumes: Vec<RunStart>,
+}
+
+fn for_timer_id(automation_id: &str, trigger: usize) -> String {
+    format!("for-{automation_id}-{trigger}")
+}
+
+fn new_run_id() -> String {
+    format!("r-{}", crate::secret::random_string(12).to_lowercase())
+}
+
+impl EngineTask {
+    pub async fn load(services: Services, config: EngineConfig) -> Result<EngineTask, EngineError> {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let mut task = EngineTask {
+            services,
+            config,
+            automations: Vec::new(),
+            by_id: HashMap::new(),
+            index: Index::default(),
+            states: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            latest: Latest::default(),
+            audit_seq: -1,
+            running: HashMap::new(),
+            queued: HashMap::new(),
+            done_tx,
+            done_rx,
+            resumes: Vec::new(),
+        };
+        for device in task
+            .services
+            .store
+            .devices(&DeviceFilter::default())
+            .await?
+        {
+            let id: Arc<str> = device.id.as_str().into();
+            task.latest.online.insert(id.clone(), device.live.is_online);
+            if let Some(data) = device.live.last_report_data {
+                task.latest.data.insert(id, Arc::new(data));
+            }
+        }
+        task.reload().await?;
+        for timer in task.services.store.timers().await? {
+            task.restore_timer(timer);
+        }
+        Ok(task)
+    }
+
+    /// A stored timer of the last run: a `for` keeps counting from its stored start, a
+    /// delay resumes its run.
+    fn restore_timer(&mut self, timer: AutomationTimer) {
+        let Some(&automation_idx) = self.by_id.get(&timer.automation_id) else {
+            return;
+        };
+        let automation = self.automations[automation_idx].clone();
+        match timer.kind.as_str() {
+            "for" => {
+                let trigger = timer.state["trigger"].as_u64().unwrap_or(0) as usize;
+                let since = timer.state["since"].as_i64();
+                let state = self
+                    .states
+                    .entry((automation.id.clone(), trigger))
+                    .or_default();
+                state.holding_since = since;
+                self.deadlines
+                    .insert((timer.due_at_ms, automation.id.clone(), trigger));
+            }
+            "delay" => {
+                let Some(run_id) = timer.run_id else { return };
+                let state = timer.state;
+                self.resumes.push(RunStart {
+                    run_id,
+                    automation,
+                    trigger: state["trigger"].clone(),
+                    conditions: state["conditions"].as_array().cloned().unwrap_or_default(),
+                    started_at_ms: state["started_at_ms"].as_i64().unwrap_or(0),
+                    resume: Some(Resume {
+                        at_action: state["action"].as_u64().unwrap_or(0) as usize,
+                        actions: state["actions"].as_array().cloned().unwrap_or_default(),
+                        delay_due_at_ms: timer.due_at_ms,
+                    }),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    async fn reload(&mut self) -> Result<(), EngineError> {
+        let seq = self.services.store.last_audit_seq().await?;
+        let automations: Vec<Arc<Automation>> = self
+            .services
+            .store
+            .automations(None)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let previous: HashMap<String, Millis> = self
+            .automations
+            .iter()
+            .map(|automation| (automation.id.clone(), automation.updated_at_ms))
+            .collect();
+        let unchanged = |automation: &Automation| {
+            automation.spec.enabled
+                && previous.get(&automation.id) == Some(&automation.updated_at_ms)
+        };
+        let kept: std::collections::HashSet<String> = automations
+            .iter()
+            .filter(|automation| unchanged(automation) || !previous.contains_key(&automation.id))
+            .map(|automation| automation.id.clone())
+            .collect();
+        self.states.retain(|(id, _), _| kept.contains(id));
+        self.deadlines.retain(|(_, id, _)| kept.contains(id));
+        self.by_id = automations
+            .iter()
+            .enumerate()
+            .map(|(index, automation)| (automation.id.clone(), index))
+            .collect();
+        self.index = Index::build(&automations);
+        self.automations = automations;
+        self.audit_seq = seq;
+        Ok(())
+    }
+
+    pub async fn run(mut self, mut feeds: Feeds) {
+        for start in std::mem::take(&mut self.resumes) {
+            let id = start.automation.id.clone();
+            self.spawn_run(&id, start);
+        }
+        let mut poll = tokio::time::interval(RELOAD_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = self.deadlines.first().map(|(due, _, _)| *due);
+            let sleep = async {
+                match next {
+                    Some(due) => self.services.clock.sleep_until(due).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                request = feeds.requests.recv() => match request {
+                    Some(Request::Reload(reply)) => {
+                        if let Err(error) = self.reload().await {
+                            tracing::warn!("automations not reloaded: {error}");
+                        }
+                        let _ = reply.send(());
+                    }
+                    Some(Request::RunNow { automation_id, actor, reply }) => {
+                        let _ = reply.send(self.run_now(&automation_id, &actor).await);
+                    }
+                    Some(Request::Stop) | None => break,
+                },
+                report = feeds.reports.recv() => match report {
+                    Ok(report) => self.on_report(report),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.services.counters.lagged.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                presence = feeds.presence.recv() => match presence {
+                    Ok(event) => self.on_presence(event),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.services.counters.lagged.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                outcome = feeds.outcomes.recv() => match outcome {
+                    Ok(command) => self.on_command(command),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.services.counters.lagged.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Some((automation_id, run_id)) = self.done_rx.recv() => {
+                    self.on_done(&automation_id, &run_id);
+                }
+                _ = sleep => self.on_deadlines().await,
+                _ = poll.tick() => {
+                    match self.services.store.last_audit_seq().await {
+                        Ok(seq) if seq != self.audit_seq => {
+                            if let Err(error) = self.reload().await {
+                                tracing::warn!("automations not reloaded: {error}");
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // Runs in flight stop here; their stored delays resume at the next start.
+        for (_, runs) in self.running.drain() {
+            for (_, task) in runs {
+                task.abort();
+            }
+        }
+    }
+
+    async fn run_now(&mut self, automation_id: &str, actor: &str) -> Result<String, EngineError> {
+        let Some(&index) = self.by_id.get(automation_id) else {
+            return Err(EngineError::Store(hearth_store::StoreError::NotFound {
+                what: "automation",
+                id: automation_id.to_owned(),
+            }));
+        };
+        let trigger = json!({"type": "manual", "by": actor, "at_ms": self.services.clock.now_ms()});
+        Ok(self.fire(index, trigger))
+    }
+
+    fn on_report(&mut self, report: DeviceReport) {
+        let timer = std::time::Instant::now();
+        let now_ms = self.services.clock.now_ms();
+        if report.kind == MessageKind::Data {
+            self.latest
+                .data
+                .insert(report.device.clone(), report.payload.clone());
+        }
+        let Some(watchers) = self.index.devices.get(&report.device) else {
+            return;
+        };
+        let mut fired: Vec<(TriggerRef, Value)> = Vec::new();
+        let mut holds: Vec<(TriggerRef, Step)> = Vec::new();
+        if report.kind == MessageKind::Data {
+            for (metric, refs) in &watchers.metrics {
+                let Some(value) = metric_of(&report.payload, metric) else {
+                    continue;
+                };
+                for at in refs {
+                    let automation = &self.automations[at.automation];
+                    let trigger = &automation.spec.triggers[at.trigger];
+                    let Trigger::Reading {
+                        hysteresis,
+                        for_secs,
+                        ..
+                    } = trigger
+                    else {
+                        continue;
+                    };
+                    let test = trigger.comparison().unwrap_or_default();
+                    let state = self
+                        .states
+                        .entry((automation.id.clone(), at.trigger))
+                        .or_default();
+                    match reading_step(state, &test, *hysteresis, *for_secs, value, now_ms) {
+                        Step::Fire => fired.push((*at, json!({"type": "reading", "index": at.trigger,
+                            "device": &*report.device, "metric": metric, "value": value, "at_ms": now_ms}))),
+                        step @ (Step::Hold { .. } | Step::Cancel) => holds.push((*at, step)),
+                        Step::Nothing => {}
+                    }
+                }
+            }
+        } else {
+            for at in &watchers.events {
+                let automation = &self.automations[at.automation];
+                if let Trigger::Event { matches, .. } = &automation.spec.triggers[at.trigger]
+                    && event_matches(matches, &report.payload)
+                {
+                    fired.push((
+                        *at,
+                        json!({"type": "event", "index": at.trigger,
+                        "device": &*report.device, "event": &*report.payload, "at_ms": now_ms}),
+                    ));
+                }
+            }
+        }
+        self.count_evaluation(timer);
+        self.apply(fired, holds, now_ms);
+    }
+
+    fn on_presence(&mut self, event: PresenceEvent) {
+        let now_ms = self.services.clock.now_ms();
+        self.latest
+            .online
+            .insert(event.device.clone(), event.online);
+        let Some(watchers) = self.index.devices.get(&event.device) else {
+            return;
+        };
+        let mut fired = Vec::new();
+        let mut holds = Vec::new();
+        for at in &watchers.presence {
+            let automation = &self.automations[at.automation];
+            let Trigger::Presence {
+                online, for_secs, ..
+            } = &automation.spec.triggers[at.trigger]
+            else {
+                continue;
+            };
+            let state = self
+                .states
+                .entry((automation.id.clone(), at.trigger))
+                .or_default();
+            match presence_step(state, *online, *for_secs, event.online, now_ms) {
+                Step::Fire => fired.push((
+                    *at,
+                    json!({"type": "presence", "index": at.trigger,
+                    "device": &*event.device, "online": event.online, "at_ms": now_ms}),
+                )),
+                step @ (Step::Hold { .. } | Step::Cancel) => holds.push((*at, step)),
+                Step::Nothing => {}
+            }
+        }
+        self.apply(fired, holds, now_ms);
+    }
+
+    fn on_command(&mut self, command: Command) {
+        if !command.status.is_final() {
+            return;
+        }
+        let now_ms = self.services.clock.now_ms();
+        let by_device = self
+            .index
+            .devices
+            .get(command.device.as_str())
+            .map(|watchers| watchers.commands.as_slice())
+            .unwrap_or_default();
+        let mut fired = Vec::new();
+        for at in by_device.iter().chain(&self.index.any_command) {
+            let automation = &self.automations[at.automation];
+            if let Trigger::Command { name, status, .. } = &automation.spec.triggers[at.trigger]
+                && *status == command.status
+                && name.as_ref().is_none_or(|name| *name == command.name)
+            {
+                fired.push((
+                    *at,
+                    json!({"type": "command", "index": at.trigger,
+                    "device": command.device, "name": command.name, "command": command.id,
+                    "status": command.status.as_str(), "at_ms": now_ms}),
+                ));
+            }
+        }
+        self.apply(fired, Vec::new(), now_ms);
+    }
+
+    /// Starts the fired triggers' runs and stores or drops the `for` timers.
+    fn apply(
+        &mut self,
+        fired: Vec<(TriggerRef, Value)>,
+        holds: Vec<(TriggerRef, Step)>,
+        now_ms: Millis,
+    ) {
+        for (at, step) in holds {
+            let automation_id = self.automations[at.automation].id.clone();
+            let timer_id = for_timer_id(&automation_id, at.trigger);
+            let store = self.services.store.clone();
+            match step {
+                Step::Hold { due_at_ms } => {
+                    self.deadlines
+                        .insert((due_at_ms, automation_id.clone(), at.trigger));
+                    let timer = AutomationTimer {
+                        id: timer_id,
+                        automation_id,
+                        run_id: None,
+                        kind: "for".into(),
+                        due_at_ms,
+                        state: json!({"trigger": at.trigger, "since": now_ms}),
+                    };
+                    tokio::spawn(async move {
+                        if let Err(error) = store.put_timer(&timer).await {
+                            tracing::warn!(automation = %timer.automation_id, "`for` not stored: {error}");
+                        }
+                    });
+                }
+                _ => {
+                    self.deadlines.retain(|(_, id, trigger)| {
+                        !(*id == automation_id && *trigger == at.trigger)
+                    });
+                    tokio::spawn(async move {
+                        let _ = store.delete_timer(&timer_id).await;
+                    });
+                }
+            }
+        }
+        for (at, trigger) in fired {
+            self.fire(at.automation, trigger);
+        }
+    }
+
+    /// `for` deadlines that came: the trigger fires if its state still holds.
+    async fn on_deadlines(&mut self) {
+        let now_ms = self.services.clock.now_ms();
+        while let Some((due, automation_id, trigger_idx)) = self.deadlines.first().cloned() {
+            if due > now_ms {
+                break;
+            }
+            self.deadlines.pop_first();
+            let _ = self
+                .services
+                .store
+                .delete_timer(&for_timer_id(&automation_id, trigger_idx))
+                .await;
+            let Some(&automation_idx) = self.by_id.get(&automation_id) else {
+                continue;
+            };
+            let automation = self.automations[automation_idx].clone();
+            let Some(trigger) = automation.spec.triggers.get(trigger_idx) else {
+                continue;
+            };
+            let state = self
+                .states
+                .entry((automation_id.clone(), trigger_idx))
+                .or_default();
+            let Some(since) = state.holding_since.take() else {
+                continue;
+            };
+            let still = match trigger {
+                Trigger::Reading { device, metric, .. } => {
+                    let test = trigger.comparison().unwrap_or_default();
+                    self.latest
+                        .reading(device.as_str(), metric)
+                        .is_some_and(|value| passes(&test, value))
+                }
+                Trigger::Presence { device, online, .. } => {
+                    self.latest
+                        .online
+                        .get(device.as_str())
+                        .copied()
+                        .unwrap_or(false)
+                        == *online
+                }
+                _ => false,
+            };
+            if !still {
+                continue;
+            }
+            if matches!(trigger, Trigger::Reading { .. }) {
+                state.armed = false;
+            }
+            let description = json!({"type": trigger_kind(trigger), "index": trigger_idx,
+                "held_since_ms": since, "at_ms": now_ms});
+            self.fire(automation_idx, description);
+        }
+    }
+
+    /// Evaluates the conditions and starts (or records as skipped) a run; returns its id.
+    fn fire(&mut self, automation_idx: usize, trigger: Value) -> String {
+        let timer = std::time::Instant::now();
+        let automation = self.automations[automation_idx].clone();
+        let now_ms = self.services.clock.now_ms();
+        let mut conditions = Vec::new();
+        let mut passed = true;
+        for (index, condition) in automation.spec.conditions.iter().enumerate() {
+            let path = format!("conditions[{index}]");
+            passed &= evaluate(
+                condition,
+                &self.latest,
+                now_ms,
+                self.config.utc_offset_minutes,
+                &path,
+                &mut conditions,
+            );
+        }
+        self.count_evaluation(timer);
+        let start = RunStart {
+            run_id: new_run_id(),
+            automation: automation.clone(),
+            trigger,
+            conditions,
+            started_at_ms: now_ms,
+            resume: None,
+        };
+        let run_id = start.run_id.clone();
+        if !passed {
+            let services = self.services.clone();
+            tokio::spawn(async move {
+                run::record_skipped(&services, start, "skipped", "a condition did not hold").await;
+            });
+            return run_id;
+        }
+        self.start_run(&automation, start);
+        run_id
+    }
+
+    /// Starts a run as the automation's mode says.
+    fn start_run(&mut self, automation: &Automation, start: RunStart) {
+        let max = automation
+            .spec
+            .max_runs
+            .map_or(DEFAULT_MAX_RUNS, |max| max as usize);
+        let id = automation.id.clone();
+        let active = self.running.get(&id).map_or(0, Vec::len);
+        let ignore = match automation.spec.mode {
+            RunMode::Single => active > 0,
+            RunMode::Restart => {
+                for (run_id, task) in self.running.remove(&id).unwrap_or_default() {
+                    task.abort();
+                    let services = self.services.clone();
+                    tokio::spawn(async move {
+                        let _ = services
+                            .store
+                            .delete_timer(&run::delay_timer_id(&run_id))
+                            .await;
+                        let now_ms = services.clock.now_ms();
+                        let trace = json!({"reason": "restarted by a new trigger"});
+                        let _ = services
+                            .store
+                            .finish_run(&run_id, now_ms, "stopped", &trace)
+                            .await;
+                    });
+                }
+                false
+            }
+            RunMode::Queued => {
+                if active > 0 {
+                    let queue = self.queued.entry(id.clone()).or_default();
+                    if queue.len() < max {
+                        queue.push_back(start);
+                        return;
+                    }
+                    true
+                } else {
+                    false
+                }
+            }
+            RunMode::Parallel => active >= max,
+        };
+        if ignore {
+            let services = self.services.clone();
+            tokio::spawn(async move {
+                run::record_skipped(
+                    &services,
+                    start,
+                    "ignored",
+                    "the automation was already running (run mode)",
+                )
+                .await;
+            });
+            return;
+        }
+        self.spawn_run(&id, start);
+    }
+
+    fn spawn_run(&mut self, automation_id: &str, start: RunStart) {
+        let services = self.services.clone();
+        let done = self.done_tx.clone();
+        let run_id = start.run_id.clone();
+        let ids = (automation_id.to_owned(), run_id.clone());
+        let task = tokio::spawn(async move {
+            run::execute(services, start).await;
+            let _ = done.send(ids);
+        });
+        self.running
+            .entry(automation_id.to_owned())
+            .or_default()
+            .push((run_id, task));
+    }
+
+    fn on_done(&mut self, automation_id: &str, run_id: &str) {
+        if let Some(runs) = self.running.get_mut(automation_id) {
+            runs.retain(|(id, _)| id != run_id);
+            if runs.is_empty() {
+                self.running.remove(automation_id);
+            }
+        }
+        let next = self
+            .queued
+            .get_mut(automation_id)
+            .and_then(VecDeque::pop_front);
+        if let Some(start) = next {
+            self.spawn_run(automation_id, start);
+        }
+    }
+
+    fn count_evaluation(&self, timer: std::time::Instant) {
+        self.services
+            .counters
+            .evaluation_us
+            .fetch_add(timer.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+fn trigger_kind(trigger: &Trigger) -> Value {
+    serde_json::to_value(trigger)
+        .ok()
+        .and_then(|value| value.get("type").cloned())
+        .unwrap_or(Value::Null)
+}
