@@ -16,6 +16,8 @@ pub const ADMIN_PASSWORD: &str = "test-admin-password";
 /// [`Hub`]; [`TestHub::shutdown`] stops it the way `hearth serve` does.
 pub struct TestHub {
     hub: Option<Hub>,
+    config: HearthConfig,
+    clock: Arc<dyn Clock>,
     _database: DatabaseGuard,
     _data_dir: tempfile::TempDir,
 }
@@ -26,6 +28,25 @@ impl TestHub {
         if let Some(hub) = self.hub.take() {
             hub.shutdown().await;
         }
+    }
+
+    /// Stops the hub as [`TestHub::shutdown`] does, then starts a new one with the same
+    /// configuration, database, data directory and clock (listeners on new ports).
+    ///
+    /// # Panics
+    /// If the hub cannot start again.
+    pub async fn restart(&mut self) {
+        if let Some(hub) = self.hub.take() {
+            hub.shutdown().await;
+        }
+        let hub = Hub::start_with_clock(
+            self.config.clone(),
+            Some(ADMIN_PASSWORD.to_owned()),
+            self.clock.clone(),
+        )
+        .await
+        .expect("the hub starts again");
+        self.hub = Some(hub);
     }
 
     /// The MQTT (TCP) listener.
@@ -75,11 +96,17 @@ pub async fn start_hub_with_clock(
         ..HearthConfig::default()
     };
     adjust(&mut config);
-    let hub = Hub::start_with_clock(config, Some(ADMIN_PASSWORD.to_owned()), clock)
-        .await
-        .expect("the hub starts");
+    let hub = Hub::start_with_clock(
+        config.clone(),
+        Some(ADMIN_PASSWORD.to_owned()),
+        clock.clone(),
+    )
+    .await
+    .expect("the hub starts");
     TestHub {
         hub: Some(hub),
+        config,
+        clock,
         _database: database,
         _data_dir: data_dir,
     }
