@@ -8,6 +8,7 @@ use hearth_api::{
 use hearth_bus::Bus;
 use hearth_model::{Command, DeviceId, UserName};
 use hearth_services::RegistryAuthorizer;
+use hearth_services::automations::engine::EngineCounters;
 use hearth_services::commands::{CommandError, Commands};
 use hearth_services::ingest::IngestCounters;
 use hearth_store::StoreError;
@@ -108,8 +109,39 @@ pub fn register_metrics(
     ingest: Arc<IngestCounters>,
     ingest_backlog: Arc<dyn Fn() -> usize + Send + Sync>,
     commands: Commands,
+    automations: Arc<EngineCounters>,
 ) {
     metrics.add_collector(move |out| {
+        for (name, help, counter) in [
+            (
+                "hearth_automation_runs_total",
+                "automation runs started (or resumed after a restart)",
+                &automations.runs,
+            ),
+            (
+                "hearth_automation_failures_total",
+                "automation runs that ended failed",
+                &automations.failures,
+            ),
+            (
+                "hearth_automation_skipped_total",
+                "automation runs not started: a condition did not hold, or the run mode refused",
+                &automations.skipped,
+            ),
+            (
+                "hearth_automation_lost_total",
+                "hub events the automation engine missed because it fell behind",
+                &automations.lagged,
+            ),
+        ] {
+            out.counter(name, help, &[], counter.load(Ordering::Relaxed) as f64);
+        }
+        out.counter(
+            "hearth_automation_evaluation_seconds_total",
+            "time the automation engine spent evaluating triggers and conditions",
+            &[],
+            automations.evaluation_us.load(Ordering::Relaxed) as f64 / 1e6,
+        );
         let outcomes = commands.counters();
         for (status, counter) in [
             ("sent", &outcomes.sent),

@@ -206,6 +206,7 @@ impl Hub {
                     &authorizer,
                     &ingest,
                     &commands,
+                    &engine,
                 ));
                 let (stop, mut stopped) = tokio::sync::watch::channel(false);
                 let task = tokio::spawn(async move {
@@ -335,6 +336,7 @@ fn feed_metrics(
     authorizer: &Arc<RegistryAuthorizer>,
     ingest: &Ingest,
     commands: &Commands,
+    engine: &Engine,
 ) -> JoinHandle<()> {
     let broker_stats = Arc::new(parking_lot::Mutex::new(None));
     register_metrics(
@@ -344,6 +346,7 @@ fn feed_metrics(
         ingest.counters().clone(),
         ingest.backlog_probe(),
         commands.clone(),
+        engine.counters().clone(),
     );
     let handle = broker.handle();
     tokio::spawn(async move {

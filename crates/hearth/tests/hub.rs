@@ -82,3 +82,58 @@ async fn a_hub_starts_serves_and_stops_on_sqlite() {
 async fn a_hub_starts_serves_and_stops_on_postgres() {
     a_hub_starts_serves_and_stops(Backend::Postgres).await;
 }
+
+/// A manual run of an automation shows in `/metrics`.
+async fn an_automation_run_counts_in_metrics(backend: Backend) {
+    let hub = start_hub(backend).await;
+    let metric = |text: &str, name: &str| {
+        text.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')
+                .map(str::to_owned)
+        })
+    };
+    let before = http_get(&hub, "/metrics").await;
+    assert_eq!(
+        metric(&before, "hearth_automation_runs_total").as_deref(),
+        Some("0"),
+        "{before}"
+    );
+    let automations = hearth_services::automations::Automations::new(hub.store());
+    let spec = serde_json::from_str(
+        r#"{"group": "home", "name": "Say hello", "triggers": [{"type": "manual"}],
+         "actions": [{"type": "notify", "message": "hello"}]}"#,
+    )
+    .unwrap();
+    let automation = automations.create("cli:test", spec).await.unwrap();
+    hub.engine().reload().await.unwrap();
+    hub.engine()
+        .run_now(&automation.id, "user:admin")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let runs = automations.runs(&automation.id, 10).await.unwrap();
+            if runs.iter().any(|run| run.finished_at_ms.is_some()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the run recorded");
+    let after = http_get(&hub, "/metrics").await;
+    assert_eq!(
+        metric(&after, "hearth_automation_runs_total").as_deref(),
+        Some("1"),
+        "{after}"
+    );
+    assert_eq!(
+        metric(&after, "hearth_automation_failures_total").as_deref(),
+        Some("0")
+    );
+    assert!(after.contains("# TYPE hearth_automation_evaluation_seconds_total counter"));
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(an_automation_run_counts_in_metrics);
