@@ -38,7 +38,9 @@ mod web;
 pub use caller::{Caller, Credential};
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
-pub use seams::{CommandRequest, CommandService, IssuedCredential, MqttCredentialIssuer};
+pub use seams::{
+    AutomationRunner, CommandRequest, CommandService, IssuedCredential, MqttCredentialIssuer,
+};
 pub use security::{CONTENT_SECURITY_POLICY, ServedOverTls};
 pub use server::MAX_HEAD_BYTES;
 pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};

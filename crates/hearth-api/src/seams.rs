@@ -1,5 +1,5 @@
-//! The two services the API calls but does not implement: device commands and browser
-//! MQTT credentials. `hearth serve` implements them over `hearth_services` (an adapter
+//! The services the API calls but does not implement: device commands, browser MQTT
+//! credentials and the automation engine's manual runs. `hearth serve` implements them over `hearth_services` (an adapter
 //! in the binary, so that the services never depend on HTTP); tests use fakes.
 //!
 //! Both return [`ApiError`] directly: an adapter maps its service's errors with the
@@ -60,4 +60,14 @@ pub trait MqttCredentialIssuer: Send + Sync {
     /// `session` ended (logout): its credentials stop working and live connections
     /// using them are cut.
     fn revoke_session(&self, session: &str);
+}
+
+/// Manual runs of automations (`hearth_services::automations::engine::Engine` behind an
+/// adapter). The route has already checked who may run it and that it is enabled.
+#[async_trait]
+pub trait AutomationRunner: Send + Sync {
+    /// Starts a run of `automation_id` as its `manual` trigger (its conditions still
+    /// apply) for `actor` (`user:alice`); returns the run's id at once, before its
+    /// actions go.
+    async fn run_now(&self, automation_id: &str, actor: &str) -> Result<String, ApiError>;
 }

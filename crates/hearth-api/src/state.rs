@@ -2,7 +2,7 @@
 //! [`ApiConfig`], the API's settings.
 
 use crate::metrics::Metrics;
-use crate::seams::{CommandService, MqttCredentialIssuer};
+use crate::seams::{AutomationRunner, CommandService, MqttCredentialIssuer};
 use hearth_services::{LoginLimiter, Registry};
 use hearth_store::Store;
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,9 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Sends and lists device commands; `None` answers 503 on the command routes.
     pub commands: Option<Arc<dyn CommandService>>,
+    /// Starts manual runs of automations; `None` answers 503 on
+    /// `/automations/{id}/run`.
+    pub automation_runner: Option<Arc<dyn AutomationRunner>>,
     /// Issues browser MQTT credentials; `None` answers 503 on `/mqtt/credentials`.
     pub mqtt_credentials: Option<Arc<dyn MqttCredentialIssuer>>,
     /// Whether the broker is ready; `/healthz` reports it. Defaults to "yes" (no
@@ -104,6 +107,7 @@ impl AppState {
             registry,
             config: Arc::new(config),
             commands: None,
+            automation_runner: None,
             mqtt_credentials: None,
             broker_ready: Arc::new(|| true),
             metrics: Metrics::new(),
@@ -116,6 +120,11 @@ impl AppState {
 
     pub fn with_commands(mut self, commands: Arc<dyn CommandService>) -> AppState {
         self.commands = Some(commands);
+        self
+    }
+
+    pub fn with_automation_runner(mut self, runner: Arc<dyn AutomationRunner>) -> AppState {
+        self.automation_runner = Some(runner);
         self
     }
 

@@ -3,12 +3,13 @@
 
 use async_trait::async_trait;
 use hearth_api::{
-    ApiError, CommandRequest, CommandService, IssuedCredential, Metrics, MqttCredentialIssuer,
+    ApiError, AutomationRunner, CommandRequest, CommandService, IssuedCredential, Metrics,
+    MqttCredentialIssuer,
 };
 use hearth_bus::Bus;
 use hearth_model::{Command, DeviceId, UserName};
 use hearth_services::RegistryAuthorizer;
-use hearth_services::automations::engine::EngineCounters;
+use hearth_services::automations::engine::{Engine, EngineCounters, EngineError};
 use hearth_services::commands::{CommandError, Commands};
 use hearth_services::ingest::IngestCounters;
 use hearth_store::StoreError;
@@ -53,6 +54,34 @@ impl CommandService for CommandAdapter {
 
     async fn get(&self, id: &str) -> Result<Command, ApiError> {
         self.0.get(id).await.map_err(api_error)
+    }
+}
+
+/// `hearth_api::AutomationRunner` over the automation engine.
+pub struct EngineAdapter(pub Engine);
+
+#[async_trait]
+impl AutomationRunner for EngineAdapter {
+    async fn run_now(&self, automation_id: &str, actor: &str) -> Result<String, ApiError> {
+        let run = match self.0.run_now(automation_id, actor).await {
+            // Created or changed a moment ago: the engine has not read it yet.
+            Err(EngineError::Store(StoreError::NotFound { .. })) => {
+                self.0.reload().await.map_err(engine_error)?;
+                self.0.run_now(automation_id, actor).await
+            }
+            other => other,
+        };
+        run.map_err(engine_error)
+    }
+}
+
+fn engine_error(error: EngineError) -> ApiError {
+    match error {
+        EngineError::Store(StoreError::NotFound { what, id }) => {
+            ApiError::not_found(format!("{what} {id:?} not found"))
+        }
+        EngineError::Store(other) => ApiError::internal(other),
+        EngineError::Stopped => ApiError::unavailable("the hub is shutting down"),
     }
 }
 

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-use crate::adapters::{CommandAdapter, CredentialAdapter, register_metrics};
+use crate::adapters::{CommandAdapter, CredentialAdapter, EngineAdapter, register_metrics};
 use crate::config::HearthConfig;
 use hearth_api::AppState;
 use hearth_broker::Broker;
@@ -195,6 +195,7 @@ impl Hub {
                 )
                 .with_login_limiter(login_limiter)
                 .with_commands(Arc::new(CommandAdapter(commands.clone())))
+                .with_automation_runner(Arc::new(EngineAdapter(engine.clone())))
                 .with_mqtt_credentials(Arc::new(CredentialAdapter {
                     authorizer: authorizer.clone(),
                     bus: bus.clone(),

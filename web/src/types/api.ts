@@ -280,6 +280,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/automations/{id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Runs an automation now, as its `manual` trigger (its conditions still apply; group
+         *     `admin` or `owner`). Answers at once with the run's id; the run goes on in the hub.
+         *     A disabled automation answers 409 naming `enabled`.
+         */
+        post: operations["run_automation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/automations/{id}/runs": {
         parameters: {
             query?: never;
@@ -1116,6 +1137,11 @@ export interface components {
             password: string;
             username: string;
         };
+        /** @description A manual run started. */
+        RunStarted: {
+            /** @description The run's id; `GET /automations/{id}/runs` shows it with its trace. */
+            run: string;
+        };
         /** @description A scene document: `group`, `name`, and `targets`, each `{"device", "command", "params"}`. */
         SceneDocument: Record<string, never>;
         /** @description A stored scene: the document's fields plus `id`, `created_by`, `created_at_ms` and `updated_at_ms`. */
@@ -1901,6 +1927,59 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    run_automation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunStarted"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,9 +1,9 @@
-//! `/api/v1/automations`: automations stored and checked (issue 14). No engine runs them
-//! yet; `runs` lists what one will record.
+//! `/api/v1/automations`: automations stored and checked (issue 14); the hub's engine
+//! runs them, `runs` lists what it recorded, and `run` starts one now.
 //!
 //! Who may do what: reading needs membership of the automation's group (any role);
-//! creating, changing, enabling, disabling and removing need `admin` or `owner` there (a
-//! hub administrator counts as an owner everywhere). An automation of a group the caller
+//! creating, changing, enabling, disabling, removing and running now need `admin` or
+//! `owner` there (a hub administrator counts as an owner everywhere). An automation of a group the caller
 //! is not in answers 404, as if it did not exist.
 
 use crate::caller::Caller;
@@ -30,6 +30,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(enable_automation))
         .routes(routes!(disable_automation))
         .routes(routes!(list_runs))
+        .routes(routes!(run_automation))
+}
+
+/// A manual run started.
+#[derive(Serialize, ToSchema)]
+pub struct RunStarted {
+    /// The run's id; `GET /automations/{id}/runs` shows it with its trace.
+    pub run: String,
 }
 
 /// A JSON object described by hand in the OpenAPI document: automations and scenes
@@ -285,6 +293,39 @@ async fn list_runs(
             })
             .collect(),
     ))
+}
+
+/// Runs an automation now, as its `manual` trigger (its conditions still apply; group
+/// `admin` or `owner`). Answers at once with the run's id; the run goes on in the hub.
+/// A disabled automation answers 409 naming `enabled`.
+#[utoipa::path(post, path = "/automations/{id}/run", tag = "automations", params(("id" = String, Path)),
+    responses((status = 202, body = RunStarted), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
+async fn run_automation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<RunStarted>)> {
+    let automation = service(&state).get(&id).await?;
+    require_writer(
+        &caller,
+        &automation.spec.group,
+        ("automation", &id),
+        "running an automation",
+    )?;
+    if !automation.spec.enabled {
+        return Err(ApiError::Conflict(format!(
+            "automation {id:?} is disabled (`enabled` is false): enable it to run it"
+        )));
+    }
+    let Some(runner) = &state.automation_runner else {
+        return Err(ApiError::unavailable(
+            "the automation engine is not running on this hub",
+        ));
+    };
+    let run = runner.run_now(&id, &caller.actor()).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(RunStarted { run })))
 }
 
 async fn set_enabled(

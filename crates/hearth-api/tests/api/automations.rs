@@ -8,6 +8,7 @@ both_backends!(
     the_issues_example_is_accepted_and_managed,
     scenes_are_managed_like_automations,
     automation_intruders_are_refused,
+    running_an_automation_now_is_for_its_groups_admins,
 );
 
 fn example() -> Value {
@@ -229,4 +230,133 @@ async fn automation_intruders_are_refused(store: Arc<dyn Store>) {
         hub.get("/api/v1/automations", &Auth::None).await.status,
         401
     );
+}
+
+/// Records the manual runs it is asked for.
+#[derive(Default)]
+struct FakeRunner(parking_lot::Mutex<Vec<(String, String)>>);
+
+#[async_trait::async_trait]
+impl hearth_api::AutomationRunner for FakeRunner {
+    async fn run_now(&self, id: &str, actor: &str) -> Result<String, hearth_api::ApiError> {
+        let mut runs = self.0.lock();
+        runs.push((id.to_owned(), actor.to_owned()));
+        Ok(format!("r-{}", runs.len()))
+    }
+}
+
+/// `POST /automations/{id}/run`: 202 with the run's id for the group's admins and the
+/// hub's; 403 for a viewer, 404 for another group's owner, 403 cross-site, 409 when
+/// disabled, 503 without an engine. Nobody refused reached the engine.
+async fn running_an_automation_now_is_for_its_groups_admins(store: Arc<dyn Store>) {
+    let runner = Arc::new(FakeRunner::default());
+    let hub = start_with(store.clone(), {
+        let runner = runner.clone();
+        move |state| state.with_automation_runner(runner)
+    })
+    .await;
+    hub.add_device("hall-motion", "default").await;
+    hub.add_device("hall-lamp", "default").await;
+    let admin = hub.admin().await;
+    let created = hub
+        .call("POST", "/api/v1/automations", &admin, Some(example()))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let run = format!("/api/v1/automations/{id}/run");
+    for (name, role) in [("viewer", Role::Viewer), ("gadmin", Role::Admin)] {
+        hub.add_user(name).await;
+        hub.registry
+            .set_member("cli:test", &ids::group("home"), &ids::user(name), role)
+            .await
+            .unwrap();
+    }
+    hub.add_user("stranger").await;
+    hub.registry
+        .add_group(
+            "cli:test",
+            &ids::group("elsewhere"),
+            None,
+            Some(&ids::user("stranger")),
+        )
+        .await
+        .unwrap();
+
+    let started = hub.call("POST", &run, &admin, None).await;
+    assert_eq!(started.status, 202, "{:?}", started.body);
+    assert_eq!(started.json(), json!({"run": "r-1"}));
+    let gadmin = hub.login("gadmin", "gadmin-password").await;
+    let started = hub.call("POST", &run, &gadmin, None).await;
+    assert_eq!(started.status, 202, "{:?}", started.body);
+
+    let viewer = hub.login("viewer", "viewer-password").await;
+    let refused = hub.call("POST", &run, &viewer, None).await;
+    assert_eq!(refused.status, 403, "viewer: {:?}", refused.body);
+    let stranger = hub.login("stranger", "stranger-password").await;
+    let hidden = hub.call("POST", &run, &stranger, None).await;
+    assert_eq!(hidden.status, 404, "stranger: {:?}", hidden.body);
+    let unknown = hub
+        .call(
+            "POST",
+            "/api/v1/automations/a-doesnotexist/run",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        hidden.json()["error"]["message"],
+        unknown.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("a-doesnotexist", &id),
+    );
+    let other_origin = format!("http://127.0.0.1:{}", hub.address.port() + 1);
+    let forged = hub
+        .send("POST", &run, &gadmin, &[("origin", &other_origin)], None)
+        .await;
+    assert_eq!(forged.status, 403, "{:?}", forged.body);
+    assert_eq!(hub.call("POST", &run, &Auth::None, None).await.status, 401);
+    assert_eq!(
+        *runner.0.lock(),
+        [
+            (id.clone(), "user:admin".to_owned()),
+            (id.clone(), "user:gadmin".to_owned())
+        ]
+    );
+
+    let disabled = hub
+        .call(
+            "POST",
+            &format!("/api/v1/automations/{id}/disable"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(disabled.status, 200);
+    let conflict = hub.call("POST", &run, &admin, None).await;
+    assert_eq!(conflict.status, 409, "{:?}", conflict.body);
+    assert!(
+        conflict.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`enabled`"),
+        "{:?}",
+        conflict.body
+    );
+    assert_eq!(runner.0.lock().len(), 2);
+
+    // A hub without an engine says so.
+    drop(hub);
+    let bare = start(store).await;
+    let admin = bare.admin().await;
+    bare.call(
+        "POST",
+        &format!("/api/v1/automations/{id}/enable"),
+        &admin,
+        None,
+    )
+    .await;
+    let unavailable = bare.call("POST", &run, &admin, None).await;
+    assert_eq!(unavailable.status, 503, "{:?}", unavailable.body);
 }

@@ -62,6 +62,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/automations/{id}/enable"),
     ("post", "/api/v1/automations/{id}/disable"),
     ("get", "/api/v1/automations/{id}/runs"),
+    ("post", "/api/v1/automations/{id}/run"),
     ("get", "/api/v1/scenes"),
     ("post", "/api/v1/scenes"),
     ("get", "/api/v1/scenes/{id}"),
