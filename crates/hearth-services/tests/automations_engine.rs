@@ -96,16 +96,7 @@ async fn hall_light_after_dark(backend: Backend) {
     hub.engine().reload().await.unwrap();
 
     let port = hub.mqtt().port();
-    let (lamp, mut lamp_events) = client(port, "hall-lamp", &secrets["hall-lamp"]).await;
-    lamp.subscribe("devices/hall-lamp/commands/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    next(
-        &mut lamp_events,
-        |packet| matches!(packet, Packet::SubAck(_)),
-        "SUBACK",
-    )
-    .await;
+    let (lamp, mut lamp_events) = lamp_named(port, "hall-lamp", &secrets["hall-lamp"]).await;
     let (motion, mut motion_events) = client(port, "hall-motion", &secrets["hall-motion"]).await;
     let publish = |payload: &'static str| {
         let motion = motion.clone();
@@ -250,8 +241,13 @@ async fn send_data(device: &str, client: &AsyncClient, events: &mut EventLoop, p
 
 /// A lamp that subscribes to its commands (and has its SUBACK).
 async fn lamp(port: u16, secret: &str) -> (AsyncClient, EventLoop) {
-    let (lamp, mut events) = client(port, "lamp", secret).await;
-    lamp.subscribe("devices/lamp/commands/#", QoS::AtLeastOnce)
+    lamp_named(port, "lamp", secret).await
+}
+
+/// A device `id` that subscribes to its commands (and has its SUBACK).
+async fn lamp_named(port: u16, id: &str, secret: &str) -> (AsyncClient, EventLoop) {
+    let (lamp, mut events) = client(port, id, secret).await;
+    lamp.subscribe(format!("devices/{id}/commands/#"), QoS::AtLeastOnce)
         .await
         .unwrap();
     next(
