@@ -6,7 +6,9 @@
 
 use super::ThisStore;
 use super::audit::write_audit;
-use super::registry::{DbRow, DbTx, GROUP_EXISTS, begin_write, finish, get, id, require};
+use super::registry::{
+    DbRow, DbTx, GROUP_EXISTS, begin_write, change_one, finish, get, id, require,
+};
 use crate::automations::{AutomationRun, AutomationStore, AutomationTimer};
 use crate::sql::{backend, json_text, json_value, map_err};
 use crate::{StoreError, StoreResult};
@@ -241,16 +243,13 @@ impl AutomationStore for ThisStore {
 
     async fn delete_automation(&self, id: &str, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
-        let change = async {
-            let tx = &mut tx;
-            // Runs and timers go with it (ON DELETE CASCADE).
-            let done = sqlx::query("DELETE FROM automations WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?;
-            touched(done.rows_affected(), "automation", id)
-        }
+        // Runs and timers go with it (ON DELETE CASCADE).
+        let change = change_one(
+            &mut tx,
+            "DELETE FROM automations WHERE id = $1",
+            "automation",
+            id,
+        )
         .await;
         audited(tx, change, audit).await
     }
@@ -341,16 +340,7 @@ impl AutomationStore for ThisStore {
 
     async fn delete_scene(&self, id: &str, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
-        let change = async {
-            let tx = &mut tx;
-            let done = sqlx::query("DELETE FROM scenes WHERE id = $1")
-                .bind(id)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?;
-            touched(done.rows_affected(), "scene", id)
-        }
-        .await;
+        let change = change_one(&mut tx, "DELETE FROM scenes WHERE id = $1", "scene", id).await;
         audited(tx, change, audit).await
     }
 
