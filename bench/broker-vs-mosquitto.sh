@@ -49,58 +49,10 @@ hard=$(ulimit -Hn)
 if [[ $hard == unlimited ]]; then ulimit -n 1048576 2>/dev/null || true; else ulimit -n "$hard"; fi
 echo "open files: $(ulimit -n)" >&2
 
-if [[ $PROFILE == release ]]; then
-    (cd "$ROOT" && "$CARGO" build --release -p hearth)
-else
-    (cd "$ROOT" && "$CARGO" build -p hearth)
-fi
-HEARTH=$TARGET_DIR/$PROFILE/hearth
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hearth-bench.XXXXXX")
-BROKER_PID=
-cleanup() {
-    if [[ -n $BROKER_PID ]]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
-    if [[ -n $OUT ]]; then
-        mkdir -p "$OUT" && cp -r "$WORK"/. "$OUT"/
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# A port below the ephemeral range (32768 and up on Linux), so that the generator's
-# own client ports never collide with it, that nothing answers on yet.
-free_port() {
-    local port
-    for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    echo "no free port found" >&2
-    return 1
-}
-
-wait_for_port() {
-    local port=$1 pid=$2 log=$3
-    for _ in $(seq 100); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "broker exited during start-up:" >&2
-            cat "$log" >&2
-            return 1
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return
-        fi
-        sleep 0.1
-    done
-    echo "broker not listening on $port after 10 s" >&2
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+build_hearth
+make_work_dir hearth-bench
 
 start_mosquitto() {
     local port=$1 run=$2
@@ -126,7 +78,7 @@ connection_messages false
 CONF
     "$MOSQUITTO" -c "$conf" 2>"$WORK/mosquitto-$run.log" &
     BROKER_PID=$!
-    wait_for_port "$port" "$BROKER_PID" "$WORK/mosquitto-$run.log"
+    wait_for_port "$port" "$BROKER_PID" "$WORK/mosquitto-$run.log" 100
 }
 
 start_hearth() {

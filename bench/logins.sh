@@ -50,56 +50,10 @@ command -v "$MOSQUITTO_PASSWD" >/dev/null || { echo "missing mosquitto_passwd" >
 hard=$(ulimit -Hn)
 if [[ $hard == unlimited ]]; then ulimit -n 65536 2>/dev/null || true; else ulimit -n "$hard"; fi
 
-if [[ $PROFILE == release ]]; then
-    (cd "$ROOT" && "$CARGO" build --release -p hearth)
-else
-    (cd "$ROOT" && "$CARGO" build -p hearth)
-fi
-HEARTH=$TARGET_DIR/$PROFILE/hearth
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hearth-logins.XXXXXX")
-BROKER_PID=
-cleanup() {
-    if [[ -n $BROKER_PID ]]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
-    if [[ -n $OUT ]]; then
-        mkdir -p "$OUT" && cp -r "$WORK"/. "$OUT"/
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local port
-    for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    echo "no free port found" >&2
-    return 1
-}
-
-wait_for_port() {
-    local port=$1 log=$2
-    for _ in $(seq 300); do
-        if ! kill -0 "$BROKER_PID" 2>/dev/null; then
-            echo "broker exited during start-up:" >&2
-            cat "$log" >&2
-            return 1
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return
-        fi
-        sleep 0.1
-    done
-    echo "broker not listening on $port after 30 s" >&2
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+build_hearth
+make_work_dir hearth-logins
 
 start_mosquitto() {
     local port=$1 name=$2
@@ -119,7 +73,7 @@ connection_messages false
 CONF
     "$MOSQUITTO" -c "$WORK/$name.conf" 2>"$WORK/$name.log" &
     BROKER_PID=$!
-    wait_for_port "$port" "$WORK/$name.log"
+    wait_for_port "$port" "$BROKER_PID" "$WORK/$name.log"
 }
 
 start_hearth() {
@@ -127,7 +81,7 @@ start_hearth() {
     "$HEARTH" --log warn serve --mqtt "127.0.0.1:$port" --ws off --http off \
         --data-dir "$data" >"$WORK/$name.out" 2>"$WORK/$name.log" &
     BROKER_PID=$!
-    wait_for_port "$port" "$WORK/$name.log"
+    wait_for_port "$port" "$BROKER_PID" "$WORK/$name.log"
 }
 
 stop_broker() {
