@@ -10,53 +10,13 @@ use hearth_testkit::{Backend, ids};
 use serde_json::json;
 use std::time::Duration;
 
-/// Adds people: alice (member, control on `default`), bob (viewer), carol (no group).
+/// Adds people: alice (member, control on `default`), bob (viewer, with a control grant
+/// that his role overrides), carol (no group).
 async fn add_people(hub: &AclHub) {
     use hearth_model::{Permission, Role};
-    use hearth_services::registry::NewUser;
-    for name in ["alice", "bob", "carol"] {
-        hub.registry()
-            .add_user(
-                "test",
-                NewUser {
-                    password: Some(format!("{name}-password")),
-                    ..NewUser::new(ids::user(name))
-                },
-            )
-            .await
-            .unwrap();
-    }
-    hub.registry()
-        .set_member(
-            "test",
-            &ids::group("home"),
-            &ids::user("alice"),
-            Role::Member,
-        )
-        .await
-        .unwrap();
-    hub.registry()
-        .set_member("test", &ids::group("home"), &ids::user("bob"), Role::Viewer)
-        .await
-        .unwrap();
-    hub.registry()
-        .set_grant(
-            "test",
-            &ids::app("default"),
-            &ids::user("alice"),
-            Permission::Control,
-        )
-        .await
-        .unwrap();
-    hub.registry()
-        .set_grant(
-            "test",
-            &ids::app("default"),
-            &ids::user("bob"),
-            Permission::Control,
-        )
-        .await
-        .unwrap();
+    add_person(hub, "alice", Some(Role::Member), Some(Permission::Control)).await;
+    add_person(hub, "bob", Some(Role::Viewer), Some(Permission::Control)).await;
+    add_person(hub, "carol", None, None).await;
 }
 
 /// Waits until the authorizer's snapshot includes everything registered so far.

@@ -160,30 +160,7 @@ impl Observer {
 /// switch anything); returns his browser password.
 async fn viewer(hub: &AclHub) -> String {
     use hearth_model::{Permission, Role};
-    use hearth_services::registry::NewUser;
-    hub.registry()
-        .add_user(
-            "test",
-            NewUser {
-                password: Some("bob-password".into()),
-                ..NewUser::new(ids::user("bob"))
-            },
-        )
-        .await
-        .unwrap();
-    hub.registry()
-        .set_member("test", &ids::group("home"), &ids::user("bob"), Role::Viewer)
-        .await
-        .unwrap();
-    hub.registry()
-        .set_grant(
-            "test",
-            &ids::app("default"),
-            &ids::user("bob"),
-            Permission::Control,
-        )
-        .await
-        .unwrap();
+    add_person(hub, "bob", Some(Role::Viewer), Some(Permission::Control)).await;
     hub.authorizer().refresh(hub.bus().as_ref()).await.unwrap();
     hub.authorizer().issue_user_token("bob", "s1", 600_000).0
 }

@@ -141,6 +141,39 @@ impl AclHub {
 pub const GRANTED_QOS1: u64 = 1;
 pub const NOT_AUTHORIZED: u64 = 0x87;
 
+/// Adds `name` (password `{name}-password`), with `role` in group `home` and `grant` on
+/// application `default` when given.
+pub async fn add_person(
+    hub: &AclHub,
+    name: &str,
+    role: Option<hearth_model::Role>,
+    grant: Option<hearth_model::Permission>,
+) {
+    let user = ids::user(name);
+    hub.registry()
+        .add_user(
+            "test",
+            hearth_services::registry::NewUser {
+                password: Some(format!("{name}-password")),
+                ..hearth_services::registry::NewUser::new(user.clone())
+            },
+        )
+        .await
+        .unwrap();
+    if let Some(role) = role {
+        hub.registry()
+            .set_member("test", &ids::group("home"), &user, role)
+            .await
+            .unwrap();
+    }
+    if let Some(grant) = grant {
+        hub.registry()
+            .set_grant("test", &ids::app("default"), &user, grant)
+            .await
+            .unwrap();
+    }
+}
+
 pub fn codes(result: &Value, key: &str) -> Value {
     result[key].clone()
 }
