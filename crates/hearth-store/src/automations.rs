@@ -91,6 +91,14 @@ pub trait AutomationStore: Send + Sync {
 
     /// Creates or replaces a timer (by id); `NotFound` for an unknown automation.
     async fn put_timer(&self, timer: &AutomationTimer) -> StoreResult<()>;
+    /// [`put_timer`](Self::put_timer) with an audit entry in the same transaction: a
+    /// request from outside the hub (a manual run asked by the CLI) that a running hub
+    /// notices through the audit sequence and, stopped, finds at its next start.
+    async fn put_timer_audited(
+        &self,
+        timer: &AutomationTimer,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()>;
     /// `NotFound` if there is no such timer.
     async fn delete_timer(&self, id: &str) -> StoreResult<()>;
     /// Every timer, soonest first: what the engine loads at start.

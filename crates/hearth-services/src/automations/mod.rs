@@ -13,6 +13,7 @@
 
 pub mod engine;
 mod references;
+pub mod requests;
 
 use hearth_model::{
     Automation, AutomationSpec, FieldError, GroupId, NewAuditEntry, Scene, SceneSpec, now_millis,

@@ -245,3 +245,81 @@ async fn an_update_keeps_the_group_and_is_checked_again() {
         Err(AutomationError::Store(StoreError::NotFound { .. }))
     ));
 }
+
+#[tokio::test]
+async fn a_run_request_is_a_manual_timer_written_with_its_audit_entry() {
+    use super::requests::{MANUAL_TIMER, RunRequest};
+    let store = registry_with_two_groups().await;
+    let automations = Automations::new(store.store());
+    let automation = automations.create("t", spec(example())).await.unwrap();
+    let seq = store.last_audit_seq().await.unwrap();
+    let request = automations
+        .request_run("cli:alice", &automation.id)
+        .await
+        .unwrap();
+    assert!(request.run_id.starts_with("r-") && request.run_id.len() == 14);
+    assert_eq!(request.by, "cli:alice");
+    let timers = store.timers().await.unwrap();
+    assert_eq!(timers.len(), 1);
+    assert_eq!(timers[0].kind, MANUAL_TIMER);
+    assert_eq!(timers[0].run_id, None, "the run has no record yet");
+    assert_eq!(RunRequest::from_timer(&timers[0]), Some(request.clone()));
+    let entries = store
+        .audit(&hearth_store::AuditFilter {
+            from_seq: Some(seq + 1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].action, "automation.run_requested");
+    assert_eq!(entries[0].detail["run"], json!(request.run_id));
+
+    // The asker sees the run once the engine records it under the chosen id.
+    assert_eq!(automations.requested_run(&request).await.unwrap(), None);
+    let run = AutomationRun {
+        id: request.run_id.clone(),
+        automation_id: automation.id.clone(),
+        started_at_ms: 1,
+        finished_at_ms: None,
+        status: "running".into(),
+        trigger: json!({"type": "manual", "by": "cli:alice"}),
+        trace: json!({}),
+    };
+    store.insert_run(&run).await.unwrap();
+    assert_eq!(
+        automations.requested_run(&request).await.unwrap(),
+        Some(run)
+    );
+
+    // Another kind of timer is not a request.
+    let mut delay = timers[0].clone();
+    delay.kind = "delay".into();
+    assert_eq!(RunRequest::from_timer(&delay), None);
+
+    // A disabled automation is refused at `enabled`; a timer that cannot be stored
+    // writes no audit entry either (one transaction).
+    automations
+        .set_enabled("t", &automation.id, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused_at(automations.request_run("t", &automation.id).await),
+        "enabled"
+    );
+    let seq = store.last_audit_seq().await.unwrap();
+    let orphan = hearth_store::AutomationTimer {
+        automation_id: "a-nothing".into(),
+        ..timers[0].clone()
+    };
+    let entry = NewAuditEntry::new("t", "automation.run_requested", "a-nothing");
+    assert!(matches!(
+        store.put_timer_audited(&orphan, &entry).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.last_audit_seq().await.unwrap(), seq);
+    assert!(matches!(
+        automations.request_run("t", "a-nothing").await,
+        Err(AutomationError::Store(StoreError::NotFound { .. }))
+    ));
+}

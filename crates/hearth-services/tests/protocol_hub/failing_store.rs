@@ -450,6 +450,13 @@ impl AutomationStore for FailingStore {
     async fn put_timer(&self, timer: &AutomationTimer) -> StoreResult<()> {
         self.inner.put_timer(timer).await
     }
+    async fn put_timer_audited(
+        &self,
+        timer: &AutomationTimer,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.put_timer_audited(timer, audit).await
+    }
     async fn delete_timer(&self, id: &str) -> StoreResult<()> {
         self.inner.delete_timer(id).await
     }

@@ -101,6 +101,36 @@ fn timer_from_row(row: &DbRow) -> StoreResult<AutomationTimer> {
     })
 }
 
+/// Creates or replaces a timer by id.
+fn timer_query(
+    timer: &AutomationTimer,
+) -> sqlx::query::Query<'_, super::Db, <super::Db as sqlx::Database>::Arguments> {
+    let sql = concat!(
+        "INSERT INTO automation_timers (",
+        timer_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO UPDATE SET automation_id = excluded.automation_id, \
+         run_id = excluded.run_id, kind = excluded.kind, due_at_ms = excluded.due_at_ms, \
+         state = excluded.state"
+    );
+    sqlx::query(sql)
+        .bind(&timer.id)
+        .bind(&timer.automation_id)
+        .bind(timer.run_id.as_deref())
+        .bind(&timer.kind)
+        .bind(timer.due_at_ms)
+        .bind(json_text(&timer.state))
+}
+
+/// A timer's missing automation (or run) is `NotFound` for the automation.
+fn timer_error(error: sqlx::Error, timer: &AutomationTimer) -> StoreError {
+    map_err(
+        error,
+        None,
+        Some(("automation", timer.automation_id.as_str())),
+    )
+}
+
 /// Ends a change's transaction: with its audit entry and a commit if the change
 /// succeeded, with a rollback otherwise.
 async fn audited(mut tx: DbTx, change: StoreResult<()>, audit: &NewAuditEntry) -> StoreResult<()> {
@@ -433,31 +463,25 @@ impl AutomationStore for ThisStore {
     }
 
     async fn put_timer(&self, timer: &AutomationTimer) -> StoreResult<()> {
-        let sql = concat!(
-            "INSERT INTO automation_timers (",
-            timer_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET automation_id = excluded.automation_id, \
-             run_id = excluded.run_id, kind = excluded.kind, due_at_ms = excluded.due_at_ms, \
-             state = excluded.state"
-        );
-        sqlx::query(sql)
-            .bind(&timer.id)
-            .bind(&timer.automation_id)
-            .bind(timer.run_id.as_deref())
-            .bind(&timer.kind)
-            .bind(timer.due_at_ms)
-            .bind(json_text(&timer.state))
+        timer_query(timer)
             .execute(&self.pool)
             .await
-            .map_err(|error| {
-                map_err(
-                    error,
-                    None,
-                    Some(("automation", timer.automation_id.as_str())),
-                )
-            })?;
+            .map_err(|error| timer_error(error, timer))?;
         Ok(())
+    }
+
+    async fn put_timer_audited(
+        &self,
+        timer: &AutomationTimer,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = begin_write(self).await?;
+        let change = timer_query(timer)
+            .execute(&mut *tx)
+            .await
+            .map(|_| ())
+            .map_err(|error| timer_error(error, timer));
+        audited(tx, change, audit).await
     }
 
     async fn delete_timer(&self, id: &str) -> StoreResult<()> {
