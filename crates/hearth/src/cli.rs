@@ -37,9 +37,10 @@ pub enum Command {
     App(crate::admin::app::AppArgs),
     /// Devices: register, list, import from CSV, rotate secrets / 设备
     Device(crate::admin::device::DeviceArgs),
-    /// Automations: add from a JSON file, list, enable, disable (stored and checked; no
-    /// engine runs them yet) / 自动化
+    /// Automations: add from a JSON file, list, enable, disable, run now / 自动化
     Automation(crate::admin::automation::AutomationArgs),
+    /// Scenes: named sets of device states for automations / 场景
+    Scene(crate::admin::scene::SceneArgs),
 }
 
 /// Where the registry lives: the same three settings for `serve` and the administrative

@@ -38,6 +38,7 @@ pub fn main() -> ExitCode {
             | cli::Command::App(_)
             | cli::Command::Device(_)
             | cli::Command::Automation(_)
+            | cli::Command::Scene(_)
     );
     init_tracing(cli.log.as_deref(), if quiet { "warn" } else { "info" });
     let admin = |command| admin::run(command, &cli.store);
@@ -49,6 +50,7 @@ pub fn main() -> ExitCode {
         cli::Command::Automation(args) => {
             return admin(admin::AdminCommand::Automation(args));
         }
+        cli::Command::Scene(args) => return admin(admin::AdminCommand::Scene(args)),
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Passwd(args) => passwd::run(args),
         cli::Command::Bench(args) => bench::run(args),

@@ -1,13 +1,21 @@
-//! `hearth automation add FILE|list|show|enable|disable|remove` (issue 14). The hub
-//! stores and checks automations; no engine runs them yet.
+//! `hearth automation add FILE|list|show|enable|disable|run|remove` (issue 14).
+//!
+//! Changes go through the `Automations` service, which checks the document and audits;
+//! the running hub's engine notices them through the audit log within a second and
+//! runs what is enabled. `run` asks that engine for a run now through the store (a
+//! request it picks up within a second, or at its next start when it is stopped) and
+//! waits here for the run's record.
 
 use super::output;
 use super::{Ctx, Failure, OutputArgs, parse_id};
 use clap::{Args, Subcommand};
-use hearth_model::{Automation, AutomationSpec, GroupId};
+use hearth_model::{Automation, GroupId};
 use hearth_services::automations::{AutomationError, Automations};
-use serde_json::json;
+use hearth_store::AutomationRun;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub struct AutomationArgs {
@@ -35,6 +43,21 @@ pub enum AutomationCommand {
     Disable { id: String },
     /// Remove an automation with its runs.
     Remove { id: String },
+    /// Ask the running hub to run an automation now (its manual trigger; its conditions
+    /// still apply) and wait for the run.
+    ///
+    /// The request is stored: a running hub picks it up within a second, a stopped one
+    /// when it starts. Prints the run's id, then its status and trace (with --json, the
+    /// run record). Exit status 0 when the run finished, whatever its status (done,
+    /// failed, skipped: see `status`); 3 when it did not finish within --wait (the
+    /// request stays; with --json, stdout has `{"id", "automation_id", "status"}`, the
+    /// status `requested` or `running`); 1 for an unknown or disabled automation.
+    Run {
+        id: String,
+        /// How long to wait here for the run to finish (seconds; 0: only ask).
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        wait: u64,
+    },
 }
 
 impl From<AutomationError> for Failure {
@@ -53,7 +76,7 @@ pub async fn run(ctx: &Ctx, command: AutomationCommand) -> Result<(), Failure> {
     let (actor, out) = (ctx.actor.as_str(), ctx.out);
     match command {
         AutomationCommand::Add { file } => {
-            let spec = read_document(&file)?;
+            let spec: hearth_model::AutomationSpec = read_document(&file)?;
             let automation = automations.create(actor, spec).await?;
             out.done(
                 json!(automation),
@@ -109,8 +132,154 @@ pub async fn run(ctx: &Ctx, command: AutomationCommand) -> Result<(), Failure> {
                 &format!("removed automation {id}"),
             );
         }
+        AutomationCommand::Run { id, wait } => run_now(ctx, &automations, &id, wait).await?,
     }
     Ok(())
+}
+
+/// `automation run`: the request, then the run's record polled until it is finished or
+/// the wait ends.
+async fn run_now(
+    ctx: &Ctx,
+    automations: &Automations,
+    id: &str,
+    wait_secs: u64,
+) -> Result<(), Failure> {
+    let request = automations.request_run(&ctx.actor, id).await?;
+    if !ctx.out.json {
+        println!(
+            "requested run {} of automation {}",
+            request.run_id, request.automation_id
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(wait_secs);
+    let mut run = None;
+    if wait_secs > 0 {
+        loop {
+            run = automations.requested_run(&request).await?;
+            let finished = run.as_ref().is_some_and(|run| run.finished_at_ms.is_some());
+            if finished || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    match run {
+        Some(run) if run.finished_at_ms.is_some() => {
+            print_finished(ctx, &run);
+            Ok(())
+        }
+        unfinished => {
+            let status = unfinished
+                .as_ref()
+                .map_or("requested", |run| run.status.as_str());
+            if ctx.out.json {
+                ctx.out.json(&json!({
+                    "id": request.run_id,
+                    "automation_id": request.automation_id,
+                    "status": status,
+                }));
+            }
+            if wait_secs == 0 {
+                return Ok(());
+            }
+            let why = if unfinished.is_none() {
+                "not started: a running hub starts it within a second, a stopped one when it \
+                 starts (the request is stored)"
+            } else {
+                "still running; its record shows how it ends"
+            };
+            Err(Failure::not_finished(format!(
+                "run {} not finished after {wait_secs} s: {why}",
+                request.run_id
+            )))
+        }
+    }
+}
+
+/// A finished run: its record with `--json`, else its status and one line per step.
+fn print_finished(ctx: &Ctx, run: &AutomationRun) {
+    if ctx.out.json {
+        ctx.out.json(&run_json(run));
+        return;
+    }
+    let took = run
+        .finished_at_ms
+        .map_or(0, |finished| finished - run.started_at_ms);
+    println!("run {}: {} in {took} ms", run.id, run.status);
+    for line in trace_lines(&run.trace) {
+        println!("  {line}");
+    }
+}
+
+/// How often `run` looks at the run's record.
+const POLL: Duration = Duration::from_millis(200);
+
+/// A run as the API shows it (`AutomationRunView`).
+fn run_json(run: &AutomationRun) -> Value {
+    json!({
+        "id": run.id,
+        "automation_id": run.automation_id,
+        "started_at_ms": run.started_at_ms,
+        "finished_at_ms": run.finished_at_ms,
+        "status": run.status,
+        "trigger": run.trigger,
+        "trace": run.trace,
+    })
+}
+
+/// One line per condition and action of a run's trace (`{"conditions": [...],
+/// "actions": [...], "reason": ...}`), for people.
+fn trace_lines(trace: &Value) -> Vec<String> {
+    let text = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        Value::Null => "nothing".to_owned(),
+        other => other.to_string(),
+    };
+    let mut lines = Vec::new();
+    for condition in trace["conditions"].as_array().into_iter().flatten() {
+        let mut line = format!(
+            "condition {} {}",
+            text(&condition["path"]),
+            text(&condition["type"])
+        );
+        for key in ["device", "metric"] {
+            if let Some(value) = condition[key].as_str() {
+                line.push_str(&format!(" {value}"));
+            }
+        }
+        let passed = if condition["passed"] == true {
+            "passed"
+        } else {
+            "did not hold"
+        };
+        line.push_str(&format!(": saw {}, {passed}", text(&condition["seen"])));
+        lines.push(line);
+    }
+    for action in trace["actions"].as_array().into_iter().flatten() {
+        let mut line = format!(
+            "action {} {}",
+            text(&action["index"]),
+            text(&action["type"])
+        );
+        for key in ["device", "name", "scene", "message"] {
+            if let Some(value) = action[key].as_str() {
+                line.push_str(&format!(" {value}"));
+            }
+        }
+        line.push_str(&format!(": {}", text(&action["result"])));
+        if let Some(error) = action.get("error").filter(|error| !error.is_null()) {
+            line.push_str(&format!(" ({})", text(error)));
+        }
+        if let Some(ms) = action["duration_ms"].as_u64() {
+            line.push_str(&format!(", {ms} ms"));
+        }
+        lines.push(line);
+    }
+    if let Some(reason) = trace["reason"].as_str() {
+        lines.push(format!("reason: {reason}"));
+    }
+    lines
 }
 
 async fn set_enabled(
@@ -126,9 +295,10 @@ async fn set_enabled(
     Ok(())
 }
 
-/// Reads and parses a document; what serde refuses (an unknown field or kind, a wrong
-/// type) is reported against the file with serde's line and column.
-fn read_document(file: &std::path::Path) -> Result<AutomationSpec, Failure> {
+/// Reads and parses a document (automation or scene); what serde refuses (an unknown
+/// field or kind, a wrong type) is reported against the file with serde's line and
+/// column.
+pub(super) fn read_document<T: DeserializeOwned>(file: &std::path::Path) -> Result<T, Failure> {
     let text = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {
@@ -151,4 +321,36 @@ fn row(automation: &Automation) -> Vec<String> {
         automation.spec.actions.len().to_string(),
         output::time(automation.updated_at_ms),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_reads_one_line_per_condition_and_action() {
+        let trace = json!({
+            "conditions": [{"path": "conditions[0]", "type": "time", "seen": "21:05",
+                "weekday": "sun", "passed": true},
+                {"path": "conditions[1]", "type": "reading", "device": "hall-temp",
+                "metric": "temp", "seen": null, "passed": false}],
+            "actions": [{"type": "command", "device": "hall-lamp", "name": "switch",
+                "command": "c-1", "result": "acked", "answer": null, "index": 0,
+                "duration_ms": 12},
+                {"type": "scene", "scene": "s-1", "result": "failed", "error": "no scene",
+                "index": 1, "duration_ms": 0}],
+        });
+        assert_eq!(
+            trace_lines(&trace),
+            [
+                "condition conditions[0] time: saw 21:05, passed",
+                "condition conditions[1] reading hall-temp temp: saw nothing, did not hold",
+                "action 0 command hall-lamp switch: acked, 12 ms",
+                "action 1 scene s-1: failed (no scene), 0 ms",
+            ]
+        );
+        let skipped =
+            json!({"conditions": [], "actions": [], "reason": "a condition did not hold"});
+        assert_eq!(trace_lines(&skipped), ["reason: a condition did not hold"]);
+    }
 }

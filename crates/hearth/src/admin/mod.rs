@@ -1,4 +1,4 @@
-//! The administrative commands: `hearth group|user|app|device ...`.
+//! The administrative commands: `hearth group|user|app|device|automation|scene ...`.
 //!
 //! They open the same store as `hearth serve` (same `hearth.toml`, `HEARTH_*` variables
 //! and flags) and change it through [`Registry`], so that validation, generated secrets
@@ -6,8 +6,9 @@
 //! itself (it polls the audit log), so a command only writes.
 //!
 //! # Layout
-//! - `group`, `user`, `app`, `device`: one file per resource, each with its clap
-//!   subcommands and what they do; `import`: `device import` from CSV.
+//! - `group`, `user`, `app`, `device`, `automation`, `scene`: one file per resource,
+//!   each with its clap subcommands and what they do; `import`: `device import` from
+//!   CSV.
 //! - `output`: tables, key/value blocks, JSON, and errors in both forms.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod device;
 pub mod group;
 mod import;
 mod output;
+pub mod scene;
 pub mod user;
 
 use crate::cli::StoreArgs;
@@ -41,11 +43,19 @@ pub enum AdminCommand {
     App(app::AppArgs),
     Device(device::DeviceArgs),
     Automation(automation::AutomationArgs),
+    Scene(scene::SceneArgs),
 }
 
+/// The exit status of a request that was stored but did not finish within `--wait`
+/// (`automation run`): neither a success nor the user's error (SPEC §8's 1), so that a
+/// script can tell it apart.
+pub const EXIT_NOT_FINISHED: u8 = 3;
+
 /// Runs one command and turns its outcome into an exit status: 0 on success, 1 with a
-/// message (and, with `--json`, an error object on stdout) otherwise. Usage errors never
-/// get here: clap exits with 2 first.
+/// message (and, with `--json`, an error object on stdout) otherwise, and
+/// [`EXIT_NOT_FINISHED`] with a note on stderr for a request still open after its wait
+/// (the command printed its JSON itself). Usage errors never get here: clap exits with 2
+/// first.
 pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
     let json = match &command {
         AdminCommand::Group(args) => args.output.json,
@@ -53,6 +63,7 @@ pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
         AdminCommand::App(args) => args.output.json,
         AdminCommand::Device(args) => args.output.json,
         AdminCommand::Automation(args) => args.output.json,
+        AdminCommand::Scene(args) => args.output.json,
     };
     let out = Output { json };
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -62,6 +73,10 @@ pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
         .and_then(|runtime| runtime.block_on(run_async(command, store_args, out)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.code == NOT_FINISHED => {
+            eprintln!("{}", failure.message);
+            ExitCode::from(EXIT_NOT_FINISHED)
+        }
         Err(failure) => {
             out.error(&failure);
             ExitCode::from(1)
@@ -95,6 +110,7 @@ async fn run_async(
         AdminCommand::App(args) => app::run(&ctx, args.command).await,
         AdminCommand::Device(args) => device::run(&ctx, args.command).await,
         AdminCommand::Automation(args) => automation::run(&ctx, args.command).await,
+        AdminCommand::Scene(args) => scene::run(&ctx, args.command).await,
     };
     store.close().await;
     result
@@ -120,8 +136,8 @@ fn actor() -> String {
 }
 
 /// Why a command failed: a machine-readable `code` (`not_found`, `conflict`, `invalid`,
-/// `refused`, `database`), the field or flag to blame when there is one, and a message
-/// for the person.
+/// `refused`, `database`, or `not_finished`), the field or flag to blame when there is
+/// one, and a message for the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub code: &'static str,
@@ -129,11 +145,24 @@ pub struct Failure {
     pub message: String,
 }
 
+/// [`Failure::code`] of a request still open after its wait.
+const NOT_FINISHED: &str = "not_finished";
+
 impl Failure {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Failure {
         Failure {
             code: "invalid",
             field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A request that was stored but did not finish within the wait: exit status
+    /// [`EXIT_NOT_FINISHED`], `message` on stderr.
+    pub fn not_finished(message: impl Into<String>) -> Failure {
+        Failure {
+            code: NOT_FINISHED,
+            field: None,
             message: message.into(),
         }
     }
