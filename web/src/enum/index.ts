@@ -7,6 +7,10 @@ export enum StoreId {
   Groups = 'groups',
   Apps = 'apps',
   Audit = 'audit',
+  Automations = 'automations',
+  Scenes = 'scenes',
+  Confirmations = 'confirmations',
+  Notifications = 'notifications',
 }
 
 /** localStorage keys. */

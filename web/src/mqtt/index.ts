@@ -5,9 +5,12 @@
 import { computed, watch, type WatchStopHandle } from 'vue'
 import { fetchMqttCredentials } from '@/api/mqtt'
 import { useAuthStore } from '@/stores/auth'
+import { useConfirmationStore } from '@/stores/confirmations'
 import { useDeviceStore } from '@/stores/devices'
 import { useLiveStore } from '@/stores/live'
+import { useNotificationStore } from '@/stores/notifications'
 import { createLiveClient, type LiveClient } from './client'
+import { groupTopics, parseHubTopic } from './hubTopics'
 import { deviceTopics } from './topics'
 
 let client: LiveClient | null = null
@@ -18,22 +21,33 @@ export function startLive(): void {
   const live = useLiveStore()
   const devices = useDeviceStore()
   const auth = useAuthStore()
+  const confirmations = useConfirmationStore()
+  const notifications = useNotificationStore()
   let lost = false
   client = createLiveClient({
     fetchCredentials: fetchMqttCredentials,
-    onMessage: live.applyMessage,
+    onMessage: (topic, payload) => {
+      const hub = parseHubTopic(topic)
+      if (hub?.kind === 'confirmations') confirmations.applyMessage(payload)
+      else if (hub?.kind === 'notifications') notifications.applyMessage(payload)
+      else live.applyMessage(topic, payload)
+    },
     onState: (state) => {
       // Whatever happened while the connection was down is fetched once it is back.
       if (state === 'offline') lost = true
       if (state === 'online' && lost) {
         lost = false
         void devices.load(auth.currentGroup?.id ?? null)
+        void confirmations.load()
       }
       live.setConnection(state)
     },
     onUnauthorized: () => auth.clear(),
   })
-  const topics = computed(() => devices.devices.flatMap((device) => deviceTopics(device.id)))
+  const topics = computed(() => [
+    ...devices.devices.flatMap((device) => deviceTopics(device.id)),
+    ...groupTopics(auth.groups.map((group) => group.id)),
+  ])
   stopWatch = watch(topics, (next) => client?.setTopics(next), { immediate: true })
 }
 
