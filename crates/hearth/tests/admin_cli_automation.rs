@@ -88,20 +88,6 @@ fn add_example(hub: &Hub) -> String {
     added["id"].as_str().unwrap().to_owned()
 }
 
-/// The store the commands of `hub` use, opened here to see what they wrote.
-fn with_store<T>(hub: &Hub, f: impl AsyncFnOnce(&dyn hearth_store::Store) -> T) -> T {
-    let url = match hub.store_args[0].as_str() {
-        "--data-dir" => hearth_store::sqlite_url(std::path::Path::new(&hub.store_args[1])),
-        _ => hub.store_args[1].clone(),
-    };
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = hearth_store::open(&url).await.unwrap();
-        let value = f(store.as_ref()).await;
-        store.close().await;
-        value
-    })
-}
-
 fn a_run_asked_with_no_hub_is_stored_and_the_wait_ends_with_exit_3(hub: Hub) {
     let hub = hall(hub);
     let id = add_example(&hub);

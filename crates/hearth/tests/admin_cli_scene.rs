@@ -10,6 +10,7 @@ use serde_json::Value;
 both_backends!(
     a_scene_is_added_listed_shown_updated_and_removed,
     a_bad_scene_file_exits_1_naming_the_field,
+    a_scene_applied_with_no_hub_records_its_commands_and_exits_3,
 );
 
 const READING: &str = r#"{"group": "home", "name": "Reading",
@@ -102,4 +103,56 @@ fn a_bad_scene_file_exits_1_naming_the_field(hub: Hub) {
     let usage = hub.run(&["scene", "add"]);
     assert_eq!(usage.status.code(), Some(2), "{}", describe(&usage));
     assert_eq!(hub.json(&["scene", "list"]), Value::Array(vec![]));
+}
+
+fn a_scene_applied_with_no_hub_records_its_commands_and_exits_3(hub: Hub) {
+    let hub = living_room(hub);
+    let file = write(&hub, "reading.json", READING);
+    let id = hub.json(&["scene", "add", &file])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // No hub delivers: both commands stay pending, the wait ends, exit status 3 with
+    // the outcome so far on stdout.
+    let output = hub.run(&["scene", "apply", &id, "--wait", "1", "--json"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let outcome: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["scene"], id.as_str());
+    assert_eq!(
+        outcome["result"],
+        "0/2 confirmed, ceiling pending, desk-lamp pending"
+    );
+    assert_eq!(
+        (outcome["confirmed"].as_u64(), outcome["total"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(outcome["devices"]["desk-lamp"], "pending");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not finished after 1 s"), "{stderr}");
+
+    let commands = with_store(&hub, async |store| {
+        let device = hearth_model::DeviceId::new("desk-lamp").unwrap();
+        store.commands(&device, 10).await.unwrap()
+    });
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0].name, "switch");
+    assert_eq!(commands[0].params["on"], true);
+    assert_eq!(commands[0].issued_by, "cli:tester");
+    assert_eq!(commands[0].status, hearth_model::CommandStatus::Pending);
+
+    // A disabled device is refused alone; --wait 0 only sends and exits 0.
+    hub.ok(&["device", "disable", "ceiling"]);
+    let outcome = hub.json(&["scene", "apply", &id, "--wait", "0"]);
+    let refused = outcome["devices"]["ceiling"].as_str().unwrap();
+    assert!(refused.starts_with("refused: "), "{outcome}");
+    assert!(refused.contains("disabled"), "{outcome}");
+    let text = hub.ok(&["scene", "apply", &id, "--wait", "0"]);
+    assert!(
+        text.starts_with(&format!("applying scene {id}: 2 commands")),
+        "{text}"
+    );
+
+    let error = hub.json_error(&["scene", "apply", "s-nothing", "--wait", "0"]);
+    assert_eq!(error["code"], "not_found");
 }

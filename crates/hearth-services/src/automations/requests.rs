@@ -12,12 +12,20 @@
 //! The run id travels in the timer's `state`, not in its `run_id` column: that column
 //! references `automation_runs`, and the run has no record until the engine starts it.
 //! [`RunRequest::from_timer`] reads a request back, for the engine.
+//!
+//! Applying a scene from outside the hub needs no engine: a timer cannot hold it (its
+//! `automation_id` references `automations`), and a scene is only its targets' commands.
+//! [`Automations::request_scene`] records each as a pending command, which a running
+//! hub's commands service adopts from the store within a second (as for `hearth device
+//! command`) and delivers when the device is online; [`Automations::scene_progress`]
+//! reads their statuses into the engine's words (`4/5 confirmed, lamp-3 timeout`).
 
 use super::{AutomationError, AutomationResult, Automations, audit};
+use crate::commands::{CommandConfig, record_new};
 use crate::secret::random_string;
-use hearth_model::{Millis, now_millis};
+use hearth_model::{CommandStatus, DeviceId, Millis, now_millis};
 use hearth_store::{AutomationRun, AutomationTimer};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The `kind` of a stored timer that asks for a manual run.
 pub const MANUAL_TIMER: &str = "manual";
@@ -67,6 +75,32 @@ impl RunRequest {
     }
 }
 
+/// A scene being applied from outside the hub: each target's recorded command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneRequest {
+    pub scene_id: String,
+    pub targets: Vec<SceneTargetRequest>,
+}
+
+/// One target of a [`SceneRequest`]: its command's id, or why none was recorded (a
+/// disabled device).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneTargetRequest {
+    pub device: DeviceId,
+    pub command: Result<String, String>,
+}
+
+/// How far a [`SceneRequest`] got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneProgress {
+    /// Every device has a final status (or was refused).
+    pub finished: bool,
+    /// As the engine reports an applied scene: `scene`, `result` (`1/2 confirmed,
+    /// ceiling timeout`), `confirmed`, `total` and each device's status (`acked`,
+    /// `failed`, `timeout`, `refused: ...`, or while it goes `pending`, `sent`).
+    pub outcome: Value,
+}
+
 impl Automations {
     /// Asks the hub's engine to run an automation now, as its `manual` trigger (its
     /// conditions still apply). A disabled automation is refused, naming `enabled`, as
@@ -99,6 +133,61 @@ impl Automations {
         Ok(request)
     }
 
+    /// Applies a scene from outside the hub: records every target's command at once,
+    /// issued by `actor`; a running hub delivers them (see the module's comment).
+    pub async fn request_scene(
+        &self,
+        actor: &str,
+        scene_id: &str,
+        config: &CommandConfig,
+    ) -> AutomationResult<SceneRequest> {
+        let scene = self.store.scene(scene_id).await?;
+        let mut targets = Vec::new();
+        for target in scene.spec.targets {
+            let recorded = record_new(
+                self.store.as_ref(),
+                config,
+                actor,
+                &target.device,
+                &target.command,
+                target.params,
+                None,
+            )
+            .await;
+            targets.push(SceneTargetRequest {
+                device: target.device,
+                command: recorded
+                    .map(|(command, _)| command.id)
+                    .map_err(|error| format!("refused: {error}")),
+            });
+        }
+        Ok(SceneRequest {
+            scene_id: scene.id,
+            targets,
+        })
+    }
+
+    /// Reads the statuses of a scene's commands.
+    pub async fn scene_progress(&self, request: &SceneRequest) -> AutomationResult<SceneProgress> {
+        let mut finished = true;
+        let mut devices = Vec::new();
+        for target in &request.targets {
+            let status = match &target.command {
+                Ok(id) => {
+                    let status = self.store.command(id).await?.status;
+                    finished &= status.is_final();
+                    status.as_str().to_owned()
+                }
+                Err(refused) => refused.clone(),
+            };
+            devices.push((target.device.clone(), status));
+        }
+        Ok(SceneProgress {
+            finished,
+            outcome: scene_outcome(&request.scene_id, devices),
+        })
+    }
+
     /// The run a request asked for, once the engine has recorded it (`None` before).
     pub async fn requested_run(
         &self,
@@ -110,4 +199,22 @@ impl Automations {
             .await?;
         Ok(runs.into_iter().find(|run| run.id == request.run_id))
     }
+}
+
+/// A scene's outcome from each device's status, in the engine's words.
+fn scene_outcome(scene_id: &str, mut devices: Vec<(DeviceId, String)>) -> Value {
+    devices.sort();
+    let acked = CommandStatus::Acked.as_str();
+    let total = devices.len();
+    let confirmed = devices.iter().filter(|(_, status)| status == acked).count();
+    let mut summary = format!("{confirmed}/{total} confirmed");
+    for (device, status) in devices.iter().filter(|(_, status)| status != acked) {
+        summary.push_str(&format!(", {device} {status}"));
+    }
+    let per_device: serde_json::Map<String, Value> = devices
+        .into_iter()
+        .map(|(device, status)| (device.to_string(), Value::String(status)))
+        .collect();
+    json!({"type": "scene", "scene": scene_id, "result": summary, "confirmed": confirmed,
+        "total": total, "devices": per_device})
 }

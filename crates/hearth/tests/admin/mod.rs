@@ -113,6 +113,20 @@ impl Hub {
     }
 }
 
+/// The store the commands of `hub` use, opened here to see what they wrote.
+pub fn with_store<T>(hub: &Hub, f: impl AsyncFnOnce(&dyn hearth_store::Store) -> T) -> T {
+    let url = match hub.store_args[0].as_str() {
+        "--data-dir" => hearth_store::sqlite_url(Path::new(&hub.store_args[1])),
+        _ => hub.store_args[1].clone(),
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = hearth_store::open(&url).await.unwrap();
+        let value = f(store.as_ref()).await;
+        store.close().await;
+        value
+    })
+}
+
 pub fn hearth(cwd: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
     command
