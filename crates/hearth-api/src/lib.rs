@@ -94,6 +94,8 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::commands::router())
         .merge(routes::automations::router())
         .merge(routes::scenes::router())
+        .merge(routes::confirmations::router())
+        .merge(routes::places::router())
         .merge(routes::audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)

@@ -70,4 +70,34 @@ pub trait AutomationRunner: Send + Sync {
     /// apply) for `actor` (`user:alice`); returns the run's id at once, before its
     /// actions go.
     async fn run_now(&self, automation_id: &str, actor: &str) -> Result<String, ApiError>;
+
+    /// Applies a scene for `actor` and waits for every device's outcome: `{"result":
+    /// "4/5 confirmed, lamp-3 timeout", "confirmed", "total", "devices": {...}}`. The
+    /// route has checked that the caller may control the group's devices.
+    async fn apply_scene(
+        &self,
+        scene_id: &str,
+        actor: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        let _ = (scene_id, actor);
+        Err(ApiError::unavailable(
+            "the automation engine is not running on this hub",
+        ))
+    }
+
+    /// A person's answer to a confirmation request; `role` is their membership in the
+    /// request's group (`None`: not a member, whatever else they are). The request as
+    /// it is afterwards.
+    async fn answer(
+        &self,
+        request_id: &str,
+        user: &hearth_model::UserName,
+        role: Option<hearth_model::Role>,
+        confirm: bool,
+    ) -> Result<hearth_model::Confirmation, ApiError> {
+        let _ = (request_id, user, role, confirm);
+        Err(ApiError::unavailable(
+            "the automation engine is not running on this hub",
+        ))
+    }
 }

@@ -56,6 +56,20 @@ pub struct Automation {
     pub created_by: String,
     pub created_at_ms: Millis,
     pub updated_at_ms: Millis,
+    /// Runs that failed in a row, up to the last one (0 after a run that went well): an
+    /// automation that fails repeatedly is flagged ([`Automation::FLAGGED_AFTER`]),
+    /// never silently dead.
+    #[serde(default)]
+    pub failures_in_row: u32,
+}
+
+impl Automation {
+    /// Failed runs in a row from which the web app and the API flag an automation.
+    pub const FLAGGED_AFTER: u32 = 3;
+
+    pub fn flagged(&self) -> bool {
+        self.failures_in_row >= Self::FLAGGED_AFTER
+    }
 }
 
 /// What happens when an automation triggers while one of its runs is still going.

@@ -21,6 +21,8 @@ mod audit;
 mod automation;
 mod automation_check;
 mod command;
+mod confirmation;
+mod cron;
 mod history;
 mod id;
 mod presence;
@@ -35,6 +37,10 @@ pub use automation::{
 };
 pub use automation_check::{FieldError, MAX_WAIT_SECS, parse_hh_mm};
 pub use command::{Command, CommandStatus};
+pub use confirmation::{
+    AnswerError, Confirmation, ConfirmationAnswer, ConfirmationState, GroupPlace,
+};
+pub use cron::Cron;
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
 pub use presence::{DevicePresence, PRESENCE_WORDS};

@@ -22,6 +22,7 @@ pub mod automations;
 pub mod commands;
 pub mod ingest;
 pub mod login_limit;
+pub mod outbound;
 pub mod registry;
 pub mod retention;
 pub mod secret;

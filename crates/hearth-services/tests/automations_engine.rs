@@ -15,7 +15,7 @@ use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// 2024-01-01 (a Monday) at `hours:minutes` UTC (the hub's default offset).
+/// 2024-01-01 (a Monday) at `hours:minutes` UTC (the test hub's time zone).
 fn at(hours: i64, minutes: i64) -> Millis {
     1_704_067_200_000 + (hours * 60 + minutes) * 60_000
 }

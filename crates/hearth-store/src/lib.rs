@@ -22,6 +22,8 @@
 //!   (stored as SHA-256 digests).
 //! - `automations`: [`AutomationStore`], automations and scenes (documents), and the
 //!   engine's durable runs and timers.
+//! - `automation_gates`: [`GateStore`], groups' places (time zone, latitude/longitude)
+//!   and two-person confirmation requests.
 //! - `open`: [`open`] and [`sqlite_url`].
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
@@ -29,6 +31,7 @@
 //!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`).
 
 mod auth;
+mod automation_gates;
 mod automations;
 mod broker_state;
 mod commands;
@@ -41,6 +44,7 @@ mod sql;
 mod sqlite;
 
 pub use auth::{ApiToken, AuthStore, Session};
+pub use automation_gates::GateStore;
 pub use automations::{AutomationRun, AutomationStore, AutomationTimer};
 pub use broker_state::RedbBrokerStore;
 pub use commands::CommandStore;

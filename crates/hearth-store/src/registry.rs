@@ -271,6 +271,7 @@ pub trait Store:
     + AuthStore
     + crate::CommandStore
     + crate::AutomationStore
+    + crate::GateStore
     + Send
     + Sync
 {

@@ -95,6 +95,8 @@ pub async fn start_hub_with_clock(
         mqtt: hearth_broker::BrokerConfig::ephemeral(),
         ..HearthConfig::default()
     };
+    // Tests state times in UTC, whatever the machine's zone.
+    config.automations.time_zone = Some("UTC".into());
     adjust(&mut config);
     let hub = Hub::start_with_clock(
         config.clone(),

@@ -73,6 +73,40 @@ impl AutomationRunner for EngineAdapter {
         };
         run.map_err(engine_error)
     }
+
+    async fn apply_scene(
+        &self,
+        scene_id: &str,
+        actor: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.0
+            .apply_scene(scene_id, actor)
+            .await
+            .map_err(engine_error)
+    }
+
+    async fn answer(
+        &self,
+        request_id: &str,
+        user: &hearth_model::UserName,
+        role: Option<hearth_model::Role>,
+        confirm: bool,
+    ) -> Result<hearth_model::Confirmation, ApiError> {
+        use hearth_services::automations::engine::AnswerFailure;
+        self.0
+            .answer(request_id, user, role, confirm)
+            .await
+            .map_err(|failure| match failure {
+                AnswerFailure::NotFound(_) => ApiError::not_found(failure.to_string()),
+                AnswerFailure::Refused(hearth_model::AnswerError::NotEligible) => {
+                    ApiError::forbidden(failure.to_string())
+                }
+                AnswerFailure::Refused(_) | AnswerFailure::NotWaiting => {
+                    ApiError::Conflict(failure.to_string())
+                }
+                AnswerFailure::Store(error) => engine_error(EngineError::Store(error)),
+            })
+    }
 }
 
 fn engine_error(error: EngineError) -> ApiError {
@@ -82,6 +116,7 @@ fn engine_error(error: EngineError) -> ApiError {
         }
         EngineError::Store(other) => ApiError::internal(other),
         EngineError::Stopped => ApiError::unavailable("the hub is shutting down"),
+        EngineError::Config(message) => ApiError::unavailable(message),
     }
 }
 

@@ -1,6 +1,7 @@
-//! `/api/v1/scenes`: scenes stored and checked (issue 14); applying them is the engine's,
-//! which does not exist yet. The same rules as automations: members of the group read,
-//! its `admin`s and `owner`s change, other groups' ids answer 404.
+//! `/api/v1/scenes`: scenes stored and checked, and applied by the automation engine
+//! (issue 14). The same rules as automations: members of the group read, its `admin`s
+//! and `owner`s change, other groups' ids answer 404; applying one needs `control` on
+//! every device it sets, as sending each command would.
 
 use crate::caller::Caller;
 use crate::error::ApiResult;
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_scenes, create_scene))
         .routes(routes!(get_scene, update_scene, remove_scene))
+        .routes(routes!(apply_scene))
 }
 
 /// The document a person sends (`hearth_model::SceneSpec`).
@@ -128,4 +130,47 @@ async fn remove_scene(
     )?;
     scenes.remove_scene(&caller.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What applying a scene did: `4/5 confirmed, lamp-3 timeout`, with each device's outcome.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct SceneOutcome(pub serde_json::Value);
+object_schema!(
+    SceneOutcome,
+    "`scene`, `result` (`4/5 confirmed, lamp-3 timeout`), `confirmed`, `total`, and \
+     `devices`: each device's final command status (`acked`, `failed`, `timeout`, or \
+     `refused: ...`)."
+);
+
+/// Applies a scene: every target's command at once; answers when every device has a
+/// final status (each command's own timeout bounds the wait). Needs `control` on every
+/// device the scene sets.
+#[utoipa::path(post, path = "/scenes/{id}/apply", tag = "automations", params(("id" = String, Path)),
+    responses((status = 200, body = SceneOutcome), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+async fn apply_scene(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<SceneOutcome>> {
+    let scene = service(&state).scene(&id).await?;
+    require_reader(&caller, &scene.spec.group, "scene", &id)?;
+    for target in &scene.spec.targets {
+        crate::routes::devices::device_for(
+            &state,
+            &caller,
+            target.device.as_str(),
+            hearth_model::Permission::Control,
+            "applying a scene",
+        )
+        .await?;
+    }
+    let Some(runner) = &state.automation_runner else {
+        return Err(crate::error::ApiError::unavailable(
+            "the automation engine is not running on this hub",
+        ));
+    };
+    let outcome = runner.apply_scene(&id, &caller.actor()).await?;
+    Ok(axum::Json(SceneOutcome(outcome)))
 }

@@ -84,6 +84,16 @@ pub fn app_subscribe_verdict(
     }
 }
 
+/// The group of a hub topic that a group's people read: `hearth/notifications/{group}`
+/// (the automations' notify action) and `hearth/confirmations/{group}` (requests of the
+/// confirmation gate). `None` for any other topic or filter (wildcards included).
+pub fn group_topic(topic: &str) -> Option<&str> {
+    let group = topic
+        .strip_prefix("hearth/notifications/")
+        .or_else(|| topic.strip_prefix("hearth/confirmations/"))?;
+    (!group.is_empty() && !group.contains(['/', '+', '#'])).then_some(group)
+}
+
 /// Whether a message on `topic` (a topic name, no wildcards) may reach an application
 /// holding `devices`: one hash lookup of the topic's device id in the set.
 pub fn app_may_receive(devices: &HashSet<Arc<str>>, topic: &str) -> bool {

@@ -514,6 +514,14 @@ impl Authorizer for RegistryAuthorizer {
                     // Filtered too, so that an administrator demoted meanwhile reads
                     // only what their new rights allow from the next message on.
                     Some(access) if access.is_admin => SubscribeVerdict::Filtered,
+                    // Filtered, so that leaving the group stops them from the next
+                    // message on.
+                    Some(access)
+                        if acl::group_topic(filter)
+                            .is_some_and(|group| access.groups.contains(group)) =>
+                    {
+                        SubscribeVerdict::Filtered
+                    }
                     Some(access) => acl::app_subscribe_verdict(&access.view, filter),
                     None => SubscribeVerdict::Deny,
                 }
@@ -543,12 +551,19 @@ impl Authorizer for RegistryAuthorizer {
                 .app_devices
                 .get(&principal.name)
                 .is_some_and(|devices| acl::app_may_receive(devices, topic)),
-            PrincipalKind::User => self
-                .snapshot
-                .read()
-                .users
-                .get(&principal.name)
-                .is_some_and(|access| access.is_admin || acl::app_may_receive(&access.view, topic)),
+            PrincipalKind::User => {
+                self.snapshot
+                    .read()
+                    .users
+                    .get(&principal.name)
+                    .is_some_and(|access| {
+                        access.is_admin
+                            || match acl::group_topic(topic) {
+                                Some(group) => access.groups.contains(group),
+                                None => acl::app_may_receive(&access.view, topic),
+                            }
+                    })
+            }
             _ => true,
         }
     }

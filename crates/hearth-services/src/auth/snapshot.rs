@@ -42,6 +42,9 @@ pub(crate) struct UserAccess {
     pub is_admin: bool,
     pub view: HashSet<Arc<str>>,
     pub control: HashSet<Arc<str>>,
+    /// The groups they are a member of: they read the groups' notifications and
+    /// confirmation requests (`hearth/notifications/{group}`, `hearth/confirmations/{group}`).
+    pub groups: HashSet<Arc<str>>,
 }
 
 /// Reads everything a snapshot needs. The audit sequence is read first: a change that
@@ -74,6 +77,11 @@ pub(crate) async fn load(store: &dyn Store) -> Result<Snapshot, StoreError> {
             is_admin: user.is_admin,
             ..UserAccess::default()
         };
+        access.groups = roles
+            .keys()
+            .filter(|(user, _)| *user == name)
+            .map(|(_, group)| group.clone())
+            .collect();
         for app in &apps {
             let app_id: Arc<str> = app.id.as_str().into();
             let Some(role) = roles.get(&(name.clone(), app.group.as_str().into())) else {

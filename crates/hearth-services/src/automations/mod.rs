@@ -69,6 +69,7 @@ impl Automations {
             created_by: actor.to_string(),
             created_at_ms: now,
             updated_at_ms: now,
+            failures_in_row: 0,
         };
         let audit = audit(
             actor,

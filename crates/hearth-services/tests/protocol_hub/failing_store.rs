@@ -464,3 +464,42 @@ impl AutomationStore for FailingStore {
         self.inner.timers().await
     }
 }
+
+#[async_trait]
+impl GateStore for FailingStore {
+    async fn group_place(&self, group: &GroupId) -> StoreResult<GroupPlace> {
+        self.inner.group_place(group).await
+    }
+    async fn group_places(&self) -> StoreResult<Vec<(GroupId, GroupPlace)>> {
+        self.inner.group_places().await
+    }
+    async fn set_group_place(
+        &self,
+        group: &GroupId,
+        place: &GroupPlace,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.set_group_place(group, place, audit).await
+    }
+    async fn put_confirmation(
+        &self,
+        confirmation: &Confirmation,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.put_confirmation(confirmation, audit).await
+    }
+    async fn confirmation(&self, id: &str) -> StoreResult<Confirmation> {
+        self.inner.confirmation(id).await
+    }
+    async fn note(&self, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.note(audit).await
+    }
+    async fn confirmations(
+        &self,
+        group: Option<&GroupId>,
+        since_ms: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<Confirmation>> {
+        self.inner.confirmations(group, since_ms, limit).await
+    }
+}

@@ -34,6 +34,9 @@ mod audit;
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/automation_gates.rs"]
+mod automation_gates;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/automations.rs"]
 mod automations;
 #[allow(clippy::duplicate_mod)]
@@ -84,6 +87,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         5,
         "automations",
         include_str!("../../migrations/postgres/0005_automations.sql"),
+    ),
+    (
+        6,
+        "automation_gates",
+        include_str!("../../migrations/postgres/0006_automation_gates.sql"),
     ),
 ];
 

@@ -17,7 +17,8 @@ use hearth_model::{Automation, AutomationSpec, GroupId, Millis, NewAuditEntry, S
 
 macro_rules! automation_columns {
     () => {
-        "id, group_id, name, enabled, document, created_by, created_at_ms, updated_at_ms"
+        "id, group_id, name, enabled, document, created_by, created_at_ms, updated_at_ms, \
+         failures_in_row"
     };
 }
 macro_rules! scene_columns {
@@ -61,6 +62,7 @@ fn automation_from_row(row: &DbRow) -> StoreResult<Automation> {
         created_by: get(row, "created_by")?,
         created_at_ms: get(row, "created_at_ms")?,
         updated_at_ms: get(row, "updated_at_ms")?,
+        failures_in_row: u32::try_from(get::<i32>(row, "failures_in_row")?).unwrap_or(0),
     })
 }
 
@@ -449,7 +451,21 @@ impl AutomationStore for ThisStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
-        touched(done.rows_affected(), "automation run", id)
+        touched(done.rows_affected(), "automation run", id)?;
+        // Only runs that acted count: a skipped or ignored run says nothing of health.
+        if status == "failed" || status == "done" {
+            sqlx::query(
+                "UPDATE automations SET failures_in_row = \
+                 CASE WHEN $2 = 'failed' THEN failures_in_row + 1 ELSE 0 END \
+                 WHERE id = (SELECT automation_id FROM automation_runs WHERE id = $1)",
+            )
+            .bind(id)
+            .bind(status)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        }
+        Ok(())
     }
 
     async fn runs(&self, automation_id: &str, limit: u32) -> StoreResult<Vec<AutomationRun>> {

@@ -28,6 +28,7 @@ pub fn example(id: &str, group: &str) -> Automation {
         created_by: "user:alice".into(),
         created_at_ms: 1_000,
         updated_at_ms: 1_000,
+        failures_in_row: 0,
     }
 }
 

@@ -89,29 +89,18 @@ fn same(expected: &Value, value: &Value) -> bool {
     }
 }
 
-/// The local time of `now_ms` at `offset_minutes` east of UTC: minutes since midnight
-/// and the weekday.
-pub fn local_time(now_ms: Millis, offset_minutes: i32) -> (u32, Weekday) {
-    let local_minutes = now_ms.div_euclid(60_000) + i64::from(offset_minutes);
-    let minute_of_day = local_minutes.rem_euclid(1440) as u32;
-    let day = local_minutes.div_euclid(1440);
-    // 1970-01-01 was a Thursday.
-    const WEEK: [Weekday; 7] = [
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-    ];
-    (minute_of_day, WEEK[day.rem_euclid(7) as usize])
-}
-
 fn hh_mm(text: &str) -> Option<u32> {
     let (hours, minutes) = text.split_once(':')?;
     let (hours, minutes): (u32, u32) = (hours.parse().ok()?, minutes.parse().ok()?);
     (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)
+}
+
+/// A zone's name for traces: the IANA name, else its offset now.
+fn zone_name(zone: &jiff::tz::TimeZone) -> String {
+    match zone.iana_name() {
+        Some(name) => name.to_owned(),
+        None => zone.to_offset(jiff::Timestamp::now()).to_string(),
+    }
 }
 
 fn weekday_name(day: Weekday) -> Value {
@@ -123,7 +112,7 @@ pub fn evaluate(
     condition: &Condition,
     latest: &Latest,
     now_ms: Millis,
-    offset_minutes: i32,
+    zone: &jiff::tz::TimeZone,
     path: &str,
     trace: &mut Vec<Value>,
 ) -> bool {
@@ -148,7 +137,7 @@ pub fn evaluate(
             before,
             weekdays,
         } => {
-            let (minute, weekday) = local_time(now_ms, offset_minutes);
+            let (minute, weekday) = super::schedule::time_of_day(now_ms, zone);
             let after = after.as_deref().and_then(hh_mm);
             let before = before.as_deref().and_then(hh_mm);
             let in_window = match (after, before) {
@@ -165,7 +154,7 @@ pub fn evaluate(
             let passed = in_window && on_day;
             trace.push(json!({"path": path, "type": "time",
                 "seen": format!("{:02}:{:02}", minute / 60, minute % 60),
-                "weekday": weekday_name(weekday), "utc_offset_minutes": offset_minutes,
+                "weekday": weekday_name(weekday), "time_zone": zone_name(zone),
                 "passed": passed}));
             passed
         }
@@ -173,7 +162,7 @@ pub fn evaluate(
             let mut passed = true;
             for (index, condition) in conditions.iter().enumerate() {
                 let path = format!("{path}.conditions[{index}]");
-                passed &= evaluate(condition, latest, now_ms, offset_minutes, &path, trace);
+                passed &= evaluate(condition, latest, now_ms, zone, &path, trace);
             }
             passed
         }
@@ -181,13 +170,13 @@ pub fn evaluate(
             let mut passed = false;
             for (index, condition) in conditions.iter().enumerate() {
                 let path = format!("{path}.conditions[{index}]");
-                passed |= evaluate(condition, latest, now_ms, offset_minutes, &path, trace);
+                passed |= evaluate(condition, latest, now_ms, zone, &path, trace);
             }
             passed
         }
         Condition::Not { condition } => {
             let path = format!("{path}.condition");
-            !evaluate(condition, latest, now_ms, offset_minutes, &path, trace)
+            !evaluate(condition, latest, now_ms, zone, &path, trace)
         }
     }
 }
@@ -218,7 +207,7 @@ mod tests {
             &night,
             &latest,
             monday_at(21, 0),
-            0,
+            &jiff::tz::TimeZone::UTC,
             "c",
             &mut trace
         ));
@@ -226,7 +215,7 @@ mod tests {
             &night,
             &latest,
             monday_at(5, 59),
-            0,
+            &jiff::tz::TimeZone::UTC,
             "c",
             &mut trace
         ));
@@ -234,7 +223,7 @@ mod tests {
             &night,
             &latest,
             monday_at(6, 0),
-            0,
+            &jiff::tz::TimeZone::UTC,
             "c",
             &mut trace
         ));
@@ -242,7 +231,7 @@ mod tests {
             &night,
             &latest,
             monday_at(19, 59),
-            0,
+            &jiff::tz::TimeZone::UTC,
             "c",
             &mut trace
         ));
@@ -251,7 +240,7 @@ mod tests {
             &night,
             &latest,
             monday_at(19, 30),
-            60,
+            &super::super::schedule::parse_zone("+01:00").unwrap(),
             "c",
             &mut trace
         ));
@@ -266,7 +255,7 @@ mod tests {
             &weekend,
             &latest,
             monday_at(12, 0),
-            0,
+            &jiff::tz::TimeZone::UTC,
             "c",
             &mut trace
         ));
@@ -274,7 +263,7 @@ mod tests {
             &weekend,
             &latest,
             monday_at(12, 0) - 86_400_000,
-            0,
+            &jiff::tz::TimeZone::UTC,
             "c",
             &mut trace
         ));

@@ -9,8 +9,8 @@
 //! readings and presence it holds; actions run in a task per run, so that a run waiting
 //! for an acknowledgement or a delay holds up nothing else.
 //!
-//! Time of day is the hub's, as a fixed offset from UTC ([`EngineConfig::utc_offset_minutes`]);
-//! group time zones (with daylight saving) come later. Every deadline comes from a
+//! Time of day and schedules are in the group's time zone (its place, else the hub's
+//! [`EngineConfig::time_zone`]), with daylight saving. Every deadline comes from a
 //! [`Clock`], so that tests move time instead of sleeping.
 //!
 //! Durable timers: a trigger's `for` and a run's `delay` are stored in
@@ -26,11 +26,16 @@
 
 mod clock;
 mod conditions;
+mod confirm;
 mod run;
+mod scene;
+pub mod schedule;
 mod task;
 mod triggers;
+mod wait;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use confirm::AnswerFailure;
 
 use crate::commands::Commands;
 use crate::ingest::Ingest;
@@ -43,13 +48,48 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// `[automations]` in hearth.toml.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
-    /// The hub's time zone as minutes east of UTC, for `time` conditions (group time
-    /// zones come later).
-    pub utc_offset_minutes: i32,
+    /// The hub's time zone (an IANA name such as `Asia/Shanghai`, `UTC`, or an offset
+    /// such as `+08:00`) for groups that set none; unset: the system's.
+    pub time_zone: Option<String>,
+    /// A schedule (time or sun trigger) that fell while the hub was down runs once at
+    /// start if it is at most this late; older ones are recorded as missed.
+    pub missed_grace_secs: u32,
+    /// Runs an automation may start in a minute; more are refused and reported (a
+    /// loop between automations shows up here whatever path it takes).
+    pub max_runs_per_minute: u32,
+    /// How many automations deep a chain may go, each started by the previous one's
+    /// command (its outcome, or a report of the device it commanded within
+    /// [`CAUSE_WINDOW_MS`]); the next is refused and reported.
+    pub max_chain_depth: u32,
 }
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            time_zone: None,
+            missed_grace_secs: 15 * 60,
+            max_runs_per_minute: 30,
+            max_chain_depth: 5,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The hub's zone, or why the configured one is not usable.
+    pub fn zone(&self) -> Result<jiff::tz::TimeZone, String> {
+        match &self.time_zone {
+            Some(name) => schedule::parse_zone(name),
+            None => Ok(jiff::tz::TimeZone::system()),
+        }
+    }
+}
+
+/// A report from a device an automation commanded this recently counts as caused by
+/// that run, for [`EngineConfig::max_chain_depth`].
+pub const CAUSE_WINDOW_MS: hearth_model::Millis = 10_000;
 
 /// What the engine did, for `/metrics`.
 #[derive(Debug, Default)]
@@ -62,6 +102,10 @@ pub struct EngineCounters {
     pub lagged: AtomicU64,
     /// Microseconds spent evaluating triggers and conditions.
     pub evaluation_us: AtomicU64,
+    /// Runs refused because a chain of automations went too deep.
+    pub loops_stopped: AtomicU64,
+    /// Runs refused because an automation started too many in a minute.
+    pub rate_limited: AtomicU64,
 }
 
 /// Why a request to the engine failed.
@@ -71,6 +115,8 @@ pub enum EngineError {
     Store(#[from] hearth_store::StoreError),
     #[error("the automation engine is stopped")]
     Stopped,
+    #[error("[automations] time_zone: {0}")]
+    Config(String),
 }
 
 /// Messages to the engine's task.
@@ -92,6 +138,7 @@ pub(crate) enum Request {
 pub struct Engine {
     requests: mpsc::UnboundedSender<Request>,
     counters: Arc<EngineCounters>,
+    services: run::Services,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -119,12 +166,16 @@ impl Engine {
             commands,
             clock,
             counters: counters.clone(),
+            ingest: ingest.clone(),
+            gates: Arc::default(),
+            http: crate::outbound::HttpClient::default(),
         };
-        let state = task::EngineTask::load(services, config).await?;
+        let state = task::EngineTask::load(services.clone(), config).await?;
         let task = tokio::spawn(state.run(feeds));
         Ok(Engine {
             requests,
             counters,
+            services,
             task: Arc::new(Mutex::new(Some(task))),
         })
     }
@@ -155,6 +206,39 @@ impl Engine {
             })
             .map_err(|_| EngineError::Stopped)?;
         answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// A person's answer to a confirmation request (`role`: theirs in the request's
+    /// group, `None` if not a member); the request as it is afterwards.
+    pub async fn answer(
+        &self,
+        request_id: &str,
+        user: &hearth_model::UserName,
+        role: Option<hearth_model::Role>,
+        confirm: bool,
+    ) -> Result<hearth_model::Confirmation, AnswerFailure> {
+        self.services
+            .gates
+            .answer(&self.services, request_id, user, role, confirm)
+            .await
+    }
+
+    /// Applies a scene for `actor` (`user:alice`, `cli:root`) and waits for every
+    /// device's outcome (`4/5 confirmed, lamp-3 timeout`); the outcome is audited
+    /// (`scene.apply`).
+    pub async fn apply_scene(
+        &self,
+        scene_id: &str,
+        actor: &str,
+    ) -> Result<serde_json::Value, EngineError> {
+        let scene = self.services.store.scene(scene_id).await?;
+        let (_, outcome) = scene::apply_scene(&self.services, scene_id, actor).await;
+        let entry = hearth_model::NewAuditEntry::new(actor, "scene.apply", scene_id).with_detail(
+            serde_json::json!({"group": scene.spec.group, "result": outcome["result"],
+                "devices": outcome["devices"]}),
+        );
+        self.services.store.note(&entry).await?;
+        Ok(outcome)
     }
 
     /// Stops the task and the runs in flight; their stored timers stay, so that the

@@ -1,7 +1,9 @@
 //! A run: its actions, one after another, and its record in `automation_runs`.
 
+use super::confirm::Gates;
 use super::{Clock, EngineCounters};
 use crate::commands::Commands;
+use crate::ingest::Ingest;
 use hearth_bus::{Bus, Envelope, Qos};
 use hearth_model::{Action, Automation, Command, CommandStatus, DeviceId, Millis};
 use hearth_store::{AutomationRun, AutomationTimer, Store};
@@ -20,6 +22,11 @@ pub struct Services {
     pub commands: Commands,
     pub clock: Arc<dyn Clock>,
     pub counters: Arc<EngineCounters>,
+    /// For `wait_for`: the same feeds as the engine's task.
+    pub ingest: Ingest,
+    /// Confirmation requests waiting for people.
+    pub gates: Arc<Gates>,
+    pub http: crate::outbound::HttpClient,
 }
 
 /// A run about to start, or to resume after a restart.
@@ -30,19 +37,32 @@ pub struct RunStart {
     pub conditions: Vec<Value>,
     pub started_at_ms: Millis,
     /// Resuming: the top-level action to go on from, the trace so far, and the stored
-    /// end of the delay it was in.
+    /// end of the delay, wait or confirmation it was in.
     pub resume: Option<Resume>,
 }
 
 pub struct Resume {
     pub at_action: usize,
     pub actions: Vec<Value>,
-    pub delay_due_at_ms: Millis,
+    pub due_at_ms: Millis,
+    /// What the action had stored (a confirmation's id).
+    pub state: Value,
 }
 
-/// The id of the stored timer of a run's delay.
+/// The id of the stored timer of a run's delay, wait or confirmation (one at a time:
+/// only top-level actions are stored).
 pub fn delay_timer_id(run_id: &str) -> String {
     format!("delay-{run_id}")
+}
+
+/// An in-app message to a group's people (`hearth/notifications/{group}`).
+pub async fn tell_group(services: &Services, message: &Value) {
+    let group = message["group"].as_str().unwrap_or_default();
+    let envelope = Envelope::new(format!("hearth/notifications/{group}"), message.to_string())
+        .with_qos(Qos::AtLeastOnce);
+    if let Err(error) = services.bus.publish(envelope).await {
+        tracing::warn!(group, "notification not published: {error}");
+    }
 }
 
 /// Records a run that did not go past its conditions (or was not started at all).
@@ -74,11 +94,11 @@ pub async fn record_skipped(services: &Services, start: RunStart, status: &str, 
 /// Runs the actions and records the run; its status is `done` or `failed`.
 pub async fn execute(services: Services, start: RunStart) {
     let automation = start.automation.clone();
-    let (first, mut trace, delay_due) = match start.resume {
+    let (first, mut trace, resumed) = match start.resume {
         Some(resume) => (
             resume.at_action,
             resume.actions,
-            Some(resume.delay_due_at_ms),
+            Some((resume.due_at_ms, resume.state)),
         ),
         None => {
             let run = AutomationRun {
@@ -106,7 +126,7 @@ pub async fn execute(services: Services, start: RunStart) {
         started_at_ms: start.started_at_ms,
     };
     let ok = context
-        .actions(&automation.spec.actions, true, first, delay_due, &mut trace)
+        .actions(&automation.spec.actions, true, first, resumed, &mut trace)
         .await;
     if !ok {
         services.counters.failures.fetch_add(1, Ordering::Relaxed);
@@ -137,13 +157,14 @@ type Step<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
 impl RunContext<'_> {
     /// Runs `actions` from `first`; false when one failed (the run stops there).
-    /// Top-level delays are stored, so that a restart resumes them.
+    /// Top-level delays, waits and confirmations are stored, so that a restart resumes
+    /// them (`resumed`: the stored deadline and state of the first).
     fn actions<'a>(
         &'a self,
         actions: &'a [Action],
         top_level: bool,
         first: usize,
-        mut delay_due: Option<Millis>,
+        mut resumed: Option<(Millis, Value)>,
         trace: &'a mut Vec<Value>,
     ) -> Step<'a> {
         Box::pin(async move {
@@ -168,11 +189,12 @@ impl RunContext<'_> {
                         (ok, entry)
                     }
                     Action::Delay { seconds } => {
-                        let due_at_ms = delay_due
+                        let due_at_ms = resumed
                             .take()
-                            .unwrap_or(started + Millis::from(*seconds) * 1000);
+                            .map_or(started + Millis::from(*seconds) * 1000, |(due, _)| due);
                         if top_level {
-                            self.store_delay(index, due_at_ms, trace).await;
+                            self.store_resume("delay", index, due_at_ms, trace, Value::Null)
+                                .await;
                         }
                         self.services.clock.sleep_until(due_at_ms).await;
                         if top_level {
@@ -185,16 +207,90 @@ impl RunContext<'_> {
                         )
                     }
                     Action::Notify { message } => self.notify(message).await,
-                    Action::Scene { scene } => self.scene(scene).await,
-                    other => {
-                        let kind = serde_json::to_value(other)
-                            .ok()
-                            .and_then(|value| value.get("type").cloned())
-                            .unwrap_or(Value::Null);
-                        (
-                            false,
-                            json!({"type": kind, "result": "not supported by this version of the engine"}),
+                    Action::Scene { scene } => {
+                        let issued_by = format!("automation:{}", self.automation.id);
+                        super::scene::apply_scene(self.services, scene, &issued_by).await
+                    }
+                    Action::Publish {
+                        topic,
+                        payload,
+                        retain,
+                    } => self.publish(topic, payload, *retain).await,
+                    Action::Webhook {
+                        url,
+                        body,
+                        timeout_secs,
+                        retries,
+                    } => {
+                        self.webhook(url, body.as_ref(), *timeout_secs, *retries)
+                            .await
+                    }
+                    Action::WaitFor {
+                        trigger,
+                        timeout_secs,
+                        continue_on_timeout,
+                    } => {
+                        let due_at_ms = resumed
+                            .take()
+                            .map_or(started + Millis::from(*timeout_secs) * 1000, |(due, _)| due);
+                        if top_level {
+                            self.store_resume("wait", index, due_at_ms, trace, Value::Null)
+                                .await;
+                        }
+                        let outcome =
+                            super::wait::wait_for(self.services, trigger, due_at_ms).await;
+                        self.clear_resume(top_level).await;
+                        match outcome {
+                            Some(seen) => (
+                                true,
+                                json!({"type": "wait_for", "result": "triggered", "seen": seen}),
+                            ),
+                            None => (
+                                *continue_on_timeout,
+                                json!({"type": "wait_for", "result": "timed out",
+                                    "timeout_secs": timeout_secs}),
+                            ),
+                        }
+                    }
+                    Action::Confirm {
+                        people,
+                        users,
+                        roles,
+                        within_secs,
+                        prompt,
+                    } => {
+                        let rule = super::confirm::Rule {
+                            people: *people,
+                            users: users.clone(),
+                            roles: roles.clone(),
+                            within_secs: *within_secs,
+                            prompt: prompt.clone(),
+                        };
+                        let resumed_id = resumed.take().and_then(|(_, state)| {
+                            state["confirmation"].as_str().map(str::to_owned)
+                        });
+                        let so_far: &[Value] = trace;
+                        let outcome = super::confirm::ask(
+                            self.services,
+                            self.automation,
+                            self.start,
+                            &rule,
+                            resumed_id,
+                            |id: &str, due_at_ms| {
+                                let state = json!({"confirmation": id});
+                                async move {
+                                    if top_level {
+                                        self.store_resume(
+                                            "confirm", index, due_at_ms, so_far, state,
+                                        )
+                                        .await;
+                                    }
+                                }
+                            },
                         )
+                        .await;
+                        self.clear_resume(top_level).await;
+                        outcome
                     }
                 };
                 entry["index"] = json!(index);
@@ -208,21 +304,103 @@ impl RunContext<'_> {
         })
     }
 
-    /// Stores a top-level delay with what the run needs to resume after a restart.
-    async fn store_delay(&self, index: usize, due_at_ms: Millis, trace: &[Value]) {
+    /// Stores a top-level delay, wait or confirmation with what the run needs to resume
+    /// after a restart.
+    async fn store_resume(
+        &self,
+        kind: &str,
+        index: usize,
+        due_at_ms: Millis,
+        trace: &[Value],
+        extra: Value,
+    ) {
         let timer = AutomationTimer {
             id: delay_timer_id(self.start),
             automation_id: self.automation.id.clone(),
             run_id: Some(self.start.to_owned()),
-            kind: "delay".into(),
+            kind: kind.into(),
             due_at_ms,
             state: json!({"action": index, "trigger": self.trigger,
                 "conditions": self.conditions, "actions": trace,
-                "started_at_ms": self.started_at_ms}),
+                "started_at_ms": self.started_at_ms, "extra": extra}),
         };
         if let Err(error) = self.services.store.put_timer(&timer).await {
-            tracing::warn!(automation = %self.automation.id, "delay not stored: {error}");
+            tracing::warn!(automation = %self.automation.id, "{kind} not stored: {error}");
         }
+    }
+
+    async fn clear_resume(&self, top_level: bool) {
+        if top_level {
+            let _ = self
+                .services
+                .store
+                .delete_timer(&delay_timer_id(self.start))
+                .await;
+        }
+    }
+
+    /// Publishes to one of the group's devices (the document's check made sure of it).
+    async fn publish(&self, topic: &str, payload: &Value, retain: bool) -> (bool, Value) {
+        let body = match payload {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let envelope = Envelope::new(topic.to_owned(), body)
+            .with_qos(Qos::AtLeastOnce)
+            .with_retain(retain);
+        match self.services.bus.publish(envelope).await {
+            Ok(()) => (
+                true,
+                json!({"type": "publish", "topic": topic, "result": "published"}),
+            ),
+            Err(error) => (
+                false,
+                json!({"type": "publish", "topic": topic, "result": "failed",
+                    "error": error.to_string()}),
+            ),
+        }
+    }
+
+    /// POSTs `body` (the run's context when none) to `url`, with retries.
+    async fn webhook(
+        &self,
+        url: &str,
+        body: Option<&Value>,
+        timeout_secs: u32,
+        retries: u32,
+    ) -> (bool, Value) {
+        let body = body.cloned().unwrap_or_else(|| {
+            json!({"automation": self.automation.id, "name": self.automation.spec.name,
+                "group": self.automation.spec.group, "run": self.start,
+                "trigger": self.trigger})
+        });
+        let timeout = std::time::Duration::from_secs(u64::from(timeout_secs.max(1)));
+        let mut attempts = Vec::new();
+        for attempt in 0..=retries {
+            if attempt > 0 {
+                // 1 s, 2 s, 4 s... up to 30 s between attempts.
+                let wait = 1_000 * (1i64 << (attempt - 1).min(5)).min(30);
+                let until = self.services.clock.now_ms() + wait;
+                self.services.clock.sleep_until(until).await;
+            }
+            let outcome = self.services.http.post_json(url, &body, &[], timeout).await;
+            match outcome {
+                Ok(status) if (200..300).contains(&status) => {
+                    attempts.push(json!({"status": status}));
+                    return (
+                        true,
+                        json!({"type": "webhook", "url": url, "result": format!("HTTP {status}"),
+                            "attempts": attempts}),
+                    );
+                }
+                Ok(status) => attempts.push(json!({"status": status})),
+                Err(error) => attempts.push(json!({"error": error.to_string()})),
+            }
+        }
+        (
+            false,
+            json!({"type": "webhook", "url": url, "result": "failed", "attempts": attempts}),
+        )
     }
 
     async fn command(
@@ -273,71 +451,11 @@ impl RunContext<'_> {
             ),
         }
     }
-
-    /// Sends every target's command at once and waits for all: `n/m confirmed`.
-    async fn scene(&self, scene_id: &str) -> (bool, Value) {
-        let scene = match self.services.store.scene(scene_id).await {
-            Ok(scene) => scene,
-            Err(error) => {
-                return (
-                    false,
-                    json!({"type": "scene", "scene": scene_id, "result": "failed",
-                        "error": error.to_string()}),
-                );
-            }
-        };
-        let issued_by = format!("automation:{}", self.automation.id);
-        let mut tasks = tokio::task::JoinSet::new();
-        for target in scene.spec.targets.clone() {
-            let services = self.services.clone();
-            let issued_by = issued_by.clone();
-            tasks.spawn(async move {
-                let outcome = send_and_wait(
-                    &services,
-                    &issued_by,
-                    &target.device,
-                    &target.command,
-                    target.params.clone(),
-                    true,
-                )
-                .await;
-                let status = match outcome {
-                    Ok(command) => command.status.as_str().to_owned(),
-                    Err(error) => format!("refused: {error}"),
-                };
-                (target.device, status)
-            });
-        }
-        let mut devices = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(outcome) = joined {
-                devices.push(outcome);
-            }
-        }
-        devices.sort();
-        let total = scene.spec.targets.len();
-        let confirmed = devices
-            .iter()
-            .filter(|(_, status)| status == "acked")
-            .count();
-        let mut summary = format!("{confirmed}/{total} confirmed");
-        for (device, status) in devices.iter().filter(|(_, status)| status != "acked") {
-            summary.push_str(&format!(", {device} {status}"));
-        }
-        let per_device: serde_json::Map<String, Value> = devices
-            .into_iter()
-            .map(|(device, status)| (device.to_string(), Value::String(status)))
-            .collect();
-        (
-            confirmed == total,
-            json!({"type": "scene", "scene": scene_id, "result": summary, "devices": per_device}),
-        )
-    }
 }
 
 /// Sends a command and, with `wait`, waits for its final status (from the commands
 /// service's outcomes; the store answers if the feed lagged).
-async fn send_and_wait(
+pub(super) async fn send_and_wait(
     services: &Services,
     issued_by: &str,
     device: &DeviceId,

@@ -3,6 +3,7 @@
 
 use super::conditions::{Latest, evaluate, passes};
 use super::run::{self, Resume, RunStart, Services};
+use super::schedule::Places;
 use super::triggers::{Index, TriggerState};
 use super::{EngineConfig, EngineError, Request};
 use crate::ingest::{DeviceReport, PresenceEvent};
@@ -17,6 +18,10 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 mod events;
+mod limits;
+mod schedules;
+
+use schedules::Missed;
 
 /// How often the task looks at the audit sequence for changes made elsewhere (the CLI).
 const RELOAD_POLL: Duration = Duration::from_secs(1);
@@ -50,6 +55,13 @@ pub struct EngineTask {
     done_rx: mpsc::UnboundedReceiver<(String, String)>,
     /// Delays stored by the last run of the hub, resumed when the task starts.
     resumes: Vec<RunStart>,
+    /// Schedules that fell while the hub was down, handled when the task starts.
+    missed: Vec<Missed>,
+    places: Places,
+    limits: limits::Limits,
+    /// Manual runs asked for from outside the hub (the CLI), started by `run` or at the
+    /// next reload.
+    requested: Vec<crate::automations::requests::RunRequest>,
 }
 
 fn for_timer_id(automation_id: &str, trigger: usize) -> String {
@@ -63,7 +75,12 @@ fn new_run_id() -> String {
 impl EngineTask {
     pub async fn load(services: Services, config: EngineConfig) -> Result<EngineTask, EngineError> {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let zone = config.zone().map_err(EngineError::Config)?;
         let mut task = EngineTask {
+            places: Places::new(zone),
+            requested: Vec::new(),
+            limits: limits::Limits::default(),
+            missed: Vec::new(),
             services,
             config,
             automations: Vec::new(),
@@ -91,10 +108,13 @@ impl EngineTask {
                 task.latest.data.insert(id, Arc::new(data));
             }
         }
-        task.reload().await?;
+        // Stored timers first, then the schedules that have none: planning stores
+        // timers, which must not overwrite a missed schedule's before it is read.
+        task.load_automations().await?;
         for timer in task.services.store.timers().await? {
             task.restore_timer(timer);
         }
+        task.plan_schedules();
         Ok(task)
     }
 
@@ -117,7 +137,26 @@ impl EngineTask {
                 self.deadlines
                     .insert((timer.due_at_ms, automation.id.clone(), trigger));
             }
-            "delay" => {
+            crate::automations::requests::MANUAL_TIMER => {
+                if let Some(request) = crate::automations::requests::RunRequest::from_timer(&timer)
+                {
+                    self.requested.push(request);
+                }
+            }
+            "schedule" => {
+                let trigger = timer.state["trigger"].as_u64().unwrap_or(0) as usize;
+                if timer.due_at_ms <= self.services.clock.now_ms() {
+                    self.missed.push(Missed {
+                        automation_id: automation.id.clone(),
+                        trigger,
+                        due_at_ms: timer.due_at_ms,
+                    });
+                } else {
+                    self.deadlines
+                        .insert((timer.due_at_ms, automation.id.clone(), trigger));
+                }
+            }
+            "delay" | "wait" | "confirm" => {
                 let Some(run_id) = timer.run_id else { return };
                 let state = timer.state;
                 self.resumes.push(RunStart {
@@ -129,7 +168,8 @@ impl EngineTask {
                     resume: Some(Resume {
                         at_action: state["action"].as_u64().unwrap_or(0) as usize,
                         actions: state["actions"].as_array().cloned().unwrap_or_default(),
-                        delay_due_at_ms: timer.due_at_ms,
+                        due_at_ms: timer.due_at_ms,
+                        state: state["extra"].clone(),
                     }),
                 });
             }
@@ -137,7 +177,40 @@ impl EngineTask {
         }
     }
 
+    /// Re-reads automations and places, and plans the schedules of new and changed
+    /// automations.
     async fn reload(&mut self) -> Result<(), EngineError> {
+        self.load_automations().await?;
+        self.plan_schedules();
+        for timer in self.services.store.timers().await? {
+            if let Some(request) = crate::automations::requests::RunRequest::from_timer(&timer) {
+                self.requested.push(request);
+            }
+        }
+        self.start_requested();
+        Ok(())
+    }
+
+    /// Starts the manual runs asked for from outside, under the run ids they were given,
+    /// and drops their requests.
+    fn start_requested(&mut self) {
+        for request in std::mem::take(&mut self.requested) {
+            let store = self.services.store.clone();
+            let timer_id = request.timer_id.clone();
+            tokio::spawn(async move {
+                let _ = store.delete_timer(&timer_id).await;
+            });
+            let Some(&index) = self.by_id.get(&request.automation_id) else {
+                continue;
+            };
+            let trigger = json!({"type": "manual", "by": request.by,
+                "requested_at_ms": request.requested_at_ms,
+                "at_ms": self.services.clock.now_ms()});
+            self.fire_as(index, trigger, 0, request.run_id);
+        }
+    }
+
+    async fn load_automations(&mut self) -> Result<(), EngineError> {
         let seq = self.services.store.last_audit_seq().await?;
         let automations: Vec<Arc<Automation>> = self
             .services
@@ -170,6 +243,20 @@ impl EngineTask {
             .collect();
         self.index = Index::build(&automations);
         self.automations = automations;
+        let places = self.services.store.group_places().await?;
+        if self.places.set(places) {
+            // A group moved: its schedules are planned again from now.
+            let automations = &self.automations;
+            let by_id = &self.by_id;
+            self.deadlines.retain(|(_, id, index)| {
+                by_id.get(id).is_none_or(|&at| {
+                    !matches!(
+                        automations[at].spec.triggers.get(*index),
+                        Some(Trigger::Time { .. } | Trigger::Sun { .. })
+                    )
+                })
+            });
+        }
         self.audit_seq = seq;
         Ok(())
     }
@@ -179,6 +266,9 @@ impl EngineTask {
             let id = start.automation.id.clone();
             self.spawn_run(&id, start);
         }
+        let missed = std::mem::take(&mut self.missed);
+        self.catch_up(missed);
+        self.start_requested();
         let mut poll = tokio::time::interval(RELOAD_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -255,7 +345,7 @@ impl EngineTask {
             }));
         };
         let trigger = json!({"type": "manual", "by": actor, "at_ms": self.services.clock.now_ms()});
-        Ok(self.fire(index, trigger))
+        Ok(self.fire(index, trigger, 0))
     }
 
     /// `for` deadlines that came: the trigger fires if its state still holds.
@@ -266,11 +356,6 @@ impl EngineTask {
                 break;
             }
             self.deadlines.pop_first();
-            let _ = self
-                .services
-                .store
-                .delete_timer(&for_timer_id(&automation_id, trigger_idx))
-                .await;
             let Some(&automation_idx) = self.by_id.get(&automation_id) else {
                 continue;
             };
@@ -278,6 +363,15 @@ impl EngineTask {
             let Some(trigger) = automation.spec.triggers.get(trigger_idx) else {
                 continue;
             };
+            if matches!(trigger, Trigger::Time { .. } | Trigger::Sun { .. }) {
+                self.on_schedule(automation_idx, trigger_idx, due);
+                continue;
+            }
+            let _ = self
+                .services
+                .store
+                .delete_timer(&for_timer_id(&automation_id, trigger_idx))
+                .await;
             let state = self
                 .states
                 .entry((automation_id.clone(), trigger_idx))
@@ -310,15 +404,34 @@ impl EngineTask {
             }
             let description = json!({"type": trigger_kind(trigger), "index": trigger_idx,
                 "held_since_ms": since, "at_ms": now_ms});
-            self.fire(automation_idx, description);
+            self.fire(automation_idx, description, 0);
         }
     }
 
-    /// Evaluates the conditions and starts (or records as skipped) a run; returns its id.
-    fn fire(&mut self, automation_idx: usize, trigger: Value) -> String {
+    /// Evaluates the conditions and starts (or records as skipped) a run; returns its
+    /// id. `depth` is how many automations led to this trigger (0: none).
+    fn fire(&mut self, automation_idx: usize, trigger: Value, depth: u32) -> String {
+        self.fire_as(automation_idx, trigger, depth, new_run_id())
+    }
+
+    /// [`Self::fire`] under a given run id.
+    fn fire_as(
+        &mut self,
+        automation_idx: usize,
+        mut trigger: Value,
+        depth: u32,
+        run_id: String,
+    ) -> String {
+        if depth > 0 {
+            trigger["chain_depth"] = json!(depth);
+        }
         let timer = std::time::Instant::now();
         let automation = self.automations[automation_idx].clone();
         let now_ms = self.services.clock.now_ms();
+        if let Some(run_id) = self.refuse_if_looping(&automation, &trigger, depth, now_ms) {
+            return run_id;
+        }
+        let zone = self.places.zone(&automation.spec.group).clone();
         let mut conditions = Vec::new();
         let mut passed = true;
         for (index, condition) in automation.spec.conditions.iter().enumerate() {
@@ -327,14 +440,14 @@ impl EngineTask {
                 condition,
                 &self.latest,
                 now_ms,
-                self.config.utc_offset_minutes,
+                &zone,
                 &path,
                 &mut conditions,
             );
         }
         self.count_evaluation(timer);
         let start = RunStart {
-            run_id: new_run_id(),
+            run_id,
             automation: automation.clone(),
             trigger,
             conditions,

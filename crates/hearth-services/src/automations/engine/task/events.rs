@@ -68,7 +68,8 @@ impl EngineTask {
             }
         }
         self.count_evaluation(timer);
-        self.apply(fired, holds, now_ms);
+        let depth = self.depth_from_device(&report.device, now_ms);
+        self.apply(fired, holds, now_ms, depth);
     }
 
     pub(super) fn on_presence(&mut self, event: PresenceEvent) {
@@ -103,7 +104,8 @@ impl EngineTask {
                 Step::Nothing => {}
             }
         }
-        self.apply(fired, holds, now_ms);
+        let depth = self.depth_from_device(&event.device, now_ms);
+        self.apply(fired, holds, now_ms, depth);
     }
 
     pub(super) fn on_command(&mut self, command: Command) {
@@ -111,6 +113,7 @@ impl EngineTask {
             return;
         }
         let now_ms = self.services.clock.now_ms();
+        let depth = self.note_command(&command.issued_by, command.device.as_str(), now_ms);
         let by_device = self
             .index
             .devices
@@ -132,15 +135,17 @@ impl EngineTask {
                 ));
             }
         }
-        self.apply(fired, Vec::new(), now_ms);
+        self.apply(fired, Vec::new(), now_ms, depth);
     }
 
-    /// Starts the fired triggers' runs and stores or drops the `for` timers.
+    /// Starts the fired triggers' runs (`depth` automations deep) and stores or drops
+    /// the `for` timers.
     pub(super) fn apply(
         &mut self,
         fired: Vec<(TriggerRef, Value)>,
         holds: Vec<(TriggerRef, Step)>,
         now_ms: Millis,
+        depth: u32,
     ) {
         for (at, step) in holds {
             let automation_id = self.automations[at.automation].id.clone();
@@ -175,7 +180,7 @@ impl EngineTask {
             }
         }
         for (at, trigger) in fired {
-            self.fire(at.automation, trigger);
+            self.fire(at.automation, trigger, depth);
         }
     }
 }
