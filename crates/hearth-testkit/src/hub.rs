@@ -30,8 +30,18 @@ impl TestHub {
         }
     }
 
-    /// Stops the hub as [`TestHub::shutdown`] does, then starts a new one with the same
-    /// configuration, database, data directory and clock (listeners on new ports).
+    /// Stops the hub, keeping its data directory and database, so that a test can
+    /// change the world (the clock) while it is down; [`TestHub::restart`] starts it
+    /// again.
+    pub async fn shutdown_keeping_data(&mut self) {
+        if let Some(hub) = self.hub.take() {
+            hub.shutdown().await;
+        }
+    }
+
+    /// Stops the hub as [`TestHub::shutdown`] does (if it runs), then starts a new one
+    /// with the same configuration, database, data directory and clock (listeners on
+    /// new ports).
     ///
     /// # Panics
     /// If the hub cannot start again.
