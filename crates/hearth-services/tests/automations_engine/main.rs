@@ -483,5 +483,6 @@ async fn a_delay_resumes_after_a_restart(backend: Backend) {
 
 hearth_testkit::both_backends_hub!(a_delay_resumes_after_a_restart);
 
+mod actions;
 mod gates;
 mod schedules;

@@ -1,0 +1,149 @@
+//! The webhook action against a real HTTP receiver on loopback (a 500, then a retry
+//! that succeeds), and `wait_for` met by a device's reading.
+
+use super::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Answers each POST with the next status of `statuses`; sends each body it read.
+async fn receiver(
+    statuses: Vec<u16>,
+) -> (u16, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (bodies, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for status in statuses {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Headers, then as many body bytes as content-length says.
+            let body = loop {
+                let n = socket.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break body.to_owned();
+                    }
+                }
+            };
+            let _ = bodies.send(serde_json::from_str(&body).unwrap());
+            let answer =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            socket.write_all(answer.as_bytes()).await.unwrap();
+        }
+    });
+    (port, received)
+}
+
+async fn a_webhook_is_retried_after_a_500(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(at(12, 0)));
+    let hub = hearth_testkit::start_hub_with_clock(backend, |_| {}, clock.clone()).await;
+    let (port, mut received) = receiver(vec![500, 204]).await;
+    let id = automation(
+        &hub,
+        &format!(
+            r#"{{"group": "home", "name": "Tell the house server",
+             "triggers": [{{"type": "manual"}}],
+             "actions": [{{"type": "webhook", "url": "http://127.0.0.1:{port}/hook",
+               "body": {{"door": "open"}}, "retries": 2, "timeout_secs": 5}}]}}"#
+        ),
+    )
+    .await;
+    hub.engine().run_now(&id, "user:admin").await.unwrap();
+    let first = tokio::time::timeout(DEADLINE, received.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first["door"], "open");
+    // The retry waits a second on the engine's clock, counted from when the 500 was
+    // read: move the clock a second at a time until it goes.
+    let second = tokio::time::timeout(DEADLINE, async {
+        loop {
+            clock.advance(Duration::from_secs(1));
+            let polled = tokio::time::timeout(Duration::from_millis(100), received.recv());
+            if let Ok(body) = polled.await {
+                return body.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("the retry in time");
+    assert_eq!(second, first);
+    let runs = runs_until(&Automations::new(hub.store()), &id, 1).await;
+    let action = &runs[0].trace["actions"][0];
+    assert_eq!(runs[0].status, "done", "{:?}", runs[0]);
+    assert_eq!(action["result"], "HTTP 204");
+    assert_eq!(
+        action["attempts"],
+        serde_json::json!([{"status": 500}, {"status": 204}])
+    );
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(a_webhook_is_retried_after_a_500);
+
+/// A run waits for the door to report closed, then switches the lamp; a second run
+/// whose wait times out stops there (no second command).
+async fn wait_for_a_reading(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(at(12, 0)));
+    let hub = hearth_testkit::start_hub_with_clock(backend, |_| {}, clock.clone()).await;
+    let secrets = add_devices(&hub, &["lamp", "door"]).await;
+    let id = automation(
+        &hub,
+        r#"{"group": "home", "name": "Lamp when the door closes",
+         "triggers": [{"type": "manual"}],
+         "actions": [{"type": "wait_for", "timeout_secs": 60,
+             "trigger": {"type": "reading", "device": "door", "metric": "open", "eq": false}},
+           {"type": "command", "device": "lamp", "name": "switch", "params": {"on": true}}]}"#,
+    )
+    .await;
+    let port = hub.mqtt().port();
+    let (lamp, mut lamp_events) = lamp(port, &secrets["lamp"]).await;
+    let (door, mut door_events) = client(port, "door", &secrets["door"]).await;
+    let run_id = hub.engine().run_now(&id, "user:admin").await.unwrap();
+    timers_until(&hub, |timers| {
+        timers
+            .iter()
+            .any(|timer| timer.kind == "wait" && timer.run_id.as_deref() == Some(&run_id))
+    })
+    .await;
+    send_data("door", &door, &mut door_events, r#"{"open": true}"#.into()).await;
+    send_data("door", &door, &mut door_events, r#"{"open": false}"#.into()).await;
+    let params = answer_command(&lamp, &mut lamp_events, true).await;
+    assert_eq!(params["on"], true);
+    let polling = keep_polling(lamp_events);
+    let runs = runs_until(&Automations::new(hub.store()), &id, 1).await;
+    assert_eq!(runs[0].status, "done", "{:?}", runs[0]);
+    assert_eq!(runs[0].trace["actions"][0]["result"], "triggered");
+    assert_eq!(runs[0].trace["actions"][0]["seen"]["value"], false);
+
+    // Nobody closes the door this time: after 60 s the run stops, nothing is sent.
+    hub.engine().run_now(&id, "user:admin").await.unwrap();
+    timers_until(&hub, |timers| {
+        timers.iter().any(|timer| timer.kind == "wait")
+    })
+    .await;
+    clock.advance(Duration::from_secs(61));
+    let runs = runs_until(&Automations::new(hub.store()), &id, 2).await;
+    assert_eq!(runs[0].status, "failed", "{:?}", runs[0]);
+    assert_eq!(runs[0].trace["actions"][0]["result"], "timed out");
+    let sent = hub
+        .store()
+        .commands(&ids::device("lamp"), 10)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    polling.abort();
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(wait_for_a_reading);
