@@ -96,6 +96,7 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::scenes::router())
         .merge(routes::confirmations::router())
         .merge(routes::places::router())
+        .merge(routes::hooks::router())
         .merge(routes::audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)

@@ -85,6 +85,15 @@ pub trait AutomationRunner: Send + Sync {
         ))
     }
 
+    /// Fires an automation's `webhook` trigger with the call's body (the route checked
+    /// the secret); the run's id. 404 if it has no such trigger or is disabled.
+    async fn hook(&self, automation_id: &str, body: serde_json::Value) -> Result<String, ApiError> {
+        let _ = (automation_id, body);
+        Err(ApiError::unavailable(
+            "the automation engine is not running on this hub",
+        ))
+    }
+
     /// A person's answer to a confirmation request; `role` is their membership in the
     /// request's group (`None`: not a member, whatever else they are). The request as
     /// it is afterwards.

@@ -32,6 +32,17 @@ pub trait GateStore: Send + Sync {
         audit: &NewAuditEntry,
     ) -> StoreResult<()>;
     async fn confirmation(&self, id: &str) -> StoreResult<Confirmation>;
+    /// Sets (`Some`) or removes the hash of an automation's webhook secret, with its
+    /// audit entry; `NotFound` for an unknown automation.
+    async fn set_webhook_hash(
+        &self,
+        automation_id: &str,
+        hash: Option<&str>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()>;
+    /// The hash of an automation's webhook secret (`None`: no webhook URL);
+    /// `NotFound` for an unknown automation.
+    async fn webhook_hash(&self, automation_id: &str) -> StoreResult<Option<String>>;
     /// Writes an audit entry alone: what the hub did on someone's behalf with nothing
     /// else to store (a scene applied).
     async fn note(&self, audit: &NewAuditEntry) -> StoreResult<()>;

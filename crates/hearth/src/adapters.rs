@@ -74,6 +74,18 @@ impl AutomationRunner for EngineAdapter {
         run.map_err(engine_error)
     }
 
+    async fn hook(&self, automation_id: &str, body: serde_json::Value) -> Result<String, ApiError> {
+        let run = match self.0.hook(automation_id, body.clone()).await {
+            // Changed a moment ago: the engine has not read it yet.
+            Err(EngineError::Store(StoreError::NotFound { .. })) => {
+                self.0.reload().await.map_err(engine_error)?;
+                self.0.hook(automation_id, body).await
+            }
+            other => other,
+        };
+        run.map_err(engine_error)
+    }
+
     async fn apply_scene(
         &self,
         scene_id: &str,

@@ -9,6 +9,7 @@ pub mod confirmations;
 pub mod devices;
 pub mod groups;
 pub mod history;
+pub mod hooks;
 pub mod ops;
 pub mod places;
 pub mod scenes;

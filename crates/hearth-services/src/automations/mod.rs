@@ -14,6 +14,7 @@
 pub mod engine;
 mod references;
 pub mod requests;
+mod webhooks;
 
 use hearth_model::{
     Automation, AutomationSpec, FieldError, GroupId, NewAuditEntry, Scene, SceneSpec, now_millis,

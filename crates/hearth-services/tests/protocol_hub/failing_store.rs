@@ -494,6 +494,19 @@ impl GateStore for FailingStore {
     async fn note(&self, audit: &NewAuditEntry) -> StoreResult<()> {
         self.inner.note(audit).await
     }
+    async fn set_webhook_hash(
+        &self,
+        automation_id: &str,
+        hash: Option<&str>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner
+            .set_webhook_hash(automation_id, hash, audit)
+            .await
+    }
+    async fn webhook_hash(&self, automation_id: &str) -> StoreResult<Option<String>> {
+        self.inner.webhook_hash(automation_id).await
+    }
     async fn confirmations(
         &self,
         group: Option<&GroupId>,

@@ -1,7 +1,8 @@
 -- What the automation engine needs beyond 0005 (issue 14): where a group is (its time
 -- zone for schedules and time conditions, its latitude and longitude for sunrise and
--- sunset), the two-person confirmation requests of runs, and a count of an
--- automation's failed runs in a row (flagged in the web app from three on). Keep in step
+-- sunset), the two-person confirmation requests of runs, a count of an automation's
+-- failed runs in a row (flagged in the web app from three on), and the hash of its
+-- webhook trigger's secret (the secret itself is shown once, when it is made). Keep in step
 -- with the other backend's 0006_automation_gates.sql. Times in ms.
 
 CREATE TABLE group_places (
@@ -28,3 +29,4 @@ CREATE INDEX automation_confirmations_by_group
     ON automation_confirmations (group_id, created_at_ms);
 
 ALTER TABLE automations ADD COLUMN failures_in_row INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE automations ADD COLUMN webhook_hash TEXT;

@@ -131,6 +131,40 @@ impl GateStore for ThisStore {
         confirmation_from_row(&row)
     }
 
+    async fn set_webhook_hash(
+        &self,
+        automation_id: &str,
+        hash: Option<&str>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = begin_write(self).await?;
+        let change = async {
+            let tx = &mut tx;
+            let done = sqlx::query("UPDATE automations SET webhook_hash = $2 WHERE id = $1")
+                .bind(automation_id)
+                .bind(hash)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("automation", automation_id));
+            }
+            write_audit(tx, audit).await
+        }
+        .await;
+        finish(tx, change).await
+    }
+
+    async fn webhook_hash(&self, automation_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT webhook_hash FROM automations WHERE id = $1")
+            .bind(automation_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::not_found("automation", automation_id))?;
+        get(&row, "webhook_hash")
+    }
+
     async fn note(&self, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result = write_audit(&mut tx, audit).await;

@@ -129,6 +129,13 @@ pub(crate) enum Request {
         actor: String,
         reply: oneshot::Sender<Result<String, EngineError>>,
     },
+    /// Fire an automation's `webhook` trigger with the call's body; the reply is the
+    /// run's id.
+    Hook {
+        automation_id: String,
+        body: serde_json::Value,
+        reply: oneshot::Sender<Result<String, EngineError>>,
+    },
     Stop,
 }
 
@@ -202,6 +209,24 @@ impl Engine {
             .send(Request::RunNow {
                 automation_id: automation_id.to_owned(),
                 actor: actor.to_owned(),
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Fires the automation's `webhook` trigger (the caller checked the secret) with
+    /// the call's body; returns the run's id.
+    pub async fn hook(
+        &self,
+        automation_id: &str,
+        body: serde_json::Value,
+    ) -> Result<String, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Hook {
+                automation_id: automation_id.to_owned(),
+                body,
                 reply,
             })
             .map_err(|_| EngineError::Stopped)?;

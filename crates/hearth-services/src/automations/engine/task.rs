@@ -290,6 +290,9 @@ impl EngineTask {
                     Some(Request::RunNow { automation_id, actor, reply }) => {
                         let _ = reply.send(self.run_now(&automation_id, &actor).await);
                     }
+                    Some(Request::Hook { automation_id, body, reply }) => {
+                        let _ = reply.send(self.hook(&automation_id, body));
+                    }
                     Some(Request::Stop) | None => break,
                 },
                 report = feeds.reports.recv() => match report {
@@ -346,6 +349,30 @@ impl EngineTask {
         };
         let trigger = json!({"type": "manual", "by": actor, "at_ms": self.services.clock.now_ms()});
         Ok(self.fire(index, trigger, 0))
+    }
+
+    /// A call to the automation's webhook URL: its (first) `webhook` trigger fires.
+    fn hook(&mut self, automation_id: &str, body: Value) -> Result<String, EngineError> {
+        let not_found = || {
+            EngineError::Store(hearth_store::StoreError::NotFound {
+                what: "automation webhook",
+                id: automation_id.to_owned(),
+            })
+        };
+        let &index = self.by_id.get(automation_id).ok_or_else(not_found)?;
+        let automation = &self.automations[index];
+        if !automation.spec.enabled {
+            return Err(not_found());
+        }
+        let trigger = automation
+            .spec
+            .triggers
+            .iter()
+            .position(|trigger| matches!(trigger, Trigger::Webhook))
+            .ok_or_else(not_found)?;
+        let description = json!({"type": "webhook", "index": trigger, "body": body,
+            "at_ms": self.services.clock.now_ms()});
+        Ok(self.fire(index, description, 0))
     }
 
     /// `for` deadlines that came: the trigger fires if its state still holds.
