@@ -1,7 +1,8 @@
 //! The automation CLI against a running hub (issue 14): `hearth serve` and the commands
 //! as separate processes on one store, with real MQTT devices. `scene apply` records
 //! its commands in the store; the hub adopts them, delivers them and records the
-//! devices' answers, which the command reads back.
+//! devices' answers, which the command reads back. `automation run` stores a request
+//! that the hub's engine picks up, and waits for the run it asked for.
 
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
@@ -185,4 +186,87 @@ async fn a_scene_applied_from_the_cli_reaches_the_devices_on_sqlite() {
 #[tokio::test]
 async fn a_scene_applied_from_the_cli_reaches_the_devices_on_postgres() {
     a_scene_applied_from_the_cli_reaches_the_devices(hearth_testkit::Backend::Postgres).await;
+}
+
+async fn an_automation_run_from_the_cli_is_run_by_the_hub(backend: hearth_testkit::Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (database, _guard) = hearth_testkit::database_url(backend);
+    let (mut hub, port) = serve(dir.path(), &database).await;
+    let data_dir = dir.path();
+    let (_, added) = cli(
+        data_dir,
+        &database,
+        &["device", "add", "desk-lamp", "--json"],
+    )
+    .await;
+    let secret = serde_json::from_str::<Value>(&added).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let automation = json!({"group": "home", "name": "Desk lamp on",
+        "triggers": [{"type": "manual"}],
+        "actions": [{"type": "command", "device": "desk-lamp", "name": "switch",
+            "params": {"on": true}}]});
+    let file = data_dir.join("desk.json");
+    std::fs::write(&file, automation.to_string()).unwrap();
+    let (_, added) = cli(
+        data_dir,
+        &database,
+        &["automation", "add", file.to_str().unwrap(), "--json"],
+    )
+    .await;
+    let automation_id = serde_json::from_str::<Value>(&added).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut desk_lamp = answering_device(port, "desk-lamp", &secret, true).await;
+    let (status, stdout) = cli(
+        data_dir,
+        &database,
+        &[
+            "automation",
+            "run",
+            &automation_id,
+            "--wait",
+            "20",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(status, Some(0), "{stdout}");
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(run["id"].as_str().unwrap().starts_with("r-"), "{run}");
+    assert_eq!(run["automation_id"], automation_id.as_str());
+    assert_eq!(run["status"], "done", "{run}");
+    assert_eq!(run["trigger"]["type"], "manual");
+    assert_eq!(run["trigger"]["by"], "cli:tester");
+    assert_eq!(run["trace"]["actions"][0]["result"], "acked", "{run}");
+    assert_eq!(desk_lamp.recv().await.unwrap()["on"], true);
+
+    // People read the same run as one line per step.
+    let (status, text) = cli(
+        data_dir,
+        &database,
+        &["automation", "run", &automation_id, "--wait", "20"],
+    )
+    .await;
+    assert_eq!(status, Some(0), "{text}");
+    assert!(text.contains(": done in "), "{text}");
+    assert!(
+        text.contains("action 0 command desk-lamp switch: acked"),
+        "{text}"
+    );
+    hub.start_kill().unwrap();
+    hub.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_automation_run_from_the_cli_is_run_by_the_hub_on_sqlite() {
+    an_automation_run_from_the_cli_is_run_by_the_hub(hearth_testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_automation_run_from_the_cli_is_run_by_the_hub_on_postgres() {
+    an_automation_run_from_the_cli_is_run_by_the_hub(hearth_testkit::Backend::Postgres).await;
 }
