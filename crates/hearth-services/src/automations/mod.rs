@@ -1,5 +1,6 @@
 //! [`Automations`]: storing and managing automations and scenes (issue 14), for the CLI
-//! and the HTTP API alike. No engine runs them yet; this is where one will read them.
+//! and the HTTP API alike. The hub's engine (`engine`) runs them; `requests` is how a
+//! process outside the hub (the CLI) asks for a run now or applies a scene.
 //!
 //! A separate service rather than more methods on `Registry`: its refusals name a path
 //! into a document (`actions[0].on_failure[1].device`), which `RegistryError`'s static
