@@ -6,6 +6,8 @@
 //! - `api/auth.rs`: login, sessions, logout, tokens, rate limit, registration, profile.
 //! - `api/access.rs`: the role × action table.
 //! - `api/automations.rs`: automations and scenes (issue 14) and who may change them.
+//! - `api/automation_intruders.rs`: applying scenes, confirmation requests and a group's
+//!   place (issue 14) against those who may not.
 //! - `api/errors.rs`: error shapes for bad input.
 //! - `api/resources.rs`: groups, apps, devices (pagination), history, commands, audit.
 //! - `api/ops.rs`: the OpenAPI document against the routes, `/healthz`, `/metrics`.
@@ -18,6 +20,8 @@
 mod access;
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/automation_intruders.rs"]
+mod automation_intruders;
 #[path = "api/automations.rs"]
 mod automations;
 #[path = "api/errors.rs"]

@@ -49,7 +49,7 @@ fn view(caller: &Caller, request: &Confirmation) -> ConfirmationView {
 }
 
 /// Pending requests and those of the last 24 hours, newest first, of one group or of
-/// every group the caller is in.
+/// every group the caller is in (at most 100 of each group).
 #[utoipa::path(get, path = "/confirmations", tag = "automations", params(GroupQuery),
     responses((status = 200, body = Vec<ConfirmationView>), (status = 404, body = crate::error::ErrorBody)))]
 async fn list_confirmations(
@@ -58,10 +58,36 @@ async fn list_confirmations(
     ApiQuery(query): ApiQuery<GroupQuery>,
 ) -> ApiResult<axum::Json<Vec<ConfirmationView>>> {
     let group = visible_groups(&caller, query.group)?;
-    let requests = state
-        .store
-        .confirmations(group.as_ref(), now_millis() - RECENT_MS, LIMIT)
-        .await?;
+    let since_ms = now_millis() - RECENT_MS;
+    let requests = match group {
+        Some(group) => {
+            state
+                .store
+                .confirmations(Some(&group), since_ms, LIMIT)
+                .await?
+        }
+        // Each of the caller's groups on its own (and, for a hub administrator, every
+        // group's too): read across all groups at once, the newest `LIMIT` could all be
+        // another group's, and a group that keeps many requests pending would hide
+        // everyone else's.
+        None => {
+            let mut requests = Vec::new();
+            for group in caller.roles.keys() {
+                requests.extend(
+                    state
+                        .store
+                        .confirmations(Some(group), since_ms, LIMIT)
+                        .await?,
+                );
+            }
+            if caller.is_admin() {
+                requests.extend(state.store.confirmations(None, since_ms, LIMIT).await?);
+            }
+            requests.sort_by(|a, b| (b.created_at_ms, &b.id).cmp(&(a.created_at_ms, &a.id)));
+            requests.dedup_by(|a, b| a.id == b.id);
+            requests
+        }
+    };
     Ok(axum::Json(
         requests
             .iter()
