@@ -209,6 +209,16 @@ pub fn register_metrics(
                 "hub events the automation engine missed because it fell behind",
                 &automations.lagged,
             ),
+            (
+                "hearth_automation_loops_stopped_total",
+                "runs refused because a chain of automations went past max_chain_depth",
+                &automations.loops_stopped,
+            ),
+            (
+                "hearth_automation_rate_limited_total",
+                "runs refused because an automation started max_runs_per_minute already",
+                &automations.rate_limited,
+            ),
         ] {
             out.counter(name, help, &[], counter.load(Ordering::Relaxed) as f64);
         }
