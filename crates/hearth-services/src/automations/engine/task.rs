@@ -62,6 +62,9 @@ pub struct EngineTask {
     /// Manual runs asked for from outside the hub (the CLI), started by `run` or at the
     /// next reload.
     requested: Vec<crate::automations::requests::RunRequest>,
+    /// Requests already started whose timers may still be read (their deletion is not
+    /// waited for): a reload soon after must not start them twice.
+    started_requests: std::collections::HashSet<String>,
 }
 
 fn for_timer_id(automation_id: &str, trigger: usize) -> String {
@@ -79,6 +82,7 @@ impl EngineTask {
         let mut task = EngineTask {
             places: Places::new(zone),
             requested: Vec::new(),
+            started_requests: std::collections::HashSet::new(),
             limits: limits::Limits::default(),
             missed: Vec::new(),
             services,
@@ -182,11 +186,15 @@ impl EngineTask {
     async fn reload(&mut self) -> Result<(), EngineError> {
         self.load_automations().await?;
         self.plan_schedules();
+        let mut stored = std::collections::HashSet::new();
         for timer in self.services.store.timers().await? {
             if let Some(request) = crate::automations::requests::RunRequest::from_timer(&timer) {
+                stored.insert(request.timer_id.clone());
                 self.requested.push(request);
             }
         }
+        // Forget started requests whose timers are gone; they cannot come back.
+        self.started_requests.retain(|id| stored.contains(id));
         self.start_requested();
         Ok(())
     }
@@ -195,6 +203,9 @@ impl EngineTask {
     /// and drops their requests.
     fn start_requested(&mut self) {
         for request in std::mem::take(&mut self.requested) {
+            if !self.started_requests.insert(request.timer_id.clone()) {
+                continue;
+            }
             let store = self.services.store.clone();
             let timer_id = request.timer_id.clone();
             tokio::spawn(async move {
