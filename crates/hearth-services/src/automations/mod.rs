@@ -13,7 +13,7 @@
 //! scene of that group, and a `publish` goes to one of the group's devices.
 
 pub mod engine;
-mod references;
+pub(crate) mod references;
 pub mod requests;
 mod webhooks;
 

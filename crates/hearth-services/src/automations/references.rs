@@ -37,6 +37,44 @@ pub(super) async fn check_automation(
     resolve(store, &spec.group, references).await
 }
 
+/// Every device id an automation's document names (triggers, conditions, actions,
+/// `on_failure`, `wait_for`, `publish` topics), for the engine to check they are still
+/// the group's: a device removed and registered again in another group must not drive,
+/// nor be driven by, the first group's automations.
+pub(crate) fn devices_named(spec: &AutomationSpec) -> Vec<String> {
+    let mut references = Vec::new();
+    for (index, trigger) in spec.triggers.iter().enumerate() {
+        trigger_references(&format!("triggers[{index}]"), trigger, &mut references);
+    }
+    for (index, condition) in spec.conditions.iter().enumerate() {
+        condition_references(&format!("conditions[{index}]"), condition, &mut references);
+    }
+    action_references("actions", &spec.actions, &mut references);
+    references
+        .into_iter()
+        .filter_map(|reference| match reference {
+            Reference::Device(_, device) => Some(device.to_string()),
+            Reference::PublishDevice(_, device) => Some(device),
+            Reference::Scene(..) => None,
+        })
+        .collect()
+}
+
+/// Whether `device` is now a device of `group` (the registry's answer, for actions
+/// about to touch it).
+pub(crate) async fn device_in_group(store: &Arc<dyn Store>, device: &str, group: &GroupId) -> bool {
+    let Ok(device) = DeviceId::new(device) else {
+        return false;
+    };
+    match store.device(&device).await {
+        Ok(found) => store
+            .app(&found.application)
+            .await
+            .is_ok_and(|app| &app.group == group),
+        Err(_) => false,
+    }
+}
+
 pub(super) async fn check_scene(store: &Arc<dyn Store>, spec: &SceneSpec) -> AutomationResult<()> {
     let references = spec
         .targets

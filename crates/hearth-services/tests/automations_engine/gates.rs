@@ -232,3 +232,83 @@ async fn acknowledge(lamp: &AsyncClient, events: &mut EventLoop) {
     .await
     .unwrap();
 }
+
+/// A device id removed from the group and registered again in another group (by that
+/// group's owner) neither triggers the first group's automation nor receives its
+/// commands: the automation stops until someone edits it, and says why.
+async fn a_reused_device_id_drives_nothing_across_groups(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(at(12, 0)));
+    let hub = hearth_testkit::start_hub_with_clock(backend, |_| {}, clock).await;
+    let secrets = add_devices(&hub, &["hall-motion", "lamp"]).await;
+    let id = automation(
+        &hub,
+        r#"{"group": "home", "name": "Lamp on motion",
+         "triggers": [{"type": "reading", "device": "hall-motion", "metric": "motion", "eq": true},
+           {"type": "manual"}],
+         "actions": [{"type": "command", "device": "lamp", "name": "switch", "params": {"on": true}}]}"#,
+    )
+    .await;
+    let (lamp, mut lamp_events) = lamp(hub.mqtt().port(), &secrets["lamp"]).await;
+    let registry = hub.registry();
+    registry
+        .remove_device("test", &ids::device("hall-motion"))
+        .await
+        .unwrap();
+    registry
+        .add_group("test", &ids::group("other"), None, None)
+        .await
+        .unwrap();
+    registry
+        .add_app(
+            "test",
+            &ids::app("theirs"),
+            &ids::group("other"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let (_, secret) = registry
+        .add_device(
+            "test",
+            DeviceSpec {
+                app: Some(ids::app("theirs")),
+                ..DeviceSpec::new(ids::device("hall-motion"))
+            },
+        )
+        .await
+        .unwrap();
+    hub.authorizer().refresh(hub.bus().as_ref()).await.unwrap();
+    hub.engine().reload().await.unwrap();
+    let (motion, mut motion_events) = client(hub.mqtt().port(), "hall-motion", &secret).await;
+    send_data(
+        "hall-motion",
+        &motion,
+        &mut motion_events,
+        r#"{"motion": true}"#.into(),
+    )
+    .await;
+    // A manual run is refused and recorded with the reason; the reading above ran
+    // nothing, and the lamp (still subscribed) was sent nothing.
+    let run_id = hub.engine().run_now(&id, "user:admin").await.unwrap();
+    let runs = runs_until(&Automations::new(hub.store()), &id, 1).await;
+    assert_eq!(
+        runs.len(),
+        1,
+        "the reading from the other group ran it: {runs:#?}"
+    );
+    assert_eq!(runs[0].id, run_id);
+    assert_eq!(runs[0].status, "failed");
+    let reason = runs[0].trace["reason"].as_str().unwrap();
+    assert!(reason.contains("hall-motion"), "{reason}");
+    let sent = hub
+        .store()
+        .commands(&ids::device("lamp"), 10)
+        .await
+        .unwrap();
+    assert!(sent.is_empty(), "{sent:?}");
+    drop((lamp, lamp_events));
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(a_reused_device_id_drives_nothing_across_groups);

@@ -257,7 +257,7 @@ impl Engine {
         actor: &str,
     ) -> Result<serde_json::Value, EngineError> {
         let scene = self.services.store.scene(scene_id).await?;
-        let (_, outcome) = scene::apply_scene(&self.services, scene_id, actor).await;
+        let (_, outcome) = scene::apply_scene(&self.services, scene_id, actor, None).await;
         let entry = hearth_model::NewAuditEntry::new(actor, "scene.apply", scene_id).with_detail(
             serde_json::json!({"group": scene.spec.group, "result": outcome["result"],
                 "devices": outcome["devices"]}),

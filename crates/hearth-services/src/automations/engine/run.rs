@@ -2,6 +2,7 @@
 
 use super::confirm::Gates;
 use super::{Clock, EngineCounters};
+use crate::automations::references::device_in_group;
 use crate::commands::Commands;
 use crate::ingest::Ingest;
 use hearth_bus::{Bus, Envelope, Qos};
@@ -209,7 +210,8 @@ impl RunContext<'_> {
                     Action::Notify { message } => self.notify(message).await,
                     Action::Scene { scene } => {
                         let issued_by = format!("automation:{}", self.automation.id);
-                        super::scene::apply_scene(self.services, scene, &issued_by).await
+                        let group = Some(&self.automation.spec.group);
+                        super::scene::apply_scene(self.services, scene, &issued_by, group).await
                     }
                     Action::Publish {
                         topic,
@@ -237,8 +239,13 @@ impl RunContext<'_> {
                             self.store_resume("wait", index, due_at_ms, trace, Value::Null)
                                 .await;
                         }
-                        let outcome =
-                            super::wait::wait_for(self.services, trigger, due_at_ms).await;
+                        let outcome = super::wait::wait_for(
+                            self.services,
+                            &self.automation.spec.group,
+                            trigger,
+                            due_at_ms,
+                        )
+                        .await;
                         self.clear_resume(top_level).await;
                         match outcome {
                             Some(seen) => (
@@ -341,6 +348,15 @@ impl RunContext<'_> {
 
     /// Publishes to one of the group's devices (the document's check made sure of it).
     async fn publish(&self, topic: &str, payload: &Value, retain: bool) -> (bool, Value) {
+        let group = &self.automation.spec.group;
+        let device = hearth_model::topic::split(topic).map_or("", |(device, _)| device);
+        if !device_in_group(&self.services.store, device, group).await {
+            return (
+                false,
+                json!({"type": "publish", "topic": topic, "result": "refused",
+                    "error": format!("device {device:?} is not in group {:?}", group.as_str())}),
+            );
+        }
         let body = match payload {
             Value::String(text) => text.clone(),
             other => other.to_string(),
@@ -411,6 +427,14 @@ impl RunContext<'_> {
         wait: bool,
     ) -> (bool, Value) {
         let issued_by = format!("automation:{}", self.automation.id);
+        let group = &self.automation.spec.group;
+        if !device_in_group(&self.services.store, device.as_str(), group).await {
+            return (
+                false,
+                json!({"type": "command", "device": device, "name": name, "result": "refused",
+                    "error": format!("device {:?} is not in group {:?}", device.as_str(), group.as_str())}),
+            );
+        }
         let command = send_and_wait(self.services, &issued_by, device, name, params, wait).await;
         match command {
             Ok(command) => {

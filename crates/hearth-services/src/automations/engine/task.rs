@@ -65,6 +65,9 @@ pub struct EngineTask {
     /// Requests already started whose timers may still be read (their deletion is not
     /// waited for): a reload soon after must not start them twice.
     started_requests: std::collections::HashSet<String>,
+    /// Automations naming a device that is no longer in their group (removed, or
+    /// registered again elsewhere), with that device: not indexed, not run.
+    stale: HashMap<String, String>,
 }
 
 fn for_timer_id(automation_id: &str, trigger: usize) -> String {
@@ -83,6 +86,7 @@ impl EngineTask {
             places: Places::new(zone),
             requested: Vec::new(),
             started_requests: std::collections::HashSet::new(),
+            stale: HashMap::new(),
             limits: limits::Limits::default(),
             missed: Vec::new(),
             services,
@@ -252,7 +256,14 @@ impl EngineTask {
             .enumerate()
             .map(|(index, automation)| (automation.id.clone(), index))
             .collect();
-        self.index = Index::build(&automations);
+        let stale = self.stale_automations(&automations).await?;
+        for (id, device) in &stale {
+            if !self.stale.contains_key(id) {
+                tracing::warn!(automation = %id, device = %device, "automation stopped: it names a device that is no longer in its group");
+            }
+        }
+        self.stale = stale;
+        self.index = Index::build(&automations, &self.stale);
         self.automations = automations;
         let places = self.services.store.group_places().await?;
         if self.places.set(places) {
@@ -452,6 +463,40 @@ impl EngineTask {
         self.fire_as(automation_idx, trigger, depth, new_run_id())
     }
 
+    /// The automations that name a device not (or no longer) in their group, each with
+    /// the first such device.
+    async fn stale_automations(
+        &self,
+        automations: &[Arc<Automation>],
+    ) -> Result<HashMap<String, String>, EngineError> {
+        let store = &self.services.store;
+        let app_groups: HashMap<String, hearth_model::GroupId> = store
+            .apps(None)
+            .await?
+            .into_iter()
+            .map(|app| (app.id.to_string(), app.group))
+            .collect();
+        let device_groups: HashMap<String, &hearth_model::GroupId> = store
+            .credentials()
+            .await?
+            .devices
+            .into_iter()
+            .filter_map(|device| {
+                let group = app_groups.get(device.application.as_str())?;
+                Some((device.id.to_string(), group))
+            })
+            .collect();
+        Ok(automations
+            .iter()
+            .filter_map(|automation| {
+                let device = crate::automations::references::devices_named(&automation.spec)
+                    .into_iter()
+                    .find(|device| device_groups.get(device) != Some(&&automation.spec.group))?;
+                Some((automation.id.clone(), device))
+            })
+            .collect())
+    }
+
     /// [`Self::fire`] under a given run id.
     fn fire_as(
         &mut self,
@@ -467,6 +512,25 @@ impl EngineTask {
         let automation = self.automations[automation_idx].clone();
         let now_ms = self.services.clock.now_ms();
         if let Some(run_id) = self.refuse_if_looping(&automation, &trigger, depth, now_ms) {
+            return run_id;
+        }
+        if let Some(device) = self.stale.get(&automation.id) {
+            let start = RunStart {
+                run_id: run_id.clone(),
+                automation: automation.clone(),
+                trigger,
+                conditions: Vec::new(),
+                started_at_ms: now_ms,
+                resume: None,
+            };
+            let services = self.services.clone();
+            let why = format!(
+                "device {device:?} is no longer in group {:?}: edit the automation",
+                automation.spec.group.as_str()
+            );
+            tokio::spawn(async move {
+                run::record_skipped(&services, start, "failed", &why).await;
+            });
             return run_id;
         }
         let zone = self.places.zone(&automation.spec.group).clone();

@@ -31,11 +31,12 @@ pub struct Index {
 }
 
 impl Index {
-    /// The index of the enabled automations among `automations`.
-    pub fn build(automations: &[Arc<Automation>]) -> Index {
+    /// The index of the enabled automations among `automations`, but for those in
+    /// `stale` (which name a device no longer in their group).
+    pub fn build<T>(automations: &[Arc<Automation>], stale: &HashMap<String, T>) -> Index {
         let mut index = Index::default();
         for (automation_idx, automation) in automations.iter().enumerate() {
-            if !automation.spec.enabled {
+            if !automation.spec.enabled || stale.contains_key(&automation.id) {
                 continue;
             }
             for (trigger_idx, trigger) in automation.spec.triggers.iter().enumerate() {

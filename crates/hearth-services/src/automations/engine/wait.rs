@@ -8,11 +8,18 @@ use super::conditions::{metric_of, passes};
 use super::run::Services;
 use super::triggers::event_matches;
 use crate::ingest::{DeviceReport, PresenceEvent};
-use hearth_model::{Command, MessageKind, Millis, Trigger};
+use hearth_model::{Command, GroupId, MessageKind, Millis, Trigger};
 use serde_json::{Value, json};
 
-/// The report that met the trigger, or `None` when the deadline came first.
-pub async fn wait_for(services: &Services, trigger: &Trigger, due_at_ms: Millis) -> Option<Value> {
+/// The report that met the trigger, or `None` when the deadline came first. A report
+/// counts only from a device still in `group` (an id removed and registered again
+/// elsewhere does not).
+pub async fn wait_for(
+    services: &Services,
+    group: &GroupId,
+    trigger: &Trigger,
+    due_at_ms: Millis,
+) -> Option<Value> {
     let mut reports = services.ingest.reports();
     let mut presence = services.ingest.presence_events();
     let mut outcomes = services.commands.outcomes();
@@ -22,22 +29,32 @@ pub async fn wait_for(services: &Services, trigger: &Trigger, due_at_ms: Millis)
         tokio::select! {
             _ = &mut deadline => return None,
             Ok(report) = reports.recv() => {
-                if let Some(seen) = report_meets(trigger, &report) {
+                if let Some(seen) = report_meets(trigger, &report)
+                    && in_group(services, &report.device, group).await
+                {
                     return Some(seen);
                 }
             }
             Ok(event) = presence.recv() => {
-                if let Some(seen) = presence_meets(trigger, &event) {
+                if let Some(seen) = presence_meets(trigger, &event)
+                    && in_group(services, &event.device, group).await
+                {
                     return Some(seen);
                 }
             }
             Ok(command) = outcomes.recv() => {
-                if let Some(seen) = command_meets(trigger, &command) {
+                if let Some(seen) = command_meets(trigger, &command)
+                    && in_group(services, command.device.as_str(), group).await
+                {
                     return Some(seen);
                 }
             }
         }
     }
+}
+
+async fn in_group(services: &Services, device: &str, group: &GroupId) -> bool {
+    crate::automations::references::device_in_group(&services.store, device, group).await
 }
 
 fn report_meets(trigger: &Trigger, report: &DeviceReport) -> Option<Value> {
