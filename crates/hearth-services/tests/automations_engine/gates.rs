@@ -248,7 +248,7 @@ async fn a_reused_device_id_drives_nothing_across_groups(backend: Backend) {
          "actions": [{"type": "command", "device": "lamp", "name": "switch", "params": {"on": true}}]}"#,
     )
     .await;
-    let (lamp, mut lamp_events) = lamp(hub.mqtt().port(), &secrets["lamp"]).await;
+    let (lamp, lamp_events) = lamp(hub.mqtt().port(), &secrets["lamp"]).await;
     let registry = hub.registry();
     registry
         .remove_device("test", &ids::device("hall-motion"))
