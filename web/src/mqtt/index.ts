@@ -38,8 +38,9 @@ export function startLive(): void {
       if (state === 'online' && lost) {
         lost = false
         void devices.load(auth.currentGroup?.id ?? null)
-        void confirmations.load()
       }
+      // Requests made before the subscription was in place come from the API.
+      if (state === 'online') void confirmations.load()
       live.setConnection(state)
     },
     onUnauthorized: () => auth.clear(),

@@ -137,6 +137,10 @@ export interface Confirmation {
   created_at_ms: number
   expires_at_ms: number
   state: ConfirmationState
+  /** Whom the rule asks (empty: every member and above). */
+  users?: string[]
+  roles?: string[]
+  answers?: { user: string; confirm: boolean; at_ms: number }[]
   confirmed_by: string[]
   refused_by: string[]
   eligible: boolean

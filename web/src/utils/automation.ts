@@ -60,10 +60,18 @@ export function newDocument(group: string): AutomationSpec {
   }
 }
 
-/** A stored automation's document (what PUT takes back). */
+/**
+ * A stored automation's document (what PUT takes back), a copy the editor may change.
+ * A JSON copy: documents are JSON, and the store's objects are reactive proxies, which
+ * `structuredClone` refuses.
+ */
 export function documentOf(automation: Automation): AutomationSpec {
-  const { id: _id, created_by: _by, created_at_ms: _created, updated_at_ms: _updated, ...spec } = structuredClone(automation)
+  const { id: _id, created_by: _by, created_at_ms: _created, updated_at_ms: _updated, ...spec } = jsonCopy(automation)
   return spec
+}
+
+export function jsonCopy<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T
 }
 
 /** Which comparison a reading trigger or condition makes (`eq` when none is set yet). */
@@ -192,4 +200,9 @@ export function fieldBelongsTo(field: string | null | undefined, path: string): 
 export function fieldKey(field: string | null | undefined, path: string): string | null {
   if (!fieldBelongsTo(field, path) || field === path) return null
   return field!.slice(path.length + 1).split('.')[0]
+}
+
+/** The hub's message without the field it may already start with (`actions[0]: invalid…`). */
+export function withoutField(field: string, message: string): string {
+  return message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message
 }

@@ -1,10 +1,11 @@
 // The automation editor's document logic: the form and the JSON view edit one document.
 import { describe, expect, it } from 'vitest'
+import { reactive } from 'vue'
 import type { AutomationSpec, Comparison } from '@/types/automation'
 import { ACTION_TYPES, CONDITION_TYPES, TRIGGER_TYPES } from '@/types/automation'
 import {
   blankAction, blankCondition, blankTrigger, cleanDocument, comparisonOp, documentOf, documentText, fieldBelongsTo, fieldKey,
-  formatLooseValue, newDocument, parseDocumentText, parseLooseValue, setComparisonOp,
+  formatLooseValue, newDocument, parseDocumentText, parseLooseValue, setComparisonOp, withoutField,
 } from '@/utils/automation'
 
 /** The issue's example, as the form builds it. */
@@ -66,6 +67,10 @@ describe('form ↔ JSON', () => {
     const stored = { ...EXAMPLE, id: 'a-1', created_by: 'admin', created_at_ms: 1, updated_at_ms: 2 }
     expect(documentOf(stored)).toEqual(EXAMPLE)
     expect(stored.id).toBe('a-1')
+    // The store's automations are reactive proxies, which structuredClone refuses.
+    const copy = documentOf(reactive(stored))
+    copy.triggers.push({ type: 'manual' })
+    expect(stored.triggers).toHaveLength(1)
   })
 
   it('every kind has a blank the hub reads', () => {
@@ -124,5 +129,7 @@ describe('the hub\'s refused field', () => {
     expect(fieldBelongsTo(undefined, 'triggers[0]')).toBe(false)
     expect(fieldKey('triggers[0].metric', 'triggers[0]')).toBe('metric')
     expect(fieldKey('triggers[0]', 'triggers[0]')).toBeNull()
+    expect(withoutField('actions[0]', 'actions[0]: invalid device id ""')).toBe('invalid device id ""')
+    expect(withoutField('name', 'must not be empty')).toBe('must not be empty')
   })
 })
