@@ -1,10 +1,14 @@
 // A simulated device over real MQTT (mqtt.js in Node): it logs in with its id and secret,
 // sets the offline will, publishes readings, and answers `switch` commands with an ack
-// carrying its new state, as firmware would (SPEC §4).
+// carrying its new state, as firmware would (SPEC §4). With `reportState`, it then also
+// reports that state as a reading (`{"on": true}`), as lamps do; `accepts` names the
+// commands it acks as done (others are answered `ok: false`).
 import mqtt from 'mqtt'
 
-export async function connectDevice(url, id, secret) {
+export async function connectDevice(url, id, secret, { reportState = false, accepts = ['switch'] } = {}) {
   const state = { on: false }
+  /** Every command received, in order: `{name, params}`. */
+  const commands = []
   // While held, acks wait: the test can see the app's "pending" before the answer.
   let release = null
   let held = Promise.resolve()
@@ -20,15 +24,18 @@ export async function connectDevice(url, id, secret) {
     const match = new RegExp(`^devices/${id}/commands/([^/]+)$`).exec(topic)
     if (!match) return
     const command = JSON.parse(payload.toString())
-    void held.then(() => {
+    commands.push({ name: match[1], params: command })
+    void held.then(async () => {
       if (match[1] === 'switch' && typeof command.on === 'boolean') state.on = command.on
-      const ack = { id: command.id, ok: match[1] === 'switch', state: { on: state.on } }
-      return client.publishAsync(`${topic}/ack`, JSON.stringify(ack), { qos: 1 })
+      const ack = { id: command.id, ok: accepts.includes(match[1]), state: { on: state.on } }
+      await client.publishAsync(`${topic}/ack`, JSON.stringify(ack), { qos: 1 })
+      if (reportState) await client.publishAsync(`devices/${id}/data`, JSON.stringify({ on: state.on }), { qos: 1 })
     })
   })
   await client.publishAsync(`devices/${id}/status`, 'online', { qos: 1, retain: true })
   return {
     state,
+    commands,
     publish: (readings) => client.publishAsync(`devices/${id}/data`, JSON.stringify(readings), { qos: 1 }),
     hold() {
       held = new Promise((resolve) => (release = resolve))

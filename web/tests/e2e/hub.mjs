@@ -20,12 +20,18 @@ export function hubBinary() {
   throw new Error('no hearth binary: run `cargo build -p hearth` or set HEARTH_BIN')
 }
 
-export async function startHub({ timeoutMs = 60_000 } = {}) {
+/** `config`: the text of a hearth.toml for this hub (passed with `--config`). */
+export async function startHub({ timeoutMs = 60_000, config } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hearth-e2e-'))
   const passwordFile = join(dataDir, 'admin-password')
   writeFileSync(passwordFile, `${ADMIN_PASSWORD}\n`, { mode: 0o600 })
   const args = ['serve', '--data-dir', join(dataDir, 'data'), '--admin-password-file', passwordFile,
     '--http', '127.0.0.1:0', '--mqtt', '127.0.0.1:0', '--ws', '127.0.0.1:0', '--print-addrs']
+  if (config !== undefined) {
+    const configFile = join(dataDir, 'hearth.toml')
+    writeFileSync(configFile, config)
+    args.push('--config', configFile)
+  }
   const child = spawn(hubBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } })
   let log = ''
   child.stderr.on('data', (chunk) => { log += chunk })
