@@ -12,3 +12,6 @@ export const disableAutomation = (id: string) => http.post<Automation>(`/automat
 export const runAutomation = (id: string) => http.post<{ run: string }>(`/automations/${encodeURIComponent(id)}/run`)
 export const fetchRuns = (id: string, limit = 50) =>
   http.get<AutomationRun[]>(`/automations/${encodeURIComponent(id)}/runs`, { limit })
+/** Makes (or replaces) the automation's secret webhook URL, shown only now: `{url: "/api/v1/hooks/…"}`. */
+export const makeWebhook = (id: string) => http.post<{ url: string }>(`/automations/${encodeURIComponent(id)}/webhook`)
+export const removeWebhook = (id: string) => http.delete<void>(`/automations/${encodeURIComponent(id)}/webhook`)

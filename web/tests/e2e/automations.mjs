@@ -195,6 +195,33 @@ test('on a 390 px phone the automation editor fits the screen', async () => {
   }
 })
 
+test('Run now and the secret webhook URL run an automation; its notify action shows in the app', async () => {
+  const dinner = await api('POST', '/automations', {
+    group: 'home', name: 'Dinner bell', triggers: [{ type: 'manual' }, { type: 'webhook' }],
+    actions: [{ type: 'notify', message: 'Dinner is ready' }],
+  })
+  await page.locator('[data-test="nav-home"]').click()
+  await page.locator('[data-test="nav-automations"]').click()
+  await page.locator(`[data-test="automation-run-${dinner.id}"]`).click()
+  const notification = page.locator('.n-notification', { hasText: 'Dinner is ready' })
+  await notification.first().waitFor(WAIT)
+  await page.screenshot({ path: `${shots}automation-notification.png`, animations: 'disabled' })
+
+  await page.locator(`[data-test="automation-edit-${dinner.id}"]`).click()
+  const editor = page.locator('[data-test="automation-editor"]')
+  await editor.locator('[data-test="triggers[1]"] [data-test="webhook-make"]').click()
+  const url = await editor.locator('[data-test="webhook-url"] input').inputValue()
+  assert.match(url, new RegExp(`^${hub.http}/api/v1/hooks/${dinner.id}/\\S+$`))
+  await editor.locator('.n-card-header__close').click()
+  await editor.waitFor({ state: 'detached', ...WAIT })
+  // No login: the secret in the URL is the credential.
+  const fired = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"from": "doorbell"}' })
+  assert.ok(fired.ok, `${fired.status} ${await fired.text()}`)
+  await notification.nth(1).waitFor(WAIT)
+  const runs = await api('GET', `/automations/${dinner.id}/runs`)
+  assert.deepEqual(runs.map((run) => run.trigger.type).sort(), ['manual', 'webhook'])
+})
+
 test('a scene applied with one tap shows each device\'s answer', async () => {
   await page.locator('[data-test="nav-scenes"]').click()
   await page.locator('[data-test="scene-add"]').click()

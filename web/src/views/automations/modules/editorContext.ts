@@ -12,6 +12,8 @@ export interface EditorContext {
   /** The hub's refusal: `{field: "triggers[0].metric", message}`. */
   fieldError: Ref<{ field: string; message: string } | null>
   readOnly: ComputedRef<boolean>
+  /** The stored automation's id (`null` while it is new): its webhook URL needs one. */
+  automationId?: ComputedRef<string | null>
 }
 
 const KEY: InjectionKey<EditorContext> = Symbol('automation-editor')
