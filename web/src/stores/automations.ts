@@ -60,8 +60,22 @@ export const useAutomationStore = defineStore(StoreId.Automations, () => {
     delete lastRuns.value[id]
   }
 
-  async function runNow(id: string) {
-    return automationsApi.runAutomation(id)
+  /**
+   * Starts a run; the hub answers at once and the run goes on there, so its status is
+   * asked for again each second until it ends (a minute at most; a longer run shows
+   * when the list is next loaded).
+   */
+  async function runNow(id: string, everyMs = 1000, tries = 60) {
+    const started = await automationsApi.runAutomation(id)
+    void (async () => {
+      for (let attempt = 0; attempt < tries; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, everyMs))
+        await refreshLastRun(id)
+        const run = lastRuns.value[id]
+        if (run?.id === started.run && run.status !== 'running') return
+      }
+    })()
+    return started
   }
 
   return { automations, lastRuns, loading, loadedGroup, canWrite, load, refreshLastRun, setEnabled, save, remove, runNow }

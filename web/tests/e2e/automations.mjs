@@ -177,11 +177,17 @@ test('motion after dark switches the lamp on; the app shows it, and the run\'s t
   await page.locator(`[data-test="automation-last-${automationId}"][data-status="done"]`).waitFor(WAIT)
 })
 
-test('on a 390 px phone the automation editor fits the screen', async () => {
+test('on a 390 px phone the automation list and editor fit the screen', async () => {
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await page.context().storageState(), isMobile: true, hasTouch: true })
   try {
     const phonePage = await phone.newPage()
     await phonePage.goto(`${hub.http}/automations`)
+    // The list keeps every button on screen (no horizontal scroll).
+    const run = phonePage.locator(`[data-test="automation-run-${automationId}"]`)
+    await run.waitFor(WAIT)
+    const box = await run.boundingBox()
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `Run now is off screen: ${JSON.stringify(box)}`)
+    await phonePage.screenshot({ path: `${shots}automations-phone.png`, animations: 'disabled' })
     await phonePage.locator(`[data-test="automation-edit-${automationId}"]`).click()
     await phonePage.locator('[data-test="automation-editor"] [data-test="triggers[0]"]').waitFor(WAIT)
     const fits = await phonePage.evaluate(() => {
