@@ -289,6 +289,14 @@ test('two people confirm in their browsers; then the lock opens', async () => { 
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     assert.equal(devices['front-door'].commands[0].name, 'unlock')
+
+    // A member reads the group's automations but changes none (the hub would answer 403).
+    const member = sessions[0].page
+    await member.locator('[data-test="nav-automations"]').click()
+    await member.locator('[data-test="automations-read-only"]').waitFor(WAIT)
+    await member.locator(`[data-test="automation-history-${gate.id}"]`).waitFor(WAIT)
+    assert.equal(await member.locator('[data-test="automation-add"]').count(), 0)
+    assert.equal(await member.locator(`[data-test="automation-run-${gate.id}"]`).count(), 0)
   } finally {
     for (const session of sessions) await session.context.close()
   }
