@@ -24,7 +24,7 @@ pub struct CpuUsage {
 
 /// CPU totals at one moment, to subtract from a later sample.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CpuSample {
+pub struct CpuSample {
     generator: Option<f64>,
     broker: Option<(u32, f64)>,
 }

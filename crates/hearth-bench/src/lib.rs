@@ -22,6 +22,8 @@
 //! - `devices`: a fleet of registered devices publishing QoS 1 readings (ingest).
 //! - `logins`: logins with credentials per second, each user once.
 //! - `relay`: the do-nothing broker for the generator's own ceiling.
+//! - `trigger_latency`: a sensor's reading to an automation's command at an actuator
+//!   (`hearth bench automations`).
 //! - `login_fanout`: fan-out with a login per client, for the authorizer's
 //!   per-delivery check (`hearth bench auth`).
 //! - `error`: [`BenchError`].
@@ -39,8 +41,9 @@ pub mod report;
 pub mod result;
 mod scenario;
 mod seqset;
+pub mod trigger_latency;
 
-pub use cpu::CpuUsage;
+pub use cpu::{CpuSample, CpuUsage};
 pub use error::BenchError;
 pub use relay::Relay;
 pub use result::{

@@ -6,6 +6,8 @@
 //!   relay: the generator's own limit on this machine.
 //! - `hearth bench compare` turns the JSON of several runs of two brokers into one
 //!   Markdown table of medians and ratios (used by `bench/broker-vs-mosquitto.sh`).
+//! - `hearth bench automations` (`bench_automations.rs`): ingest with and without
+//!   automations, and trigger-to-command latency.
 //! - `hearth bench login-fleet` and `hearth bench logins` (`bench_logins.rs`): logins
 //!   per second with registry credentials (used by `bench/logins.sh`).
 
@@ -38,6 +40,8 @@ pub enum BenchCommand {
     Auth(crate::bench_auth::AuthBenchArgs),
     /// Durable device messages per second end to end, beside the store's own ceiling.
     Ingest(crate::bench_ingest::IngestBenchArgs),
+    /// Ingest with 10,000 automations against none, and trigger-to-command latency.
+    Automations(crate::bench_automations::AutomationsBenchArgs),
     /// Prepare a hub data directory with registered devices and write their secrets.
     LoginFleet(logins::LoginFleetArgs),
     /// Log every user of a `user:password` file in once; logins per second and CPU.
@@ -121,6 +125,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchCommand::Auth(args) => crate::bench_auth::run(args),
         BenchCommand::Ingest(args) => crate::bench_ingest::run(args),
+        BenchCommand::Automations(args) => crate::bench_automations::run(args),
         BenchCommand::LoginFleet(args) => logins::fleet(args),
         BenchCommand::Logins(args) => logins::logins(args),
         BenchCommand::Compare(args) => {

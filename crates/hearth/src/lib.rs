@@ -16,6 +16,7 @@ mod adapters;
 mod admin;
 mod bench;
 mod bench_auth;
+mod bench_automations;
 mod bench_ingest;
 pub mod cli;
 pub mod config;
