@@ -27,9 +27,13 @@ export function describeTrigger(trigger: Entry | null | undefined): string {
     case 'manual':
       return trigger.by ? `manual by ${text(trigger.by)}` : 'manual'
     case 'time':
-      return `time ${text(trigger.cron ?? trigger.scheduled_at_ms)}`.trim()
-    case 'sun':
-      return `sun ${text(trigger.event)}`.trim()
+      return `time ${text(trigger.cron)}`.trim()
+    case 'sun': {
+      const offset = typeof trigger.offset_secs === 'number' && trigger.offset_secs ? ` ${trigger.offset_secs > 0 ? '+' : ''}${trigger.offset_secs} s` : ''
+      return `sun ${text(trigger.event)}${offset}`.trim()
+    }
+    case 'webhook':
+      return 'webhook'
     default:
       return type || JSON.stringify(trigger)
   }
@@ -65,7 +69,7 @@ export function describeCondition(entry: Entry): ConditionLine {
 }
 
 /** Results that mean the action did not do what it should. */
-const FAILED_RESULTS = new Set(['failed', 'timeout', 'refused', 'expired', 'error'])
+const FAILED_RESULTS = new Set(['failed', 'timeout', 'timed out', 'refused', 'expired', 'error'])
 
 export interface ActionLine {
   index: number | null
@@ -98,6 +102,15 @@ export function describeAction(entry: Entry): ActionLine {
       break
     case 'webhook':
       what = text(entry.url)
+      break
+    case 'confirm': {
+      const confirmedBy = Array.isArray(entry.confirmed_by) ? entry.confirmed_by.map(text) : []
+      const people = typeof entry.people === 'number' ? `/${entry.people}` : ''
+      what = `${confirmedBy.length}${people}${confirmedBy.length ? ` (${confirmedBy.join(', ')})` : ''}`
+      break
+    }
+    case 'wait_for':
+      what = entry.seen ? describeTrigger(entry.seen as Entry) : entry.timeout_secs !== undefined ? `${text(entry.timeout_secs)} s` : ''
       break
     default:
       what = ''

@@ -22,6 +22,9 @@ describe('the run history', () => {
     expect(describeTrigger({ type: 'manual', by: 'admin', at_ms: 1 })).toBe('manual by admin')
     expect(describeTrigger({ type: 'presence', device: 'phone', online: false })).toBe('presence phone offline')
     expect(describeTrigger({ type: 'command', device: 'lock', name: 'unlock', status: 'failed' })).toBe('command lock unlock failed')
+    expect(describeTrigger({ type: 'time', index: 0, cron: '0 7 * * mon-fri', scheduled_at_ms: 1 })).toBe('time 0 7 * * mon-fri')
+    expect(describeTrigger({ type: 'sun', event: 'sunset', offset_secs: -1800 })).toBe('sun sunset -1800 s')
+    expect(describeTrigger({ type: 'webhook', body: { from: 'doorbell' } })).toBe('webhook')
     expect(describeTrigger(null)).toBe('')
   })
 
@@ -40,6 +43,11 @@ describe('the run history', () => {
     expect(describeAction({ type: 'scene', scene: 's-1', result: '4/5 confirmed, lamp-3 timeout' })).toMatchObject({ text: 'scene s-1', ok: true })
     expect(describeAction({ type: 'notify', message: 'Hi', result: 'published' }).text).toBe('notify “Hi”')
     expect(describeAction({ type: 'delay', seconds: 30, result: 'waited' }).text).toBe('delay 30 s')
+    expect(describeAction({ type: 'confirm', request: 'c-1', result: 'confirmed', people: 2, confirmed_by: ['alice', 'bob'], refused_by: [] }))
+      .toMatchObject({ text: 'confirm 2/2 (alice, bob)', ok: true })
+    expect(describeAction({ type: 'confirm', result: 'expired', people: 2, confirmed_by: [] })).toMatchObject({ text: 'confirm 0/2', ok: false })
+    expect(describeAction({ type: 'wait_for', result: 'timed out', timeout_secs: 60 })).toMatchObject({ text: 'wait_for 60 s', ok: false })
+    expect(describeAction({ type: 'wait_for', result: 'triggered', seen: { type: 'presence', device: 'door', online: true } }).text).toBe('wait_for presence door online')
   })
 
   it('lists the whole trace, and a skipped run\'s reason', () => {
