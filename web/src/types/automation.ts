@@ -75,7 +75,12 @@ export interface Automation extends AutomationSpec {
   created_by: string
   created_at_ms: number
   updated_at_ms: number
+  /** Runs that failed in a row, up to the last one; from `FLAGGED_AFTER` the app flags it. */
+  failures_in_row?: number
 }
+
+/** Failed runs in a row from which an automation is flagged (`Automation::FLAGGED_AFTER`). */
+export const FLAGGED_AFTER = 3
 
 /** One run as `GET /automations/{id}/runs` lists it. */
 export interface AutomationRun {

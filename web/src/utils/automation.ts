@@ -66,9 +66,14 @@ export function newDocument(group: string): AutomationSpec {
  * `structuredClone` refuses.
  */
 export function documentOf(automation: Automation): AutomationSpec {
-  const { id: _id, created_by: _by, created_at_ms: _created, updated_at_ms: _updated, ...spec } = jsonCopy(automation)
-  return spec
+  // Only the document's own fields: the hub adds others (`id`, `failures_in_row`…) and
+  // refuses any field it does not know in a document.
+  const copy = jsonCopy(automation) as unknown as Record<string, unknown>
+  return Object.fromEntries(DOCUMENT_KEYS.filter((key) => copy[key] !== undefined).map((key) => [key, copy[key]])) as unknown as AutomationSpec
 }
+
+/** The fields of an automation document (`hearth_model::AutomationSpec`). */
+export const DOCUMENT_KEYS = ['group', 'name', 'enabled', 'triggers', 'conditions', 'actions', 'mode', 'max_runs'] as const
 
 export function jsonCopy<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T

@@ -196,6 +196,10 @@ test('on a 390 px phone the automation list and editor fit the screen', async ()
     })
     assert.ok(fits, 'the editor is wider than the phone')
     await phonePage.screenshot({ path: `${shots}automation-form-phone.png` })
+    // Saving a stored automation sends its document back (PUT) and the hub takes it.
+    await phonePage.locator('[data-test="automation-save"]').click()
+    await phonePage.locator('[data-test="automation-editor"]').waitFor({ state: 'detached', ...WAIT })
+    assert.deepEqual((await api('GET', `/automations/${automationId}`)).triggers, EXAMPLE.triggers)
   } finally {
     await phone.close()
   }

@@ -64,7 +64,7 @@ describe('form ↔ JSON', () => {
   })
 
   it('a stored automation\'s document leaves out what the hub adds', () => {
-    const stored = { ...EXAMPLE, id: 'a-1', created_by: 'admin', created_at_ms: 1, updated_at_ms: 2 }
+    const stored = { ...EXAMPLE, id: 'a-1', created_by: 'admin', created_at_ms: 1, updated_at_ms: 2, failures_in_row: 0 }
     expect(documentOf(stored)).toEqual(EXAMPLE)
     expect(stored.id).toBe('a-1')
     // The store's automations are reactive proxies, which structuredClone refuses.
