@@ -39,7 +39,8 @@ pub use caller::{Caller, Credential};
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
 pub use seams::{
-    AutomationRunner, CommandRequest, CommandService, IssuedCredential, MqttCredentialIssuer,
+    AlertDesk, AutomationRunner, CommandRequest, CommandService, IssuedCredential,
+    MqttCredentialIssuer,
 };
 pub use security::{CONTENT_SECURITY_POLICY, ServedOverTls};
 pub use server::MAX_HEAD_BYTES;
@@ -97,6 +98,7 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::confirmations::router())
         .merge(routes::places::router())
         .merge(routes::hooks::router())
+        .merge(routes::alerts::router())
         .merge(routes::audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)

@@ -110,3 +110,23 @@ pub trait AutomationRunner: Send + Sync {
         ))
     }
 }
+
+/// A person's actions on alerts (`hearth_services::alerts::AlertServices` behind an
+/// adapter): the route has checked that the caller may act on the alert's group.
+#[async_trait]
+pub trait AlertDesk: Send + Sync {
+    /// Marks it seen (it stays active); audited, shown live. 409 if cleared.
+    async fn acknowledge(
+        &self,
+        alert_id: &str,
+        user: &hearth_model::UserName,
+    ) -> Result<hearth_model::Alert, ApiError>;
+    /// Clears it; audited, shown live. 409 if already cleared.
+    async fn clear(
+        &self,
+        alert_id: &str,
+        user: &hearth_model::UserName,
+    ) -> Result<hearth_model::Alert, ApiError>;
+    /// Re-reads rules after a change, so that the next reading is judged by them.
+    async fn reload(&self);
+}

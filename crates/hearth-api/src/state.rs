@@ -2,7 +2,7 @@
 //! [`ApiConfig`], the API's settings.
 
 use crate::metrics::Metrics;
-use crate::seams::{AutomationRunner, CommandService, MqttCredentialIssuer};
+use crate::seams::{AlertDesk, AutomationRunner, CommandService, MqttCredentialIssuer};
 use hearth_services::{LoginLimiter, Registry};
 use hearth_store::Store;
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,8 @@ pub struct AppState {
     /// Starts manual runs of automations; `None` answers 503 on
     /// `/automations/{id}/run`.
     pub automation_runner: Option<Arc<dyn AutomationRunner>>,
+    /// Acknowledges and clears alerts; `None` answers 503 there.
+    pub alert_desk: Option<Arc<dyn AlertDesk>>,
     /// Issues browser MQTT credentials; `None` answers 503 on `/mqtt/credentials`.
     pub mqtt_credentials: Option<Arc<dyn MqttCredentialIssuer>>,
     /// Whether the broker is ready; `/healthz` reports it. Defaults to "yes" (no
@@ -108,6 +110,7 @@ impl AppState {
             config: Arc::new(config),
             commands: None,
             automation_runner: None,
+            alert_desk: None,
             mqtt_credentials: None,
             broker_ready: Arc::new(|| true),
             metrics: Metrics::new(),
@@ -125,6 +128,11 @@ impl AppState {
 
     pub fn with_automation_runner(mut self, runner: Arc<dyn AutomationRunner>) -> AppState {
         self.automation_runner = Some(runner);
+        self
+    }
+
+    pub fn with_alert_desk(mut self, desk: Arc<dyn AlertDesk>) -> AppState {
+        self.alert_desk = Some(desk);
         self
     }
 

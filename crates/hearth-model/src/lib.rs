@@ -13,10 +13,13 @@
 //!   `automation_check`, what is wrong with one, by field.
 //! - `command`: remote control commands and their statuses.
 //! - `history`: messages, points, status changes and aggregates.
+//! - `notification_prefs`: a person's notification preferences and Web Push
+//!   subscriptions.
 //! - `presence`: the presence words of `devices/{id}/status`.
 //! - `topic`: the device topic grammar (`devices/{id}/...`), parsed and built.
 
 mod access;
+mod alert;
 mod audit;
 mod automation;
 mod automation_check;
@@ -25,11 +28,16 @@ mod confirmation;
 mod cron;
 mod history;
 mod id;
+mod notification_prefs;
 mod presence;
 mod registry;
 pub mod topic;
 
 pub use access::{Permission, Role, effective_permission};
+pub use alert::{
+    Alert, AlertCondition, AlertRule, AlertRuleSpec, AlertState, ChannelTarget, Notification,
+    NotificationState, Severity, fill_template,
+};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use automation::{
     Action, Automation, AutomationSpec, Comparison, Condition, RunMode, Scene, SceneSpec,
@@ -43,6 +51,9 @@ pub use confirmation::{
 pub use cron::Cron;
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
+pub use notification_prefs::{
+    NOTIFICATION_LANGUAGES, NotificationPrefs, PushSubscription, QuietHours, SeverityFloors,
+};
 pub use presence::{DevicePresence, PRESENCE_WORDS};
 pub use registry::{
     Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, User,

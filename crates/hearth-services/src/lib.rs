@@ -17,11 +17,13 @@
 //! - `retention`: hourly rollups and retention of history, run by the hub.
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
+pub mod alerts;
 pub mod auth;
 pub mod automations;
 pub mod commands;
 pub mod ingest;
 pub mod login_limit;
+pub mod notify;
 pub mod outbound;
 pub mod registry;
 pub mod retention;

@@ -115,8 +115,21 @@ impl HttpClient {
         headers: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<u16, OutboundError> {
+        self.post_raw(url, body.to_string().into_bytes(), headers, timeout)
+            .await
+    }
+
+    /// POSTs `body` exactly as given (what was signed is what is sent), as JSON unless
+    /// `headers` name a `content-type`.
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<u16, OutboundError> {
         let target = parse(url)?;
-        let body = Bytes::from(body.to_string());
+        let body = Bytes::from(body);
         tokio::time::timeout(timeout, self.exchange(&target, body, headers))
             .await
             .map_err(|_| OutboundError::Timeout(timeout))?
@@ -138,8 +151,14 @@ impl HttpClient {
         };
         let mut request = Request::post(target.path.as_str())
             .header("host", host)
-            .header("content-type", "application/json")
             .header("user-agent", concat!("hearth/", env!("CARGO_PKG_VERSION")));
+        // JSON unless the caller says otherwise (Web Push sends octets).
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            request = request.header("content-type", "application/json");
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

@@ -22,6 +22,9 @@
 //!   (stored as SHA-256 digests).
 //! - `automations`: [`AutomationStore`], automations and scenes (documents), and the
 //!   engine's durable runs and timers.
+//! - `alerts`: [`AlertStore`], alert rules, alerts and the notification outbox.
+//! - `notification_prefs`: [`PreferenceStore`], people's notification preferences and
+//!   Web Push subscriptions.
 //! - `automation_gates`: [`GateStore`], groups' places (time zone, latitude/longitude)
 //!   and two-person confirmation requests.
 //! - `open`: [`open`] and [`sqlite_url`].
@@ -30,6 +33,7 @@
 //! - `broker_state`: [`RedbBrokerStore`], retained messages, persistent sessions and
 //!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`).
 
+mod alerts;
 mod auth;
 mod automation_gates;
 mod automations;
@@ -37,12 +41,14 @@ mod broker_state;
 mod commands;
 mod error;
 mod history;
+mod notification_prefs;
 mod open;
 mod postgres;
 mod registry;
 mod sql;
 mod sqlite;
 
+pub use alerts::{AlertFilter, AlertStore};
 pub use auth::{ApiToken, AuthStore, Session};
 pub use automation_gates::GateStore;
 pub use automations::{AutomationRun, AutomationStore, AutomationTimer};
@@ -52,6 +58,7 @@ pub use error::{StoreError, StoreResult};
 pub use history::{
     HistoryStore, IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange,
 };
+pub use notification_prefs::PreferenceStore;
 pub use open::{open, sqlite_url};
 pub use postgres::PostgresStore;
 pub use registry::{

@@ -272,6 +272,8 @@ pub trait Store:
     + crate::CommandStore
     + crate::AutomationStore
     + crate::GateStore
+    + crate::AlertStore
+    + crate::PreferenceStore
     + Send
     + Sync
 {

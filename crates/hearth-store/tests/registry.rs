@@ -12,6 +12,7 @@
 //! - `registry/auth.rs`: the HTTP API's login sessions and API tokens.
 //! - `registry/history.rs`: ingest batches and history reads.
 //! - `registry/history_aggregates.rs`: aggregates, rollups, retention.
+//! - `registry/notification_prefs.rs`: notification preferences, push subscriptions.
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/apps.rs"]
@@ -32,6 +33,8 @@ mod history;
 mod history_aggregates;
 #[path = "registry/migrations.rs"]
 mod migrations;
+#[path = "registry/notification_prefs.rs"]
+mod notification_prefs;
 
 use hearth_model::{
     AppId, Application, DeviceId, Grant, Group, GroupId, Membership, NewAuditEntry, NewDevice,

@@ -15,8 +15,10 @@
 //! - [`both_backends!`]: one test, two backends.
 //! - [`both_backends_hub!`]: one test that starts a hub, two backends.
 //! - [`start_hub`] and [`TestHub`]: a whole hub on port 0, as `hearth serve` runs it.
+//! - [`devices`]: simulated devices over real MQTT ([`devices::TestDevice`]).
 //! - [`ids`]: `device("d1")`, `app("default")`... for the typed ids the registry takes.
 
+pub mod devices;
 mod hub;
 pub mod ids;
 

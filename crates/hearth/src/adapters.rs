@@ -57,6 +57,50 @@ impl CommandService for CommandAdapter {
     }
 }
 
+/// `hearth_api::AlertDesk` over the alert services and engine.
+pub struct AlertAdapter {
+    pub services: hearth_services::alerts::AlertServices,
+    pub engine: hearth_services::alerts::AlertEngine,
+}
+
+#[async_trait]
+impl hearth_api::AlertDesk for AlertAdapter {
+    async fn acknowledge(
+        &self,
+        alert_id: &str,
+        user: &hearth_model::UserName,
+    ) -> Result<hearth_model::Alert, ApiError> {
+        self.services
+            .acknowledge(alert_id, user)
+            .await
+            .map_err(alert_error)
+    }
+
+    async fn clear(
+        &self,
+        alert_id: &str,
+        user: &hearth_model::UserName,
+    ) -> Result<hearth_model::Alert, ApiError> {
+        self.services
+            .clear_by(alert_id, user)
+            .await
+            .map_err(alert_error)
+    }
+
+    async fn reload(&self) {
+        self.engine.reload().await;
+    }
+}
+
+fn alert_error(error: hearth_services::alerts::ActionError) -> ApiError {
+    match error {
+        hearth_services::alerts::ActionError::Cleared => ApiError::Conflict(error.to_string()),
+        hearth_services::alerts::ActionError::Store(error) => {
+            engine_error(EngineError::Store(error))
+        }
+    }
+}
+
 /// `hearth_api::AutomationRunner` over the automation engine.
 pub struct EngineAdapter(pub Engine);
 
@@ -352,5 +396,60 @@ pub fn register_metrics(
             &[],
             ingest_backlog() as f64,
         );
+    });
+}
+
+/// `/metrics` for alerts: alerts by severity and state (read from the store every few
+/// seconds by the hub, kept in `counts`), raised alerts, dropped and delivered
+/// notifications.
+pub fn register_alert_metrics(
+    metrics: &Metrics,
+    counts: Arc<parking_lot::Mutex<Vec<(hearth_model::Severity, hearth_model::AlertState, u64)>>>,
+    alerts: Arc<hearth_services::alerts::AlertCounters>,
+    delivery: Arc<hearth_services::notify::delivery::DeliveryCounters>,
+) {
+    metrics.add_collector(move |out| {
+        for (severity, state, count) in counts.lock().iter() {
+            out.gauge(
+                "hearth_alerts",
+                "alerts by severity and state",
+                &[("severity", severity.as_str()), ("state", state.as_str())],
+                *count as f64,
+            );
+        }
+        for (name, help, counter) in [
+            (
+                "hearth_alerts_raised_total",
+                "alerts opened",
+                &alerts.raised,
+            ),
+            (
+                "hearth_notifications_dropped_total",
+                "notifications not queued because their channel's queue was full",
+                &alerts.dropped,
+            ),
+            (
+                "hearth_alerts_lost_total",
+                "hub events the alert engine missed because it fell behind",
+                &alerts.lagged,
+            ),
+            (
+                "hearth_notifications_sent_total",
+                "notifications delivered",
+                &delivery.sent,
+            ),
+            (
+                "hearth_notifications_retried_total",
+                "notification attempts that failed and will be retried",
+                &delivery.retried,
+            ),
+            (
+                "hearth_notifications_failed_total",
+                "notifications given up after their last attempt",
+                &delivery.failed,
+            ),
+        ] {
+            out.counter(name, help, &[], counter.load(Ordering::Relaxed) as f64);
+        }
     });
 }

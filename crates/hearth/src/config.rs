@@ -31,6 +31,8 @@ pub struct HearthConfig {
     pub api: hearth_api::ApiConfig,
     /// The automation engine.
     pub automations: hearth_services::automations::engine::EngineConfig,
+    /// Alerts: webhooks defined once and named by rules.
+    pub alerts: hearth_services::alerts::AlertConfig,
 }
 
 impl Default for HearthConfig {
@@ -45,6 +47,7 @@ impl Default for HearthConfig {
             commands: Default::default(),
             api: Default::default(),
             automations: Default::default(),
+            alerts: Default::default(),
         }
     }
 }

@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-use crate::adapters::{CommandAdapter, CredentialAdapter, EngineAdapter, register_metrics};
+use crate::adapters::{
+    AlertAdapter, CommandAdapter, CredentialAdapter, EngineAdapter, register_metrics,
+};
 use crate::config::HearthConfig;
 use hearth_api::AppState;
 use hearth_broker::Broker;
@@ -52,6 +54,9 @@ pub struct Hub {
     ingest: Ingest,
     commands: Commands,
     engine: Engine,
+    alerts: hearth_services::alerts::AlertEngine,
+    alert_services: hearth_services::alerts::AlertServices,
+    delivery: hearth_services::notify::delivery::Delivery,
     http: Option<HttpServer>,
     /// Tasks that only react (watchers, retention, the heap trimmer, the `/metrics`
     /// feed): nothing is lost when they are aborted.
@@ -165,11 +170,31 @@ impl Hub {
             bus.clone(),
             &ingest,
             commands.clone(),
-            clock,
+            clock.clone(),
             config.automations.clone(),
         )
         .await
         .context("starting the automation engine")?;
+        let channels = hearth_services::notify::Channels::new(
+            hearth_services::outbound::HttpClient::default(),
+        );
+        let delivery = hearth_services::notify::delivery::Delivery::start(
+            store.clone(),
+            channels,
+            clock.clone(),
+        );
+        let alert_services = hearth_services::alerts::AlertServices {
+            store: store.clone(),
+            bus: bus.clone(),
+            clock,
+            delivery: delivery.clone(),
+            config: Arc::new(config.alerts.clone()),
+            counters: Arc::default(),
+        };
+        let alerts =
+            hearth_services::alerts::AlertEngine::start(alert_services.clone(), &ingest, &commands)
+                .await
+                .context("starting the alert engine")?;
         background.push(crate::memory::spawn_trimmer());
 
         let broker_addrs = broker.local_addrs().clone();
@@ -196,6 +221,10 @@ impl Hub {
                 .with_login_limiter(login_limiter)
                 .with_commands(Arc::new(CommandAdapter(commands.clone())))
                 .with_automation_runner(Arc::new(EngineAdapter(engine.clone())))
+                .with_alert_desk(Arc::new(AlertAdapter {
+                    services: alert_services.clone(),
+                    engine: alerts.clone(),
+                }))
                 .with_mqtt_credentials(Arc::new(CredentialAdapter {
                     authorizer: authorizer.clone(),
                     bus: bus.clone(),
@@ -208,6 +237,12 @@ impl Hub {
                     &ingest,
                     &commands,
                     &engine,
+                ));
+                background.push(feed_alert_metrics(
+                    &state,
+                    &store,
+                    &alert_services,
+                    &delivery,
                 ));
                 let (stop, mut stopped) = tokio::sync::watch::channel(false);
                 let task = tokio::spawn(async move {
@@ -232,6 +267,9 @@ impl Hub {
             ingest,
             commands,
             engine,
+            alerts,
+            alert_services,
+            delivery,
             http,
             background,
         })
@@ -269,6 +307,16 @@ impl Hub {
         &self.engine
     }
 
+    /// The alert engine.
+    pub fn alerts(&self) -> &hearth_services::alerts::AlertEngine {
+        &self.alerts
+    }
+
+    /// Raising, acknowledging and clearing alerts, as the API does.
+    pub fn alert_services(&self) -> &hearth_services::alerts::AlertServices {
+        &self.alert_services
+    }
+
     /// Ingest's counters (messages stored, bad JSON, unknown devices, ...), the ones
     /// `/metrics` reports.
     pub fn ingest_counters(&self) -> &Arc<IngestCounters> {
@@ -291,6 +339,9 @@ impl Hub {
         }
         // Before commands: a run in flight stops before the service it sends through.
         self.engine.shutdown().await;
+        self.alerts.shutdown().await;
+        // Attempts in flight finish; what is pending stays for the next start.
+        self.delivery.shutdown().await;
         self.broker.shutdown().await;
         // After the broker: what it handed over is written before the store closes.
         self.commands.shutdown().await;
@@ -354,6 +405,32 @@ fn feed_metrics(
         loop {
             if let Ok(stats) = handle.stats().await {
                 *broker_stats.lock() = Some(stats);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    })
+}
+
+/// Registers the alert metrics and keeps their counts by severity and state fresh (a
+/// store query every few seconds rather than one per scrape).
+fn feed_alert_metrics(
+    state: &AppState,
+    store: &Arc<dyn Store>,
+    alerts: &hearth_services::alerts::AlertServices,
+    delivery: &hearth_services::notify::delivery::Delivery,
+) -> JoinHandle<()> {
+    let counts = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    crate::adapters::register_alert_metrics(
+        state.metrics(),
+        counts.clone(),
+        alerts.counters.clone(),
+        delivery.counters().clone(),
+    );
+    let store = store.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(fresh) = store.alert_counts().await {
+                *counts.lock() = fresh;
             }
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         }

@@ -1,5 +1,6 @@
 //! One router per resource; `crate::router` nests them under `/api/v1`.
 
+pub mod alerts;
 pub mod apps;
 pub mod audit;
 pub mod auth;

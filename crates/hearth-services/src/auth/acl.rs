@@ -85,12 +85,13 @@ pub fn app_subscribe_verdict(
 }
 
 /// The group of a hub topic that a group's people read: `hearth/notifications/{group}`
-/// (the automations' notify action) and `hearth/confirmations/{group}` (requests of the
-/// confirmation gate). `None` for any other topic or filter (wildcards included).
+/// (the automations' notify action), `hearth/confirmations/{group}` (requests of the
+/// confirmation gate) and `hearth/alerts/{group}` (alerts as they change). `None` for any other topic or filter (wildcards included).
 pub fn group_topic(topic: &str) -> Option<&str> {
     let group = topic
         .strip_prefix("hearth/notifications/")
-        .or_else(|| topic.strip_prefix("hearth/confirmations/"))?;
+        .or_else(|| topic.strip_prefix("hearth/confirmations/"))
+        .or_else(|| topic.strip_prefix("hearth/alerts/"))?;
     (!group.is_empty() && !group.contains(['/', '+', '#'])).then_some(group)
 }
 

@@ -516,3 +516,88 @@ impl GateStore for FailingStore {
         self.inner.confirmations(group, since_ms, limit).await
     }
 }
+
+#[async_trait]
+impl AlertStore for FailingStore {
+    async fn insert_alert_rule(&self, rule: &AlertRule, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.insert_alert_rule(rule, audit).await
+    }
+    async fn update_alert_rule(&self, rule: &AlertRule, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.update_alert_rule(rule, audit).await
+    }
+    async fn delete_alert_rule(&self, id: &str, audit: &NewAuditEntry) -> StoreResult<()> {
+        self.inner.delete_alert_rule(id, audit).await
+    }
+    async fn alert_rule(&self, id: &str) -> StoreResult<AlertRule> {
+        self.inner.alert_rule(id).await
+    }
+    async fn alert_rules(&self, group: Option<&GroupId>) -> StoreResult<Vec<AlertRule>> {
+        self.inner.alert_rules(group).await
+    }
+    async fn open_alert(&self, alert: &Alert, notifications: &[Notification]) -> StoreResult<()> {
+        self.inner.open_alert(alert, notifications).await
+    }
+    async fn update_alert(
+        &self,
+        alert: &Alert,
+        notifications: &[Notification],
+        audit: Option<&NewAuditEntry>,
+    ) -> StoreResult<()> {
+        self.inner.update_alert(alert, notifications, audit).await
+    }
+    async fn alert(&self, id: &str) -> StoreResult<Alert> {
+        self.inner.alert(id).await
+    }
+    async fn alerts(&self, filter: &AlertFilter) -> StoreResult<Vec<Alert>> {
+        self.inner.alerts(filter).await
+    }
+    async fn latest_alert(&self, rule: &str, device: &DeviceId) -> StoreResult<Option<Alert>> {
+        self.inner.latest_alert(rule, device).await
+    }
+    async fn alert_counts(&self) -> StoreResult<Vec<(Severity, AlertState, u64)>> {
+        self.inner.alert_counts().await
+    }
+    async fn due_notifications(
+        &self,
+        now_ms: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
+        self.inner.due_notifications(now_ms, limit).await
+    }
+    async fn pending_notifications(&self, channel: &str) -> StoreResult<u64> {
+        self.inner.pending_notifications(channel).await
+    }
+    async fn update_notification(&self, notification: &Notification) -> StoreResult<()> {
+        self.inner.update_notification(notification).await
+    }
+    async fn notifications_of(&self, alert: &str) -> StoreResult<Vec<Notification>> {
+        self.inner.notifications_of(alert).await
+    }
+}
+
+#[async_trait]
+impl PreferenceStore for FailingStore {
+    async fn notification_prefs(&self, user: &UserName) -> StoreResult<NotificationPrefs> {
+        self.inner.notification_prefs(user).await
+    }
+    async fn set_notification_prefs(
+        &self,
+        user: &UserName,
+        prefs: &NotificationPrefs,
+    ) -> StoreResult<()> {
+        self.inner.set_notification_prefs(user, prefs).await
+    }
+    async fn put_push_subscription(&self, subscription: &PushSubscription) -> StoreResult<()> {
+        self.inner.put_push_subscription(subscription).await
+    }
+    async fn push_subscriptions(&self, user: &UserName) -> StoreResult<Vec<PushSubscription>> {
+        self.inner.push_subscriptions(user).await
+    }
+    async fn delete_push_subscription(
+        &self,
+        endpoint: &str,
+        user: Option<&UserName>,
+    ) -> StoreResult<()> {
+        self.inner.delete_push_subscription(endpoint, user).await
+    }
+}

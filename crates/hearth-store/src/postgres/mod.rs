@@ -25,6 +25,9 @@ const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 // The shared query files, compiled here against `Db` (and again in the other backend:
 // the double inclusion is the point, see `sql/mod.rs`).
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/alerts.rs"]
+mod alerts;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/apps.rs"]
 mod apps;
 #[allow(clippy::duplicate_mod)]
@@ -48,6 +51,9 @@ mod devices;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/notification_prefs.rs"]
+mod notification_prefs;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/registry.rs"]
 mod registry;
@@ -92,6 +98,16 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         6,
         "automation_gates",
         include_str!("../../migrations/postgres/0006_automation_gates.sql"),
+    ),
+    (
+        7,
+        "alerts",
+        include_str!("../../migrations/postgres/0007_alerts.sql"),
+    ),
+    (
+        8,
+        "notification_prefs",
+        include_str!("../../migrations/postgres/0008_notification_prefs.sql"),
     ),
 ];
 

@@ -27,6 +27,9 @@ const BEGIN_SNAPSHOT: &str = "BEGIN";
 // The shared query files, compiled here against `Db` (and again in the other backend:
 // the double inclusion is the point, see `sql/mod.rs`).
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/alerts.rs"]
+mod alerts;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/apps.rs"]
 mod apps;
 #[allow(clippy::duplicate_mod)]
@@ -50,6 +53,9 @@ mod devices;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/notification_prefs.rs"]
+mod notification_prefs;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/registry.rs"]
 mod registry;
@@ -104,6 +110,16 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         6,
         "automation_gates",
         include_str!("../../migrations/sqlite/0006_automation_gates.sql"),
+    ),
+    (
+        7,
+        "alerts",
+        include_str!("../../migrations/sqlite/0007_alerts.sql"),
+    ),
+    (
+        8,
+        "notification_prefs",
+        include_str!("../../migrations/sqlite/0008_notification_prefs.sql"),
     ),
 ];
 

@@ -25,13 +25,13 @@
 //! - `task`: the engine's loop.
 
 mod clock;
-mod conditions;
+pub(crate) mod conditions;
 mod confirm;
 mod run;
 mod scene;
 pub mod schedule;
 mod task;
-mod triggers;
+pub(crate) mod triggers;
 mod wait;
 
 pub use clock::{Clock, ManualClock, SystemClock};
