@@ -100,4 +100,24 @@ describe('AutomationEditor', () => {
     expect(wrapper.emitted('saved')?.[0]).toEqual([EXAMPLE])
     wrapper.unmount()
   })
+
+  it('does not save while a JSON field does not parse, and says which', async () => {
+    const wrapper = mountEditor(EXAMPLE)
+    const save = vi.spyOn(useAutomationStore(), 'save').mockResolvedValue(EXAMPLE)
+    const params = find('[data-test="actions[0]-params"] input') as HTMLInputElement
+    params.value = '{"on": tru'
+    params.dispatchEvent(new Event('input'))
+    await flushPromises()
+    find('[data-test="automation-save"]')!.click()
+    await flushPromises()
+    expect(save).not.toHaveBeenCalled()
+    expect(find('[data-test="automation-error"]')?.textContent).toContain('actions[0].params')
+    params.value = '{"on": false}'
+    params.dispatchEvent(new Event('input'))
+    await flushPromises()
+    find('[data-test="automation-save"]')!.click()
+    await flushPromises()
+    expect(save).toHaveBeenCalledWith('a-1', expect.objectContaining({ actions: [expect.objectContaining({ params: { on: false } })] }))
+    wrapper.unmount()
+  })
 })

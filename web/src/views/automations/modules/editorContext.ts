@@ -14,6 +14,8 @@ export interface EditorContext {
   readOnly: ComputedRef<boolean>
   /** The stored automation's id (`null` while it is new): its webhook URL needs one. */
   automationId?: ComputedRef<string | null>
+  /** JSON fields whose text does not parse (by name): the editor does not save while any does. */
+  invalidJson: Set<string>
 }
 
 const KEY: InjectionKey<EditorContext> = Symbol('automation-editor')
