@@ -270,7 +270,7 @@ pub fn register_metrics(
             "hearth_automation_evaluation_seconds_total",
             "time the automation engine spent evaluating triggers and conditions",
             &[],
-            automations.evaluation_us.load(Ordering::Relaxed) as f64 / 1e6,
+            automations.evaluation_ns.load(Ordering::Relaxed) as f64 / 1e9,
         );
         let outcomes = commands.counters();
         for (status, counter) in [

@@ -81,7 +81,7 @@ struct Round {
     refused: u64,
     per_sec: f64,
     cpu_us_per_msg: f64,
-    evaluation_us: u64,
+    evaluation_ns: u64,
     runs: u64,
     skipped: u64,
     lagged: u64,
@@ -332,7 +332,7 @@ async fn throughput(side: &BenchHub, args: &AutomationsBenchArgs) -> anyhow::Res
     let counters = side.hub.engine().counters().clone();
     let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     let before = (
-        read(&counters.evaluation_us),
+        read(&counters.evaluation_ns),
         read(&counters.runs),
         read(&counters.skipped),
         read(&counters.lagged),
@@ -354,7 +354,7 @@ async fn throughput(side: &BenchHub, args: &AutomationsBenchArgs) -> anyhow::Res
         refused: fleet.refused,
         per_sec: fleet.acked_per_sec,
         cpu_us_per_msg: cpu_secs * 1e6 / fleet.acked.max(1) as f64,
-        evaluation_us: read(&counters.evaluation_us) - before.0,
+        evaluation_ns: read(&counters.evaluation_ns) - before.0,
         runs: read(&counters.runs) - before.1,
         skipped: read(&counters.skipped) - before.2,
         lagged: read(&counters.lagged) - before.3,
@@ -461,13 +461,13 @@ fn print_table(report: &AutomationsBenchReport) {
         |side: &Side, field: fn(&Round) -> u64| -> u64 { side.rounds.iter().map(field).sum() };
     let acked = |side: &Side| sum(side, |round| round.acked);
     let per_msg_ns = |side: &Side| {
-        sum(side, |round| round.evaluation_us) as f64 * 1e3 / acked(side).max(1) as f64
+        sum(side, |round| round.evaluation_ns) as f64 / acked(side).max(1) as f64
     };
     println!(
         "| engine evaluation, ms in all rounds (ns per message) | {} ({}) | {} ({}) | |",
-        format_count(sum(none, |round| round.evaluation_us) / 1000),
+        format_count(sum(none, |round| round.evaluation_ns) / 1_000_000),
         format_value(per_msg_ns(none)),
-        format_count(sum(with, |round| round.evaluation_us) / 1000),
+        format_count(sum(with, |round| round.evaluation_ns) / 1_000_000),
         format_value(per_msg_ns(with)),
     );
     println!(

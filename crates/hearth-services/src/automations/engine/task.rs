@@ -661,8 +661,8 @@ impl EngineTask {
     fn count_evaluation(&self, timer: std::time::Instant) {
         self.services
             .counters
-            .evaluation_us
-            .fetch_add(timer.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .evaluation_ns
+            .fetch_add(timer.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 }
 
