@@ -573,6 +573,7 @@ pub struct Notification {
     /// `n-` and random characters; sent to receivers as the delivery's id, so that a
     /// receiver can tell a retry from a new message.
     pub id: String,
+    /// The alert it tells of; empty for an automation's notify action.
     pub alert: String,
     pub group: GroupId,
     /// `webhook`, `email`, `push` or `in_app`.
@@ -580,7 +581,7 @@ pub struct Notification {
     /// The destination, as the channel needs it (`{"url", "secret"}`, `{"to"}`, a push
     /// subscription, a person).
     pub target: Value,
-    /// `opened`, `repeated`, `cleared` or `acknowledged`.
+    /// `opened`, `repeated`, `cleared`, or `notify` (an automation's message).
     pub event: String,
     /// The alert as it was when this was written, and the message in the person's
     /// language where there is one.

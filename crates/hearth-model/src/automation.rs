@@ -45,6 +45,14 @@ fn yes() -> bool {
     true
 }
 
+fn minor() -> crate::Severity {
+    crate::Severity::Minor
+}
+
+fn is_minor(severity: &crate::Severity) -> bool {
+    *severity == crate::Severity::Minor
+}
+
 /// A stored automation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Automation {
@@ -253,8 +261,14 @@ pub enum Action {
     },
     /// Applies a scene of the same group.
     Scene { scene: String },
-    /// Tells the group's people (in the web app; the alerts issue adds channels).
-    Notify { message: String },
+    /// Tells the group's people: in the web app, and by e-mail and Web Push as each
+    /// person's preferences say for this `severity` (default `minor`), through the
+    /// alerts' channels.
+    Notify {
+        message: String,
+        #[serde(default = "minor", skip_serializing_if = "is_minor")]
+        severity: crate::Severity,
+    },
     /// Publishes an MQTT message to one of the group's devices (`devices/{id}/...`).
     Publish {
         topic: String,

@@ -276,7 +276,7 @@ fn check_action(field: &str, action: &Action) -> Result<(), FieldError> {
             check_actions(&format!("{field}.on_failure"), on_failure)?;
         }
         Action::Scene { scene } => check_name(&format!("{field}.scene"), scene)?,
-        Action::Notify { message } => {
+        Action::Notify { message, .. } => {
             if message.trim().is_empty() || message.len() > 1_000 {
                 return fail(format!("{field}.message"), "1 to 1,000 characters");
             }

@@ -53,6 +53,8 @@ pub trait AlertStore: Send + Sync {
     /// Counts by severity and state, for `/metrics`.
     async fn alert_counts(&self) -> StoreResult<Vec<(Severity, AlertState, u64)>>;
 
+    /// Stores notifications of no alert (an automation's notify action).
+    async fn queue_notifications(&self, notifications: &[Notification]) -> StoreResult<()>;
     /// Pending notifications due at `now_ms`, oldest first.
     async fn due_notifications(&self, now_ms: Millis, limit: u32)
     -> StoreResult<Vec<Notification>>;

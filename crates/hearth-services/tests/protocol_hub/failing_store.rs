@@ -557,6 +557,9 @@ impl AlertStore for FailingStore {
     async fn alert_counts(&self) -> StoreResult<Vec<(Severity, AlertState, u64)>> {
         self.inner.alert_counts().await
     }
+    async fn queue_notifications(&self, notifications: &[Notification]) -> StoreResult<()> {
+        self.inner.queue_notifications(notifications).await
+    }
     async fn due_notifications(
         &self,
         now_ms: Millis,

@@ -33,10 +33,11 @@ CREATE INDEX alerts_by_rule_device ON alerts (rule_id, device_id, opened_at_ms);
 
 -- The outbox: a notification is written with the alert change that causes it (one
 -- transaction), then delivered by the hub, retried with back-off, and each attempt
--- kept. Accepted means stored: a restart delivers what was pending.
+-- kept. Accepted means stored: a restart delivers what was pending. An automation's
+-- notify action writes notifications of no alert (alert_id NULL).
 CREATE TABLE notifications (
     id                  TEXT    NOT NULL PRIMARY KEY,
-    alert_id            TEXT    NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    alert_id            TEXT    REFERENCES alerts (id) ON DELETE CASCADE,
     channel             TEXT    NOT NULL,
     state               TEXT    NOT NULL,
     next_attempt_at_ms  BIGINT NOT NULL,

@@ -41,7 +41,8 @@ async fn insert_notifications(
              created_at_ms, document) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&notification.id)
-        .bind(&notification.alert)
+        // An automation's notify action: no alert.
+        .bind((!notification.alert.is_empty()).then_some(notification.alert.as_str()))
         .bind(&notification.channel)
         .bind(notification.state.as_str())
         .bind(notification.next_attempt_at_ms)
@@ -313,6 +314,15 @@ impl AlertStore for ThisStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn queue_notifications(&self, notifications: &[Notification]) -> StoreResult<()> {
+        if notifications.is_empty() {
+            return Ok(());
+        }
+        let mut tx = begin_write(self).await?;
+        let result = insert_notifications(&mut tx, notifications).await;
+        finish(tx, result).await
     }
 
     async fn due_notifications(

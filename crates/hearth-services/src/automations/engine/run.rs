@@ -207,7 +207,7 @@ impl RunContext<'_> {
                             json!({"type": "delay", "seconds": seconds, "result": "waited"}),
                         )
                     }
-                    Action::Notify { message } => self.notify(message).await,
+                    Action::Notify { message, severity } => self.notify(message, *severity).await,
                     Action::Scene { scene } => {
                         let issued_by = format!("automation:{}", self.automation.id);
                         let group = Some(&self.automation.spec.group);
@@ -457,23 +457,64 @@ impl RunContext<'_> {
     /// In-app notification: a message on `hearth/notifications/{group}`, which the
     /// group's people read in the web app (the alerts issue adds channels), and the
     /// text in the run's trace.
-    async fn notify(&self, message: &str) -> (bool, Value) {
+    async fn notify(&self, message: &str, severity: hearth_model::Severity) -> (bool, Value) {
         let group = &self.automation.spec.group;
+        let now_ms = self.services.clock.now_ms();
         let payload = json!({"automation": self.automation.id, "run": self.start,
-            "group": group, "message": message, "at_ms": self.services.clock.now_ms()});
+            "group": group, "message": message, "severity": severity, "at_ms": now_ms});
         let envelope = Envelope::new(format!("hearth/notifications/{group}"), payload.to_string())
             .with_qos(Qos::AtLeastOnce);
-        match self.services.bus.publish(envelope).await {
-            Ok(()) => (
-                true,
-                json!({"type": "notify", "message": message, "result": "published"}),
-            ),
-            Err(error) => (
+        if let Err(error) = self.services.bus.publish(envelope).await {
+            return (
                 false,
                 json!({"type": "notify", "message": message, "result": "failed",
                     "error": error.to_string()}),
-            ),
+            );
         }
+        // The people's own channels, as their preferences say for this severity.
+        let mut notes = Vec::new();
+        for channel in ["email", "push"] {
+            let targets = crate::notify::people::recipients(
+                &*self.services.store,
+                group,
+                severity,
+                channel,
+                now_ms,
+            )
+            .await
+            .unwrap_or_default();
+            for target in targets {
+                notes.push(hearth_model::Notification {
+                    id: format!("n-{}", crate::secret::random_string(12).to_lowercase()),
+                    alert: String::new(),
+                    group: group.clone(),
+                    channel: channel.to_owned(),
+                    target,
+                    event: "notify".into(),
+                    payload: json!({"event": "notify", "message": message,
+                        "severity": severity, "group": group,
+                        "automation": {"id": self.automation.id, "name": self.automation.spec.name},
+                        "run": self.start, "at_ms": now_ms}),
+                    state: hearth_model::NotificationState::Pending,
+                    attempts: Vec::new(),
+                    next_attempt_at_ms: now_ms,
+                    created_at_ms: now_ms,
+                });
+            }
+        }
+        let queued = notes.len();
+        if let Err(error) = self.services.store.queue_notifications(&notes).await {
+            return (
+                false,
+                json!({"type": "notify", "message": message, "result": "failed",
+                    "error": error.to_string()}),
+            );
+        }
+        (
+            true,
+            json!({"type": "notify", "message": message, "result": "published",
+                "queued": queued}),
+        )
     }
 }
 
