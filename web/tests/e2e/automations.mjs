@@ -305,3 +305,17 @@ test('two people confirm in their browsers; then the lock opens', async () => { 
     for (const session of sessions) await session.context.close()
   }
 })
+
+test('an admin sets the group\'s time zone and location on the Automations page', async () => {
+  await page.locator('[data-test="nav-automations"]').click()
+  const place = page.locator('[data-test="group-place"]')
+  await place.locator('.n-collapse-item__header').click()
+  await place.locator('input[name="time-zone"]').fill('Asia/Shanghai')
+  await place.locator('[data-test="place-save"]').click()
+  await place.getByText('Saved').waitFor(WAIT)
+  assert.equal((await api('GET', '/groups/home/place')).time_zone, 'Asia/Shanghai')
+  // A zone the hub does not know is refused with its words.
+  await place.locator('input[name="time-zone"]').fill('Mars/Olympus')
+  await place.locator('[data-test="place-save"]').click()
+  await place.locator('.n-alert').filter({ hasText: 'time_zone' }).waitFor(WAIT)
+})
