@@ -460,9 +460,8 @@ fn print_table(report: &AutomationsBenchReport) {
     let sum =
         |side: &Side, field: fn(&Round) -> u64| -> u64 { side.rounds.iter().map(field).sum() };
     let acked = |side: &Side| sum(side, |round| round.acked);
-    let per_msg_ns = |side: &Side| {
-        sum(side, |round| round.evaluation_ns) as f64 / acked(side).max(1) as f64
-    };
+    let per_msg_ns =
+        |side: &Side| sum(side, |round| round.evaluation_ns) as f64 / acked(side).max(1) as f64;
     println!(
         "| engine evaluation, ms in all rounds (ns per message) | {} ({}) | {} ({}) | |",
         format_count(sum(none, |round| round.evaluation_ns) / 1_000_000),
