@@ -62,6 +62,13 @@ pub trait AlertStore: Send + Sync {
     async fn pending_notifications(&self, channel: &str) -> StoreResult<u64>;
     /// Replaces a notification's state, attempts and next attempt.
     async fn update_notification(&self, notification: &Notification) -> StoreResult<()>;
+    /// A group's notifications, newest first (the automations' notify action's too,
+    /// which belong to no alert), at most `limit`.
+    async fn group_notifications(
+        &self,
+        group: &GroupId,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>>;
     /// An alert's notifications, oldest first.
     async fn notifications_of(&self, alert: &str) -> StoreResult<Vec<Notification>>;
 }

@@ -560,6 +560,13 @@ impl AlertStore for FailingStore {
     async fn queue_notifications(&self, notifications: &[Notification]) -> StoreResult<()> {
         self.inner.queue_notifications(notifications).await
     }
+    async fn group_notifications(
+        &self,
+        group: &GroupId,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
+        self.inner.group_notifications(group, limit).await
+    }
     async fn due_notifications(
         &self,
         now_ms: Millis,

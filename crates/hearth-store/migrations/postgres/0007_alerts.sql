@@ -38,6 +38,7 @@ CREATE INDEX alerts_by_rule_device ON alerts (rule_id, device_id, opened_at_ms);
 CREATE TABLE notifications (
     id                  TEXT    NOT NULL PRIMARY KEY,
     alert_id            TEXT    REFERENCES alerts (id) ON DELETE CASCADE,
+    group_id            TEXT    NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
     channel             TEXT    NOT NULL,
     state               TEXT    NOT NULL,
     next_attempt_at_ms  BIGINT NOT NULL,
@@ -46,3 +47,4 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications (state, next_attempt_at_ms);
 CREATE INDEX notifications_by_alert ON notifications (alert_id, created_at_ms);
+CREATE INDEX notifications_by_group ON notifications (group_id, created_at_ms);

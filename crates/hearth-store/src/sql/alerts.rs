@@ -37,12 +37,13 @@ async fn insert_notifications(
 ) -> StoreResult<()> {
     for notification in notifications {
         sqlx::query(
-            "INSERT INTO notifications (id, alert_id, channel, state, next_attempt_at_ms, \
-             created_at_ms, document) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO notifications (id, alert_id, group_id, channel, state, \
+             next_attempt_at_ms, created_at_ms, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&notification.id)
         // An automation's notify action: no alert.
         .bind((!notification.alert.is_empty()).then_some(notification.alert.as_str()))
+        .bind(notification.group.as_str())
         .bind(&notification.channel)
         .bind(notification.state.as_str())
         .bind(notification.next_attempt_at_ms)
@@ -371,6 +372,25 @@ impl AlertStore for ThisStore {
             return Err(StoreError::not_found("notification", &notification.id));
         }
         Ok(())
+    }
+
+    async fn group_notifications(
+        &self,
+        group: &GroupId,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
+        let rows = sqlx::query(
+            "SELECT document FROM notifications WHERE group_id = $1 \
+             ORDER BY created_at_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(group.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| document(row, "notification"))
+            .collect()
     }
 
     async fn notifications_of(&self, alert: &str) -> StoreResult<Vec<Notification>> {
