@@ -11,6 +11,8 @@ export enum StoreId {
   Scenes = 'scenes',
   Confirmations = 'confirmations',
   Notifications = 'notifications',
+  Alerts = 'alerts',
+  AlertRules = 'alert-rules',
 }
 
 /** localStorage keys. */

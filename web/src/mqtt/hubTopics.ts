@@ -1,17 +1,17 @@
 /**
  * The hub's own topics a browser follows for each of its person's groups: confirmation
- * requests (`hearth/confirmations/{group}`) and automations' notifications
- * (`hearth/notifications/{group}`).
+ * requests (`hearth/confirmations/{group}`), automations' notifications
+ * (`hearth/notifications/{group}`) and alerts as they change (`hearth/alerts/{group}`).
  */
-export type HubTopicKind = 'confirmations' | 'notifications'
+export type HubTopicKind = 'confirmations' | 'notifications' | 'alerts'
 
 export const hubTopic = (kind: HubTopicKind, group: string) => `hearth/${kind}/${group}`
 
 export function groupTopics(groups: readonly string[]): string[] {
-  return groups.flatMap((group) => [hubTopic('confirmations', group), hubTopic('notifications', group)])
+  return groups.flatMap((group) => [hubTopic('confirmations', group), hubTopic('notifications', group), hubTopic('alerts', group)])
 }
 
 export function parseHubTopic(topic: string): { kind: HubTopicKind; group: string } | null {
-  const match = /^hearth\/(confirmations|notifications)\/([^/+#]+)$/.exec(topic)
+  const match = /^hearth\/(confirmations|notifications|alerts)\/([^/+#]+)$/.exec(topic)
   return match ? { kind: match[1] as HubTopicKind, group: match[2] } : null
 }

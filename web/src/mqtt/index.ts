@@ -4,6 +4,7 @@
  */
 import { computed, watch, type WatchStopHandle } from 'vue'
 import { fetchMqttCredentials } from '@/api/mqtt'
+import { useAlertStore } from '@/stores/alerts'
 import { useAuthStore } from '@/stores/auth'
 import { useConfirmationStore } from '@/stores/confirmations'
 import { useDeviceStore } from '@/stores/devices'
@@ -23,6 +24,7 @@ export function startLive(): void {
   const auth = useAuthStore()
   const confirmations = useConfirmationStore()
   const notifications = useNotificationStore()
+  const alerts = useAlertStore()
   let lost = false
   client = createLiveClient({
     fetchCredentials: fetchMqttCredentials,
@@ -30,6 +32,7 @@ export function startLive(): void {
       const hub = parseHubTopic(topic)
       if (hub?.kind === 'confirmations') confirmations.applyMessage(payload)
       else if (hub?.kind === 'notifications') notifications.applyMessage(payload)
+      else if (hub?.kind === 'alerts') alerts.applyMessage(payload)
       else live.applyMessage(topic, payload)
     },
     onState: (state) => {
@@ -40,7 +43,10 @@ export function startLive(): void {
         void devices.load(auth.currentGroup?.id ?? null)
       }
       // Requests made before the subscription was in place come from the API.
-      if (state === 'online') void confirmations.load()
+      if (state === 'online') {
+        void confirmations.load()
+        void alerts.loadActive().catch(() => {})
+      }
       live.setConnection(state)
     },
     onUnauthorized: () => auth.clear(),

@@ -15,6 +15,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'devices/:id', name: 'device', component: () => import('@/views/device/index.vue'), props: true },
       { path: 'automations', name: 'automations', component: () => import('@/views/automations/index.vue') },
       { path: 'scenes', name: 'scenes', component: () => import('@/views/scenes/index.vue') },
+      { path: 'alerts', name: 'alerts', component: () => import('@/views/alerts/index.vue') },
       { path: 'reports', name: 'reports', component: () => import('@/views/reports/index.vue') },
       { path: 'groups', name: 'groups', component: () => import('@/views/groups/index.vue') },
       { path: 'apps', name: 'apps', component: () => import('@/views/apps/index.vue') },

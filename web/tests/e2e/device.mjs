@@ -2,7 +2,7 @@
 // sets the offline will, publishes readings, and answers `switch` commands with an ack
 // carrying its new state, as firmware would (SPEC §4). With `reportState`, it then also
 // reports that state as a reading (`{"on": true}`), as lamps do; `accepts` names the
-// commands it acks as done (others are answered `ok: false`).
+// commands it acks as done (others are answered `ok: false`); `event` reports an event.
 import mqtt from 'mqtt'
 
 export async function connectDevice(url, id, secret, { reportState = false, accepts = ['switch'] } = {}) {
@@ -37,6 +37,8 @@ export async function connectDevice(url, id, secret, { reportState = false, acce
     state,
     commands,
     publish: (readings) => client.publishAsync(`devices/${id}/data`, JSON.stringify(readings), { qos: 1 }),
+    /** An event (`devices/{id}/events`), such as a smoke detector's `{"smoke": true}`. */
+    event: (fields) => client.publishAsync(`devices/${id}/events`, JSON.stringify(fields), { qos: 1 }),
     hold() {
       held = new Promise((resolve) => (release = resolve))
     },

@@ -242,7 +242,7 @@ test('switch the language to 中文', async () => {
 })
 
 /** Every page the navigation leads to, with its path; the owner is a hub admin and sees the audit log. */
-const DESTINATIONS = [['devices', '/devices'], ['automations', '/automations'], ['scenes', '/scenes'], ['reports', '/reports'], ['groups', '/groups'], ['apps', '/apps'], ['audit', '/audit'], ['profile', '/profile'], ['home', '/']]
+const DESTINATIONS = [['devices', '/devices'], ['automations', '/automations'], ['scenes', '/scenes'], ['alerts', '/alerts'], ['reports', '/reports'], ['groups', '/groups'], ['apps', '/apps'], ['audit', '/audit'], ['profile', '/profile'], ['home', '/']]
 
 test('on a 390 px phone the navigation is a menu: every label on one line, every page reachable (en, zh-CN)', async () => {
   for (const locale of ['en', 'zh-CN']) {
