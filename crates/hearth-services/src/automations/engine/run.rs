@@ -95,6 +95,7 @@ pub async fn record_skipped(services: &Services, start: RunStart, status: &str, 
 /// Runs the actions and records the run; its status is `done` or `failed`.
 pub async fn execute(services: Services, start: RunStart) {
     let automation = start.automation.clone();
+    let mut recording = None;
     let (first, mut trace, resumed) = match start.resume {
         Some(resume) => (
             resume.at_action,
@@ -111,9 +112,15 @@ pub async fn execute(services: Services, start: RunStart) {
                 trigger: start.trigger.clone(),
                 trace: json!({"conditions": start.conditions, "actions": []}),
             };
-            if let Err(error) = services.store.insert_run(&run).await {
-                tracing::warn!(automation = %automation.id, "run not recorded: {error}");
-            }
+            // Written beside the first actions, not before them: the record's commit
+            // is off the path from trigger to command (a crash in between leaves the
+            // command, `issued_by` the automation, without its run's record).
+            let store = services.store.clone();
+            recording = Some(tokio::spawn(async move {
+                if let Err(error) = store.insert_run(&run).await {
+                    tracing::warn!(automation = %run.automation_id, "run not recorded: {error}");
+                }
+            }));
             (0, Vec::new(), None)
         }
     };
@@ -125,6 +132,7 @@ pub async fn execute(services: Services, start: RunStart) {
         trigger: &start.trigger,
         conditions: &start.conditions,
         started_at_ms: start.started_at_ms,
+        recording: tokio::sync::Mutex::new(recording),
     };
     let ok = context
         .actions(&automation.spec.actions, true, first, resumed, &mut trace)
@@ -133,6 +141,7 @@ pub async fn execute(services: Services, start: RunStart) {
         services.counters.failures.fetch_add(1, Ordering::Relaxed);
     }
     let status = if ok { "done" } else { "failed" };
+    context.recorded().await;
     let record = json!({"conditions": start.conditions, "actions": trace});
     let now_ms = services.clock.now_ms();
     if let Err(error) = services
@@ -152,11 +161,20 @@ struct RunContext<'a> {
     trigger: &'a Value,
     conditions: &'a [Value],
     started_at_ms: Millis,
+    /// The run's record being written; what refers to it waits for it.
+    recording: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 type Step<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
 impl RunContext<'_> {
+    /// Waits until the run's record is written (once; at once after that).
+    async fn recorded(&self) {
+        if let Some(recording) = self.recording.lock().await.take() {
+            let _ = recording.await;
+        }
+    }
+
     /// Runs `actions` from `first`; false when one failed (the run stops there).
     /// Top-level delays, waits and confirmations are stored, so that a restart resumes
     /// them (`resumed`: the stored deadline and state of the first).
@@ -321,6 +339,8 @@ impl RunContext<'_> {
         trace: &[Value],
         extra: Value,
     ) {
+        // The timer refers to the run's record.
+        self.recorded().await;
         let timer = AutomationTimer {
             id: delay_timer_id(self.start),
             automation_id: self.automation.id.clone(),
