@@ -5,6 +5,8 @@
 //! - this file: the test hub ([`start`]), the HTTP client, fixtures.
 //! - `api/auth.rs`: login, sessions, logout, tokens, rate limit, registration, profile.
 //! - `api/access.rs`: the role × action table.
+//! - `api/alert_intruders.rs`: alert rules and alerts (issue 15) against those who may
+//!   not read or act on them; webhook secrets never shown.
 //! - `api/automations.rs`: automations and scenes (issue 14) and who may change them.
 //! - `api/automation_intruders.rs`: applying scenes, confirmation requests and a group's
 //!   place (issue 14) against those who may not.
@@ -18,6 +20,8 @@
 
 #[path = "api/access.rs"]
 mod access;
+#[path = "api/alert_intruders.rs"]
+mod alert_intruders;
 #[path = "api/auth.rs"]
 mod auth;
 #[path = "api/automation_intruders.rs"]

@@ -1,9 +1,11 @@
-//! The hub's group topics (issue 14): `hearth/notifications/{group}` (the automations'
-//! notify action) and `hearth/confirmations/{group}` (the confirmation gate's
-//! requests). A person's browser reads those of the groups they are a member of, and no
+//! The hub's group topics: `hearth/notifications/{group}` (the automations' notify
+//! action), `hearth/confirmations/{group}` (the confirmation gate's requests; issue 14)
+//! and `hearth/alerts/{group}` (alerts raised, acknowledged and cleared; issue 15). A
+//! person's browser reads those of the groups they are a member of, and no
 //! other group's, not through a wildcard either; leaving a group stops its messages
 //! from the next one on; nobody but the hub itself publishes there (a browser, device
-//! or application that could would fake a confirmation request or a notification).
+//! or application that could would fake a confirmation request, a notification or an
+//! alert).
 //! Every test runs on SQLite and PostgreSQL.
 
 mod acl_hub;
@@ -158,10 +160,18 @@ async fn browsers_subscribe_only_to_their_groups_topics(backend: Backend) {
         "hearth/notifications/home",
         "hearth/confirmations/home",
         "$share/tabs/hearth/confirmations/home",
+        "hearth/alerts/home",
+        "$share/tabs/hearth/alerts/home",
         "hearth/notifications/attic",
         "hearth/confirmations/attic",
         "$share/tabs/hearth/confirmations/attic",
+        "hearth/alerts/attic",
+        "$share/tabs/hearth/alerts/attic",
         "hearth/confirmations/+",
+        "hearth/alerts/+",
+        "hearth/alerts/#",
+        "hearth/alerts/home/#",
+        "+/alerts/home",
         "hearth/notifications/#",
         "hearth/+/home",
         "hearth/+/attic",
@@ -175,6 +185,7 @@ async fn browsers_subscribe_only_to_their_groups_topics(backend: Backend) {
             let granted = groups.iter().any(|group| {
                 filter.ends_with(&format!("hearth/notifications/{group}"))
                     || filter.ends_with(&format!("hearth/confirmations/{group}"))
+                    || filter.ends_with(&format!("hearth/alerts/{group}"))
             });
             let code = if granted {
                 GRANTED_QOS1
@@ -215,12 +226,18 @@ async fn browsers_receive_only_their_groups_messages(backend: Backend) {
     let hub = AclHub::start(backend).await;
     add_people(&hub).await;
     let mut alice = Browser::connect(&hub, "alice").await;
-    for filter in ["hearth/notifications/home", "hearth/confirmations/home"] {
+    for filter in [
+        "hearth/notifications/home",
+        "hearth/confirmations/home",
+        "hearth/alerts/home",
+    ] {
         assert!(alice.subscribe(filter).await, "alice: {filter}");
     }
     for filter in [
         "hearth/confirmations/attic",
         "hearth/notifications/attic",
+        "hearth/alerts/attic",
+        "hearth/alerts/+",
         "hearth/confirmations/+",
         "hearth/#",
     ] {
@@ -228,17 +245,22 @@ async fn browsers_receive_only_their_groups_messages(backend: Backend) {
     }
     let mut carol = Browser::connect(&hub, "carol").await;
     assert!(carol.subscribe("hearth/confirmations/attic").await);
+    assert!(carol.subscribe("hearth/alerts/attic").await);
     assert!(!carol.subscribe("hearth/confirmations/home").await);
+    assert!(!carol.subscribe("hearth/alerts/home").await);
 
     hub_says(&hub, "hearth/confirmations/attic", "attic-request").await;
     hub_says(&hub, "hearth/notifications/attic", "attic-note").await;
+    hub_says(&hub, "hearth/alerts/attic", "attic-alert").await;
     hub_says(&hub, "hearth/confirmations/home", "home-request").await;
+    hub_says(&hub, "hearth/alerts/home", "home-alert").await;
     hub_says(&hub, "hearth/notifications/home", "home-note").await;
     hub_says(&hub, "hearth/confirmations/attic", "attic-last").await;
     assert_eq!(
         alice.messages_until("home-note").await,
         [
             "hearth/confirmations/home home-request",
+            "hearth/alerts/home home-alert",
             "hearth/notifications/home home-note",
         ]
     );
@@ -246,6 +268,7 @@ async fn browsers_receive_only_their_groups_messages(backend: Backend) {
         carol.messages_until("attic-last").await,
         [
             "hearth/confirmations/attic attic-request",
+            "hearth/alerts/attic attic-alert",
             "hearth/confirmations/attic attic-last",
         ]
     );
@@ -272,13 +295,16 @@ async fn leaving_a_group_stops_its_messages_from_the_next_one(backend: Backend) 
     caught_up(&hub).await;
     let mut dave = Browser::connect(&hub, "dave").await;
     assert!(dave.subscribe("hearth/confirmations/attic").await);
+    assert!(dave.subscribe("hearth/alerts/attic").await);
     assert!(dave.subscribe("hearth/notifications/home").await);
     hub_says(&hub, "hearth/confirmations/attic", "while-member").await;
+    hub_says(&hub, "hearth/alerts/attic", "alert-while-member").await;
     hub_says(&hub, "hearth/notifications/home", "mark-1").await;
     assert_eq!(
         dave.messages_until("mark-1").await,
         [
             "hearth/confirmations/attic while-member",
+            "hearth/alerts/attic alert-while-member",
             "hearth/notifications/home mark-1",
         ]
     );
@@ -289,15 +315,18 @@ async fn leaving_a_group_stops_its_messages_from_the_next_one(backend: Backend) 
         .unwrap();
     caught_up(&hub).await;
     hub_says(&hub, "hearth/confirmations/attic", "after-leaving").await;
+    hub_says(&hub, "hearth/alerts/attic", "alert-after-leaving").await;
     hub_says(&hub, "hearth/notifications/home", "mark-2").await;
     assert_eq!(
         dave.messages_until("mark-2").await,
         ["hearth/notifications/home mark-2"]
     );
-    assert!(
-        !dave.subscribe("hearth/confirmations/attic").await,
-        "no longer a member"
-    );
+    for filter in ["hearth/confirmations/attic", "hearth/alerts/attic"] {
+        assert!(
+            !dave.subscribe(filter).await,
+            "no longer a member: {filter}"
+        );
+    }
 }
 
 /// Nobody publishes on the group topics but the hub: a member's browser on her own
@@ -318,6 +347,7 @@ async fn only_the_hub_publishes_on_group_topics(backend: Backend) {
     let topics = [
         "hearth/confirmations/home",
         "hearth/notifications/home",
+        "hearth/alerts/home",
         "hearth/confirmations/attic",
     ];
     let (key, secret) = hub.default_app.clone();
@@ -359,7 +389,7 @@ async fn only_the_hub_publishes_on_group_topics(backend: Backend) {
                 5,
                 &client_id,
                 Some((&username, &password)),
-                &["hearth/confirmations/home"],
+                &["hearth/confirmations/home", "hearth/alerts/home"],
                 &topics,
             )
             .await;
@@ -367,7 +397,7 @@ async fn only_the_hub_publishes_on_group_topics(backend: Backend) {
         let read = if reads { GRANTED_QOS1 } else { NOT_AUTHORIZED };
         assert_eq!(
             codes(&result, "suback"),
-            json!({"hearth/confirmations/home": read}),
+            json!({"hearth/confirmations/home": read, "hearth/alerts/home": read}),
             "{who}"
         );
         assert_eq!(
@@ -375,6 +405,7 @@ async fn only_the_hub_publishes_on_group_topics(backend: Backend) {
             json!({
                 "hearth/confirmations/home": NOT_AUTHORIZED,
                 "hearth/notifications/home": NOT_AUTHORIZED,
+                "hearth/alerts/home": NOT_AUTHORIZED,
                 "hearth/confirmations/attic": NOT_AUTHORIZED,
             }),
             "{who}"

@@ -282,6 +282,11 @@ async fn get_alert(
             if let Some(object) = target.as_object_mut() {
                 object.remove("secret");
                 object.remove("keys");
+                // A named webhook's URL is hearth.toml's, not the group's (a chat
+                // service's URL is itself a credential): shown by name, as in the rule.
+                if notification.channel == "webhook" && object.contains_key("name") {
+                    object.remove("url");
+                }
             }
             json!({"id": notification.id, "channel": notification.channel,
                 "event": notification.event, "target": target,

@@ -1,0 +1,718 @@
+//! Alerts (issue 15) against the people who should not use them (docs/security.md):
+//! rules (members read, the group's admins write, other groups' ids look unknown, a
+//! rule names only its group's devices and applications, webhook secrets are never
+//! shown and cannot be moved to another URL), and alerts (the listing shows only the
+//! caller's groups, members and up acknowledge and clear, viewers may not, other groups'
+//! ids look unknown, the notifications' secrets are never shown).
+
+use super::*;
+use hearth_model::{Alert, AlertState, Role, Severity};
+use hearth_testkit::Backend;
+
+both_backends!(alert_rules_belong_to_their_group);
+hearth_testkit::both_backends_hub!(alerts_belong_to_their_group);
+
+/// The webhook secret of `home`'s rule: no response may contain it.
+const SECRET: &str = "home-hook-secret-4d9f2a";
+/// The secret of `elsewhere`'s alert's notification.
+const THEIR_SECRET: &str = "their-hook-secret-77c1e0";
+/// The secret of the webhook hearth.toml defines (`family-chat`).
+const NAMED_SECRET: &str = "named-hook-secret-0b3e58";
+
+/// Adds `name` (password `{name}-password`) with `role` in group `home`.
+async fn member(hub: &Hub, name: &str, role: Role) {
+    hub.add_user(name).await;
+    hub.registry
+        .set_member("cli:test", &ids::group("home"), &ids::user(name), role)
+        .await
+        .unwrap();
+}
+
+/// `stranger`, the owner of `elsewhere`, with its application `attic-app` and its device
+/// `attic-sensor`.
+async fn elsewhere(hub: &Hub) {
+    hub.add_user("stranger").await;
+    hub.registry
+        .add_group(
+            "cli:test",
+            &ids::group("elsewhere"),
+            None,
+            Some(&ids::user("stranger")),
+        )
+        .await
+        .unwrap();
+    hub.registry
+        .add_app(
+            "cli:test",
+            &ids::app("attic-app"),
+            &ids::group("elsewhere"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    hub.add_device("attic-sensor", "attic-app").await;
+}
+
+/// People of `home`: gina (admin), alice (member), vera (viewer); and `elsewhere`.
+async fn people(hub: &Hub) {
+    member(hub, "gina", Role::Admin).await;
+    member(hub, "alice", Role::Member).await;
+    member(hub, "vera", Role::Viewer).await;
+    elsewhere(hub).await;
+}
+
+fn other_origin(hub: &Hub) -> String {
+    format!("http://127.0.0.1:{}", hub.address.port() + 1)
+}
+
+/// A token of the person logged in with `cookie`.
+async fn token_of(hub: &Hub, cookie: &Auth) -> Auth {
+    let created = hub
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            cookie,
+            Some(json!({"name": "script"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    Auth::Bearer(created.json()["token_secret"].as_str().unwrap().to_owned())
+}
+
+/// The reply, after checking that no webhook secret is anywhere in its raw body.
+fn without_secrets(what: &str, reply: Reply) -> Reply {
+    let body = String::from_utf8_lossy(&reply.body);
+    for secret in [SECRET, THEIR_SECRET, NAMED_SECRET] {
+        assert!(!body.contains(secret), "{what} shows a secret: {body}");
+    }
+    reply
+}
+
+/// The error message of `reply`, with `id` written as `unknown`: another group's id
+/// must be answered in the words of an id that does not exist.
+fn words(reply: &Reply, id: &str, unknown: &str) -> String {
+    reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .replace(id, unknown)
+}
+
+/// A rule of `group` on `device`'s temperature above 60, telling a webhook at `url`.
+fn freezer_rule(group: &str, device: &str, url: &str) -> Value {
+    json!({"group": group, "name": "Freezer too warm", "severity": "major",
+        "condition": {"type": "reading", "device": device, "metric": "temperature", "gt": 60},
+        "notify": [{"channel": "webhook", "url": url, "secret": SECRET}]})
+}
+
+/// Rules: members (any role) read `home`'s rule and none of `elsewhere`'s; a member, a
+/// viewer (cookie or token), another group's owner, a cross-site request and no login
+/// change nothing; ids of other groups are answered as unknown ones; a rule naming
+/// another group's device or application is refused in the words of a missing one;
+/// a PUT without the secret keeps it for the same URL only (another URL is refused
+/// naming `notify[i].secret`, so a secret cannot be moved to a URL the writer chose);
+/// no response contains a secret.
+async fn alert_rules_belong_to_their_group(store: Arc<dyn Store>) {
+    let hub = start(store).await;
+    people(&hub).await;
+    hub.add_device("freezer", "default").await;
+    let gina = hub.login("gina", "gina-password").await;
+    let alice = hub.login("alice", "alice-password").await;
+    let vera = hub.login("vera", "vera-password").await;
+    let stranger = hub.login("stranger", "stranger-password").await;
+    let vera_token = token_of(&hub, &vera).await;
+    let hook = "http://127.0.0.1:9/home-hook";
+    let document = freezer_rule("home", "freezer", hook);
+
+    let created = without_secrets(
+        "create",
+        hub.call("POST", "/api/v1/alert-rules", &gina, Some(document.clone()))
+            .await,
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.json()["notify"],
+        json!([{"channel": "webhook", "url": hook, "secret_set": true}])
+    );
+    let theirs = hub
+        .call(
+            "POST",
+            "/api/v1/alert-rules",
+            &stranger,
+            Some(freezer_rule("elsewhere", "attic-sensor", hook)),
+        )
+        .await;
+    assert_eq!(theirs.status, 201, "{:?}", theirs.body);
+    let theirs = theirs.json()["id"].as_str().unwrap().to_owned();
+    let stored = hub.store.alert_rule(&id).await.unwrap();
+
+    // Reading: the group's people, each only their group's.
+    let rule = |id: &str| format!("/api/v1/alert-rules/{id}");
+    for (who, auth) in [
+        ("gina", &gina),
+        ("alice", &alice),
+        ("vera", &vera),
+        ("vera's token", &vera_token),
+    ] {
+        let read = without_secrets(who, hub.get(&rule(&id), auth).await);
+        assert_eq!(read.status, 200, "{who}: {:?}", read.body);
+        assert_eq!(read.json()["notify"][0]["secret_set"], true);
+        let listed = without_secrets(who, hub.get("/api/v1/alert-rules", auth).await);
+        assert_eq!(listed.status, 200, "{who}: {:?}", listed.body);
+        let listed: Vec<Value> = listed
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|rule| rule["id"].clone())
+            .collect();
+        assert_eq!(listed, [json!(id)], "{who}");
+    }
+    let listed = without_secrets(
+        "stranger's listing",
+        hub.get("/api/v1/alert-rules", &stranger).await,
+    );
+    assert_eq!(listed.json().as_array().unwrap().len(), 1);
+    assert_eq!(listed.json()[0]["id"], json!(theirs));
+    let by_group = hub.get("/api/v1/alert-rules?group=home", &stranger).await;
+    assert_eq!(by_group.status, 404, "{:?}", by_group.body);
+    let unknown = hub.get(&rule("ar-doesnotexist"), &stranger).await;
+    assert_eq!(unknown.status, 404);
+    let hidden = hub.get(&rule(&id), &stranger).await;
+    assert_eq!(hidden.status, 404, "stranger: {:?}", hidden.body);
+    assert_eq!(
+        words(&hidden, &id, "ar-doesnotexist"),
+        unknown.json()["error"]["message"]
+    );
+    assert_eq!(hub.get(&rule(&theirs), &alice).await.status, 404);
+
+    // Writing: a member, a viewer (cookie and token) 403; another group's owner 404 in
+    // an unknown id's words; cross-site and no login refused.
+    let mut changed = document.clone();
+    changed["name"] = json!("Renamed");
+    changed["notify"][0] = json!({"channel": "webhook", "url": "http://127.0.0.1:9/mine",
+        "secret": "chosen-by-the-writer"});
+    for (who, auth) in [
+        ("alice", &alice),
+        ("vera", &vera),
+        ("vera's token", &vera_token),
+    ] {
+        let refused = hub
+            .call("POST", "/api/v1/alert-rules", auth, Some(document.clone()))
+            .await;
+        assert_eq!(refused.status, 403, "{who} POST: {:?}", refused.body);
+        let refused = hub
+            .call("PUT", &rule(&id), auth, Some(changed.clone()))
+            .await;
+        assert_eq!(refused.status, 403, "{who} PUT: {:?}", refused.body);
+        let refused = hub.call("DELETE", &rule(&id), auth, None).await;
+        assert_eq!(refused.status, 403, "{who} DELETE: {:?}", refused.body);
+    }
+    let refused = hub
+        .call(
+            "POST",
+            "/api/v1/alert-rules",
+            &stranger,
+            Some(document.clone()),
+        )
+        .await;
+    assert_eq!(refused.status, 404, "stranger POST: {:?}", refused.body);
+    for (method, body) in [("PUT", Some(changed.clone())), ("DELETE", None)] {
+        let unknown = hub
+            .call(method, &rule("ar-doesnotexist"), &stranger, body.clone())
+            .await;
+        assert_eq!(unknown.status, 404);
+        let hidden = hub.call(method, &rule(&id), &stranger, body).await;
+        assert_eq!(hidden.status, 404, "stranger {method}: {:?}", hidden.body);
+        assert_eq!(
+            words(&hidden, &id, "ar-doesnotexist"),
+            unknown.json()["error"]["message"]
+        );
+    }
+    let other_origin = other_origin(&hub);
+    let body = changed.to_string().into_bytes();
+    for headers in [
+        [("origin", other_origin.as_str())],
+        [("sec-fetch-site", "cross-site")],
+    ] {
+        let mut headers = headers.to_vec();
+        headers.push(("content-type", "application/json"));
+        let forged = hub
+            .send("PUT", &rule(&id), &gina, &headers, Some(body.clone()))
+            .await;
+        assert_eq!(
+            forged.status, 403,
+            "cross-site {headers:?}: {:?}",
+            forged.body
+        );
+        let forged = hub.send("DELETE", &rule(&id), &gina, &headers, None).await;
+        assert_eq!(
+            forged.status, 403,
+            "cross-site {headers:?}: {:?}",
+            forged.body
+        );
+    }
+    for (method, body) in [("PUT", Some(changed.clone())), ("DELETE", None)] {
+        let anonymous = hub.call(method, &rule(&id), &Auth::None, body).await;
+        assert_eq!(anonymous.status, 401, "no login {method}");
+    }
+    assert_eq!(
+        hub.call(
+            "POST",
+            "/api/v1/alert-rules",
+            &Auth::None,
+            Some(document.clone())
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(hub.store.alert_rule(&id).await.unwrap(), stored);
+
+    // Devices and applications of another group answer as missing ones, so that a
+    // rule cannot probe ids: `elsewhere`'s owner naming `home`'s freezer, and `home`'s
+    // admin naming `elsewhere`'s sensor or application.
+    let probes = [
+        (
+            &stranger,
+            freezer_rule("elsewhere", "freezer", hook),
+            "condition.device",
+            "freezer",
+        ),
+        (
+            &gina,
+            freezer_rule("home", "attic-sensor", hook),
+            "condition.device",
+            "attic-sensor",
+        ),
+        (
+            &gina,
+            json!({"group": "home", "name": "Sensors offline",
+                "condition": {"type": "offline", "for": 60}, "devices": ["attic-sensor"]}),
+            "devices[0]",
+            "attic-sensor",
+        ),
+        (
+            &gina,
+            json!({"group": "home", "name": "Attic offline",
+                "condition": {"type": "offline", "for": 60}, "app": "attic-app"}),
+            "app",
+            "attic-app",
+        ),
+    ];
+    for (auth, probe, field, taken) in probes {
+        let missing: Value = serde_json::from_str(
+            &probe
+                .to_string()
+                .replace(&format!("\"{taken}\""), "\"no-such-thing\""),
+        )
+        .unwrap();
+        let refused = hub
+            .call("POST", "/api/v1/alert-rules", auth, Some(probe.clone()))
+            .await;
+        assert_eq!(refused.status, 422, "{probe}: {:?}", refused.body);
+        assert_eq!(refused.field().as_deref(), Some(field), "{probe}");
+        let absent = hub
+            .call("POST", "/api/v1/alert-rules", auth, Some(missing))
+            .await;
+        assert_eq!(absent.status, 422, "{:?}", absent.body);
+        assert_eq!(
+            words(&refused, taken, "no-such-thing"),
+            absent.json()["error"]["message"],
+            "{probe}"
+        );
+    }
+    let mut borrowed = document.clone();
+    borrowed["condition"]["device"] = json!("attic-sensor");
+    let refused = hub.call("PUT", &rule(&id), &gina, Some(borrowed)).await;
+    assert_eq!(refused.status, 422, "PUT: {:?}", refused.body);
+    assert_eq!(refused.field().as_deref(), Some("condition.device"));
+    let mut moved = document.clone();
+    moved["group"] = json!("elsewhere");
+    let refused = hub.call("PUT", &rule(&id), &gina, Some(moved)).await;
+    assert_eq!(
+        refused.status, 422,
+        "a rule stays in its group: {:?}",
+        refused.body
+    );
+    assert_eq!(refused.field().as_deref(), Some("group"));
+    assert_eq!(
+        hub.store.alert_rules(None).await.unwrap().len(),
+        2,
+        "no probe was stored"
+    );
+
+    // The secret stays with its URL: a PUT without it keeps it for the same URL, and
+    // a PUT that moves the webhook (or adds one) elsewhere without a secret of its own
+    // is refused naming that target's secret.
+    let mut kept = document.clone();
+    kept["name"] = json!("Freezer warm");
+    kept["notify"] = json!([{"channel": "webhook", "url": hook}]);
+    let saved = without_secrets(
+        "PUT",
+        hub.call("PUT", &rule(&id), &gina, Some(kept.clone())).await,
+    );
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    assert_eq!(saved.json()["notify"][0]["secret_set"], true);
+    let stored = hub.store.alert_rule(&id).await.unwrap();
+    assert_eq!(stored.spec.name, "Freezer warm");
+    assert_eq!(stored.spec.notify, document_notify(hook, SECRET));
+    let attacker = "http://127.0.0.1:9/attacker";
+    for (notify, field) in [
+        (
+            json!([{"channel": "webhook", "url": attacker}]),
+            "notify[0].secret",
+        ),
+        (
+            json!([{"channel": "webhook", "url": hook},
+                {"channel": "webhook", "url": attacker}]),
+            "notify[1].secret",
+        ),
+        (
+            json!([{"channel": "webhook", "url": format!("{hook}/")}]),
+            "notify[0].secret",
+        ),
+    ] {
+        let mut moved = kept.clone();
+        moved["notify"] = notify.clone();
+        let refused = without_secrets(
+            "PUT elsewhere",
+            hub.call("PUT", &rule(&id), &gina, Some(moved)).await,
+        );
+        assert_eq!(refused.status, 422, "{notify}: {:?}", refused.body);
+        assert_eq!(refused.field().as_deref(), Some(field), "{notify}");
+        assert_eq!(hub.store.alert_rule(&id).await.unwrap(), stored, "{notify}");
+    }
+    // Deleting: the group's admin may.
+    let removed = hub.call("DELETE", &rule(&id), &gina, None).await;
+    assert_eq!(removed.status, 204, "{:?}", removed.body);
+    assert_eq!(hub.get(&rule(&id), &gina).await.status, 404);
+}
+
+/// What a rule's `notify` holds for one webhook with its secret.
+fn document_notify(url: &str, secret: &str) -> Vec<hearth_model::ChannelTarget> {
+    vec![hearth_model::ChannelTarget::Webhook {
+        url: Some(url.to_owned()),
+        secret: Some(secret.to_owned()),
+        name: None,
+    }]
+}
+
+/// The API of a whole hub, through this file's HTTP client.
+fn api_of(test_hub: &hearth_testkit::TestHub) -> Hub {
+    Hub {
+        address: test_hub.http(),
+        store: test_hub.store(),
+        registry: test_hub.registry().clone(),
+        _shutdown: tokio::sync::oneshot::channel().0,
+    }
+}
+
+/// A loopback port nothing listens on (deliveries there fail and are retried).
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The alerts of `rule`, once there is one.
+async fn raised(hub: &Hub, rule: &str) -> Alert {
+    for _ in 0..600 {
+        let filter = hearth_store::AlertFilter {
+            rule: Some(rule.to_owned()),
+            ..Default::default()
+        };
+        if let Some(alert) = hub.store.alerts(&filter).await.unwrap().pop() {
+            return alert;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no alert of {rule}");
+}
+
+/// Who did what to an alert, from the audit log (`alert.*`), oldest first.
+async fn audited(hub: &Hub, alert: &str) -> Vec<(String, String)> {
+    let mut entries = hub
+        .store
+        .audit(&hearth_store::AuditFilter {
+            target: Some(alert.to_owned()),
+            action_prefixes: vec!["alert.".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    entries.reverse();
+    entries
+        .into_iter()
+        .map(|entry| (entry.actor, entry.action))
+        .collect()
+}
+
+/// Alerts in a whole hub: `home`'s freezer (a real MQTT device) raises one through a
+/// rule with a webhook and a named webhook (hearth.toml); `elsewhere` has one stored
+/// with a webhook notification. Each group's people list and read only their group's
+/// (filters by another group's rule or device find nothing, `?group=` of another group
+/// 404); a viewer (cookie or token), another group's owner, a cross-site request and no
+/// login neither acknowledge nor clear (403, 404 in an unknown id's words, 403, 401)
+/// and nothing is audited; a member does both (audited `alert.acknowledge`,
+/// `alert.clear`); a cleared alert answers 409. No response contains a secret, and the
+/// named webhook's URL (hearth.toml's, a credential for chat services) is not shown.
+async fn alerts_belong_to_their_group(backend: Backend) {
+    let port = closed_port().await;
+    let named_url = format!("http://127.0.0.1:{port}/services/T0/B0/chat-capability");
+    let test_hub = hearth_testkit::start_hub_with(backend, |config| {
+        config.alerts.webhooks.insert(
+            "family-chat".into(),
+            hearth_services::alerts::NamedWebhook {
+                url: named_url.clone(),
+                secret: NAMED_SECRET.into(),
+            },
+        );
+    })
+    .await;
+    let hub = api_of(&test_hub);
+    // Before `elsewhere`'s application exists: it goes to the only one, `home`'s.
+    let secrets = hearth_testkit::devices::add_devices(&test_hub, &["freezer"]).await;
+    people(&hub).await;
+    let admin = hub.login("admin", hearth_testkit::ADMIN_PASSWORD).await;
+    let gina = hub.login("gina", "gina-password").await;
+    let alice = hub.login("alice", "alice-password").await;
+    let vera = hub.login("vera", "vera-password").await;
+    let stranger = hub.login("stranger", "stranger-password").await;
+    let vera_token = token_of(&hub, &vera).await;
+
+    // `home`: a rule through the API, raised by the freezer.
+    let hook = format!("http://127.0.0.1:{port}/home-hook");
+    let mut document = freezer_rule("home", "freezer", &hook);
+    document["notify"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"channel": "webhook", "name": "family-chat"}));
+    let created = hub
+        .call("POST", "/api/v1/alert-rules", &gina, Some(document))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let home_rule = created.json()["id"].as_str().unwrap().to_owned();
+    let mut freezer =
+        hearth_testkit::devices::TestDevice::connect(&test_hub, "freezer", &secrets["freezer"])
+            .await;
+    freezer.data(r#"{"temperature": 80}"#).await;
+    let home = raised(&hub, &home_rule).await.id;
+
+    // `elsewhere`: a rule and an alert stored with a webhook notification.
+    let spec: hearth_model::AlertRuleSpec =
+        serde_json::from_value(freezer_rule("elsewhere", "attic-sensor", &hook)).unwrap();
+    let their_rule = hearth_services::alerts::Alerts::new(hub.store.clone())
+        .create("cli:test", spec)
+        .await
+        .unwrap()
+        .id;
+    let now = hearth_model::now_millis();
+    let their_alert = Alert {
+        id: "al-elsewhere".into(),
+        rule: their_rule.clone(),
+        rule_name: "Freezer too warm".into(),
+        group: ids::group("elsewhere"),
+        device: ids::device("attic-sensor"),
+        severity: Severity::Major,
+        state: AlertState::Open,
+        message: "attic-sensor temperature is 70".into(),
+        value: Some(json!(70)),
+        opened_at_ms: now,
+        last_seen_at_ms: now,
+        repeats: 0,
+        notified_at_ms: Some(now),
+        last_told_at_ms: Some(now),
+        acknowledged_by: None,
+        acknowledged_at_ms: None,
+        cleared_at_ms: None,
+        cleared_by: None,
+    };
+    let note = hearth_model::Notification {
+        id: "n-elsewhere".into(),
+        alert: their_alert.id.clone(),
+        group: ids::group("elsewhere"),
+        channel: "webhook".into(),
+        target: json!({"url": hook, "secret": THEIR_SECRET}),
+        event: "opened".into(),
+        payload: json!({"event": "opened"}),
+        state: hearth_model::NotificationState::Failed,
+        attempts: Vec::new(),
+        next_attempt_at_ms: now,
+        created_at_ms: now,
+    };
+    hub.store.open_alert(&their_alert, &[note]).await.unwrap();
+    let theirs = their_alert.id.clone();
+
+    // The listing: each group's people see their group's alerts only.
+    let listed = |who: &str, reply: Reply| -> Vec<Value> {
+        let reply = without_secrets(who, reply);
+        assert_eq!(reply.status, 200, "{who}: {:?}", reply.body);
+        reply
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|alert| alert["id"].clone())
+            .collect()
+    };
+    for (who, auth) in [
+        ("alice", &alice),
+        ("vera", &vera),
+        ("vera's token", &vera_token),
+    ] {
+        assert_eq!(
+            listed(who, hub.get("/api/v1/alerts", auth).await),
+            [json!(home)],
+            "{who}"
+        );
+        for query in [
+            format!("rule={their_rule}"),
+            "device=attic-sensor".into(),
+            "state=open&severity=major".into(),
+        ] {
+            let found = listed(who, hub.get(&format!("/api/v1/alerts?{query}"), auth).await);
+            let expected = if query.starts_with("state") {
+                vec![json!(home)]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(found, expected, "{who} ?{query}");
+        }
+        let by_group = hub.get("/api/v1/alerts?group=elsewhere", auth).await;
+        assert_eq!(by_group.status, 404, "{who}: {:?}", by_group.body);
+    }
+    assert_eq!(
+        listed("stranger", hub.get("/api/v1/alerts", &stranger).await),
+        [json!(theirs)]
+    );
+    assert_eq!(
+        hub.get("/api/v1/alerts?group=home", &stranger).await.status,
+        404
+    );
+    let mut every = listed("admin", hub.get("/api/v1/alerts", &admin).await);
+    every.sort_by_key(|id| id.to_string());
+    let mut both = vec![json!(home), json!(theirs)];
+    both.sort_by_key(|id| id.to_string());
+    assert_eq!(every, both, "the hub's administrator sees every group's");
+
+    // The detail: the group's people, with notifications whose secrets are removed.
+    let alert = |id: &str| format!("/api/v1/alerts/{id}");
+    let detail = without_secrets("vera's detail", hub.get(&alert(&home), &vera).await);
+    assert_eq!(detail.status, 200, "{:?}", detail.body);
+    let notifications = detail.json()["notifications"].clone();
+    let mut targets: Vec<String> = notifications
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|note| note["target"].to_string())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            json!({"name": "family-chat"}).to_string(),
+            json!({"url": hook}).to_string()
+        ],
+        "{notifications}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&detail.body).contains("chat-capability"),
+        "the named webhook's URL is hearth.toml's"
+    );
+    let their_detail = without_secrets(
+        "stranger's detail",
+        hub.get(&alert(&theirs), &stranger).await,
+    );
+    assert_eq!(their_detail.status, 200, "{:?}", their_detail.body);
+    assert_eq!(
+        their_detail.json()["notifications"][0]["target"],
+        json!({"url": hook})
+    );
+    let unknown = hub.get(&alert("al-doesnotexist"), &stranger).await;
+    assert_eq!(unknown.status, 404);
+    let hidden = hub.get(&alert(&home), &stranger).await;
+    assert_eq!(hidden.status, 404, "{:?}", hidden.body);
+    assert_eq!(
+        words(&hidden, &home, "al-doesnotexist"),
+        unknown.json()["error"]["message"]
+    );
+    assert_eq!(hub.get(&alert(&theirs), &alice).await.status, 404);
+    assert_eq!(hub.get(&alert(&home), &Auth::None).await.status, 401);
+
+    // Acknowledging and clearing: refused for all of these, and nothing happens.
+    let act = |id: &str, action: &str| format!("/api/v1/alerts/{id}/{action}");
+    for action in ["acknowledge", "clear"] {
+        for (who, auth) in [("vera", &vera), ("vera's token", &vera_token)] {
+            let refused = hub.call("POST", &act(&home, action), auth, None).await;
+            assert_eq!(refused.status, 403, "{who} {action}: {:?}", refused.body);
+        }
+        let unknown = hub
+            .call("POST", &act("al-doesnotexist", action), &stranger, None)
+            .await;
+        assert_eq!(unknown.status, 404);
+        let hidden = hub.call("POST", &act(&home, action), &stranger, None).await;
+        assert_eq!(hidden.status, 404, "stranger {action}: {:?}", hidden.body);
+        assert_eq!(
+            words(&hidden, &home, "al-doesnotexist"),
+            unknown.json()["error"]["message"]
+        );
+        let hidden = hub.call("POST", &act(&theirs, action), &alice, None).await;
+        assert_eq!(hidden.status, 404, "alice, elsewhere: {:?}", hidden.body);
+        let other_origin = other_origin(&hub);
+        for headers in [
+            [("origin", other_origin.as_str())],
+            [("sec-fetch-site", "cross-site")],
+        ] {
+            let forged = hub
+                .send("POST", &act(&home, action), &alice, &headers, None)
+                .await;
+            assert_eq!(
+                forged.status, 403,
+                "{action} {headers:?}: {:?}",
+                forged.body
+            );
+        }
+        let anonymous = hub
+            .call("POST", &act(&home, action), &Auth::None, None)
+            .await;
+        assert_eq!(anonymous.status, 401, "no login {action}");
+    }
+    let untouched = hub.store.alert(&home).await.unwrap();
+    assert_eq!(untouched.state, AlertState::Open);
+    assert_eq!(untouched.acknowledged_by, None);
+    assert_eq!(hub.store.alert(&theirs).await.unwrap(), their_alert);
+    assert_eq!(audited(&hub, &home).await, []);
+    assert_eq!(audited(&hub, &theirs).await, []);
+
+    // A member acknowledges and clears (audited); then it is settled (409).
+    let acknowledged = without_secrets(
+        "acknowledge",
+        hub.call("POST", &act(&home, "acknowledge"), &alice, None)
+            .await,
+    );
+    assert_eq!(acknowledged.status, 200, "{:?}", acknowledged.body);
+    assert_eq!(acknowledged.json()["state"], "acknowledged");
+    assert_eq!(acknowledged.json()["acknowledged_by"], "alice");
+    let cleared = without_secrets(
+        "clear",
+        hub.call("POST", &act(&home, "clear"), &alice, None).await,
+    );
+    assert_eq!(cleared.status, 200, "{:?}", cleared.body);
+    assert_eq!(cleared.json()["state"], "cleared");
+    assert_eq!(cleared.json()["cleared_by"], "user:alice");
+    assert_eq!(
+        audited(&hub, &home).await,
+        [
+            ("user:alice".to_owned(), "alert.acknowledge".to_owned()),
+            ("user:alice".to_owned(), "alert.clear".to_owned()),
+        ]
+    );
+    for action in ["acknowledge", "clear"] {
+        let late = hub.call("POST", &act(&home, action), &gina, None).await;
+        assert_eq!(late.status, 409, "{action}: {:?}", late.body);
+    }
+    assert_eq!(audited(&hub, &home).await.len(), 2);
+    freezer.disconnect().await;
+    test_hub.shutdown().await;
+}
