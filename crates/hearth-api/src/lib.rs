@@ -75,6 +75,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "commands", description = "Remote control"),
         (name = "mqtt", description = "Browser MQTT credentials"),
         (name = "automations", description = "Automations and scenes (stored and checked; no engine runs them yet)"),
+        (name = "notifications", description = "One's own notification preferences and Web Push subscriptions"),
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "Health and metrics"),
     ),
@@ -99,6 +100,7 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::places::router())
         .merge(routes::hooks::router())
         .merge(routes::alerts::router())
+        .merge(routes::notifications::router())
         .merge(routes::audit::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)

@@ -87,6 +87,9 @@ pub struct AppState {
     pub automation_runner: Option<Arc<dyn AutomationRunner>>,
     /// Acknowledges and clears alerts; `None` answers 503 there.
     pub alert_desk: Option<Arc<dyn AlertDesk>>,
+    /// The hub's VAPID public key (base64url) for Web Push; `None` answers 503 on
+    /// `/push/key`.
+    pub push_key: Option<Arc<str>>,
     /// Issues browser MQTT credentials; `None` answers 503 on `/mqtt/credentials`.
     pub mqtt_credentials: Option<Arc<dyn MqttCredentialIssuer>>,
     /// Whether the broker is ready; `/healthz` reports it. Defaults to "yes" (no
@@ -111,6 +114,7 @@ impl AppState {
             commands: None,
             automation_runner: None,
             alert_desk: None,
+            push_key: None,
             mqtt_credentials: None,
             broker_ready: Arc::new(|| true),
             metrics: Metrics::new(),
@@ -133,6 +137,12 @@ impl AppState {
 
     pub fn with_alert_desk(mut self, desk: Arc<dyn AlertDesk>) -> AppState {
         self.alert_desk = Some(desk);
+        self
+    }
+
+    /// The VAPID public key when the hub sends Web Push.
+    pub fn with_push_key_if(mut self, public_key: Option<String>) -> AppState {
+        self.push_key = public_key.map(Into::into);
         self
     }
 

@@ -11,6 +11,8 @@
 //! - `api/automation_intruders.rs`: applying scenes, confirmation requests and a group's
 //!   place (issue 14) against those who may not.
 //! - `api/errors.rs`: error shapes for bad input.
+//! - `api/notification_intruders.rs`: notification preferences and Web Push
+//!   subscriptions (issue 15), each person's own only.
 //! - `api/resources.rs`: groups, apps, devices (pagination), history, commands, audit.
 //! - `api/ops.rs`: the OpenAPI document against the routes, `/healthz`, `/metrics`.
 //! - `api/security.rs`: cross-site requests, security headers, request-head limits,
@@ -30,6 +32,8 @@ mod automation_intruders;
 mod automations;
 #[path = "api/errors.rs"]
 mod errors;
+#[path = "api/notification_intruders.rs"]
+mod notification_intruders;
 #[path = "api/ops.rs"]
 mod ops;
 #[path = "api/resources.rs"]

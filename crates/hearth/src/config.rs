@@ -33,6 +33,8 @@ pub struct HearthConfig {
     pub automations: hearth_services::automations::engine::EngineConfig,
     /// Alerts: webhooks defined once and named by rules.
     pub alerts: hearth_services::alerts::AlertConfig,
+    /// The e-mail server and Web Push (`[notifications.email]`, `[notifications.push]`).
+    pub notifications: hearth_services::notify::settings::NotificationsConfig,
 }
 
 impl Default for HearthConfig {
@@ -48,6 +50,7 @@ impl Default for HearthConfig {
             api: Default::default(),
             automations: Default::default(),
             alerts: Default::default(),
+            notifications: Default::default(),
         }
     }
 }

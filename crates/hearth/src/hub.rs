@@ -175,9 +175,9 @@ impl Hub {
         )
         .await
         .context("starting the automation engine")?;
-        let channels = hearth_services::notify::Channels::new(
-            hearth_services::outbound::HttpClient::default(),
-        );
+        let http_client = hearth_services::outbound::HttpClient::default();
+        let mut channels = hearth_services::notify::Channels::new(http_client.clone());
+        let push_key = add_notification_channels(&config, &store, http_client, &mut channels)?;
         let delivery = hearth_services::notify::delivery::Delivery::start(
             store.clone(),
             channels,
@@ -221,6 +221,7 @@ impl Hub {
                 .with_login_limiter(login_limiter)
                 .with_commands(Arc::new(CommandAdapter(commands.clone())))
                 .with_automation_runner(Arc::new(EngineAdapter(engine.clone())))
+                .with_push_key_if(push_key)
                 .with_alert_desk(Arc::new(AlertAdapter {
                     services: alert_services.clone(),
                     engine: alerts.clone(),
@@ -382,6 +383,43 @@ impl Authorizer for AclOnly {
 
 /// Keeps a copy of the broker's counters for `/metrics` (which must answer without
 /// waiting on the router) and registers every service's counters.
+/// Adds the e-mail channel when `[notifications.email]` is set and Web Push unless
+/// `[notifications.push] enabled = false` (making the VAPID key pair in the data
+/// directory at first start); the VAPID public key for the API.
+fn add_notification_channels(
+    config: &HearthConfig,
+    store: &Arc<dyn hearth_store::Store>,
+    http_client: hearth_services::outbound::HttpClient,
+    channels: &mut hearth_services::notify::Channels,
+) -> anyhow::Result<Option<String>> {
+    use hearth_services::notify::{email, push};
+    let settings = &config.notifications;
+    if let Some(email_config) = &settings.email {
+        let channel = email::EmailChannel::from_config(email_config)
+            .map_err(anyhow::Error::msg)
+            .context("configuring e-mail")?;
+        channels.add("email", Arc::new(channel));
+    }
+    if !settings.push.enabled {
+        return Ok(None);
+    }
+    let keys = push::VapidKeys::load_or_create(&config.data_dir.join("vapid.pem"))
+        .map_err(anyhow::Error::msg)
+        .context("reading the Web Push (VAPID) key")?;
+    let public_key = keys.public_key();
+    channels.add(
+        "push",
+        Arc::new(push::PushChannel::new(
+            store.clone(),
+            http_client,
+            Arc::new(keys),
+            settings.push_subject(),
+            settings.push.ttl_secs,
+        )),
+    );
+    Ok(Some(public_key))
+}
+
 fn feed_metrics(
     state: &AppState,
     broker: &Broker,

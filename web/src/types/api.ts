@@ -886,6 +886,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/profile/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's preferences (the defaults if they set none). */
+        get: operations["get_prefs"];
+        /**
+         * Replaces the caller's preferences; 422 names a bad field (`quiet_hours.start`,
+         *     `language`).
+         */
+        put: operations["set_prefs"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/push/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The key browsers subscribe with; 503 when the hub does not send Web Push. */
+        get: operations["push_key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/push/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's subscriptions, oldest first. */
+        get: operations["list_subscriptions"];
+        put?: never;
+        /**
+         * Enables push on a browser for the caller (the same endpoint again renews its keys);
+         *     422 names a bad field, 409 when the endpoint is another person's.
+         */
+        post: operations["add_subscription"];
+        /** Disables push on a browser; 404 unless it is the caller's. */
+        delete: operations["remove_subscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/scenes": {
         parameters: {
             query?: never;
@@ -1315,6 +1375,11 @@ export interface components {
             id: string;
             name?: string | null;
         };
+        /** @description What `PushSubscription.toJSON()` gives (`expirationTime` is ignored). */
+        NewSubscription: {
+            endpoint: string;
+            keys: components["schemas"]["SubscriptionKeys"];
+        };
         NewTokenRequest: {
             /**
              * Format: int32
@@ -1377,12 +1442,22 @@ export interface components {
             /** Format: double */
             value: number;
         };
+        /** @description `email`, `push`, `in_app` (booleans, default true); `severities` {`email`, `push`, `in_app`}: the lowest severity each channel carries (`critical`, `major`, `minor`, `warning`; default major for e-mail, warning for the others); `quiet_hours` {`start`, `end`} as HH:MM in the group's time zone (critical alerts ignore them); `language` (`en` or `zh-CN`; unset: the account's). */
+        PrefsView: Record<string, never>;
         ProfilePatch: {
             display_name?: string | null;
             /** @description An empty string removes the address. */
             email?: string | null;
             /** @description `en` or `zh-CN`. */
             language?: string | null;
+        };
+        /** @description The hub's VAPID public key. */
+        PushKey: {
+            /**
+             * @description The uncompressed P-256 point, base64url: `applicationServerKey` for
+             *     `PushManager.subscribe()`.
+             */
+            public_key: string;
         };
         RegisterRequest: {
             display_name?: string | null;
@@ -1407,6 +1482,22 @@ export interface components {
             online: boolean;
             /** @description `activity`, `status`, `disconnect`, `timeout` or `restart`. */
             reason: string;
+        };
+        /** @description Which subscription to remove. */
+        SubscriptionEndpoint: {
+            endpoint: string;
+        };
+        /** @description The browser's keys, as `PushSubscription.toJSON()` gives them. */
+        SubscriptionKeys: {
+            auth: string;
+            p256dh: string;
+        };
+        /** @description A browser where the caller enabled push (its keys are not shown again). */
+        SubscriptionView: {
+            /** Format: int64 */
+            created_at_ms: number;
+            endpoint: string;
+            id: string;
         };
         TokenView: {
             created_at_ms: components["schemas"]["i64"];
@@ -3843,6 +3934,186 @@ export interface operations {
                 };
             };
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_prefs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrefsView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_prefs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PrefsView"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrefsView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    push_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushKey"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_subscriptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionView"][];
+                };
+            };
+        };
+    };
+    add_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewSubscription"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionView"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionEndpoint"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -86,6 +86,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/alerts/{id}"),
     ("post", "/api/v1/alerts/{id}/acknowledge"),
     ("post", "/api/v1/alerts/{id}/clear"),
+    ("get", "/api/v1/profile/notifications"),
+    ("put", "/api/v1/profile/notifications"),
+    ("get", "/api/v1/push/key"),
+    ("get", "/api/v1/push/subscriptions"),
+    ("post", "/api/v1/push/subscriptions"),
+    ("delete", "/api/v1/push/subscriptions"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];

@@ -63,8 +63,9 @@ pub async fn recipients(
             continue;
         }
         for subscription in store.push_subscriptions(&user.name).await? {
+            // `keys` as the browser gave them; the alerts API hides them.
             targets.push(json!({"endpoint": subscription.endpoint,
-                "p256dh": subscription.p256dh, "auth": subscription.auth,
+                "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
                 "subscription": subscription.id, "user": user.name, "language": language,
                 "time_zone": zone_text}));
         }

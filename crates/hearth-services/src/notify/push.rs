@@ -249,6 +249,46 @@ pub fn encrypt(plaintext: &[u8], p256dh: &[u8], auth: &[u8]) -> Result<Vec<u8>, 
     Ok(body)
 }
 
+/// What is wrong with a browser's subscription, as `(field, message)`: the endpoint
+/// must be an `https://` URL (every browser's push service is), `keys.p256dh` a P-256
+/// public key and `keys.auth` 16 bytes, both base64url.
+pub fn check_subscription(
+    endpoint: &str,
+    p256dh: &str,
+    auth: &str,
+) -> Result<(), (&'static str, &'static str)> {
+    let host_ok = endpoint
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|host| !host.is_empty() && !host.contains('@'));
+    if !host_ok
+        || endpoint.len() > 2048
+        || endpoint
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err((
+            "endpoint",
+            "the push service's https:// URL, at most 2048 characters",
+        ));
+    }
+    let decode = |text: &str| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok();
+    let point = decode(p256dh).filter(|key| key.len() == 65 && key[0] == 4);
+    if point.is_none() {
+        return Err((
+            "keys.p256dh",
+            "the browser's P-256 public key (65 bytes, base64url)",
+        ));
+    }
+    if decode(auth).is_none_or(|secret| secret.len() != 16) {
+        return Err((
+            "keys.auth",
+            "the browser's authentication secret (16 bytes, base64url)",
+        ));
+    }
+    Ok(())
+}
+
 /// Sends through the browsers' push services.
 pub struct PushChannel {
     store: Arc<dyn Store>,
@@ -300,7 +340,7 @@ impl Channel for PushChannel {
     async fn deliver(&self, notification: &Notification) -> Result<String, Failure> {
         let target = &notification.target;
         let field = |name: &str| -> Result<Vec<u8>, Failure> {
-            target[name]
+            target["keys"][name]
                 .as_str()
                 .and_then(|text| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok())
                 .ok_or_else(|| Failure::permanent(format!("the subscription has no valid {name}")))
