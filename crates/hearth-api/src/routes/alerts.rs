@@ -287,6 +287,11 @@ async fn get_alert(
                 if notification.channel == "webhook" && object.contains_key("name") {
                     object.remove("url");
                 }
+                // A person's own channel (their e-mail address, their browser's push
+                // endpoint, from their preferences) is theirs: the group sees whom.
+                if object.contains_key("user") {
+                    object.retain(|key, _| key == "user");
+                }
             }
             json!({"id": notification.id, "channel": notification.channel,
                 "event": notification.event, "target": target,

@@ -9,7 +9,10 @@ use super::*;
 use hearth_model::{Alert, AlertState, Role, Severity};
 use hearth_testkit::Backend;
 
-both_backends!(alert_rules_belong_to_their_group);
+both_backends!(
+    alert_rules_belong_to_their_group,
+    peoples_addresses_are_not_shown_to_their_group,
+);
 hearth_testkit::both_backends_hub!(alerts_belong_to_their_group);
 
 /// The webhook secret of `home`'s rule: no response may contain it.
@@ -715,4 +718,112 @@ async fn alerts_belong_to_their_group(backend: Backend) {
     assert_eq!(audited(&hub, &home).await.len(), 2);
     freezer.disconnect().await;
     test_hub.shutdown().await;
+}
+
+/// An alert's notifications to people's own channels (from their preferences: alice's
+/// e-mail address, her phone's push endpoint and keys) show the group whom they went to,
+/// not where: a viewer, a member and alice herself read `{"user": "alice"}` only. A
+/// destination the rule itself names (which its view shows) stays.
+async fn peoples_addresses_are_not_shown_to_their_group(store: Arc<dyn Store>) {
+    let hub = start(store).await;
+    people(&hub).await;
+    hub.add_device("freezer", "default").await;
+    let spec: hearth_model::AlertRuleSpec = serde_json::from_value(json!({
+        "group": "home", "name": "Freezer too warm",
+        "condition": {"type": "reading", "device": "freezer", "metric": "temperature", "gt": 60},
+        "notify": [{"channel": "email", "to": ["house@example.org"]}, {"channel": "push"}]}))
+    .unwrap();
+    let rule = hearth_services::alerts::Alerts::new(hub.store.clone())
+        .create("cli:test", spec)
+        .await
+        .unwrap()
+        .id;
+    let now = hearth_model::now_millis();
+    let alert = Alert {
+        id: "al-home".into(),
+        rule,
+        rule_name: "Freezer too warm".into(),
+        group: ids::group("home"),
+        device: ids::device("freezer"),
+        severity: Severity::Warning,
+        state: AlertState::Open,
+        message: "freezer temperature is 70".into(),
+        value: Some(json!(70)),
+        opened_at_ms: now,
+        last_seen_at_ms: now,
+        repeats: 0,
+        notified_at_ms: Some(now),
+        last_told_at_ms: Some(now),
+        acknowledged_by: None,
+        acknowledged_at_ms: None,
+        cleared_at_ms: None,
+        cleared_by: None,
+    };
+    let note = |id: &str, channel: &str, target: Value| hearth_model::Notification {
+        id: id.into(),
+        alert: alert.id.clone(),
+        group: ids::group("home"),
+        channel: channel.into(),
+        target,
+        event: "opened".into(),
+        payload: json!({"event": "opened"}),
+        state: hearth_model::NotificationState::Failed,
+        attempts: Vec::new(),
+        next_attempt_at_ms: now,
+        created_at_ms: now,
+    };
+    let notes = [
+        note(
+            "n-1",
+            "email",
+            json!({"to": "alice.private@example.org", "user": "alice", "language": "en",
+                "time_zone": "Europe/Berlin"}),
+        ),
+        note(
+            "n-2",
+            "push",
+            json!({"endpoint": "https://push.example/alice-phone-token", "subscription": "ps-1",
+                "keys": {"p256dh": "alice-p256dh", "auth": "alice-auth"}, "user": "alice",
+                "language": "en", "time_zone": "Europe/Berlin"}),
+        ),
+        note(
+            "n-3",
+            "email",
+            json!({"to": "house@example.org", "language": "en"}),
+        ),
+    ];
+    hub.store.open_alert(&alert, &notes).await.unwrap();
+    for who in ["vera", "gina", "alice"] {
+        let login = hub.login(who, &format!("{who}-password")).await;
+        let detail = hub.get("/api/v1/alerts/al-home", &login).await;
+        assert_eq!(detail.status, 200, "{who}: {:?}", detail.body);
+        let body = String::from_utf8_lossy(&detail.body);
+        for private in [
+            "alice.private@example.org",
+            "alice-phone-token",
+            "alice-p256dh",
+            "alice-auth",
+            "Europe/Berlin",
+        ] {
+            assert!(!body.contains(private), "{who} reads {private}: {body}");
+        }
+        let targets: Vec<(Value, Value)> = detail.json()["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|note| (note["id"].clone(), note["target"].clone()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                (json!("n-1"), json!({"user": "alice"})),
+                (json!("n-2"), json!({"user": "alice"})),
+                (
+                    json!("n-3"),
+                    json!({"to": "house@example.org", "language": "en"})
+                ),
+            ],
+            "{who}"
+        );
+    }
 }
