@@ -4,7 +4,9 @@
 //! stand-in checks the VAPID signature with the hub's public key, decrypts the payload
 //! with the subscription's private key (RFC 8291, written here again with ring, apart
 //! from the hub's code) and reads the text, and a 410 deletes the subscription.
-//! `people::recipients` follows people's preferences. Both backends.
+//! `people::recipients` follows people's preferences. Both backends. E-mail also goes
+//! over STARTTLS and TLS to a sink whose certificate a test CA (`ca_file`) signed, and
+//! not without that CA.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -729,3 +731,187 @@ hearth_testkit::both_backends_hub!(
     web_push_is_encrypted_signed_and_gone_subscriptions_removed,
     recipients_follow_preferences
 );
+
+/// A test CA and a certificate for `localhost` it signed, made with `openssl` (which
+/// `.ci/run` installs): `(ca.pem, leaf.pem, leaf.key)` in `dir`.
+fn certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=Hearth test CA",
+            "-days",
+            "2",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+/// An aiosmtpd sink speaking STARTTLS (required) or TLS from the first byte.
+const TLS_SINK: &str = r#"
+import asyncio, json, ssl, sys
+from aiosmtpd.smtp import SMTP
+
+mode, cert, key = sys.argv[1], sys.argv[2], sys.argv[3]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        print(json.dumps({"to": envelope.rcpt_tos, "tls": session.ssl is not None
+                          or server.transport.get_extra_info("ssl_object") is not None}),
+              flush=True)
+        return "250 2.0.0 queued"
+
+async def main():
+    loop = asyncio.get_running_loop()
+    if mode == "starttls":
+        server = await loop.create_server(
+            lambda: SMTP(Sink(), tls_context=context, require_starttls=True), "127.0.0.1", 0)
+    else:
+        server = await loop.create_server(lambda: SMTP(Sink()), "127.0.0.1", 0, ssl=context)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
+#[tokio::test]
+async fn e_mail_goes_over_starttls_and_tls_to_a_server_the_ca_file_vouches_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, leaf, key) = certificates(dir.path());
+    let group = GroupId::new("home").unwrap();
+    let alert = Alert {
+        id: "al-tls".into(),
+        rule: "ar-1".into(),
+        rule_name: "Freezer too warm".into(),
+        group,
+        device: hearth_model::DeviceId::new("freezer").unwrap(),
+        severity: Severity::Major,
+        state: AlertState::Open,
+        message: "freezer temperature is 80".into(),
+        value: None,
+        opened_at_ms: NOON,
+        last_seen_at_ms: NOON,
+        repeats: 0,
+        notified_at_ms: Some(NOON),
+        last_told_at_ms: Some(NOON),
+        acknowledged_by: None,
+        acknowledged_at_ms: None,
+        cleared_at_ms: None,
+        cleared_by: None,
+    };
+    let note = notification(&alert, "n-tls", "email", json!({"to": "alice@example.org"}));
+    for (mode, tls) in [("starttls", EmailTls::Starttls), ("tls", EmailTls::Tls)] {
+        let mut process = tokio::process::Command::new("python3")
+            .args(["-c", TLS_SINK, mode])
+            .arg(&leaf)
+            .arg(&key)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs");
+        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
+        let port: u16 = tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the sink prints its port")
+            .trim()
+            .parse()
+            .unwrap();
+        let config = |ca_file: Option<std::path::PathBuf>| EmailConfig {
+            host: "localhost".into(),
+            port: Some(port),
+            tls,
+            username: None,
+            password: None,
+            password_file: None,
+            from: "hearth@example.org".into(),
+            ca_file,
+            link_base: None,
+        };
+        // Without the CA the certificate is not trusted: nothing is sent.
+        let untrusted = EmailChannel::from_config(&config(None)).unwrap();
+        let failure = untrusted.deliver(&note).await.unwrap_err();
+        assert!(
+            failure.message.to_lowercase().contains("certificate"),
+            "{mode}: {failure:?}"
+        );
+        let trusted = EmailChannel::from_config(&config(Some(ca.clone()))).unwrap();
+        let answer = trusted.deliver(&note).await.unwrap();
+        assert!(answer.starts_with("250"), "{mode}: {answer}");
+        let line = tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let received: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(received["to"], json!(["alice@example.org"]), "{mode}");
+        assert_eq!(received["tls"], true, "{mode}: the message went encrypted");
+    }
+}
