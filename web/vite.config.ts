@@ -35,6 +35,8 @@ export default defineConfig({
         navigateFallback: '/index.html',
         navigateFallbackDenylist: [/^\/api\//, /^\/healthz/, /^\/metrics/],
         maximumFileSizeToCacheInBytes: 4 * 1024 * 1024,
+        // Web Push (issue 15): the push and notificationclick handlers, kept in public/.
+        importScripts: ['/push-sw.js'],
       },
     }),
   ],

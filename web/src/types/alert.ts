@@ -112,3 +112,23 @@ export interface AlertQuery {
   since_ms?: number
   limit?: number
 }
+
+/** A person's notification preferences (`GET/PUT /profile/notifications`). */
+export interface NotificationPrefs {
+  email: boolean
+  push: boolean
+  in_app: boolean
+  /** The lowest severity each channel carries. */
+  severities: { email: Severity; push: Severity; in_app: Severity }
+  /** HH:MM to HH:MM in the group's time zone; critical alerts ignore them. */
+  quiet_hours?: { start: string; end: string }
+  /** `en` or `zh-CN`; unset: the account's language. */
+  language?: string
+}
+
+/** A browser where the person enabled Web Push. */
+export interface PushSubscriptionView {
+  id: string
+  endpoint: string
+  created_at_ms: number
+}

@@ -268,3 +268,27 @@ test('in 中文 on a 390 px phone the alerts page fits the screen', async () => 
     await context.close()
   }
 })
+
+test('Profile: notification settings are saved; a bad quiet hour is named on its field', async () => {
+  await page.goto(`${hub.http}/profile`)
+  const card = page.locator('[data-test="notification-settings"]')
+  await card.locator('[data-test="prefs-save"]').waitFor(WAIT)
+  await card.locator('[data-test="prefs-quiet"]').click()
+  await card.locator('input[name="quiet-start"]').fill('25:00')
+  await card.locator('input[name="quiet-end"]').fill('07:00')
+  await card.locator('[data-test="prefs-save"]').click()
+  await card.locator('[data-test="notification-error"][data-field="quiet_hours.start"]').waitFor(WAIT)
+  assert.match(await card.locator('[data-test="item-quiet_hours.start"]').innerText(), /HH:MM/)
+  await card.locator('input[name="quiet-start"]').fill('22:00')
+  await choose(page, 'prefs-email-severity', 'Critical and above')
+  await card.locator('[data-test="prefs-save"]').click()
+  await card.locator('[data-test="notification-error"]').waitFor({ state: 'detached', ...WAIT })
+  const prefs = await api('GET', '/profile/notifications')
+  assert.deepEqual(prefs.quiet_hours, { start: '22:00', end: '07:00' })
+  assert.equal(prefs.severities.email, 'critical')
+  // This browser can be offered Web Push: the app's service worker is there, the hub has its key.
+  const push = card.locator('[data-test="push-device"]')
+  await push.and(page.locator('[data-state="off"]')).waitFor(WAIT)
+  await push.locator('[data-test="push-enable"]').waitFor(WAIT)
+  await page.screenshot({ path: `${shots}profile-notifications.png`, fullPage: true })
+})
