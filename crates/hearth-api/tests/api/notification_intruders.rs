@@ -227,6 +227,8 @@ async fn subscriptions_are_ones_own(store: Arc<dyn Store>) {
     // Endpoints are https:// only, keys must be keys: 422 naming the field.
     let mut bad_key = subscription("https://push.example/v1/x");
     bad_key["keys"]["p256dh"] = json!("AAAA");
+    let mut off_curve = subscription("https://push.example/v1/z");
+    off_curve["keys"]["p256dh"] = json!(format!("BA{}", "A".repeat(85)));
     let mut bad_auth = subscription("https://push.example/v1/y");
     bad_auth["keys"]["auth"] = json!("c2hvcnQ");
     for (document, field) in [
@@ -235,6 +237,7 @@ async fn subscriptions_are_ones_own(store: Arc<dyn Store>) {
         (subscription("https://user@push.example/v1/x"), "endpoint"),
         (subscription("file:///etc/passwd"), "endpoint"),
         (bad_key, "keys.p256dh"),
+        (off_curve, "keys.p256dh"),
         (bad_auth, "keys.auth"),
     ] {
         let refused = hub

@@ -251,7 +251,7 @@ pub fn encrypt(plaintext: &[u8], p256dh: &[u8], auth: &[u8]) -> Result<Vec<u8>, 
 
 /// What is wrong with a browser's subscription, as `(field, message)`: the endpoint
 /// must be an `https://` URL (every browser's push service is), `keys.p256dh` a P-256
-/// public key and `keys.auth` 16 bytes, both base64url.
+/// public key (a point on the curve) and `keys.auth` 16 bytes, both base64url.
 pub fn check_subscription(
     endpoint: &str,
     p256dh: &str,
@@ -273,7 +273,17 @@ pub fn check_subscription(
         ));
     }
     let decode = |text: &str| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok();
-    let point = decode(p256dh).filter(|key| key.len() == 65 && key[0] == 4);
+    // On the curve too: an agreement with a throw-away key validates the point.
+    let on_curve = |key: &[u8]| {
+        agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &SystemRandom::new())
+            .ok()
+            .and_then(|private| {
+                let public = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, key);
+                agreement::agree_ephemeral(private, &public, |_| ()).ok()
+            })
+            .is_some()
+    };
+    let point = decode(p256dh).filter(|key| key.len() == 65 && key[0] == 4 && on_curve(key));
     if point.is_none() {
         return Err((
             "keys.p256dh",
