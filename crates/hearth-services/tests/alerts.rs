@@ -530,3 +530,47 @@ async fn an_automations_notify_action_uses_the_channels(backend: Backend) {
 }
 
 hearth_testkit::both_backends_hub!(an_automations_notify_action_uses_the_channels);
+
+/// A webhook defined in hearth.toml for some groups only: a rule of another group that
+/// names it sends nothing there; a rule of its group does.
+async fn a_named_webhook_serves_only_its_groups(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(NOON));
+    let (port, mut received) = receiver(Vec::new()).await;
+    let hub = hearth_testkit::start_hub_with_clock(
+        backend,
+        |config| {
+            for (name, group) in [("theirs", "other"), ("ours", "home")] {
+                config.alerts.webhooks.insert(
+                    name.into(),
+                    hearth_services::alerts::NamedWebhook {
+                        url: format!("http://127.0.0.1:{port}/{name}"),
+                        secret: SECRET.into(),
+                        groups: vec![ids::group(group)],
+                    },
+                );
+            }
+        },
+        clock,
+    )
+    .await;
+    let secrets = add_devices(&hub, &["freezer"]).await;
+    let document = |name: &str| {
+        json!({"group": "home", "name": format!("Freezer to {name}"),
+            "condition": {"type": "reading", "device": "freezer", "metric": "temperature", "gt": 60},
+            "notify": [{"channel": "webhook", "name": name}]})
+    };
+    let theirs = rule(&hub, document("theirs")).await;
+    rule(&hub, document("ours")).await;
+    let mut freezer = TestDevice::connect(&hub, "freezer", &secrets["freezer"]).await;
+    freezer.data(r#"{"temperature": 80}"#).await;
+    let delivered = next(&mut received).await;
+    assert_eq!(delivered.body["rule"]["name"], "Freezer to ours");
+    let alerts = alerts_until(&hub, &theirs, |alerts| !alerts.is_empty()).await;
+    assert!(
+        settled(&hub, &alerts[0].id).await.is_empty(),
+        "sent to another group's webhook"
+    );
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(a_named_webhook_serves_only_its_groups);

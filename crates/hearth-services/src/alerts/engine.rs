@@ -38,6 +38,11 @@ const RELOAD_POLL: Duration = Duration::from_secs(1);
 pub struct NamedWebhook {
     pub url: String,
     pub secret: String,
+    /// The groups whose rules may send to it; empty: every group (the hub's operator
+    /// wrote it, but any group's admin can name it, so restrict it when groups are
+    /// different households).
+    #[serde(default)]
+    pub groups: Vec<hearth_model::GroupId>,
 }
 
 /// `[alerts]` in hearth.toml.

@@ -202,10 +202,17 @@ impl AlertServices {
                 ChannelTarget::Webhook {
                     name: Some(name), ..
                 } => match self.config.webhooks.get(name) {
-                    Some(named) => targets.push((
-                        "webhook",
-                        json!({"url": named.url, "secret": named.secret, "name": name}),
-                    )),
+                    Some(named)
+                        if named.groups.is_empty() || named.groups.contains(&alert.group) =>
+                    {
+                        targets.push((
+                            "webhook",
+                            json!({"url": named.url, "secret": named.secret, "name": name}),
+                        ))
+                    }
+                    Some(_) => {
+                        tracing::warn!(rule = %rule.id, "the webhook {name:?} is not for group {}", alert.group)
+                    }
                     None => {
                         tracing::warn!(rule = %rule.id, "no webhook named {name:?} in hearth.toml")
                     }
