@@ -469,6 +469,7 @@ async fn alerts_belong_to_their_group(backend: Backend) {
             hearth_services::alerts::NamedWebhook {
                 url: named_url.clone(),
                 secret: NAMED_SECRET.into(),
+                groups: Vec::new(),
             },
         );
     })
