@@ -150,6 +150,16 @@ test('the admin makes the smoke rule in the form; a refused field shows on its i
   // The secret is never shown again, only that there is one.
   assert.deepEqual(stored.notify[1], { channel: 'webhook', url: hookUrl(), secret_set: true })
   await page.screenshot({ path: `${shots}alert-rules.png`, fullPage: true })
+
+  // Saved again from the editor (PUT), the webhook's secret left empty stays as stored.
+  await page.locator(`[data-test="rule-edit-${ruleId}"]`).click()
+  await editor.locator('input[name="notify[1].secret"]').waitFor(WAIT)
+  assert.match(await editor.locator('input[name="notify[1].secret"]').getAttribute('placeholder'), /leave empty to keep/)
+  await editor.locator('[data-test="rule-save"]').click()
+  await editor.waitFor({ state: 'detached', ...WAIT })
+  const again = await api('GET', `/alert-rules/${ruleId}`)
+  assert.deepEqual(again.notify, stored.notify)
+  assert.ok(again.updated_at_ms >= stored.updated_at_ms)
 })
 
 let alertId
@@ -282,7 +292,9 @@ test('Profile: notification settings are saved; a bad quiet hour is named on its
   await card.locator('input[name="quiet-start"]').fill('22:00')
   await choose(page, 'prefs-email-severity', 'Critical and above')
   await card.locator('[data-test="prefs-save"]').click()
-  await card.locator('[data-test="notification-error"]').waitFor({ state: 'detached', ...WAIT })
+  // The hub's answer, not just the click: the error goes at once, the message comes with the 200.
+  await page.locator('.n-message', { hasText: 'Notification settings saved' }).waitFor(WAIT)
+  assert.equal(await card.locator('[data-test="notification-error"]').count(), 0)
   const prefs = await api('GET', '/profile/notifications')
   assert.deepEqual(prefs.quiet_hours, { start: '22:00', end: '07:00' })
   assert.equal(prefs.severities.email, 'critical')
