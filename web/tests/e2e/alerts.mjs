@@ -210,6 +210,8 @@ test('the all-clear clears it by itself; the drawer shows the webhook notificati
   await alertItem(page, 'acknowledged').waitFor({ state: 'detached', ...WAIT })
   await sessions.bob.page.locator('[data-test="critical-alerts"]').waitFor({ state: 'detached', ...WAIT })
   await page.locator('[data-test="alerts-state-cleared"]').click()
+  // The history filtered by device (the hub's ?device=).
+  await choose(page, 'alerts-device', 'smoke-1')
   const cleared = alertItem(page, 'cleared')
   await cleared.waitFor(WAIT)
   assert.match(await cleared.locator('[data-test="alert-cleared-by"]').innerText(), /cleared automatically/)
