@@ -368,11 +368,18 @@ impl Authorizer for RegistryAuthorizer {
             )),
             (Some(_), None) => Err(AuthError::bad_credentials("password missing")),
             (Some(username), Some(password)) => {
-                let seen_seq = self.current().seq;
+                let mut seen_seq = self.current().seq;
                 let mut known = self
                     .authenticate_registry(request, username, password)
                     .await;
-                if known.is_none() && self.catch_up_for_unknown_name(seen_seq).await {
+                // Twice: a snapshot that a poll loaded just before the name's commit
+                // moves the sequence without holding the name; the second catch-up
+                // sees the store ahead of it and waits for the next load.
+                for _ in 0..2 {
+                    if known.is_some() || !self.catch_up_for_unknown_name(seen_seq).await {
+                        break;
+                    }
+                    seen_seq = self.current().seq;
                     known = self
                         .authenticate_registry(request, username, password)
                         .await;
