@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -33,60 +32,36 @@ struct Received {
 /// `statuses` (then 200), and sends every request whose signature is right; a wrong
 /// signature fails the test.
 async fn receiver(statuses: Vec<u16>) -> (u16, mpsc::UnboundedReceiver<Received>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    (port, serve(listener, statuses))
+    let (port, requests) = hearth_testkit::http::receiver(statuses).await;
+    (port, checked(requests))
 }
 
+/// Serves `listener` (a port chosen before the receiver runs).
 fn serve(
     listener: tokio::net::TcpListener,
     statuses: Vec<u16>,
 ) -> mpsc::UnboundedReceiver<Received> {
+    checked(hearth_testkit::http::serve(listener, statuses))
+}
+
+fn checked(
+    mut requests: mpsc::UnboundedReceiver<hearth_testkit::http::Request>,
+) -> mpsc::UnboundedReceiver<Received> {
     let (sender, received) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut statuses = statuses.into_iter();
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 8192];
-            let (head, body) = loop {
-                let n = socket.read(&mut buffer).await.unwrap();
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|line| {
-                            let (name, value) = line.split_once(':')?;
-                            name.eq_ignore_ascii_case("content-length")
-                                .then(|| value.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break (head.to_owned(), body.to_owned());
-                    }
-                }
-            };
-            let headers: std::collections::HashMap<String, String> = head
-                .lines()
-                .skip(1)
-                .filter_map(|line| line.split_once(':'))
-                .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
-                .collect();
+        while let Some(request) = requests.recv().await {
             // Checked here, independently of the hub's code.
             let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-            mac.update(format!("{}.{body}", headers["x-hearth-timestamp"]).as_bytes());
+            let signed = format!("{}.{}", request.headers["x-hearth-timestamp"], request.body);
+            mac.update(signed.as_bytes());
             let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-            assert_eq!(headers["x-hearth-signature"], expected, "a bad signature");
-            let status = statuses.next().unwrap_or(200);
-            let answer =
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            socket.write_all(answer.as_bytes()).await.unwrap();
+            assert_eq!(
+                request.headers["x-hearth-signature"], expected,
+                "a bad signature"
+            );
             let _ = sender.send(Received {
-                headers,
-                body: serde_json::from_str(&body).unwrap(),
+                headers: request.headers,
+                body: serde_json::from_str(&request.body).unwrap(),
             });
         }
     });

@@ -16,9 +16,11 @@
 //! - [`both_backends_hub!`]: one test that starts a hub, two backends.
 //! - [`start_hub`] and [`TestHub`]: a whole hub on port 0, as `hearth serve` runs it.
 //! - [`devices`]: simulated devices over real MQTT ([`devices::TestDevice`]).
+//! - [`http`]: a loopback HTTP receiver for what the hub sends out.
 //! - [`ids`]: `device("d1")`, `app("default")`... for the typed ids the registry takes.
 
 pub mod devices;
+pub mod http;
 mod hub;
 pub mod ids;
 

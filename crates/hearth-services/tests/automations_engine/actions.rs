@@ -2,43 +2,16 @@
 //! that succeeds), and `wait_for` met by a device's reading.
 
 use super::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Answers each POST with the next status of `statuses`; sends each body it read.
+/// A loopback receiver whose requests' bodies are JSON.
 async fn receiver(
     statuses: Vec<u16>,
 ) -> (u16, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (port, mut requests) = hearth_testkit::http::receiver(statuses).await;
     let (bodies, received) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        for status in statuses {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = Vec::new();
-            let mut buffer = [0u8; 4096];
-            // Headers, then as many body bytes as content-length says.
-            let body = loop {
-                let n = socket.read(&mut buffer).await.unwrap();
-                request.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|line| {
-                            let (name, value) = line.split_once(':')?;
-                            name.eq_ignore_ascii_case("content-length")
-                                .then(|| value.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break body.to_owned();
-                    }
-                }
-            };
-            let _ = bodies.send(serde_json::from_str(&body).unwrap());
-            let answer =
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            socket.write_all(answer.as_bytes()).await.unwrap();
+        while let Some(request) = requests.recv().await {
+            let _ = bodies.send(serde_json::from_str(&request.body).unwrap());
         }
     });
     (port, received)
