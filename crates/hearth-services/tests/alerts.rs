@@ -549,3 +549,89 @@ async fn a_named_webhook_serves_only_its_groups(backend: Backend) {
 }
 
 hearth_testkit::both_backends_hub!(a_named_webhook_serves_only_its_groups);
+
+/// A battery below 15 % raises an alert that clears only at 20 % (the default 5 points
+/// of hysteresis); a command the lock answers with a failure raises one that its next
+/// acknowledged command clears.
+async fn battery_and_failed_commands(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(NOON));
+    let hub = hearth_testkit::start_hub_with_clock(backend, |_| {}, clock).await;
+    let secrets = add_devices(&hub, &["lock"]).await;
+    let battery = rule(
+        &hub,
+        json!({"group": "home", "name": "Battery low", "severity": "warning",
+            "condition": {"type": "battery", "below": 15}, "devices": ["lock"]}),
+    )
+    .await;
+    let failed = rule(
+        &hub,
+        json!({"group": "home", "name": "Lock failed", "severity": "major",
+            "condition": {"type": "command", "device": "lock", "name": "unlock"}}),
+    )
+    .await;
+    let mut lock = TestDevice::connect(&hub, "lock", &secrets["lock"]).await;
+    lock.data(r#"{"battery": 12}"#).await;
+    let raised = alerts_until(&hub, &battery, |alerts| !alerts.is_empty()).await;
+    assert_eq!(raised[0].message, "lock battery is at 12%");
+    lock.data(r#"{"battery": 18}"#).await;
+    lock.data(r#"{"battery": 21}"#).await;
+    let cleared = alerts_until(&hub, &battery, |alerts| {
+        alerts[0].state == AlertState::Cleared
+    })
+    .await;
+    assert_eq!(cleared.len(), 1);
+
+    lock.client
+        .subscribe(
+            "devices/lock/commands/#",
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        )
+        .await
+        .unwrap();
+    lock.next(
+        |packet| matches!(packet, rumqttc::v5::mqttbytes::v5::Packet::SubAck(_)),
+        "SUBACK",
+    )
+    .await;
+    for ok in [false, true] {
+        hub.commands()
+            .send(
+                "user:admin",
+                &ids::device("lock"),
+                "unlock",
+                json!({}),
+                None,
+            )
+            .await
+            .unwrap();
+        let command = lock
+            .next(
+                |packet| {
+                    matches!(packet, rumqttc::v5::mqttbytes::v5::Packet::Publish(publish)
+                        if &publish.topic[..] == b"devices/lock/commands/unlock")
+                },
+                "command",
+            )
+            .await;
+        let rumqttc::v5::mqttbytes::v5::Packet::Publish(command) = command else {
+            unreachable!()
+        };
+        let params: Value = serde_json::from_slice(&command.payload).unwrap();
+        lock.publish(
+            "commands/unlock/ack",
+            &json!({"id": params["id"], "ok": ok, "error": "jammed"}).to_string(),
+        )
+        .await;
+        if !ok {
+            let raised = alerts_until(&hub, &failed, |alerts| !alerts.is_empty()).await;
+            assert_eq!(raised[0].value, Some(json!("unlock failed")));
+        }
+    }
+    alerts_until(&hub, &failed, |alerts| {
+        alerts[0].state == AlertState::Cleared
+    })
+    .await;
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(battery_and_failed_commands);
