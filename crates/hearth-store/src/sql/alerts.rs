@@ -3,6 +3,7 @@
 //! columns beside it are what listings and the engine filter on.
 
 use super::audit::write_audit;
+use super::automations::{audited, touched};
 use super::registry::{DbRow, GROUP_EXISTS, begin_write, finish, get, require};
 use super::{Db, ThisStore};
 use crate::alerts::{AlertFilter, AlertStore};
@@ -85,10 +86,10 @@ impl AlertStore for ThisStore {
             .execute(&mut **tx)
             .await
             .map_err(|error| map_err(error, Some(("alert rule", rule.id.as_str())), None))?;
-            write_audit(tx, audit).await
+            Ok(())
         }
         .await;
-        finish(tx, change).await
+        audited(tx, change, audit).await
     }
 
     async fn update_alert_rule(&self, rule: &AlertRule, audit: &NewAuditEntry) -> StoreResult<()> {
@@ -108,13 +109,10 @@ impl AlertStore for ThisStore {
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found("alert rule", &rule.id));
-            }
-            write_audit(tx, audit).await
+            touched(done.rows_affected(), "alert rule", &rule.id)
         }
         .await;
-        finish(tx, change).await
+        audited(tx, change, audit).await
     }
 
     async fn delete_alert_rule(&self, id: &str, audit: &NewAuditEntry) -> StoreResult<()> {
@@ -126,13 +124,10 @@ impl AlertStore for ThisStore {
                 .execute(&mut **tx)
                 .await
                 .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found("alert rule", id));
-            }
-            write_audit(tx, audit).await
+            touched(done.rows_affected(), "alert rule", id)
         }
         .await;
-        finish(tx, change).await
+        audited(tx, change, audit).await
     }
 
     async fn alert_rule(&self, id: &str) -> StoreResult<AlertRule> {

@@ -3,6 +3,7 @@
 
 use super::ThisStore;
 use super::audit::write_audit;
+use super::automations::{audited, touched};
 use super::registry::{DbRow, GROUP_EXISTS, begin_write, finish, get, id, require};
 use crate::automation_gates::GateStore;
 use crate::sql::{backend, map_err};
@@ -78,10 +79,10 @@ impl GateStore for ThisStore {
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
-            write_audit(tx, audit).await
+            Ok(())
         }
         .await;
-        finish(tx, change).await
+        audited(tx, change, audit).await
     }
 
     async fn put_confirmation(
@@ -115,10 +116,10 @@ impl GateStore for ThisStore {
                     Some(("automation", confirmation.automation.as_str())),
                 )
             })?;
-            write_audit(tx, audit).await
+            Ok(())
         }
         .await;
-        finish(tx, change).await
+        audited(tx, change, audit).await
     }
 
     async fn confirmation(&self, key: &str) -> StoreResult<Confirmation> {
@@ -146,13 +147,10 @@ impl GateStore for ThisStore {
                 .execute(&mut **tx)
                 .await
                 .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found("automation", automation_id));
-            }
-            write_audit(tx, audit).await
+            touched(done.rows_affected(), "automation", automation_id)
         }
         .await;
-        finish(tx, change).await
+        audited(tx, change, audit).await
     }
 
     async fn webhook_hash(&self, automation_id: &str) -> StoreResult<Option<String>> {

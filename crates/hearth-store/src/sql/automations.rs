@@ -135,7 +135,11 @@ fn timer_error(error: sqlx::Error, timer: &AutomationTimer) -> StoreError {
 
 /// Ends a change's transaction: with its audit entry and a commit if the change
 /// succeeded, with a rollback otherwise.
-async fn audited(mut tx: DbTx, change: StoreResult<()>, audit: &NewAuditEntry) -> StoreResult<()> {
+pub(super) async fn audited(
+    mut tx: DbTx,
+    change: StoreResult<()>,
+    audit: &NewAuditEntry,
+) -> StoreResult<()> {
     let result = match change {
         Ok(()) => write_audit(&mut tx, audit).await,
         Err(error) => Err(error),
@@ -144,7 +148,7 @@ async fn audited(mut tx: DbTx, change: StoreResult<()>, audit: &NewAuditEntry) -
 }
 
 /// `NotFound` when a statement touched no row.
-fn touched(done: u64, what: &'static str, key: &str) -> StoreResult<()> {
+pub(super) fn touched(done: u64, what: &'static str, key: &str) -> StoreResult<()> {
     if done == 0 {
         Err(StoreError::not_found(what, key))
     } else {
