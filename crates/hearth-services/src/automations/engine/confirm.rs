@@ -94,43 +94,38 @@ where
 {
     let actor = format!("automation:{}", automation.id);
     let now_ms = services.clock.now_ms();
+    let fresh = resumed.is_none();
     let request = match resumed {
         Some(id) => services.store.confirmation(&id).await,
-        None => {
-            let request = Confirmation {
-                id: format!("c-{}", crate::secret::random_string(12).to_lowercase()),
-                group: automation.spec.group.clone(),
-                automation: automation.id.clone(),
-                automation_name: automation.spec.name.clone(),
-                run: run_id.to_owned(),
-                prompt: rule
-                    .prompt
-                    .clone()
-                    .unwrap_or_else(|| automation.spec.name.clone()),
-                people: rule.people,
-                users: rule.users.clone(),
-                roles: rule.roles.clone(),
-                within_secs: rule.within_secs,
-                created_at_ms: now_ms,
-                expires_at_ms: now_ms + Millis::from(rule.within_secs) * 1000,
-                state: ConfirmationState::Pending,
-                answers: Vec::new(),
-            };
-            services
-                .store
-                .put_confirmation(&request, &audit(&actor, "confirmation.request", &request))
-                .await
-                .map(|()| request)
-        }
+        None => Ok(Confirmation {
+            id: format!("c-{}", crate::secret::random_string(12).to_lowercase()),
+            group: automation.spec.group.clone(),
+            automation: automation.id.clone(),
+            automation_name: automation.spec.name.clone(),
+            run: run_id.to_owned(),
+            prompt: rule
+                .prompt
+                .clone()
+                .unwrap_or_else(|| automation.spec.name.clone()),
+            people: rule.people,
+            users: rule.users.clone(),
+            roles: rule.roles.clone(),
+            within_secs: rule.within_secs,
+            created_at_ms: now_ms,
+            expires_at_ms: now_ms + Millis::from(rule.within_secs) * 1000,
+            state: ConfirmationState::Pending,
+            answers: Vec::new(),
+        }),
+    };
+    let failed = |error: hearth_store::StoreError| {
+        (
+            false,
+            json!({"type": "confirm", "result": "failed", "error": error.to_string()}),
+        )
     };
     let request = match request {
         Ok(request) => request,
-        Err(error) => {
-            return (
-                false,
-                json!({"type": "confirm", "result": "failed", "error": error.to_string()}),
-            );
-        }
+        Err(error) => return failed(error),
     };
     let id = request.id.clone();
     let expires_at_ms = request.expires_at_ms;
@@ -139,8 +134,20 @@ where
         request: tokio::sync::Mutex::new(request),
         changed: Notify::new(),
     });
-    // Open before anyone hears of it, so that no answer finds it closed.
-    services.gates.open.lock().insert(id.clone(), gate.clone());
+    // Open (and held) before it is stored: whoever reads it from the store and answers
+    // at once waits for the store to have it, and never finds it closed.
+    {
+        let held = gate.request.lock().await;
+        services.gates.open.lock().insert(id.clone(), gate.clone());
+        if fresh {
+            let entry = audit(&actor, "confirmation.request", &held);
+            if let Err(error) = services.store.put_confirmation(&held, &entry).await {
+                drop(held);
+                services.gates.open.lock().remove(&id);
+                return failed(error);
+            }
+        }
+    }
     stored(&id, expires_at_ms).await;
     tell(services, &first_view).await;
     let deadline = services.clock.sleep_until(expires_at_ms);
