@@ -8,12 +8,27 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-/// One request as received: the request line, headers by lower-case name, the body.
+/// One request as received: the request line, headers by lower-case name, the body
+/// (bytes: a Web Push body is encrypted).
 #[derive(Debug, Clone)]
 pub struct Request {
     pub line: String,
     pub headers: HashMap<String, String>,
-    pub body: String,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value by its name in any case; empty if absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map_or("", String::as_str)
+    }
+
+    /// The body as text (JSON receivers).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 /// Binds a free loopback port and serves it: the port, and the requests as they come.
@@ -56,25 +71,25 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Request> {
             return None;
         }
         bytes.extend_from_slice(&buffer[..n]);
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        let Some(end) = bytes.windows(4).position(|window| window == b"\r\n\r\n") else {
             continue;
         };
+        let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
         let mut lines = head.lines();
         let line = lines.next().unwrap_or_default().to_owned();
         let headers: HashMap<String, String> = lines
             .filter_map(|line| line.split_once(':'))
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
             .collect();
         let length: usize = headers
             .get("content-length")
             .and_then(|length| length.parse().ok())
             .unwrap_or(0);
-        if body.len() >= length {
+        if bytes.len() >= end + 4 + length {
             return Some(Request {
                 line,
                 headers,
-                body: body.to_owned(),
+                body: bytes[end + 4..end + 4 + length].to_vec(),
             });
         }
     }

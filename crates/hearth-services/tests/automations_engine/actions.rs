@@ -11,7 +11,7 @@ async fn receiver(
     let (bodies, received) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(request) = requests.recv().await {
-            let _ = bodies.send(serde_json::from_str(&request.body).unwrap());
+            let _ = bodies.send(serde_json::from_str(&request.text()).unwrap());
         }
     });
     (port, received)
