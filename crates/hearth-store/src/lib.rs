@@ -31,7 +31,10 @@
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
 //! - `broker_state`: [`RedbBrokerStore`], retained messages, persistent sessions and
-//!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`).
+//!   queued QoS 1/2 messages in one redb file (`<data_dir>/broker.redb`), and its
+//!   [`BrokerSnapshotter`] for backups.
+//! - `snapshot`: consistent copies of the SQL store for backups
+//!   ([`sqlite_vacuum_into`]) and [`postgres_is_empty`] for restores.
 
 mod alerts;
 mod auth;
@@ -45,6 +48,7 @@ mod notification_prefs;
 mod open;
 mod postgres;
 mod registry;
+mod snapshot;
 mod sql;
 mod sqlite;
 
@@ -52,7 +56,9 @@ pub use alerts::{AlertFilter, AlertStore};
 pub use auth::{ApiToken, AuthStore, Session};
 pub use automation_gates::GateStore;
 pub use automations::{AutomationRun, AutomationStore, AutomationTimer};
-pub use broker_state::RedbBrokerStore;
+pub use broker_state::{
+    BrokerSnapshotter, OfflineSnapshot, RedbBrokerStore, SnapshotCounts, snapshot_file,
+};
 pub use commands::CommandStore;
 pub use error::{StoreError, StoreResult};
 pub use history::{
@@ -66,6 +72,7 @@ pub use registry::{
     Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore, SecretOwner,
     SecretRehash, Store, UserStore,
 };
+pub use snapshot::{postgres_is_empty, sqlite_vacuum_into};
 pub use sql::EmbeddedMigration;
 pub use sqlite::SqliteStore;
 

@@ -17,6 +17,7 @@
 
 #[cfg(test)]
 mod kill_tests;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +29,9 @@ use redb::{
 };
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use snapshot::{BrokerSnapshotter, OfflineSnapshot, SnapshotCounts, snapshot_file};
 
 const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
@@ -45,7 +49,8 @@ const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// same process) on the same file gets an error from [`RedbBrokerStore::open`] instead
 /// of two writers corrupting each other's state.
 pub struct RedbBrokerStore {
-    db: Database,
+    /// Shared with [`BrokerSnapshotter`]s, which read while the broker writes.
+    db: Arc<Database>,
     /// Kept so that every error names the file, which is what an operator needs to act.
     path: PathBuf,
 }
@@ -73,11 +78,20 @@ impl RedbBrokerStore {
                 other => PersistError(format!("{}: cannot open: {other}", path.display())),
             })?;
         let store = Self {
-            db,
+            db: Arc::new(db),
             path: path.to_owned(),
         };
         store.init_schema()?;
         Ok(store)
+    }
+
+    /// A handle that copies the state to a new file while this store keeps writing
+    /// (for `hearth backup` beside a running hub).
+    pub fn snapshotter(&self) -> BrokerSnapshotter {
+        BrokerSnapshotter {
+            db: self.db.clone(),
+            path: self.path.clone(),
+        }
     }
 
     /// The file this store writes.
