@@ -41,6 +41,10 @@ pub enum Command {
     Automation(crate::admin::automation::AutomationArgs),
     /// Scenes: named sets of device states for automations / 场景
     Scene(crate::admin::scene::SceneArgs),
+    /// Back up the hub (database, broker state, keys) into an archive, also while it runs / 备份
+    Backup(crate::backup::BackupArgs),
+    /// Restore a backup archive into an empty data directory / 从备份恢复
+    Restore(crate::backup::RestoreArgs),
 }
 
 /// Where the registry lives: the same three settings for `serve` and the administrative

@@ -124,9 +124,13 @@ impl Hub {
         let login_limiter = Arc::new(LoginLimiter::new(config.api.login_failures_per_minute));
         authorizer.use_login_limiter(login_limiter.clone());
 
+        // The snapshotter reads the broker state for `hearth backup` (control socket).
+        let mut snapshotter = None;
         let broker_store: Option<Box<dyn BrokerStore>> = if config.mqtt.persistence {
             let path = config.data_dir.join("broker.redb");
-            Some(Box::new(RedbBrokerStore::open(&path)?))
+            let store = RedbBrokerStore::open(&path)?;
+            snapshotter = Some(store.snapshotter());
+            Some(Box::new(store))
         } else {
             None
         };
@@ -196,6 +200,10 @@ impl Hub {
                 .await
                 .context("starting the alert engine")?;
         background.push(crate::memory::spawn_trimmer());
+        background.extend(
+            crate::backup::control::start(&config.data_dir, snapshotter)
+                .context("starting the control socket")?,
+        );
 
         let broker_addrs = broker.local_addrs().clone();
         let mut addrs = HubAddrs {

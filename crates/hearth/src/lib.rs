@@ -10,10 +10,12 @@
 //! - `adapters`: the API's seams over the services, and the `/metrics` feed.
 //! - `passwd`: password-file maintenance for the broker's file authorizer.
 //! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
+//! - `backup`: `hearth backup` and `hearth restore`, and the hub's control socket.
 //! - `bench*`: `hearth bench ...`.
 
 mod adapters;
 mod admin;
+pub mod backup;
 mod bench;
 mod bench_auth;
 mod bench_automations;
@@ -40,6 +42,8 @@ pub fn main() -> ExitCode {
             | cli::Command::Device(_)
             | cli::Command::Automation(_)
             | cli::Command::Scene(_)
+            | cli::Command::Backup(_)
+            | cli::Command::Restore(_)
     );
     init_tracing(cli.log.as_deref(), if quiet { "warn" } else { "info" });
     let admin = |command| admin::run(command, &cli.store);
@@ -55,6 +59,8 @@ pub fn main() -> ExitCode {
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Passwd(args) => passwd::run(args),
         cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Backup(args) => backup::backup(&args, &cli.store),
+        cli::Command::Restore(args) => backup::restore(&args, &cli.store),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
