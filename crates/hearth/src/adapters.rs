@@ -396,6 +396,20 @@ pub fn register_metrics(
             &[],
             ingest_backlog() as f64,
         );
+        out.counter(
+            "hearth_ingest_commit_seconds_total",
+            "time spent committing ingest batches (divide by batches for the mean)",
+            &[],
+            ingest.commit_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        );
+        if let Some(bytes) = resident_memory_bytes() {
+            out.gauge(
+                "process_resident_memory_bytes",
+                "resident memory of the hub process",
+                &[],
+                bytes as f64,
+            );
+        }
     });
 }
 
@@ -409,13 +423,22 @@ pub fn register_alert_metrics(
     delivery: Arc<hearth_services::notify::delivery::DeliveryCounters>,
 ) {
     metrics.add_collector(move |out| {
-        for (severity, state, count) in counts.lock().iter() {
-            out.gauge(
-                "hearth_alerts",
-                "alerts by severity and state",
-                &[("severity", severity.as_str()), ("state", state.as_str())],
-                *count as f64,
-            );
+        // Every severity and state, zero when there is none: a series that exists only
+        // while alerts do would leave dashboards (packaging/grafana) without a line.
+        let counts = counts.lock();
+        for severity in hearth_model::Severity::ALL {
+            for state in hearth_model::AlertState::ALL {
+                let count = counts
+                    .iter()
+                    .find(|(s, t, _)| *s == severity && *t == state)
+                    .map_or(0, |(_, _, count)| *count);
+                out.gauge(
+                    "hearth_alerts",
+                    "alerts by severity and state",
+                    &[("severity", severity.as_str()), ("state", state.as_str())],
+                    count as f64,
+                );
+            }
         }
         for (name, help, counter) in [
             (
@@ -452,4 +475,14 @@ pub fn register_alert_metrics(
             out.counter(name, help, &[], counter.load(Ordering::Relaxed) as f64);
         }
     });
+}
+
+/// The process's resident set from `/proc/self/statm` (Linux; `None` elsewhere), named
+/// as Prometheus' own process collectors name it so that dashboards need no mapping.
+fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a constant of the running system.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page_size).ok()?)
 }

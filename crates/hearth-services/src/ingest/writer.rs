@@ -273,7 +273,13 @@ impl Writer {
             return;
         }
         let n_messages = batch.messages.len() as u64;
-        match self.store.write_batch(&batch).await {
+        let started = std::time::Instant::now();
+        let written = self.store.write_batch(&batch).await;
+        self.queue
+            .counters
+            .commit_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match written {
             Ok(()) => {
                 let counters = &self.queue.counters;
                 counters.stored.fetch_add(n_messages, Ordering::Relaxed);
