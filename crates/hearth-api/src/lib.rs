@@ -14,7 +14,8 @@
 //! - `caller`: [`Caller`], authentication (cookie or bearer token) and permissions.
 //! - `session`: session ids, tokens, cookies. The login rate limit is
 //!   `hearth_services::LoginLimiter`, shared with the MQTT login.
-//! - `server`: the HTTP/1 accept loop with head-size and header-timeout limits.
+//! - `server`: the HTTP/1 accept loop with head-size and header-timeout limits, plain or
+//!   TLS ([`serve_tls`], with HSTS); `redirect`: the HTTP-to-HTTPS redirect listener.
 //! - `security`: the cross-site request check, security headers, HTTPS detection.
 //! - `error`: [`ApiError`]; `extract`: JSON and query extractors that fail as `ApiError`.
 //! - `dto`: response bodies with OpenAPI schemas.
@@ -27,6 +28,7 @@ mod dto;
 mod error;
 mod extract;
 mod metrics;
+mod redirect;
 mod routes;
 mod seams;
 mod security;
@@ -38,12 +40,13 @@ mod web;
 pub use caller::{Caller, Credential};
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
+pub use redirect::{RedirectTarget, serve_redirect};
 pub use seams::{
     AlertDesk, AutomationRunner, CommandRequest, CommandService, IssuedCredential,
     MqttCredentialIssuer,
 };
 pub use security::{CONTENT_SECURITY_POLICY, ServedOverTls};
-pub use server::MAX_HEAD_BYTES;
+pub use server::{HSTS, MAX_HEAD_BYTES};
 pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};
 pub use web::web_app_built;
 
@@ -161,6 +164,38 @@ pub async fn serve(
         std::time::Duration::from_secs(u64::from(state.config.header_read_timeout_secs.max(1)));
     let result = server::run(listener, router(state), header_read_timeout, shutdown).await;
     pruner.abort();
+    result
+}
+
+/// [`serve`] over TLS (`hearth serve --https`): the same router, with the session
+/// cookie `Secure` and `Strict-Transport-Security` on every response. `tls` holds the
+/// certificate, which the hub swaps when its files change. Expired sessions are pruned
+/// by [`serve`] when the plain listener runs too, and here otherwise.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    state: AppState,
+    prune: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = state.store.clone();
+    let pruner = prune.then(|| {
+        tokio::spawn(async move {
+            let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3_600));
+            loop {
+                every_hour.tick().await;
+                if let Err(error) = store.prune_auth(hearth_model::now_millis()).await {
+                    tracing::warn!(%error, "cannot delete expired sessions and tokens");
+                }
+            }
+        })
+    });
+    let header_read_timeout =
+        std::time::Duration::from_secs(u64::from(state.config.header_read_timeout_secs.max(1)));
+    let result = server::run_tls(listener, tls, router(state), header_read_timeout, shutdown).await;
+    if let Some(pruner) = pruner {
+        pruner.abort();
+    }
     result
 }
 

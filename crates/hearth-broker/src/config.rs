@@ -67,13 +67,65 @@ impl BrokerConfig {
     }
 }
 
+/// The certificate of the TLS listeners (MQTTS, WSS and the hub's HTTPS) and the CAs
+/// whose client certificates devices may log in with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// PEM certificate chain, leaf first.
+    /// PEM certificate chain, leaf first. Re-read when it changes (see docs/tls.md).
     pub cert_file: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
+    /// A further CA (PEM) whose client certificates the MQTTS and WSS listeners accept,
+    /// besides the hub's own device CA. The registry still decides which device a
+    /// certificate stands for (`hearth device cert ID --import FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Seconds between checks of the certificate files for a renewal.
+    #[serde(default = "default_reload_check_secs")]
+    pub reload_check_secs: u64,
+    /// The hub's device CA (`<data_dir>/tls/device-ca.pem`), set by the hub, not read
+    /// from the file: certificates it issued let devices log in.
+    #[serde(skip)]
+    pub device_ca_file: Option<PathBuf>,
+}
+
+fn default_reload_check_secs() -> u64 {
+    5
+}
+
+impl Default for TlsConfig {
+    /// No files yet; the usual reload check.
+    fn default() -> TlsConfig {
+        TlsConfig {
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            client_ca_file: None,
+            reload_check_secs: default_reload_check_secs(),
+            device_ca_file: None,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// A certificate and key, nothing else configured.
+    pub fn new(cert_file: PathBuf, key_file: PathBuf) -> TlsConfig {
+        TlsConfig {
+            cert_file,
+            key_file,
+            ..TlsConfig::default()
+        }
+    }
+
+    /// The CA files client certificates are checked against: the device CA, then the
+    /// configured extra one.
+    pub fn client_ca_files(&self) -> Vec<PathBuf> {
+        self.device_ca_file
+            .iter()
+            .chain(self.client_ca_file.iter())
+            .cloned()
+            .collect()
+    }
 }
 
 /// What happens when a session's queue of undelivered QoS 1/2 messages is full.

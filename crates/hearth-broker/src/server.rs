@@ -1,5 +1,6 @@
 //! Starting and stopping the broker: listeners, accept loops, the router task.
 
+use bytes::Bytes;
 use hearth_bus::{Authorizer, Transport};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::persist::{BrokerStore, PersistError};
 use crate::router::Router;
 use crate::router::event::Control;
 use crate::stats::SharedStats;
-use crate::transport::{self, TransportError};
+use crate::transport::{self, CertificateSource, TransportError};
 
 /// Capacity of the connection-to-router event channel. Large enough to absorb bursts
 /// from many clients (the router takes up to 512 at a time); small enough that events
@@ -53,6 +54,9 @@ pub struct LocalAddrs {
 pub struct Broker {
     handle: BrokerHandle,
     local_addrs: LocalAddrs,
+    /// The TLS listeners' certificate, shared with the hub's HTTPS listener and reloaded
+    /// when its files change.
+    certificate: Option<Arc<CertificateSource>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     control: mpsc::UnboundedSender<Control>,
@@ -90,9 +94,21 @@ impl Broker {
         store: Option<Box<dyn BrokerStore>>,
         client_events: Arc<hearth_bus::ClientEvents>,
     ) -> Result<Broker, BrokerError> {
-        let tls = match &config.tls {
-            Some(tls) => Some(transport::load_tls_config(&tls.cert_file, &tls.key_file)?),
+        let certificate = match &config.tls {
+            Some(tls) => Some(CertificateSource::load(&tls.cert_file, &tls.key_file)?),
             None => None,
+        };
+        let tls = match (&config.tls, &certificate) {
+            (Some(tls), Some(certificate)) => {
+                let cas = tls.client_ca_files();
+                let verifier = if cas.is_empty() {
+                    None
+                } else {
+                    Some(transport::device_client_verifier(&cas)?)
+                };
+                Some(transport::server_config(certificate.clone(), verifier))
+            }
+            _ => None,
         };
         if tls.is_none() {
             if config.tls_listen.is_some() {
@@ -204,6 +220,7 @@ impl Broker {
         Ok(Broker {
             handle: BrokerHandle::new(control_tx.clone(), client_events),
             local_addrs,
+            certificate,
             stop,
             tasks,
             control: control_tx,
@@ -217,6 +234,12 @@ impl Broker {
 
     pub fn local_addrs(&self) -> &LocalAddrs {
         &self.local_addrs
+    }
+
+    /// The certificate of the TLS listeners (`None` without `[mqtt.tls]`). Whoever runs
+    /// the broker decides when to re-read it ([`CertificateSource::watch`], SIGHUP).
+    pub fn certificate(&self) -> Option<&Arc<CertificateSource>> {
+        self.certificate.as_ref()
     }
 
     /// Stops accepting, tells every client the server is shutting down (v5 0x8B), and
@@ -305,25 +328,25 @@ fn log_end(peer: SocketAddr, result: Result<(), String>) {
 }
 
 async fn serve_plain(stream: TcpStream, peer: SocketAddr, context: Arc<ConnectionContext>) {
-    let result = connection::serve(stream, Some(peer), Transport::Tcp, context).await;
+    let result = connection::serve(stream, Some(peer), Transport::Tcp, None, context).await;
     log_end(peer, result.map_err(|error| error.to_string()));
 }
 
 /// Runs a transport's handshake within the CONNECT timeout, then serves MQTT over the
 /// stream it yields.
 async fn serve_after<S: crate::transport::ByteStream>(
-    handshake: impl std::future::Future<Output = Result<S, TransportError>>,
+    handshake: impl std::future::Future<Output = Result<(S, Option<Bytes>), TransportError>>,
     what: &str,
     peer: SocketAddr,
     transport: Transport,
     context: Arc<ConnectionContext>,
 ) -> Result<(), String> {
     let timeout = context.limits.connect_timeout();
-    let stream = tokio::time::timeout(timeout, handshake)
+    let (stream, client_cert) = tokio::time::timeout(timeout, handshake)
         .await
         .map_err(|_| format!("{what} handshake timed out"))?
         .map_err(|error| format!("{what} handshake failed: {error}"))?;
-    connection::serve(stream, Some(peer), transport, context)
+    connection::serve(stream, Some(peer), transport, client_cert, context)
         .await
         .map_err(|error| error.to_string())
 }
@@ -334,7 +357,11 @@ async fn serve_tls(
     context: Arc<ConnectionContext>,
     tls: tokio_rustls::TlsAcceptor,
 ) {
-    let handshake = transport::accept_tls(&tls, stream);
+    let handshake = async {
+        let stream = transport::accept_tls(&tls, stream).await?;
+        let client_cert = client_certificate(&stream);
+        Ok((stream, client_cert))
+    };
     log_end(
         peer,
         serve_after(handshake, "TLS", peer, Transport::Tls, context).await,
@@ -347,7 +374,10 @@ async fn serve_ws(
     context: Arc<ConnectionContext>,
     ws_path: Arc<str>,
 ) {
-    let handshake = transport::accept_websocket(stream, &ws_path);
+    let handshake = async {
+        let stream = transport::accept_websocket(stream, &ws_path).await?;
+        Ok((stream, None))
+    };
     let result = serve_after(handshake, "WebSocket", peer, Transport::WebSocket, context).await;
     log_end(peer, result);
 }
@@ -361,7 +391,9 @@ async fn serve_wss(
 ) {
     let handshake = async {
         let stream = transport::accept_tls(&tls, stream).await?;
-        transport::accept_websocket(stream, &ws_path).await
+        let client_cert = client_certificate(&stream);
+        let stream = transport::accept_websocket(stream, &ws_path).await?;
+        Ok((stream, client_cert))
     };
     let result = serve_after(
         handshake,
@@ -372,4 +404,14 @@ async fn serve_wss(
     )
     .await;
     log_end(peer, result);
+}
+
+/// The leaf of the certificate chain the client presented, which rustls has verified
+/// against the device CAs (an unverifiable one fails the handshake before this).
+fn client_certificate(stream: &tokio_rustls::server::TlsStream<TcpStream>) -> Option<Bytes> {
+    let (_, connection) = stream.get_ref();
+    connection
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| Bytes::copy_from_slice(leaf.as_ref()))
 }

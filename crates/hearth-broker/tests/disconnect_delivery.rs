@@ -106,10 +106,7 @@ impl Observed {
 async fn start_broker(tls: Option<&TlsFiles>) -> TestBroker {
     let mut config = BrokerConfig::ephemeral();
     if let Some(files) = tls {
-        config.tls = Some(TlsConfig {
-            cert_file: files.cert.clone(),
-            key_file: files.key.clone(),
-        });
+        config.tls = Some(TlsConfig::new(files.cert.clone(), files.key.clone()));
         config.tls_listen = Some(([127, 0, 0, 1], 0).into());
     }
     config.limits = Limits {

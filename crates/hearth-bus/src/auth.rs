@@ -27,6 +27,11 @@ pub struct ConnectRequest {
     pub transport: Transport,
     /// 3 for 3.1, 4 for 3.1.1, 5 for 5.0.
     pub protocol_level: u8,
+    /// The DER of the client certificate the client presented in the TLS handshake
+    /// (MQTTS and WSS only), already verified to chain to a CA the hub trusts for
+    /// devices. The broker knows nothing of devices: which device, if any, the
+    /// certificate stands for is the authorizer's decision.
+    pub client_cert: Option<Bytes>,
 }
 
 /// The kinds of principal the security model (SPEC §5) knows.

@@ -162,6 +162,15 @@ pub trait DeviceStore: Send + Sync {
         audit: &NewAuditEntry,
     ) -> StoreResult<()>;
     async fn delete_device(&self, id: &DeviceId, audit: &NewAuditEntry) -> StoreResult<()>;
+    /// Sets the SHA-256 fingerprint (lowercase hex of the DER) of the one client
+    /// certificate the device may log in with, or `None` for none. The previous one
+    /// stops working: the authorizer disconnects sessions that used it.
+    async fn set_device_cert(
+        &self,
+        id: &DeviceId,
+        cert_sha256: Option<&str>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// A device as the MQTT authorizer needs it.
@@ -171,6 +180,8 @@ pub struct DeviceCredential {
     pub application: AppId,
     pub enabled: bool,
     pub secret_hash: String,
+    /// The fingerprint of its client certificate (see [`DeviceStore::set_device_cert`]).
+    pub cert_sha256: Option<String>,
 }
 
 /// An application as the MQTT authorizer needs it.

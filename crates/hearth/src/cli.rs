@@ -41,6 +41,8 @@ pub enum Command {
     Automation(crate::admin::automation::AutomationArgs),
     /// Scenes: named sets of device states for automations / 场景
     Scene(crate::admin::scene::SceneArgs),
+    /// TLS certificates: a local CA and server certificate for development / TLS 证书
+    Tls(crate::tls_cmd::TlsArgs),
     /// Back up the hub (database, broker state, keys) into an archive, also while it runs / 备份
     Backup(crate::backup::BackupArgs),
     /// Restore a backup archive into an empty data directory / 从备份恢复
@@ -82,7 +84,14 @@ pub struct ServeArgs {
     /// HTTP (API and web app) listen address (default 127.0.0.1:8080).
     #[arg(long, env = "HEARTH_HTTP")]
     pub http: Option<Listen>,
-    /// PEM certificate chain for the TLS listeners.
+    /// HTTPS (API and web app) listen address (needs --tls-cert and --tls-key).
+    #[arg(long, env = "HEARTH_HTTPS")]
+    pub https: Option<Listen>,
+    /// A plain HTTP address that answers 301 to the HTTPS listener (needs --https).
+    #[arg(long, env = "HEARTH_HTTP_REDIRECT")]
+    pub http_redirect: Option<Listen>,
+    /// PEM certificate chain for the TLS listeners (MQTTS, WSS, HTTPS); re-read when it
+    /// changes.
     #[arg(long, env = "HEARTH_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for the TLS listeners.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{ServeArgs, StoreArgs};
-use hearth_broker::{BrokerConfig, TlsConfig};
+use hearth_broker::BrokerConfig;
 
 /// Everything `hearth serve` reads. Each component has its own table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,6 +19,14 @@ pub struct HearthConfig {
     pub database: Option<String>,
     /// HTTP listener for the API and the web app.
     pub http: Option<SocketAddr>,
+    /// HTTPS listener for the API and the web app, with the certificate of `[mqtt.tls]`
+    /// (re-read when its files change) and `Strict-Transport-Security`.
+    pub https: Option<SocketAddr>,
+    /// A listener that answers every request with a 301 to the same path on `https`.
+    pub http_redirect: Option<SocketAddr>,
+    /// `host` or `host:port` the redirect names; unset: the request's own host name (when
+    /// it is one) with the HTTPS port. Set it when the hub is reached under a public name.
+    pub redirect_host: Option<String>,
     /// The MQTT broker.
     pub mqtt: BrokerConfig,
     /// Device messages into history and live state; presence.
@@ -43,6 +51,9 @@ impl Default for HearthConfig {
             data_dir: PathBuf::from("data"),
             database: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            https: None,
+            http_redirect: None,
+            redirect_host: None,
             mqtt: BrokerConfig::default(),
             ingest: Default::default(),
             history: Default::default(),
@@ -124,6 +135,12 @@ impl HearthConfig {
         if let Some(http) = args.http {
             self.http = http.into_option();
         }
+        if let Some(https) = args.https {
+            self.https = https.into_option();
+        }
+        if let Some(redirect) = args.http_redirect {
+            self.http_redirect = redirect.into_option();
+        }
         let mqtt = &mut self.mqtt;
         if let Some(listen) = args.mqtt {
             mqtt.listen = listen.into_option();
@@ -139,10 +156,10 @@ impl HearthConfig {
         }
         match (&args.tls_cert, &args.tls_key) {
             (Some(cert_file), Some(key_file)) => {
-                mqtt.tls = Some(TlsConfig {
-                    cert_file: cert_file.clone(),
-                    key_file: key_file.clone(),
-                });
+                let mut tls = mqtt.tls.take().unwrap_or_default();
+                tls.cert_file = cert_file.clone();
+                tls.key_file = key_file.clone();
+                mqtt.tls = Some(tls);
             }
             (Some(cert_file), None) => {
                 if let Some(tls) = &mut mqtt.tls {

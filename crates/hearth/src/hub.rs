@@ -35,6 +35,10 @@ pub struct HubAddrs {
     pub mqtts: Option<SocketAddr>,
     pub wss: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+    /// The API and web app over TLS (`--https`).
+    pub https: Option<SocketAddr>,
+    /// The listener that answers 301 to the HTTPS address (`--http-redirect`).
+    pub http_redirect: Option<SocketAddr>,
 }
 
 /// The HTTP server's task and the way to stop it.
@@ -76,7 +80,7 @@ impl Hub {
 
     /// [`Hub::start`] with the automation engine on `clock` (tests move time by hand).
     pub async fn start_with_clock(
-        config: HearthConfig,
+        mut config: HearthConfig,
         admin_password: Option<String>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Hub> {
@@ -139,6 +143,7 @@ impl Hub {
         let client_events = Arc::new(ClientEvents::new());
         let for_presence = client_events.subscribe();
         client_events.observe(authorizer.client_observer());
+        crate::https::prepare(&mut config)?;
         let broker = Broker::start_with_events(
             config.mqtt.clone(),
             authorizer.clone(),
@@ -148,6 +153,10 @@ impl Hub {
         .await
         .context("starting the MQTT broker")?;
         let bus: Arc<dyn Bus> = Arc::new(broker.handle());
+        if let (Some(certificate), Some(tls)) = (broker.certificate(), &config.mqtt.tls) {
+            let every = std::time::Duration::from_secs(tls.reload_check_secs.max(1));
+            background.extend(crate::https::watch_certificate(certificate, every));
+        }
         background.push(authorizer.watch_registry(bus.clone()));
         let ingest = Ingest::start(
             store.clone(),
@@ -211,14 +220,12 @@ impl Hub {
             ws: broker_addrs.ws,
             mqtts: broker_addrs.mqtts,
             wss: broker_addrs.wss,
-            http: None,
+            ..HubAddrs::default()
         };
-        let http = match config.http {
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the HTTP listener on {addr}"))?;
-                addrs.http = Some(listener.local_addr()?);
+        let web =
+            crate::https::WebListeners::bind(&config, broker.certificate(), &mut addrs).await?;
+        let http = match web {
+            Some(web) => {
                 let state = AppState::new(
                     store.clone(),
                     registry
@@ -253,16 +260,14 @@ impl Hub {
                     &alert_services,
                     &delivery,
                 ));
-                let (stop, mut stopped) = tokio::sync::watch::channel(false);
-                let task = tokio::spawn(async move {
-                    let shutdown = async move {
-                        let _ = stopped.wait_for(|stop| *stop).await;
-                    };
-                    if let Err(error) = hearth_api::serve(listener, state, shutdown).await {
-                        tracing::error!("the HTTP server stopped: {error}");
-                    }
-                });
-                tracing::info!(local = ?addrs.http, "HTTP API listening (docs at /api/docs)");
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let task = web.spawn(state, stopped);
+                tracing::info!(
+                    http = ?addrs.http,
+                    https = ?addrs.https,
+                    redirect = ?addrs.http_redirect,
+                    "HTTP API listening (docs at /api/docs)"
+                );
                 Some(HttpServer { stop, task })
             }
             None => None,

@@ -12,6 +12,8 @@
 //! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
 //! - `backup`: `hearth backup` and `hearth restore`, and the hub's control socket.
 //! - `bench*`: `hearth bench ...`.
+//! - `tls_cmd`, `certs`: `hearth tls dev-cert`, the device CA and certificates it issues;
+//!   `https`: the web listeners (HTTP, HTTPS, redirect) and certificate reloading.
 
 mod adapters;
 mod admin;
@@ -20,12 +22,15 @@ mod bench;
 mod bench_auth;
 mod bench_automations;
 mod bench_ingest;
+mod certs;
 pub mod cli;
 pub mod config;
+mod https;
 pub mod hub;
 mod memory;
 mod passwd;
 mod serve;
+pub mod tls_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -59,6 +64,7 @@ pub fn main() -> ExitCode {
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Passwd(args) => passwd::run(args),
         cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Tls(args) => tls_cmd::run(args),
         cli::Command::Backup(args) => backup::backup(&args, &cli.store),
         cli::Command::Restore(args) => backup::restore(&args, &cli.store),
     };

@@ -37,6 +37,8 @@ fn print_addrs(hub: &Hub) {
         ("mqtts", addrs.mqtts),
         ("wss", addrs.wss),
         ("http", addrs.http),
+        ("https", addrs.https),
+        ("http_redirect", addrs.http_redirect),
     ] {
         if let Some(addr) = addr {
             println!("{name}={addr}");

@@ -34,6 +34,7 @@ pub(super) async fn accept<R, W>(
     read_buf: &mut BytesMut,
     peer: Option<SocketAddr>,
     transport: Transport,
+    client_cert: Option<bytes::Bytes>,
     context: &ConnectionContext,
 ) -> Result<Accepted, ConnectionError>
 where
@@ -91,6 +92,7 @@ where
             ProtocolVersion::V3_1_1 => 4,
             ProtocolVersion::V5 => 5,
         },
+        client_cert,
     };
     let principal = match context.authorizer.authenticate(&request).await {
         Ok(principal) => principal,

@@ -91,10 +91,13 @@ fn far_future() -> Instant {
 
 /// Serves one accepted stream until it closes. Never panics on client input: every
 /// protocol problem ends as a `ConnectionError` for this connection alone.
+/// `client_cert`: the verified client certificate of a TLS connection, if it presented
+/// one (see `hearth_bus::ConnectRequest::client_cert`).
 pub(crate) async fn serve<S: ByteStream>(
     stream: S,
     peer: Option<SocketAddr>,
     transport: Transport,
+    client_cert: Option<bytes::Bytes>,
     context: Arc<ConnectionContext>,
 ) -> Result<(), ConnectionError> {
     let (mut reader, mut writer) = tokio::io::split(stream);
@@ -108,6 +111,7 @@ pub(crate) async fn serve<S: ByteStream>(
         &mut read_buf,
         peer,
         transport,
+        client_cert,
         &context,
     ))
     .await?;

@@ -61,6 +61,7 @@ fn connect(username: Option<&str>, password: Option<&str>) -> ConnectRequest {
         remote_addr: None,
         transport: Transport::Tcp,
         protocol_level: 5,
+        client_cert: None,
     }
 }
 

@@ -13,6 +13,8 @@
 //!
 //! # Layout
 //! - `tls`: PEM certificate and key loading into a rustls server config, [`accept_tls`].
+//! - `cert_source`: [`CertificateSource`], the certificate re-read when its files change,
+//!   and [`device_client_verifier`], the optional client certificate check.
 //! - `websocket`: the HTTP upgrade for MQTT over WebSocket (path and subprotocol checks),
 //!   [`WsConfig`].
 //! - `ws_stream`: [`WsByteStream`], binary frames in and out as a byte stream.
@@ -21,6 +23,7 @@ use std::path::PathBuf;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+mod cert_source;
 mod tls;
 mod websocket;
 mod ws_stream;
@@ -28,7 +31,8 @@ mod ws_stream;
 #[cfg(test)]
 mod tests;
 
-pub use tls::{accept_tls, load_tls_config, tls_config_from_pem};
+pub use cert_source::{CertificateSource, DEFAULT_RELOAD_CHECK, device_client_verifier};
+pub use tls::{accept_tls, load_tls_config, server_config, tls_config_from_pem};
 pub use websocket::{WsConfig, accept_websocket, accept_websocket_with_config};
 pub use ws_stream::WsByteStream;
 

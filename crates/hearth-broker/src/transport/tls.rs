@@ -20,6 +20,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
+use rustls::server::ResolvesServerCert;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -83,7 +85,7 @@ pub async fn accept_tls<S: ByteStream>(
         .map_err(TransportError::TlsHandshake)
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, TransportError> {
+pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, TransportError> {
     std::fs::read(path)
         .map_err(|error| config_error(path, format!("cannot read the file: {error}")))
 }
@@ -94,11 +96,48 @@ fn build_config(
     key_path: &Path,
     key_pem: &[u8],
 ) -> Result<Arc<ServerConfig>, TransportError> {
+    let certified_key = certified_key(cert_path, cert_pem, key_path, key_pem)?;
+    Ok(server_config(
+        Arc::new(SingleCertAndKey::from(certified_key)),
+        None,
+    ))
+}
+
+/// A server config for TLS 1.2 and 1.3 on the ring provider that takes its certificate
+/// from `resolver` (a [`super::CertificateSource`] swaps it when the files change) and,
+/// with `client_verifier`, asks clients for a certificate (devices log in with one).
+pub fn server_config(
+    resolver: Arc<dyn ResolvesServerCert>,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> Arc<ServerConfig> {
+    let builder = ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("the ring provider supports TLS 1.2 and 1.3");
+    let config = match client_verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    }
+    .with_cert_resolver(resolver);
+    Arc::new(config)
+}
+
+/// The cryptography every TLS listener uses: rustls' ring provider (see the module docs).
+pub(super) fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Parses a PEM certificate chain and key and checks that they belong together; errors
+/// name the file at fault.
+pub(super) fn certified_key(
+    cert_path: &Path,
+    cert_pem: &[u8],
+    key_path: &Path,
+    key_pem: &[u8],
+) -> Result<CertifiedKey, TransportError> {
     let chain = parse_certificate_chain(cert_path, cert_pem)?;
     let key = parse_private_key(key_path, key_pem)?;
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let signing_key = provider
+    let signing_key = crypto_provider()
         .key_provider
         .load_private_key(key)
         .map_err(|error| config_error(key_path, format!("unusable private key: {error}")))?;
@@ -125,16 +164,10 @@ fn build_config(
             ));
         }
     }
-
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|error| config_error(cert_path, format!("TLS 1.2/1.3 not supported: {error}")))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified_key)));
-    Ok(Arc::new(config))
+    Ok(certified_key)
 }
 
-fn parse_certificate_chain(
+pub(super) fn parse_certificate_chain(
     path: &Path,
     pem: &[u8],
 ) -> Result<Vec<CertificateDer<'static>>, TransportError> {
@@ -150,7 +183,10 @@ fn parse_certificate_chain(
     Ok(chain)
 }
 
-fn parse_private_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TransportError> {
+pub(super) fn parse_private_key(
+    path: &Path,
+    pem: &[u8],
+) -> Result<PrivateKeyDer<'static>, TransportError> {
     match PrivateKeyDer::from_pem_slice(pem) {
         Ok(key) => Ok(key),
         Err(pem::Error::NoItemsFound) if contains(pem, b"ENCRYPTED PRIVATE KEY") => {
@@ -196,7 +232,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-fn config_error(path: &Path, problem: String) -> TransportError {
+pub(super) fn config_error(path: &Path, problem: String) -> TransportError {
     TransportError::TlsConfig {
         path: path.to_path_buf(),
         problem,

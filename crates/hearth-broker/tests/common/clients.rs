@@ -142,10 +142,7 @@ impl TestBroker {
     pub async fn start_tls(files: &TlsFiles) -> TestBroker {
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut config = BrokerConfig::ephemeral();
-        config.tls = Some(TlsConfig {
-            cert_file: files.cert.clone(),
-            key_file: files.key.clone(),
-        });
+        config.tls = Some(TlsConfig::new(files.cert.clone(), files.key.clone()));
         config.tls_listen = Some(any_port);
         config.wss_listen = Some(any_port);
         TestBroker::start_with(config, Arc::new(AllowAll)).await

@@ -15,6 +15,7 @@
 //! (see [`Rehasher`]): once, off the connection's path, without an audit entry.
 
 mod acl;
+mod cert;
 mod client_id;
 mod rehash;
 mod snapshot;
@@ -26,6 +27,7 @@ pub(crate) use watch::RateLimitedLog;
 pub use acl::{
     app_may_publish, app_may_subscribe, device_may_publish, device_may_subscribe, filter_within,
 };
+pub use cert::{certificate_common_name, certificate_sha256};
 pub use client_id::{BROWSER_CLIENT_ID_PREFIX, browser_client_id};
 
 use async_trait::async_trait;
@@ -358,47 +360,59 @@ impl Authorizer for RegistryAuthorizer {
                 ),
             });
         }
-        let result = match (&request.username, &request.password) {
-            (None, _) if self.allow_anonymous => Ok(Principal::new(
-                PrincipalKind::Anonymous,
-                request.client_id.clone(),
-            )),
-            (None, _) => Err(AuthError::not_authorized(
-                "credentials required (anonymous access is off)",
-            )),
-            (Some(_), None) => Err(AuthError::bad_credentials("password missing")),
-            (Some(username), Some(password)) => {
-                let mut seen_seq = self.current().seq;
-                let mut known = self
-                    .authenticate_registry(request, username, password)
-                    .await;
-                // Twice: a snapshot that a poll loaded just before the name's commit
-                // moves the sequence without holding the name; the second catch-up
-                // sees the store ahead of it and waits for the next load.
-                for _ in 0..2 {
-                    if known.is_some() || !self.catch_up_for_unknown_name(seen_seq).await {
-                        break;
-                    }
-                    seen_seq = self.current().seq;
-                    known = self
+        // A verified client certificate decides alone (see `cert`): no fallback to a
+        // password, so a certificate that no longer counts cannot be topped up by one.
+        let result = if let Some(der) = &request.client_cert {
+            let seen_seq = self.current().seq;
+            let mut result = cert::authenticate(&self.current(), request, der);
+            // A device added or given its certificate a moment ago, by another process.
+            if result.is_err() && self.catch_up_for_unknown_name(seen_seq).await {
+                result = cert::authenticate(&self.current(), request, der);
+            }
+            result
+        } else {
+            match (&request.username, &request.password) {
+                (None, _) if self.allow_anonymous => Ok(Principal::new(
+                    PrincipalKind::Anonymous,
+                    request.client_id.clone(),
+                )),
+                (None, _) => Err(AuthError::not_authorized(
+                    "credentials required (anonymous access is off)",
+                )),
+                (Some(_), None) => Err(AuthError::bad_credentials("password missing")),
+                (Some(username), Some(password)) => {
+                    let mut seen_seq = self.current().seq;
+                    let mut known = self
                         .authenticate_registry(request, username, password)
                         .await;
-                }
-                match known {
-                    Some(result) => result,
-                    None => match &self.fallback {
-                        Some(fallback) => fallback.authenticate(request).await,
-                        None => {
-                            // As slow as a wrong password, so that timing does not
-                            // tell which names exist.
-                            let candidate = password.to_vec();
-                            let _ = tokio::task::spawn_blocking(move || {
-                                secret::dummy_verify(&candidate)
-                            })
-                            .await;
-                            Err(AuthError::bad_credentials("unknown user name"))
+                    // Twice: a snapshot that a poll loaded just before the name's commit
+                    // moves the sequence without holding the name; the second catch-up
+                    // sees the store ahead of it and waits for the next load.
+                    for _ in 0..2 {
+                        if known.is_some() || !self.catch_up_for_unknown_name(seen_seq).await {
+                            break;
                         }
-                    },
+                        seen_seq = self.current().seq;
+                        known = self
+                            .authenticate_registry(request, username, password)
+                            .await;
+                    }
+                    match known {
+                        Some(result) => result,
+                        None => match &self.fallback {
+                            Some(fallback) => fallback.authenticate(request).await,
+                            None => {
+                                // As slow as a wrong password, so that timing does not
+                                // tell which names exist.
+                                let candidate = password.to_vec();
+                                let _ = tokio::task::spawn_blocking(move || {
+                                    secret::dummy_verify(&candidate)
+                                })
+                                .await;
+                                Err(AuthError::bad_credentials("unknown user name"))
+                            }
+                        },
+                    }
                 }
             }
         };

@@ -11,6 +11,8 @@ pub(crate) struct DeviceEntry {
     pub app: Arc<str>,
     pub enabled: bool,
     pub secret_hash: Arc<str>,
+    /// SHA-256 (lowercase hex) of the client certificate it may log in with.
+    pub cert_sha256: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,7 @@ impl Snapshot {
                     app,
                     enabled: device.enabled,
                     secret_hash: device.secret_hash.into(),
+                    cert_sha256: device.cert_sha256.map(Arc::from),
                 },
             );
         }
@@ -143,7 +146,8 @@ impl Snapshot {
         snapshot
     }
 
-    /// Devices that a live connection must lose: gone, disabled, or given a new secret.
+    /// Devices that a live connection must lose: gone, disabled, or given a new secret
+    /// or a new (or no) client certificate.
     /// `same_secret(old, new)` tells whether a changed hash still stands for the same
     /// secret (rehashed, see `rehash.rs`).
     pub fn revoked_devices(
@@ -155,7 +159,11 @@ impl Snapshot {
             .iter()
             .filter(|(id, old)| match newer.devices.get(*id) {
                 None => true,
-                Some(new) => !new.enabled || !same_secret(&old.secret_hash, &new.secret_hash),
+                Some(new) => {
+                    !new.enabled
+                        || !same_secret(&old.secret_hash, &new.secret_hash)
+                        || old.cert_sha256.is_some() && old.cert_sha256 != new.cert_sha256
+                }
             })
             .map(|(id, _)| id.clone())
             .collect()

@@ -233,6 +233,27 @@ impl Registry {
         Ok(device_secret)
     }
 
+    /// Records the SHA-256 fingerprint (lowercase hex of the DER) of the client
+    /// certificate the device logs in with from now on (`None`: none). A previous
+    /// certificate stops working and its live connection is cut.
+    pub async fn set_device_cert(
+        &self,
+        actor: &str,
+        id: &DeviceId,
+        cert_sha256: Option<&str>,
+    ) -> Result<(), RegistryError> {
+        let action = if cert_sha256.is_some() {
+            "device.cert_issue"
+        } else {
+            "device.cert_revoke"
+        };
+        self.store
+            .set_device_cert(id, cert_sha256, &NewAuditEntry::new(actor, action, id))
+            .await?;
+        self.changed();
+        Ok(())
+    }
+
     /// Enables or disables a device; disabling cuts its live connection.
     pub async fn set_device_enabled(
         &self,

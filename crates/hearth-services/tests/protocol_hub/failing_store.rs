@@ -230,6 +230,14 @@ impl DeviceStore for FailingStore {
     async fn delete_device(&self, id: &DeviceId, audit: &NewAuditEntry) -> StoreResult<()> {
         self.inner.delete_device(id, audit).await
     }
+    async fn set_device_cert(
+        &self,
+        id: &DeviceId,
+        cert_sha256: Option<&str>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.set_device_cert(id, cert_sha256, audit).await
+    }
 }
 
 #[async_trait]

@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         "notification_prefs",
         include_str!("../../migrations/postgres/0008_notification_prefs.sql"),
     ),
+    (
+        9,
+        "device_certs",
+        include_str!("../../migrations/postgres/0009_device_certs.sql"),
+    ),
 ];
 
 /// The server backend (a connection pool).

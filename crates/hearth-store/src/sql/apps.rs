@@ -269,7 +269,7 @@ impl CredentialStore for ThisStore {
 async fn read_credentials(tx: &mut DbTx) -> StoreResult<Credentials> {
     {
         let device_rows =
-            sqlx::query("SELECT id, app_id, enabled, secret_hash FROM devices ORDER BY id")
+            sqlx::query("SELECT id, app_id, enabled, secret_hash, cert_sha256 FROM devices ORDER BY id")
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(backend)?;
@@ -293,6 +293,7 @@ async fn read_credentials(tx: &mut DbTx) -> StoreResult<Credentials> {
                         application: id(row, "app_id", AppId::new)?,
                         enabled: get(row, "enabled")?,
                         secret_hash: get(row, "secret_hash")?,
+                        cert_sha256: get(row, "cert_sha256")?,
                     })
                 })
                 .collect::<StoreResult<_>>()?,

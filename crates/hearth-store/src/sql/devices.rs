@@ -336,6 +336,22 @@ impl DeviceStore for ThisStore {
         .await
     }
 
+    async fn set_device_cert(
+        &self,
+        id: &DeviceId,
+        cert_sha256: Option<&str>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        set_one(
+            self,
+            "UPDATE devices SET cert_sha256 = $2 WHERE id = $1",
+            ("device", id.as_str()),
+            cert_sha256.map(str::to_owned),
+            audit,
+        )
+        .await
+    }
+
     async fn delete_device(&self, id: &DeviceId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {

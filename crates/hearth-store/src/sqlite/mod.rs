@@ -121,6 +121,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         "notification_prefs",
         include_str!("../../migrations/sqlite/0008_notification_prefs.sql"),
     ),
+    (
+        9,
+        "device_certs",
+        include_str!("../../migrations/sqlite/0009_device_certs.sql"),
+    ),
 ];
 
 /// The embedded backend (a pool over one database file).

@@ -258,13 +258,15 @@ async fn credentials_hold_devices_apps_and_admins(store: Arc<dyn Store>) {
                 id: did("a-dev"),
                 application: aid("lights"),
                 enabled: true,
-                secret_hash: "hash-a-dev".into()
+                secret_hash: "hash-a-dev".into(),
+                cert_sha256: None,
             },
             hearth_store::DeviceCredential {
                 id: did("b-dev"),
                 application: aid("lights"),
                 enabled: false,
-                secret_hash: "hash-b-dev".into()
+                secret_hash: "hash-b-dev".into(),
+                cert_sha256: None,
             },
         ]
     );

@@ -1,4 +1,4 @@
-//! `hearth device add|list|show|remove|rotate-secret|disable|enable|import|command`.
+//! `hearth device add|list|show|remove|rotate-secret|disable|enable|import|command|cert`.
 
 use super::output;
 use super::{Ctx, Failure, OutputArgs, parse_id};
@@ -41,6 +41,30 @@ pub enum DeviceCommand {
         /// A JSON object with anything else worth noting, e.g. '{"serial": "A12"}'.
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
+        /// Also issue a client certificate from the hub's device CA (see `device cert`).
+        #[arg(long)]
+        cert: bool,
+        /// Where to write the certificate and key (with --cert; default: here).
+        #[arg(long, value_name = "DIR", requires = "cert")]
+        out: Option<PathBuf>,
+    },
+    /// Issue a device a new X.509 client certificate (MQTTS/WSS login without a secret) /
+    /// 签发设备客户端证书
+    ///
+    /// Writes ID.cert.pem and ID.key.pem (mode 0600) from the hub's device CA in
+    /// <data dir>/tls. The device's previous certificate stops working at once.
+    Cert {
+        id: String,
+        /// Directory for the two files (default: here).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["import", "revoke"])]
+        out: Option<PathBuf>,
+        /// Register a certificate issued elsewhere (by the CA in [mqtt.tls]
+        /// client_ca_file) instead: its subject CN must be the device id.
+        #[arg(long, value_name = "PEM", conflicts_with = "revoke")]
+        import: Option<PathBuf>,
+        /// Remove the device's certificate: it no longer logs in with one.
+        #[arg(long)]
+        revoke: bool,
     },
     /// List devices.
     List(ListArgs),
@@ -128,6 +152,8 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
             firmware,
             heartbeat_timeout,
             metadata,
+            cert,
+            out: cert_dir,
         } => {
             let metadata = metadata
                 .map(|text| {
@@ -149,8 +175,16 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
                 heartbeat_timeout_secs: heartbeat_timeout,
             };
             let (device, secret) = registry.add_device(actor, spec).await?;
+            let files = match cert {
+                true => Some(super::device_cert::issue(ctx, &device.id, cert_dir).await?),
+                false => None,
+            };
             if out.json {
-                out.json(&output::with(&device, json!({ "secret": secret })));
+                let mut extra = json!({ "secret": secret });
+                if let Some(files) = &files {
+                    extra["certificate"] = files.json();
+                }
+                out.json(&output::with(&device, extra));
                 return Ok(());
             }
             println!(
@@ -158,7 +192,16 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
                 device.id, device.application
             );
             print_secret(&device.id, &secret);
+            if let Some(files) = &files {
+                files.print(&device.id);
+            }
         }
+        DeviceCommand::Cert {
+            id,
+            out: cert_dir,
+            import,
+            revoke,
+        } => super::device_cert::run(ctx, &id, cert_dir, import, revoke).await?,
         DeviceCommand::List(args) => list(ctx, args).await?,
         DeviceCommand::Show { id } => show(ctx, &id).await?,
         DeviceCommand::Remove { id } => {

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod automation;
 pub mod device;
+mod device_cert;
 pub mod group;
 mod import;
 mod output;
@@ -103,6 +104,7 @@ async fn run_async(
         actor: actor(),
         out,
         commands: config.commands.clone(),
+        data_dir: config.data_dir.clone(),
     };
     let result = match command {
         AdminCommand::Group(args) => group::run(&ctx, args.command).await,
@@ -125,6 +127,8 @@ pub struct Ctx {
     pub out: Output,
     /// The hub's `[commands]` settings, for commands recorded from here.
     pub commands: hearth_services::commands::CommandConfig,
+    /// The hub's data directory (the device CA lives in `tls/`).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The audit log's name for whoever runs the command: `cli:<OS user>`, or `cli`.
