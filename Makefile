@@ -5,7 +5,7 @@
 CARGO ?= cargo
 HEARTH_ARGS ?=
 
-.PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean web web-deps web-unit web-e2e web-deps-check
+.PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean web web-deps web-unit web-e2e web-deps-check deb package-test
 
 ## Build (release) and run the hub with defaults: data and the SQLite database in
 ## ./data, MQTT on 127.0.0.1:1883, WebSocket on 127.0.0.1:8083/mqtt. Every MQTT client
@@ -20,7 +20,7 @@ build: web
 
 ## Every test: formatting, lints, unit and integration tests (real sockets, real clients),
 ## and the broker benchmark in miniature so that it cannot rot (no timing is asserted).
-test: fmt lint web-unit unit web-e2e bench-smoke
+test: fmt lint web-unit unit web-e2e bench-smoke package-test
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -98,3 +98,25 @@ web-e2e: web web-deps-check
 
 web-deps-check:
 	@command -v chromium >/dev/null || { echo "missing chromium: apt-get install chromium (or run .ci/run)"; exit 1; }
+
+## The Debian package from the release binary (web app embedded) into
+## $(TARGET_DIR)/debian; installing it and the arm64 build for a Raspberry Pi:
+## docs/deploy.md.
+deb: build
+	packaging/deb/build-deb.sh $(TARGET_DIR)/release/hearth $(TARGET_DIR)/debian
+
+## The packaging (packaging/tests/): the Debian package built, installed with dpkg -i
+## (as root), run as its user with its config, removed and purged; the nginx example in
+## front of a hub with a browser over WSS; the Grafana dashboard's metrics against a
+## real /metrics; the container files. From the debug binary with the web app embedded
+## (a release build would add ~10 minutes to CI), copied at once so that another build
+## in the same target dir cannot swap it.
+package-test: web js-deps deps-check
+	$(CARGO) build -p hearth --features embed-web
+	@set -e; bin=$$(mktemp "$${TMPDIR:-/tmp}/hearth-package-bin.XXXXXX"); \
+	trap 'rm -f "$$bin"' EXIT; \
+	install -m 0755 $(TARGET_DIR)/debug/hearth "$$bin"; \
+	packaging/tests/package-test.sh "$$bin"; \
+	packaging/tests/nginx-test.sh "$$bin"; \
+	packaging/tests/grafana-test.sh "$$bin"; \
+	packaging/tests/container-test.sh "$$bin"
