@@ -5,6 +5,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt'
 import type { MqttCredential } from '@/types/models'
+import { reachableWsUrl } from './wsUrl'
 
 export type ConnectionState = 'idle' | 'connecting' | 'online' | 'offline'
 
@@ -56,7 +57,8 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       return
     }
     if (stopped) return
-    const next = connect(credential.ws_url, {
+    const url = globalThis.location ? reachableWsUrl(credential.ws_url, globalThis.location) : credential.ws_url
+    const next = connect(url, {
       clientId: `${credential.client_id}`,
       username: credential.username,
       password: credential.password,
