@@ -29,6 +29,8 @@ pub struct BrokerConfig {
     /// Password file, ACL file and anonymous access.
     pub auth: FileAuthConfig,
     pub limits: Limits,
+    /// Messages and bytes per second per principal, connections per second per address.
+    pub rate_limits: crate::rate_limit::RateLimitConfig,
     /// Seconds between `$SYS/broker/...` updates; 0 disables them.
     pub sys_interval_secs: u64,
     /// Keep retained messages, persistent sessions and their queued QoS 1/2 messages in
@@ -48,6 +50,7 @@ impl Default for BrokerConfig {
             tls: None,
             auth: FileAuthConfig::default(),
             limits: Limits::default(),
+            rate_limits: crate::rate_limit::RateLimitConfig::default(),
             sys_interval_secs: 10,
             persistence: true,
         }

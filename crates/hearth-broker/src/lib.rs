@@ -14,6 +14,7 @@
 //! - `message`, `stats`, `config`: shared data.
 //! - `topic`: topic name / filter validation, the subscription trie, the retained store.
 //! - `transport`: TLS and WebSocket streams.
+//! - `rate_limit`: messages and bytes per principal, connections per address.
 //! - `file_auth`: the password-file + ACL-file [`hearth_bus::Authorizer`].
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod file_auth;
 mod handle;
 mod message;
 pub mod persist;
+pub mod rate_limit;
 mod router;
 mod server;
 pub mod stats;

@@ -195,6 +195,7 @@ impl Broker {
         let mut tasks = JoinSet::new();
         tasks.spawn(router.run(events_rx, control_rx));
 
+        let stats_for_limits = stats.clone();
         let context = Arc::new(ConnectionContext {
             events: events_tx,
             control: control_tx.clone(),
@@ -202,6 +203,10 @@ impl Broker {
             limits: config.limits.clone(),
             stats,
             next_conn_id: AtomicU64::new(1),
+            rate_limiter: crate::rate_limit::RateLimiter::new(
+                config.rate_limits.clone(),
+                stats_for_limits,
+            ),
             client_events: client_events.clone(),
         });
         let (stop, stopped) = watch::channel(false);

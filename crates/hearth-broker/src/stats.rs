@@ -19,6 +19,8 @@ pub struct SharedStats {
     pub subscribe_denied: AtomicU64,
     pub connect_refused: AtomicU64,
     pub protocol_errors: AtomicU64,
+    /// Publishes and connections held back by `[mqtt.rate_limits]`.
+    pub rate_limited: crate::rate_limit::Counters,
 }
 
 impl SharedStats {
@@ -60,4 +62,6 @@ pub struct StatsSnapshot {
     pub queued: u64,
     /// Times a publisher was paused because a subscriber's backlog was long.
     pub publishers_paused: u64,
+    /// Publishes and connections held back by `[mqtt.rate_limits]`, by kind and reason.
+    pub rate_limited: Vec<crate::rate_limit::RateLimitedCount>,
 }

@@ -73,6 +73,17 @@ where
             return Err(ConnectionError::Refused(reason));
         }
     }
+    // Before authentication, which may hash a password: a flood of CONNECTs from one
+    // address costs as little as possible.
+    if let Some(peer) = peer
+        && !context.rate_limiter.admit_connection(peer.ip())
+    {
+        SharedStats::add(&context.stats.connect_refused, 1);
+        tracing::debug!(?peer, "connection refused: connection rate exceeded");
+        let reason = ReasonCode::CONNECTION_RATE_EXCEEDED;
+        refuse(writer, version, reason).await;
+        return Err(ConnectionError::Refused(reason));
+    }
     let (client_id, assigned) = match client_id_for(&connect) {
         Ok(found) => found,
         Err(reason) => {

@@ -116,6 +116,9 @@ impl Connection {
                 return Ok(());
             }
         }
+        if !self.within_rate(&publish) {
+            return Ok(());
+        }
         if publish.retain && !self.context.limits.retain_available {
             self.protocol_violation(ReasonCode::RETAIN_NOT_SUPPORTED, "retain is not available");
             return Ok(());

@@ -18,6 +18,7 @@ mod handshake;
 mod inbound;
 mod linger;
 pub(crate) mod queue;
+mod throttle;
 
 use bytes::BytesMut;
 use hearth_bus::{Authorizer, Principal, Transport};
@@ -48,6 +49,8 @@ pub(crate) struct ConnectionContext {
     pub next_conn_id: AtomicU64,
     /// Where connections announce that they began and ended (presence).
     pub client_events: Arc<hearth_bus::ClientEvents>,
+    /// Budgets per principal and connection rates per address.
+    pub rate_limiter: crate::rate_limit::RateLimiter,
 }
 
 /// Why a connection ended. Logged by the accept loop at debug level: clients
@@ -198,6 +201,10 @@ pub(crate) struct Connection {
     /// Set once a Close item was written (the broker ended the connection, with a
     /// DISCONNECT on v5): the client may still be sending, so the socket lingers.
     closed_by_broker: bool,
+    /// The principal's share of `[mqtt.rate_limits]`; `None` when it is unlimited.
+    budget: Option<Arc<crate::rate_limit::Budget>>,
+    /// Set while the connection pays a rate-limit debt: nothing is read until then.
+    throttled_until: Option<Instant>,
 }
 
 impl Connection {
@@ -236,6 +243,8 @@ impl Connection {
             write_buf: BytesMut::new(),
             closing: None,
             closed_by_broker: false,
+            budget: context.rate_limiter.budget(&event.principal),
+            throttled_until: None,
             context,
         };
         (connection, event, verdict)
@@ -273,6 +282,7 @@ impl Connection {
         tokio::pin!(timer);
         // Packets that arrived with the CONNECT.
         Box::pin(self.process_read_buf(read_buf)).await?;
+        self.arm_throttle(timer.as_mut());
         let mut reading_paused = false;
         loop {
             if self.write_buf.is_empty() {
@@ -304,11 +314,15 @@ impl Connection {
             if read_buf.capacity() == read_buf.len() {
                 read_buf.reserve(read_buf.capacity().clamp(INITIAL_READ_CAPACITY, 64 * 1024));
             }
-            let paused = self.outbound.is_paused();
+            let paused = self.outbound.is_paused() || self.throttled_until.is_some();
             if reading_paused && !paused {
                 // Resumed: the packets left in the buffer come first.
                 self.last_read = Instant::now();
                 Box::pin(self.process_read_buf(read_buf)).await?;
+                self.arm_throttle(timer.as_mut());
+                // What they queued (or a close they caused) is handled at the top.
+                reading_paused = false;
+                continue;
             }
             reading_paused = paused;
             let writing = !self.write_buf.is_empty();
@@ -335,6 +349,7 @@ impl Connection {
                     SharedStats::add(&self.context.stats.bytes_received, n as u64);
                     self.last_read = Instant::now();
                     Box::pin(self.process_read_buf(read_buf)).await?;
+                    self.arm_throttle(timer.as_mut());
                     // A small read into a big empty buffer means the burst is over: give
                     // the memory back (a busy connection keeps its buffer).
                     if read_buf.is_empty() && read_buf.capacity() > 1024 && n < read_buf.capacity() / 8 {
@@ -346,6 +361,10 @@ impl Connection {
                         // Not reading is the broker's doing, not the client's silence.
                         self.last_read = Instant::now();
                     }
+                    if self.throttled_until.is_some_and(|until| until <= Instant::now()) {
+                        // The debt is paid: the top of the loop reads again.
+                        self.throttled_until = None;
+                    }
                     match self.keep_alive_deadline() {
                         Some(deadline) if deadline <= Instant::now() => {
                             self.begin_close(ReasonCode::KEEP_ALIVE_TIMEOUT, ConnectionError::KeepAlive(self.keep_alive));
@@ -353,6 +372,7 @@ impl Connection {
                         Some(deadline) => timer.as_mut().reset(deadline),
                         None => timer.as_mut().reset(far_future()),
                     }
+                    self.arm_throttle(timer.as_mut());
                 }
             }
         }
@@ -361,7 +381,10 @@ impl Connection {
     /// Decodes and handles every complete packet in `read_buf`.
     async fn process_read_buf(&mut self, read_buf: &mut BytesMut) -> Result<(), ConnectionError> {
         // A paused client's remaining packets wait in the buffer until it is resumed.
-        while self.closing.is_none() && !self.outbound.is_paused() {
+        while self.closing.is_none()
+            && !self.outbound.is_paused()
+            && self.throttled_until.is_none()
+        {
             let max = self.context.limits.max_packet_size as usize;
             match hearth_mqtt::decode(read_buf, Some(self.version), max) {
                 Ok(Some(packet)) => {

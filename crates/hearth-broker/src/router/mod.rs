@@ -358,6 +358,7 @@ impl Router {
             dropped_too_large: self.stats.dropped_too_large,
             expired: self.stats.expired,
             publishers_paused: self.stats.publishers_paused,
+            rate_limited: shared.rate_limited.snapshot(),
             queued: self
                 .sessions
                 .values()
