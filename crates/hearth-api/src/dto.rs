@@ -206,7 +206,9 @@ pub struct AuditEntryView {
     pub actor: String,
     pub action: String,
     pub target: String,
-    #[schema(value_type = Object)]
+    /// What changed, when the action records more than its target; `null` when it
+    /// does not (most registry changes).
+    #[schema(value_type = Option<Object>)]
     pub detail: serde_json::Value,
 }
 

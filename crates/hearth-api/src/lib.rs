@@ -24,6 +24,7 @@
 //! - `web`: the embedded web app (`web/dist`), served for every other GET.
 
 mod caller;
+mod common_errors;
 mod dto;
 mod error;
 mod extract;
@@ -42,7 +43,7 @@ pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
 pub use redirect::{RedirectTarget, serve_redirect};
 pub use seams::{
-    AlertDesk, AutomationRunner, CommandRequest, CommandService, IssuedCredential,
+    AlertDesk, AutomationRunner, CommandRequest, CommandService, IssuedCredential, LogLevels,
     MqttCredentialIssuer,
 };
 pub use security::{CONTENT_SECURITY_POLICY, ServedOverTls};
@@ -81,6 +82,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "notifications", description = "One's own notification preferences and Web Push subscriptions"),
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "Health and metrics"),
+        (name = "admin", description = "Running the hub: the log filter (hub administrators)"),
     ),
     components(schemas(ErrorBody))
 )]
@@ -104,11 +106,14 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::hooks::router())
         .merge(routes::alerts::router())
         .merge(routes::notifications::router())
-        .merge(routes::audit::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::audit::router())
+        .merge(routes::log_level::router());
+    let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)
         .merge(routes::ops::router())
-        .split_for_parts()
+        .split_for_parts();
+    common_errors::document(&mut openapi);
+    (routes, openapi)
 }
 
 /// The OpenAPI document (what `/api/openapi.json` serves).

@@ -130,3 +130,14 @@ pub trait AlertDesk: Send + Sync {
     /// Re-reads rules after a change, so that the next reading is judged by them.
     async fn reload(&self);
 }
+
+/// The running process's log filter (a `tracing_subscriber` reload handle behind an
+/// adapter in the binary), so that an administrator can turn on debug logs for one
+/// component while the hub runs, without a restart that would lose the state to look at.
+pub trait LogLevels: Send + Sync {
+    /// The filter in force, in `EnvFilter` syntax (`info,hearth_broker=debug`).
+    fn current(&self) -> String;
+    /// Replaces the filter; the error says why `filter` is not a valid one (nothing
+    /// changes then). Returns the filter as now in force.
+    fn set(&self, filter: &str) -> Result<String, String>;
+}

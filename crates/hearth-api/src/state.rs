@@ -2,7 +2,7 @@
 //! [`ApiConfig`], the API's settings.
 
 use crate::metrics::Metrics;
-use crate::seams::{AlertDesk, AutomationRunner, CommandService, MqttCredentialIssuer};
+use crate::seams::{AlertDesk, AutomationRunner, CommandService, LogLevels, MqttCredentialIssuer};
 use hearth_services::{LoginLimiter, Registry};
 use hearth_store::Store;
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,9 @@ pub struct AppState {
     /// broker to wait for).
     pub broker_ready: ReadinessCheck,
     pub metrics: Metrics,
+    /// Reads and changes the process's log filter; `None` answers 503 on
+    /// `/admin/log-level` (a process whose logger is not the hub's own, e.g. a test).
+    pub log_levels: Option<Arc<dyn LogLevels>>,
     /// The password-guessing limit; shared with the MQTT login through
     /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
@@ -118,6 +121,7 @@ impl AppState {
             mqtt_credentials: None,
             broker_ready: Arc::new(|| true),
             metrics: Metrics::new(),
+            log_levels: None,
             limiter: Arc::new(limiter),
             id_probes: Arc::new(LoginLimiter::new(
                 crate::routes::taken::TAKEN_IDS_PER_MINUTE,
@@ -160,6 +164,13 @@ impl AppState {
     /// The password-guessing limit, to share with the MQTT login.
     pub fn login_limiter(&self) -> Arc<LoginLimiter> {
         self.limiter.clone()
+    }
+
+    /// Lets hub administrators read and change the log filter while the hub runs
+    /// (`None`: the process's logger cannot be changed, `/admin/log-level` answers 503).
+    pub fn with_log_levels_if(mut self, levels: Option<Arc<dyn LogLevels>>) -> AppState {
+        self.log_levels = levels;
+        self
     }
 
     pub fn with_broker_ready(mut self, ready: ReadinessCheck) -> AppState {

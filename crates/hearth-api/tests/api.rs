@@ -11,6 +11,8 @@
 //! - `api/automation_intruders.rs`: applying scenes, confirmation requests and a group's
 //!   place (issue 14) against those who may not.
 //! - `api/errors.rs`: error shapes for bad input.
+//! - `api/fuzz_findings.rs`: what schemathesis found (issue 16), one test each.
+//! - `api/log_level.rs`: changing the log filter while running, against intruders.
 //! - `api/notification_intruders.rs`: notification preferences and Web Push
 //!   subscriptions (issue 15), each person's own only.
 //! - `api/resources.rs`: groups, apps, devices (pagination), history, commands, audit.
@@ -32,6 +34,10 @@ mod automation_intruders;
 mod automations;
 #[path = "api/errors.rs"]
 mod errors;
+#[path = "api/fuzz_findings.rs"]
+mod fuzz_findings;
+#[path = "api/log_level.rs"]
+mod log_level;
 #[path = "api/notification_intruders.rs"]
 mod notification_intruders;
 #[path = "api/ops.rs"]

@@ -48,6 +48,7 @@ mod notification_prefs;
 mod open;
 mod postgres;
 mod registry;
+mod schema_check;
 mod snapshot;
 mod sql;
 mod sqlite;
@@ -72,6 +73,7 @@ pub use registry::{
     Credentials, DeviceCredential, DeviceFilter, DeviceSort, DeviceStore, GroupStore, SecretOwner,
     SecretRehash, Store, UserStore,
 };
+pub use schema_check::{SchemaState, check_schema};
 pub use snapshot::{postgres_is_empty, sqlite_vacuum_into};
 pub use sql::EmbeddedMigration;
 pub use sqlite::SqliteStore;

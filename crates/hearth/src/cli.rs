@@ -15,6 +15,15 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `hearth_broker=debug` (default: $HEARTH_LOG or info).
     #[arg(long, global = true)]
     pub log: Option<String>,
+    /// Log lines as `text` (default) or `json` (one object per line, for collectors).
+    #[arg(
+        long,
+        env = "HEARTH_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: crate::logging::LogFormat,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(subcommand)]
@@ -25,6 +34,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the hub: MQTT broker, registry and history store, HTTP API and web app.
     Serve(Box<ServeArgs>),
+    /// Check a deployment (data dir, certificates, listeners, database, clock, disk) and
+    /// say what to fix / 检查部署并给出修复建议
+    Doctor(Box<crate::doctor::DoctorArgs>),
     /// Add or update a user in a broker password file (argon2id hash).
     Passwd(PasswdArgs),
     /// Load-test an MQTT broker on loopback and compare brokers (see docs/performance.md).

@@ -234,6 +234,7 @@ impl Hub {
                     config.api.clone(),
                 )
                 .with_login_limiter(login_limiter)
+                .with_log_levels_if(crate::logging::levels())
                 .with_commands(Arc::new(CommandAdapter(commands.clone())))
                 .with_automation_runner(Arc::new(EngineAdapter(engine.clone())))
                 .with_push_key_if(push_key)

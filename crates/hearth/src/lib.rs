@@ -9,6 +9,8 @@
 //! - `serve`: `hearth serve`: a hub until Ctrl-C or SIGTERM.
 //! - `adapters`: the API's seams over the services, and the `/metrics` feed.
 //! - `passwd`: password-file maintenance for the broker's file authorizer.
+//! - `doctor`: `hearth doctor`, checks of a deployment with remedies.
+//! - `logging`: the logger (text or JSON lines) and its reloadable filter.
 //! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
 //! - `backup`: `hearth backup` and `hearth restore`, and the hub's control socket.
 //! - `bench*`: `hearth bench ...`.
@@ -25,8 +27,10 @@ mod bench_ingest;
 mod certs;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 mod https;
 pub mod hub;
+pub mod logging;
 mod memory;
 mod passwd;
 mod serve;
@@ -47,10 +51,15 @@ pub fn main() -> ExitCode {
             | cli::Command::Device(_)
             | cli::Command::Automation(_)
             | cli::Command::Scene(_)
+            | cli::Command::Doctor(_)
             | cli::Command::Backup(_)
             | cli::Command::Restore(_)
     );
-    init_tracing(cli.log.as_deref(), if quiet { "warn" } else { "info" });
+    logging::init(
+        cli.log.as_deref(),
+        if quiet { "warn" } else { "info" },
+        cli.log_format,
+    );
     let admin = |command| admin::run(command, &cli.store);
     let result = match cli.command {
         cli::Command::Group(args) => return admin(admin::AdminCommand::Group(args)),
@@ -62,6 +71,7 @@ pub fn main() -> ExitCode {
         }
         cli::Command::Scene(args) => return admin(admin::AdminCommand::Scene(args)),
         cli::Command::Serve(args) => run_async(serve::run(*args)),
+        cli::Command::Doctor(args) => return doctor::run(*args),
         cli::Command::Passwd(args) => passwd::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Tls(args) => tls_cmd::run(args),
@@ -83,28 +93,4 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> a
         .enable_all()
         .build()?
         .block_on(future)
-}
-
-fn init_tracing(level: Option<&str>, default: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = match level {
-        Some(level) => EnvFilter::new(level),
-        None => EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| EnvFilter::new(default)),
-    };
-    // Logs go to stderr: stdout is for command output (`--json`, `--print-addrs`).
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(log_colours())
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// Colours only for a person at a terminal: a log file, a pipe or journald would keep
-/// the escape codes as noise. `NO_COLOR` (any non-empty value, see no-color.org) turns
-/// them off there too.
-fn log_colours() -> bool {
-    use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
-    !no_color && std::io::stderr().is_terminal()
 }

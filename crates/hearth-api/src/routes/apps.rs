@@ -60,9 +60,12 @@ pub struct GrantRequest {
     pub permission: Permission,
 }
 
-/// The applications the caller can see, with what they may do with each.
+/// The applications the caller can see, with what they may do with each. `?group=`
+/// names a group the caller is in (404 otherwise, the same answer whether it exists or
+/// not: a non-member's empty list would say that it does).
 #[utoipa::path(get, path = "/apps", tag = "apps", params(AppListQuery),
-    responses((status = 200, body = Vec<AppView>)))]
+    responses((status = 200, body = Vec<AppView>),
+        (status = 404, description = "No such group that the caller is in", body = crate::error::ErrorBody)))]
 async fn list_apps(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,6 +76,9 @@ async fn list_apps(
         .as_deref()
         .map(|g| parse_id("group", g))
         .transpose()?;
+    if let Some(group) = &group {
+        caller.require_role(group, Role::Viewer, "listing a group's applications")?;
+    }
     let apps = state.store.apps(group.as_ref()).await?;
     Ok(axum::Json(
         apps.into_iter()
@@ -88,7 +94,9 @@ async fn list_apps(
 /// secret, the secret shown this once.
 #[utoipa::path(post, path = "/apps", tag = "apps", request_body = NewAppRequest,
     responses((status = 201, body = AppSecretView), (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody)))]
+        (status = 409, body = crate::error::ErrorBody),
+        (status = 422, description = "A value breaks a rule (e.g. the id's characters)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many taken ids tried this minute (`routes::taken`); see Retry-After", body = crate::error::ErrorBody)))]
 async fn create_app(
     State(state): State<AppState>,
     caller: Caller,

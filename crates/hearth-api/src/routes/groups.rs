@@ -60,7 +60,9 @@ async fn list_groups(
 
 /// Creates a group owned by the caller.
 #[utoipa::path(post, path = "/groups", tag = "groups", request_body = NewGroupRequest,
-    responses((status = 201, body = GroupView), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = GroupView), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, description = "A value breaks a rule (e.g. the id's characters)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many taken ids tried this minute (`routes::taken`); see Retry-After", body = crate::error::ErrorBody)))]
 async fn create_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,7 +168,8 @@ async fn set_member(
 #[utoipa::path(delete, path = "/groups/{id}/members/{user}", tag = "groups",
     params(("id" = String, Path), ("user" = String, Path)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody)))]
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "The group's last owner", body = crate::error::ErrorBody)))]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod groups;
 pub mod history;
 pub mod hooks;
+pub mod log_level;
 pub mod notifications;
 pub mod ops;
 pub mod places;

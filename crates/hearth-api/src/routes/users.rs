@@ -56,7 +56,8 @@ async fn list_users(
 
 /// Creates an account (hub administrators only).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUserRequest,
-    responses((status = 201, body = NewUserView), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = NewUserView), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, description = "A value breaks a rule (e.g. the name's characters)", body = crate::error::ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,7 +94,8 @@ async fn create_user(
 /// administrators only; not themselves).
 #[utoipa::path(delete, path = "/users/{name}", tag = "users",
     params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "One's own account", body = crate::error::ErrorBody)))]
 async fn remove_user(
     State(state): State<AppState>,
     caller: Caller,

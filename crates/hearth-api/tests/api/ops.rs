@@ -92,6 +92,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/push/subscriptions"),
     ("post", "/api/v1/push/subscriptions"),
     ("delete", "/api/v1/push/subscriptions"),
+    ("get", "/api/v1/admin/log-level"),
+    ("put", "/api/v1/admin/log-level"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];
