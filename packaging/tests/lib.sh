@@ -41,3 +41,6 @@ stop_pid() {
     kill -TERM "$pid" 2>/dev/null || return 0
     wait "$pid" 2>/dev/null || true
 }
+
+# Ctrl-C and kill end the script through its EXIT trap, which stops what it started.
+trap 'exit 130' INT TERM

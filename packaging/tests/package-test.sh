@@ -55,6 +55,12 @@ grep -q '^-rwxr-xr-x root/root .* ./usr/bin/hearth$' "$work/contents" ||
     fail "/usr/bin/hearth is not root-owned 0755"
 grep -q '^-rw-r----- root/root .* ./etc/hearth/hearth.toml$' "$work/contents" ||
     fail "/etc/hearth/hearth.toml is not 0640"
+# The packaged configuration opens nothing beyond this machine.
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./etc/hearth/hearth.toml >"$work/packaged.toml"
+listeners=$(grep -cE '^(http|listen|ws_listen) = "127\.0\.0\.1:[0-9]+"$' "$work/packaged.toml" || true)
+[ "$listeners" = 3 ] || fail "the packaged hearth.toml does not keep http, listen and ws_listen on loopback"
+grep -E '^[a-z_]*listen[a-z_]* = |^http = ' "$work/packaged.toml" | grep -v '"127\.0\.0\.1:' &&
+    fail "the packaged hearth.toml opens a listener beyond loopback"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles >"$work/conffiles"
 grep -qx /etc/hearth/hearth.toml "$work/conffiles" || fail "hearth.toml is not a conffile"
 for script in postinst prerm postrm; do
