@@ -340,6 +340,14 @@ pub fn register_metrics(
                 &[("why", "qos0_backlog")],
                 stats.dropped_qos0_backlog as f64,
             );
+            for limited in &stats.rate_limited {
+                out.counter(
+                    "hearth_mqtt_rate_limited_total",
+                    "publishes slowed, refused or disconnected, and connections refused, by [mqtt.rate_limits]",
+                    &[("kind", limited.kind), ("reason", limited.reason)],
+                    limited.count as f64,
+                );
+            }
         }
         let auth = authorizer.counters();
         out.counter(

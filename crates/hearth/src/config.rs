@@ -203,6 +203,20 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_and_overrides_are_read_from_the_mqtt_rate_limits_table() {
+        let config = HearthConfig::from_toml(
+            "[mqtt.rate_limits]\nmax_conn_rate = 5.0\n[mqtt.rate_limits.device]\nmessages_rate = 2.0\n[mqtt.rate_limits.principals.\"meter\"]\nmessages_rate = 50.0\nbytes_burst = 4096\n",
+        )
+        .unwrap();
+        let limits = &config.mqtt.rate_limits;
+        assert_eq!(limits.max_conn_rate, 5.0);
+        assert_eq!(limits.device.messages_rate, Some(2.0));
+        assert_eq!(limits.principals["meter"].messages_rate, Some(50.0));
+        assert_eq!(limits.principals["meter"].bytes_burst, Some(4096));
+        HearthConfig::from_toml("[mqtt.rate_limits.device]\nmessage_rate = 2.0\n").unwrap_err();
+    }
+
+    #[test]
     fn subscription_limits_are_read_from_the_mqtt_limits_table() {
         let config = HearthConfig::from_toml(
             "[mqtt.limits]\nmax_subscriptions_per_client = 10\nmax_topic_filter_length = 128\nmax_topic_levels = 4\n",
