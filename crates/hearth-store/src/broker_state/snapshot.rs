@@ -88,11 +88,12 @@ fn copy(txn: &ReadTransaction, dest: &Path) -> Result<SnapshotCounts, PersistErr
         return Err(failure(dest, "snapshot", "the file exists already"));
     }
     let out = Database::create(dest).map_err(|error| failure(dest, "cannot create", error))?;
-    let mut counts = SnapshotCounts::default();
     // Every table exists in a file the store opened once (init_schema creates them).
-    counts.retained = copy_table(txn, &out, RETAINED, dest)?;
-    counts.sessions = copy_table(txn, &out, SESSIONS, dest)?;
-    counts.messages = copy_table(txn, &out, MESSAGES, dest)?;
+    let counts = SnapshotCounts {
+        retained: copy_table(txn, &out, RETAINED, dest)?,
+        sessions: copy_table(txn, &out, SESSIONS, dest)?,
+        messages: copy_table(txn, &out, MESSAGES, dest)?,
+    };
     copy_table(txn, &out, META, dest)?;
     drop(out);
     Ok(counts)

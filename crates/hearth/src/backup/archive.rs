@@ -339,3 +339,24 @@ pub fn create_private_dirs(dir: &Path) -> anyhow::Result<()> {
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::safe_relative;
+
+    #[test]
+    fn entry_names_cannot_leave_the_directory() {
+        for name in [
+            "../evil",
+            "files/../../etc/passwd",
+            "/etc/passwd",
+            "",
+            "./x",
+        ] {
+            assert!(safe_relative(name).is_err(), "{name:?}");
+        }
+        for name in ["files/vapid.pem", "files/tls/ca.key", "sql/hearth.db"] {
+            assert!(safe_relative(name).is_ok(), "{name:?}");
+        }
+    }
+}

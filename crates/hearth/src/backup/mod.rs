@@ -204,15 +204,6 @@ pub fn restore(args: &RestoreArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let config = HearthConfig::load_store(store)?;
     let data_dir = config.data_dir.clone();
     let progress = Progress::new();
-    // Checked whole before anything is written.
-    let manifest = archive::verify(&args.file, &progress)?;
-    progress.step(&format!(
-        "archive verified: {} entries, backend {}, written by hearth {} at {}",
-        manifest.entries.len(),
-        manifest.backend,
-        manifest.hearth_version,
-        manifest.created_at
-    ));
     if control::hub_answers(&data_dir) {
         bail!(
             "a hub is running on {}: stop it before restoring",
@@ -226,6 +217,15 @@ pub fn restore(args: &RestoreArgs, store: &StoreArgs) -> anyhow::Result<()> {
             data_dir.display()
         );
     }
+    // Checked whole before anything is written.
+    let manifest = archive::verify(&args.file, &progress)?;
+    progress.step(&format!(
+        "archive verified: {} entries, backend {}, written by hearth {} at {}",
+        manifest.entries.len(),
+        manifest.backend,
+        manifest.hearth_version,
+        manifest.created_at
+    ));
     let target_url = config
         .database
         .as_deref()

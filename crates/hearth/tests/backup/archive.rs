@@ -71,6 +71,24 @@ async fn without_a_hub_the_cli_backs_up_and_a_damaged_archive_is_refused_by_entr
     assert!(!output.status.success());
     assert!(text(&output).contains("not empty"), "{}", text(&output));
 
+    // With --force it does, and a WAL left there is not replayed into the restored database.
+    std::fs::write(restored.join("hearth.db-wal"), "stale").unwrap();
+    std::fs::write(restored.join("vapid.pem"), "changed").unwrap();
+    let output = crate::hearth(&[
+        "restore".as_ref(),
+        file.as_os_str(),
+        "--force".as_ref(),
+        "--data-dir".as_ref(),
+        restored.as_os_str(),
+    ])
+    .await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(!restored.join("hearth.db-wal").exists());
+    assert_eq!(
+        std::fs::read(restored.join("vapid.pem")).unwrap(),
+        std::fs::read(data_dir.join("vapid.pem")).unwrap()
+    );
+
     // One flipped byte inside an entry: refused, naming it, and nothing written.
     let damaged = work.path().join("damaged.tar");
     let mut bytes = std::fs::read(&file).unwrap();

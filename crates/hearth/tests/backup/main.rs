@@ -8,6 +8,7 @@ mod archive;
 mod control;
 mod under_load;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
 
@@ -43,7 +44,7 @@ pub async fn backup(file: &Path, data_dir: &Path, database: Option<&str>) -> Out
         data_dir.as_os_str(),
     ];
     if let Some(url) = database {
-        args.extend(["--database".as_ref(), url.as_ref()]);
+        args.extend([OsStr::new("--database"), OsStr::new(url)]);
     }
     hearth(&args).await
 }
@@ -57,7 +58,7 @@ pub async fn restore(file: &Path, data_dir: &Path, database: Option<&str>) -> Ou
         data_dir.as_os_str(),
     ];
     if let Some(url) = database {
-        args.extend(["--database".as_ref(), url.as_ref()]);
+        args.extend([OsStr::new("--database"), OsStr::new(url)]);
     }
     hearth(&args).await
 }

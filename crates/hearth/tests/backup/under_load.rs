@@ -13,7 +13,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -318,7 +318,10 @@ mod pg {
         fn drop(&mut self) {
             // Best effort: a leftover database only costs the throw-away cluster space.
             let _ = std::panic::catch_unwind(|| {
-                run(&self.base, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                run(
+                    &self.base,
+                    format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                )
             });
         }
     }
