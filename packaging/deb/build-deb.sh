@@ -44,7 +44,8 @@ trap 'rm -rf "$stage"' EXIT
 umask 022
 
 install -d "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/hearth" \
-    "$stage/usr/share/doc/hearth/nginx" "$stage/usr/share/doc/hearth/grafana"
+    "$stage/usr/share/doc/hearth/nginx" "$stage/usr/share/doc/hearth/grafana" \
+    "$stage/usr/share/lintian/overrides"
 if [ -n "$fast" ]; then
     objcopy --strip-debug "$binary" "$stage/usr/bin/hearth"
     chmod 0755 "$stage/usr/bin/hearth"
@@ -52,7 +53,8 @@ else
     install -m 0755 "$binary" "$stage/usr/bin/hearth"
 fi
 install -m 0644 "$here/hearth.service" "$stage/lib/systemd/system/hearth.service"
-install -m 0640 "$here/hearth.toml" "$stage/etc/hearth/hearth.toml"
+# 0644 in the archive (it holds no secret yet); the postinst makes it root:hearth 0640.
+install -m 0644 "$here/hearth.toml" "$stage/etc/hearth/hearth.toml"
 doc="$stage/usr/share/doc/hearth"
 install -m 0644 "$here/copyright" "$doc/copyright"
 gzip -9n <"$here/changelog" >"$doc/changelog.Debian.gz"
@@ -60,6 +62,7 @@ install -m 0644 "$root/docs/deploy.md" "$doc/deploy.md"
 install -m 0644 "$root/hearth.example.toml" "$doc/hearth.example.toml"
 install -m 0644 "$root/packaging/nginx/hearth.conf" "$doc/nginx/hearth.conf"
 install -m 0644 "$root/packaging/grafana/hearth-dashboard.json" "$doc/grafana/hearth-dashboard.json"
+install -m 0644 "$here/lintian-overrides" "$stage/usr/share/lintian/overrides/hearth"
 for script in postinst prerm postrm; do
     install -m 0755 "$here/$script" "$stage/DEBIAN/$script"
 done
@@ -75,8 +78,7 @@ Version: $debversion
 Architecture: $arch
 Maintainer: The Hearth maintainers <maintainers@example.invalid>
 Installed-Size: $installed_size
-Depends: libc6 (>= ${glibc:-2.31}), libgcc-s1, adduser | passwd
-Recommends: init-system-helpers
+Depends: libc6 (>= ${glibc:-2.31}), libgcc-s1, adduser
 Suggests: nginx, postgresql
 Section: net
 Priority: optional
