@@ -40,7 +40,7 @@ def exec_form(text):
     return json.loads(text) if text.startswith("[") else ["/bin/sh", "-c", text]
 
 
-stages, runtime = [], None
+stages, runtime, copied = [], None, []
 env, entrypoint, cmd, healthcheck, user, volumes, exposed = {}, [], [], None, "root", [], set()
 for word, rest in instructions(os.path.join(container_dir, "Containerfile")):
     if word == "FROM":
@@ -57,6 +57,7 @@ for word, rest in instructions(os.path.join(container_dir, "Containerfile")):
                 problems.append(f"COPY --from={source_stage}: no earlier stage of that name")
         else:
             for source in paths[:-1]:
+                copied.append(source)
                 if not os.path.exists(os.path.join(root, source)):
                     problems.append(f"COPY {source}: not in the repository (the build context)")
     elif word == "ENV":
@@ -125,6 +126,15 @@ if not match:
 elif (match.group(1), match.group(2), match.group(4)) != \
         (db_env.get("POSTGRES_USER"), "db", db_env.get("POSTGRES_DB")):
     problems.append(f"HEARTH_DATABASE {database} does not name the db service's user and database")
+
+ignored = {line.strip() for line in open(os.path.join(root, ".dockerignore"))
+           if line.strip() and not line.startswith("#")}
+for source in copied:
+    if source.rstrip("/") in ignored:
+        problems.append(f"COPY {source}: .dockerignore leaves it out of the build context")
+for needed in ("target", "**/node_modules", ".git"):
+    if needed not in ignored:
+        problems.append(f".dockerignore does not leave out {needed} (the build context would carry it)")
 
 if problems:
     sys.exit("\n".join(problems))
