@@ -4,9 +4,10 @@
 #   packaging/deb/build-deb.sh [--arch ARCH] [--fast] BINARY OUTDIR
 #
 # Why dpkg-deb and not cargo-deb: dpkg-deb is part of dpkg, on every Debian machine and
-# in every CI image, and it is what cargo-deb itself drives in the end. cargo-deb would
-# have to be compiled from source on every CI run (minutes on this machine's 2 cores)
-# and is one more tool to keep current, for what is here ~100 lines: a staging tree,
+# in every CI image, and is Debian's own tool for building a .deb from a tree. cargo-deb
+# is not in Debian 12, so it would be compiled from source on every CI run (minutes on
+# this machine's 2 cores) and is one more tool to keep current, for what is here ~100
+# lines: a staging tree,
 # a control file with the dependencies read from the binary, md5sums, conffiles, and
 # the maintainer scripts beside this file. `make deb` runs it on the release binary;
 # `make package-test` on the debug one (with the web app embedded, `--features
