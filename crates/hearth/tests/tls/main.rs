@@ -168,6 +168,19 @@ async fn https_serves_the_api_with_hsts_and_a_secure_cookie() {
     assert!(cookie.contains("; Secure"), "{cookie}");
 
     // Plain HTTP: no HSTS (it would mean nothing there), no Secure cookie.
+    // The keys written for it (dev-cert's CA and server key, the hub's device CA) are
+    // private.
+    #[cfg(unix)]
+    for key in [
+        &tls.certs.ca_key,
+        &tls.certs.key,
+        &tls.data_dir.join("tls/device-ca.key.pem"),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+    }
+
     let mut plain = TcpStream::connect(tls.hub.http()).await.unwrap();
     let answer = http_exchange(&mut plain, &login_request("localhost")).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
