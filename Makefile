@@ -5,7 +5,7 @@
 CARGO ?= cargo
 HEARTH_ARGS ?=
 
-.PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean web web-deps web-unit web-e2e web-deps-check deb package-test
+.PHONY: run test build lint fmt unit bench-smoke deps-check js-deps clean web web-deps web-unit web-e2e web-deps-check deb package-test api-fuzz
 
 ## Build (release) and run the hub with defaults: data and the SQLite database in
 ## ./data, MQTT on 127.0.0.1:1883, WebSocket on 127.0.0.1:8083/mqtt. Every MQTT client
@@ -20,7 +20,7 @@ build: web
 
 ## Every test: formatting, lints, unit and integration tests (real sockets, real clients),
 ## and the broker benchmark in miniature so that it cannot rot (no timing is asserted).
-test: fmt lint web-unit unit web-e2e bench-smoke package-test
+test: fmt lint web-unit unit web-e2e bench-smoke package-test api-fuzz
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -120,3 +120,14 @@ package-test: web js-deps deps-check
 	packaging/tests/nginx-test.sh "$$bin"; \
 	packaging/tests/grafana-test.sh "$$bin"; \
 	packaging/tests/container-test.sh "$$bin"
+
+## The HTTP API fuzzed with schemathesis against its own OpenAPI document, as an
+## administrator (docs/api-fuzz.md): 10 examples per operation and a fixed seed here;
+## `HEARTH_FUZZ_EXAMPLES=200 scripts/api-fuzz.sh` is the longer run. The debug binary is
+## copied first so that another build in the same target dir cannot swap it.
+api-fuzz:
+	$(CARGO) build -p hearth
+	@set -e; bin=$$(mktemp "$${TMPDIR:-/tmp}/hearth-fuzz-bin.XXXXXX"); \
+	trap 'rm -f "$$bin"' EXIT; \
+	install -m 0755 $(TARGET_DIR)/debug/hearth "$$bin"; \
+	HEARTH_BIN="$$bin" scripts/api-fuzz.sh

@@ -16,11 +16,21 @@ cd "$(dirname "$0")/.."
 
 examples="${HEARTH_FUZZ_EXAMPLES:-10}"
 seed="${HEARTH_FUZZ_SEED:-1}"
-schemathesis="${SCHEMATHESIS:-schemathesis}"
-command -v "$schemathesis" >/dev/null || {
-    echo "missing schemathesis: python3 -m pip install 'schemathesis==4.32.5' (or run .ci/run)" >&2
+# The pinned version (.ci/run installs it); `schemathesis` on PATH, or the module
+# python3 imports when pip put the script somewhere PATH does not reach.
+pinned=4.32.5
+if [ -n "${SCHEMATHESIS:-}" ]; then
+    schemathesis=("$SCHEMATHESIS")
+elif command -v schemathesis >/dev/null; then
+    schemathesis=(schemathesis)
+elif python3 -c 'import schemathesis.cli' 2>/dev/null; then
+    schemathesis=(python3 -c 'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "schemathesis"; sys.exit(schemathesis())')
+else
+    echo "missing schemathesis: python3 -m pip install 'schemathesis==$pinned' (or run .ci/run)" >&2
     exit 1
-}
+fi
+version=$("${schemathesis[@]}" --version | awk '{print $NF}')
+[ "$version" = "$pinned" ] || echo "note: schemathesis $version, the pinned version is $pinned" >&2
 if [ -z "${HEARTH_BIN:-}" ]; then
     cargo build --quiet -p hearth --bin hearth
     HEARTH_BIN="${CARGO_TARGET_DIR:-target}/debug/hearth"
@@ -61,7 +71,8 @@ session=$(sed -n 's/^[Ss]et-[Cc]ookie: *\(hearth_session=[^;]*\).*/\1/p' "$login
 
 report_args=()
 if [ -n "${HEARTH_FUZZ_REPORT:-}" ]; then
-    report_args=(--report ndjson,junit --report-dir "$HEARTH_FUZZ_REPORT")
+    mkdir -p "$HEARTH_FUZZ_REPORT"
+    report_args=(--report ndjson,junit --report-dir "$(cd "$HEARTH_FUZZ_REPORT" && pwd)")
 fi
 
 # Left out, each for a stated reason (docs/api-fuzz.md):
@@ -70,7 +81,9 @@ fi
 # - POST /api/v1/auth/password changes the owner's password, which ends every other
 #   session of the account, this one included (same reason).
 set +e
-"$schemathesis" run "$base/api/openapi.json" \
+# From the throw-away dir: schemathesis keeps its replay data in ./.schemathesis.
+cd "$work"
+"${schemathesis[@]}" run "$base/api/openapi.json" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
     --max-examples "$examples" --seed "$seed" --workers 2 \
     --phases examples,coverage,fuzzing \

@@ -169,8 +169,10 @@ async fn a_v5_device_over_its_rate_is_slowed_then_refused_and_another_device_goe
 }
 
 #[tokio::test]
-async fn a_v3_device_over_its_rate_for_too_long_is_disconnected_without_losing_acked_messages() {
-    let broker = TestBroker::start_with(config(0.5), Arc::new(Devices)).await;
+async fn a_v3_device_over_its_rate_for_too_long_is_disconnected_when_so_configured() {
+    let mut config = config(0.5);
+    config.rate_limits.disconnect_over_rate = true;
+    let broker = TestBroker::start_with(config, Arc::new(Devices)).await;
     let (_watcher, mut watch) = subscriber(&broker).await;
     let (client, mut events) =
         AsyncClient::new(MqttOptions::new("old", "127.0.0.1", broker.port()), 128);
@@ -310,5 +312,38 @@ async fn an_address_opening_connections_too_fast_is_refused_at_connect() {
         "{refused:?}"
     );
     assert_eq!(count(&broker, "address", "connection_rate").await, 2);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn by_default_a_v3_device_over_its_rate_is_only_slowed_and_loses_nothing() {
+    let mut config = config(0.2);
+    config.rate_limits.device.messages_rate = Some(20.0);
+    let broker = TestBroker::start_with(config, Arc::new(Devices)).await;
+    let (_watcher, mut watch) = subscriber(&broker).await;
+    let (client, mut events) =
+        AsyncClient::new(MqttOptions::new("old", "127.0.0.1", broker.port()), 64);
+    for i in 0..40 {
+        client
+            .publish("t/old", QoS::AtLeastOnce, false, format!("{i}"))
+            .await
+            .unwrap();
+    }
+    let mut acked = 0;
+    tokio::time::timeout(DEADLINE, async {
+        while acked < 40 {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                Ok(_) => {}
+                Err(error) => panic!("{error:?} after {acked} acks"),
+            }
+        }
+    })
+    .await
+    .expect("every PUBACK");
+    // Slowed for longer than max_delay (40 at 20/s after a burst of 5), never closed.
+    assert!(count(&broker, "device", "slowed").await >= 30);
+    assert_eq!(count(&broker, "device", "disconnected").await, 0);
+    assert_eq!(received(&mut watch, 40).await.get("t/old"), Some(&40));
     broker.stop().await;
 }

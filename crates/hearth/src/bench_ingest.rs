@@ -134,6 +134,9 @@ async fn bench(
     let mut broker_config = BrokerConfig::ephemeral();
     broker_config.limits.max_connections =
         broker_config.limits.max_connections.max(args.devices + 16);
+    // The benchmark measures what ingest can take from devices at full speed, which
+    // the default per-device rate limit (docs/limits.md) would cap.
+    broker_config.rate_limits.enabled = false;
     let broker =
         Broker::start_with_events(broker_config, authorizer.clone(), None, client_events).await?;
     let bus: Arc<dyn Bus> = Arc::new(broker.handle());

@@ -94,6 +94,7 @@ async fn list_apps(
 /// secret, the secret shown this once.
 #[utoipa::path(post, path = "/apps", tag = "apps", request_body = NewAppRequest,
     responses((status = 201, body = AppSecretView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "The group named in the body is not one the caller is in", body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody),
         (status = 422, description = "A value breaks a rule (e.g. the id's characters)", body = crate::error::ErrorBody),
         (status = 429, description = "Too many taken ids tried this minute (`routes::taken`); see Retry-After", body = crate::error::ErrorBody)))]

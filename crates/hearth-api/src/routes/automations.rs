@@ -186,6 +186,7 @@ async fn list_automations(
 /// 422 naming it (`actions[0].device`).
 #[utoipa::path(post, path = "/automations", tag = "automations", request_body = AutomationDocument,
     responses((status = 201, body = AutomationView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "The group named in the body is not one the caller is in", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 async fn create_automation(
     State(state): State<AppState>,

@@ -216,6 +216,7 @@ pub struct NewDeviceRequest {
 /// this once.
 #[utoipa::path(post, path = "/devices", tag = "devices", request_body = NewDeviceRequest,
     responses((status = 201, body = DeviceSecretView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "The application named in the body is not one the caller can see", body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
         (status = 429, description = "Too many taken ids tried this minute (`routes::taken`); see Retry-After", body = crate::error::ErrorBody)))]
 async fn create_device(

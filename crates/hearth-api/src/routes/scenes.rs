@@ -64,6 +64,7 @@ async fn list_scenes(
 /// Checks and stores a scene (group `admin` or `owner`).
 #[utoipa::path(post, path = "/scenes", tag = "automations", request_body = SceneDocument,
     responses((status = 201, body = SceneView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "The group named in the body is not one the caller is in", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 async fn create_scene(
     State(state): State<AppState>,

@@ -154,6 +154,28 @@ async fn route_specific_answers_are_documented(store: Arc<dyn Store>) {
         assert_eq!(reply.status, 422, "{path}");
         assert_documented(&hub, &reply, "post", path).await;
     }
+    // A group or application in the body that the caller cannot see (seed 3 of the
+    // longer run: `POST /apps` with `"group": "__main__"`).
+    for (path, body) in [
+        ("/api/v1/apps", json!({"id": "lamps", "group": "nowhere"})),
+        ("/api/v1/devices", json!({"id": "lamp-1", "app": "nowhere"})),
+    ] {
+        let reply = hub.call("POST", path, &admin, Some(body)).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert_documented(&hub, &reply, "post", path).await;
+    }
+    hub.add_user("mallory").await;
+    let mallory = hub.login("mallory", "mallory-password").await;
+    let reply = hub
+        .call(
+            "POST",
+            "/api/v1/scenes",
+            &mallory,
+            Some(json!({"name": "Evening", "group": "home", "targets": []})),
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{:?}", reply.body);
+    assert_documented(&hub, &reply, "post", "/api/v1/scenes").await;
     // Past ten taken ids a minute, creating answers 429.
     let mut last = None;
     for _ in 0..12 {

@@ -128,8 +128,9 @@ async fn intruders_cannot_read_or_change_the_log_filter(store: Arc<dyn Store>) {
         )
         .await;
     assert_eq!(app.status, 201, "{:?}", app.body);
+    let key = app.json()["mqtt_key"].as_str().unwrap().to_owned();
     let secret = app.json()["mqtt_secret"].as_str().unwrap().to_owned();
-    for credential in [secret.clone(), format!("sensors:{secret}")] {
+    for credential in [secret.clone(), key.clone(), format!("{key}:{secret}")] {
         let app_auth = Auth::Bearer(credential);
         assert_eq!(hub.get(PATH, &app_auth).await.status, 401);
         let reply = hub.raw("PUT", PATH, &app_auth, Some(body.clone())).await;

@@ -21,14 +21,16 @@ impl Connection {
         let size = publish.topic.len() + publish.payload.len();
         let counters = &self.context.stats.rate_limited;
         let kind = Some(budget.principal().kind);
-        match budget.charge(size, self.context.rate_limiter.max_delay()) {
+        let refusable = self.version.is_v5() && publish.qos != QoS::AtMostOnce;
+        let max_delay = self.context.rate_limiter.max_delay(refusable);
+        match budget.charge(size, max_delay) {
             Verdict::Pass => true,
             Verdict::SlowUntil(until) => {
                 counters.count(kind, LimitReason::Slowed);
                 self.throttled_until = Some(until);
                 true
             }
-            Verdict::Refuse if self.version.is_v5() && publish.qos != QoS::AtMostOnce => {
+            Verdict::Refuse if refusable => {
                 counters.count(kind, LimitReason::Refused);
                 // 0x97 Quota exceeded: MQTT 5 allows it in PUBACK and PUBREC; 0x96
                 // (Message rate too high) only in DISCONNECT.
@@ -45,8 +47,9 @@ impl Connection {
                 false
             }
             Verdict::Refuse => {
-                // A QoS 0 publish cannot be answered, and MQTT 3.x has no refusal: the
-                // client is told with DISCONNECT 0x96 (v5) or the connection just ends.
+                // A QoS 0 publish cannot be answered, and MQTT 3.x has no refusal: with
+                // `disconnect_over_rate` the client is told with DISCONNECT 0x96 (v5) or
+                // the connection just ends.
                 counters.count(kind, LimitReason::Disconnected);
                 let reason = ReasonCode::MESSAGE_RATE_TOO_HIGH;
                 self.begin_close(reason, ConnectionError::ClosedByBroker(reason));

@@ -65,6 +65,11 @@ pub struct RateLimitConfig {
     /// refused instead (MQTT 5 QoS 1/2: PUBACK/PUBREC 0x97 Quota exceeded; MQTT 5 QoS 0:
     /// DISCONNECT 0x96 Message rate too high; MQTT 3.x: the connection is closed).
     pub max_delay_secs: f64,
+    /// Whether clients that cannot be refused one publish at a time (MQTT 3.x, and
+    /// MQTT 5 QoS 0) are disconnected once refusals begin (MQTT 5: DISCONNECT 0x96). By
+    /// default they are only slowed: a client whose socket is not read costs the broker
+    /// nothing, and a device replaying a backlog is not thrown into a reconnect loop.
+    pub disconnect_over_rate: bool,
     /// New connections per second from one IP address; 0 disables the check
     /// (EMQX: `max_conn_rate`, per listener there).
     pub max_conn_rate: f64,
@@ -92,6 +97,7 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             enabled: true,
             max_delay_secs: 10.0,
+            disconnect_over_rate: false,
             max_conn_rate: 20.0,
             conn_burst: 100,
             conn_rate_exempt_loopback: true,

@@ -13,9 +13,10 @@
 //! - One that does not passes too, leaving the budget in debt; the connection stops
 //!   reading its socket until the debt is paid (TCP slows the client, nothing is lost).
 //! - Once a principal has been slowed for `max_delay_secs` without a publish that fit,
-//!   its publishes that do not fit are refused: MQTT 5 QoS 1/2 with PUBACK/PUBREC 0x97
-//!   (Quota exceeded; 0x96 is not a valid PUBACK code), MQTT 5 QoS 0 with DISCONNECT
-//!   0x96 (Message rate too high), MQTT 3.x by closing the connection.
+//!   its MQTT 5 QoS 1/2 publishes that do not fit are refused with PUBACK/PUBREC 0x97
+//!   (Quota exceeded; 0x96 is not a valid PUBACK code). MQTT 5 QoS 0 and MQTT 3.x
+//!   publishes cannot be refused one by one: they stay slowed, or with
+//!   `disconnect_over_rate` the connection is closed (MQTT 5: DISCONNECT 0x96).
 
 mod config;
 
@@ -142,12 +143,13 @@ impl Budget {
         }
     }
 
-    /// Charges one publish of `size` bytes (topic + payload).
-    pub(crate) fn charge(&self, size: usize, max_delay: Duration) -> Verdict {
+    /// Charges one publish of `size` bytes (topic + payload). `max_delay` is `None`
+    /// when the publish may only be slowed, never refused.
+    pub(crate) fn charge(&self, size: usize, max_delay: Option<Duration>) -> Verdict {
         self.charge_at(size, max_delay, Instant::now())
     }
 
-    fn charge_at(&self, size: usize, max_delay: Duration, now: Instant) -> Verdict {
+    fn charge_at(&self, size: usize, max_delay: Option<Duration>, now: Instant) -> Verdict {
         let mut state = self.state.lock();
         let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
         state.refilled = now;
@@ -163,6 +165,7 @@ impl Budget {
             && rate.bytes.is_none_or(|_| state.bytes >= size);
         if !fits
             && let Some(since) = state.slowed_since
+            && let Some(max_delay) = max_delay
             && now.saturating_duration_since(since) >= max_delay
         {
             self.note(&mut state, now, LimitReason::Refused);
@@ -252,8 +255,11 @@ impl RateLimiter {
         }
     }
 
-    pub(crate) fn max_delay(&self) -> Duration {
-        self.max_delay
+    /// How long a publish of `version`/`qos` may be slowed before it is refused, or
+    /// `None` if it is only ever slowed (it could not be refused without disconnecting,
+    /// and disconnecting is off).
+    pub(crate) fn max_delay(&self, refusable: bool) -> Option<Duration> {
+        (refusable || self.config.disconnect_over_rate).then_some(self.max_delay)
     }
 
     /// The budget `principal`'s connections share, or `None` when it is unlimited. The
@@ -385,7 +391,7 @@ mod tests {
         let limiter = limiter(10.0, 3, 1.0);
         let device = Principal::new(PrincipalKind::Device, "d");
         let budget = limiter.budget(&device).unwrap();
-        let max_delay = limiter.max_delay();
+        let max_delay = limiter.max_delay(true);
         let mut now = Instant::now();
         for _ in 0..3 {
             assert_eq!(budget.charge_at(10, max_delay, now), Verdict::Pass);
@@ -443,13 +449,22 @@ mod tests {
         let other = limiter
             .budget(&Principal::new(PrincipalKind::Device, "e"))
             .unwrap();
-        assert_eq!(first.charge_at(1, limiter.max_delay(), now), Verdict::Pass);
-        assert_eq!(second.charge_at(1, limiter.max_delay(), now), Verdict::Pass);
+        assert_eq!(
+            first.charge_at(1, limiter.max_delay(true), now),
+            Verdict::Pass
+        );
+        assert_eq!(
+            second.charge_at(1, limiter.max_delay(true), now),
+            Verdict::Pass
+        );
         assert!(matches!(
-            first.charge_at(1, limiter.max_delay(), now),
+            first.charge_at(1, limiter.max_delay(true), now),
             Verdict::SlowUntil(_)
         ));
-        assert_eq!(other.charge_at(1, limiter.max_delay(), now), Verdict::Pass);
+        assert_eq!(
+            other.charge_at(1, limiter.max_delay(true), now),
+            Verdict::Pass
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use crate::cli::ServeArgs;
 use crate::config::HearthConfig;
+
+mod tls;
 use serde::Serialize;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -117,7 +119,7 @@ pub fn check(args: &ServeArgs) -> Vec<Finding> {
     };
     data_dir(&mut report, &config.data_dir);
     if let Some(tls) = &config.mqtt.tls {
-        tls_files(&mut report, &tls.cert_file, &tls.key_file);
+        tls::check_files(&mut report, &tls.cert_file, &tls.key_file);
     }
     listeners(&mut report, &config);
     let newest_ms = database(&mut report, &config);
@@ -235,120 +237,6 @@ fn data_dir(report: &mut Report, dir: &Path) {
             format!("readable by others: {}", loose.join(", ")),
             "chmod 0600 each of them (keys and secrets are for the hub's user alone)",
         );
-    }
-}
-
-fn tls_files(report: &mut Report, cert_file: &Path, key_file: &Path) {
-    let cert_pem = match std::fs::read(cert_file) {
-        Ok(pem) => pem,
-        Err(error) => {
-            report.add(
-                "tls_cert",
-                Status::Fail,
-                format!("cannot read {}: {error}", cert_file.display()),
-                "point tls cert_file (--tls-cert) at a readable PEM certificate chain",
-            );
-            return;
-        }
-    };
-    let parsed = x509_parser::pem::parse_x509_pem(&cert_pem)
-        .map_err(|error| error.to_string())
-        .and_then(|(_, pem)| {
-            let cert = pem.parse_x509().map_err(|error| error.to_string())?;
-            Ok((
-                cert.validity().not_after.timestamp(),
-                cert.public_key().subject_public_key.data.to_vec(),
-                cert.subject().to_string(),
-            ))
-        });
-    let (not_after, public_key, subject) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => {
-            report.add(
-                "tls_cert",
-                Status::Fail,
-                format!("{} is not a PEM certificate: {error}", cert_file.display()),
-                "use the certificate chain (leaf first) your CA or ACME client wrote",
-            );
-            return;
-        }
-    };
-    let now = unix_now_secs();
-    let days_left = (not_after - now) / 86_400;
-    if not_after <= now {
-        report.add(
-            "tls_cert",
-            Status::Fail,
-            format!(
-                "{} ({subject}) expired {} days ago",
-                cert_file.display(),
-                -days_left
-            ),
-            "renew it (certbot renew / acme.sh --renew); the hub re-reads the files",
-        );
-    } else if not_after - now < EXPIRY_WARNING.as_secs() as i64 {
-        report.add(
-            "tls_cert",
-            Status::Warn,
-            format!(
-                "{} ({subject}) expires in {days_left} days",
-                cert_file.display()
-            ),
-            "renew it soon; check that the ACME client's renewal runs",
-        );
-    } else {
-        report.ok(
-            "tls_cert",
-            format!(
-                "{} ({subject}) is valid for {days_left} more days",
-                cert_file.display()
-            ),
-        );
-    }
-    let key_pem = match std::fs::read_to_string(key_file) {
-        Ok(pem) => pem,
-        Err(error) => {
-            report.add(
-                "tls_key",
-                Status::Fail,
-                format!("cannot read {}: {error}", key_file.display()),
-                "point tls key_file (--tls-key) at the certificate's PEM private key",
-            );
-            return;
-        }
-    };
-    match rcgen::KeyPair::from_pem(&key_pem) {
-        Err(error) => report.add(
-            "tls_key",
-            Status::Fail,
-            format!("{} is not a PEM private key: {error}", key_file.display()),
-            "use the private key the certificate was issued for (PKCS#8, PKCS#1 or SEC1)",
-        ),
-        Ok(key) if key.public_key_raw() != public_key.as_slice() => report.add(
-            "tls_key",
-            Status::Fail,
-            format!(
-                "{} is not the key of {}",
-                key_file.display(),
-                cert_file.display()
-            ),
-            "use the key and certificate from the same issuance",
-        ),
-        Ok(_) => match mode(key_file) {
-            Some(bits) if bits & 0o077 != 0 => report.add(
-                "tls_key",
-                Status::Fail,
-                format!(
-                    "{} is readable by others (mode {bits:04o})",
-                    key_file.display()
-                ),
-                &format!("chmod 0600 {}", key_file.display()),
-            ),
-            _ => report.ok(
-                "tls_key",
-                format!("{} matches the certificate", key_file.display()),
-            ),
-        },
     }
 }
 
