@@ -8,8 +8,9 @@
 //! use it could read the data directory anyway; it grants nothing more.
 //!
 //! Protocol: one request line, then the answer. `ping` → `ok hearth <version>`;
-//! `snapshot-broker` → `ok <size>` and that many bytes of a redb file, or `error
-//! <why>`. Anything else → `error unknown request`, and the connection closes.
+//! `snapshot-broker` → `ok <size>` and that many bytes of a redb file, `none` (broker
+//! persistence is off), or `error <why>`. Anything else → `error unknown request`,
+//! and the connection closes.
 
 use anyhow::Context;
 use hearth_store::BrokerSnapshotter;
@@ -134,9 +135,7 @@ impl Server {
 
     async fn snapshot(&self, write: &mut (impl AsyncWriteExt + Unpin)) -> anyhow::Result<()> {
         let Some(snapshotter) = self.snapshotter.clone() else {
-            write
-                .write_all(b"error broker persistence is off\n")
-                .await?;
+            write.write_all(b"none\n").await?;
             return Ok(());
         };
         let _turn = self.one_at_a_time.lock().await;
@@ -167,6 +166,8 @@ pub enum Fetched {
     Written(u64),
     /// No hub listens on this data directory.
     NoHub,
+    /// The hub runs without broker persistence: there is no broker state to copy.
+    NoBrokerState,
 }
 
 /// Asks the hub on `data_dir` (if any) for its broker state and writes it to `dest`.
@@ -196,6 +197,9 @@ pub fn fetch_broker_snapshot(data_dir: &Path, dest: &Path) -> anyhow::Result<Fet
         .read_line(&mut header)
         .with_context(|| format!("reading the hub's answer on {}", path.display()))?;
     let header = header.trim_end();
+    if header == "none" {
+        return Ok(Fetched::NoBrokerState);
+    }
     let size: u64 = match header.split_once(' ') {
         Some(("ok", size)) => size.parse().context("the hub's answer has no size")?,
         Some(("error", why)) => {

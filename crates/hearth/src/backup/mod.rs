@@ -132,6 +132,9 @@ pub fn backup(args: &BackupArgs, store: &StoreArgs) -> anyhow::Result<()> {
                 mode: 0o600,
             });
         }
+        control::Fetched::NoBrokerState => {
+            progress.step("no broker state: the running hub keeps none (persistence is off)");
+        }
         control::Fetched::NoHub => {
             let live = data_dir.join(BROKER_FILE);
             if live.exists() {

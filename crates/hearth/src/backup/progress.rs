@@ -1,11 +1,13 @@
-//! Progress for `hearth backup` and `hearth restore`: a bar on a terminal, plain lines
-//! otherwise (a cron job's mail or a journal would keep a bar's redraws as noise).
+//! Progress for `hearth backup` and `hearth restore`: a bar on a terminal while bytes
+//! move, plain lines otherwise (a cron job's mail or a journal would keep a bar's
+//! redraws as noise).
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Read};
 
 /// Steps and byte counts, shown on stderr.
 pub struct Progress {
+    /// `None` when stderr is not a terminal; hidden between byte phases.
     bar: Option<ProgressBar>,
 }
 
@@ -13,10 +15,10 @@ impl Progress {
     /// A bar when stderr is a terminal, lines otherwise.
     pub fn new() -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(0);
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{msg:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    "{msg:10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
@@ -29,8 +31,8 @@ impl Progress {
     /// One step of the work, said once.
     pub fn step(&self, text: &str) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            Some(bar) if !bar.is_hidden() => bar.println(text),
+            _ => eprintln!("{text}"),
         }
     }
 
@@ -41,14 +43,18 @@ impl Progress {
                 bar.reset();
                 bar.set_length(total);
                 bar.set_message(what.to_owned());
+                bar.set_draw_target(ProgressDrawTarget::stderr());
             }
             None => eprintln!("{what}: {total} bytes"),
         }
     }
 
+    /// The end of a byte phase: the bar goes, one line says what was done.
     pub fn finish_bytes(&self) {
         if let Some(bar) = &self.bar {
-            bar.finish();
+            bar.finish_and_clear();
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+            eprintln!("{}: {} bytes", bar.message(), bar.position());
         }
     }
 

@@ -57,3 +57,37 @@ async fn the_control_socket_is_the_owners_only_and_refuses_unknown_requests() {
     hub.shutdown().await;
     assert!(!socket.exists(), "a stopped hub removes its socket");
 }
+
+#[tokio::test]
+async fn a_hub_without_broker_persistence_is_backed_up_without_broker_state() {
+    let (mut data_dir, mut database) = (PathBuf::new(), None);
+    let hub = start_hub_with(Backend::Sqlite, |config| {
+        config.mqtt.persistence = false;
+        data_dir = config.data_dir.clone();
+        database = config.database.clone();
+    })
+    .await;
+    assert_eq!(
+        ask(&data_dir.join("hearth.sock"), b"snapshot-broker\n").await,
+        "none\n"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("hub.tar");
+    let output = crate::backup(&file, &data_dir, database.as_deref()).await;
+    assert!(output.status.success(), "{}", crate::text(&output));
+    let mut archive = tar::Archive::new(std::fs::File::open(&file).unwrap());
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            entry
+                .unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names, ["manifest.json", "sql/hearth.db", "files/vapid.pem"]);
+    hub.shutdown().await;
+}
