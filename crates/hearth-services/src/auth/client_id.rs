@@ -115,6 +115,7 @@ mod tests {
                 app: Arc::from("garden"),
                 enabled: true,
                 secret_hash: Arc::from(""),
+                cert_sha256: None,
             },
         );
         snapshot.apps.insert(
