@@ -236,3 +236,30 @@ async fn a_listener_address_in_use_by_something_else_fails() {
     let (code, findings) = deployment.doctor(&["--mqtt", &addr]);
     assert_fails(code, &findings, "listener.mqtt", &addr);
 }
+
+#[tokio::test]
+async fn an_expired_client_ca_fails_and_https_is_checked() {
+    let deployment = Deployment::new().await;
+    // The CA from hearth.toml (there is no flag for it); an expired one.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(800);
+    params.not_after = now - time::Duration::days(1);
+    let ca = deployment.dir.path().join("partner-ca.pem");
+    std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+    std::fs::write(
+        deployment.dir.path().join("hearth.toml"),
+        format!(
+            "[mqtt.tls]\ncert_file = {:?}\nkey_file = {:?}\nclient_ca_file = {:?}\n",
+            deployment.cert(),
+            deployment.key(),
+            ca
+        ),
+    )
+    .unwrap();
+    let (code, findings) = deployment.doctor(&["--https", "127.0.0.1:0"]);
+    assert_fails(code, &findings, "tls_client_ca", "expired");
+    assert_eq!(finding(&findings, "listener.https")["status"], "ok");
+}

@@ -120,6 +120,9 @@ pub fn check(args: &ServeArgs) -> Vec<Finding> {
     data_dir(&mut report, &config.data_dir);
     if let Some(tls) = &config.mqtt.tls {
         tls::check_files(&mut report, &tls.cert_file, &tls.key_file);
+        if let Some(ca) = &tls.client_ca_file {
+            tls::check_client_ca(&mut report, ca);
+        }
     }
     listeners(&mut report, &config);
     let newest_ms = database(&mut report, &config);
@@ -242,8 +245,12 @@ fn data_dir(report: &mut Report, dir: &Path) {
 
 fn listeners(report: &mut Report, config: &HearthConfig) {
     let tls = config.mqtt.tls.is_some();
-    let all: [(&str, Option<SocketAddr>, bool); 5] = [
+    // (name, address, encrypted); the redirect listener is plain by design and only
+    // ever answers 301, so it is not warned about on every interface.
+    let all: [(&str, Option<SocketAddr>, bool); 7] = [
         ("http", config.http, false),
+        ("https", config.https, true),
+        ("http_redirect", config.http_redirect, true),
         ("mqtt", config.mqtt.listen, false),
         ("ws", config.mqtt.ws_listen, false),
         ("mqtts", config.mqtt.tls_listen, true),
@@ -253,7 +260,7 @@ fn listeners(report: &mut Report, config: &HearthConfig) {
     for (name, addr, encrypted) in all {
         let Some(addr) = addr else { continue };
         let check = format!("listener.{name}");
-        if encrypted && !tls {
+        if encrypted && !tls && name != "http_redirect" {
             report.add(
                 &check,
                 Status::Fail,

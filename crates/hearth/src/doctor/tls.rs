@@ -5,6 +5,43 @@
 use super::{EXPIRY_WARNING, Report, Status, mode, unix_now_secs};
 use std::path::Path;
 
+/// (not after, subject public key bits, subject) of the first certificate in `pem`.
+fn parse_first(pem: &[u8]) -> Result<(i64, Vec<u8>, String), String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).map_err(|error| error.to_string())?;
+    let cert = pem.parse_x509().map_err(|error| error.to_string())?;
+    Ok((
+        cert.validity().not_after.timestamp(),
+        cert.public_key().subject_public_key.data.to_vec(),
+        cert.subject().to_string(),
+    ))
+}
+
+/// A further CA whose client certificates the TLS listeners accept (`client_ca_file`):
+/// readable, a certificate, not expired.
+pub(super) fn check_client_ca(report: &mut Report, file: &Path) {
+    let parsed = std::fs::read(file)
+        .map_err(|error| format!("cannot read it: {error}"))
+        .and_then(|pem| parse_first(&pem));
+    match parsed {
+        Err(error) => report.add(
+            "tls_client_ca",
+            Status::Fail,
+            format!("{}: {error}", file.display()),
+            "point [mqtt.tls] client_ca_file at the CA's PEM certificate, or remove it",
+        ),
+        Ok((not_after, _, subject)) if not_after <= unix_now_secs() => report.add(
+            "tls_client_ca",
+            Status::Fail,
+            format!("{} ({subject}) has expired", file.display()),
+            "devices with its certificates cannot log in: install the CA's new certificate",
+        ),
+        Ok((_, _, subject)) => report.ok(
+            "tls_client_ca",
+            format!("{} ({subject}) is valid", file.display()),
+        ),
+    }
+}
+
 pub(super) fn check_files(report: &mut Report, cert_file: &Path, key_file: &Path) {
     let cert_pem = match std::fs::read(cert_file) {
         Ok(pem) => pem,
@@ -18,16 +55,7 @@ pub(super) fn check_files(report: &mut Report, cert_file: &Path, key_file: &Path
             return;
         }
     };
-    let parsed = x509_parser::pem::parse_x509_pem(&cert_pem)
-        .map_err(|error| error.to_string())
-        .and_then(|(_, pem)| {
-            let cert = pem.parse_x509().map_err(|error| error.to_string())?;
-            Ok((
-                cert.validity().not_after.timestamp(),
-                cert.public_key().subject_public_key.data.to_vec(),
-                cert.subject().to_string(),
-            ))
-        });
+    let parsed = parse_first(&cert_pem);
     let (not_after, public_key, subject) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
