@@ -2,6 +2,7 @@
 //! what that client observes, as well as what the broker's side of the socket gets.
 //!
 //! - `tls`: certificate loading errors, TLS echo, handshake failures.
+//! - `cert_source`: certificate reloading, optional client certificates.
 //! - `websocket`: framing, subprotocols, rejections, close/ping handling, back-pressure.
 //! - `third_party`: Paho (Python) over WS and WSS, mosquitto_pub over TLS; failing (not
 //!   skipping) when the tool is not installed.
@@ -15,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream as ClientTlsStream;
 
+mod cert_source;
 mod third_party;
 mod tls;
 mod websocket;
