@@ -89,5 +89,20 @@ async fn a_hub_without_broker_persistence_is_backed_up_without_broker_state() {
         })
         .collect();
     assert_eq!(names, ["manifest.json", "sql/hearth.db", "files/vapid.pem"]);
+    // Never under a running hub, not even with --force.
+    let output = crate::hearth(&[
+        "restore".as_ref(),
+        file.as_os_str(),
+        "--force".as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ])
+    .await;
+    assert!(!output.status.success());
+    assert!(
+        crate::text(&output).contains("a hub is running"),
+        "{}",
+        crate::text(&output)
+    );
     hub.shutdown().await;
 }
