@@ -263,3 +263,44 @@ async fn an_expired_client_ca_fails_and_https_is_checked() {
     assert_fails(code, &findings, "tls_client_ca", "expired");
     assert_eq!(finding(&findings, "listener.https")["status"], "ok");
 }
+
+/// The same database checks on PostgreSQL (`HEARTH_TEST_POSTGRES`): an empty database
+/// has every migration pending (a warning; doctor applies none), a migrated one is ok,
+/// an edited migration fails.
+#[tokio::test]
+async fn postgres_pending_migrated_and_edited() {
+    let deployment = Deployment::new().await;
+    let (url, _guard) = hearth_testkit::database_url(hearth_testkit::Backend::Postgres);
+    let (code, findings) = deployment.doctor(&["--database", &url]);
+    let database = finding(&findings, "database");
+    assert_eq!(database["status"], "warn", "{database}");
+    assert!(database["message"].as_str().unwrap().contains("pending"));
+    assert_eq!(code, 0);
+    let (_, findings) = deployment.doctor(&["--database", &url]);
+    assert_eq!(
+        finding(&findings, "database")["status"],
+        "warn",
+        "still pending"
+    );
+
+    drop(hearth_store::open(&url).await.unwrap());
+    let (code, findings) = deployment.doctor(&["--database", &url]);
+    assert_eq!(
+        finding(&findings, "database")["status"],
+        "ok",
+        "{findings:#?}"
+    );
+    assert_eq!(code, 0);
+
+    {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 2")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+    }
+    let (code, findings) = deployment.doctor(&["--database", &url]);
+    assert_fails(code, &findings, "database", "migrations 2 were changed");
+}
