@@ -268,11 +268,12 @@ impl CredentialStore for ThisStore {
 
 async fn read_credentials(tx: &mut DbTx) -> StoreResult<Credentials> {
     {
-        let device_rows =
-            sqlx::query("SELECT id, app_id, enabled, secret_hash, cert_sha256 FROM devices ORDER BY id")
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(backend)?;
+        let device_rows = sqlx::query(
+            "SELECT id, app_id, enabled, secret_hash, cert_sha256 FROM devices ORDER BY id",
+        )
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(backend)?;
         let app_rows =
             sqlx::query("SELECT id, mqtt_key, secret_hash FROM applications ORDER BY id")
                 .fetch_all(&mut **tx)
