@@ -245,7 +245,12 @@ impl Hub {
                 .with_mqtt_credentials(Arc::new(CredentialAdapter {
                     authorizer: authorizer.clone(),
                     bus: bus.clone(),
-                    ws_url: broker_addrs.ws.map(|ws| format!("ws://{ws}/mqtt")),
+                    // A hub that serves HTTPS itself names its WSS listener: a page
+                    // loaded over HTTPS may not open ws:// (mixed content).
+                    ws_url: match (addrs.https, broker_addrs.wss) {
+                        (Some(_), Some(wss)) => Some(format!("wss://{wss}/mqtt")),
+                        _ => broker_addrs.ws.map(|ws| format!("ws://{ws}/mqtt")),
+                    },
                 }));
                 background.push(feed_metrics(
                     &state,

@@ -166,6 +166,23 @@ async fn https_serves_the_api_with_hsts_and_a_secure_cookie() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let cookie = header(&answer, "set-cookie").expect("a session cookie");
     assert!(cookie.contains("; Secure"), "{cookie}");
+    // The browser's MQTT credential names the WSS listener: a page served over HTTPS
+    // may not open ws://.
+    let session = cookie.split(';').next().unwrap();
+    let mut stream = tls_connect(https, client_config(&tls.certs.ca_cert, None))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /api/v1/mqtt/credentials HTTP/1.1\r\nHost: localhost\r\nOrigin: https://localhost\r\n\
+         Cookie: {session}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let answer = http_exchange(&mut stream, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let wss = addrs.wss.unwrap();
+    assert!(
+        answer.contains(&format!("\"ws_url\":\"wss://{wss}/mqtt\"")),
+        "{answer}"
+    );
 
     // Plain HTTP: no HSTS (it would mean nothing there), no Secure cookie.
     // The keys written for it (dev-cert's CA and server key, the hub's device CA) are
