@@ -96,8 +96,14 @@ async def main():
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--flood", action="store_true")
     args = parser.parse_args()
-    flooder = None
+    flooder = counter = None
     if args.flood:
+        # Counts what the flooder got through (a C client, so that counting costs little).
+        counted = open(f"/tmp/flood-count-{os.getpid()}", "w+")
+        counter = subprocess.Popen(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(args.port), "-i", "flood-counter",
+             "-t", "flood/1", "-q", "0"], stdout=counted, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(0.5)
         flooder = subprocess.Popen(
             f"yes '{{\"v\":1}}' | mosquitto_pub -V mqttv311 -h 127.0.0.1 -p {args.port} "
             f"-i flooder -t flood/1 -q 1 -l",
@@ -108,9 +114,17 @@ async def main():
     tasks = [calm_client(args.port, i, start, args.duration, latencies, errors)
              for i in range(args.clients)]
     await asyncio.gather(*tasks)
+    flooded = None
     if flooder is not None:
         os.killpg(flooder.pid, signal.SIGTERM)
         flooder.wait()
+        await asyncio.sleep(0.5)
+        counter.terminate()
+        counter.wait()
+        counted.seek(0)
+        flooded = sum(1 for _ in counted)
+        counted.close()
+        os.unlink(counted.name)
     print(json.dumps({
         "clients": args.clients,
         "flood": args.flood,
@@ -118,6 +132,7 @@ async def main():
         "acked_per_sec": round(len(latencies) / args.duration, 1),
         "p50_ms": round(percentile(latencies, 0.5) * 1000, 2) if latencies else None,
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2) if latencies else None,
+        "flooder_per_sec": round(flooded / (args.duration + 2), 1) if flooded is not None else None,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }))
