@@ -59,6 +59,7 @@ fn commands(state: &AppState) -> ApiResult<&dyn crate::seams::CommandService> {
 #[utoipa::path(post, path = "/devices/{id}/commands", tag = "commands",
     params(("id" = String, Path)), request_body = CommandBody,
     responses((status = 202, body = Command), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, description = "The name or parameters break a rule (e.g. an empty name)", body = crate::error::ErrorBody),
         (status = 503, body = crate::error::ErrorBody)))]
 async fn send_command(
     State(state): State<AppState>,

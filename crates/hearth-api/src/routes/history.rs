@@ -181,7 +181,9 @@ async fn aggregates(
             ApiError::bad_request("bucket", "bucket: use e.g. 30s, 5m, 1h, 1d (at least 1s)")
         })?,
     };
-    if (range.to_ms - range.from_ms) / bucket_ms > MAX_BUCKETS {
+    // Saturating: `from` may be as low as i64::MIN (found by schemathesis: the
+    // subtraction overflowed and the handler panicked, a 500).
+    if range.to_ms.saturating_sub(range.from_ms) / bucket_ms > MAX_BUCKETS {
         return Err(ApiError::bad_request(
             "bucket",
             format!("bucket: more than {MAX_BUCKETS} buckets in the range; use a wider bucket"),
