@@ -1,0 +1,437 @@
+//! The connection: one task per device that owns the MQTT event loop, logs in with a
+//! will, announces itself, subscribes to its commands, sends heartbeats, and reconnects
+//! with jittered back-off; [`DeviceClient`] is the cheap, cloneable handle to it.
+
+use crate::command::{Command, Commands};
+use crate::config::{DeviceConfig, SplitMix};
+use crate::{DeviceError, now_millis};
+use hearth_model::DeviceId;
+use hearth_model::topic::{self, TopicKind};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Where the link to the hub stands, as a [`watch`] so that a caller can wait for a
+/// change (the agent queues readings on disk while it is not `Connected`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Logging in for the first time.
+    Connecting,
+    /// Logged in, subscribed to its commands.
+    Connected,
+    /// The link was lost or the hub could not be reached; retrying after a back-off.
+    /// The text says why.
+    Disconnected(String),
+    /// The hub refused the login (bad id or secret, revoked): retrying after a back-off
+    /// too, since a secret may be restored, but the caller may prefer to stop.
+    Refused(String),
+    /// Deliberately off the air for a while ([`DeviceClient::go_offline`]).
+    Offline,
+    /// Stopped for good ([`DeviceClient::shutdown`] or every handle dropped).
+    Closed,
+}
+
+enum Control {
+    GoOffline(Duration),
+    Shutdown,
+}
+
+/// A device's handle to its connection. Clones share the connection; it stops when
+/// [`DeviceClient::shutdown`] is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct DeviceClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: DeviceId,
+    mqtt: AsyncClient,
+    state: watch::Receiver<ConnectionState>,
+    control: mpsc::UnboundedSender<Control>,
+    heartbeat_fields: Arc<Mutex<Map<String, Value>>>,
+}
+
+impl DeviceClient {
+    /// Starts connecting (in a task) and returns at once with the handle and the stream
+    /// of commands. The will is `offline` on `devices/{id}/status`, retained, QoS 1; at
+    /// every successful login the device subscribes to `devices/{id}/commands/#` and
+    /// publishes a retained `online` there. Use [`DeviceClient::wait_connected`] to wait
+    /// for the first login.
+    pub fn connect(config: DeviceConfig) -> (DeviceClient, Commands) {
+        let status_topic = topic::status(&config.id);
+        let mut options = MqttOptions::new(config.id.as_str(), config.host.clone(), config.port);
+        options.set_credentials(config.id.as_str(), config.secret.clone());
+        options.set_keep_alive(Duration::from_secs(config.keep_alive_secs.max(5)));
+        options.set_clean_start(true);
+        options.set_connection_timeout(10);
+        if config.announce_status {
+            options.set_last_will(LastWill::new(
+                status_topic,
+                "offline",
+                QoS::AtLeastOnce,
+                true,
+                None,
+            ));
+        }
+        let (mqtt, events) = AsyncClient::new(options, config.queue.max(4));
+        let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (commands_tx, rx) = mpsc::unbounded_channel();
+        let heartbeat_fields = Arc::new(Mutex::new(Map::new()));
+        let task = Connection {
+            config,
+            mqtt: mqtt.clone(),
+            events,
+            state: state_tx,
+            control: control_rx,
+            commands: commands_tx,
+            heartbeat_fields: heartbeat_fields.clone(),
+            started: Instant::now(),
+        };
+        let id = task.config.id.clone();
+        tokio::spawn(task.run());
+        let client = DeviceClient {
+            inner: Arc::new(Inner {
+                id,
+                mqtt,
+                state,
+                control,
+                heartbeat_fields,
+            }),
+        };
+        (client, Commands { rx })
+    }
+
+    /// The device id.
+    pub fn id(&self) -> &DeviceId {
+        &self.inner.id
+    }
+
+    /// The link's state now.
+    pub fn state(&self) -> ConnectionState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// Whether the device is logged in now.
+    pub fn is_connected(&self) -> bool {
+        *self.inner.state.borrow() == ConnectionState::Connected
+    }
+
+    /// A receiver of every change of state (`changed().await`), for callers that act
+    /// on connects and disconnects.
+    pub fn state_changes(&self) -> watch::Receiver<ConnectionState> {
+        self.inner.state.clone()
+    }
+
+    /// Waits until the device is logged in; `Err(Closed)` if it stopped first. No
+    /// deadline of its own: wrap it in `tokio::time::timeout`.
+    pub async fn wait_connected(&self) -> Result<(), DeviceError> {
+        let mut changes = self.state_changes();
+        let result = changes
+            .wait_for(|state| matches!(state, ConnectionState::Connected | ConnectionState::Closed))
+            .await;
+        match result.as_deref() {
+            Ok(ConnectionState::Connected) => Ok(()),
+            _ => Err(DeviceError::Closed),
+        }
+    }
+
+    /// Publishes readings on `devices/{id}/data` (QoS 1), e.g.
+    /// `{"temperature": 21.5}`.
+    pub async fn publish_data(&self, readings: Value) -> Result<(), DeviceError> {
+        self.publish(TopicKind::Data, readings, false).await
+    }
+
+    /// [`DeviceClient::publish_data`] with the time the readings were taken (`ts`, epoch
+    /// milliseconds, added to the object): for readings sent late, from a queue.
+    pub async fn publish_data_at(&self, readings: Value, ts_ms: u64) -> Result<(), DeviceError> {
+        self.publish(TopicKind::Data, with_ts(readings, ts_ms)?, false)
+            .await
+    }
+
+    /// Publishes an event on `devices/{id}/events` (QoS 1), e.g.
+    /// `{"type": "button", "action": "press"}`.
+    pub async fn publish_event(&self, event: Value) -> Result<(), DeviceError> {
+        self.publish(TopicKind::Events, event, false).await
+    }
+
+    /// [`DeviceClient::publish_event`] with the time it happened (`ts`, epoch ms).
+    pub async fn publish_event_at(&self, event: Value, ts_ms: u64) -> Result<(), DeviceError> {
+        self.publish(TopicKind::Events, with_ts(event, ts_ms)?, false)
+            .await
+    }
+
+    /// Sends a heartbeat now: the fields set with [`DeviceClient::set_heartbeat_field`]
+    /// and `uptime_s`. The connection task sends one every `heartbeat_secs` by itself.
+    pub async fn heartbeat(&self) -> Result<(), DeviceError> {
+        let body = self.heartbeat_body();
+        self.publish(TopicKind::Heartbeat, body, false).await
+    }
+
+    /// Adds or replaces a field of every heartbeat (`firmware`, `ip`, `rssi`...): how a
+    /// device reports its firmware version after an update.
+    pub fn set_heartbeat_field(&self, name: &str, value: Value) {
+        if let Ok(mut fields) = self.inner.heartbeat_fields.lock() {
+            fields.insert(name.to_owned(), value);
+        }
+    }
+
+    /// Publishes a status (retained): `online`, `offline`, or a JSON status object.
+    pub async fn publish_status(&self, status: Value) -> Result<(), DeviceError> {
+        self.publish(TopicKind::Status, status, true).await
+    }
+
+    /// Drops the link without a DISCONNECT, as a device losing power does (so the hub
+    /// publishes its will and marks it offline), stays away for `period`, then
+    /// reconnects.
+    pub fn go_offline(&self, period: Duration) {
+        let _ = self.inner.control.send(Control::GoOffline(period));
+    }
+
+    /// Says `offline` (retained), disconnects cleanly, and stops the connection task;
+    /// waits until it has stopped.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.control.send(Control::Shutdown);
+        let mut changes = self.state_changes();
+        let _ = changes
+            .wait_for(|state| *state == ConnectionState::Closed)
+            .await;
+    }
+
+    fn heartbeat_body(&self) -> Value {
+        let body = self
+            .inner
+            .heartbeat_fields
+            .lock()
+            .map(|fields| fields.clone())
+            .unwrap_or_default();
+        Value::Object(body)
+    }
+
+    async fn publish(
+        &self,
+        kind: TopicKind<'_>,
+        body: Value,
+        retain: bool,
+    ) -> Result<(), DeviceError> {
+        if !self.is_connected() {
+            return Err(DeviceError::NotConnected);
+        }
+        let topic = topic::device_topic(&self.inner.id, kind);
+        let payload = match body {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        self.inner
+            .mqtt
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
+            .await
+            .map_err(|_| DeviceError::Closed)
+    }
+}
+
+fn with_ts(body: Value, ts_ms: u64) -> Result<Value, DeviceError> {
+    match body {
+        Value::Object(mut map) => {
+            map.insert("ts".into(), Value::from(ts_ms));
+            Ok(Value::Object(map))
+        }
+        _ => Err(DeviceError::NotAnObject),
+    }
+}
+
+/// The task behind a [`DeviceClient`].
+struct Connection {
+    config: DeviceConfig,
+    mqtt: AsyncClient,
+    events: EventLoop,
+    state: watch::Sender<ConnectionState>,
+    control: mpsc::UnboundedReceiver<Control>,
+    commands: mpsc::UnboundedSender<Command>,
+    heartbeat_fields: Arc<Mutex<Map<String, Value>>>,
+    started: Instant,
+}
+
+impl Connection {
+    async fn run(mut self) {
+        let mut random = SplitMix::from_text(self.config.id.as_str(), now_millis());
+        let mut failures = 0u32;
+        let heartbeat_every = Duration::from_secs(self.config.heartbeat_secs.max(1));
+        let mut heartbeat = tokio::time::interval(heartbeat_every);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let connected = *self.state.borrow() == ConnectionState::Connected;
+            tokio::select! {
+                control = self.control.recv() => match control {
+                    Some(Control::GoOffline(period)) => {
+                        // Dropping the socket without DISCONNECT: the hub sends the will.
+                        self.events.clean();
+                        self.events.pending.clear();
+                        self.state.send_replace(ConnectionState::Offline);
+                        if !self.pause(period).await {
+                            break;
+                        }
+                    }
+                    Some(Control::Shutdown) | None => {
+                        self.goodbye(connected).await;
+                        break;
+                    }
+                },
+                _ = heartbeat.tick(), if connected && self.config.heartbeat_secs > 0 => {
+                    self.send_heartbeat();
+                }
+                event = self.events.poll() => match event {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        failures = 0;
+                        self.on_connected();
+                        heartbeat.reset();
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => self.on_publish(publish),
+                    Ok(_) => {}
+                    Err(error) => {
+                        let state = match &error {
+                            ConnectionError::ConnectionRefused(code) => {
+                                ConnectionState::Refused(format!("{code:?}"))
+                            }
+                            other => ConnectionState::Disconnected(other.to_string()),
+                        };
+                        tracing::debug!(device = %self.config.id, %error, "connection lost");
+                        self.state.send_replace(state);
+                        // Requests queued for the lost session are not sent on a new one.
+                        self.events.pending.clear();
+                        let delay = self.config.backoff.delay(failures, random.next_f64());
+                        failures = failures.saturating_add(1);
+                        if !self.pause(delay).await {
+                            break;
+                        }
+                    }
+                },
+            }
+        }
+        self.state.send_replace(ConnectionState::Closed);
+    }
+
+    /// Waits `period` off the air; `false` when told to shut down meanwhile.
+    async fn pause(&mut self, period: Duration) -> bool {
+        let sleep = tokio::time::sleep(period);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return true,
+                control = self.control.recv() => match control {
+                    Some(Control::GoOffline(_)) => {}
+                    Some(Control::Shutdown) | None => return false,
+                },
+            }
+        }
+    }
+
+    fn on_connected(&mut self) {
+        let id = self.config.id.clone();
+        let mqtt = self.mqtt.clone();
+        let announce = self.config.announce_status;
+        self.state.send_replace(ConnectionState::Connected);
+        tracing::debug!(device = %id, "connected");
+        // Through the request queue, from a task: the event loop (this task) is what
+        // empties it, so waiting for room here could wait forever.
+        tokio::spawn(async move {
+            let filter = format!("{}/{}/commands/#", topic::DEVICES, id.as_str());
+            let _ = mqtt.subscribe(filter, QoS::AtLeastOnce).await;
+            if announce {
+                let _ = mqtt
+                    .publish(topic::status(&id), QoS::AtLeastOnce, true, "online")
+                    .await;
+            }
+        });
+    }
+
+    fn on_publish(&mut self, publish: rumqttc::v5::mqttbytes::v5::Publish) {
+        let Ok(name) = std::str::from_utf8(&publish.topic) else {
+            return;
+        };
+        let Some(parsed) = topic::parse(name) else {
+            return;
+        };
+        let TopicKind::Command { name } = parsed.kind else {
+            // Our own answers come back on commands/+/ack: not orders.
+            return;
+        };
+        if parsed.device != self.config.id.as_str() {
+            return;
+        }
+        let params: Value = serde_json::from_slice(&publish.payload).unwrap_or(Value::Null);
+        let correlation = publish
+            .properties
+            .as_ref()
+            .and_then(|properties| properties.correlation_data.clone());
+        let id = params
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                correlation
+                    .as_ref()
+                    .and_then(|data| std::str::from_utf8(data).ok())
+                    .map(str::to_owned)
+            });
+        let command = Command {
+            name: name.to_owned(),
+            id,
+            params,
+            correlation,
+            ack_topic: topic::command_ack(&self.config.id, name),
+            mqtt: self.mqtt.clone(),
+        };
+        let _ = self.commands.send(command);
+    }
+
+    fn send_heartbeat(&mut self) {
+        let mut body = self
+            .heartbeat_fields
+            .lock()
+            .map(|fields| fields.clone())
+            .unwrap_or_default();
+        body.insert(
+            "uptime_s".into(),
+            Value::from(self.started.elapsed().as_secs()),
+        );
+        let topic = topic::device_topic(&self.config.id, TopicKind::Heartbeat);
+        // Skipped rather than waited for when the queue is full: a heartbeat is only
+        // news while it is fresh.
+        let _ = self.mqtt.try_publish(
+            topic,
+            QoS::AtMostOnce,
+            false,
+            Value::Object(body).to_string(),
+        );
+    }
+
+    /// A clean goodbye: retained `offline`, DISCONNECT (no will), within a second.
+    async fn goodbye(&mut self, connected: bool) {
+        if !connected {
+            return;
+        }
+        if self.config.announce_status {
+            let _ = self.mqtt.try_publish(
+                topic::status(&self.config.id),
+                QoS::AtLeastOnce,
+                true,
+                "offline",
+            );
+        }
+        let _ = self.mqtt.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                match self.events.poll().await {
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+    }
+}
