@@ -26,6 +26,7 @@ mod automation_check;
 mod command;
 mod confirmation;
 mod cron;
+mod firmware;
 mod history;
 mod id;
 mod notification_prefs;
@@ -49,6 +50,9 @@ pub use confirmation::{
     AnswerError, Confirmation, ConfirmationAnswer, ConfirmationState, GroupPlace,
 };
 pub use cron::Cron;
+pub use firmware::{
+    Firmware, Rollout, RolloutState, RolloutSummary, RolloutTarget, TargetState,
+};
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
 pub use notification_prefs::{

@@ -14,6 +14,7 @@
 //!   group commit, and presence.
 //! - `login_limit`: [`LoginLimiter`], the limit on password guessing shared by the HTTP
 //!   and MQTT logins.
+//! - `ota`: [`ota::Ota`], firmware images and rollouts over the air (issue 17).
 //! - `retention`: hourly rollups and retention of history, run by the hub.
 //! - `secret`: generating secrets and hashing and checking them with argon2.
 
@@ -24,6 +25,7 @@ pub mod commands;
 pub mod ingest;
 pub mod login_limit;
 pub mod notify;
+pub mod ota;
 pub mod outbound;
 pub mod registry;
 pub mod retention;

@@ -27,6 +27,7 @@
 //!   Web Push subscriptions.
 //! - `automation_gates`: [`GateStore`], groups' places (time zone, latitude/longitude)
 //!   and two-person confirmation requests.
+//! - `firmware`: [`FirmwareStore`], firmware images, rollouts and their targets (OTA).
 //! - `open`: [`open`] and [`sqlite_url`].
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
@@ -43,6 +44,7 @@ mod automations;
 mod broker_state;
 mod commands;
 mod error;
+mod firmware;
 mod history;
 mod notification_prefs;
 mod open;
@@ -62,6 +64,7 @@ pub use broker_state::{
 };
 pub use commands::CommandStore;
 pub use error::{StoreError, StoreResult};
+pub use firmware::FirmwareStore;
 pub use history::{
     HistoryStore, IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange,
 };

@@ -285,6 +285,7 @@ pub trait Store:
     + crate::GateStore
     + crate::AlertStore
     + crate::PreferenceStore
+    + crate::FirmwareStore
     + Send
     + Sync
 {

@@ -38,6 +38,11 @@ impl FailingStore {
         })
     }
 
+    /// The wrapped store (for the forwarding impls in sibling files).
+    pub(super) fn inner(&self) -> &Arc<dyn Store> {
+        &self.inner
+    }
+
     fn refuse(&self, flag: &AtomicBool) -> StoreResult<()> {
         if flag.load(Ordering::SeqCst) {
             self.refused.fetch_add(1, Ordering::SeqCst);

@@ -49,6 +49,9 @@ mod commands;
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/firmware.rs"]
+mod firmware;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
 #[allow(clippy::duplicate_mod)]
@@ -113,6 +116,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         9,
         "device_certs",
         include_str!("../../migrations/postgres/0009_device_certs.sql"),
+    ),
+    (
+        10,
+        "firmware",
+        include_str!("../../migrations/postgres/0010_firmware.sql"),
     ),
 ];
 

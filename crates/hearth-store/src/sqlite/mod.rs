@@ -51,6 +51,9 @@ mod commands;
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/firmware.rs"]
+mod firmware;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
 #[allow(clippy::duplicate_mod)]
@@ -125,6 +128,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         9,
         "device_certs",
         include_str!("../../migrations/sqlite/0009_device_certs.sql"),
+    ),
+    (
+        10,
+        "firmware",
+        include_str!("../../migrations/sqlite/0010_firmware.sql"),
     ),
 ];
 
