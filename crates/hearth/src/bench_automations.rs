@@ -198,6 +198,9 @@ async fn start_hub(devices: usize) -> anyhow::Result<BenchHub> {
     let mut mqtt = hearth_broker::BrokerConfig::ephemeral();
     mqtt.ws_listen = None;
     mqtt.limits.max_connections = mqtt.limits.max_connections.max(devices + 16);
+    // The devices send closed-loop at full speed (the durable ingest rate is measured),
+    // which the default per-device rate limit (docs/limits.md) would cap.
+    mqtt.rate_limits.enabled = false;
     let config = HearthConfig {
         data_dir: directory.path().to_owned(),
         database: None,
