@@ -26,8 +26,8 @@ use hearth_bus::{Principal, PrincipalKind};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -211,6 +211,16 @@ impl Budget {
         state.unlogged = 0;
     }
 
+    /// Whether the bucket has refilled to its bursts: forgetting it then changes nothing.
+    fn is_full(&self, now: Instant) -> bool {
+        let state = self.state.lock();
+        let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
+        let full = |tokens: f64, rate: Option<(f64, f64)>| {
+            rate.is_none_or(|(per_sec, burst)| tokens + elapsed * per_sec >= burst)
+        };
+        full(state.messages, state.rate.messages) && full(state.bytes, state.rate.bytes)
+    }
+
     pub(crate) fn principal(&self) -> &Principal {
         &self.principal
     }
@@ -226,8 +236,10 @@ struct ConnBucket {
 pub(crate) struct RateLimiter {
     config: RateLimitConfig,
     max_delay: Duration,
-    budgets: Mutex<HashMap<Principal, Weak<Budget>>>,
-    /// Map size after the last sweep of budgets no connection holds any more.
+    /// Kept after a principal's last connection ends, until its bucket is full again:
+    /// reconnecting must not buy a fresh burst.
+    budgets: Mutex<HashMap<Principal, Arc<Budget>>>,
+    /// Map size after the last sweep of budgets no connection holds and full again.
     budgets_swept_at: AtomicU64,
     addresses: Mutex<HashMap<IpAddr, ConnBucket>>,
     stats: Arc<SharedStats>,
@@ -268,15 +280,16 @@ impl RateLimiter {
     pub(crate) fn budget(&self, principal: &Principal) -> Option<Arc<Budget>> {
         let rate = self.config.rate_for(principal)?;
         let mut budgets = self.budgets.lock();
-        if let Some(budget) = budgets.get(principal).and_then(Weak::upgrade) {
+        if let Some(budget) = budgets.get(principal) {
             budget.state.lock().rate = rate;
-            return Some(budget);
+            return Some(budget.clone());
         }
         let budget = Arc::new(Budget::new(principal.clone(), rate));
-        budgets.insert(principal.clone(), Arc::downgrade(&budget));
+        budgets.insert(principal.clone(), budget.clone());
         let swept_at = self.budgets_swept_at.load(Ordering::Relaxed) as usize;
         if budgets.len() > swept_at * 2 {
-            budgets.retain(|_, budget| budget.strong_count() > 0);
+            let now = Instant::now();
+            budgets.retain(|_, budget| Arc::strong_count(budget) > 1 || !budget.is_full(now));
             self.budgets_swept_at
                 .store(budgets.len().max(64) as u64, Ordering::Relaxed);
         }
@@ -465,6 +478,28 @@ mod tests {
             other.charge_at(1, limiter.max_delay(true), now),
             Verdict::Pass
         );
+    }
+
+    #[test]
+    fn reconnecting_does_not_refill_a_budget() {
+        let limiter = limiter(1.0, 2, 10.0);
+        let device = Principal::new(PrincipalKind::Device, "d");
+        let now = Instant::now();
+        let budget = limiter.budget(&device).unwrap();
+        assert_eq!(budget.charge_at(1, None, now), Verdict::Pass);
+        assert_eq!(budget.charge_at(1, None, now), Verdict::Pass);
+        assert!(!budget.is_full(now));
+        drop(budget);
+        // Many other principals come and go: the sweep keeps the one still in debt.
+        for n in 0..200 {
+            let _ = limiter.budget(&Principal::new(PrincipalKind::Device, format!("x{n}")));
+        }
+        let again = limiter.budget(&device).unwrap();
+        assert!(matches!(
+            again.charge_at(1, None, now),
+            Verdict::SlowUntil(_)
+        ));
+        assert!(limiter.budgets.lock().len() < 200);
     }
 
     #[test]
