@@ -80,6 +80,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "mqtt", description = "Browser MQTT credentials"),
         (name = "automations", description = "Automations and scenes (stored and checked; no engine runs them yet)"),
         (name = "notifications", description = "One's own notification preferences and Web Push subscriptions"),
+        (name = "firmware", description = "Firmware images and over-the-air rollouts"),
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "Health and metrics"),
         (name = "admin", description = "Running the hub: the log filter (hub administrators)"),
@@ -105,6 +106,8 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::places::router())
         .merge(routes::hooks::router())
         .merge(routes::alerts::router())
+        .merge(routes::firmware::router())
+        .merge(routes::rollouts::router())
         .merge(routes::notifications::router())
         .merge(routes::audit::router())
         .merge(routes::log_level::router());

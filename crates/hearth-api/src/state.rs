@@ -87,6 +87,8 @@ pub struct AppState {
     pub automation_runner: Option<Arc<dyn AutomationRunner>>,
     /// Acknowledges and clears alerts; `None` answers 503 there.
     pub alert_desk: Option<Arc<dyn AlertDesk>>,
+    /// Firmware images and rollouts; `None` answers 503 on `/firmware` and `/rollouts`.
+    pub ota: Option<hearth_services::ota::Ota>,
     /// The hub's VAPID public key (base64url) for Web Push; `None` answers 503 on
     /// `/push/key`.
     pub push_key: Option<Arc<str>>,
@@ -117,6 +119,7 @@ impl AppState {
             commands: None,
             automation_runner: None,
             alert_desk: None,
+            ota: None,
             push_key: None,
             mqtt_credentials: None,
             broker_ready: Arc::new(|| true),
@@ -136,6 +139,11 @@ impl AppState {
 
     pub fn with_automation_runner(mut self, runner: Arc<dyn AutomationRunner>) -> AppState {
         self.automation_runner = Some(runner);
+        self
+    }
+
+    pub fn with_ota(mut self, ota: hearth_services::ota::Ota) -> AppState {
+        self.ota = Some(ota);
         self
     }
 

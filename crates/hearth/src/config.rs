@@ -43,6 +43,8 @@ pub struct HearthConfig {
     pub alerts: hearth_services::alerts::AlertConfig,
     /// The e-mail server and Web Push (`[notifications.email]`, `[notifications.push]`).
     pub notifications: hearth_services::notify::settings::NotificationsConfig,
+    /// Firmware updates over the air (`[firmware]`: max_bytes, token_ttl_secs, public_url).
+    pub firmware: hearth_services::ota::OtaConfig,
 }
 
 impl Default for HearthConfig {
@@ -62,6 +64,7 @@ impl Default for HearthConfig {
             automations: Default::default(),
             alerts: Default::default(),
             notifications: Default::default(),
+            firmware: Default::default(),
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct Hub {
     alerts: hearth_services::alerts::AlertEngine,
     alert_services: hearth_services::alerts::AlertServices,
     delivery: hearth_services::notify::delivery::Delivery,
+    /// Firmware rollouts (only with the HTTP API, which serves the downloads).
+    ota: Option<hearth_services::ota::Ota>,
     http: Option<HttpServer>,
     /// Tasks that only react (watchers, retention, the heap trimmer, the `/metrics`
     /// feed): nothing is lost when they are aborted.
@@ -224,9 +226,23 @@ impl Hub {
         };
         let web =
             crate::https::WebListeners::bind(&config, broker.certificate(), &mut addrs).await?;
+        let ota = match web {
+            Some(_) => Some(
+                hearth_services::ota::Ota::start(
+                    store.clone(),
+                    commands.clone(),
+                    &ingest,
+                    &config.data_dir,
+                    firmware_base_url(&config, &addrs),
+                    config.firmware.clone(),
+                )
+                .context("starting firmware updates")?,
+            ),
+            None => None,
+        };
         let http = match web {
             Some(web) => {
-                let state = AppState::new(
+                let mut state = AppState::new(
                     store.clone(),
                     registry
                         .clone()
@@ -252,6 +268,9 @@ impl Hub {
                         _ => broker_addrs.ws.map(|ws| format!("ws://{ws}/mqtt")),
                     },
                 }));
+                if let Some(ota) = &ota {
+                    state = state.with_ota(ota.clone());
+                }
                 background.push(feed_metrics(
                     &state,
                     &broker,
@@ -290,6 +309,7 @@ impl Hub {
             alerts,
             alert_services,
             delivery,
+            ota,
             http,
             background,
         })
@@ -327,6 +347,11 @@ impl Hub {
         &self.engine
     }
 
+    /// Firmware rollouts (`None` without the HTTP API).
+    pub fn ota(&self) -> Option<&hearth_services::ota::Ota> {
+        self.ota.as_ref()
+    }
+
     /// The alert engine.
     pub fn alerts(&self) -> &hearth_services::alerts::AlertEngine {
         &self.alerts
@@ -354,6 +379,9 @@ impl Hub {
         for task in &self.background {
             task.abort();
         }
+        if let Some(ota) = &self.ota {
+            ota.shutdown();
+        }
         for task in self.background {
             let _ = task.await;
         }
@@ -368,6 +396,24 @@ impl Hub {
         self.ingest.shutdown().await;
         self.store.close().await;
     }
+}
+
+/// What firmware download URLs start with: `[firmware] public_url`, else the HTTPS or
+/// HTTP listener (a wildcard address is no use to devices: set `public_url` then).
+fn firmware_base_url(config: &HearthConfig, addrs: &HubAddrs) -> String {
+    if let Some(url) = &config.firmware.public_url {
+        return url.clone();
+    }
+    let (scheme, addr) = match (addrs.https, addrs.http) {
+        (Some(https), _) => ("https", https),
+        (None, Some(http)) => ("http", http),
+        (None, None) => return String::new(),
+    };
+    if addr.ip().is_unspecified() {
+        tracing::warn!(%addr, "firmware download URLs name a wildcard address: \
+            set [firmware] public_url to the hub's address on the devices' network");
+    }
+    format!("{scheme}://{addr}")
 }
 
 /// The broker's ACL file without a password file: it rules what anonymous clients may
