@@ -51,11 +51,19 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        // SIGHUP asks for a reload (`systemctl reload hearth`): whoever has something to
+        // reload (the TLS certificate) listens for it too. Without a handler its default
+        // action would end the hub, also when nothing is configured to reload.
+        let mut hangup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
+        let mut ctrl_c = std::pin::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => break,
+                _ = term.recv() => break,
+                _ = hangup.recv() => tracing::debug!("SIGHUP received"),
+            }
         }
     }
     #[cfg(not(unix))]

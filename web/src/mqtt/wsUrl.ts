@@ -1,12 +1,15 @@
 /**
  * Where this page can reach the hub's MQTT-over-WebSocket listener.
  *
- * The hub answers the address its listener is bound to (`ws://127.0.0.1:8083/mqtt` with
- * the packaged configuration). A page loaded from another host cannot reach a loopback
- * or unspecified (0.0.0.0) address: the hub sits behind a reverse proxy (the nginx
- * example in packaging/nginx forwards the same path on the page's own origin, over
- * wss:// when the page is https://), so the page's origin is the way in. Anything else
- * is used as the hub said.
+ * The hub answers the address its listener is bound to.
+ * - A loopback address (`ws://127.0.0.1:8083/mqtt` with the packaged configuration)
+ *   cannot be reached from another host: the hub sits behind a reverse proxy (the nginx
+ *   example in packaging/nginx forwards the same path on the page's own origin, over
+ *   wss:// when the page is https://), so the page's origin is the way in.
+ * - An unspecified address (`0.0.0.0`, `::`) means the listener takes connections on
+ *   every address, so it is on the host the page came from: the page's host name with
+ *   the listener's own scheme and port (the HTTP port serves no WebSocket).
+ * Anything else is used as the hub said.
  */
 export function reachableWsUrl(wsUrl: string, page: { protocol: string; host: string; hostname: string }): string {
   let url: URL
@@ -15,20 +18,23 @@ export function reachableWsUrl(wsUrl: string, page: { protocol: string; host: st
   } catch {
     return wsUrl
   }
-  if (!unreachableFromElsewhere(url.hostname) || unreachableFromElsewhere(page.hostname)) {
+  const host = bare(url.hostname)
+  if (host === '0.0.0.0' || host === '::') {
+    const port = url.port ? `:${url.port}` : ''
+    return `${url.protocol}//${page.hostname}${port}${url.pathname}${url.search}`
+  }
+  if (!isLoopback(host) || isLoopback(bare(page.hostname))) {
     return wsUrl
   }
   const scheme = page.protocol === 'https:' ? 'wss:' : 'ws:'
   return `${scheme}//${page.host}${url.pathname}${url.search}`
 }
 
-function unreachableFromElsewhere(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase()
-  return (
-    host === 'localhost' ||
-    host === '::1' ||
-    host === '::' ||
-    host === '0.0.0.0' ||
-    /^127\.\d+\.\d+\.\d+$/.test(host)
-  )
+/** A host name without the brackets an IPv6 literal carries in a URL, lower case. */
+function bare(hostname: string): string {
+  return hostname.replace(/^\[|\]$/g, '').toLowerCase()
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }

@@ -25,10 +25,15 @@ describe('reachableWsUrl', () => {
     )
   })
 
-  it('goes through the page\'s origin when the listener is on every address', () => {
+  it('uses the page\'s host with the listener\'s own port when it listens on every address', () => {
     expect(reachableWsUrl('ws://0.0.0.0:8083/mqtt', page('http://192.168.1.20:8080/'))).toBe(
-      'ws://192.168.1.20:8080/mqtt',
+      'ws://192.168.1.20:8083/mqtt',
     )
+    expect(reachableWsUrl('wss://0.0.0.0:8084/mqtt', page('https://hub.home.arpa:8443/'))).toBe(
+      'wss://hub.home.arpa:8084/mqtt',
+    )
+    expect(reachableWsUrl('ws://[::]:8083/mqtt', page('http://[fd00::20]:8080/'))).toBe('ws://[fd00::20]:8083/mqtt')
+    expect(reachableWsUrl('ws://0.0.0.0:8083/mqtt', page('http://127.0.0.1:8080/'))).toBe('ws://127.0.0.1:8083/mqtt')
   })
 
   it('keeps an address the page can reach', () => {
