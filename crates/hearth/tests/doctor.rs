@@ -304,3 +304,66 @@ async fn postgres_pending_migrated_and_edited() {
     let (code, findings) = deployment.doctor(&["--database", &url]);
     assert_fails(code, &findings, "database", "migrations 2 were changed");
 }
+
+/// With the hub running, its own ports are in use: by the running hub (its `/healthz`
+/// answers on the HTTP listener), ok, not "another program".
+#[tokio::test]
+async fn a_running_hubs_own_ports_are_ok() {
+    use tokio::io::AsyncBufReadExt;
+    let deployment = Deployment::new().await;
+    let mut hub = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .kill_on_drop(true)
+        .current_dir(deployment.dir.path())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(deployment.data())
+        .args([
+            "--print-addrs",
+            "--http",
+            "127.0.0.1:0",
+            "--mqtt",
+            "127.0.0.1:0",
+        ])
+        .args(["--ws", "127.0.0.1:0", "--log", "warn"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(hub.stdout.take().unwrap()).lines();
+    let mut addrs = std::collections::HashMap::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line == "ready" {
+            break;
+        }
+        if let Some((name, addr)) = line.split_once('=') {
+            addrs.insert(name.to_owned(), addr.to_owned());
+        }
+    }
+    let (http, mqtt, ws) = (&addrs["http"], &addrs["mqtt"], &addrs["ws"]);
+    let (code, findings) = tokio::task::spawn_blocking({
+        let args = [
+            "--http".to_owned(),
+            http.clone(),
+            "--mqtt".to_owned(),
+            mqtt.clone(),
+            "--ws".to_owned(),
+            ws.clone(),
+        ];
+        move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            deployment.doctor(&refs)
+        }
+    })
+    .await
+    .unwrap();
+    for check in ["listener.http", "listener.mqtt", "listener.ws"] {
+        let found = finding(&findings, check);
+        assert_eq!(found["status"], "ok", "{found}");
+        assert!(
+            found["message"].as_str().unwrap().contains("running hub"),
+            "{found}"
+        );
+    }
+    assert_eq!(code, 0, "{findings:#?}");
+    hub.kill().await.unwrap();
+}
