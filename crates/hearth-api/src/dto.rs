@@ -238,6 +238,9 @@ pub struct MessageView {
     pub text: Option<String>,
     /// The payload's size in bytes.
     pub size: usize,
+    /// The payload's `ts` lay outside the hub's skew window: `received_at_ms` is the
+    /// receive time, not the device's.
+    pub ts_clamped: bool,
 }
 
 impl From<StoredMessage> for MessageView {
@@ -256,6 +259,7 @@ impl From<StoredMessage> for MessageView {
             kind: message.kind.as_str().to_owned(),
             received_at_ms: message.received_at_ms,
             size: message.payload.len(),
+            ts_clamped: message.ts_clamped,
             json,
             text,
         }

@@ -50,6 +50,11 @@ pub struct StoredMessage {
     pub received_at_ms: Millis,
     pub payload: Vec<u8>,
     pub json_ok: bool,
+    /// The payload's `ts` lay outside the hub's skew window: `received_at_ms` is the
+    /// receive time, not the device's (a device cannot file readings far in the past
+    /// or future).
+    #[serde(default)]
+    pub ts_clamped: bool,
 }
 
 /// One numeric reading of a data message (`{"temperature": 21.5}` gives metric

@@ -120,6 +120,7 @@ fn make_batch(first: usize, len: usize, devices: usize) -> IngestBatch {
             received_at_ms: now,
             payload: Bytes::from(payload),
             json_ok: true,
+            ts_clamped: false,
         });
         for (metric, value) in [("temperature", temperature), ("humidity", humidity)] {
             batch.points.push(Point {

@@ -15,9 +15,14 @@ use hearth_model::{Aggregate, DeviceId, MessageKind, Millis, Point, StatusChange
 pub struct NewMessage {
     pub device: DeviceId,
     pub kind: MessageKind,
+    /// The device's time (`ts` in the payload) when it lies within the hub's skew window,
+    /// otherwise the receive time.
     pub received_at_ms: Millis,
     pub payload: bytes::Bytes,
     pub json_ok: bool,
+    /// The payload's `ts` lay outside the hub's skew window, so `received_at_ms` is the
+    /// receive time instead of the device's (issue 17).
+    pub ts_clamped: bool,
 }
 
 /// The newest state of one device after a batch: each `Some` replaces the column, each
@@ -31,6 +36,10 @@ pub struct LiveUpdate {
     pub device_status: Option<String>,
     /// The last data payload that was a JSON object, as JSON text.
     pub last_report_data: Option<String>,
+    /// The (device) time of `last_report_data`: the store keeps whichever of the stored
+    /// and this report is newer, so a queued reading arriving late never replaces a
+    /// newer live value.
+    pub last_report_ms: Option<Millis>,
 }
 
 /// Everything one group commit writes, in one transaction.

@@ -381,6 +381,12 @@ pub fn register_metrics(
             ingest.bad_json.load(Ordering::Relaxed) as f64,
         );
         out.counter(
+            "hearth_ingest_ts_clamped_total",
+            "device messages whose ts lay outside [ingest] max_past_secs/max_future_secs",
+            &[],
+            ingest.ts_clamped.load(Ordering::Relaxed) as f64,
+        );
+        out.counter(
             "hearth_ingest_unknown_device_total",
             "messages from unknown or disabled devices, not ingested",
             &[],

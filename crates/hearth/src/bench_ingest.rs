@@ -284,6 +284,7 @@ async fn ceiling(
                 received_at_ms: at_ms,
                 payload: payload.into(),
                 json_ok: true,
+                ts_clamped: false,
             });
         }
         batch.live = live.into_values().collect();

@@ -363,6 +363,7 @@ async fn history_reads_and_csv_export(store: Arc<dyn Store>) {
                 .into_bytes()
                 .into(),
             json_ok: true,
+            ts_clamped: false,
         });
     }
     batch.messages.push(NewMessage {
@@ -371,6 +372,7 @@ async fn history_reads_and_csv_export(store: Arc<dyn Store>) {
         received_at_ms: base + 1,
         payload: b"not json".to_vec().into(),
         json_ok: false,
+        ts_clamped: false,
     });
     batch.status_changes.push(StatusChange {
         device: device.clone(),

@@ -55,6 +55,7 @@ pub struct DeviceReport {
     pub device: Arc<str>,
     /// `Data` or `Event`; other kinds are not reported.
     pub kind: hearth_model::MessageKind,
+    /// The device's time of the report (`ts`, within the skew window) or its receive time.
     pub received_at_ms: hearth_model::Millis,
     /// The payload as JSON (messages that are not JSON objects are not reported).
     pub payload: Arc<serde_json::Value>,
@@ -84,6 +85,13 @@ pub struct IngestConfig {
     pub heartbeat_timeout_secs: u32,
     /// Publish presence changes retained on `devices/{id}/status`.
     pub publish_presence: bool,
+    /// A data, event or heartbeat payload's `ts` (the device's time of the reading) is
+    /// honoured up to this far in the past: an agent that was offline for a day sends
+    /// its queued readings with their own times. Older is stored at the receive time
+    /// and flagged (`ts_clamped`).
+    pub max_past_secs: u64,
+    /// Likewise into the future (a device clock running ahead).
+    pub max_future_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -93,6 +101,8 @@ impl Default for IngestConfig {
             max_qos0_backlog: 100_000,
             heartbeat_timeout_secs: 120,
             publish_presence: true,
+            max_past_secs: 7 * 86_400,
+            max_future_secs: 60,
         }
     }
 }

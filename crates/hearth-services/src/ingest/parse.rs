@@ -16,7 +16,7 @@ const MAX_DEPTH: usize = 3;
 pub struct DataReading {
     /// The payload was a JSON object (stored as the device's `last_report_data`).
     pub object: bool,
-    /// Numeric fields (booleans as 0 and 1), dotted for nested objects.
+    /// Numeric fields (booleans as 0 and 1), dotted for nested objects; not `ts`.
     pub metrics: Vec<(String, f64)>,
 }
 
@@ -46,7 +46,8 @@ fn flatten(prefix: &str, value: &Value, depth: usize, out: &mut Vec<(String, f64
         if out.len() >= MAX_POINTS_PER_MESSAGE {
             return;
         }
-        if key.is_empty() || key.len() > 64 {
+        // The top-level `ts` is the reading's time (see `device_time`), not a metric.
+        if key.is_empty() || key.len() > 64 || (depth == 0 && key == "ts") {
             continue;
         }
         let name = if prefix.is_empty() {
@@ -67,10 +68,103 @@ fn flatten(prefix: &str, value: &Value, depth: usize, out: &mut Vec<(String, f64
     }
 }
 
+/// Numbers at or above this are milliseconds since the epoch, below it seconds: 1e11
+/// seconds is the year 5138, 1e11 milliseconds is March 1973, so no time a device can
+/// mean (1973 to 5138) is ambiguous.
+pub const TS_MILLIS_FROM: f64 = 1e11;
+
+/// What the `ts` of a payload gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceTime {
+    /// No `ts` (or the payload is not an object): the receive time is the time.
+    Absent,
+    /// A time within the window, in epoch milliseconds.
+    At(hearth_model::Millis),
+    /// A `ts` outside the window or unreadable: the receive time is used and the
+    /// message is flagged.
+    Clamped,
+}
+
+/// The device's own time of a reading: `ts` as epoch seconds or milliseconds (told apart
+/// by [`TS_MILLIS_FROM`], fractions allowed) or an RFC 3339 string, accepted when it
+/// lies within `max_past_ms` before and `max_future_ms` after `now_ms`.
+pub fn device_time(
+    value: &Value,
+    now_ms: hearth_model::Millis,
+    max_past_ms: hearth_model::Millis,
+    max_future_ms: hearth_model::Millis,
+) -> DeviceTime {
+    let Some(ts) = value.as_object().and_then(|map| map.get("ts")) else {
+        return DeviceTime::Absent;
+    };
+    let at_ms = match ts {
+        Value::Number(number) => number.as_f64().filter(|n| n.is_finite()).map(|n| {
+            let ms = if n.abs() >= TS_MILLIS_FROM { n } else { n * 1000.0 };
+            // Saturating: an absurd number is simply far outside the window.
+            ms.round() as i64
+        }),
+        Value::String(text) => text
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|at| at.as_millisecond()),
+        _ => None,
+    };
+    match at_ms {
+        Some(at_ms)
+            if at_ms >= now_ms.saturating_sub(max_past_ms)
+                && at_ms <= now_ms.saturating_add(max_future_ms) =>
+        {
+            DeviceTime::At(at_ms)
+        }
+        _ => DeviceTime::Clamped,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const NOW: i64 = 1_780_000_000_000;
+    const DAY: i64 = 86_400_000;
+
+    fn at(value: Value) -> DeviceTime {
+        device_time(&value, NOW, 7 * DAY, 60_000)
+    }
+
+    #[test]
+    fn ts_in_seconds_milliseconds_and_rfc3339_are_the_same_time() {
+        let hour_ago = NOW - 3_600_000;
+        assert_eq!(at(json!({"ts": hour_ago / 1000})), DeviceTime::At(hour_ago));
+        assert_eq!(at(json!({"ts": hour_ago})), DeviceTime::At(hour_ago));
+        assert_eq!(
+            at(json!({"ts": (hour_ago as f64 + 250.0) / 1000.0})),
+            DeviceTime::At(hour_ago + 250)
+        );
+        let text = jiff::Timestamp::from_millisecond(hour_ago).unwrap().to_string();
+        assert_eq!(at(json!({"ts": text})), DeviceTime::At(hour_ago));
+        assert_eq!(
+            at(json!({"ts": "2026-05-28T21:26:40+02:00"})),
+            DeviceTime::At(1_779_996_400_000)
+        );
+    }
+
+    #[test]
+    fn ts_outside_the_window_or_unreadable_is_clamped() {
+        assert_eq!(at(json!({"ts": (NOW - 8 * DAY) / 1000})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"ts": NOW + 61_000})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"ts": 0})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"ts": -5})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"ts": 1e300})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"ts": "yesterday"})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"ts": true})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"ts": null})), DeviceTime::Clamped);
+        assert_eq!(at(json!({"t": 1})), DeviceTime::Absent);
+        assert_eq!(at(json!([1, 2])), DeviceTime::Absent);
+        // The edges belong to the window.
+        assert_eq!(at(json!({"ts": NOW + 60_000})), DeviceTime::At(NOW + 60_000));
+        assert_eq!(at(json!({"ts": NOW - 7 * DAY})), DeviceTime::At(NOW - 7 * DAY));
+    }
 
     #[test]
     fn numeric_and_boolean_fields_become_metrics_and_the_rest_is_kept_only_raw() {

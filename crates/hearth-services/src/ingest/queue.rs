@@ -34,6 +34,9 @@ pub struct IngestCounters {
     pub stored: AtomicU64,
     /// Of those, payloads that were not valid JSON (kept raw, flagged).
     pub bad_json: AtomicU64,
+    /// Messages whose `ts` lay outside the skew window (stored at the receive time,
+    /// flagged `ts_clamped`).
+    pub ts_clamped: AtomicU64,
     /// Messages from ids the registry does not know, or from disabled devices.
     pub unknown_device: AtomicU64,
     /// QoS 0 messages dropped because the writer was too far behind.

@@ -56,8 +56,8 @@ pub(super) struct Writer {
     reports: tokio::sync::broadcast::Sender<super::DeviceReport>,
     /// Per batch: what goes to `reports` once committed.
     batch_reports: Vec<super::DeviceReport>,
-    /// Per batch: the newest JSON-object data payload of each device.
-    last_data: HashMap<Arc<str>, bytes::Bytes>,
+    /// Per batch: the newest (by device time) JSON-object data payload of each device.
+    last_data: HashMap<Arc<str>, (Millis, bytes::Bytes)>,
 }
 
 impl Writer {
@@ -231,9 +231,10 @@ impl Writer {
                 }
             }
         }
-        for (device, payload) in self.last_data.drain() {
-            live.entry(device).or_default().last_report_data =
-                Some(String::from_utf8_lossy(&payload).into_owned());
+        for (device, (at_ms, payload)) in self.last_data.drain() {
+            let update = live.entry(device).or_default();
+            update.last_report_data = Some(String::from_utf8_lossy(&payload).into_owned());
+            update.last_report_ms = Some(at_ms);
         }
         for event in connections {
             let Some(info) = self.devices.get(&*event.device).cloned() else {
@@ -359,10 +360,27 @@ impl Writer {
         };
         let (id, info) = info;
         let device_id = info.id.clone();
-        let at_ms = item.received_at_ms;
         let json = parse::json(&item.payload);
+        // Presence and `last_seen` go by the receive time; history by the device's.
+        let seen_ms = item.received_at_ms;
+        let device_time = match (&json, kind) {
+            (Some(value), MessageKind::Data | MessageKind::Event | MessageKind::Heartbeat) => {
+                parse::device_time(
+                    value,
+                    seen_ms,
+                    self.config.max_past_secs.saturating_mul(1000) as Millis,
+                    self.config.max_future_secs.saturating_mul(1000) as Millis,
+                )
+            }
+            _ => parse::DeviceTime::Absent,
+        };
+        let (at_ms, ts_clamped) = match device_time {
+            parse::DeviceTime::At(at_ms) => (at_ms, false),
+            parse::DeviceTime::Absent => (seen_ms, false),
+            parse::DeviceTime::Clamped => (seen_ms, true),
+        };
         let update = live.entry(id.clone()).or_default();
-        update.last_seen_ms = Some(at_ms);
+        update.last_seen_ms = Some(seen_ms);
         let mut json_ok = json.is_some();
         let change = match kind {
             MessageKind::Data => {
@@ -377,8 +395,16 @@ impl Writer {
                             value,
                         }));
                     if reading.object {
-                        // Only the last one per device is kept: copied out after the loop.
-                        self.last_data.insert(id.clone(), item.payload.clone());
+                        // Only the newest per device is kept: copied out after the loop
+                        // (and the store keeps it only if newer than what it has).
+                        let newer = self
+                            .last_data
+                            .get(&id)
+                            .is_none_or(|(newest_ms, _)| at_ms >= *newest_ms);
+                        if newer {
+                            self.last_data
+                                .insert(id.clone(), (at_ms, item.payload.clone()));
+                        }
                     }
                 }
                 self.presence.activity(&id, now_ms, info.timeout_ms)
@@ -386,7 +412,7 @@ impl Writer {
             MessageKind::Heartbeat => {
                 // An empty heartbeat is a heartbeat, not bad JSON.
                 json_ok |= item.payload.is_empty();
-                update.last_heartbeat_ms = Some(at_ms);
+                update.last_heartbeat_ms = Some(seen_ms);
                 self.presence.activity(&id, now_ms, info.timeout_ms)
             }
             MessageKind::Event => self.presence.activity(&id, now_ms, info.timeout_ms),
@@ -428,7 +454,14 @@ impl Writer {
             received_at_ms: at_ms,
             payload: item.payload.clone(),
             json_ok,
+            ts_clamped,
         });
+        if ts_clamped {
+            self.queue
+                .counters
+                .ts_clamped
+                .fetch_add(1, Ordering::Relaxed);
+        }
         Added::Yes { json_ok }
     }
 

@@ -17,8 +17,9 @@ pub(super) async fn insert_batch(
     if !batch.messages.is_empty() {
         let messages = &batch.messages;
         sqlx::query(
-            "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::bytea[], $5::bool[])",
+            "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok, ts_clamped) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::bytea[], $5::bool[], \
+             $6::bool[])",
         )
         .bind(
             messages
@@ -35,6 +36,7 @@ pub(super) async fn insert_batch(
         )
         .bind(messages.iter().map(|m| &m.payload[..]).collect::<Vec<_>>())
         .bind(messages.iter().map(|m| m.json_ok).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.ts_clamped).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
@@ -89,10 +91,17 @@ pub(super) async fn insert_batch(
              last_seen_ms = COALESCE(u.last_seen_ms, d.last_seen_ms), \
              last_heartbeat_ms = COALESCE(u.last_heartbeat_ms, d.last_heartbeat_ms), \
              device_status = COALESCE(u.device_status, d.device_status), \
-             last_report_data = COALESCE(u.last_report_data, d.last_report_data) \
-             FROM UNNEST($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::text[], $6::text[]) \
-             AS u (id, is_online, last_seen_ms, last_heartbeat_ms, device_status, \
-             last_report_data) WHERE d.id = u.id",
+             last_report_data = CASE WHEN u.last_report_data IS NOT NULL AND \
+             (d.last_report_ms IS NULL OR u.last_report_ms IS NULL OR \
+             u.last_report_ms >= d.last_report_ms) \
+             THEN u.last_report_data ELSE d.last_report_data END, \
+             last_report_ms = CASE WHEN u.last_report_data IS NOT NULL AND \
+             (d.last_report_ms IS NULL OR u.last_report_ms IS NULL OR \
+             u.last_report_ms >= d.last_report_ms) \
+             THEN u.last_report_ms ELSE d.last_report_ms END \
+             FROM UNNEST($1::text[], $2::bool[], $3::int8[], $4::int8[], $5::text[], $6::text[], \
+             $7::int8[]) AS u (id, is_online, last_seen_ms, last_heartbeat_ms, device_status, \
+             last_report_data, last_report_ms) WHERE d.id = u.id",
         )
         .bind(live.iter().map(|(id, _)| *id).collect::<Vec<_>>())
         .bind(live.iter().map(|(_, u)| u.is_online).collect::<Vec<_>>())
@@ -112,6 +121,7 @@ pub(super) async fn insert_batch(
                 .map(|(_, u)| u.last_report_data.as_deref())
                 .collect::<Vec<_>>(),
         )
+        .bind(live.iter().map(|(_, u)| u.last_report_ms).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await
         .map_err(backend)?;

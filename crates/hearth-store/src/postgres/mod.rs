@@ -122,6 +122,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         "firmware",
         include_str!("../../migrations/postgres/0010_firmware.sql"),
     ),
+    (
+        11,
+        "device_time",
+        include_str!("../../migrations/postgres/0011_device_time.sql"),
+    ),
 ];
 
 /// The server backend (a connection pool).

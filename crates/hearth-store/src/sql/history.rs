@@ -64,6 +64,7 @@ fn message_from_row(row: &DbRow) -> StoreResult<StoredMessage> {
         received_at_ms: get(row, "received_at_ms")?,
         payload: get(row, "payload")?,
         json_ok: get(row, "json_ok")?,
+        ts_clamped: get(row, "ts_clamped")?,
     })
 }
 
@@ -160,6 +161,56 @@ async fn series_ids(
     Ok((ids, looked_up))
 }
 
+/// Adds points that arrived after their hour was rolled up (a device's queued readings
+/// carry their own `ts`, issue 17) to that hour's rollup, in the batch's transaction:
+/// otherwise charts over rolled-up ranges would never count them. Points of the current
+/// hour, all of them in a normal batch, cost no query.
+async fn fold_late_points(conn: &mut DbConn, points: &[Point], series_ids: &[i64]) -> StoreResult<()> {
+    let current_hour = hour_floor(hearth_model::now_millis());
+    if points.iter().all(|point| point.at_ms >= current_hour) {
+        return Ok(());
+    }
+    let (rolled_up_to, _) = history_state(conn).await?;
+    let mut late: BTreeMap<(i64, Millis), Partial> = BTreeMap::new();
+    for (point, series_id) in points.iter().zip(series_ids) {
+        if point.at_ms >= rolled_up_to {
+            continue;
+        }
+        let one = Partial {
+            min: point.value,
+            max: point.value,
+            sum: point.value,
+            count: 1,
+        };
+        late.entry((*series_id, hour_floor(point.at_ms)))
+            .and_modify(|partial| partial.merge(one))
+            .or_insert(one);
+    }
+    for ((series_id, bucket), partial) in late {
+        sqlx::query(
+            "INSERT INTO point_rollups (series_id, bucket_start_ms, min_value, max_value, \
+             sum_value, point_count) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (series_id, bucket_start_ms) DO UPDATE SET \
+             min_value = CASE WHEN excluded.min_value < point_rollups.min_value \
+             THEN excluded.min_value ELSE point_rollups.min_value END, \
+             max_value = CASE WHEN excluded.max_value > point_rollups.max_value \
+             THEN excluded.max_value ELSE point_rollups.max_value END, \
+             sum_value = point_rollups.sum_value + excluded.sum_value, \
+             point_count = point_rollups.point_count + excluded.point_count",
+        )
+        .bind(series_id)
+        .bind(bucket)
+        .bind(partial.min)
+        .bind(partial.max)
+        .bind(partial.sum)
+        .bind(partial.count)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// The start of the hour `at_ms` falls in.
 fn hour_floor(at_ms: Millis) -> Millis {
     at_ms.div_euclid(HOUR_MS) * HOUR_MS
@@ -175,6 +226,7 @@ impl HistoryStore for ThisStore {
         let result: StoreResult<_> = async {
             let (series_ids, new_series) = series_ids(self, &mut tx, &batch.points).await?;
             insert_batch(&mut tx, batch, &series_ids).await?;
+            fold_late_points(&mut tx, &batch.points, &series_ids).await?;
             Ok(new_series)
         }
         .await;
@@ -185,7 +237,7 @@ impl HistoryStore for ThisStore {
 
     async fn messages(&self, query: &MessageQuery) -> StoreResult<Vec<StoredMessage>> {
         let mut select: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT seq, device_id, kind, received_at_ms, payload, json_ok FROM messages \
+            "SELECT seq, device_id, kind, received_at_ms, payload, json_ok, ts_clamped FROM messages \
              WHERE device_id = ",
         );
         select

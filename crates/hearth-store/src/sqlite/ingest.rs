@@ -1,6 +1,6 @@
 //! The SQLite half of `write_batch` (the shared part is `sql/history.rs`): multi-row
-//! `INSERT ... VALUES (...), (...)` in chunks from a fixed ladder of sizes (at most 6
-//! parameters a row, 4,096 rows: 24,576 parameters, under SQLite's 32,766), so that
+//! `INSERT ... VALUES (...), (...)` in chunks from a fixed ladder of sizes (at most 7
+//! parameters a row, 4,096 rows: 28,672 parameters, under SQLite's 32,766), so that
 //! every chunk reuses a statement sqlx prepared and cached on this connection. The live
 //! updates likewise: `WITH u AS (VALUES ...) UPDATE devices ... FROM u` (one statement
 //! instead of one per device: each statement is a round trip to sqlx's worker thread).
@@ -22,14 +22,15 @@ pub(super) async fn insert_batch(
 ) -> StoreResult<()> {
     for chunk in ladder_chunks(&batch.messages, CHUNK) {
         let mut insert: QueryBuilder<Db> = QueryBuilder::new(
-            "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok) ",
+            "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok, ts_clamped) ",
         );
         insert.push_values(chunk, |mut row, message| {
             row.push_bind(message.device.as_str())
                 .push_bind(message.kind.as_str())
                 .push_bind(message.received_at_ms)
                 .push_bind(&message.payload[..])
-                .push_bind(message.json_ok);
+                .push_bind(message.json_ok)
+                .push_bind(message.ts_clamped);
         });
         insert.build().execute(&mut **tx).await.map_err(backend)?;
     }
@@ -64,7 +65,7 @@ pub(super) async fn insert_batch(
         // A device deleted meanwhile joins no row: ignored, as the contract says.
         let mut update: QueryBuilder<Db> = QueryBuilder::new(
             "WITH u (id, is_online, last_seen_ms, last_heartbeat_ms, device_status, \
-             last_report_data) AS (",
+             last_report_data, last_report_ms) AS (",
         );
         update.push_values(chunk, |mut row, (id, live)| {
             row.push_bind(*id)
@@ -72,14 +73,22 @@ pub(super) async fn insert_batch(
                 .push_bind(live.last_seen_ms)
                 .push_bind(live.last_heartbeat_ms)
                 .push_bind(live.device_status.as_deref())
-                .push_bind(live.last_report_data.as_deref());
+                .push_bind(live.last_report_data.as_deref())
+                .push_bind(live.last_report_ms);
         });
         update.push(
             ") UPDATE devices SET is_online = COALESCE(u.is_online, devices.is_online), \
              last_seen_ms = COALESCE(u.last_seen_ms, devices.last_seen_ms), \
              last_heartbeat_ms = COALESCE(u.last_heartbeat_ms, devices.last_heartbeat_ms), \
              device_status = COALESCE(u.device_status, devices.device_status), \
-             last_report_data = COALESCE(u.last_report_data, devices.last_report_data) \
+             last_report_data = CASE WHEN u.last_report_data IS NOT NULL AND \
+             (devices.last_report_ms IS NULL OR u.last_report_ms IS NULL OR \
+             u.last_report_ms >= devices.last_report_ms) \
+             THEN u.last_report_data ELSE devices.last_report_data END, \
+             last_report_ms = CASE WHEN u.last_report_data IS NOT NULL AND \
+             (devices.last_report_ms IS NULL OR u.last_report_ms IS NULL OR \
+             u.last_report_ms >= devices.last_report_ms) \
+             THEN u.last_report_ms ELSE devices.last_report_ms END \
              FROM u WHERE devices.id = u.id",
         );
         update.build().execute(&mut **tx).await.map_err(backend)?;

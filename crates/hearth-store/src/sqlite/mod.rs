@@ -134,6 +134,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         "firmware",
         include_str!("../../migrations/sqlite/0010_firmware.sql"),
     ),
+    (
+        11,
+        "device_time",
+        include_str!("../../migrations/sqlite/0011_device_time.sql"),
+    ),
 ];
 
 /// The embedded backend (a pool over one database file).

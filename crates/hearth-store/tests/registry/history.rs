@@ -31,6 +31,7 @@ pub fn message(device: &str, kind: MessageKind, at_ms: Millis, payload: &[u8]) -
         received_at_ms: at_ms,
         payload: Bytes::copy_from_slice(payload),
         json_ok: serde_json::from_slice::<serde_json::Value>(payload).is_ok(),
+        ts_clamped: false,
     }
 }
 
