@@ -23,10 +23,12 @@
 //! - `config`: [`DeviceConfig`], [`Backoff`], [`SplitMix`] (seeded randomness).
 //! - `client`: [`DeviceClient`], [`ConnectionState`], the connection task.
 //! - `command`: [`Command`], [`Ack`], [`Commands`], [`CommandHandler`], [`dispatch`].
+//! - `ota`: [`ota::OtaHandler`], the `ota` command: download, verify, install, report.
 
 mod client;
 mod command;
 mod config;
+pub mod ota;
 
 pub use client::{ConnectionState, DeviceClient};
 pub use command::{Ack, Command, CommandHandler, Commands, dispatch};
