@@ -243,8 +243,17 @@ fn image(len: usize) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_rollout_to_five_devices_ends_four_updated_one_failed_checksum_mismatch() {
-    let hub = hearth_testkit::start_hub(Backend::Sqlite).await;
+async fn a_rollout_to_five_devices_ends_four_updated_one_failed_checksum_mismatch_sqlite() {
+    five_devices_one_checksum_mismatch(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_rollout_to_five_devices_ends_four_updated_one_failed_checksum_mismatch_postgres() {
+    five_devices_one_checksum_mismatch(Backend::Postgres).await;
+}
+
+async fn five_devices_one_checksum_mismatch(backend: Backend) {
+    let hub = hearth_testkit::start_hub(backend).await;
     let secrets = setup(&hub, 6).await;
     let dir = tempfile_dir();
     let mut devices = HashMap::new();

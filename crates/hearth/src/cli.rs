@@ -59,6 +59,9 @@ pub enum Command {
     Backup(crate::backup::BackupArgs),
     /// Restore a backup archive into an empty data directory / 从备份恢复
     Restore(crate::backup::RestoreArgs),
+    /// Be a device on a Linux board: GPIO buttons and relays, system readings, programs'
+    /// JSON lines (`--config agent.toml`, see docs/agent.md) / 在 Linux 板上作为设备运行
+    Agent,
 }
 
 /// Where the registry lives: the same three settings for `serve` and the administrative

@@ -14,11 +14,14 @@
 //! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
 //! - `backup`: `hearth backup` and `hearth restore`, and the hub's control socket.
 //! - `bench*`: `hearth bench ...`.
+//! - `agent`: `hearth agent`, a device on a Linux board (GPIO, system readings, `exec`
+//!   programs, an on-disk queue) on `hearth-device`'s connection.
 //! - `tls_cmd`, `certs`: `hearth tls dev-cert`, the device CA and certificates it issues;
 //!   `https`: the web listeners (HTTP, HTTPS, redirect) and certificate reloading.
 
 mod adapters;
 mod admin;
+pub mod agent;
 pub mod backup;
 mod bench;
 mod bench_auth;
@@ -77,6 +80,12 @@ pub fn main() -> ExitCode {
         cli::Command::Tls(args) => tls_cmd::run(args),
         cli::Command::Backup(args) => backup::backup(&args, &cli.store),
         cli::Command::Restore(args) => backup::restore(&args, &cli.store),
+        cli::Command::Agent => match &cli.store.config {
+            Some(path) => run_async(agent::run(path)),
+            None => Err(anyhow::anyhow!(
+                "hearth agent needs --config FILE (see docs/agent.md)"
+            )),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
