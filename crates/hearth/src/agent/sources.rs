@@ -279,12 +279,26 @@ pub async fn exec(config: ExecConfig, readings: Readings) {
     }
 }
 
+/// Kills a program's process group when its run ends or is cancelled (agent stopping).
+struct ProcessGroup(u32);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: a plain system call on the group this run created; ESRCH (nothing
+        // left in it) is fine.
+        unsafe { libc::killpg(self.0 as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
 /// One run; whether the program exited with success.
 async fn run_once(config: &ExecConfig, kind: Kind, readings: &Readings) -> bool {
     let child = tokio::process::Command::new(&config.command)
         .args(&config.args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
+        // Its own process group, so that stopping it stops what it started too (a
+        // shell script's children would otherwise outlive the agent).
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
     let mut child = match child {
@@ -294,6 +308,7 @@ async fn run_once(config: &ExecConfig, kind: Kind, readings: &Readings) -> bool 
             return false;
         }
     };
+    let _group = child.id().map(ProcessGroup);
     let stdout = child.stdout.take().expect("piped");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     loop {
