@@ -53,6 +53,10 @@ pub enum Command {
     Automation(crate::admin::automation::AutomationArgs),
     /// Scenes: named sets of device states for automations / 场景
     Scene(crate::admin::scene::SceneArgs),
+    /// Firmware images for over-the-air updates (see docs/ota.md) / 固件镜像
+    Firmware(crate::admin::firmware::FirmwareArgs),
+    /// Roll firmware out to devices: start, show, continue, stop, retry / 固件升级发布
+    Rollout(crate::admin::firmware::RolloutArgs),
     /// TLS certificates: a local CA and server certificate for development / TLS 证书
     Tls(crate::tls_cmd::TlsArgs),
     /// Back up the hub (database, broker state, keys) into an archive, also while it runs / 备份

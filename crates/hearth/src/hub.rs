@@ -400,6 +400,17 @@ impl Hub {
 
 /// What firmware download URLs start with: `[firmware] public_url`, else the HTTPS or
 /// HTTP listener (a wildcard address is no use to devices: set `public_url` then).
+/// What the CLI's rollouts name (no listener bound there): `[firmware] public_url`, else
+/// the configured HTTPS or HTTP address.
+pub(crate) fn firmware_url_of(config: &HearthConfig) -> String {
+    let addrs = HubAddrs {
+        http: config.http,
+        https: config.https,
+        ..HubAddrs::default()
+    };
+    firmware_base_url(config, &addrs)
+}
+
 fn firmware_base_url(config: &HearthConfig, addrs: &HubAddrs) -> String {
     if let Some(url) = &config.firmware.public_url {
         return url.clone();

@@ -73,6 +73,8 @@ pub fn main() -> ExitCode {
             return admin(admin::AdminCommand::Automation(args));
         }
         cli::Command::Scene(args) => return admin(admin::AdminCommand::Scene(args)),
+        cli::Command::Firmware(args) => return admin(admin::AdminCommand::Firmware(args)),
+        cli::Command::Rollout(args) => return admin(admin::AdminCommand::Rollout(args)),
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Doctor(args) => return doctor::run(*args),
         cli::Command::Passwd(args) => passwd::run(args),

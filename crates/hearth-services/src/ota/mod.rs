@@ -84,9 +84,16 @@ pub struct Ota {
     inner: Arc<Inner>,
 }
 
+/// How `ota` commands go out: through the hub's commands service, or (the CLI, another
+/// process) recorded as `pending` in the store for the running hub to adopt.
+pub(crate) enum Sender {
+    Hub(Commands),
+    Store(crate::commands::CommandConfig),
+}
+
 struct Inner {
     store: Arc<dyn Store>,
-    commands: Commands,
+    sender: Sender,
     config: OtaConfig,
     /// `<data_dir>/firmware`.
     dir: PathBuf,
@@ -146,16 +153,11 @@ impl Ota {
         config: OtaConfig,
     ) -> std::io::Result<Ota> {
         let dir = data_dir.join("firmware");
-        std::fs::create_dir_all(&dir)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        }
+        private_dir(&dir)?;
         let ota = Ota {
             inner: Arc::new(Inner {
                 store,
-                commands: commands.clone(),
+                sender: Sender::Hub(commands.clone()),
                 config,
                 dir,
                 base_url: base_url.trim_end_matches('/').to_owned(),
@@ -172,6 +174,28 @@ impl Ota {
         Ok(ota)
     }
 
+    /// For the CLI: no tracker; commands are recorded in the store and the running hub
+    /// delivers them and follows the devices (see [`crate::commands::record_new`]).
+    pub fn offline(
+        store: Arc<dyn Store>,
+        data_dir: &Path,
+        base_url: String,
+        config: OtaConfig,
+        commands: crate::commands::CommandConfig,
+    ) -> Ota {
+        Ota {
+            inner: Arc::new(Inner {
+                store,
+                sender: Sender::Store(commands),
+                config,
+                dir: data_dir.join("firmware"),
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                lock: tokio::sync::Mutex::new(()),
+                tracker: parking_lot::Mutex::new(None),
+            }),
+        }
+    }
+
     pub fn config(&self) -> &OtaConfig {
         &self.inner.config
     }
@@ -185,6 +209,7 @@ impl Ota {
 
     /// Starts receiving an image into a temporary file.
     pub async fn begin_upload(&self) -> Result<Upload, OtaError> {
+        private_dir(&self.inner.dir)?;
         let temp = self
             .inner
             .dir
@@ -285,6 +310,17 @@ impl Ota {
         let firmware = store.firmware(&rollout.firmware).await.ok()?;
         Some((self.inner.dir.join(&firmware.sha256), firmware.size))
     }
+}
+
+/// Creates `dir` if needed, readable by the hub's user only (0700).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// The stored form of a download token.

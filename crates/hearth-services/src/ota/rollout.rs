@@ -252,17 +252,25 @@ impl Ota {
             "version": firmware.version,
             "rollout": rollout.id,
         });
-        let sent = self
-            .inner
-            .commands
-            .send(
-                &format!("rollout:{}", rollout.id),
+        let actor = format!("rollout:{}", rollout.id);
+        let sent = match &self.inner.sender {
+            super::Sender::Hub(commands) => {
+                commands
+                    .send(&actor, &target.device, "ota", params, Some(ttl_secs))
+                    .await
+            }
+            super::Sender::Store(config) => crate::commands::record_new(
+                self.inner.store.as_ref(),
+                config,
+                &actor,
                 &target.device,
                 "ota",
                 params,
                 Some(ttl_secs),
             )
-            .await;
+            .await
+            .map(|(command, _)| command),
+        };
         match sent {
             Ok(command) => {
                 target.command = Some(command.id.clone());

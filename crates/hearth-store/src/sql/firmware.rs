@@ -117,7 +117,9 @@ impl FirmwareStore for ThisStore {
                 .map_err(backend)?;
             if let Some(row) = used {
                 let rollout: String = get(&row, "id")?;
-                return Err(StoreError::conflict("firmware used by rollout", rollout));
+                return Err(StoreError::Refused(format!(
+                    "firmware {id} is used by rollout {rollout}"
+                )));
             }
             let done = sqlx::query("DELETE FROM firmware WHERE id = $1")
                 .bind(id)

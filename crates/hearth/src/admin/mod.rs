@@ -15,6 +15,7 @@ pub mod app;
 pub mod automation;
 pub mod device;
 mod device_cert;
+pub mod firmware;
 pub mod group;
 mod import;
 mod output;
@@ -45,6 +46,8 @@ pub enum AdminCommand {
     Device(device::DeviceArgs),
     Automation(automation::AutomationArgs),
     Scene(scene::SceneArgs),
+    Firmware(firmware::FirmwareArgs),
+    Rollout(firmware::RolloutArgs),
 }
 
 /// The exit status of a request that was stored but did not finish within `--wait`
@@ -65,6 +68,8 @@ pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
         AdminCommand::Device(args) => args.output.json,
         AdminCommand::Automation(args) => args.output.json,
         AdminCommand::Scene(args) => args.output.json,
+        AdminCommand::Firmware(args) => args.output.json,
+        AdminCommand::Rollout(args) => args.output.json,
     };
     let out = Output { json };
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -105,6 +110,8 @@ async fn run_async(
         out,
         commands: config.commands.clone(),
         data_dir: config.data_dir.clone(),
+        firmware: config.firmware.clone(),
+        firmware_url: crate::hub::firmware_url_of(&config),
     };
     let result = match command {
         AdminCommand::Group(args) => group::run(&ctx, args.command).await,
@@ -113,6 +120,8 @@ async fn run_async(
         AdminCommand::Device(args) => device::run(&ctx, args.command).await,
         AdminCommand::Automation(args) => automation::run(&ctx, args.command).await,
         AdminCommand::Scene(args) => scene::run(&ctx, args.command).await,
+        AdminCommand::Firmware(args) => firmware::run_firmware(&ctx, args.command).await,
+        AdminCommand::Rollout(args) => firmware::run_rollout(&ctx, args.command).await,
     };
     store.close().await;
     result
@@ -129,6 +138,9 @@ pub struct Ctx {
     pub commands: hearth_services::commands::CommandConfig,
     /// The hub's data directory (the device CA lives in `tls/`).
     pub data_dir: std::path::PathBuf,
+    /// `[firmware]`, and what download URLs start with (`hearth rollout`).
+    pub firmware: hearth_services::ota::OtaConfig,
+    pub firmware_url: String,
 }
 
 /// The audit log's name for whoever runs the command: `cli:<OS user>`, or `cli`.
