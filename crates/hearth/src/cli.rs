@@ -63,6 +63,9 @@ pub enum Command {
     Backup(crate::backup::BackupArgs),
     /// Restore a backup archive into an empty data directory / 从备份恢复
     Restore(crate::backup::RestoreArgs),
+    /// Simulate devices that log in with real credentials: a demo home, a fleet for
+    /// tests and load (see docs/simulate.md) / 模拟设备
+    Simulate(Box<crate::simulate::SimulateArgs>),
     /// Be a device on a Linux board: GPIO buttons and relays, system readings, programs'
     /// JSON lines (`--config agent.toml`, see docs/agent.md) / 在 Linux 板上作为设备运行
     Agent,

@@ -14,6 +14,7 @@
 //! - `admin`: `hearth group|user|app|device ...`, changing the registry in the store.
 //! - `backup`: `hearth backup` and `hearth restore`, and the hub's control socket.
 //! - `bench*`: `hearth bench ...`.
+//! - `simulate`: `hearth simulate`, virtual devices on `hearth-device`'s runtime.
 //! - `agent`: `hearth agent`, a device on a Linux board (GPIO, system readings, `exec`
 //!   programs, an on-disk queue) on `hearth-device`'s connection.
 //! - `tls_cmd`, `certs`: `hearth tls dev-cert`, the device CA and certificates it issues;
@@ -37,6 +38,7 @@ pub mod logging;
 mod memory;
 mod passwd;
 mod serve;
+pub mod simulate;
 pub mod tls_cmd;
 
 use clap::Parser;
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
         cli::Command::Tls(args) => tls_cmd::run(args),
         cli::Command::Backup(args) => backup::backup(&args, &cli.store),
         cli::Command::Restore(args) => backup::restore(&args, &cli.store),
+        cli::Command::Simulate(args) => run_async(simulate::run(*args, &cli.store)),
         cli::Command::Agent => match &cli.store.config {
             Some(path) => run_async(agent::run(path)),
             None => Err(anyhow::anyhow!(

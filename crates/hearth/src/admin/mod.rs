@@ -144,7 +144,7 @@ pub struct Ctx {
 }
 
 /// The audit log's name for whoever runs the command: `cli:<OS user>`, or `cli`.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     match std::env::var("USER").or_else(|_| std::env::var("USERNAME")) {
         Ok(user) if !user.trim().is_empty() => format!("cli:{}", user.trim()),
         _ => "cli".to_owned(),
