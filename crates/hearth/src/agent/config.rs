@@ -38,6 +38,28 @@ pub struct AgentConfig {
     pub system: Option<SystemConfig>,
     #[serde(default, rename = "exec")]
     pub execs: Vec<ExecConfig>,
+    pub ota: Option<OtaConfig>,
+}
+
+/// `[ota]`: firmware updates (docs/ota.md): the hub's `ota` command is downloaded into
+/// `dir`, its SHA-256 checked, then `install_command args... IMAGE VERSION` is run; exit
+/// status 0 means installed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtaConfig {
+    #[serde(default = "default_ota_dir")]
+    pub dir: PathBuf,
+    pub install_command: PathBuf,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// A file holding the running firmware's version (the install command writes the
+    /// new one there); reported at start as data `{"firmware_version": V}`, so that an
+    /// update that rebooted the board is still counted.
+    pub version_file: Option<PathBuf>,
+}
+
+fn default_ota_dir() -> PathBuf {
+    PathBuf::from("/var/lib/hearth-agent/ota")
 }
 
 fn default_heartbeat() -> u64 {

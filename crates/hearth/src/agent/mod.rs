@@ -4,8 +4,9 @@
 //! The connection (login with will and retained status, heartbeats, commands and acks,
 //! reconnection with back-off) is `hearth-device`'s [`DeviceClient`]; the agent adds
 //! what a board has: buttons and relays on GPIO lines ([`gpio`]), its own numbers and
-//! `exec` programs ([`sources`]), and a bounded on-disk queue ([`queue`]) for readings
-//! made while the hub is away, sent later in order with their original `ts`.
+//! `exec` programs ([`sources`]), a bounded on-disk queue ([`queue`]) for readings
+//! made while the hub is away, sent later in order with their original `ts`, and
+//! firmware updates (`[ota]`: `hearth-device`'s `OtaHandler` with an install command).
 //!
 //! Every reading goes through one sender task: published at once while connected and
 //! nothing is queued, appended to the queue otherwise (so order is kept), and the
@@ -91,11 +92,30 @@ impl Agent {
             ),
         };
         let (client, commands) = DeviceClient::connect(device);
-        tasks.spawn(hearth_device::dispatch(
-            client.clone(),
-            commands,
-            vec![relays.clone()],
-        ));
+        let mut handlers: Vec<Arc<dyn hearth_device::CommandHandler>> = vec![relays.clone()];
+        if let Some(ota) = &config.ota {
+            let installer = Arc::new(sources::CommandInstaller {
+                config: ota.clone(),
+            });
+            handlers.push(Arc::new(hearth_device::ota::OtaHandler::new(
+                ota.dir.clone(),
+                installer,
+            )));
+            let version = ota
+                .version_file
+                .as_ref()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .map(|text| text.trim().to_owned())
+                .filter(|version| !version.is_empty());
+            if let Some(version) = version {
+                let _ = readings.send(Reading {
+                    kind: Kind::Data,
+                    ts: hearth_device::now_millis(),
+                    body: serde_json::json!({"firmware_version": version}),
+                });
+            }
+        }
+        tasks.spawn(hearth_device::dispatch(client.clone(), commands, handlers));
         relays.report_all();
         if let Some(system) = config.system.clone() {
             tasks.spawn(sources::system(system, client.clone(), readings.clone()));

@@ -371,3 +371,50 @@ mod tests {
         );
     }
 }
+
+/// Installs a firmware image by running the configured program with the image's path
+/// and the version as its last two arguments (and as `HEARTH_OTA_IMAGE`,
+/// `HEARTH_OTA_VERSION`); exit status 0 means installed.
+pub struct CommandInstaller {
+    pub config: super::config::OtaConfig,
+}
+
+#[async_trait]
+impl hearth_device::ota::Installer for CommandInstaller {
+    async fn install(
+        &self,
+        _device: &DeviceClient,
+        image: &Path,
+        version: &str,
+    ) -> Result<(), String> {
+        let output = tokio::process::Command::new(&self.config.install_command)
+            .args(&self.config.args)
+            .arg(image)
+            .arg(version)
+            .env("HEARTH_OTA_IMAGE", image)
+            .env("HEARTH_OTA_VERSION", version)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|error| format!("install command: {error}"))?;
+        if output.status.success() {
+            tracing::info!(version, "firmware installed");
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: String = stderr
+            .trim()
+            .chars()
+            .rev()
+            .take(200)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        Err(format!(
+            "install command failed ({}): {tail}",
+            output.status
+        ))
+    }
+}
