@@ -25,6 +25,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/auth/login",
     "/api/v1/auth/register",
     "/api/v1/hooks/{id}/{secret}",
+    "/api/v1/firmware/download/{token}",
 ];
 
 /// Adds the shared answers to every operation under `/api/v1` (see the module docs).

@@ -82,7 +82,10 @@ pub struct UploadQuery {
 #[utoipa::path(post, path = "/firmware", tag = "firmware", params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = Firmware), (status = 403, body = crate::error::ErrorBody),
-        (status = 413, body = crate::error::ErrorBody)))]
+        (status = 409, description = "The store refuses it as a conflict with an existing record", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody),
+        (status = 422, description = "A query value breaks a rule (e.g. an empty name)", body = crate::error::ErrorBody),
+        (status = 503, description = "The hub is stopping", body = crate::error::ErrorBody)))]
 async fn upload_firmware(
     State(state): State<AppState>,
     caller: Caller,

@@ -120,7 +120,8 @@ async fn shared_error_answers_are_documented(store: Arc<dyn Store>) {
             }
             // Login documents its own 401 (a wrong password); register and hooks have none.
             let public = ["/api/v1/auth/register"].contains(&path.as_str())
-                || path.starts_with("/api/v1/hooks/");
+                || path.starts_with("/api/v1/hooks/")
+                || path.starts_with("/api/v1/firmware/download/");
             let login = path == "/api/v1/auth/login";
             assert_eq!(
                 responses.get("401").is_some(),
