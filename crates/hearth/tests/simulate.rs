@@ -35,6 +35,7 @@ fn options(hub: &TestHub) -> FleetOptions {
         port: hub.mqtt().port(),
         seed: 7,
         queue: 16,
+        ota_dir: std::env::temp_dir().join(format!("hearth-sim-test-{}", std::process::id())),
     }
 }
 

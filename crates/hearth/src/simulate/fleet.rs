@@ -4,13 +4,15 @@
 
 use super::kinds::{Kind, Sim};
 use async_trait::async_trait;
+use hearth_device::ota::{OtaHandler, SimulatedInstaller};
 use hearth_device::{
     Ack, Command, CommandHandler, DeviceClient, DeviceConfig, DeviceId, SplitMix, dispatch,
 };
 use parking_lot::Mutex;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -32,6 +34,9 @@ pub struct Behaviour {
     pub offline_every_secs: Option<f64>,
     /// ... for this many seconds.
     pub offline_for_secs: Option<f64>,
+    /// `"checksum"`: firmware downloads arrive damaged, so that updates of this device
+    /// fail with `checksum mismatch` (for rollout tests and demos).
+    pub ota_fail: Option<String>,
 }
 
 impl Behaviour {
@@ -44,6 +49,7 @@ impl Behaviour {
             fail_rate: over.fail_rate.or(self.fail_rate),
             offline_every_secs: over.offline_every_secs.or(self.offline_every_secs),
             offline_for_secs: over.offline_for_secs.or(self.offline_for_secs),
+            ota_fail: over.ota_fail.clone().or(self.ota_fail.clone()),
         }
     }
 
@@ -70,6 +76,8 @@ pub struct FleetOptions {
     pub seed: u64,
     /// Requests a device may queue in its client; small for big fleets.
     pub queue: usize,
+    /// Where firmware updates are downloaded to (a directory per device).
+    pub ota_dir: PathBuf,
 }
 
 /// What the fleet did so far (for the periodic log line and tests).
@@ -115,11 +123,16 @@ impl Fleet {
                 random: Mutex::new(SplitMix::new(seed.clone().next_u64() ^ 0x5eed)),
                 counters: counters.clone(),
             });
-            tasks.push(tokio::spawn(dispatch(
-                client.clone(),
-                commands,
-                vec![handler],
-            )));
+            // Firmware updates first (hearth-device's `ota` handler with the simulator's
+            // installer), then the kind's own commands.
+            let corrupt = device.behaviour.ota_fail.as_deref() == Some("checksum");
+            let ota = OtaHandler::new(
+                options.ota_dir.join(device.id.as_str()),
+                Arc::new(SimulatedInstaller::new(Duration::from_secs(2))),
+            )
+            .corrupting_downloads(Arc::new(AtomicBool::new(corrupt)));
+            let chain: Vec<Arc<dyn CommandHandler>> = vec![Arc::new(ota), handler];
+            tasks.push(tokio::spawn(dispatch(client.clone(), commands, chain)));
             tasks.push(tokio::spawn(report(
                 client.clone(),
                 sim,

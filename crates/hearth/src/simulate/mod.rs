@@ -161,6 +161,7 @@ pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<(
         fail_rate: args.fail_rate,
         offline_every_secs: args.offline_every,
         offline_for_secs: args.offline_for,
+        ota_fail: None,
     };
     if args.demo && file.defaults.interval_secs.is_none() {
         file.defaults.interval_secs = Some(3.0);
@@ -172,6 +173,7 @@ pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<(
         port,
         seed: args.seed.or(file.seed).unwrap_or(0),
         queue: if args.count.is_some() { 8 } else { 64 },
+        ota_dir: std::env::temp_dir().join(format!("hearth-simulate-{}", std::process::id())),
     };
     let total = devices.len();
     let fleet = Fleet::start(devices, &options);
@@ -204,6 +206,7 @@ pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<(
         }
     }
     fleet.stop().await;
+    let _ = std::fs::remove_dir_all(&options.ota_dir);
     Ok(())
 }
 
