@@ -13,6 +13,7 @@ export enum StoreId {
   Notifications = 'notifications',
   Alerts = 'alerts',
   AlertRules = 'alert-rules',
+  Firmware = 'firmware',
 }
 
 /** localStorage keys. */

@@ -19,6 +19,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'reports', name: 'reports', component: () => import('@/views/reports/index.vue') },
       { path: 'groups', name: 'groups', component: () => import('@/views/groups/index.vue') },
       { path: 'apps', name: 'apps', component: () => import('@/views/apps/index.vue') },
+      { path: 'firmware', name: 'firmware', component: () => import('@/views/firmware/index.vue') },
       { path: 'audit', name: 'audit', component: () => import('@/views/audit/index.vue'), meta: { admin: true } },
       { path: 'profile', name: 'profile', component: () => import('@/views/profile/index.vue') },
     ],
