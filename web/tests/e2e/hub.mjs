@@ -53,6 +53,8 @@ export async function startHub({ timeoutMs = 60_000, config } = {}) {
     http: `http://${addrs.http}`,
     mqtt: `mqtt://${addrs.mqtt}`,
     ws: addrs.ws,
+    /** The hub's data directory (for commands that open its store, like `hearth simulate`). */
+    dataDir: join(dataDir, 'data'),
     log: () => log,
     async stop() {
       if (child.exitCode === null) {
