@@ -626,3 +626,41 @@ version_file = "{}"
     agent.shutdown().await;
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_late_queued_event_is_history_but_triggers_no_automation() {
+    let hub = hearth_testkit::start_hub(Backend::Sqlite).await;
+    let secrets = add_devices(&hub, &["pi1"]).await;
+    let automations = hearth_services::automations::Automations::new(hub.store());
+    let spec = serde_json::from_value(json!({
+        "group": "home", "name": "Doorbell", "mode": "parallel",
+        "triggers": [{"type": "event", "device": "pi1", "matches": {"button": "doorbell"}}],
+        "actions": [{"type": "notify", "message": "ding"}]
+    }))
+    .unwrap();
+    let automation = automations.create("cli:test", spec).await.unwrap();
+    hub.engine().reload().await.unwrap();
+    let mut device =
+        hearth_testkit::devices::TestDevice::connect(&hub, "pi1", &secrets["pi1"]).await;
+    // Pressed an hour ago while the hub was away, then pressed now.
+    let hour_ago = now_millis() - 3_600_000;
+    device
+        .event(&format!(r#"{{"button": "doorbell", "ts": {hour_ago}}}"#))
+        .await;
+    device.event(r#"{"button": "doorbell"}"#).await;
+    until("the current press's run", async || {
+        !automations
+            .runs(&automation.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let stored = messages(&hub, MessageKind::Event).await;
+    assert_eq!(stored.len(), 2, "both in history");
+    assert_eq!(stored[0].received_at_ms, hour_ago);
+    // Reports reach the engine in order: the late one came first and was skipped.
+    let runs = automations.runs(&automation.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    hub.shutdown().await;
+}

@@ -301,6 +301,10 @@ impl Task {
     }
 
     async fn on_report(&mut self, report: DeviceReport) {
+        // A queued reading from long ago is history, not a condition holding now.
+        if report.late {
+            return;
+        }
         if report.kind == MessageKind::Data {
             self.latest
                 .data

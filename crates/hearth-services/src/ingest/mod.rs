@@ -59,7 +59,16 @@ pub struct DeviceReport {
     pub received_at_ms: hearth_model::Millis,
     /// The payload as JSON (messages that are not JSON objects are not reported).
     pub payload: Arc<serde_json::Value>,
+    /// Made more than [`LATE_REPORT_MS`] before it arrived (an agent's queued reading,
+    /// sent after the hub was away): history, but not a reason to act now. Automations
+    /// and alerts ignore late reports (a doorbell press from an hour ago must not open
+    /// the door now, nor an old reading replace the current one they compare with).
+    pub late: bool,
 }
+
+/// How much older than its arrival a report (by its `ts`) may be and still count as
+/// happening now; beyond it the report is [`DeviceReport::late`].
+pub const LATE_REPORT_MS: hearth_model::Millis = 60_000;
 
 use hearth_bus::{Bus, BusError, ClientEvent, PrincipalKind};
 use hearth_store::{Store, StoreError};

@@ -446,6 +446,7 @@ impl Writer {
                 kind,
                 received_at_ms: at_ms,
                 payload: Arc::new(value),
+                late: at_ms < seen_ms - super::LATE_REPORT_MS,
             });
         }
         batch.messages.push(NewMessage {

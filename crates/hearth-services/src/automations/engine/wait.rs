@@ -58,6 +58,9 @@ async fn in_group(services: &Services, device: &str, group: &GroupId) -> bool {
 }
 
 fn report_meets(trigger: &Trigger, report: &DeviceReport) -> Option<Value> {
+    if report.late {
+        return None;
+    }
     match trigger {
         Trigger::Reading { device, metric, .. }
             if report.kind == MessageKind::Data && device.as_str() == &*report.device =>

@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 
 impl EngineTask {
     pub(super) fn on_report(&mut self, report: DeviceReport) {
+        // A queued reading from long ago is history, not something happening now.
+        if report.late {
+            return;
+        }
         let timer = std::time::Instant::now();
         let now_ms = self.services.clock.now_ms();
         if report.kind == MessageKind::Data {
