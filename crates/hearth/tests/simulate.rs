@@ -93,9 +93,8 @@ fn find(devices: &[SimDevice], kind: Kind) -> DeviceId {
         .expect("a device of the kind")
 }
 
-#[tokio::test]
-async fn every_kind_reports_and_answers_commands() {
-    let hub = hearth_testkit::start_hub(Backend::Sqlite).await;
+async fn every_kind_reports_and_answers_commands(backend: Backend) {
+    let hub = hearth_testkit::start_hub(backend).await;
     let devices = setup::create(hub.registry(), "test", 8, None, None, "sim")
         .await
         .expect("created");
@@ -280,9 +279,8 @@ async fn the_binary_runs_devices_from_a_csv() {
     hub.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_demo_home_is_registered_once() {
-    let hub = hearth_testkit::start_hub(Backend::Sqlite).await;
+async fn the_demo_home_is_registered_once(backend: Backend) {
+    let hub = hearth_testkit::start_hub(backend).await;
     let first = setup::demo_home(hub.registry(), "test")
         .await
         .expect("demo registered");
@@ -319,4 +317,50 @@ async fn the_demo_home_is_registered_once() {
     .await;
     fleet.stop().await;
     hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(
+    every_kind_reports_and_answers_commands,
+    the_demo_home_is_registered_once
+);
+
+#[test]
+fn a_simulation_file_layers_defaults_kinds_and_devices() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("sim.toml");
+    std::fs::write(
+        &path,
+        "seed = 3\n[defaults]\ninterval_secs = 2.0\nfail_rate = 0.1\n\
+         [kinds.lock]\nanswer_delay_ms = 1500\n\
+         [devices.lock-2]\nfail_rate = 1.0\nota_fail = \"checksum\"\n",
+    )
+    .expect("file written");
+    let file = hearth::simulate::SimulationFile::load(&path).expect("a valid file");
+    let device = |id: &str, kind| SimDevice {
+        id: ids::device(id),
+        secret: "s".into(),
+        kind,
+        behaviour: Behaviour::default(),
+    };
+    let mut devices = vec![
+        device("lock-1", Kind::Lock),
+        device("lock-2", Kind::Lock),
+        device("t", Kind::Temperature),
+    ];
+    file.apply(&mut devices);
+    assert_eq!(devices[0].behaviour.answer_delay_ms, Some(1500));
+    assert_eq!(devices[0].behaviour.fail_rate, Some(0.1));
+    assert_eq!(devices[1].behaviour.fail_rate, Some(1.0));
+    assert_eq!(devices[1].behaviour.ota_fail.as_deref(), Some("checksum"));
+    assert_eq!(devices[2].behaviour.answer_delay_ms, None);
+    assert_eq!(devices[2].behaviour.interval_secs, Some(2.0));
+
+    std::fs::write(&path, "[kinds.toaster]\nfail_rate = 1.0\n").expect("file written");
+    let error = hearth::simulate::SimulationFile::load(&path).expect_err("unknown kind");
+    assert!(error.to_string().contains("toaster"), "{error}");
+    std::fs::write(&path, "[defaults]\nfail_rat = 1.0\n").expect("file written");
+    assert!(
+        hearth::simulate::SimulationFile::load(&path).is_err(),
+        "a misspelt field is refused"
+    );
 }
