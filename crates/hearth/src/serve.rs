@@ -1,4 +1,4 @@
-//! `hearth serve`: a [`Hub`] until Ctrl-C or SIGTERM.
+//! `hearth serve`: a [`Hub`] until Ctrl-C or SIGTERM (SIGHUP: reload, see [`Signals`]).
 
 use anyhow::Context;
 
@@ -17,12 +17,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    // Before the hub starts: a SIGTERM or SIGHUP that comes while it starts (or just
+    // after `ready`) must find its handler, not the default action that ends the process
+    // without writing what was acknowledged.
+    let mut signals = Signals::install()?;
     let hub = Hub::start(config, admin_password).await?;
     if args.print_addrs {
         print_addrs(&hub);
     }
     tracing::info!("hearth is running; Ctrl-C stops it");
-    wait_for_signal().await;
+    signals.stop_requested().await;
     tracing::info!("shutting down");
     hub.shutdown().await;
     Ok(())
@@ -47,25 +51,45 @@ fn print_addrs(hub: &Hub) {
     println!("ready");
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// The signals `serve` answers: Ctrl-C and SIGTERM stop the hub; SIGHUP asks for a reload
+/// (`systemctl reload hearth`), which whoever has something to reload (the TLS
+/// certificate watcher) hears too. Without a handler, SIGHUP's default action would end a
+/// hub that has nothing to reload.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-        // SIGHUP asks for a reload (`systemctl reload hearth`): whoever has something to
-        // reload (the TLS certificate) listens for it too. Without a handler its default
-        // action would end the hub, also when nothing is configured to reload.
-        let mut hangup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
-        let mut ctrl_c = std::pin::pin!(ctrl_c);
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+                hangup: signal(SignalKind::hangup()).context("handling SIGHUP")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Returns at Ctrl-C or SIGTERM.
+    async fn stop_requested(&mut self) {
+        #[cfg(unix)]
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => break,
-                _ = term.recv() => break,
-                _ = hangup.recv() => tracing::debug!("SIGHUP received"),
+                _ = self.interrupt.recv() => break,
+                _ = self.terminate.recv() => break,
+                _ = self.hangup.recv() => tracing::debug!("SIGHUP received"),
             }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

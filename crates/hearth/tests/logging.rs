@@ -218,3 +218,37 @@ async fn text_logs_are_plain_lines_by_default() {
     }
     assert!(lines.iter().any(|line| line.contains("INFO")), "{lines:#?}");
 }
+
+/// `systemctl reload hearth` sends SIGHUP. A hub with no certificate to re-read must
+/// take it and go on (the signal's default action would end the process), and say so
+/// at debug level.
+#[tokio::test]
+async fn sighup_does_not_end_a_hub_without_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = serve(dir.path(), &["--log", "info,hearth=debug"]).await;
+    let pid = hub.child.id().expect("running") as i32;
+    for _ in 0..2 {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+    }
+    let logged = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if hub
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains("SIGHUP received"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(logged.is_ok(), "the hub logs the SIGHUP it took");
+    let (status, _, body) = hub.request("GET", "/healthz", &[], "").await;
+    assert_eq!(status, 200, "still serving after SIGHUP: {body}");
+    // `stop` asserts that SIGTERM still ends it cleanly (exit status 0).
+    hub.stop().await;
+}
