@@ -334,44 +334,6 @@ async fn run_once(config: &ExecConfig, kind: Kind, readings: &Readings) -> bool 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounces_within_the_debounce_time_are_ignored() {
-        let start = Instant::now();
-        let at = |ms| Edge {
-            active: false,
-            at: start + Duration::from_millis(ms),
-        };
-        let on = |ms| Edge {
-            active: true,
-            ..at(ms)
-        };
-        let mut debouncer = Debouncer::new(Duration::from_millis(30));
-        assert_eq!(debouncer.edge(on(0)), Some(true));
-        assert_eq!(debouncer.edge(at(5)), None, "bounce");
-        assert_eq!(debouncer.edge(on(8)), None, "same level");
-        assert_eq!(debouncer.edge(at(200)), Some(false));
-        assert_eq!(debouncer.edge(at(210)), None);
-        assert_eq!(debouncer.edge(on(400)), Some(true));
-    }
-
-    #[test]
-    fn system_readings_have_load_and_memory_here() {
-        let reading = system_reading(Path::new("/"));
-        assert!(reading.contains_key("load_1m"), "{reading:?}");
-        assert!(reading.contains_key("mem_used_pct"), "{reading:?}");
-        assert!(reading.contains_key("disk_used_pct"), "{reading:?}");
-        assert!(
-            system_reading(Path::new("/no/such/dir"))
-                .get("disk_used_pct")
-                .is_none()
-        );
-    }
-}
-
 /// Installs a firmware image by running the configured program with the image's path
 /// and the version as its last two arguments (and as `HEARTH_OTA_IMAGE`,
 /// `HEARTH_OTA_VERSION`); exit status 0 means installed.
@@ -416,5 +378,43 @@ impl hearth_device::ota::Installer for CommandInstaller {
             "install command failed ({}): {tail}",
             output.status
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounces_within_the_debounce_time_are_ignored() {
+        let start = Instant::now();
+        let at = |ms| Edge {
+            active: false,
+            at: start + Duration::from_millis(ms),
+        };
+        let on = |ms| Edge {
+            active: true,
+            ..at(ms)
+        };
+        let mut debouncer = Debouncer::new(Duration::from_millis(30));
+        assert_eq!(debouncer.edge(on(0)), Some(true));
+        assert_eq!(debouncer.edge(at(5)), None, "bounce");
+        assert_eq!(debouncer.edge(on(8)), None, "same level");
+        assert_eq!(debouncer.edge(at(200)), Some(false));
+        assert_eq!(debouncer.edge(at(210)), None);
+        assert_eq!(debouncer.edge(on(400)), Some(true));
+    }
+
+    #[test]
+    fn system_readings_have_load_and_memory_here() {
+        let reading = system_reading(Path::new("/"));
+        assert!(reading.contains_key("load_1m"), "{reading:?}");
+        assert!(reading.contains_key("mem_used_pct"), "{reading:?}");
+        assert!(reading.contains_key("disk_used_pct"), "{reading:?}");
+        assert!(
+            system_reading(Path::new("/no/such/dir"))
+                .get("disk_used_pct")
+                .is_none()
+        );
     }
 }
