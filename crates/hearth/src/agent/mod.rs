@@ -270,6 +270,12 @@ async fn publish(client: &DeviceClient, reading: &Reading) -> Result<(), DeviceE
 /// `hearth agent --config FILE`: runs until Ctrl-C or SIGTERM.
 pub async fn run(path: &std::path::Path) -> anyhow::Result<()> {
     let config = AgentConfig::load(path).map_err(anyhow::Error::msg)?;
+    if config.secret.is_some()
+        && let Some(warning) = config::loose_permissions(path)
+    {
+        // The secret is inline: the whole file is a secret (secret_file is better).
+        tracing::warn!("{warning}");
+    }
     let gpio: Arc<dyn Gpio> = match config.gpio.backend {
         GpioBackend::Cdev => Arc::new(gpio::CdevGpio),
         GpioBackend::Sim => {
