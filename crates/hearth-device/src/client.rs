@@ -68,6 +68,7 @@ impl DeviceClient {
         options.set_keep_alive(Duration::from_secs(config.keep_alive_secs.max(5)));
         options.set_clean_start(true);
         options.set_connection_timeout(10);
+        options.set_outgoing_inflight_upper_limit(config.inflight.max(1));
         if config.announce_status {
             options.set_last_will(LastWill::new(
                 status_topic,

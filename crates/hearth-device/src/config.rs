@@ -25,6 +25,10 @@ pub struct DeviceConfig {
     /// Requests (publishes, acks) that may wait in the client while the link is down or
     /// busy; a publish beyond that waits for room. Small for small devices.
     pub queue: usize,
+    /// QoS 1 publishes awaiting the hub's acknowledgement at once. The MQTT client
+    /// allocates a slot per possible one up front (the default, 65,535, costs ~14 MB a
+    /// device), so a small number is what lets a thousand devices share one process.
+    pub inflight: u16,
     /// Retained `online` on `devices/{id}/status` at every connect (and the retained
     /// `offline` will). Off only for tests of presence without status.
     pub announce_status: bool,
@@ -32,7 +36,7 @@ pub struct DeviceConfig {
 
 impl DeviceConfig {
     /// A configuration with the defaults: heartbeat every 60 s, keep-alive 30 s,
-    /// back-off from 1 s up to 60 s, a queue of 64 requests.
+    /// back-off from 1 s up to 60 s, a queue of 64 requests, 32 publishes in flight.
     pub fn new(
         host: impl Into<String>,
         port: u16,
@@ -48,6 +52,7 @@ impl DeviceConfig {
             keep_alive_secs: 30,
             backoff: Backoff::default(),
             queue: 64,
+            inflight: 32,
             announce_status: true,
         }
     }

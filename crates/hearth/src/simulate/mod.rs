@@ -241,6 +241,10 @@ async fn load_devices(
     };
     store.close().await;
     let devices = devices?;
+    // A running hub reloads its credentials when it sees the registry change (it polls
+    // every 250 ms); logging in before that fails, and a burst of failed logins from one
+    // address gets the address locked out for a while (issue 16's login limits).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     if args.print_secrets {
         println!("id,secret,kind");
         for device in &devices {
