@@ -2,7 +2,8 @@
 //! store, commands answered through a handler chain, an offline period the hub notices.
 
 use hearth_device::{Ack, Command, CommandHandler, DeviceClient, DeviceConfig, dispatch};
-use hearth_model::CommandStatus;
+use hearth_model::{CommandStatus, MessageKind};
+use hearth_store::{MessageQuery, TimeRange};
 use hearth_testkit::{Backend, TestHub, devices::add_devices, ids};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -98,6 +99,34 @@ async fn a_device_reports_answers_and_comes_back() {
         live.last_report_data == Some(json!({"temperature": 21.5}))
     })
     .await;
+
+    // A reading sent late keeps the time it was taken.
+    let hour_ago = hearth_device::now_millis() - 3_600_000;
+    device
+        .publish_data_at(json!({"temperature": 18.25}), hour_ago)
+        .await
+        .expect("published");
+    until("the late reading stored at its own time", || async {
+        let query = MessageQuery {
+            device: ids::device("rt1"),
+            kind: Some(MessageKind::Data),
+            range: TimeRange {
+                from_ms: 0,
+                to_ms: i64::MAX as _,
+            },
+            limit: 10,
+        };
+        let messages = hub.store().messages(&query).await.expect("messages");
+        messages.iter().any(|message| {
+            message.received_at_ms as u64 == hour_ago
+                && String::from_utf8_lossy(&message.payload).contains("18.25")
+        })
+    })
+    .await;
+    assert_eq!(
+        device.publish_data_at(json!(5), hour_ago).await,
+        Err(hearth_device::DeviceError::NotAnObject)
+    );
 
     tokio::spawn(dispatch(device.clone(), commands, vec![Arc::new(Switch)]));
     let command = command_ends(&hub, "set", json!({"on": true})).await;
