@@ -167,6 +167,10 @@ async fn browsers_subscribe_only_to_their_groups_topics(backend: Backend) {
         "$share/tabs/hearth/confirmations/attic",
         "hearth/alerts/attic",
         "$share/tabs/hearth/alerts/attic",
+        "hearth/rollouts/home",
+        "hearth/rollouts/attic",
+        "hearth/rollouts/+",
+        "hearth/rollouts/home/#",
         "hearth/confirmations/+",
         "hearth/alerts/+",
         "hearth/alerts/#",
@@ -186,6 +190,7 @@ async fn browsers_subscribe_only_to_their_groups_topics(backend: Backend) {
                 filter.ends_with(&format!("hearth/notifications/{group}"))
                     || filter.ends_with(&format!("hearth/confirmations/{group}"))
                     || filter.ends_with(&format!("hearth/alerts/{group}"))
+                    || filter.ends_with(&format!("hearth/rollouts/{group}"))
             });
             let code = if granted {
                 GRANTED_QOS1

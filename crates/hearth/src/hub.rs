@@ -230,6 +230,7 @@ impl Hub {
             Some(_) => Some(
                 hearth_services::ota::Ota::start(
                     store.clone(),
+                    bus.clone(),
                     commands.clone(),
                     &ingest,
                     &config.data_dir,

@@ -8,6 +8,7 @@ import { useAlertStore } from '@/stores/alerts'
 import { useAuthStore } from '@/stores/auth'
 import { useConfirmationStore } from '@/stores/confirmations'
 import { useDeviceStore } from '@/stores/devices'
+import { useFirmwareStore } from '@/stores/firmware'
 import { useLiveStore } from '@/stores/live'
 import { useNotificationStore } from '@/stores/notifications'
 import { createLiveClient, type LiveClient } from './client'
@@ -25,6 +26,7 @@ export function startLive(): void {
   const confirmations = useConfirmationStore()
   const notifications = useNotificationStore()
   const alerts = useAlertStore()
+  const firmware = useFirmwareStore()
   let lost = false
   client = createLiveClient({
     fetchCredentials: fetchMqttCredentials,
@@ -33,6 +35,7 @@ export function startLive(): void {
       if (hub?.kind === 'confirmations') confirmations.applyMessage(payload)
       else if (hub?.kind === 'notifications') notifications.applyMessage(payload)
       else if (hub?.kind === 'alerts') alerts.applyMessage(payload)
+      else if (hub?.kind === 'rollouts') firmware.applyMessage(payload)
       else live.applyMessage(topic, payload)
     },
     onState: (state) => {

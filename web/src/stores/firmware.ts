@@ -1,7 +1,7 @@
 /**
- * The Firmware page (issue 17): images, the rollouts the person may steer, and the one
- * open rollout with its devices, polled while it is not over (docs/ota.md: the hub has no
- * live rollout topic yet).
+ * The Firmware page (issue 17): images, the rollouts of the person's groups, and the one
+ * open rollout with its devices: read again at once when `hearth/rollouts/{group}` says it
+ * changed, and polled while it is not over (a message lost while offline is caught up).
  */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
@@ -83,6 +83,30 @@ export const useFirmwareStore = defineStore(StoreId.Firmware, () => {
     }, POLL_MS)
   }
 
+  /** A message from `hearth/rollouts/{group}`: `{rollout, targets}` (the changed ones). */
+  function applyMessage(payload: string) {
+    let message: { rollout?: Rollout } | null = null
+    try {
+      message = JSON.parse(payload)
+    } catch {
+      return
+    }
+    const rollout = message?.rollout
+    if (!rollout?.id) return
+    const known = rollouts.value.findIndex((candidate) => candidate.id === rollout.id)
+    if (known >= 0) rollouts.value[known] = rollout
+    if (current.value?.rollout.id === rollout.id) void refresh(rollout.id)
+  }
+
+  async function refresh(id: string) {
+    try {
+      const view = await firmwareApi.fetchRollout(id)
+      if (current.value?.rollout.id === id) show(view)
+    } catch (caught) {
+      error.value = errorText(caught)
+    }
+  }
+
   const open = (id: string) => attempt(async () => show(await firmwareApi.fetchRollout(id)))
   const start = (request: NewRollout) => attempt(async () => show(await firmwareApi.startRollout(request)))
   const continueCurrent = () => act(firmwareApi.continueRollout)
@@ -101,5 +125,5 @@ export const useFirmwareStore = defineStore(StoreId.Firmware, () => {
     current.value = null
   }
 
-  return { images, rollouts, current, error, busy, waitingForContinue, load, upload, remove, open, start, continueCurrent, stopCurrent, retryCurrent, close }
+  return { images, rollouts, current, error, busy, waitingForContinue, load, upload, remove, applyMessage, open, start, continueCurrent, stopCurrent, retryCurrent, close }
 })

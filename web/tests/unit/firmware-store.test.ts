@@ -97,4 +97,18 @@ describe('firmware store', () => {
     store.close()
     expect(store.current).toBeNull()
   })
+
+  it('reads the open rollout again when hearth/rollouts/{group} says it changed', async () => {
+    let reads = 0
+    api({ 'GET /api/v1/rollouts/r1': () => (++reads === 1 ? [200, view(['sent', 'pending'])] : [200, view(['failed', 'pending'], 'firstwave', 1)]) })
+    const store = useFirmwareStore()
+    await store.open('r1')
+    store.applyMessage(JSON.stringify({ rollout: { ...view([]).rollout, id: 'other' }, targets: [] }))
+    store.applyMessage('not json')
+    expect(reads).toBe(1)
+    store.applyMessage(JSON.stringify({ rollout: view([]).rollout, targets: [{ device: 'd0', state: 'failed' }] }))
+    await vi.waitFor(() => expect(store.current?.summary.failed).toBe(1))
+    expect(reads).toBe(2)
+    store.close()
+  })
 })

@@ -4,7 +4,8 @@
 //! Who may: the admins (and owners) of the group whose devices are targeted, and hub
 //! administrators. Every target is in that one group: a device's or an application's
 //! group, or the `group` named with a kind. Only devices of the image's kind are
-//! targeted. Reading a rollout needs the same role.
+//! targeted. Reading a rollout needs a role in its group (any: a device's firmware is
+//! part of its state, which viewers see; `hearth/rollouts/{group}` carries the same).
 
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -188,12 +189,18 @@ async fn view(state: &AppState, id: &str) -> ApiResult<RolloutView> {
     })
 }
 
-/// The rollout if the caller is an admin of its group (404 otherwise: not even its
-/// existence is shown to others).
-async fn steerable(state: &AppState, caller: &Caller, id: &str, what: &str) -> ApiResult<()> {
+/// `Ok` if the caller has at least `least` in the rollout's group (404 for people outside
+/// it: not even its existence is shown to them; 403 for too low a role).
+async fn steerable(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    what: &str,
+    least: Role,
+) -> ApiResult<()> {
     let rollout = ota(state)?.rollout(id).await?.0;
     caller
-        .require_role(&rollout.group, Role::Admin, what)
+        .require_role(&rollout.group, least, what)
         .map_err(|error| match error {
             ApiError::NotFound(_) => ApiError::not_found(format!("rollout {id:?} not found")),
             other => other,
@@ -201,7 +208,7 @@ async fn steerable(state: &AppState, caller: &Caller, id: &str, what: &str) -> A
     Ok(())
 }
 
-/// The rollouts the caller may steer, newest first.
+/// The rollouts of the caller's groups, newest first.
 #[utoipa::path(get, path = "/rollouts", tag = "firmware",
     responses((status = 200, body = Vec<Rollout>)))]
 async fn list_rollouts(
@@ -213,11 +220,7 @@ async fn list_rollouts(
     Ok(axum::Json(
         rollouts
             .into_iter()
-            .filter(|rollout| {
-                caller
-                    .role_in(&rollout.group)
-                    .is_some_and(|role| role >= Role::Admin)
-            })
+            .filter(|rollout| caller.role_in(&rollout.group).is_some())
             .collect(),
     ))
 }
@@ -231,7 +234,7 @@ async fn get_rollout(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RolloutView>> {
-    steerable(&state, &caller, &id, "reading rollouts").await?;
+    steerable(&state, &caller, &id, "reading rollouts", Role::Viewer).await?;
     Ok(axum::Json(view(&state, &id).await?))
 }
 
@@ -243,7 +246,7 @@ async fn continue_rollout(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RolloutView>> {
-    steerable(&state, &caller, &id, "continuing rollouts").await?;
+    steerable(&state, &caller, &id, "continuing rollouts", Role::Admin).await?;
     ota(&state)?.continue_rollout(&caller.actor(), &id).await?;
     Ok(axum::Json(view(&state, &id).await?))
 }
@@ -256,7 +259,7 @@ async fn stop_rollout(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RolloutView>> {
-    steerable(&state, &caller, &id, "stopping rollouts").await?;
+    steerable(&state, &caller, &id, "stopping rollouts", Role::Admin).await?;
     ota(&state)?.stop_rollout(&caller.actor(), &id).await?;
     Ok(axum::Json(view(&state, &id).await?))
 }
@@ -269,7 +272,7 @@ async fn retry_rollout(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<RolloutView>> {
-    steerable(&state, &caller, &id, "retrying rollouts").await?;
+    steerable(&state, &caller, &id, "retrying rollouts", Role::Admin).await?;
     ota(&state)?.retry_rollout(&caller.actor(), &id).await?;
     Ok(axum::Json(view(&state, &id).await?))
 }

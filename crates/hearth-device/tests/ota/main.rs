@@ -39,6 +39,8 @@ async fn five_devices_one_checksum_mismatch(backend: Backend) {
         .corrupt
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let admin = login(&hub, "admin", ADMIN_PASSWORD).await;
+    // What the web app's MQTT carries: group x's rollout changes, as they happen.
+    let mut live = hub.bus().subscribe("hearth/rollouts/x").await.unwrap();
 
     let bytes = image(300_000);
     let uploaded = upload(&hub, &admin, "2.0.0", &bytes).await;
@@ -177,6 +179,37 @@ async fn five_devices_one_checksum_mismatch(backend: Backend) {
     assert_eq!(
         view["summary"]["failures"],
         json!([["checksum mismatch", 1]])
+    );
+
+    // Every change was announced on hearth/rollouts/x, the failure with its reason.
+    let mut announced = Vec::new();
+    while let Ok(envelope) = live.receiver.try_recv() {
+        let message: Value = serde_json::from_slice(&envelope.payload).unwrap();
+        for target in message["targets"].as_array().unwrap() {
+            announced.push(format!(
+                "{} {} {}",
+                message["rollout"]["id"].as_str().unwrap(),
+                target["device"].as_str().unwrap(),
+                target["state"].as_str().unwrap()
+            ));
+            if target["state"] == "failed" {
+                assert_eq!(target["error"], "checksum mismatch");
+            }
+        }
+    }
+    for device in ["x1", "x3", "x4", "x5"] {
+        assert!(
+            announced.contains(&format!("{rollout2} {device} succeeded")),
+            "{announced:?}"
+        );
+    }
+    assert!(
+        announced.contains(&format!("{rollout2} x2 failed")),
+        "{announced:?}"
+    );
+    assert!(
+        announced.contains(&format!("{rollout} x6 stopped")),
+        "{announced:?}"
     );
 
     // Retry: x2's download is whole now; its old token stops working.

@@ -86,12 +86,14 @@ pub fn app_subscribe_verdict(
 
 /// The group of a hub topic that a group's people read: `hearth/notifications/{group}`
 /// (the automations' notify action), `hearth/confirmations/{group}` (requests of the
-/// confirmation gate) and `hearth/alerts/{group}` (alerts as they change). `None` for any other topic or filter (wildcards included).
+/// confirmation gate), `hearth/alerts/{group}` (alerts as they change) and
+/// `hearth/rollouts/{group}` (firmware rollouts' devices as they change). `None` for any other topic or filter (wildcards included).
 pub fn group_topic(topic: &str) -> Option<&str> {
     let group = topic
         .strip_prefix("hearth/notifications/")
         .or_else(|| topic.strip_prefix("hearth/confirmations/"))
-        .or_else(|| topic.strip_prefix("hearth/alerts/"))?;
+        .or_else(|| topic.strip_prefix("hearth/alerts/"))
+        .or_else(|| topic.strip_prefix("hearth/rollouts/"))?;
     (!group.is_empty() && !group.contains(['/', '+', '#'])).then_some(group)
 }
 

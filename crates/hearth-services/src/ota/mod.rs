@@ -94,6 +94,8 @@ pub(crate) enum Sender {
 struct Inner {
     store: Arc<dyn Store>,
     sender: Sender,
+    /// Where target changes are announced (`hearth/rollouts/{group}`); none in the CLI.
+    bus: Option<Arc<dyn hearth_bus::Bus>>,
     config: OtaConfig,
     /// `<data_dir>/firmware`.
     dir: PathBuf,
@@ -146,6 +148,7 @@ impl Ota {
     /// `commands`' outcomes.
     pub fn start(
         store: Arc<dyn Store>,
+        bus: Arc<dyn hearth_bus::Bus>,
         commands: Commands,
         ingest: &Ingest,
         data_dir: &Path,
@@ -158,6 +161,7 @@ impl Ota {
             inner: Arc::new(Inner {
                 store,
                 sender: Sender::Hub(commands.clone()),
+                bus: Some(bus),
                 config,
                 dir,
                 base_url: base_url.trim_end_matches('/').to_owned(),
@@ -187,6 +191,7 @@ impl Ota {
             inner: Arc::new(Inner {
                 store,
                 sender: Sender::Store(commands),
+                bus: None,
                 config,
                 dir: data_dir.join("firmware"),
                 base_url: base_url.trim_end_matches('/').to_owned(),
@@ -204,6 +209,24 @@ impl Ota {
     pub fn shutdown(&self) {
         if let Some(task) = self.inner.tracker.lock().take() {
             task.abort();
+        }
+    }
+
+    /// Tells the group's web apps what changed (`hearth/rollouts/{group}`:
+    /// `{"rollout": ..., "targets": [...]}`, the changed targets only). Best effort: the
+    /// API has the whole state.
+    pub(crate) async fn announce(
+        &self,
+        rollout: &hearth_model::Rollout,
+        targets: &[hearth_model::RolloutTarget],
+    ) {
+        let Some(bus) = &self.inner.bus else { return };
+        let topic = format!("hearth/rollouts/{}", rollout.group);
+        let payload = serde_json::json!({"rollout": rollout, "targets": targets}).to_string();
+        let envelope =
+            hearth_bus::Envelope::new(topic, payload).with_qos(hearth_bus::Qos::AtLeastOnce);
+        if let Err(error) = bus.publish(envelope).await {
+            tracing::warn!(rollout = %rollout.id, "rollout change not published: {error}");
         }
     }
 

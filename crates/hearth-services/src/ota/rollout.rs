@@ -182,6 +182,7 @@ impl Ota {
             .store
             .update_rollout(&rollout, &stopped, Some(&audit))
             .await?;
+        self.announce(&rollout, &stopped).await;
         Ok(rollout)
     }
 
@@ -288,6 +289,7 @@ impl Ota {
         }
         target.updated_at_ms = now_millis();
         self.inner.store.update_rollout_target(&target).await?;
+        self.announce(rollout, std::slice::from_ref(&target)).await;
         Ok(())
     }
 }

@@ -195,6 +195,9 @@ impl Ota {
                 "rollout target not stored: {error}");
             return;
         }
+        if let Ok(rollout) = self.inner.store.rollout(&next.rollout).await {
+            self.announce(&rollout, std::slice::from_ref(&next)).await;
+        }
         if next.wave == 1 && next.state == TargetState::Succeeded {
             self.maybe_next_wave(&next.rollout).await;
         }
