@@ -50,9 +50,7 @@ pub use confirmation::{
     AnswerError, Confirmation, ConfirmationAnswer, ConfirmationState, GroupPlace,
 };
 pub use cron::Cron;
-pub use firmware::{
-    Firmware, Rollout, RolloutState, RolloutSummary, RolloutTarget, TargetState,
-};
+pub use firmware::{Firmware, Rollout, RolloutState, RolloutSummary, RolloutTarget, TargetState};
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
 pub use notification_prefs::{

@@ -381,9 +381,7 @@ impl Connection {
     /// Decodes and handles every complete packet in `read_buf`.
     async fn process_read_buf(&mut self, read_buf: &mut BytesMut) -> Result<(), ConnectionError> {
         // A paused client's remaining packets wait in the buffer until it is resumed.
-        while self.closing.is_none()
-            && !self.outbound.is_paused()
-            && self.throttled_until.is_none()
+        while self.closing.is_none() && !self.outbound.is_paused() && self.throttled_until.is_none()
         {
             let max = self.context.limits.max_packet_size as usize;
             match hearth_mqtt::decode(read_buf, Some(self.version), max) {

@@ -99,7 +99,11 @@ pub fn device_time(
     };
     let at_ms = match ts {
         Value::Number(number) => number.as_f64().filter(|n| n.is_finite()).map(|n| {
-            let ms = if n.abs() >= TS_MILLIS_FROM { n } else { n * 1000.0 };
+            let ms = if n.abs() >= TS_MILLIS_FROM {
+                n
+            } else {
+                n * 1000.0
+            };
             // Saturating: an absurd number is simply far outside the window.
             ms.round() as i64
         }),
@@ -141,7 +145,9 @@ mod tests {
             at(json!({"ts": (hour_ago as f64 + 250.0) / 1000.0})),
             DeviceTime::At(hour_ago + 250)
         );
-        let text = jiff::Timestamp::from_millisecond(hour_ago).unwrap().to_string();
+        let text = jiff::Timestamp::from_millisecond(hour_ago)
+            .unwrap()
+            .to_string();
         assert_eq!(at(json!({"ts": text})), DeviceTime::At(hour_ago));
         assert_eq!(
             at(json!({"ts": "2026-05-28T21:26:40+02:00"})),
@@ -151,7 +157,10 @@ mod tests {
 
     #[test]
     fn ts_outside_the_window_or_unreadable_is_clamped() {
-        assert_eq!(at(json!({"ts": (NOW - 8 * DAY) / 1000})), DeviceTime::Clamped);
+        assert_eq!(
+            at(json!({"ts": (NOW - 8 * DAY) / 1000})),
+            DeviceTime::Clamped
+        );
         assert_eq!(at(json!({"ts": NOW + 61_000})), DeviceTime::Clamped);
         assert_eq!(at(json!({"ts": 0})), DeviceTime::Clamped);
         assert_eq!(at(json!({"ts": -5})), DeviceTime::Clamped);
@@ -162,8 +171,14 @@ mod tests {
         assert_eq!(at(json!({"t": 1})), DeviceTime::Absent);
         assert_eq!(at(json!([1, 2])), DeviceTime::Absent);
         // The edges belong to the window.
-        assert_eq!(at(json!({"ts": NOW + 60_000})), DeviceTime::At(NOW + 60_000));
-        assert_eq!(at(json!({"ts": NOW - 7 * DAY})), DeviceTime::At(NOW - 7 * DAY));
+        assert_eq!(
+            at(json!({"ts": NOW + 60_000})),
+            DeviceTime::At(NOW + 60_000)
+        );
+        assert_eq!(
+            at(json!({"ts": NOW - 7 * DAY})),
+            DeviceTime::At(NOW - 7 * DAY)
+        );
     }
 
     #[test]

@@ -121,7 +121,11 @@ pub(super) async fn insert_batch(
                 .map(|(_, u)| u.last_report_data.as_deref())
                 .collect::<Vec<_>>(),
         )
-        .bind(live.iter().map(|(_, u)| u.last_report_ms).collect::<Vec<_>>())
+        .bind(
+            live.iter()
+                .map(|(_, u)| u.last_report_ms)
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut **tx)
         .await
         .map_err(backend)?;

@@ -165,7 +165,11 @@ async fn series_ids(
 /// carry their own `ts`, issue 17) to that hour's rollup, in the batch's transaction:
 /// otherwise charts over rolled-up ranges would never count them. Points of the current
 /// hour, all of them in a normal batch, cost no query.
-async fn fold_late_points(conn: &mut DbConn, points: &[Point], series_ids: &[i64]) -> StoreResult<()> {
+async fn fold_late_points(
+    conn: &mut DbConn,
+    points: &[Point],
+    series_ids: &[i64],
+) -> StoreResult<()> {
     let current_hour = hour_floor(hearth_model::now_millis());
     if points.iter().all(|point| point.at_ms >= current_hour) {
         return Ok(());
