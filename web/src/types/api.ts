@@ -1039,7 +1039,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The rollouts the caller may steer, newest first. */
+        /** The rollouts of the caller's groups, newest first. */
         get: operations["list_rollouts"];
         put?: never;
         /** Starts a rollout (group admins of the targets' group, hub administrators). */
