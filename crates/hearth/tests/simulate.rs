@@ -364,3 +364,68 @@ fn a_simulation_file_layers_defaults_kinds_and_devices() {
         "a misspelt field is refused"
     );
 }
+
+/// The issue's proof with the simulator: five simulated relays, one whose downloads
+/// arrive damaged (`ota_fail = "checksum"`), one rollout: "4 updated, 1 failed: checksum
+/// mismatch".
+async fn a_rollout_to_simulated_devices(backend: Backend) {
+    use hearth_services::ota::{ImageInfo, RolloutRequest};
+    let hub = hearth_testkit::start_hub(backend).await;
+    let mut devices = setup::create(hub.registry(), "test", 5, Some(Kind::Relay), None, "ota")
+        .await
+        .expect("created");
+    refresh(&hub).await;
+    devices = fast(devices, &Behaviour::default());
+    devices[1].behaviour.ota_fail = Some("checksum".into());
+    let fleet = Fleet::start(devices.clone(), &options(&hub));
+    for device in &devices {
+        until("every relay online", || async {
+            live(&hub, &device.id).await.is_online
+        })
+        .await;
+    }
+
+    let ota = hub.ota().expect("firmware updates are on");
+    let mut upload = ota.begin_upload().await.expect("upload");
+    upload
+        .write(&b"relay firmware 2.0.0 ".repeat(4096))
+        .await
+        .expect("written");
+    let info = ImageInfo {
+        name: "relay".into(),
+        version: "2.0.0".into(),
+        kind: "relay".into(),
+    };
+    let firmware = ota
+        .finish_upload("test", upload, info)
+        .await
+        .expect("stored");
+    let rollout = ota
+        .start_rollout(RolloutRequest {
+            actor: "test".into(),
+            firmware: firmware.id,
+            group: ids::group("home"),
+            selector: "kind:relay".into(),
+            devices: devices.iter().map(|device| device.id.clone()).collect(),
+            first_percent: 100,
+        })
+        .await
+        .expect("rollout started");
+    let text = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let (_, targets) = ota.rollout(&rollout.id).await.expect("rollout");
+            let summary = hearth_model::RolloutSummary::of(&targets);
+            if summary.pending == 0 && summary.in_flight == 0 {
+                return summary.text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the rollout finished in time");
+    assert_eq!(text, "4 updated, 1 failed: checksum mismatch");
+    fleet.stop().await;
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(a_rollout_to_simulated_devices);
