@@ -274,8 +274,24 @@ async fn the_binary_runs_devices_from_a_csv() {
             && sensor.is_some_and(|data| data.get("humidity").is_some())
     })
     .await;
-    child.start_kill().expect("stopped");
-    let _ = child.wait().await;
+    // SIGTERM: every device says goodbye (retained offline, DISCONNECT) and the
+    // process ends by itself.
+    let pid = child.id().expect("running");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("the simulator ends after SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "{status:?}");
+    until("the CSV devices' goodbye stored", || async {
+        let sensor = live(&hub, &ids::device("csv-2")).await;
+        !sensor.is_online && sensor.device_status.as_deref() == Some("offline")
+    })
+    .await;
     hub.shutdown().await;
 }
 

@@ -185,12 +185,15 @@ pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<(
         }
     };
     tokio::pin!(deadline);
+    // SIGTERM (systemd, `kill`) ends the run like Ctrl-C: every device says goodbye.
+    let mut terminate = Terminate::new()?;
     let mut summary = tokio::time::interval(Duration::from_secs(10));
     summary.tick().await;
     loop {
         tokio::select! {
             _ = &mut deadline => break,
             _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
             _ = summary.tick() => {
                 let counters = &fleet.counters;
                 tracing::info!(
@@ -267,4 +270,26 @@ fn split_addr(addr: &str) -> anyhow::Result<(String, u16)> {
         .parse()
         .with_context(|| format!("--mqtt {addr:?}: bad port"))?;
     Ok((host.trim_matches(['[', ']']).to_owned(), port))
+}
+
+/// SIGTERM where there is one.
+struct Terminate {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Terminate {
+    fn new() -> anyhow::Result<Terminate> {
+        Ok(Terminate {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        self.signal.recv().await;
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
 }
