@@ -29,13 +29,13 @@ where
     .unwrap_or_else(|_| panic!("gave up waiting for {what}"));
 }
 
-fn options(hub: &TestHub) -> FleetOptions {
+fn options(hub: &TestHub, ota_dir: &std::path::Path) -> FleetOptions {
     FleetOptions {
         host: "127.0.0.1".into(),
         port: hub.mqtt().port(),
         seed: 7,
         queue: 16,
-        ota_dir: std::env::temp_dir().join(format!("hearth-sim-test-{}", std::process::id())),
+        ota_dir: ota_dir.to_owned(),
     }
 }
 
@@ -95,13 +95,18 @@ fn find(devices: &[SimDevice], kind: Kind) -> DeviceId {
 
 async fn every_kind_reports_and_answers_commands(backend: Backend) {
     let hub = hearth_testkit::start_hub(backend).await;
+    // Firmware downloads of the simulated devices, removed with the test.
+    let downloads = tempfile::tempdir().expect("a temporary directory");
     let devices = setup::create(hub.registry(), "test", 8, None, None, "sim")
         .await
         .expect("created");
     refresh(&hub).await;
     let kinds: Vec<Kind> = devices.iter().map(|device| device.kind).collect();
     assert_eq!(kinds, Kind::ALL.to_vec());
-    let fleet = Fleet::start(fast(devices.clone(), &Behaviour::default()), &options(&hub));
+    let fleet = Fleet::start(
+        fast(devices.clone(), &Behaviour::default()),
+        &options(&hub, downloads.path()),
+    );
 
     // Every device is online with a reading of its kind, stored in history too.
     for device in &devices {
@@ -176,6 +181,8 @@ async fn every_kind_reports_and_answers_commands(backend: Backend) {
 #[tokio::test]
 async fn failing_slow_and_offline_devices_behave_as_configured() {
     let hub = hearth_testkit::start_hub(Backend::Sqlite).await;
+    // Firmware downloads of the simulated devices, removed with the test.
+    let downloads = tempfile::tempdir().expect("a temporary directory");
     let failing = setup::create(
         hub.registry(),
         "test",
@@ -207,7 +214,7 @@ async fn failing_slow_and_offline_devices_behave_as_configured() {
         },
     ));
     let (failing, flaky) = (devices[0].id.clone(), devices[1].id.clone());
-    let fleet = Fleet::start(devices, &options(&hub));
+    let fleet = Fleet::start(devices, &options(&hub, downloads.path()));
 
     until("the failing device online", || async {
         live(&hub, &failing).await.is_online
@@ -297,6 +304,8 @@ async fn the_binary_runs_devices_from_a_csv() {
 
 async fn the_demo_home_is_registered_once(backend: Backend) {
     let hub = hearth_testkit::start_hub(backend).await;
+    // Firmware downloads of the simulated devices, removed with the test.
+    let downloads = tempfile::tempdir().expect("a temporary directory");
     let first = setup::demo_home(hub.registry(), "test")
         .await
         .expect("demo registered");
@@ -326,7 +335,10 @@ async fn the_demo_home_is_registered_once(backend: Backend) {
     // The second run's secrets are the ones that work now.
     refresh(&hub).await;
     let one = vec![second[0].clone()];
-    let fleet = Fleet::start(fast(one, &Behaviour::default()), &options(&hub));
+    let fleet = Fleet::start(
+        fast(one, &Behaviour::default()),
+        &options(&hub, downloads.path()),
+    );
     until("a demo device online with its new secret", || async {
         live(&hub, &second[0].id).await.is_online
     })
@@ -387,13 +399,15 @@ fn a_simulation_file_layers_defaults_kinds_and_devices() {
 async fn a_rollout_to_simulated_devices(backend: Backend) {
     use hearth_services::ota::{ImageInfo, RolloutRequest};
     let hub = hearth_testkit::start_hub(backend).await;
+    // Firmware downloads of the simulated devices, removed with the test.
+    let downloads = tempfile::tempdir().expect("a temporary directory");
     let mut devices = setup::create(hub.registry(), "test", 5, Some(Kind::Relay), None, "ota")
         .await
         .expect("created");
     refresh(&hub).await;
     devices = fast(devices, &Behaviour::default());
     devices[1].behaviour.ota_fail = Some("checksum".into());
-    let fleet = Fleet::start(devices.clone(), &options(&hub));
+    let fleet = Fleet::start(devices.clone(), &options(&hub, downloads.path()));
     for device in &devices {
         until("every relay online", || async {
             live(&hub, &device.id).await.is_online
