@@ -41,7 +41,7 @@ pub struct SimulateArgs {
     /// devices of every kind) if it is missing, and run it.
     #[arg(long, conflicts_with_all = ["create", "count", "devices"])]
     pub demo: bool,
-    /// Register N devices `{prefix}-{n}` (existing ones get new secrets) and run them.
+    /// Register N devices PREFIX-1 … PREFIX-N (existing ones get new secrets) and run them.
     #[arg(long, value_name = "N", conflicts_with_all = ["count", "devices"])]
     pub create: Option<usize>,
     /// For load: like --create N, with small-footprint defaults (temperature sensors
