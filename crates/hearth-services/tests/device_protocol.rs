@@ -246,7 +246,65 @@ async fn presence_follows_connections_status_and_timeouts(backend: Backend) {
     );
 }
 
+/// SPEC §4: a device's will (`offline` on its status topic) is its last word. It reaches
+/// ingest like its other publishes: the stored status says `offline` after a crash, and
+/// the will is in the message history.
+async fn a_devices_will_is_ingested(backend: Backend) {
+    let hub = ProtocolHub::start(backend, 1).await;
+    let mut options = rumqttc::v5::MqttOptions::new("d0", "127.0.0.1", hub.port());
+    options.set_credentials("d0", hub.secrets["d0"].as_str());
+    options.set_last_will(rumqttc::v5::mqttbytes::v5::LastWill::new(
+        "devices/d0/status",
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+        None,
+    ));
+    let (device, mut device_loop) = rumqttc::v5::AsyncClient::new(options, 16);
+    wait_for(&mut device_loop, |packet| {
+        matches!(packet, Packet::ConnAck(_))
+    })
+    .await;
+    assert_eq!(
+        publish_acked(
+            &device,
+            &mut device_loop,
+            "devices/d0/status",
+            br#"{"battery": 80}"#
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        hub.device("d0").await.live.device_status.as_deref(),
+        Some(r#"{"battery": 80}"#)
+    );
+
+    // The connection ends without DISCONNECT (the device lost power): the will is sent.
+    drop(device_loop);
+    drop(device);
+    assert!(
+        eventually(|| async {
+            hub.device("d0").await.live.device_status.as_deref() == Some("offline")
+        })
+        .await,
+        "the will's status is stored"
+    );
+    let statuses: Vec<Vec<u8>> = hub
+        .messages("d0", Some(MessageKind::Status))
+        .await
+        .into_iter()
+        .map(|message| message.payload)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![b"offline".to_vec(), br#"{"battery": 80}"#.to_vec()]
+    );
+    assert!(!hub.device("d0").await.live.is_online);
+}
+
 hearth_testkit::both_backends_hub!(
+    a_devices_will_is_ingested,
     an_acknowledged_message_is_already_stored,
     every_topic_of_the_protocol_updates_its_fields,
     unknown_and_disabled_devices_are_not_ingested,

@@ -267,7 +267,12 @@ impl Router {
             Instant::now(),
         );
         tracing::debug!(%client_id, topic = %message.topic, "publishing will");
-        self.accept_message(Arc::new(message));
+        let message = Arc::new(message);
+        self.accept_message(message.clone());
+        // A will is its owner's last publish: services that watch client publishes (the
+        // hub's ingest records a device's `offline` status from it) see it too. Nobody
+        // waits for an acknowledgement, so none is asked for.
+        self.offer_unacknowledged(&message);
     }
 
     /// Whether a will may be published now: it is a publish by its session's owner, so

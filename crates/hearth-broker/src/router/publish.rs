@@ -92,6 +92,22 @@ impl Router {
         }
     }
 
+    /// Hands a message nobody waits to have acknowledged (a will) to every matching
+    /// interceptor.
+    pub(super) fn offer_unacknowledged(&self, message: &Arc<Message>) {
+        let mut matching = self
+            .interceptors
+            .iter()
+            .filter(|(filter, _)| crate::topic::matches(filter, &message.topic))
+            .peekable();
+        if matching.peek().is_some() {
+            let envelope = message.to_envelope();
+            for (_, interceptor) in matching {
+                interceptor.intercept(&envelope, None);
+            }
+        }
+    }
+
     /// Hands the message to every matching interceptor and decides whether its
     /// acknowledgement waits: for the interceptors to accept it, and for the store when
     /// routing it wrote something durable. Returns true when the acknowledgement is held.
