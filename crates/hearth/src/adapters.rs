@@ -500,3 +500,60 @@ fn resident_memory_bytes() -> Option<u64> {
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page_size).ok()?)
 }
+
+/// Registers the hub's metrics and keeps the broker's counters fresh (one `stats` call to
+/// the router every few seconds rather than one per scrape).
+pub(crate) fn feed_metrics(
+    state: &hearth_api::AppState,
+    broker: &hearth_broker::Broker,
+    authorizer: &Arc<RegistryAuthorizer>,
+    ingest: &hearth_services::ingest::Ingest,
+    commands: &Commands,
+    engine: &Engine,
+) -> tokio::task::JoinHandle<()> {
+    let broker_stats = Arc::new(parking_lot::Mutex::new(None));
+    register_metrics(
+        state.metrics(),
+        broker_stats.clone(),
+        authorizer.clone(),
+        ingest.counters().clone(),
+        ingest.backlog_probe(),
+        commands.clone(),
+        engine.counters().clone(),
+    );
+    let handle = broker.handle();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(stats) = handle.stats().await {
+                *broker_stats.lock() = Some(stats);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    })
+}
+
+/// Registers the alert metrics and keeps their counts by severity and state fresh (a
+/// store query every few seconds rather than one per scrape).
+pub(crate) fn feed_alert_metrics(
+    state: &hearth_api::AppState,
+    store: &Arc<dyn hearth_store::Store>,
+    alerts: &hearth_services::alerts::AlertServices,
+    delivery: &hearth_services::notify::delivery::Delivery,
+) -> tokio::task::JoinHandle<()> {
+    let counts = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    register_alert_metrics(
+        state.metrics(),
+        counts.clone(),
+        alerts.counters.clone(),
+        delivery.counters().clone(),
+    );
+    let store = store.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(fresh) = store.alert_counts().await {
+                *counts.lock() = fresh;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    })
+}

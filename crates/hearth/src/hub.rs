@@ -13,7 +13,8 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::adapters::{
-    AlertAdapter, CommandAdapter, CredentialAdapter, EngineAdapter, register_metrics,
+    AlertAdapter, CommandAdapter, CredentialAdapter, EngineAdapter, feed_alert_metrics,
+    feed_metrics,
 };
 use crate::config::HearthConfig;
 use hearth_api::AppState;
@@ -495,61 +496,6 @@ fn add_notification_channels(
         )),
     );
     Ok(Some(public_key))
-}
-
-fn feed_metrics(
-    state: &AppState,
-    broker: &Broker,
-    authorizer: &Arc<RegistryAuthorizer>,
-    ingest: &Ingest,
-    commands: &Commands,
-    engine: &Engine,
-) -> JoinHandle<()> {
-    let broker_stats = Arc::new(parking_lot::Mutex::new(None));
-    register_metrics(
-        state.metrics(),
-        broker_stats.clone(),
-        authorizer.clone(),
-        ingest.counters().clone(),
-        ingest.backlog_probe(),
-        commands.clone(),
-        engine.counters().clone(),
-    );
-    let handle = broker.handle();
-    tokio::spawn(async move {
-        loop {
-            if let Ok(stats) = handle.stats().await {
-                *broker_stats.lock() = Some(stats);
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        }
-    })
-}
-
-/// Registers the alert metrics and keeps their counts by severity and state fresh (a
-/// store query every few seconds rather than one per scrape).
-fn feed_alert_metrics(
-    state: &AppState,
-    store: &Arc<dyn Store>,
-    alerts: &hearth_services::alerts::AlertServices,
-    delivery: &hearth_services::notify::delivery::Delivery,
-) -> JoinHandle<()> {
-    let counts = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    crate::adapters::register_alert_metrics(
-        state.metrics(),
-        counts.clone(),
-        alerts.counters.clone(),
-        delivery.counters().clone(),
-    );
-    let store = store.clone();
-    tokio::spawn(async move {
-        loop {
-            if let Ok(fresh) = store.alert_counts().await {
-                *counts.lock() = fresh;
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        }
-    })
 }
 
 /// On an empty registry, creates the owner account and says how to log in, once.
