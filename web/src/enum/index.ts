@@ -14,6 +14,7 @@ export enum StoreId {
   Alerts = 'alerts',
   AlertRules = 'alert-rules',
   Firmware = 'firmware',
+  Discovered = 'discovered',
 }
 
 /** localStorage keys. */

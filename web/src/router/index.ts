@@ -20,6 +20,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'groups', name: 'groups', component: () => import('@/views/groups/index.vue') },
       { path: 'apps', name: 'apps', component: () => import('@/views/apps/index.vue') },
       { path: 'firmware', name: 'firmware', component: () => import('@/views/firmware/index.vue') },
+      { path: 'discovered', name: 'discovered', component: () => import('@/views/discovered/index.vue') },
       { path: 'audit', name: 'audit', component: () => import('@/views/audit/index.vue'), meta: { admin: true } },
       { path: 'profile', name: 'profile', component: () => import('@/views/profile/index.vue') },
     ],
