@@ -16,10 +16,15 @@ export interface DiscoveredCapability {
 /** One Home Assistant component of an announced device (a switch, a sensor…). */
 export interface DiscoveredComponent {
   component: string
-  object_id?: string | null
+  object_id: string
+  /** The config topic that announced it. */
+  config_topic?: string
   name?: string | null
+  unique_id?: string | null
   device_class?: string | null
   unit?: string | null
+  /** What Hearth does not understand in this config, in words (why a control is missing). */
+  unsupported?: string[]
   [field: string]: unknown
 }
 
@@ -41,6 +46,8 @@ export interface DiscoveredDevice {
   online?: boolean | null
   first_seen_ms: number
   last_seen_ms: number
+  /** The Hearth device it became (adopted entries are not listed). */
+  adopted_device?: string | null
 }
 
 /** `POST /discovered/{app}/{id}/adopt`: the application it joins, and optionally a new id, name and room. */

@@ -8,7 +8,7 @@ const NOW = 1_700_000_000_000
 const plug: DiscoveredDevice = {
   app: 'tasmota', id: 'tasmota_1A2B3C', group: 'home', name: 'Desk plug', manufacturer: 'Tasmota', model: 'Sonoff S31', sw_version: '14.1.0',
   kind: 'switch', online: false, first_seen_ms: NOW - 3 * 60_000, last_seen_ms: NOW - 2_000,
-  components: [{ component: 'switch', object_id: 'RL_1', name: 'Relay' }, { component: 'sensor', object_id: 'ENERGY_Power' }],
+  components: [{ component: 'switch', object_id: 'RL_1', name: 'Relay' }, { component: 'sensor', object_id: 'ENERGY_Power', unsupported: ['value_template {{ value_json.ENERGY.Power | float }} is not supported'] }],
   capabilities: [{ type: 'switch' }, { type: 'sensor', key: 'power', unit: 'W', device_class: 'power' }, { type: 'binary_sensor', key: 'tamper' }],
 }
 
@@ -24,6 +24,7 @@ describe('DiscoveredCard', () => {
     expect(wrapper.find('[data-test="discovered-capabilities-tasmota_1A2B3C"]').text()).toBe('SwitchPower (W)tamper')
     expect(wrapper.text()).toContain('switch: Relay')
     expect(wrapper.find('[data-test="discovered-app-tasmota_1A2B3C"]').text()).toBe('tasmota')
+    expect(wrapper.find('[data-test="discovered-unsupported-tasmota_1A2B3C"]').text()).toBe('sensor: value_template {{ value_json.ENERGY.Power | float }} is not supported')
     expect(wrapper.find('[data-test="discovered-online-tasmota_1A2B3C"]').text()).toBe('Offline')
     expect(wrapper.text()).toContain('3 minutes ago')
     expect(wrapper.text()).toContain('just now')
@@ -35,7 +36,8 @@ describe('DiscoveredCard', () => {
   })
 
   it('names a device without a name by its discovery id, and says when availability is unknown', () => {
-    const wrapper = mountCard({ ...plug, name: null, online: null, capabilities: [] })
+    const wrapper = mountCard({ ...plug, name: null, online: null, capabilities: [], components: [] })
+    expect(wrapper.find('[data-test="discovered-unsupported-tasmota_1A2B3C"]').exists()).toBe(false)
     expect(wrapper.text()).toContain('tasmota_1A2B3C')
     expect(wrapper.find('[data-test="discovered-online-tasmota_1A2B3C"]').text()).toBe('Availability unknown')
     expect(wrapper.find('[data-test="discovered-capabilities-tasmota_1A2B3C"]').text()).toBe('none')
