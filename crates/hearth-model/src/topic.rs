@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! devices/{id}/data | status | heartbeat | events   device → hub
+//! devices/{id}/snapshot                             camera → browsers (JPEG bytes, retained)
 //! devices/{id}/commands/{name}                      hub or application → device
 //! devices/{id}/commands/{name}/ack                  device → hub
 //! devices/{id}/command-status                       hub → everyone who may read
@@ -43,6 +44,9 @@ pub enum TopicKind<'t> {
     Heartbeat,
     /// `events`.
     Events,
+    /// `snapshot`: a camera's latest still image, JPEG bytes published retained so
+    /// that a page opened later shows it. Not history (see [`TopicKind::message_kind`]).
+    Snapshot,
     /// `commands/{name}`: an order to the device. The name is one level or more, so
     /// that `commands/light/set` is an order too (the ACL must keep devices off it).
     Command { name: &'t str },
@@ -60,6 +64,7 @@ impl<'t> TopicKind<'t> {
             "status" => return Some(TopicKind::Status),
             "heartbeat" => return Some(TopicKind::Heartbeat),
             "events" => return Some(TopicKind::Events),
+            "snapshot" => return Some(TopicKind::Snapshot),
             "command-status" => return Some(TopicKind::CommandStatus),
             _ => {}
         }
@@ -75,7 +80,10 @@ impl<'t> TopicKind<'t> {
     }
 
     /// The kind of message stored in history for a device report; `None` for the
-    /// command topics, which ingest does not store.
+    /// command topics, which ingest does not store, and for snapshots: a camera's JPEG
+    /// is up to a megabyte every few seconds, which would swamp the history tables of a
+    /// hub on an SD card, and only the latest one is worth anything (the broker keeps
+    /// it as the retained message).
     pub fn message_kind(self) -> Option<MessageKind> {
         match self {
             TopicKind::Data => Some(MessageKind::Data),
@@ -99,6 +107,7 @@ impl<'t> TopicKind<'t> {
             TopicKind::Status => "status",
             TopicKind::Heartbeat => "heartbeat",
             TopicKind::Events => "events",
+            TopicKind::Snapshot => "snapshot",
             TopicKind::Command { .. } => "command",
             TopicKind::CommandAck { .. } => "command-ack",
             TopicKind::CommandStatus => "command-status",
@@ -193,6 +202,11 @@ pub fn command_status(device: &DeviceId) -> String {
     device_topic(device, TopicKind::CommandStatus)
 }
 
+/// `devices/{device}/snapshot`: where a camera publishes its latest JPEG (retained).
+pub fn snapshot(device: &DeviceId) -> String {
+    device_topic(device, TopicKind::Snapshot)
+}
+
 /// `devices/{device}/status`: where presence is announced (retained).
 pub fn status(device: &DeviceId) -> String {
     device_topic(device, TopicKind::Status)
@@ -216,6 +230,7 @@ mod tests {
             })
         );
         assert_eq!(kind("devices/d1/events"), Some(TopicKind::Events));
+        assert_eq!(kind("devices/d1/snapshot"), Some(TopicKind::Snapshot));
         assert_eq!(
             kind("devices/d1/command-status"),
             Some(TopicKind::CommandStatus)
@@ -239,6 +254,7 @@ mod tests {
             "devices/d1/commands/ack",
             "devices/d1/commands//ack",
             "devices/d1/data/x",
+            "devices/d1/snapshot/x",
             "other/d1/data",
         ] {
             assert_eq!(parse(other), None, "{other}");
@@ -260,6 +276,7 @@ mod tests {
             (command_status(&device), TopicKind::CommandStatus),
             (status(&device), TopicKind::Status),
             (device_topic(&device, TopicKind::Events), TopicKind::Events),
+            (snapshot(&device), TopicKind::Snapshot),
         ] {
             assert_eq!(
                 parse(&built),
@@ -271,6 +288,12 @@ mod tests {
             );
         }
         assert_eq!(command(&device, "relay"), "devices/lamp-1/commands/relay");
+    }
+
+    #[test]
+    fn a_snapshot_is_the_devices_own_but_not_history() {
+        assert_eq!(TopicKind::Snapshot.message_kind(), None);
+        assert!(!hub_owned("snapshot"));
     }
 
     #[test]

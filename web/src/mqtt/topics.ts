@@ -1,10 +1,18 @@
 /**
  * The device topic grammar (SPEC §4), the web app's copy of `hearth_model::topic`:
- * `devices/{id}/{data|status|heartbeat|events|command-status}`, `devices/{id}/commands/{name}`
+ * `devices/{id}/{data|status|heartbeat|events|command-status|snapshot}`, `devices/{id}/commands/{name}`
  * and `devices/{id}/commands/{name}/ack`. `tests/unit/protocol.test.ts` checks it against the
  * fixture the Rust side writes (`tests/fixtures/device-protocol.json`).
  */
-export type DeviceTopicKind = 'data' | 'status' | 'heartbeat' | 'events' | 'command' | 'command-ack' | 'command-status'
+export type DeviceTopicKind =
+  | 'data'
+  | 'status'
+  | 'heartbeat'
+  | 'events'
+  | 'command'
+  | 'command-ack'
+  | 'command-status'
+  | 'snapshot'
 
 export interface DeviceTopic {
   device: string
@@ -16,7 +24,7 @@ export interface DeviceTopic {
 /** What the web app follows live for each device it shows. */
 export const LIVE_TOPIC_KINDS = ['data', 'status', 'heartbeat', 'command-status'] as const
 
-const SINGLE_LEVEL_KINDS: ReadonlySet<string> = new Set(['data', 'status', 'heartbeat', 'events', 'command-status'])
+const SINGLE_LEVEL_KINDS: ReadonlySet<string> = new Set(['data', 'status', 'heartbeat', 'events', 'command-status', 'snapshot'])
 
 export function deviceTopic(device: string, kind: DeviceTopicKind, name?: string): string {
   if (kind === 'command') return `devices/${device}/commands/${name}`

@@ -15,7 +15,7 @@ describe('the device topic grammar', () => {
 
   it('builds what the hub builds', () => {
     const { builders } = fixture
-    const kinds: DeviceTopicKind[] = ['data', 'status', 'heartbeat', 'events', 'command-status', 'command', 'command-ack']
+    const kinds: DeviceTopicKind[] = ['data', 'status', 'heartbeat', 'events', 'command-status', 'command', 'command-ack', 'snapshot']
     for (const kind of kinds) {
       expect(deviceTopic(builders.device, kind, builders.command_name), kind).toBe(builders[kind])
     }
