@@ -9,6 +9,8 @@
 //! - `registry`: groups, users, memberships, applications, grants, devices.
 //! - `access`: roles and grants combined into what a user may do with an application.
 //! - `audit`: the audit log entry.
+//! - `capability`: what a device can do (switch, dimmer, colour, thermostat, cover,
+//!   lock, sensors, camera), declared or implied by its kind.
 //! - `automation`: automations (triggers, conditions, actions) and scenes, and
 //!   `automation_check`, what is wrong with one, by field.
 //! - `command`: remote control commands and their statuses.
@@ -21,6 +23,7 @@
 mod access;
 mod alert;
 mod audit;
+pub mod capability;
 mod automation;
 mod automation_check;
 mod command;
