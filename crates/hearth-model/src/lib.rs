@@ -15,6 +15,7 @@
 //!   `automation_check`, what is wrong with one, by field.
 //! - `command`: remote control commands and their statuses.
 //! - `history`: messages, points, status changes and aggregates.
+//! - `layout`: topic layouts, foreign topics and payloads mapped onto the device model.
 //! - `notification_prefs`: a person's notification preferences and Web Push
 //!   subscriptions.
 //! - `presence`: the presence words of `devices/{id}/status`.
@@ -32,6 +33,7 @@ mod cron;
 mod firmware;
 mod history;
 mod id;
+pub mod layout;
 mod notification_prefs;
 mod presence;
 mod registry;

@@ -28,6 +28,7 @@
 //! - `automation_gates`: [`GateStore`], groups' places (time zone, latitude/longitude)
 //!   and two-person confirmation requests.
 //! - `firmware`: [`FirmwareStore`], firmware images, rollouts and their targets (OTA).
+//! - `layouts`: [`LayoutStore`], topic layouts of applications and devices.
 //! - `open`: [`open`] and [`sqlite_url`].
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
@@ -46,6 +47,7 @@ mod commands;
 mod error;
 mod firmware;
 mod history;
+mod layouts;
 mod notification_prefs;
 mod open;
 mod postgres;
@@ -65,6 +67,7 @@ pub use broker_state::{
 pub use commands::CommandStore;
 pub use error::{StoreError, StoreResult};
 pub use firmware::FirmwareStore;
+pub use layouts::{AllLayouts, LayoutStore};
 pub use history::{
     HistoryStore, IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange,
 };

@@ -286,6 +286,7 @@ pub trait Store:
     + crate::AlertStore
     + crate::PreferenceStore
     + crate::FirmwareStore
+    + crate::LayoutStore
     + Send
     + Sync
 {

@@ -13,6 +13,7 @@
 //! - `registry/history.rs`: ingest batches and history reads.
 //! - `registry/history_aggregates.rs`: aggregates, rollups, retention.
 //! - `registry/notification_prefs.rs`: notification preferences, push subscriptions.
+//! - `registry/layouts.rs`: topic layouts of applications and devices.
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/apps.rs"]
@@ -31,6 +32,8 @@ mod devices;
 mod history;
 #[path = "registry/history_aggregates.rs"]
 mod history_aggregates;
+#[path = "registry/layouts.rs"]
+mod layouts;
 #[path = "registry/migrations.rs"]
 mod migrations;
 #[path = "registry/notification_prefs.rs"]

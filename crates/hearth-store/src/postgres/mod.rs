@@ -52,6 +52,9 @@ mod devices;
 #[path = "../sql/firmware.rs"]
 mod firmware;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/layouts.rs"]
+mod layouts;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
 #[allow(clippy::duplicate_mod)]
@@ -126,6 +129,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         11,
         "device_time",
         include_str!("../../migrations/postgres/0011_device_time.sql"),
+    ),
+    (
+        12,
+        "layouts",
+        include_str!("../../migrations/postgres/0012_layouts.sql"),
     ),
 ];
 
