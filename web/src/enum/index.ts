@@ -15,6 +15,7 @@ export enum StoreId {
   AlertRules = 'alert-rules',
   Firmware = 'firmware',
   Discovered = 'discovered',
+  Snapshots = 'snapshots',
 }
 
 /** localStorage keys. */

@@ -12,6 +12,11 @@ export type ConnectionState = 'idle' | 'connecting' | 'online' | 'offline'
 export interface LiveClientOptions {
   fetchCredentials: () => Promise<MqttCredential>
   onMessage: (topic: string, payload: string) => void
+  /**
+   * Sees every message first, as bytes (camera snapshots are JPEG, not text); returns
+   * whether it took it, so that `onMessage` never decodes a megabyte of JPEG as UTF-8.
+   */
+  onBytes?: (topic: string, payload: Uint8Array, retained: boolean) => boolean
   onState: (state: ConnectionState) => void
   /** Called when credentials cannot be had because the session is gone (401). */
   onUnauthorized?: () => void
@@ -73,7 +78,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       options.onState('online')
       if (topics.size) next.subscribe([...topics], { qos: 1 })
     })
-    next.on('message', (topic, payload) => options.onMessage(topic, payload.toString()))
+    next.on('message', (topic, payload, packet) => {
+      if (options.onBytes?.(topic, payload, packet?.retain === true)) return
+      options.onMessage(topic, payload.toString())
+    })
     next.on('error', () => next.end(true))
     next.on('close', () => {
       if (client !== next) return

@@ -11,6 +11,8 @@ import { useDeviceStore } from '@/stores/devices'
 import { useFirmwareStore } from '@/stores/firmware'
 import { useLiveStore } from '@/stores/live'
 import { useNotificationStore } from '@/stores/notifications'
+import { useSnapshotStore } from '@/stores/snapshots'
+import { snapshotTopics } from '@/utils/camera'
 import { createLiveClient, type LiveClient } from './client'
 import { groupTopics, parseHubTopic } from './hubTopics'
 import { deviceTopics } from './topics'
@@ -27,9 +29,11 @@ export function startLive(): void {
   const notifications = useNotificationStore()
   const alerts = useAlertStore()
   const firmware = useFirmwareStore()
+  const snapshots = useSnapshotStore()
   let lost = false
   client = createLiveClient({
     fetchCredentials: fetchMqttCredentials,
+    onBytes: (topic, payload, retained) => snapshots.applyMessage(topic, payload, retained),
     onMessage: (topic, payload) => {
       const hub = parseHubTopic(topic)
       if (hub?.kind === 'confirmations') confirmations.applyMessage(payload)
@@ -56,12 +60,14 @@ export function startLive(): void {
   })
   const topics = computed(() => [
     ...devices.devices.flatMap((device) => deviceTopics(device.id)),
+    ...snapshotTopics(devices.devices),
     ...groupTopics(auth.groups.map((group) => group.id)),
   ])
   stopWatch = watch(topics, (next) => client?.setTopics(next), { immediate: true })
 }
 
 export function stopLive(): void {
+  useSnapshotStore().reset()
   stopWatch?.()
   stopWatch = null
   client?.stop()

@@ -21,6 +21,7 @@
 
 mod devices;
 mod error;
+mod layouts;
 mod people;
 
 pub use devices::DeviceSpec;
