@@ -193,7 +193,7 @@ impl From<RegistryError> for ApiError {
         match error {
             RegistryError::Invalid { field, message } => ApiError::Invalid {
                 message: format!("{field}: {message}"),
-                field: Some(field.to_owned()),
+                field: Some(field.into_owned()),
             },
             RegistryError::Store(store) => store.into(),
         }

@@ -12,6 +12,8 @@
 //! - `commands`: [`commands::Commands`], remote control with acknowledgements.
 //! - `ingest`: [`ingest::Ingest`], device messages into history and live state with
 //!   group commit, and presence.
+//! - `layouts`: topic layouts at work (issue 18): the directory in the authorizer's
+//!   snapshot, the translator of foreign messages, the commands' encoder.
 //! - `login_limit`: [`LoginLimiter`], the limit on password guessing shared by the HTTP
 //!   and MQTT logins.
 //! - `ota`: [`ota::Ota`], firmware images and rollouts over the air (issue 17).
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod automations;
 pub mod commands;
 pub mod ingest;
+pub mod layouts;
 pub mod login_limit;
 pub mod notify;
 pub mod ota;

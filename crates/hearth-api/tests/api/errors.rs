@@ -5,6 +5,7 @@ use super::*;
 
 both_backends!(bad_input_gets_the_error_shape);
 both_backends!(malformed_ids_stop_at_the_edge_with_the_field_named);
+both_backends!(declared_capabilities_are_kept_as_given);
 
 /// (what, method, path, raw body, status, code, field).
 type Case = (
@@ -104,6 +105,26 @@ async fn bad_input_gets_the_error_shape(store: Arc<dyn Store>) {
             422,
             "invalid",
             Some("heartbeat_timeout_secs"),
+        ),
+        (
+            "unknown capability",
+            "POST",
+            "/api/v1/devices",
+            Some(
+                r#"{"id":"c1","app":"default","metadata":{"capabilities":[{"type":"switch"},{"type":"dimmer"},{"type":"toaster"}]}}"#,
+            ),
+            422,
+            "invalid",
+            Some("metadata.capabilities[2].type"),
+        ),
+        (
+            "capability out of range",
+            "PATCH",
+            "/api/v1/devices/lamp",
+            Some(r#"{"metadata":{"capabilities":[{"type":"thermostat","min":30,"max":5}]}}"#),
+            422,
+            "invalid",
+            Some("metadata.capabilities[0].max"),
         ),
         (
             "unknown device",
@@ -372,4 +393,39 @@ async fn malformed_ids_stop_at_the_edge_with_the_field_named(store: Arc<dyn Stor
         .unwrap()
         .len();
     assert_eq!(audit_after, audit_before, "nothing reached the registry");
+}
+
+/// A valid `metadata.capabilities` is stored as given (the web app draws controls from
+/// it); a later bad one is refused and leaves it as it was.
+async fn declared_capabilities_are_kept_as_given(store: Arc<dyn Store>) {
+    let hub = start(store).await;
+    let admin = hub.admin().await;
+    let capabilities = json!([
+        {"type": "switch"},
+        {"type": "color", "modes": ["rgb", "temp"]},
+        {"type": "sensor", "key": "power_w", "unit": "W", "device_class": "power"},
+    ]);
+    let created = hub
+        .call(
+            "POST",
+            "/api/v1/devices",
+            &admin,
+            Some(json!({"id": "bulb", "app": "default", "kind": "light", "metadata": {"capabilities": capabilities}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.json());
+    let device = hub.get("/api/v1/devices/bulb", &admin).await.json();
+    assert_eq!(device["metadata"]["capabilities"], capabilities);
+    let refused = hub
+        .call(
+            "PATCH",
+            "/api/v1/devices/bulb",
+            &admin,
+            Some(json!({"metadata": {"capabilities": "switch"}})),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.json()["error"]["field"], "metadata.capabilities");
+    let device = hub.get("/api/v1/devices/bulb", &admin).await.json();
+    assert_eq!(device["metadata"]["capabilities"], capabilities);
 }

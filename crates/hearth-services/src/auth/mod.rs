@@ -17,6 +17,7 @@
 mod acl;
 mod cert;
 mod client_id;
+mod layout_acl;
 mod rehash;
 mod snapshot;
 mod user_token;
@@ -49,6 +50,10 @@ use rehash::{HashOwner, Rehasher};
 /// Failed MQTT logins a minute per name and address until the hub shares the HTTP
 /// login's limiter (the API's default).
 const DEFAULT_LOGIN_FAILURES_PER_MINUTE: u32 = 5;
+
+/// Called with the layouts of a reloaded snapshot before it takes effect (the
+/// translator registers its filters there).
+pub type LayoutsHook = Arc<dyn Fn(&crate::layouts::LayoutDirectory) + Send + Sync>;
 
 /// A password that matched: the stored hash it matched and the password's SHA-256.
 type VerifiedPassword = (Arc<str>, [u8; 32]);
@@ -113,6 +118,8 @@ pub struct RegistryAuthorizer {
     /// snapshot did not know: held while asking, so that concurrent unknown names wait
     /// for one answer instead of each sending a query.
     unknown_name_check: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+    /// See [`RegistryAuthorizer::on_layouts`].
+    layouts_hook: RwLock<Option<LayoutsHook>>,
 }
 
 impl RegistryAuthorizer {
@@ -141,6 +148,7 @@ impl RegistryAuthorizer {
                 DEFAULT_LOGIN_FAILURES_PER_MINUTE,
             ))),
             unknown_name_check: tokio::sync::Mutex::new(None),
+            layouts_hook: RwLock::new(None),
         }))
     }
 
@@ -185,6 +193,18 @@ impl RegistryAuthorizer {
             .devices
             .get(device)
             .map(|entry| entry.enabled)
+    }
+
+    /// The topic layouts of the current snapshot (the translator and the commands'
+    /// encoder read them here, so they agree with the ACL).
+    pub fn layouts(&self) -> Arc<crate::layouts::LayoutDirectory> {
+        self.snapshot.read().layouts.clone()
+    }
+
+    /// Calls `hook` with the layouts of every reloaded snapshot, before the snapshot
+    /// takes effect.
+    pub fn on_layouts(&self, hook: LayoutsHook) {
+        *self.layouts_hook.write() = Some(hook);
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -465,8 +485,22 @@ impl Authorizer for RegistryAuthorizer {
     ) -> bool {
         let allowed = match principal.kind {
             PrincipalKind::Device => match action {
-                Action::Publish => device_may_publish(&principal.name, topic),
-                Action::Subscribe => device_may_subscribe(&principal.name, topic),
+                Action::Publish => {
+                    device_may_publish(&principal.name, topic)
+                        || layout_acl::device_may_publish(
+                            &self.snapshot.read().layouts,
+                            &principal.name,
+                            topic,
+                        )
+                }
+                Action::Subscribe => {
+                    device_may_subscribe(&principal.name, topic)
+                        || layout_acl::device_may_subscribe(
+                            &self.snapshot.read().layouts,
+                            &principal.name,
+                            topic,
+                        )
+                }
             },
             PrincipalKind::Application => {
                 let snapshot = self.snapshot.read();
@@ -504,6 +538,12 @@ impl Authorizer for RegistryAuthorizer {
                 }
             }
         };
+        // A mapped device's command topic is the hub's alone (layout_acl.rs).
+        let allowed = allowed
+            && !(action == Action::Publish
+                && principal.kind != PrincipalKind::Service
+                && !topic.starts_with("devices/")
+                && layout_acl::hub_only(&self.snapshot.read().layouts, topic));
         if !allowed {
             self.denied(principal, client_id, action, topic);
         }

@@ -36,6 +36,9 @@ pub(crate) struct Snapshot {
     pub admins: HashMap<Arc<str>, Arc<str>>,
     /// What each person's browser may touch, from roles and grants.
     pub users: HashMap<Arc<str>, UserAccess>,
+    /// Devices with a topic layout (issue 18): their ACL, and what the translator and
+    /// the commands' encoder read.
+    pub layouts: Arc<crate::layouts::LayoutDirectory>,
 }
 
 /// The devices a person may see and those they may switch.
@@ -54,6 +57,7 @@ pub(crate) struct UserAccess {
 pub(crate) async fn load(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let seq = store.last_audit_seq().await?;
     let mut snapshot = Snapshot::build(seq, store.credentials().await?);
+    snapshot.layouts = Arc::new(crate::layouts::LayoutDirectory::load(store).await?);
     let apps = store.apps(None).await?;
     let mut roles: HashMap<(Arc<str>, Arc<str>), hearth_model::Role> = HashMap::new();
     for group in store.groups().await? {

@@ -140,6 +140,10 @@ impl RegistryAuthorizer {
             return Ok(0);
         }
         let newer = Arc::new(snapshot::load(self.store.as_ref()).await?);
+        let hook = self.layouts_hook.read().clone();
+        if let Some(hook) = hook {
+            hook(&newer.layouts);
+        }
         let older = std::mem::replace(&mut *self.snapshot.write(), newer.clone());
         let same_secret = |old: &str, new: &str| self.rehasher.same_secret(old, new);
         let revoked_devices = older.revoked_devices(&newer, same_secret);

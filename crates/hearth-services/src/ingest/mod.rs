@@ -181,6 +181,13 @@ impl Ingest {
         })
     }
 
+    /// The interceptor the broker shows `devices/+/+` to, for other interceptors that
+    /// hand it messages in Hearth's form (the topic layouts' translator) with their
+    /// publisher's ack token.
+    pub fn interceptor(&self) -> Arc<dyn hearth_bus::Interceptor> {
+        self.queue.clone()
+    }
+
     pub fn counters(&self) -> &Arc<IngestCounters> {
         &self.queue.counters
     }

@@ -2,6 +2,7 @@
 
 use super::{Registry, RegistryError, optional_text, text};
 use crate::secret;
+use hearth_model::capability::parse_capabilities;
 use hearth_model::{AppId, Device, DeviceId, DevicePatch, NewAuditEntry, NewDevice};
 use serde_json::json;
 
@@ -76,8 +77,25 @@ fn check_kind(kind: Option<&str>) -> Result<String, RegistryError> {
 fn check_metadata(metadata: Option<serde_json::Value>) -> Result<serde_json::Value, RegistryError> {
     match metadata {
         None | Some(serde_json::Value::Null) => Ok(json!({})),
-        Some(object @ serde_json::Value::Object(_)) => Ok(object),
+        Some(object @ serde_json::Value::Object(_)) => {
+            check_capabilities(&object)?;
+            Ok(object)
+        }
         Some(_) => Err(RegistryError::invalid("metadata", "must be a JSON object")),
+    }
+}
+
+/// `metadata.capabilities`, when set, is what the web app draws the device's controls
+/// from: a list it can read, blamed entry by entry (`metadata.capabilities[2].type`).
+fn check_capabilities(metadata: &serde_json::Value) -> Result<(), RegistryError> {
+    match metadata.get("capabilities") {
+        None | Some(serde_json::Value::Null) => Ok(()),
+        Some(declared) => parse_capabilities(declared).map(drop).map_err(|error| {
+            RegistryError::invalid(
+                format!("metadata.capabilities{}", error.path),
+                error.message,
+            )
+        }),
     }
 }
 

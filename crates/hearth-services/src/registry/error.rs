@@ -1,15 +1,17 @@
 //! [`RegistryError`]: a refused change, with the field to blame when there is one.
 
 use hearth_store::StoreError;
+use std::borrow::Cow;
 
 /// Why a registry change was refused. `Invalid` names the field (a CLI flag or a JSON
 /// property) so that the person or script can fix exactly that; the store's errors pass
-/// through (NotFound, Conflict, Refused, Backend).
+/// through (NotFound, Conflict, Refused, Backend). The field is usually a fixed name, but
+/// may be built (`metadata.capabilities[2].type`), hence a `Cow`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     #[error("{field}: {message}")]
     Invalid {
-        field: &'static str,
+        field: Cow<'static, str>,
         message: String,
     },
     #[error(transparent)]
@@ -17,9 +19,12 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> RegistryError {
+    pub fn invalid(
+        field: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> RegistryError {
         RegistryError::Invalid {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }

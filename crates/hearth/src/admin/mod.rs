@@ -228,9 +228,9 @@ impl From<hearth_services::commands::CommandError> for Failure {
 impl From<RegistryError> for Failure {
     fn from(error: RegistryError) -> Failure {
         match error {
-            RegistryError::Invalid { field, .. } => Failure {
+            RegistryError::Invalid { ref field, .. } => Failure {
                 code: "invalid",
-                field: Some(field.to_owned()),
+                field: Some(field.to_string()),
                 message: error.to_string(),
             },
             RegistryError::Store(error) => error.into(),
