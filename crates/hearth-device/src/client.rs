@@ -181,6 +181,21 @@ impl DeviceClient {
         }
     }
 
+    /// Publishes a camera's snapshot (JPEG bytes) on `devices/{id}/snapshot`, retained
+    /// (QoS 1), so that a page opened later shows the latest one. The hub keeps no
+    /// history of snapshots; the broker refuses a packet over its `max_packet_size`
+    /// (1 MiB by default, docs/cameras.md).
+    pub async fn publish_snapshot(&self, jpeg: Vec<u8>) -> Result<(), DeviceError> {
+        if !self.is_connected() {
+            return Err(DeviceError::NotConnected);
+        }
+        self.inner
+            .mqtt
+            .publish(topic::snapshot(&self.inner.id), QoS::AtLeastOnce, true, jpeg)
+            .await
+            .map_err(|_| DeviceError::Closed)
+    }
+
     /// Publishes a status (retained): `online`, `offline`, or a JSON status object.
     pub async fn publish_status(&self, status: Value) -> Result<(), DeviceError> {
         self.publish(TopicKind::Status, status, true).await

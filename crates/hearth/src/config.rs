@@ -45,6 +45,9 @@ pub struct HearthConfig {
     pub notifications: hearth_services::notify::settings::NotificationsConfig,
     /// Firmware updates over the air (`[firmware]`: max_bytes, token_ttl_secs, public_url).
     pub firmware: hearth_services::ota::OtaConfig,
+    /// Topic layouts of applications (`[layouts.<app id>]`, inline or `file = ...`),
+    /// applied at start (docs/layouts.md).
+    pub layouts: std::collections::BTreeMap<String, hearth_services::layouts::LayoutSource>,
 }
 
 impl Default for HearthConfig {
@@ -65,6 +68,7 @@ impl Default for HearthConfig {
             alerts: Default::default(),
             notifications: Default::default(),
             firmware: Default::default(),
+            layouts: Default::default(),
         }
     }
 }

@@ -97,6 +97,12 @@ impl Hub {
 
         let registry = Registry::new(store.clone());
         first_start(&registry, admin_password).await?;
+        let applied = hearth_services::layouts::apply_configured(&registry, &config.layouts)
+            .await
+            .map_err(|error| anyhow::anyhow!("applying the configured layouts: {error}"))?;
+        if applied > 0 {
+            tracing::info!(applied, "topic layouts from the configuration stored");
+        }
 
         if config.mqtt.auth.allow_anonymous {
             tracing::warn!(
@@ -173,14 +179,26 @@ impl Hub {
             store.clone(),
             config.history.clone(),
         ));
-        let commands = Commands::start(
+        // Devices with a topic layout get their commands in their own form.
+        let commands = Commands::start_with_encoder(
             store.clone(),
             bus.clone(),
             ingest.presence_events(),
             config.commands.clone(),
+            Some(Arc::new(hearth_services::layouts::LayoutEncoder {
+                authorizer: authorizer.clone(),
+            })),
         )
         .await
         .context("starting the commands service")?;
+        // Foreign topics of the layouts into ingest and onto devices/{id}/...
+        let (_, translator) = hearth_services::layouts::Translator::start(
+            authorizer.clone(),
+            bus.clone(),
+            ingest.interceptor(),
+            Some(commands.clone()),
+        );
+        background.push(translator);
         let engine = Engine::start(
             store.clone(),
             bus.clone(),

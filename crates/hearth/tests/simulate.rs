@@ -119,6 +119,7 @@ async fn every_kind_reports_and_answers_commands(backend: Backend) {
             Kind::Lock => "locked",
             Kind::Smoke => "smoke",
             Kind::Motion => "battery",
+            Kind::Camera => "motion",
         };
         until(&format!("{} reporting {key}", device.id), || async {
             let live = live(&hub, &device.id).await;

@@ -222,6 +222,9 @@ async fn report(
                         counters.events.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                if let Some(jpeg) = tick.snapshot {
+                    let _ = client.publish_snapshot(jpeg).await;
+                }
             }
             _ = go_offline => {
                 if let Some((_, period, away)) = offline {

@@ -27,10 +27,15 @@ pub enum Kind {
     Smoke,
     /// Motion sensor: motion events.
     Motion,
+    /// Camera: a small JPEG snapshot every period on `devices/{id}/snapshot`
+    /// (retained), and now and then motion (`{"motion": true}`, then `false`).
+    Camera,
 }
 
 impl Kind {
-    /// Every kind, in the order `--create` cycles through them.
+    /// The kinds `--create` cycles through, in that order, and the demo home has. A
+    /// camera is asked for by name (`--kind camera`, the CSV, the simulation file): its
+    /// snapshots weigh a kilobyte and more where a reading weighs tens of bytes.
     pub const ALL: [Kind; 8] = [
         Kind::Temperature,
         Kind::Switch,
@@ -53,6 +58,7 @@ impl Kind {
             Kind::Lock => "lock",
             Kind::Smoke => "smoke",
             Kind::Motion => "motion",
+            Kind::Camera => "camera",
         }
     }
 
@@ -60,6 +66,7 @@ impl Kind {
     pub fn parse(text: &str) -> Option<Kind> {
         Kind::ALL
             .into_iter()
+            .chain([Kind::Camera])
             .find(|kind| kind.name() == text.trim())
     }
 
@@ -74,6 +81,7 @@ impl Kind {
             Kind::Thermostat => "thermostat",
             Kind::Lock => "lock",
             Kind::Smoke => "smoke",
+            Kind::Camera => "camera",
         }
     }
 }
@@ -93,6 +101,10 @@ pub struct Sim {
     locked: bool,
     battery: f64,
     alarm: bool,
+    /// Snapshots taken so far (a camera's frame counter).
+    frames: u64,
+    /// Where a camera's passer-by stands while there is motion.
+    figure: Option<usize>,
 }
 
 /// What a tick produced: readings to publish as data, events to publish.
@@ -100,6 +112,8 @@ pub struct Sim {
 pub struct Tick {
     pub data: Option<Value>,
     pub events: Vec<Value>,
+    /// A camera's JPEG, for `devices/{id}/snapshot` (retained).
+    pub snapshot: Option<Vec<u8>>,
 }
 
 impl Sim {
@@ -119,6 +133,8 @@ impl Sim {
             locked: true,
             battery: random.range(60.0, 100.0),
             alarm: false,
+            frames: 0,
+            figure: None,
             random,
         }
     }
@@ -148,6 +164,7 @@ impl Sim {
             Kind::Lock => json!({ "locked": self.locked, "battery": self.battery.floor() }),
             Kind::Smoke => json!({ "smoke": self.alarm, "battery": self.battery.floor() }),
             Kind::Motion => json!({ "battery": self.battery.floor() }),
+            Kind::Camera => json!({ "motion": self.figure.is_some() }),
         }
     }
 
@@ -169,7 +186,7 @@ impl Sim {
             Kind::Lock | Kind::Smoke | Kind::Motion => {
                 self.battery = (self.battery - self.random.range(0.0, 0.05)).max(0.0);
             }
-            Kind::Relay | Kind::Dimmer => {}
+            Kind::Relay | Kind::Dimmer | Kind::Camera => {}
         }
         match self.kind {
             Kind::Smoke => {
@@ -187,6 +204,7 @@ impl Sim {
                 tick.events
                     .push(json!({"type": "motion", "action": "detected"}));
             }
+            Kind::Camera => self.camera_frame(&mut tick),
             _ => {}
         }
         tick.data = Some(self.state());
@@ -254,6 +272,29 @@ impl Sim {
             _ => return None,
         };
         Some(result.map(|()| self.state()))
+    }
+
+    /// A camera's period: someone walks by now and then (motion while they are in
+    /// the picture: an event when they appear and one when they have gone), and a
+    /// snapshot of the scene.
+    fn camera_frame(&mut self, tick: &mut Tick) {
+        self.frames += 1;
+        self.figure = match self.figure {
+            None if self.random.chance(0.1) => {
+                tick.events.push(json!({"motion": true}));
+                Some(0)
+            }
+            Some(column) if column >= 11 => {
+                tick.events.push(json!({"motion": false}));
+                None
+            }
+            Some(column) => Some(column + 3),
+            None => None,
+        };
+        tick.snapshot = Some(super::snapshot::jpeg(super::snapshot::Scene {
+            frame: self.frames,
+            figure: self.figure,
+        }));
     }
 
     fn set_brightness(&mut self, value: &Value) -> Result<(), String> {
@@ -324,5 +365,33 @@ mod tests {
             .as_f64()
             .expect("a number");
         assert!((temperature - 25.0).abs() < 1.5, "{temperature}");
+    }
+
+    #[test]
+    fn cameras_send_snapshots_and_motion_that_starts_and_ends() {
+        let mut camera = sim(Kind::Camera);
+        assert_eq!(Kind::parse("camera"), Some(Kind::Camera));
+        assert_eq!(Kind::Camera.registry_kind(), "camera");
+        let mut events = Vec::new();
+        let mut snapshots = Vec::new();
+        for _ in 0..300 {
+            let tick = camera.tick();
+            events.extend(tick.events);
+            snapshots.push(tick.snapshot.expect("a snapshot every period"));
+        }
+        assert!(
+            snapshots
+                .iter()
+                .all(|jpeg| jpeg.starts_with(&[0xff, 0xd8, 0xff]))
+        );
+        assert_ne!(snapshots[0], snapshots[1]);
+        assert!(events.contains(&json!({"motion": true})), "{events:?}");
+        // Every motion ends before the next begins.
+        let mut moving = false;
+        for event in &events {
+            let now = event["motion"].as_bool().expect("a motion event");
+            assert_ne!(now, moving, "{events:?}");
+            moving = now;
+        }
     }
 }

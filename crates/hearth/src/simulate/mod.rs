@@ -17,6 +17,7 @@
 pub mod fleet;
 pub mod kinds;
 pub mod setup;
+pub mod snapshot;
 
 use crate::cli::StoreArgs;
 use crate::config::HearthConfig;
