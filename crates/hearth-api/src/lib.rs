@@ -98,6 +98,7 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::groups::router())
         .merge(routes::apps::router())
         .merge(routes::devices::router())
+        .merge(routes::layouts::router())
         .merge(routes::history::router())
         .merge(routes::commands::router())
         .merge(routes::automations::router())

@@ -12,6 +12,8 @@
 //!   place (issue 14) against those who may not.
 //! - `api/errors.rs`: error shapes for bad input.
 //! - `api/fuzz_findings.rs`: what schemathesis found (issue 16), one test each.
+//! - `api/layouts.rs`: topic layouts (issue 18): set, read, cleared, refused by field,
+//!   and against members, viewers and outsiders.
 //! - `api/log_level.rs`: changing the log filter while running, against intruders.
 //! - `api/notification_intruders.rs`: notification preferences and Web Push
 //!   subscriptions (issue 15), each person's own only.
@@ -36,6 +38,8 @@ mod automations;
 mod errors;
 #[path = "api/fuzz_findings.rs"]
 mod fuzz_findings;
+#[path = "api/layouts.rs"]
+mod layouts;
 #[path = "api/log_level.rs"]
 mod log_level;
 #[path = "api/notification_intruders.rs"]

@@ -14,6 +14,7 @@ export enum StoreId {
   Alerts = 'alerts',
   AlertRules = 'alert-rules',
   Firmware = 'firmware',
+  Capabilities = 'capabilities',
   Discovered = 'discovered',
   Snapshots = 'snapshots',
 }
@@ -35,4 +36,4 @@ export const ROLES = ['owner', 'admin', 'member', 'viewer'] as const
 export const PERMISSIONS = ['view', 'control', 'manage'] as const
 
 /** The kinds a device can be given in the app (the hub accepts any string). */
-export const DEVICE_KINDS = ['sensor', 'switch', 'relay', 'light', 'thermostat', 'lock', 'smoke', 'camera', 'gateway']
+export const DEVICE_KINDS = ['sensor', 'switch', 'relay', 'light', 'thermostat', 'cover', 'lock', 'smoke', 'camera', 'gateway']

@@ -6,6 +6,7 @@ import { computed, watch, type WatchStopHandle } from 'vue'
 import { fetchMqttCredentials } from '@/api/mqtt'
 import { useAlertStore } from '@/stores/alerts'
 import { useAuthStore } from '@/stores/auth'
+import { useCapabilityStore } from '@/stores/capabilities'
 import { useConfirmationStore } from '@/stores/confirmations'
 import { useDeviceStore } from '@/stores/devices'
 import { useFirmwareStore } from '@/stores/firmware'
@@ -15,6 +16,7 @@ import { useSnapshotStore } from '@/stores/snapshots'
 import { snapshotTopics } from '@/utils/camera'
 import { createLiveClient, type LiveClient } from './client'
 import { groupTopics, parseHubTopic } from './hubTopics'
+import { capabilitiesTopic } from '@/utils/capabilities'
 import { deviceTopics } from './topics'
 
 let client: LiveClient | null = null
@@ -29,6 +31,7 @@ export function startLive(): void {
   const notifications = useNotificationStore()
   const alerts = useAlertStore()
   const firmware = useFirmwareStore()
+  const capabilities = useCapabilityStore()
   const snapshots = useSnapshotStore()
   let lost = false
   client = createLiveClient({
@@ -40,7 +43,7 @@ export function startLive(): void {
       else if (hub?.kind === 'notifications') notifications.applyMessage(payload)
       else if (hub?.kind === 'alerts') alerts.applyMessage(payload)
       else if (hub?.kind === 'rollouts') firmware.applyMessage(payload)
-      else live.applyMessage(topic, payload)
+      else if (!capabilities.applyMessage(topic, payload)) live.applyMessage(topic, payload)
     },
     onState: (state) => {
       // Whatever happened while the connection was down is fetched once it is back.
@@ -59,7 +62,7 @@ export function startLive(): void {
     onUnauthorized: () => auth.clear(),
   })
   const topics = computed(() => [
-    ...devices.devices.flatMap((device) => deviceTopics(device.id)),
+    ...devices.devices.flatMap((device) => [...deviceTopics(device.id), capabilitiesTopic(device.id)]),
     ...snapshotTopics(devices.devices),
     ...groupTopics(auth.groups.map((group) => group.id)),
   ])

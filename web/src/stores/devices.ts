@@ -4,7 +4,9 @@ import { computed, ref } from 'vue'
 import { fetchCommands, sendCommand } from '@/api/commands'
 import { fetchDevices } from '@/api/devices'
 import { StoreId, SWITCHABLE_KINDS } from '@/enum'
+import type { ControlCommand } from '@/types/capability'
 import type { Device } from '@/types/models'
+import { hasControls, resolveCapabilities } from '@/utils/capabilities'
 import { useLiveStore, type LiveState } from './live'
 
 export interface DeviceFilters {
@@ -16,6 +18,9 @@ export interface DeviceFilters {
 
 export const isSwitchable = (device: Pick<Device, 'kind'>) =>
   (SWITCHABLE_KINDS as readonly string[]).includes(device.kind)
+
+/** Whether a device has controls (by its metadata or kind), so its confirmed state is worth seeding. */
+const isControllable = (device: Device) => isSwitchable(device) || hasControls(resolveCapabilities(device).capabilities)
 
 /** Devices that match every filter that is set. */
 export function filterDevices(devices: Device[], filters: DeviceFilters, live: Record<string, LiveState>): Device[] {
@@ -60,8 +65,8 @@ export const useDeviceStore = defineStore(StoreId.Devices, () => {
       loadedGroup.value = group
       const live = useLiveStore()
       for (const device of page.items) live.seed(device)
-      // A switch shows what its device last confirmed; that lives in the command log.
-      await Promise.all(page.items.filter(isSwitchable).map(async (device) => {
+      // A control shows what its device last confirmed; that lives in the command log.
+      await Promise.all(page.items.filter(isControllable).map(async (device) => {
         const commands = await fetchCommands(device.id, 10).catch(() => [])
         const confirmed = commands.find((command) => command.status === 'acked' && command.reported_state)
         if (confirmed) live.seedReported(device.id, confirmed)
@@ -89,5 +94,12 @@ export const useDeviceStore = defineStore(StoreId.Devices, () => {
     return command
   }
 
-  return { devices, loading, loadedGroup, rooms, kinds, load, upsert, remove, setSwitch }
+  /** Sends a control's command; the live store shows its value pending until the device answers. */
+  async function sendControl(id: string, control: string, request: ControlCommand) {
+    const command = await sendCommand(id, request.name, request.params)
+    useLiveStore().trackControl(id, control, command, request)
+    return command
+  }
+
+  return { devices, loading, loadedGroup, rooms, kinds, load, upsert, remove, setSwitch, sendControl }
 })

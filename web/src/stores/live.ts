@@ -1,8 +1,9 @@
 /**
  * What devices are doing right now, fed by MQTT messages (`applyMessage`) and seeded from
- * the API. Switching state is only ever what the device reported: a toggle is `pending`
- * until a `command-status` for its command says `acked` (with the device's state) or
- * `failed`/`timeout`.
+ * the API. Controlled state is only ever what the device reported: a toggle (or any
+ * control: brightness, setpoint, lock...) is `pending` with the value asked for until a
+ * `command-status` for its command says `acked` (with the device's state, merged into its
+ * readings) or `failed`/`timeout`.
  */
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
@@ -10,6 +11,7 @@ import { StoreId } from '@/enum'
 import type { ConnectionState } from '@/mqtt/client'
 import { isFinalStatus, statusPresence, statusRank } from '@/mqtt/protocol'
 import { parseDeviceTopic } from '@/mqtt/topics'
+import type { ControlCommand } from '@/types/capability'
 import type { CommandStatusMessage, Device } from '@/types/models'
 
 export interface LiveState {
@@ -28,6 +30,15 @@ export interface SwitchCommand {
   error?: string
 }
 
+/** The latest command of one control of a device (`brightness`, `setpoint`, `lock`...). */
+export interface ControlRequest {
+  id: string
+  status: string
+  /** The command sent: its params are the value shown as pending. */
+  command: ControlCommand
+  error?: string
+}
+
 export const isFinal = isFinalStatus
 
 function parseJson(text: string): unknown {
@@ -43,6 +54,8 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
   const devices = ref<Record<string, LiveState>>({})
   /** The latest switch command per device, by device id. */
   const switching = ref<Record<string, SwitchCommand>>({})
+  /** The latest command per control, by device id, then control name. */
+  const controls = ref<Record<string, Record<string, ControlRequest>>>({})
   /** Statuses seen for commands not (yet) known here: an ack can beat the POST's reply. */
   const early = new Map<string, CommandStatusMessage>()
   /** Bumped on every command status, so that command logs know to refresh. */
@@ -67,7 +80,10 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
   function seedReported(device: string, command: { status: string; reported_state?: Record<string, unknown> | null }) {
     const state = entry(device)
     const reported = command.reported_state
-    if (state.on === null && command.status === 'acked' && typeof reported?.on === 'boolean') state.on = reported.on
+    if (command.status !== 'acked' || !reported || typeof reported !== 'object') return
+    if (state.on === null && typeof reported.on === 'boolean') state.on = reported.on
+    const missing = Object.entries(reported).filter(([key]) => !(key in state.readings))
+    if (missing.length) state.readings = { ...state.readings, ...Object.fromEntries(missing) }
   }
 
   function applyMessage(topic: string, payload: string, now = Date.now()) {
@@ -107,11 +123,17 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
   function applyCommand(command: CommandStatusMessage) {
     commandSeq.value += 1
     const reported = command.reported_state
-    if (command.status === 'acked' && reported && typeof reported.on === 'boolean') {
-      entry(command.device).on = reported.on
+    if (command.status === 'acked' && reported && typeof reported === 'object' && !Array.isArray(reported)) {
+      // What the device says its state is now: the controls show it as confirmed.
+      const state = entry(command.device)
+      state.readings = { ...state.readings, ...reported }
+      if (typeof reported.on === 'boolean') state.on = reported.on
     }
-    const current = switching.value[command.device]
-    if (!current || current.id !== command.id) {
+    const switched = switching.value[command.device]
+    const current = switched?.id === command.id
+      ? switched
+      : Object.values(controls.value[command.device] ?? {}).find((request) => request.id === command.id)
+    if (!current) {
       early.set(command.id, command)
       if (early.size > 200) early.delete(early.keys().next().value as string)
       return
@@ -133,6 +155,20 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     }
   }
 
+  /** Records a control's command just sent (from the POST's reply). */
+  function trackControl(device: string, control: string, command: { id: string; status: string }, sent: ControlCommand) {
+    controls.value[device] = { ...controls.value[device], [control]: { id: command.id, status: command.status, command: sent } }
+    const seen = early.get(command.id)
+    if (seen) {
+      early.delete(command.id)
+      applyCommand(seen)
+    }
+  }
+
+  function controlRequest(device: string, control: string): ControlRequest | undefined {
+    return controls.value[device]?.[control]
+  }
+
   function isPending(device: string): boolean {
     const command = switching.value[device]
     return command !== undefined && !isFinal(command.status)
@@ -145,8 +181,12 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
   function reset() {
     devices.value = {}
     switching.value = {}
+    controls.value = {}
     early.clear()
   }
 
-  return { connection, devices, switching, commandSeq, entry, seed, seedReported, applyMessage, applyCommand, trackSwitch, isPending, setConnection, reset }
+  return {
+    connection, devices, switching, controls, commandSeq, entry, seed, seedReported, applyMessage, applyCommand,
+    trackSwitch, trackControl, controlRequest, isPending, setConnection, reset,
+  }
 })

@@ -12,6 +12,7 @@ pub mod firmware;
 pub mod groups;
 pub mod history;
 pub mod hooks;
+pub mod layouts;
 pub mod log_level;
 pub mod notifications;
 pub mod ops;
