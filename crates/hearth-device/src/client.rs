@@ -64,7 +64,15 @@ impl DeviceClient {
     pub fn connect(config: DeviceConfig) -> (DeviceClient, Commands) {
         let status_topic = topic::status(&config.id);
         let mut options = MqttOptions::new(config.id.as_str(), config.host.clone(), config.port);
-        options.set_credentials(config.id.as_str(), config.secret.clone());
+        // A device with a client certificate logs in with it alone (docs/tls.md).
+        if !config.secret.is_empty() || config.tls.is_none() {
+            options.set_credentials(config.id.as_str(), config.secret.clone());
+        }
+        if let Some(tls) = &config.tls {
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls.clone()),
+            ));
+        }
         options.set_keep_alive(Duration::from_secs(config.keep_alive_secs.max(5)));
         options.set_clean_start(true);
         options.set_connection_timeout(10);

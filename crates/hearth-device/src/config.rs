@@ -32,6 +32,9 @@ pub struct DeviceConfig {
     /// Retained `online` on `devices/{id}/status` at every connect (and the retained
     /// `offline` will). Off only for tests of presence without status.
     pub announce_status: bool,
+    /// MQTTS: the TLS client configuration (see [`crate::DeviceTls`]); `None` is plain
+    /// MQTT over TCP, for a hub on the same board or a trusted LAN.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl DeviceConfig {
@@ -54,6 +57,7 @@ impl DeviceConfig {
             queue: 64,
             inflight: 32,
             announce_status: true,
+            tls: None,
         }
     }
 }

@@ -24,16 +24,20 @@
 //! - `client`: [`DeviceClient`], [`ConnectionState`], the connection task.
 //! - `command`: [`Command`], [`Ack`], [`Commands`], [`CommandHandler`], [`dispatch`].
 //! - `ota`: [`ota::OtaHandler`], the `ota` command: download, verify, install, report.
+//! - `tls`: [`DeviceTls`], MQTTS with the hub's CA (or the system's roots) and an
+//!   optional client certificate.
 
 mod client;
 mod command;
 mod config;
 pub mod ota;
+mod tls;
 
 pub use client::{ConnectionState, DeviceClient};
 pub use command::{Ack, Command, CommandHandler, Commands, dispatch};
 pub use config::{Backoff, DeviceConfig, SplitMix};
 pub use hearth_model::DeviceId;
+pub use tls::{DeviceTls, TlsError};
 
 /// Why a device could not do what it was asked.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

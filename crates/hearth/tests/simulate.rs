@@ -36,6 +36,7 @@ fn options(hub: &TestHub, ota_dir: &std::path::Path) -> FleetOptions {
         seed: 7,
         queue: 16,
         ota_dir: ota_dir.to_owned(),
+        tls: None,
     }
 }
 

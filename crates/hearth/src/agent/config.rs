@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// `mqtt://host:port` (port 1883 when left out).
+    /// `mqtt://host:port` (port 1883 when left out) or `mqtts://host:port` (8883).
     pub hub: String,
     /// The device id, as registered on the hub (`hearth device add`).
     pub device: String,
@@ -39,6 +39,22 @@ pub struct AgentConfig {
     #[serde(default, rename = "exec")]
     pub execs: Vec<ExecConfig>,
     pub ota: Option<OtaConfig>,
+    /// `[tls]`: for `mqtts://`, the hub's CA and the device's own certificate.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// `[tls]` (docs/tls.md): whom to trust and what to present over `mqtts://`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The CA that signed the hub's certificate (`hearth tls dev-cert`'s
+    /// `hearth-ca.pem`); left out, the system's roots are trusted.
+    pub ca_file: Option<PathBuf>,
+    /// The device's certificate and key (`hearth device add --cert`): with them the
+    /// agent needs no secret.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[ota]`: firmware updates (docs/ota.md): the hub's `ota` command is downloaded into
@@ -275,9 +291,20 @@ impl AgentConfig {
         hearth_model::DeviceId::new(&self.device)
             .map_err(|error| format!("device {:?}: {error}", self.device))?;
         self.hub_address()?;
+        let (_, _, tls) = self.hub_parts()?;
+        let has_cert = match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), Some(_)) => true,
+            (None, None) => false,
+            _ => return Err("[tls]: give cert_file and key_file together".into()),
+        };
+        if !tls && (has_cert || self.tls.ca_file.is_some()) {
+            return Err("[tls] is set but hub is not an mqtts:// address".into());
+        }
         match (&self.secret, &self.secret_file) {
             (Some(_), Some(_)) => return Err("give secret or secret_file, not both".into()),
-            (None, None) => return Err("secret_file (or secret) is missing".into()),
+            (None, None) if !has_cert => {
+                return Err("secret_file (or secret, or a [tls] certificate) is missing".into());
+            }
             _ => {}
         }
         let mut commands = std::collections::HashSet::new();
@@ -314,14 +341,37 @@ impl AgentConfig {
         Ok(())
     }
 
+    /// The device's TLS settings when `hub` is `mqtts://`, with its files read now.
+    pub fn device_tls(&self) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, String> {
+        if !self.hub_parts()?.2 {
+            return Ok(None);
+        }
+        let tls = hearth_device::DeviceTls {
+            ca_file: self.tls.ca_file.clone(),
+            identity: self.tls.cert_file.clone().zip(self.tls.key_file.clone()),
+        };
+        tls.client_config()
+            .map(Some)
+            .map_err(|error| format!("[tls]: {error}"))
+    }
+
     /// The hub's host and port from `hub`.
     pub fn hub_address(&self) -> Result<(String, u16), String> {
-        let rest = self.hub.strip_prefix("mqtt://").ok_or_else(|| {
-            format!(
-                "hub {:?}: only mqtt://host:port is supported (the device runtime has no TLS yet)",
+        self.hub_parts().map(|(host, port, _)| (host, port))
+    }
+
+    /// The hub's host, port and whether it is `mqtts://`.
+    pub fn hub_parts(&self) -> Result<(String, u16, bool), String> {
+        let (rest, tls, default_port) = if let Some(rest) = self.hub.strip_prefix("mqtt://") {
+            (rest, false, 1883)
+        } else if let Some(rest) = self.hub.strip_prefix("mqtts://") {
+            (rest, true, 8883)
+        } else {
+            return Err(format!(
+                "hub {:?}: give mqtt://host:port or mqtts://host:port",
                 self.hub
-            )
-        })?;
+            ));
+        };
         let rest = rest.trim_end_matches('/');
         let bad_port = || format!("hub {:?}: bad port", self.hub);
         let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
@@ -329,19 +379,19 @@ impl AgentConfig {
             let (host, after) = bracketed.split_once(']').ok_or_else(bad_port)?;
             match after.strip_prefix(':') {
                 Some(port) => (host, port.parse().map_err(|_| bad_port())?),
-                None if after.is_empty() => (host, 1883),
+                None if after.is_empty() => (host, default_port),
                 None => return Err(bad_port()),
             }
         } else {
             match rest.rsplit_once(':') {
                 Some((host, port)) => (host, port.parse().map_err(|_| bad_port())?),
-                None => (rest, 1883),
+                None => (rest, default_port),
             }
         };
         if host.is_empty() {
             return Err(format!("hub {:?}: no host", self.hub));
         }
-        Ok((host.to_owned(), port))
+        Ok((host.to_owned(), port, tls))
     }
 
     /// The secret, read from `secret_file` when given; warns when that file is readable
@@ -350,7 +400,10 @@ impl AgentConfig {
         if let Some(secret) = &self.secret {
             return Ok(secret.clone());
         }
-        let path = self.secret_file.as_ref().expect("checked");
+        // Checked at load: without a secret, the [tls] certificate is the credential.
+        let Some(path) = self.secret_file.as_ref() else {
+            return Ok(String::new());
+        };
         let text = std::fs::read_to_string(path)
             .map_err(|error| format!("cannot read secret_file {}: {error}", path.display()))?;
         if let Some(warning) = loose_permissions(path) {
@@ -445,14 +498,37 @@ restart = "on-failure"
     }
 
     #[test]
+    fn tls_needs_mqtts_and_a_certificate_needs_its_key() {
+        let with = |hub: &str, tls: &str| {
+            AgentConfig::from_toml(&format!(
+                "{}\n[tls]\n{tls}\n",
+                FULL.replace("mqtt://hub.local:1883", hub)
+            ))
+        };
+        let error = with("mqtt://hub.local:1883", "ca_file = \"/ca.pem\"").unwrap_err();
+        assert!(error.contains("not an mqtts://"), "{error}");
+        let error = with("mqtts://hub.local", "cert_file = \"/c.pem\"").unwrap_err();
+        assert!(error.contains("together"), "{error}");
+        let config = with("mqtts://hub.local", "ca_file = \"/ca.pem\"").unwrap();
+        assert_eq!(
+            config.hub_parts().unwrap(),
+            ("hub.local".into(), 8883, true)
+        );
+        // A certificate is a credential: no secret needed with one.
+        let certified = FULL
+            .replace("mqtt://hub.local:1883", "mqtts://hub.local")
+            .replace("secret_file = \"/etc/hearth-agent/secret\"", "");
+        let certified =
+            format!("{certified}\n[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n");
+        let config = AgentConfig::from_toml(&certified).unwrap();
+        assert_eq!(config.read_secret().unwrap(), "");
+    }
+
+    #[test]
     fn inconsistent_files_are_refused() {
         for (from, to, why) in [
             ("line = 27", "line = 17", "used twice"),
-            (
-                "mqtt://hub.local:1883",
-                "mqtts://hub.local:8883",
-                "only mqtt://",
-            ),
+            ("mqtt://hub.local:1883", "tcp://hub.local:1883", "mqtts://"),
             ("device = \"porch-pi\"", "device = \"a/b\"", "device"),
             ("secret_file = \"/etc/hearth-agent/secret\"", "", "missing"),
             ("as = \"heartbeat\"", "as = \"event\"", "[system]"),

@@ -58,6 +58,7 @@ impl Agent {
     pub async fn start(config: AgentConfig, gpio: Arc<dyn Gpio>) -> anyhow::Result<Agent> {
         let (host, port) = config.hub_address().map_err(anyhow::Error::msg)?;
         let secret = config.read_secret().map_err(anyhow::Error::msg)?;
+        let tls = config.device_tls().map_err(anyhow::Error::msg)?;
         let id = DeviceId::new(&config.device).map_err(|e| anyhow::anyhow!("{e}"))?;
         let queue = DiskQueue::open(
             &config.queue.path,
@@ -86,6 +87,7 @@ impl Agent {
             )?);
         }
         let mut device = DeviceConfig::new(host, port, id, secret);
+        device.tls = tls.clone();
         device.heartbeat_secs = config.heartbeat_secs;
         device.backoff = hearth_device::Backoff {
             initial: std::time::Duration::from_millis(config.reconnect_min_ms.max(10)),
@@ -99,10 +101,12 @@ impl Agent {
             let installer = Arc::new(sources::CommandInstaller {
                 config: ota.clone(),
             });
-            handlers.push(Arc::new(hearth_device::ota::OtaHandler::new(
-                ota.dir.clone(),
-                installer,
-            )));
+            let mut handler = hearth_device::ota::OtaHandler::new(ota.dir.clone(), installer);
+            // Firmware comes from the hub's HTTPS with the same trust as its MQTTS.
+            if let Some(tls) = &tls {
+                handler = handler.with_tls(tls.clone());
+            }
+            handlers.push(Arc::new(handler));
             let version = ota
                 .version_file
                 .as_ref()

@@ -78,6 +78,8 @@ pub struct FleetOptions {
     pub queue: usize,
     /// Where firmware updates are downloaded to (a directory per device).
     pub ota_dir: PathBuf,
+    /// MQTTS (`--tls-ca`): every device checks the hub's certificate with it.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// What the fleet did so far (for the periodic log line and tests).
@@ -112,6 +114,7 @@ impl Fleet {
             );
             config.heartbeat_secs = device.behaviour.heartbeat_secs.unwrap_or(60);
             config.queue = options.queue;
+            config.tls = options.tls.clone();
             config.backoff.initial = Duration::from_millis(500);
             config.backoff.max = Duration::from_secs(30);
             let (client, commands) = DeviceClient::connect(config);

@@ -35,9 +35,13 @@ use std::time::Duration;
 /// `hearth simulate`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// The hub's MQTT (TCP) address.
+    /// The hub's MQTT (TCP) address; its MQTTS address with --tls-ca.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:1883")]
     pub mqtt: String,
+    /// Connect over MQTTS, trusting the CA in this PEM file (`hearth tls dev-cert`'s
+    /// hearth-ca.pem); the host in --mqtt must be a name the certificate carries.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// Register the demo home (group "Demo home / 演示家庭", application demo, 12
     /// devices of every kind) if it is missing, and run it.
     #[arg(long, conflicts_with_all = ["create", "count", "devices"])]
@@ -175,6 +179,17 @@ pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<(
         seed: args.seed.or(file.seed).unwrap_or(0),
         queue: if args.count.is_some() { 8 } else { 64 },
         ota_dir: std::env::temp_dir().join(format!("hearth-simulate-{}", std::process::id())),
+        tls: match &args.tls_ca {
+            Some(ca) => Some(
+                hearth_device::DeviceTls {
+                    ca_file: Some(ca.clone()),
+                    identity: None,
+                }
+                .client_config()
+                .context("--tls-ca")?,
+            ),
+            None => None,
+        },
     };
     let total = devices.len();
     let fleet = Fleet::start(devices, &options);

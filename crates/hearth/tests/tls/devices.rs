@@ -11,7 +11,7 @@ use std::process::Output;
 use std::time::Duration;
 
 /// Runs `hearth ARGS` on the hub's data directory and database.
-async fn hearth(tls: &TlsHub, args: &[&str]) -> Output {
+pub(crate) async fn hearth(tls: &TlsHub, args: &[&str]) -> Output {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
         .arg("--data-dir")
         .arg(&tls.data_dir)
@@ -30,9 +30,9 @@ async fn hearth(tls: &TlsHub, args: &[&str]) -> Output {
 }
 
 /// A device's certificate and key files.
-struct Identity {
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct Identity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Identity {
@@ -45,7 +45,7 @@ impl Identity {
 }
 
 /// Registers `id` with a certificate written into `dir`.
-async fn add_with_cert(tls: &TlsHub, id: &str, dir: &Path) -> Identity {
+pub(crate) async fn add_with_cert(tls: &TlsHub, id: &str, dir: &Path) -> Identity {
     let out = dir.to_str().unwrap();
     hearth(tls, &["device", "add", id, "--cert", "--out", out]).await;
     let identity = Identity::in_dir(dir, id);

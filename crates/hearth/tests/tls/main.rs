@@ -8,7 +8,11 @@
 //!   broken renewal keeps the previous certificate.
 //! - Devices log in with client certificates (`devices.rs`), and intruders with the
 //!   wrong ones do not.
+//! - `hearth-device`'s runtime (what `hearth agent` and `hearth simulate` run) logs in
+//!   over MQTTS with a secret or a certificate, and refuses a hub it does not trust
+//!   (`device_runtime.rs`).
 
+mod device_runtime;
 mod devices;
 mod wire;
 
