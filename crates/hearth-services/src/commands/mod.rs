@@ -19,8 +19,11 @@
 //! # Layout
 //! - `service`: [`Commands`], the handle (send, get, list, shutdown), and [`record_new`].
 //! - `worker`: the task: delivery, answers, deadlines, adoption of CLI commands.
+//! - `encode`: [`CommandEncoder`], the seam for devices with a topic layout.
 
+mod encode;
 mod service;
 mod worker;
 
+pub use encode::CommandEncoder;
 pub use service::{CommandConfig, CommandCounters, CommandError, Commands, record_new};

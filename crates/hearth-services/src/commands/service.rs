@@ -126,6 +126,18 @@ impl Commands {
         presence: broadcast::Receiver<PresenceEvent>,
         config: CommandConfig,
     ) -> Result<Commands, CommandError> {
+        Commands::start_with_encoder(store, bus, presence, config, None).await
+    }
+
+    /// [`Commands::start`] with an `encoder` asked before each delivery (devices with a
+    /// topic layout get their commands in their own form).
+    pub async fn start_with_encoder(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        presence: broadcast::Receiver<PresenceEvent>,
+        config: CommandConfig,
+        encoder: Option<Arc<dyn super::CommandEncoder>>,
+    ) -> Result<Commands, CommandError> {
         let open = store.open_commands().await?;
         let (events, events_rx) = mpsc::unbounded_channel();
         bus.intercept(
@@ -147,6 +159,7 @@ impl Commands {
             counters.clone(),
             outcomes.clone(),
             open,
+            encoder,
         );
         let task = tokio::spawn(worker.run(events_rx, presence));
         Ok(Commands {
@@ -197,6 +210,17 @@ impl Commands {
             .send(Event::Send { request, reply })
             .map_err(|_| CommandError::Stopped)?;
         answer.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// A foreign acknowledgement (a message on a layout's `ack` rule): the device's
+    /// oldest command in flight is acked, with `state` (what the device reported) as
+    /// its reported state. Such devices cannot name the command they answer, so the
+    /// oldest sent one is the one answered.
+    pub fn foreign_ack(&self, device: &str, state: Option<Value>) {
+        let _ = self.inner.events.send(Event::ForeignAck {
+            device: device.into(),
+            state,
+        });
     }
 
     /// A command by id (from the store: final ones too).

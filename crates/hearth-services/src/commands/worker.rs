@@ -42,6 +42,11 @@ pub(super) enum Event {
         correlation: Option<bytes::Bytes>,
         ack: Option<AckToken>,
     },
+    /// A foreign device's acknowledgement: its oldest sent command is acked.
+    ForeignAck {
+        device: Arc<str>,
+        state: Option<Value>,
+    },
     /// Stop after what is queued before this.
     Stop,
 }
@@ -62,6 +67,8 @@ pub(super) struct Worker {
     open: HashMap<String, Open>,
     /// Every open command's deadline, soonest first: the task sleeps until the first.
     deadlines: BTreeSet<(Millis, String)>,
+    /// Puts commands in the form of devices with a topic layout.
+    encoder: Option<Arc<dyn super::CommandEncoder>>,
 }
 
 impl Worker {
@@ -73,6 +80,7 @@ impl Worker {
         counters: Arc<CommandCounters>,
         outcomes: broadcast::Sender<Command>,
         open: Vec<Command>,
+        encoder: Option<Arc<dyn super::CommandEncoder>>,
     ) -> Worker {
         let mut worker = Worker {
             store,
@@ -82,6 +90,7 @@ impl Worker {
             outcomes,
             open: HashMap::new(),
             deadlines: BTreeSet::new(),
+            encoder,
         };
         for command in open {
             worker.put(command);
@@ -115,6 +124,9 @@ impl Worker {
                         if stored && let Some(token) = ack {
                             token.accept();
                         }
+                    }
+                    Some(Event::ForeignAck { device, state }) => {
+                        self.foreign_ack(&device, state).await;
                     }
                     Some(Event::Stop) | None => return,
                 },
@@ -313,12 +325,40 @@ impl Worker {
         else {
             return;
         };
-        let topic = topic::command(&command.device, &command.name);
-        let mut envelope =
-            Envelope::new(topic.as_str(), command.params.to_string()).with_qos(Qos::AtLeastOnce);
-        envelope.response_topic = Some(topic::command_ack(&command.device, &command.name).into());
+        let mut envelope = match self
+            .encoder
+            .as_ref()
+            .and_then(|encoder| encoder.encode(&command))
+        {
+            None => {
+                let topic = topic::command(&command.device, &command.name);
+                let mut envelope = Envelope::new(topic.as_str(), command.params.to_string())
+                    .with_qos(Qos::AtLeastOnce);
+                envelope.response_topic =
+                    Some(topic::command_ack(&command.device, &command.name).into());
+                envelope.content_type = Some("application/json".into());
+                envelope
+            }
+            Some(Ok(rendered)) => {
+                let mut envelope =
+                    Envelope::new(rendered.topic, rendered.payload).with_qos(Qos::AtLeastOnce);
+                if rendered.json {
+                    envelope.content_type = Some("application/json".into());
+                }
+                envelope
+            }
+            Some(Err(reason)) => {
+                let mut failed = command.clone();
+                failed.status = CommandStatus::Failed;
+                failed.result = Some(json!({ "reason": reason }));
+                failed.finished_at_ms = Some(now_millis());
+                if !self.commit(failed).await {
+                    self.retry(&command);
+                }
+                return;
+            }
+        };
         envelope.correlation_data = Some(bytes::Bytes::from(command.id.clone()));
-        envelope.content_type = Some("application/json".into());
         if let Err(error) = self.bus.publish(envelope).await {
             self.counters
                 .publish_failures
@@ -426,6 +466,28 @@ impl Worker {
         command.reported_state = body.get("state").cloned();
         command.finished_at_ms = Some(now_millis());
         self.commit(command).await
+    }
+
+    /// Acks `device`'s oldest sent command (a foreign device's answer names none).
+    async fn foreign_ack(&mut self, device: &str, state: Option<Value>) {
+        let Some(mut command) = self
+            .open
+            .values()
+            .map(|open| &open.command)
+            .filter(|command| {
+                command.device.as_str() == device && command.status == CommandStatus::Sent
+            })
+            .min_by_key(|command| (command.sent_at_ms, command.created_at_ms))
+            .cloned()
+        else {
+            return;
+        };
+        command.status = CommandStatus::Acked;
+        command.reported_state = state;
+        command.finished_at_ms = Some(now_millis());
+        // A failed write leaves it sent: the device's next report acks it again, or it
+        // times out.
+        self.commit(command).await;
     }
 
     async fn device_online(&mut self, device: &str) {
