@@ -88,6 +88,16 @@ impl IngestQueue {
 
 impl Interceptor for IngestQueue {
     fn intercept(&self, message: &Envelope, ack: Option<AckToken>) {
+        // Only history is the writer's to wait for. Anything else under `devices/+/+`,
+        // above all a camera's snapshot (up to `max_packet_size` of JPEG, see
+        // docs/cameras.md), is acknowledged at once: nothing of it is stored, so neither
+        // its PUBACK nor the queue's memory should wait on a commit that is not about it.
+        if !is_history(&message.topic) {
+            if let Some(token) = ack {
+                token.accept();
+            }
+            return;
+        }
         let item = Item {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
@@ -108,5 +118,45 @@ impl Interceptor for IngestQueue {
             items.push_back(item);
         }
         self.ready.notify_one();
+    }
+}
+
+/// Whether ingest stores messages on `topic` (`devices/{id}/{data|status|heartbeat|events}`).
+fn is_history(topic: &str) -> bool {
+    hearth_model::topic::parse(topic).is_some_and(|parsed| parsed.kind.message_kind().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn token(accepted: &Arc<AtomicBool>) -> AckToken {
+        let accepted = accepted.clone();
+        AckToken::new(move |ok| accepted.store(ok, Ordering::SeqCst))
+    }
+
+    #[test]
+    fn snapshots_are_acknowledged_at_once_and_never_queued() {
+        let queue = IngestQueue::new(10, Arc::default());
+        let snapshot_accepted = Arc::new(AtomicBool::new(false));
+        let jpeg = bytes::Bytes::from(vec![0xff_u8; 512 * 1024]);
+        queue.intercept(
+            &Envelope::new("devices/cam-1/snapshot", jpeg),
+            Some(token(&snapshot_accepted)),
+        );
+        assert!(snapshot_accepted.load(Ordering::SeqCst));
+        assert!(queue.is_empty());
+
+        let data_accepted = Arc::new(AtomicBool::new(false));
+        queue.intercept(
+            &Envelope::new("devices/cam-1/events", r#"{"motion": true}"#),
+            Some(token(&data_accepted)),
+        );
+        assert!(
+            !data_accepted.load(Ordering::SeqCst),
+            "waits for the commit"
+        );
+        assert_eq!(queue.len(), 1);
     }
 }
