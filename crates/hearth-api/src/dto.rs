@@ -98,6 +98,9 @@ pub struct AppView {
     /// What the caller may do with its devices.
     #[schema(value_type = Option<String>)]
     pub my_permission: Option<Permission>,
+    /// A discovery login: devices announce themselves with Home Assistant MQTT
+    /// discovery through this application's key and secret.
+    pub discovery: bool,
 }
 
 impl AppView {
@@ -110,6 +113,7 @@ impl AppView {
             mqtt_key: app.mqtt_key,
             created_at_ms: app.created_at_ms,
             my_permission,
+            discovery: app.discovery,
         }
     }
 }

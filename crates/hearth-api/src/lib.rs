@@ -81,6 +81,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "automations", description = "Automations and scenes (stored and checked; no engine runs them yet)"),
         (name = "notifications", description = "One's own notification preferences and Web Push subscriptions"),
         (name = "firmware", description = "Firmware images and over-the-air rollouts"),
+        (name = "discovery", description = "Devices announced through Home Assistant MQTT discovery"),
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "Health and metrics"),
         (name = "admin", description = "Running the hub: the log filter (hub administrators)"),
@@ -99,6 +100,7 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::apps::router())
         .merge(routes::devices::router())
         .merge(routes::layouts::router())
+        .merge(routes::discovered::router())
         .merge(routes::history::router())
         .merge(routes::commands::router())
         .merge(routes::automations::router())

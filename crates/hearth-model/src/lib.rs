@@ -14,6 +14,7 @@
 //! - `automation`: automations (triggers, conditions, actions) and scenes, and
 //!   `automation_check`, what is wrong with one, by field.
 //! - `command`: remote control commands and their statuses.
+//! - `discovered`: devices announced through Home Assistant MQTT discovery.
 //! - `history`: messages, points, status changes and aggregates.
 //! - `layout`: topic layouts, foreign topics and payloads mapped onto the device model.
 //! - `notification_prefs`: a person's notification preferences and Web Push
@@ -30,6 +31,7 @@ mod automation_check;
 mod command;
 mod confirmation;
 mod cron;
+mod discovered;
 mod firmware;
 mod history;
 mod id;
@@ -55,6 +57,7 @@ pub use confirmation::{
     AnswerError, Confirmation, ConfirmationAnswer, ConfirmationState, GroupPlace,
 };
 pub use cron::Cron;
+pub use discovered::{DiscoveredComponent, DiscoveredDevice};
 pub use firmware::{Firmware, Rollout, RolloutState, RolloutSummary, RolloutTarget, TargetState};
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
 pub use id::{AppId, DeviceId, GroupId, IdError, UserName};

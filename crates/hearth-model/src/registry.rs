@@ -46,6 +46,11 @@ pub struct Application {
     /// The MQTT user name of this application (its secret is the password).
     pub mqtt_key: String,
     pub created_at_ms: Millis,
+    /// A discovery login (issue 18): devices running Tasmota, Zigbee2MQTT, ESPHome or
+    /// Shelly firmware log in with this application's key and secret and announce
+    /// themselves with Home Assistant MQTT discovery.
+    #[serde(default)]
+    pub discovery: bool,
 }
 
 /// A user's permission on an application (seed 000's UserApplication).

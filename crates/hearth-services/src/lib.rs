@@ -10,6 +10,8 @@
 //! - `auth`: [`RegistryAuthorizer`], the broker's `Authorizer` backed by the registry,
 //!   and the watcher that disconnects revoked clients.
 //! - `commands`: [`commands::Commands`], remote control with acknowledgements.
+//! - `discovery`: [`discovery::Discovery`], Home Assistant MQTT discovery: announced
+//!   devices listed until adopted (issue 18).
 //! - `ingest`: [`ingest::Ingest`], device messages into history and live state with
 //!   group commit, and presence.
 //! - `layouts`: topic layouts at work (issue 18): the directory in the authorizer's
@@ -24,6 +26,7 @@ pub mod alerts;
 pub mod auth;
 pub mod automations;
 pub mod commands;
+pub mod discovery;
 pub mod ingest;
 pub mod layouts;
 pub mod login_limit;

@@ -72,6 +72,7 @@ async fn register(store: &Arc<dyn Store>, count: usize) {
         description: String::new(),
         mqtt_key: "bench".into(),
         created_at_ms: now_millis(),
+        discovery: false,
     };
     let devices: Vec<(NewDevice, String)> = (0..count)
         .map(|index| {

@@ -27,6 +27,8 @@
 //!   Web Push subscriptions.
 //! - `automation_gates`: [`GateStore`], groups' places (time zone, latitude/longitude)
 //!   and two-person confirmation requests.
+//! - `discovery`: [`DiscoveryStore`], devices announced through Home Assistant MQTT
+//!   discovery and the discovery flag of applications.
 //! - `firmware`: [`FirmwareStore`], firmware images, rollouts and their targets (OTA).
 //! - `layouts`: [`LayoutStore`], topic layouts of applications and devices.
 //! - `open`: [`open`] and [`sqlite_url`].
@@ -44,6 +46,7 @@ mod automation_gates;
 mod automations;
 mod broker_state;
 mod commands;
+mod discovery;
 mod error;
 mod firmware;
 mod history;
@@ -65,6 +68,7 @@ pub use broker_state::{
     BrokerSnapshotter, OfflineSnapshot, RedbBrokerStore, SnapshotCounts, snapshot_file,
 };
 pub use commands::CommandStore;
+pub use discovery::DiscoveryStore;
 pub use error::{StoreError, StoreResult};
 pub use firmware::FirmwareStore;
 pub use layouts::{AllLayouts, LayoutStore};

@@ -287,6 +287,7 @@ pub trait Store:
     + crate::PreferenceStore
     + crate::FirmwareStore
     + crate::LayoutStore
+    + crate::DiscoveryStore
     + Send
     + Sync
 {

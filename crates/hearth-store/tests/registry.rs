@@ -91,6 +91,7 @@ pub fn app(id: &str, group: &str) -> Application {
         description: String::new(),
         mqtt_key: format!("key-{id}"),
         created_at_ms: 1_700_000_000_002,
+        discovery: false,
     }
 }
 

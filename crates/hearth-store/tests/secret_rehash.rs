@@ -46,6 +46,7 @@ async fn seed(store: &Arc<dyn Store>) {
         description: String::new(),
         mqtt_key: "app-lights".into(),
         created_at_ms: 1,
+        discovery: false,
     };
     store
         .create_app(&lights, "old-app", &audit("app.create", "lights"))

@@ -48,6 +48,8 @@ pub struct HearthConfig {
     /// Topic layouts of applications (`[layouts.<app id>]`, inline or `file = ...`),
     /// applied at start (docs/layouts.md).
     pub layouts: std::collections::BTreeMap<String, hearth_services::layouts::LayoutSource>,
+    /// Home Assistant MQTT discovery (`[discovery]`: enabled, prefix; docs/discovery.md).
+    pub discovery: hearth_services::discovery::DiscoverySettings,
 }
 
 impl Default for HearthConfig {
@@ -69,6 +71,7 @@ impl Default for HearthConfig {
             notifications: Default::default(),
             firmware: Default::default(),
             layouts: Default::default(),
+            discovery: Default::default(),
         }
     }
 }

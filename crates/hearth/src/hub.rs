@@ -64,6 +64,8 @@ pub struct Hub {
     delivery: hearth_services::notify::delivery::Delivery,
     /// Firmware rollouts (only with the HTTP API, which serves the downloads).
     ota: Option<hearth_services::ota::Ota>,
+    /// Home Assistant discovery (`None` when `[discovery] enabled = false`).
+    discovery: Option<hearth_services::discovery::Discovery>,
     http: Option<HttpServer>,
     /// Tasks that only react (watchers, retention, the heap trimmer, the `/metrics`
     /// feed): nothing is lost when they are aborted.
@@ -199,6 +201,28 @@ impl Hub {
             Some(commands.clone()),
         );
         background.push(translator);
+        // Home Assistant discovery: announced devices listed until adopted.
+        let discovery = if config.discovery.enabled {
+            config
+                .discovery
+                .check()
+                .map_err(anyhow::Error::msg)
+                .context("[discovery]")?;
+            let acl = authorizer.discovery_acl();
+            acl.set_prefix(Some(&config.discovery.prefix));
+            Some(
+                hearth_services::discovery::Discovery::start(
+                    store.clone(),
+                    bus.clone(),
+                    config.discovery.clone(),
+                    Some(acl),
+                )
+                .await
+                .context("starting Home Assistant discovery")?,
+            )
+        } else {
+            None
+        };
         let engine = Engine::start(
             store.clone(),
             bus.clone(),
@@ -330,6 +354,7 @@ impl Hub {
             alert_services,
             delivery,
             ota,
+            discovery,
             http,
             background,
         })
@@ -401,6 +426,9 @@ impl Hub {
         }
         if let Some(ota) = &self.ota {
             ota.shutdown();
+        }
+        if let Some(discovery) = &self.discovery {
+            discovery.shutdown();
         }
         for task in self.background {
             let _ = task.await;

@@ -211,6 +211,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/apps/{id}/layout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The application's topic layout (404 when it has none). */
+        get: operations["get_app_layout"];
+        /**
+         * Sets the application's topic layout (its group's admins): every device of the
+         *     application speaks it from now on (docs/layouts.md).
+         */
+        put: operations["put_app_layout"];
+        post?: never;
+        /** Removes the application's topic layout (its group's admins). */
+        delete: operations["delete_app_layout"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/apps/{id}/rotate-secret": {
         parameters: {
             query?: never;
@@ -695,6 +717,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices/{id}/layout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The device's own topic layout (404 when it has none; it may still follow its
+         *     application's).
+         */
+        get: operations["get_device_layout"];
+        /**
+         * Sets the device's own topic layout, which replaces its application's for it (its
+         *     group's admins).
+         */
+        put: operations["put_device_layout"];
+        post?: never;
+        /** Removes the device's own topic layout (its group's admins). */
+        delete: operations["delete_device_layout"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices/{id}/live": {
         parameters: {
             query?: never;
@@ -774,6 +821,64 @@ export interface paths {
         get: operations["status_history"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/discovered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Announced devices not adopted yet, in the groups the caller administers (all for hub
+         *     admins). `?group=` names one of them (404 for any other).
+         */
+        get: operations["list_discovered"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/discovered/{app}/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Forgets an announced device (it comes back if it announces itself again). */
+        delete: operations["forget_discovered"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/discovered/{app}/{id}/adopt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adopts an announced device into an application of its group: creates the device
+         *     (kind and capabilities from its components, a topic layout whose messages come from
+         *     the discovering login) and stops listing the entry.
+         */
+        post: operations["adopt_discovered"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1290,6 +1395,18 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description `POST /discovered/{app}/{id}/adopt`. */
+        AdoptDiscoveredRequest: {
+            /**
+             * @description The application the device joins: an ordinary application of the discovering
+             *     application's group.
+             */
+            app: string;
+            /** @description The Hearth device id; the discovery id when absent. */
+            id?: string | null;
+            name?: string | null;
+            room?: string | null;
+        };
         AggregateView: {
             /** Format: double */
             avg: number;
@@ -1316,6 +1433,11 @@ export interface components {
         AppView: {
             created_at_ms: components["schemas"]["i64"];
             description: string;
+            /**
+             * @description A discovery login: devices announce themselves with Home Assistant MQTT
+             *     discovery through this application's key and secret.
+             */
+            discovery: boolean;
             group: string;
             id: string;
             /** @description The MQTT user name of the application. */
@@ -1392,6 +1514,21 @@ export interface components {
              */
             ttl_secs?: number | null;
         };
+        /** @description How one Hearth command (or every command, `name = "*"`) reaches the device. */
+        CommandRule: {
+            /** @description Per param, its value (as text: `true`, `40`, `heat`) to what the device wants. */
+            map?: Record<string, never>;
+            /** @description The Hearth command name, or `*` for any command without its own rule. */
+            name: string;
+            /**
+             * @description Absent: the params as a JSON object. A string: plain text with `{param}`
+             *     substituted (`unlock`). An object or array: a JSON template whose string leaves
+             *     `"{param}"` become the param's typed value.
+             */
+            payload?: Record<string, never>;
+            /** @description Where to publish (`home/{room}/bulb/{id}/command/{name}`). */
+            topic: string;
+        };
         /**
          * @description Where a command stands. It moves only forward: `Pending` → `Sent` → one of the
          *     three outcomes (or `Pending` → `Timeout` when it expired before the device came back).
@@ -1437,6 +1574,70 @@ export interface components {
             metadata: Record<string, never>;
             name: string;
             room?: string | null;
+        };
+        /**
+         * @description One Home Assistant component (entity) of an announced device: a switch, a light, a
+         *     sensor...
+         */
+        DiscoveredComponent: {
+            /** @description The Home Assistant platform: `switch`, `light`, `sensor`, `binary_sensor`, ... */
+            component: string;
+            /**
+             * @description The config with every abbreviation expanded and `~` resolved (what the layout is
+             *     generated from at adoption).
+             */
+            config: Record<string, never>;
+            /** @description The config topic that announced it: an empty payload there removes it. */
+            config_topic: string;
+            device_class?: string | null;
+            name?: string | null;
+            /**
+             * @description Unique within the device: the config topic's object id (or the `cmps` key of
+             *     device-based discovery).
+             */
+            object_id: string;
+            unique_id?: string | null;
+            /** @description `unit_of_measurement`. */
+            unit?: string | null;
+            /**
+             * @description What Hearth does not understand in this config (an unsupported template, a
+             *     platform without a Hearth capability...), in words, so that people know why a
+             *     control is missing.
+             */
+            unsupported?: string[];
+        };
+        /** @description A device announced by a discovery application, not necessarily adopted yet. */
+        DiscoveredDevice: {
+            /** @description The Hearth device it became; adopted entries are no longer listed. */
+            adopted_device?: string | null;
+            /** @description The discovery application whose login announced it. */
+            app: string;
+            /**
+             * @description What the components imply, in the vocabulary of `metadata.capabilities`
+             *     (`{"type": "switch"}`, `{"type": "sensor", "key": "temperature", ...}`).
+             */
+            capabilities: Record<string, never>[];
+            components: components["schemas"]["DiscoveredComponent"][];
+            first_seen_ms: components["schemas"]["i64"];
+            /** @description The discovering application's group. */
+            group: string;
+            /**
+             * @description The discovery id: the HA device's first identifier (or the config's `unique_id`,
+             *     or its node id), sanitized to a Hearth device id.
+             */
+            id: string;
+            /** @description The kind the adopted device gets (`switch`, `light`, `sensor`, ...). */
+            kind: string;
+            last_seen_ms: components["schemas"]["i64"];
+            manufacturer?: string | null;
+            model?: string | null;
+            name?: string | null;
+            /**
+             * @description From its availability topics, as the discovering login reported it; `None` when it
+             *     has none or said nothing yet.
+             */
+            online?: boolean | null;
+            sw_version?: string | null;
         };
         /** @description The JSON body of every error response. */
         ErrorBody: {
@@ -1500,6 +1701,47 @@ export interface components {
             /** @description `ok` or `down`. */
             store: string;
         };
+        /**
+         * @description What an inbound message is for Hearth.
+         * @enum {string}
+         */
+        InboundKind: "data" | "status" | "heartbeat" | "event";
+        /** @description One foreign topic the device publishes. */
+        InboundRule: {
+            /** @description A message here acknowledges the device's oldest command in flight. */
+            ack?: boolean;
+            /** @description What the message is. */
+            as?: components["schemas"]["InboundKind"];
+            /**
+             * @description JSON payloads: Hearth key to dotted path in the payload (`power =
+             *     "meter.watts"`); absent, the whole object is taken.
+             */
+            fields?: {
+                [key: string]: string;
+            };
+            /** @description The one Hearth key a plain payload (or a JSON scalar) becomes. */
+            key?: string | null;
+            payload?: components["schemas"]["PayloadFormat"];
+            /** @description Status rules: the device's words to Hearth's presence words (`"-2" = "offline"`). */
+            status_values?: {
+                [key: string]: string;
+            };
+            /**
+             * @description The topic pattern (`home/{room}/bulb/{id}/state`); variables other than `{id}`
+             *     match any value.
+             */
+            topic: string;
+            /**
+             * @description Payload text to value (`"1" = true`); with a map, other payloads do not match
+             *     this rule. Without one, numbers and `true`/`false` are parsed, the rest is text.
+             */
+            values?: Record<string, never>;
+            /**
+             * @description Plain payloads: the rule applies only to these (the next rule with the same
+             *     topic may take the rest).
+             */
+            when?: string[];
+        };
         /** @description An MQTT-over-WebSocket login for a browser, valid until `expires_at_ms`. */
         IssuedCredential: {
             client_id: string;
@@ -1509,6 +1751,19 @@ export interface components {
             username: string;
             /** @description e.g. `ws://127.0.0.1:8083/mqtt`. */
             ws_url: string;
+        };
+        /** @description A foreign topic layout (see the module docs). */
+        Layout: {
+            /** @description How Hearth's commands reach the device. */
+            commands?: components["schemas"]["CommandRule"][];
+            /** @description What the device publishes, and what each message is for Hearth. */
+            inbound?: components["schemas"]["InboundRule"][];
+            /**
+             * @description Only in a device's layout: the application whose connections publish the
+             *     inbound topics (a discovery login the physical device uses), instead of the
+             *     device's own login.
+             */
+            via_app?: string | null;
         };
         /** @description A log filter in `tracing`'s `EnvFilter` syntax. */
         LogLevelBody: {
@@ -1561,6 +1816,8 @@ export interface components {
         };
         NewAppRequest: {
             description?: string | null;
+            /** @description A discovery login (Home Assistant MQTT discovery); false when absent. */
+            discovery?: boolean | null;
             group: string;
             id: string;
             name?: string | null;
@@ -1643,6 +1900,11 @@ export interface components {
             current: string;
             new: string;
         };
+        /**
+         * @description How an inbound payload is read.
+         * @enum {string}
+         */
+        PayloadFormat: "json" | "plain";
         /** @description `time_zone` (IANA name or `+08:00`; unset: the hub's), `latitude`, `longitude` (degrees, both or neither). */
         PlaceView: Record<string, never>;
         PointView: {
@@ -3069,6 +3331,211 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_app_layout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Layout"];
+                };
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_app_layout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Layout"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Layout"];
+                };
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such thing that the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_app_layout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such thing that the caller may see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5464,6 +5931,211 @@ export interface operations {
             };
         };
     };
+    get_device_layout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Layout"];
+                };
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_device_layout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Layout"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Layout"];
+                };
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such thing that the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_device_layout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such thing that the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     device_live: {
         parameters: {
             query?: never;
@@ -5774,6 +6446,229 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_discovered: {
+        parameters: {
+            query?: {
+                /** @description Only this group's (a group the caller administers). */
+                group?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscoveredDevice"][];
+                };
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such group that the caller administers */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    forget_discovered: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The discovery application */
+                app: string;
+                /** @description The discovery id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused: a cross-site request, or the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    adopt_discovered: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The discovery application */
+                app: string;
+                /** @description The discovery id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdoptDiscoveredRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceView"];
+                };
+            };
+            /** @description A malformed id, query parameter or body (`error.field` names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused: a cross-site request, or the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The device id is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A value breaks a rule (e.g. an application of another group) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -50,6 +50,8 @@ pub struct NewAppRequest {
     pub group: String,
     pub name: Option<String>,
     pub description: Option<String>,
+    /// A discovery login (Home Assistant MQTT discovery); false when absent.
+    pub discovery: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -119,6 +121,14 @@ async fn create_app(
         )
         .await
         .map_err(|error| taken(&state, &caller, "application", &request.id, error))?;
+    let mut app = app;
+    if request.discovery == Some(true) {
+        state
+            .registry
+            .set_app_discovery(&caller.actor(), &app.id, true)
+            .await?;
+        app.discovery = true;
+    }
     let permission = caller.permission_on(&app);
     Ok((
         StatusCode::CREATED,

@@ -8,6 +8,7 @@ pub mod automations;
 pub mod commands;
 pub mod confirmations;
 pub mod devices;
+pub mod discovered;
 pub mod firmware;
 pub mod groups;
 pub mod history;

@@ -72,13 +72,17 @@ pub(crate) fn check(
                 && client_id
                     .strip_prefix(key)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'));
-            if !own {
+            // A discovery login's devices keep their firmware's own client ids
+            // (`DVES_ABBD20`, `shellyplus1-...`): free-form ones, below.
+            if !own && !snapshot.discovery_apps.contains(&principal.name) {
                 return refuse(format!(
                     "application {} connects with client id {key} or {key}:...",
                     principal.name
                 ));
             }
-            return Ok(());
+            if own {
+                return Ok(());
+            }
         }
         PrincipalKind::Admin
         | PrincipalKind::ConfigUser
@@ -171,6 +175,30 @@ mod tests {
         let admin = Principal::new(PrincipalKind::Admin, "root");
         assert!(!ok(&admin, "root", "app-k1"));
         assert!(!ok(&admin, "root", "app-k1:worker-2"));
+    }
+
+    #[test]
+    fn a_discovery_login_uses_free_form_ids_but_not_others_namespaces() {
+        let mut snapshot = snapshot();
+        snapshot.discovery_apps.insert(Arc::from("garden"));
+        let app = Principal::new(PrincipalKind::Application, "garden");
+        let ok = |id: &str| check(&snapshot, &app, Some("app-k1"), id).is_ok();
+        assert!(ok("DVES_ABBD20"));
+        assert!(ok("shellyplus1-a8032ab11964"));
+        assert!(ok("app-k1:tasmota"));
+        assert!(!ok("lamp"));
+        assert!(!ok("web:alice:x1"));
+        snapshot.apps.insert(
+            Arc::from("app-other"),
+            AppEntry {
+                id: Arc::from("other"),
+                secret_hash: Arc::from(""),
+            },
+        );
+        assert!(check(&snapshot, &app, Some("app-k1"), "app-other:x").is_err());
+        // An ordinary application still may not.
+        let plain = Principal::new(PrincipalKind::Application, "plain");
+        assert!(check(&snapshot, &plain, Some("app-k2"), "DVES_ABBD20").is_err());
     }
 
     #[test]

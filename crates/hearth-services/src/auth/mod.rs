@@ -17,6 +17,7 @@
 mod acl;
 mod cert;
 mod client_id;
+mod discovery_acl;
 mod layout_acl;
 mod rehash;
 mod snapshot;
@@ -30,6 +31,7 @@ pub use acl::{
 };
 pub use cert::{certificate_common_name, certificate_sha256};
 pub use client_id::{BROWSER_CLIENT_ID_PREFIX, browser_client_id};
+pub use discovery_acl::DiscoveryAcl;
 
 use async_trait::async_trait;
 use hearth_bus::{Action, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind};
@@ -120,6 +122,9 @@ pub struct RegistryAuthorizer {
     unknown_name_check: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     /// See [`RegistryAuthorizer::on_layouts`].
     layouts_hook: RwLock<Option<LayoutsHook>>,
+    /// The rules of discovery applications (issue 18), kept current by the discovery
+    /// service.
+    discovery: Arc<DiscoveryAcl>,
 }
 
 impl RegistryAuthorizer {
@@ -149,7 +154,14 @@ impl RegistryAuthorizer {
             ))),
             unknown_name_check: tokio::sync::Mutex::new(None),
             layouts_hook: RwLock::new(None),
+            discovery: Arc::default(),
         }))
+    }
+
+    /// The rules of discovery applications: the hub sets the prefix, the discovery
+    /// service the announced command topics.
+    pub fn discovery_acl(&self) -> Arc<DiscoveryAcl> {
+        self.discovery.clone()
     }
 
     /// The notifier to ring after changing the registry in this process, so that
@@ -504,13 +516,18 @@ impl Authorizer for RegistryAuthorizer {
             },
             PrincipalKind::Application => {
                 let snapshot = self.snapshot.read();
-                match snapshot.app_devices.get(&principal.name) {
+                let held = match snapshot.app_devices.get(&principal.name) {
                     Some(devices) => match action {
                         Action::Publish => app_may_publish(devices, topic),
                         Action::Subscribe => app_may_subscribe(devices, topic),
                     },
                     None => false,
-                }
+                };
+                held || (snapshot.discovery_apps.contains(&principal.name)
+                    && match action {
+                        Action::Publish => self.discovery.may_publish(&principal.name, topic),
+                        Action::Subscribe => self.discovery.may_subscribe(topic),
+                    })
             }
             PrincipalKind::Admin | PrincipalKind::Service => true,
             // With an ACL file, anonymous clients get its anonymous section (the `topic`
@@ -565,7 +582,17 @@ impl Authorizer for RegistryAuthorizer {
             PrincipalKind::Application => {
                 let snapshot = self.snapshot.read();
                 match snapshot.app_devices.get(&principal.name) {
-                    Some(devices) => acl::app_subscribe_verdict(devices, filter),
+                    Some(devices) => match acl::app_subscribe_verdict(devices, filter) {
+                        // A discovery login's filters outside Hearth's namespaces, checked
+                        // per delivery (discovery_acl.rs).
+                        SubscribeVerdict::Deny
+                            if snapshot.discovery_apps.contains(&principal.name)
+                                && self.discovery.may_subscribe(filter) =>
+                        {
+                            SubscribeVerdict::Filtered
+                        }
+                        verdict => verdict,
+                    },
                     None => SubscribeVerdict::Deny,
                 }
             }
@@ -606,12 +633,15 @@ impl Authorizer for RegistryAuthorizer {
     /// applications and browsers have filtered subscriptions.
     fn may_receive(&self, principal: &Principal, topic: &str) -> bool {
         match principal.kind {
-            PrincipalKind::Application => self
-                .snapshot
-                .read()
-                .app_devices
-                .get(&principal.name)
-                .is_some_and(|devices| acl::app_may_receive(devices, topic)),
+            PrincipalKind::Application => {
+                let snapshot = self.snapshot.read();
+                snapshot
+                    .app_devices
+                    .get(&principal.name)
+                    .is_some_and(|devices| acl::app_may_receive(devices, topic))
+                    || (snapshot.discovery_apps.contains(&principal.name)
+                        && self.discovery.may_receive(&principal.name, topic))
+            }
             PrincipalKind::User => {
                 self.snapshot
                     .read()

@@ -34,6 +34,9 @@ pub(crate) struct Snapshot {
     pub app_devices: HashMap<Arc<str>, HashSet<Arc<str>>>,
     /// Administrator name to password hash.
     pub admins: HashMap<Arc<str>, Arc<str>>,
+    /// Ids of the discovery applications (Home Assistant discovery logins, see
+    /// `discovery_acl.rs`).
+    pub discovery_apps: HashSet<Arc<str>>,
     /// What each person's browser may touch, from roles and grants.
     pub users: HashMap<Arc<str>, UserAccess>,
     /// Devices with a topic layout (issue 18): their ACL, and what the translator and
@@ -59,6 +62,11 @@ pub(crate) async fn load(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let mut snapshot = Snapshot::build(seq, store.credentials().await?);
     snapshot.layouts = Arc::new(crate::layouts::LayoutDirectory::load(store).await?);
     let apps = store.apps(None).await?;
+    snapshot.discovery_apps = apps
+        .iter()
+        .filter(|app| app.discovery)
+        .map(|app| Arc::from(app.id.as_str()))
+        .collect();
     let mut roles: HashMap<(Arc<str>, Arc<str>), hearth_model::Role> = HashMap::new();
     for group in store.groups().await? {
         for member in store.members(&group.id).await? {

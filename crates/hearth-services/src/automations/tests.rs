@@ -31,6 +31,7 @@ async fn registry_with_two_groups() -> TestStore {
             description: String::new(),
             mqtt_key: format!("key-{app}"),
             created_at_ms: 1,
+            discovery: false,
         };
         store
             .create_app(

@@ -59,7 +59,8 @@ impl Registry {
         &self.store
     }
 
-    fn changed(&self) {
+    /// Rings the change notifier (also after the discovery module's registry changes).
+    pub(crate) fn changed(&self) {
         self.changed.notify_one();
     }
 }

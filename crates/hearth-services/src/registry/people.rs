@@ -297,6 +297,7 @@ impl Registry {
             created_at_ms: now_millis(),
             group: group.clone(),
             id: id.clone(),
+            discovery: false,
         };
         let app_secret = secret::generate_secret();
         let hash = secret::hash_secret(&app_secret);

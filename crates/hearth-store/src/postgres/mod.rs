@@ -49,6 +49,9 @@ mod commands;
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/discovery.rs"]
+mod discovery;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/firmware.rs"]
 mod firmware;
 #[allow(clippy::duplicate_mod)]
@@ -134,6 +137,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         12,
         "layouts",
         include_str!("../../migrations/postgres/0012_layouts.sql"),
+    ),
+    (
+        13,
+        "discovery",
+        include_str!("../../migrations/postgres/0013_discovery.sql"),
     ),
 ];
 

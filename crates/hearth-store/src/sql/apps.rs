@@ -33,8 +33,8 @@ impl AppStore for ThisStore {
             }
             sqlx::query(
                 "INSERT INTO applications \
-             (id, group_id, name, description, mqtt_key, secret_hash, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (id, group_id, name, description, mqtt_key, secret_hash, created_at_ms, discovery) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(app.id.as_str())
             .bind(app.group.as_str())
@@ -43,6 +43,7 @@ impl AppStore for ThisStore {
             .bind(&app.mqtt_key)
             .bind(secret_hash)
             .bind(app.created_at_ms)
+            .bind(app.discovery)
             .execute(&mut *tx)
             .await
             .map_err(|error| {
@@ -61,7 +62,7 @@ impl AppStore for ThisStore {
 
     async fn app(&self, id: &AppId) -> StoreResult<Application> {
         let row = sqlx::query(
-            "SELECT id, group_id, name, description, mqtt_key, created_at_ms \
+            "SELECT id, group_id, name, description, mqtt_key, created_at_ms, discovery \
              FROM applications WHERE id = $1",
         )
         .bind(id.as_str())
@@ -78,8 +79,8 @@ impl AppStore for ThisStore {
             Some(group) => {
                 require(&mut conn, GROUP_EXISTS, "group", group.as_str()).await?;
                 sqlx::query(
-                    "SELECT id, group_id, name, description, mqtt_key, created_at_ms \
-                     FROM applications WHERE group_id = $1 ORDER BY id",
+                    "SELECT id, group_id, name, description, mqtt_key, created_at_ms, \
+                     discovery FROM applications WHERE group_id = $1 ORDER BY id",
                 )
                 .bind(group.as_str())
                 .fetch_all(&mut *conn)
@@ -87,8 +88,8 @@ impl AppStore for ThisStore {
             }
             None => {
                 sqlx::query(
-                    "SELECT id, group_id, name, description, mqtt_key, created_at_ms \
-                     FROM applications ORDER BY id",
+                    "SELECT id, group_id, name, description, mqtt_key, created_at_ms, \
+                     discovery FROM applications ORDER BY id",
                 )
                 .fetch_all(&mut *conn)
                 .await

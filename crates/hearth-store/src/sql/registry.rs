@@ -150,6 +150,7 @@ pub(super) fn app_from_row(row: &DbRow) -> StoreResult<Application> {
         description: get(row, "description")?,
         mqtt_key: get(row, "mqtt_key")?,
         created_at_ms: get(row, "created_at_ms")?,
+        discovery: get(row, "discovery")?,
     })
 }
 

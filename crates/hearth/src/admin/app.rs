@@ -28,6 +28,10 @@ pub enum AppCommand {
         name: Option<String>,
         #[arg(long)]
         description: Option<String>,
+        /// A discovery login: Tasmota, Zigbee2MQTT, ESPHome or Shelly devices use its
+        /// key and secret and announce themselves (docs/discovery.md).
+        #[arg(long)]
+        discovery: bool,
     },
     /// List applications.
     List {
@@ -62,12 +66,17 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
             group,
             name,
             description,
+            discovery,
         } => {
             let id: AppId = parse_id("id", &id)?;
             let group: GroupId = parse_id("group", &group)?;
-            let (app, secret) = registry
+            let (mut app, secret) = registry
                 .add_app(actor, &id, &group, name.as_deref(), description.as_deref())
                 .await?;
+            if discovery {
+                registry.set_app_discovery(actor, &app.id, true).await?;
+                app.discovery = true;
+            }
             print_secret(ctx, &app, &secret, "created application");
         }
         AppCommand::List { group } => list(ctx, group.as_deref()).await?,

@@ -98,6 +98,28 @@ pub enum DeviceCommand {
         #[arg(long, value_name = "SECS", default_value_t = 20)]
         wait: u64,
     },
+    /// List devices announced through Home Assistant MQTT discovery and not adopted yet
+    /// (docs/discovery.md).
+    Discovered,
+    /// Adopt a discovered device into an application: creates the device with the kind,
+    /// capabilities and topic layout its announcement implies.
+    Adopt {
+        /// The discovery id (see `hearth device discovered`).
+        id: String,
+        /// The application it joins (of the discovery application's group).
+        #[arg(long)]
+        app: String,
+        /// The discovery application that announced it (when several did).
+        #[arg(long)]
+        from: Option<String>,
+        /// The new device's id (default: the discovery id).
+        #[arg(long = "id", value_name = "NEW_ID")]
+        new_id: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        room: Option<String>,
+    },
     /// Register devices from a CSV file, all or nothing; prints `id,secret` rows.
     ///
     /// The first row names the columns: id (required), app, name, kind, room, firmware,
@@ -234,6 +256,26 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
                 json!({ "id": id, "enabled": true }),
                 &format!("enabled device {id}"),
             );
+        }
+        DeviceCommand::Discovered => super::discovered::list(ctx).await?,
+        DeviceCommand::Adopt {
+            id,
+            app,
+            from,
+            new_id,
+            name,
+            room,
+        } => {
+            super::discovered::adopt(
+                ctx,
+                &id,
+                &app,
+                from.as_deref(),
+                new_id.as_deref(),
+                name,
+                room,
+            )
+            .await?
         }
         DeviceCommand::Import { file, app, output } => {
             super::import::run(ctx, &file, app.as_deref(), output.as_deref()).await?

@@ -15,6 +15,7 @@ pub mod app;
 pub mod automation;
 pub mod device;
 mod device_cert;
+mod discovered;
 pub mod firmware;
 pub mod group;
 mod import;
