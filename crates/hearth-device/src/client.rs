@@ -199,7 +199,28 @@ impl DeviceClient {
         }
         self.inner
             .mqtt
-            .publish(topic::snapshot(&self.inner.id), QoS::AtLeastOnce, true, jpeg)
+            .publish(
+                topic::snapshot(&self.inner.id),
+                QoS::AtLeastOnce,
+                true,
+                jpeg,
+            )
+            .await
+            .map_err(|_| DeviceError::Closed)
+    }
+
+    /// Declares the device's capabilities (`hearth_model::capability`, a JSON list such as
+    /// `[{"type": "switch"}, {"type": "dimmer"}]`) on `devices/{id}/capabilities`,
+    /// retained (QoS 1): the web app draws the device's controls from it unless the
+    /// registry's metadata declares them. Not history; ingest leaves the topic alone.
+    pub async fn publish_capabilities(&self, capabilities: Value) -> Result<(), DeviceError> {
+        if !self.is_connected() {
+            return Err(DeviceError::NotConnected);
+        }
+        let topic = hearth_model::capability::capabilities_topic(&self.inner.id);
+        self.inner
+            .mqtt
+            .publish(topic, QoS::AtLeastOnce, true, capabilities.to_string())
             .await
             .map_err(|_| DeviceError::Closed)
     }

@@ -6,6 +6,7 @@
 use hearth::simulate::fleet::{Behaviour, Fleet, FleetOptions, SimDevice};
 use hearth::simulate::kinds::Kind;
 use hearth::simulate::setup;
+use hearth_model::capability::parse_capabilities;
 use hearth_model::{CommandStatus, DeviceId};
 use hearth_store::{DeviceFilter, TimeRange};
 use hearth_testkit::{Backend, TestHub, devices::add_devices, ids};
@@ -98,12 +99,18 @@ async fn every_kind_reports_and_answers_commands(backend: Backend) {
     let hub = hearth_testkit::start_hub(backend).await;
     // Firmware downloads of the simulated devices, removed with the test.
     let downloads = tempfile::tempdir().expect("a temporary directory");
-    let devices = setup::create(hub.registry(), "test", 8, None, None, "sim")
+    let devices = setup::create(hub.registry(), "test", Kind::ALL.len(), None, None, "sim")
         .await
         .expect("created");
     refresh(&hub).await;
     let kinds: Vec<Kind> = devices.iter().map(|device| device.kind).collect();
     assert_eq!(kinds, Kind::ALL.to_vec());
+    // Each device declares its capabilities (retained) when it logs in.
+    let mut declarations = hub
+        .bus()
+        .subscribe("devices/+/capabilities")
+        .await
+        .expect("subscribed");
     let fleet = Fleet::start(
         fast(devices.clone(), &Behaviour::default()),
         &options(&hub, downloads.path()),
@@ -121,6 +128,8 @@ async fn every_kind_reports_and_answers_commands(backend: Backend) {
             Kind::Smoke => "smoke",
             Kind::Motion => "battery",
             Kind::Camera => "motion",
+            Kind::ColorLight => "color_temp_k",
+            Kind::Cover => "position",
         };
         until(&format!("{} reporting {key}", device.id), || async {
             let live = live(&hub, &device.id).await;
@@ -140,6 +149,22 @@ async fn every_kind_reports_and_answers_commands(backend: Backend) {
         .await;
     }
 
+    let mut declared = std::collections::HashMap::new();
+    tokio::time::timeout(DEADLINE, async {
+        while declared.len() < devices.len() {
+            let message = declarations.recv().await.expect("the bus is up");
+            let payload: Value = serde_json::from_slice(&message.payload).expect("JSON");
+            declared.insert(message.topic.to_string(), payload);
+        }
+    })
+    .await
+    .expect("every device declared its capabilities");
+    for device in &devices {
+        let payload = &declared[&format!("devices/{}/capabilities", device.id)];
+        let capabilities = parse_capabilities(payload).expect("a valid declaration");
+        assert_eq!(capabilities, device.kind.capabilities(), "{}", device.id);
+    }
+
     let switch = find(&devices, Kind::Switch);
     let done = command(&hub, &switch, "switch", json!({"on": true})).await;
     assert_eq!(done.status, CommandStatus::Acked);
@@ -156,6 +181,27 @@ async fn every_kind_reports_and_answers_commands(backend: Backend) {
     let thermostat = find(&devices, Kind::Thermostat);
     let done = command(&hub, &thermostat, "setpoint", json!({"setpoint": 23.5})).await;
     assert_eq!(done.reported_state.expect("state")["setpoint"], json!(23.5));
+    let done = command(&hub, &thermostat, "mode", json!({"mode": "off"})).await;
+    assert_eq!(done.reported_state.expect("state")["mode"], json!("off"));
+    let light = find(&devices, Kind::ColorLight);
+    let done = command(&hub, &light, "color", json!({"r": 255, "g": 0, "b": 64})).await;
+    assert_eq!(
+        done.reported_state.expect("state")["color"],
+        json!({"r": 255, "g": 0, "b": 64})
+    );
+    let done = command(&hub, &light, "color", json!({"color_temp_k": 3000})).await;
+    assert_eq!(
+        done.reported_state.expect("state")["color_temp_k"],
+        json!(3000.0)
+    );
+    let blind = find(&devices, Kind::Cover);
+    let done = command(&hub, &blind, "position", json!({"position": 40})).await;
+    assert_eq!(done.reported_state.expect("state")["position"], json!(40.0));
+    let done = command(&hub, &blind, "open", json!({})).await;
+    assert_eq!(
+        done.reported_state.expect("state")["position"],
+        json!(100.0)
+    );
     let lock = find(&devices, Kind::Lock);
     let done = command(&hub, &lock, "unlock", json!({})).await;
     assert_eq!(done.status, CommandStatus::Acked);
@@ -314,14 +360,14 @@ async fn the_demo_home_is_registered_once(backend: Backend) {
     let second = setup::demo_home(hub.registry(), "test")
         .await
         .expect("demo again");
-    assert_eq!(first.len(), 12);
-    assert_eq!(second.len(), 12);
+    assert_eq!(first.len(), 13);
+    assert_eq!(second.len(), 13);
     let filter = DeviceFilter {
         application: Some(ids::app(setup::DEMO_APP)),
         ..DeviceFilter::default()
     };
     let registered = hub.store().devices(&filter).await.expect("devices");
-    assert_eq!(registered.len(), 12);
+    assert_eq!(registered.len(), 13);
     let kinds: std::collections::HashSet<Kind> = first.iter().map(|device| device.kind).collect();
     assert_eq!(kinds.len(), Kind::ALL.len(), "every kind in the demo");
     assert!(registered.iter().all(|device| device.room.is_some()));

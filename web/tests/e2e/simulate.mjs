@@ -72,8 +72,8 @@ test('the demo home shows live readings from simulated devices', async () => {
   assert.equal(simulator.exitCode, null, `the simulator stopped:\n${simulatorLog}`)
 
   const cards = page.locator('[data-test^="device-card-demo-"]')
-  await page.waitForFunction(() => document.querySelectorAll('[data-test^="device-card-demo-"]').length === 12, null, WAIT)
-  assert.equal(await cards.count(), 12)
+  await page.waitForFunction(() => document.querySelectorAll('[data-test^="device-card-demo-"]').length === 13, null, WAIT)
+  assert.equal(await cards.count(), 13)
   await page.locator('[data-test^="room-"]', { hasText: 'Kitchen / 厨房' }).first().waitFor(WAIT)
 
   // A live reading arrives, then changes without a reload.

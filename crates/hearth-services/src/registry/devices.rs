@@ -39,12 +39,13 @@ impl DeviceSpec {
 }
 
 /// Kinds the web app has icons and controls for; others are accepted as free text.
-pub const KNOWN_KINDS: [&str; 10] = [
+pub const KNOWN_KINDS: [&str; 11] = [
     "sensor",
     "switch",
     "relay",
     "light",
     "thermostat",
+    "cover",
     "lock",
     "smoke",
     "camera",

@@ -187,10 +187,17 @@ async fn report(
     counters: Arc<FleetCounters>,
 ) {
     let interval = behaviour.interval();
-    tokio::time::sleep(interval.mul_f64(random.next_f64())).await;
+    // What the device can do, declared (retained) at every login: the web app draws its
+    // controls from it.
+    let capabilities = serde_json::to_value(sim.lock().kind().capabilities()).unwrap_or_default();
     if client.wait_connected().await.is_err() {
         return;
     }
+    let mut announced = client
+        .publish_capabilities(capabilities.clone())
+        .await
+        .is_ok();
+    tokio::time::sleep(interval.mul_f64(random.next_f64())).await;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let offline = behaviour
@@ -213,7 +220,11 @@ async fn report(
             _ = ticker.tick() => {
                 let tick = sim.lock().tick();
                 if !client.is_connected() {
+                    announced = false;
                     continue;
+                }
+                if !announced {
+                    announced = client.publish_capabilities(capabilities.clone()).await.is_ok();
                 }
                 if let Some(data) = tick.data
                     && client.publish_data(data).await.is_ok()

@@ -1,8 +1,12 @@
 //! What each kind of simulated device reports and how it answers commands: plausible
 //! readings (a random walk around a per-device base, with noise), state that changes
-//! only when a command says so, batteries that drain, rare alarms.
+//! only when a command says so, batteries that drain, rare alarms. Commands follow
+//! Hearth's capability vocabulary (`hearth_model::capability`, docs/capabilities.md), and
+//! each kind declares its capabilities ([`Kind::capabilities`]) on
+//! `devices/{id}/capabilities` when it connects.
 
 use hearth_device::SplitMix;
+use hearth_model::capability::{Capability, ColorMode};
 use serde_json::{Value, json};
 
 /// The kinds of device the simulator can be. The registry's `kind` (what the web app
@@ -30,13 +34,17 @@ pub enum Kind {
     /// Camera: a small JPEG snapshot every period on `devices/{id}/snapshot`
     /// (retained), and now and then motion (`{"motion": true}`, then `false`).
     Camera,
+    /// Colour light: on/off, brightness, RGB colour and colour temperature.
+    ColorLight,
+    /// Blind: a position 0..100 (100 = open), open, close, stop.
+    Cover,
 }
 
 impl Kind {
     /// The kinds `--create` cycles through, in that order, and the demo home has. A
     /// camera is asked for by name (`--kind camera`, the CSV, the simulation file): its
     /// snapshots weigh a kilobyte and more where a reading weighs tens of bytes.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Temperature,
         Kind::Switch,
         Kind::Relay,
@@ -45,6 +53,8 @@ impl Kind {
         Kind::Lock,
         Kind::Smoke,
         Kind::Motion,
+        Kind::ColorLight,
+        Kind::Cover,
     ];
 
     /// The simulator's name of the kind (`--kind`, the CSV's third column, metadata).
@@ -59,6 +69,8 @@ impl Kind {
             Kind::Smoke => "smoke",
             Kind::Motion => "motion",
             Kind::Camera => "camera",
+            Kind::ColorLight => "color-light",
+            Kind::Cover => "cover",
         }
     }
 
@@ -77,14 +89,70 @@ impl Kind {
             Kind::Temperature | Kind::Motion => "sensor",
             Kind::Switch => "switch",
             Kind::Relay => "relay",
-            Kind::Dimmer => "light",
+            Kind::Dimmer | Kind::ColorLight => "light",
             Kind::Thermostat => "thermostat",
             Kind::Lock => "lock",
             Kind::Smoke => "smoke",
             Kind::Camera => "camera",
+            Kind::Cover => "cover",
+        }
+    }
+
+    /// What the kind declares on `devices/{id}/capabilities`: its controls and its
+    /// readings with units and device classes.
+    pub fn capabilities(self) -> Vec<Capability> {
+        let sensor = |key: &str, unit: &str, class: &str| Capability::Sensor {
+            key: key.into(),
+            unit: Some(unit.into()),
+            device_class: Some(class.into()),
+        };
+        let binary = |key: &str| Capability::BinarySensor {
+            key: key.into(),
+            device_class: Some(key.into()),
+        };
+        let battery = sensor("battery", "%", "battery");
+        match self {
+            Kind::Temperature => vec![
+                sensor("temperature", "°C", "temperature"),
+                sensor("humidity", "%", "humidity"),
+            ],
+            Kind::Switch => vec![Capability::Switch, sensor("power_w", "W", "power")],
+            Kind::Relay => vec![Capability::Switch],
+            Kind::Dimmer => vec![Capability::Switch, Capability::Dimmer],
+            Kind::ColorLight => vec![
+                Capability::Switch,
+                Capability::Dimmer,
+                Capability::Color {
+                    modes: vec![ColorMode::Rgb, ColorMode::Temp],
+                },
+            ],
+            Kind::Thermostat => vec![Capability::Thermostat {
+                min: Some(5.0),
+                max: Some(30.0),
+                step: Some(0.5),
+                modes: THERMOSTAT_MODES
+                    .iter()
+                    .map(|mode| mode.to_string())
+                    .collect(),
+            }],
+            Kind::Cover => vec![Capability::Cover],
+            Kind::Lock => vec![Capability::Lock, battery],
+            Kind::Smoke => vec![binary("smoke"), battery],
+            Kind::Motion => vec![binary("motion"), battery],
+            Kind::Camera => vec![
+                Capability::Camera {
+                    mjpeg: None,
+                    hls: None,
+                    snapshot: Some("mqtt".into()),
+                },
+                binary("motion"),
+            ],
         }
     }
 }
+
+/// The modes a simulated thermostat takes (`mode {"mode"}`).
+pub const THERMOSTAT_MODES: [&str; 4] = ["heat", "cool", "auto", "off"];
 
 /// One simulated device's state.
 #[derive(Debug)]
@@ -101,6 +169,15 @@ pub struct Sim {
     locked: bool,
     battery: f64,
     alarm: bool,
+    /// A motion sensor saw someone this period.
+    motion: bool,
+    /// A thermostat's mode (one of [`THERMOSTAT_MODES`]).
+    mode: &'static str,
+    /// A colour light's colour and colour temperature.
+    color: [u8; 3],
+    color_temp_k: f64,
+    /// A cover's position (100 = open).
+    position: f64,
     /// Snapshots taken so far (a camera's frame counter).
     frames: u64,
     /// Where a camera's passer-by stands while there is motion.
@@ -133,6 +210,11 @@ impl Sim {
             locked: true,
             battery: random.range(60.0, 100.0),
             alarm: false,
+            motion: false,
+            mode: "heat",
+            color: [255, 180, 100],
+            color_temp_k: 2700.0,
+            position: 100.0,
             frames: 0,
             figure: None,
             random,
@@ -156,14 +238,22 @@ impl Sim {
             }),
             Kind::Relay => json!({ "on": self.on }),
             Kind::Dimmer => json!({ "on": self.on, "brightness": self.brightness }),
+            Kind::ColorLight => json!({
+                "on": self.on,
+                "brightness": self.brightness,
+                "color": {"r": self.color[0], "g": self.color[1], "b": self.color[2]},
+                "color_temp_k": self.color_temp_k,
+            }),
             Kind::Thermostat => json!({
                 "temperature": round1(self.temperature),
                 "setpoint": self.setpoint,
-                "heating": self.setpoint > self.temperature + 0.2,
+                "mode": self.mode,
+                "heating": self.mode != "off" && self.setpoint > self.temperature + 0.2,
             }),
+            Kind::Cover => json!({ "position": self.position }),
             Kind::Lock => json!({ "locked": self.locked, "battery": self.battery.floor() }),
             Kind::Smoke => json!({ "smoke": self.alarm, "battery": self.battery.floor() }),
-            Kind::Motion => json!({ "battery": self.battery.floor() }),
+            Kind::Motion => json!({ "motion": self.motion, "battery": self.battery.floor() }),
             Kind::Camera => json!({ "motion": self.figure.is_some() }),
         }
     }
@@ -180,13 +270,19 @@ impl Sim {
                 self.humidity = (self.humidity + self.random.range(-0.6, 0.6)).clamp(20.0, 90.0);
             }
             Kind::Thermostat => {
-                let step = (self.setpoint - self.temperature) * 0.15;
+                // Off, the room drifts back to where it would be on its own.
+                let target = if self.mode == "off" {
+                    self.base
+                } else {
+                    self.setpoint
+                };
+                let step = (target - self.temperature) * 0.15;
                 self.temperature += step + noise;
             }
             Kind::Lock | Kind::Smoke | Kind::Motion => {
                 self.battery = (self.battery - self.random.range(0.0, 0.05)).max(0.0);
             }
-            Kind::Relay | Kind::Dimmer | Kind::Camera => {}
+            Kind::Relay | Kind::Dimmer | Kind::Camera | Kind::ColorLight | Kind::Cover => {}
         }
         match self.kind {
             Kind::Smoke => {
@@ -200,9 +296,12 @@ impl Sim {
                         .push(json!({"type": "smoke", "action": "alarm"}));
                 }
             }
-            Kind::Motion if self.random.chance(0.15) => {
-                tick.events
-                    .push(json!({"type": "motion", "action": "detected"}));
+            Kind::Motion => {
+                self.motion = self.random.chance(0.15);
+                if self.motion {
+                    tick.events
+                        .push(json!({"type": "motion", "action": "detected"}));
+                }
             }
             Kind::Camera => self.camera_frame(&mut tick),
             _ => {}
@@ -213,13 +312,18 @@ impl Sim {
 
     /// Applies a command; the new state, or why not (the ack's error).
     ///
-    /// Switches, relays and dimmers take `switch {on}` (the web app's) and `set`;
-    /// a dimmer also `brightness {brightness}`; a thermostat `setpoint {setpoint}`; a
-    /// lock `lock`, `unlock` and `set {locked}`; a smoke detector `test`. `None` for a
-    /// command this kind does not know, so that another handler may take it.
+    /// Switches, relays and lights take `switch {on}` (the web app's) and `set`;
+    /// lights also `brightness {brightness}`; a colour light `color {r,g,b}` or
+    /// `color {color_temp_k}`; a thermostat `setpoint {setpoint}` and `mode {mode}`; a
+    /// cover `position {position}`, `open`, `close`, `stop`; a lock `lock`, `unlock`
+    /// and `set {locked}`; a smoke detector `test`. `None` for a command this kind does
+    /// not know, so that another handler may take it.
     pub fn apply(&mut self, name: &str, params: &Value) -> Option<Result<Value, String>> {
         let result = match (self.kind, name) {
-            (Kind::Switch | Kind::Relay | Kind::Dimmer, "switch" | "set" | "on" | "off") => {
+            (
+                Kind::Switch | Kind::Relay | Kind::Dimmer | Kind::ColorLight,
+                "switch" | "set" | "on" | "off",
+            ) => {
                 let on = match name {
                     "on" => Some(true),
                     "off" => Some(false),
@@ -239,10 +343,40 @@ impl Sim {
                 }
                 Ok(())
             }
-            (Kind::Dimmer, "brightness") => match params.get("brightness") {
+            (Kind::Dimmer | Kind::ColorLight, "brightness") => match params.get("brightness") {
                 Some(value) => self.set_brightness(value),
                 None => Err("missing parameter brightness (0..100)".into()),
             },
+            (Kind::ColorLight, "color") => self.set_color(params),
+            (Kind::Thermostat, "mode") => {
+                let mode = params.get("mode").and_then(Value::as_str);
+                match THERMOSTAT_MODES.iter().find(|known| Some(**known) == mode) {
+                    Some(known) => {
+                        self.mode = known;
+                        Ok(())
+                    }
+                    None => Err(format!(
+                        "mode must be one of {}",
+                        THERMOSTAT_MODES.join(", ")
+                    )),
+                }
+            }
+            (Kind::Cover, "position" | "open" | "close" | "stop") => {
+                let position = match name {
+                    "open" => Some(100.0),
+                    "close" => Some(0.0),
+                    // The simulated blind moves at once, so there is nothing to stop.
+                    "stop" => Some(self.position),
+                    _ => params.get("position").and_then(Value::as_f64),
+                };
+                match position {
+                    Some(position) if (0.0..=100.0).contains(&position) => {
+                        self.position = position.round();
+                        Ok(())
+                    }
+                    _ => Err("position must be a number from 0 to 100".into()),
+                }
+            }
             (Kind::Thermostat, "setpoint" | "set") => {
                 match params.get("setpoint").and_then(Value::as_f64) {
                     Some(value) if (5.0..=30.0).contains(&value) => {
@@ -297,6 +431,32 @@ impl Sim {
         }));
     }
 
+    /// `color {"r","g","b"}` (0..255 each) or `color {"color_temp_k": 2000..6500}`.
+    fn set_color(&mut self, params: &Value) -> Result<(), String> {
+        if let Some(kelvin) = params.get("color_temp_k") {
+            return match kelvin.as_f64() {
+                Some(kelvin) if (2000.0..=6500.0).contains(&kelvin) => {
+                    self.color_temp_k = kelvin.round();
+                    Ok(())
+                }
+                _ => Err("color_temp_k must be a number from 2000 to 6500".into()),
+            };
+        }
+        let part = |name: &str| {
+            params
+                .get(name)
+                .and_then(Value::as_u64)
+                .and_then(|value| u8::try_from(value).ok())
+        };
+        match (part("r"), part("g"), part("b")) {
+            (Some(r), Some(g), Some(b)) => {
+                self.color = [r, g, b];
+                Ok(())
+            }
+            _ => Err("color needs r, g and b from 0 to 255, or color_temp_k".into()),
+        }
+    }
+
     fn set_brightness(&mut self, value: &Value) -> Result<(), String> {
         match value.as_f64() {
             Some(level) if (0.0..=100.0).contains(&level) => {
@@ -314,84 +474,4 @@ fn round1(value: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sim(kind: Kind) -> Sim {
-        Sim::new(kind, SplitMix::from_text("t", 1))
-    }
-
-    #[test]
-    fn sensors_drift_plausibly() {
-        let mut sensor = sim(Kind::Temperature);
-        let first = sensor.tick().data.expect("data");
-        let mut changed = false;
-        for _ in 0..1000 {
-            let data = sensor.tick().data.expect("data");
-            let temperature = data["temperature"].as_f64().expect("a number");
-            assert!((10.0..35.0).contains(&temperature), "{temperature}");
-            changed |= data != first;
-        }
-        assert!(changed);
-    }
-
-    #[test]
-    fn commands_change_state_or_say_why_not() {
-        let mut dimmer = sim(Kind::Dimmer);
-        let state = dimmer
-            .apply("brightness", &json!({"brightness": 40}))
-            .expect("known");
-        assert_eq!(state, Ok(json!({"on": true, "brightness": 40.0})));
-        assert!(matches!(
-            dimmer.apply("brightness", &json!({"brightness": 140})),
-            Some(Err(_))
-        ));
-        assert_eq!(dimmer.apply("reboot", &json!({})), None);
-        let mut lock = sim(Kind::Lock);
-        let state = lock
-            .apply("unlock", &json!({}))
-            .expect("known")
-            .expect("done");
-        assert_eq!(state["locked"], json!(false));
-        let mut thermostat = sim(Kind::Thermostat);
-        thermostat
-            .apply("setpoint", &json!({"setpoint": 25}))
-            .expect("known")
-            .expect("done");
-        for _ in 0..200 {
-            thermostat.tick();
-        }
-        let temperature = thermostat.state()["temperature"]
-            .as_f64()
-            .expect("a number");
-        assert!((temperature - 25.0).abs() < 1.5, "{temperature}");
-    }
-
-    #[test]
-    fn cameras_send_snapshots_and_motion_that_starts_and_ends() {
-        let mut camera = sim(Kind::Camera);
-        assert_eq!(Kind::parse("camera"), Some(Kind::Camera));
-        assert_eq!(Kind::Camera.registry_kind(), "camera");
-        let mut events = Vec::new();
-        let mut snapshots = Vec::new();
-        for _ in 0..300 {
-            let tick = camera.tick();
-            events.extend(tick.events);
-            snapshots.push(tick.snapshot.expect("a snapshot every period"));
-        }
-        assert!(
-            snapshots
-                .iter()
-                .all(|jpeg| jpeg.starts_with(&[0xff, 0xd8, 0xff]))
-        );
-        assert_ne!(snapshots[0], snapshots[1]);
-        assert!(events.contains(&json!({"motion": true})), "{events:?}");
-        // Every motion ends before the next begins.
-        let mut moving = false;
-        for event in &events {
-            let now = event["motion"].as_bool().expect("a motion event");
-            assert_ne!(now, moving, "{events:?}");
-            moving = now;
-        }
-    }
-}
+mod tests;

@@ -42,7 +42,7 @@ pub struct SimulateArgs {
     /// hearth-ca.pem); the host in --mqtt must be a name the certificate carries.
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
-    /// Register the demo home (group "Demo home / 演示家庭", application demo, 12
+    /// Register the demo home (group "Demo home / 演示家庭", application demo, 13
     /// devices of every kind) if it is missing, and run it.
     #[arg(long, conflicts_with_all = ["create", "count", "devices"])]
     pub demo: bool,

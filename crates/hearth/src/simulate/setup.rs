@@ -22,7 +22,7 @@ pub const DEMO_GROUP: &str = "demo";
 pub const DEMO_APP: &str = "demo";
 
 /// The demo home: id, kind, name (English / 中文), room.
-const DEMO_DEVICES: [(&str, Kind, &str, &str); 12] = [
+const DEMO_DEVICES: [(&str, Kind, &str, &str); 13] = [
     (
         "demo-living-climate",
         Kind::Temperature,
@@ -66,6 +66,12 @@ const DEMO_DEVICES: [(&str, Kind, &str, &str); 12] = [
         "Kitchen / 厨房",
     ),
     (
+        "demo-bedroom-blinds",
+        Kind::Cover,
+        "Bedroom blinds / 卧室窗帘",
+        "Bedroom / 卧室",
+    ),
+    (
         "demo-bedroom-climate",
         Kind::Temperature,
         "Bedroom climate / 卧室温湿度",
@@ -73,7 +79,7 @@ const DEMO_DEVICES: [(&str, Kind, &str, &str); 12] = [
     ),
     (
         "demo-bedside-light",
-        Kind::Dimmer,
+        Kind::ColorLight,
         "Bedside light / 床头灯",
         "Bedroom / 卧室",
     ),
