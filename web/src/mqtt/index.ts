@@ -63,7 +63,7 @@ export function startLive(): void {
   })
   const topics = computed(() => [
     ...devices.devices.flatMap((device) => [...deviceTopics(device.id), capabilitiesTopic(device.id)]),
-    ...snapshotTopics(devices.devices),
+    ...snapshotTopics(devices.devices, capabilities.declared),
     ...groupTopics(auth.groups.map((group) => group.id)),
   ])
   stopWatch = watch(topics, (next) => client?.setTopics(next), { immediate: true })

@@ -6,17 +6,11 @@
  * http(s) URLs are used (no `javascript:` or `data:` from a device's metadata).
  */
 import type { InjectionKey } from 'vue'
+import type { Capability } from '@/types/capability'
+import { findCapability, resolveCapabilities } from '@/utils/capabilities'
 
-/** The camera capability as the registry stores it (design of issue 18). */
-export interface CameraCapability {
-  type: 'camera'
-  /** An MJPEG stream (multipart/x-mixed-replace), shown as an `<img>`. */
-  mjpeg?: string
-  /** An HLS playlist (`.m3u8`), played natively where the browser can, linked otherwise. */
-  hls?: string
-  /** `"mqtt"`: JPEG bytes on `devices/{id}/snapshot`; a URL: polled by the browser. */
-  snapshot?: string
-}
+/** The camera capability (design of issue 18; read by `utils/capabilities.ts`). */
+export type CameraCapability = Extract<Capability, { type: 'camera' }>
 
 export type CameraSource =
   | { kind: 'mjpeg'; url: string }
@@ -50,22 +44,12 @@ export function safeStreamUrl(value: unknown): string | null {
   }
 }
 
-/** The device's camera capability, or `null` when it is no camera. */
-export function cameraOf(device: CameraDevice): CameraCapability | null {
-  const metadata = device.metadata
-  const declared =
-    metadata && typeof metadata === 'object' && !Array.isArray(metadata)
-      ? (metadata as { capabilities?: unknown }).capabilities
-      : undefined
-  if (Array.isArray(declared)) {
-    const found = declared.find(
-      (capability): capability is CameraCapability =>
-        !!capability && typeof capability === 'object' && (capability as { type?: unknown }).type === 'camera',
-    )
-    if (found) return found
-    return null
-  }
-  return device.kind === 'camera' ? { type: 'camera' } : null
+/**
+ * The device's camera capability, or `null` when it is no camera: from its metadata, else
+ * what it declared on `devices/{id}/capabilities` (`declared`), else its kind.
+ */
+export function cameraOf(device: CameraDevice, declared?: unknown): CameraCapability | null {
+  return findCapability(resolveCapabilities(device, declared).capabilities, 'camera') ?? null
 }
 
 /**
@@ -98,14 +82,14 @@ export function compactSource(sources: CameraSource[]): CameraSource | null {
 }
 
 /** Whether the page should follow `devices/{id}/snapshot` for this device. */
-export function wantsMqttSnapshots(device: CameraDevice): boolean {
-  const camera = cameraOf(device)
+export function wantsMqttSnapshots(device: CameraDevice, declared?: unknown): boolean {
+  const camera = cameraOf(device, declared)
   return camera !== null && cameraSources(camera).some((source) => source.kind === 'snapshot-mqtt')
 }
 
-/** The snapshot topics of the cameras among `devices`. */
-export function snapshotTopics(devices: CameraDevice[]): string[] {
-  return devices.filter(wantsMqttSnapshots).map((device) => `devices/${device.id}/snapshot`)
+/** The snapshot topics of the cameras among `devices` (`declared`: their own declarations by id). */
+export function snapshotTopics(devices: CameraDevice[], declared: Record<string, unknown> = {}): string[] {
+  return devices.filter((device) => wantsMqttSnapshots(device, declared[device.id])).map((device) => `devices/${device.id}/snapshot`)
 }
 
 /** The snapshot URL with a cache-busting parameter, so that each poll fetches a new image. */

@@ -55,6 +55,9 @@ describe('camera capability', () => {
     expect(cameraOf(camera({ capabilities: [{ type: 'switch' }, { type: 'camera', mjpeg: 'http://x/m' }] }, 'sensor'))).toEqual({ type: 'camera', mjpeg: 'http://x/m' })
     expect(cameraOf(camera({ capabilities: [{ type: 'switch' }] }))).toBeNull()
     expect(cameraOf(camera(null, 'light'))).toBeNull()
+    // A device may declare itself a camera on devices/{id}/capabilities; metadata still wins.
+    expect(cameraOf(camera({}, 'sensor'), [{ type: 'camera', snapshot: 'mqtt' }])).toEqual({ type: 'camera', snapshot: 'mqtt' })
+    expect(cameraOf(camera({ capabilities: [{ type: 'switch' }] }), [{ type: 'camera' }])).toBeNull()
   })
 
   it('loads only absolute http(s) URLs', () => {
@@ -73,6 +76,7 @@ describe('camera capability', () => {
       { id: 'door-cam', kind: 'camera', metadata: { capabilities: [{ type: 'camera', mjpeg: 'http://door/m' }] } },
     ]
     expect(snapshotTopics(devices)).toEqual(['devices/porch-cam/snapshot'])
+    expect(snapshotTopics(devices, { lamp: [{ type: 'camera' }] })).toEqual(['devices/porch-cam/snapshot', 'devices/lamp/snapshot'])
   })
 
   it('polls with a fresh URL and recognises images by their first bytes', () => {
