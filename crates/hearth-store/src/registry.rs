@@ -70,7 +70,8 @@ pub trait UserStore: Send + Sync {
 #[async_trait]
 pub trait AppStore: Send + Sync {
     /// Creates an application; `NotFound` for an unknown group, `Conflict` if the id or
-    /// MQTT key is taken.
+    /// MQTT key is taken. It starts as an ordinary application whatever `app.discovery`
+    /// says: `DiscoveryStore::set_app_discovery` makes it a discovery login (audited).
     async fn create_app(
         &self,
         app: &Application,

@@ -14,6 +14,7 @@
 //! - `registry/history_aggregates.rs`: aggregates, rollups, retention.
 //! - `registry/notification_prefs.rs`: notification preferences, push subscriptions.
 //! - `registry/layouts.rs`: topic layouts of applications and devices.
+//! - `registry/discovery.rs`: discovered devices and discovery applications.
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/apps.rs"]
@@ -28,6 +29,8 @@ mod automations;
 mod commands;
 #[path = "registry/devices.rs"]
 mod devices;
+#[path = "registry/discovery.rs"]
+mod discovery;
 #[path = "registry/history.rs"]
 mod history;
 #[path = "registry/history_aggregates.rs"]

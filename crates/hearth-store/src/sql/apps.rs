@@ -33,8 +33,8 @@ impl AppStore for ThisStore {
             }
             sqlx::query(
                 "INSERT INTO applications \
-             (id, group_id, name, description, mqtt_key, secret_hash, created_at_ms, discovery) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             (id, group_id, name, description, mqtt_key, secret_hash, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(app.id.as_str())
             .bind(app.group.as_str())
@@ -43,7 +43,6 @@ impl AppStore for ThisStore {
             .bind(&app.mqtt_key)
             .bind(secret_hash)
             .bind(app.created_at_ms)
-            .bind(app.discovery)
             .execute(&mut *tx)
             .await
             .map_err(|error| {
