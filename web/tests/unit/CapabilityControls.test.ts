@@ -11,7 +11,7 @@ import { useLiveStore } from '@/stores/live'
 import type { Device } from '@/types/models'
 
 const device = (id: string, kind: string, data: Record<string, unknown>, metadata: Record<string, unknown> = {}): Device => ({
-  id, name: id, kind, room: null, application: 'default', metadata, enabled: true,
+  id, name: id, kind, room: null, application: 'default', metadata: metadata as never, enabled: true,
   created_at_ms: 0, live: { is_online: true, last_seen_ms: Date.now(), last_report_data: data as never },
 })
 
