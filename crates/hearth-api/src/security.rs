@@ -35,9 +35,13 @@ use axum::response::{IntoResponse, Response};
 /// WebSockets to any host because the browser's MQTT connection goes to the broker's
 /// WebSocket listener, a different port (and, behind some proxies, host) that the API
 /// does not know; scripts still come only from the hub, so nothing injected can run to
-/// use it.
+/// use it. Images and video may come from any http(s) host: a camera's MJPEG stream,
+/// snapshot URL or HLS playlist (docs/cameras.md) is on the household's LAN or media
+/// server, which the hub does not know and never proxies; an image or a video cannot
+/// run code, and scripts stay the hub's own.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; \
+    media-src 'self' blob: http: https:; font-src 'self' data:; \
     connect-src 'self' ws: wss:; worker-src 'self'; manifest-src 'self'; \
     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
@@ -161,6 +165,21 @@ mod tests {
             map.insert(*name, HeaderValue::from_static(value));
         }
         map
+    }
+
+    #[test]
+    fn camera_pictures_may_come_from_anywhere_but_scripts_only_from_the_hub() {
+        let directive = |name: &str| {
+            CONTENT_SECURITY_POLICY
+                .split(';')
+                .map(str::trim)
+                .find_map(|part| part.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(directive("script-src"), "'self'");
+        assert_eq!(directive("default-src"), "'self'");
+        assert_eq!(directive("img-src"), "'self' data: blob: http: https:");
+        assert_eq!(directive("media-src"), "'self' blob: http: https:");
     }
 
     #[test]
