@@ -144,7 +144,16 @@ impl RegistryAuthorizer {
         if let Some(hook) = hook {
             hook(&newer.layouts);
         }
-        let older = std::mem::replace(&mut *self.snapshot.write(), newer.clone());
+        let older = {
+            let mut current = self.snapshot.write();
+            // Two reloads may overlap (the watcher and a caller of `refresh`): the one
+            // that read the registry first must not undo the other's newer view (it
+            // would, among other things, take a device added meanwhile for revoked).
+            if current.seq > newer.seq {
+                return Ok(0);
+            }
+            std::mem::replace(&mut *current, newer.clone())
+        };
         let same_secret = |old: &str, new: &str| self.rehasher.same_secret(old, new);
         let revoked_devices = older.revoked_devices(&newer, same_secret);
         let apps = older.revoked_apps(&newer, same_secret);
