@@ -1,0 +1,251 @@
+//! Topic layouts end to end (issue 18): a real hub (`hearth_testkit::start_hub`) and
+//! MQTT clients speaking exactly the topics and payloads of seed 001's bulb and seed
+//! 004's lock, with the layouts shipped in `docs/layouts/`, on SQLite and PostgreSQL.
+//!
+//! # Layout
+//! - this file: the HTTP client (login, JSON requests), the MQTT client (3.1.1, as the
+//!   seeds' paho clients speak), waiting for the store.
+//! - `bulb.rs`: seed 001's bulb: state into history and live state, status and will into
+//!   presence, `switch` through the API arriving as `{"action": "on"}`, acked by the state.
+//! - `lock.rs`: seed 004's lock, its layout from hearth.toml: `unlock` on `/{lockno}/call`,
+//!   `statu` "1"/"0"/"-2".
+//! - `intruders.rs`: another device on the bulb's topics, a device on its own command
+//!   topic, an application and an administrator on a mapped command topic.
+
+mod bulb;
+mod intruders;
+mod lock;
+
+use hearth_testkit::{ADMIN_PASSWORD, TestHub};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use std::future::Future;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a test waits for something before it fails (never a pass threshold).
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A layout file of `docs/layouts/` as the API's JSON.
+pub fn layout_json(file: &str) -> Value {
+    let text = std::fs::read_to_string(docs_layout(file)).unwrap();
+    let layout: hearth_model::layout::Layout = toml::from_str(&text).unwrap();
+    serde_json::to_value(layout).unwrap()
+}
+
+pub fn docs_layout(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/layouts")
+        .join(file)
+}
+
+/// The API as the owner (`admin`), with a session cookie.
+pub struct Api {
+    address: std::net::SocketAddr,
+    cookie: String,
+}
+
+impl Api {
+    pub async fn login(hub: &TestHub) -> Api {
+        let mut api = Api {
+            address: hub.http(),
+            cookie: String::new(),
+        };
+        let body = serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD});
+        let (status, head, _) = api.send("POST", "/api/v1/auth/login", Some(body)).await;
+        assert_eq!(status, 200, "login");
+        api.cookie = head
+            .lines()
+            .find_map(|line| {
+                line.to_ascii_lowercase()
+                    .starts_with("set-cookie:")
+                    .then_some(line)
+            })
+            .and_then(|line| line.split_once(':'))
+            .map(|(_, value)| value.trim().split(';').next().unwrap().to_owned())
+            .expect("a session cookie");
+        api
+    }
+
+    /// One request on a fresh connection: status, head, JSON body (`Null` if none).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String, Value) {
+        let body = body.map(|body| body.to_string()).unwrap_or_default();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {0}\r\nOrigin: http://{0}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {1}\r\n",
+            self.address,
+            body.len()
+        );
+        if !self.cookie.is_empty() {
+            request.push_str(&format!("Cookie: {}\r\n", self.cookie));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        let mut stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8(response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            unchunk(body)
+        } else {
+            body.to_owned()
+        };
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        (status, head.to_owned(), json)
+    }
+}
+
+fn unchunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+/// An MQTT 3.1.1 client (as the seeds' paho clients), its event loop on a task of its
+/// own so that the test reads packets as they come.
+pub struct Mqtt {
+    pub client: AsyncClient,
+    packets: tokio::sync::mpsc::UnboundedReceiver<Packet>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Mqtt {
+    /// Connects as `user` (client id `client_id`) with an optional retained QoS 1 will,
+    /// and waits for the CONNACK.
+    pub async fn connect(
+        hub: &TestHub,
+        client_id: &str,
+        user: &str,
+        secret: &str,
+        will: Option<(&str, &str)>,
+    ) -> Mqtt {
+        let mut options = MqttOptions::new(client_id, "127.0.0.1", hub.mqtt().port());
+        options.set_credentials(user, secret);
+        if let Some((topic, payload)) = will {
+            options.set_last_will(LastWill::new(topic, payload, QoS::AtLeastOnce, true));
+        }
+        let (client, events) = AsyncClient::new(options, 64);
+        let (sender, packets) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(pump(events, sender));
+        let mut mqtt = Mqtt {
+            client,
+            packets,
+            task,
+        };
+        mqtt.next(|packet| matches!(packet, Packet::ConnAck(_)), "CONNACK")
+            .await;
+        mqtt
+    }
+
+    /// The next packet `wanted` accepts (others are skipped).
+    pub async fn next(&mut self, wanted: impl Fn(&Packet) -> bool, what: &str) -> Packet {
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                let packet = self.packets.recv().await.expect("the connection is open");
+                if wanted(&packet) {
+                    return packet;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {what} in time"))
+    }
+
+    /// Publishes at QoS 1 and waits for the PUBACK.
+    pub async fn publish(&mut self, topic: &str, payload: &str, retain: bool) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.to_owned())
+            .await
+            .unwrap();
+        self.next(|packet| matches!(packet, Packet::PubAck(_)), "PUBACK")
+            .await;
+    }
+
+    /// Subscribes at QoS 1; whether the broker granted it.
+    pub async fn subscribe(&mut self, filter: &str) -> bool {
+        self.client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        match self
+            .next(|packet| matches!(packet, Packet::SubAck(_)), "SUBACK")
+            .await
+        {
+            Packet::SubAck(ack) => ack
+                .return_codes
+                .iter()
+                .all(|code| matches!(code, rumqttc::SubscribeReasonCode::Success(_))),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The next message on `topic`: its payload.
+    pub async fn message(&mut self, topic: &str) -> String {
+        match self
+            .next(
+                |packet| matches!(packet, Packet::Publish(publish) if publish.topic == topic),
+                topic,
+            )
+            .await
+        {
+            Packet::Publish(publish) => String::from_utf8(publish.payload.to_vec()).unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Drops the connection without DISCONNECT (power lost): the broker sends the will.
+    pub fn cut(self) {
+        self.task.abort();
+    }
+}
+
+async fn pump(mut events: EventLoop, sender: tokio::sync::mpsc::UnboundedSender<Packet>) {
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(packet)) => {
+                if sender.send(packet).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Waits until `check` gives `Some`, reading again every 20 ms; fails after
+/// [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}: not in time"))
+}
