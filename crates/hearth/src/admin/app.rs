@@ -1,4 +1,4 @@
-//! `hearth app add|list|show|remove|rotate-secret|grant`.
+//! `hearth app add|list|show|remove|rotate-secret|grant|layout`.
 
 use super::output;
 use super::{Ctx, Failure, OutputArgs, parse_id};
@@ -56,6 +56,17 @@ pub enum AppCommand {
         #[arg(long)]
         remove: bool,
     },
+    /// Show, set (--set FILE.toml) or clear (--clear) the application's topic layout:
+    /// how its devices' own topics and payloads map onto Hearth's (docs/layouts.md).
+    Layout {
+        app: String,
+        /// A layout file (TOML, like docs/layouts/seed-001-bulb.toml).
+        #[arg(long, conflicts_with = "clear")]
+        set: Option<std::path::PathBuf>,
+        /// Remove the layout.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
@@ -80,6 +91,9 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
             print_secret(ctx, &app, &secret, "created application");
         }
         AppCommand::List { group } => list(ctx, group.as_deref()).await?,
+        AppCommand::Layout { app, set, clear } => {
+            super::app_layout::run(ctx, &app, set.as_deref(), clear).await?
+        }
         AppCommand::Show { id } => show(ctx, &id).await?,
         AppCommand::Remove { id } => {
             let id: AppId = parse_id("id", &id)?;

@@ -12,6 +12,7 @@
 //! - `output`: tables, key/value blocks, JSON, and errors in both forms.
 
 pub mod app;
+mod app_layout;
 pub mod automation;
 pub mod device;
 mod device_cert;
