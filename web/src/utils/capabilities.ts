@@ -236,31 +236,20 @@ export const lockCommand = (locked: boolean): ControlCommand => ({ name: locked 
 
 // --- Sensors ----------------------------------------------------------------------------
 
-/** Device classes the app has an icon and a default unit for. */
-export const DEVICE_CLASSES: Readonly<Record<string, { icon: string; unit?: string }>> = {
-  temperature: { icon: '🌡️', unit: '°C' },
-  humidity: { icon: '💧', unit: '%' },
-  power: { icon: '⚡', unit: 'W' },
-  energy: { icon: '🔌', unit: 'kWh' },
-  battery: { icon: '🔋', unit: '%' },
-  illuminance: { icon: '☀️', unit: 'lx' },
-  pressure: { icon: '🧭', unit: 'hPa' },
-  voltage: { icon: '⚡', unit: 'V' },
-  current: { icon: '⚡', unit: 'A' },
-  co2: { icon: '🫧', unit: 'ppm' },
-  motion: { icon: '🏃' },
-  occupancy: { icon: '🧍' },
-  smoke: { icon: '🔥' },
-  door: { icon: '🚪' },
-  window: { icon: '🪟' },
-  contact: { icon: '🚪' },
-  moisture: { icon: '💦' },
+/** Device classes the app has a default unit for (and an icon, components/capabilities/ClassIcon.vue). */
+export const DEVICE_CLASS_UNITS: Readonly<Record<string, string>> = {
+  temperature: '°C',
+  humidity: '%',
+  power: 'W',
+  energy: 'kWh',
+  battery: '%',
+  illuminance: 'lx',
+  pressure: 'hPa',
+  voltage: 'V',
+  current: 'A',
+  co2: 'ppm',
 }
 
 export function sensorUnit(capability: Extract<Capability, { type: 'sensor' }>): string {
-  return capability.unit ?? DEVICE_CLASSES[capability.device_class ?? '']?.unit ?? ''
-}
-
-export function classIcon(deviceClass?: string): string {
-  return DEVICE_CLASSES[deviceClass ?? '']?.icon ?? '•'
+  return capability.unit ?? DEVICE_CLASS_UNITS[capability.device_class ?? ''] ?? ''
 }
