@@ -2,6 +2,10 @@
  * The browser's MQTT-over-WebSocket connection. Credentials are short-lived, so every
  * (re)connection asks the API for fresh ones; mqtt.js's own reconnect (which would reuse
  * the old password) is off and this module retries with backoff instead.
+ *
+ * `online` is reported once the hub has acknowledged the subscriptions (SUBACK), not at
+ * CONNACK: the stores fetch what they may have missed when it is reported, and a message
+ * published between that fetch and a subscription still in flight would be lost.
  */
 import mqtt, { type MqttClient } from 'mqtt'
 import type { MqttCredential } from '@/types/models'
@@ -20,6 +24,11 @@ export interface LiveClientOptions {
   onState: (state: ConnectionState) => void
   /** Called when credentials cannot be had because the session is gone (401). */
   onUnauthorized?: () => void
+  /**
+   * Topics added while online, once the hub has acknowledged them: what was published
+   * on them before is for the API to tell.
+   */
+  onSubscribed?: (topics: string[]) => void
   connect?: typeof mqtt.connect
   maxDelayMs?: number
 }
@@ -71,12 +80,21 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       reconnectPeriod: 0,
       connectTimeout: 15_000,
       clean: true,
+      // mqtt.js's default in a browser keeps its keepalive timer in a Worker made from a
+      // blob: URL, which the hub's Content-Security-Policy (worker-src 'self') blocks: no
+      // PINGREQ was ever sent and the hub closed every connection after 1.5 × keepalive
+      // (90 s), losing what was published until the reconnection.
+      timerVariant: 'native',
     })
     client = next
     next.on('connect', () => {
       attempt = 0
-      options.onState('online')
-      if (topics.size) next.subscribe([...topics], { qos: 1 })
+      const online = () => {
+        if (client === next && next.connected) options.onState('online')
+      }
+      // Refused topics (or a connection lost meanwhile) come back in the callback too.
+      if (topics.size) next.subscribe([...topics], { qos: 1 }, online)
+      else online()
     })
     next.on('message', (topic, payload, packet) => {
       if (options.onBytes?.(topic, payload, packet?.retain === true)) return
@@ -107,9 +125,14 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       const added = [...wanted].filter((topic) => !topics.has(topic))
       const removed = [...topics].filter((topic) => !wanted.has(topic))
       topics = wanted
-      if (client?.connected) {
-        if (added.length) client.subscribe(added, { qos: 1 })
-        if (removed.length) client.unsubscribe(removed)
+      const current = client
+      if (current?.connected) {
+        if (added.length) {
+          current.subscribe(added, { qos: 1 }, (error) => {
+            if (!error && client === current) options.onSubscribed?.(added)
+          })
+        }
+        if (removed.length) current.unsubscribe(removed)
       }
     },
     stop() {

@@ -60,6 +60,12 @@ export function startLive(): void {
       live.setConnection(state)
     },
     onUnauthorized: () => auth.clear(),
+    // A group's topics added while online (a group joined): its requests and alerts so far.
+    onSubscribed: (added) => {
+      const kinds = new Set(added.map((topic) => parseHubTopic(topic)?.kind))
+      if (kinds.has('confirmations')) void confirmations.load()
+      if (kinds.has('alerts')) void alerts.loadActive().catch(() => {})
+    },
   })
   const topics = computed(() => [
     ...devices.devices.flatMap((device) => [...deviceTopics(device.id), capabilitiesTopic(device.id)]),

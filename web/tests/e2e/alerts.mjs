@@ -59,8 +59,12 @@ async function openBrowser(name, password, viewport = { width: 1280, height: 900
   return personPage
 }
 
-/** The live connection is up (so that what the hub publishes now reaches the page). */
-const online = (target) => target.locator('[data-test="offline-banner"]').waitFor({ state: 'detached', ...WAIT })
+/**
+ * The live connection is up and subscribed (so that what the hub publishes now reaches
+ * the page). The offline banner's absence said nothing for a page just opened: it only
+ * shows after a connection was lost.
+ */
+const online = (target) => target.locator('[data-live="online"]').waitFor(WAIT)
 const alertItem = (target, state) => target.locator(`[data-test^="alert-al-"][data-device="smoke-1"]${state ? `[data-state="${state}"]` : ''}`)
 const badge = (target) => target.locator('[data-test="nav-alerts-badge"]')
 

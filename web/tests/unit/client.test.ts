@@ -3,14 +3,23 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createLiveClient, type ConnectionState } from '@/mqtt/client'
 import type { MqttCredential } from '@/types/models'
 
+type Acknowledge = (error?: Error | null) => void
+
 class FakeClient extends EventEmitter {
   connected = false
   subscribed: string[] = []
-  constructor(readonly url: string, readonly options: { password: string }) {
+  /** The SUBACKs still to come, in order. */
+  pending: Acknowledge[] = []
+  constructor(readonly url: string, readonly options: { password: string; timerVariant?: string }) {
     super()
   }
-  subscribe(topics: string[]) {
+  subscribe(topics: string[], _options: unknown, acknowledge: Acknowledge) {
     this.subscribed.push(...topics)
+    this.pending.push(acknowledge)
+  }
+  /** The hub's SUBACK for the oldest subscription in flight. */
+  acknowledge(error: Error | null = null) {
+    this.pending.shift()?.(error)
   }
   unsubscribe() {}
   end() {
@@ -31,8 +40,9 @@ function setup() {
     clients.push(client)
     return client
   }) as never
-  const live = createLiveClient({ fetchCredentials, connect, onMessage: vi.fn(), onState: (state) => states.push(state) })
-  return { live, clients, states, fetchCredentials }
+  const onSubscribed = vi.fn()
+  const live = createLiveClient({ fetchCredentials, connect, onMessage: vi.fn(), onState: (state) => states.push(state), onSubscribed })
+  return { live, clients, states, fetchCredentials, onSubscribed }
 }
 
 afterEach(() => vi.useRealTimers())
@@ -45,7 +55,52 @@ describe('the live MQTT client', () => {
     clients[0].connected = true
     clients[0].emit('connect')
     expect(clients[0].subscribed).toEqual(['devices/a/data'])
+    // Connected is not yet online: what the stores fetch then could miss what is
+    // published before the subscription is in place.
+    expect(states).toEqual(['connecting'])
+    clients[0].acknowledge()
     expect(states).toEqual(['connecting', 'online'])
+    live.stop()
+  })
+
+  it('is online with no topics at once, and not when the connection closed before the SUBACK', async () => {
+    const { live, clients, states } = setup()
+    await vi.waitFor(() => expect(clients).toHaveLength(1))
+    clients[0].connected = true
+    clients[0].emit('connect')
+    expect(states).toEqual(['connecting', 'online'])
+    live.stop()
+
+    const second = setup()
+    second.live.setTopics(['hearth/alerts/home'])
+    await vi.waitFor(() => expect(second.clients).toHaveLength(1))
+    const client = second.clients[0]
+    client.connected = true
+    client.emit('connect')
+    client.connected = false
+    client.emit('close')
+    client.acknowledge(new Error('connection closed'))
+    expect(second.states).toEqual(['connecting', 'offline'])
+    second.live.stop()
+  })
+
+  it('reports topics added while online once the hub has acknowledged them', async () => {
+    const { live, clients, onSubscribed } = setup()
+    await vi.waitFor(() => expect(clients).toHaveLength(1))
+    clients[0].connected = true
+    clients[0].emit('connect')
+    live.setTopics(['hearth/alerts/home'])
+    expect(clients[0].subscribed).toEqual(['hearth/alerts/home'])
+    expect(onSubscribed).not.toHaveBeenCalled()
+    clients[0].acknowledge()
+    expect(onSubscribed).toHaveBeenCalledWith(['hearth/alerts/home'])
+    live.stop()
+  })
+
+  it('keeps its keepalive timer out of a Worker (the CSP allows no blob: workers)', async () => {
+    const { live, clients } = setup()
+    await vi.waitFor(() => expect(clients).toHaveLength(1))
+    expect(clients[0].options.timerVariant).toBe('native')
     live.stop()
   })
 
