@@ -45,6 +45,22 @@ async function choose(target, test, label) {
   await target.locator('.n-base-select-menu:visible').first().waitFor({ state: 'detached', ...WAIT })
 }
 
+/**
+ * Waits until nothing in `target` moves any more (a collapse's expand has ended). Until
+ * then the content scrolls inside its growing, clipping wrapper: Playwright scrolls a
+ * button into view there, and the button moves between mousedown and mouseup, so the
+ * click lands beside it.
+ */
+async function settled(target) {
+  await target.evaluate(async (element) => {
+    const moving = () => element.getAnimations({ subtree: true }).filter((animation) => animation.effect?.getComputedTiming().endTime !== Infinity)
+    for (let running = moving(); running.length; running = moving()) await Promise.allSettled(running.map((animation) => animation.finished))
+  })
+}
+
+/** The page's live connection is up and subscribed (what the hub publishes now reaches it). */
+const online = (target) => target.locator('[data-live="online"]').waitFor(WAIT)
+
 async function logIn(target, user, password) {
   await target.goto(`${hub.http}/login`)
   await target.locator('input[name="username"]').fill(user)
@@ -278,7 +294,7 @@ test('two people confirm in their browsers; then the lock opens', async () => { 
   }
   try {
     // Each browser has its live connection before the request is made.
-    for (const session of sessions) await session.page.locator('[data-test="offline-banner"]').waitFor({ state: 'detached', ...WAIT })
+    for (const session of sessions) await online(session.page)
     await api('POST', `/automations/${gate.id}/run`)
     const prompt = (session) => session.page.locator('[data-test^="confirmation-"][data-state]').filter({ hasText: 'Open the front door?' })
     for (const session of sessions) await prompt(session).locator('[data-test="confirmation-confirm"]').waitFor(WAIT)
@@ -308,8 +324,12 @@ test('two people confirm in their browsers; then the lock opens', async () => { 
 
 test('an admin sets the group\'s time zone and location on the Automations page', async () => {
   await page.locator('[data-test="nav-automations"]').click()
-  const place = page.locator('[data-test="group-place"]')
+  // The group's place has come (the fields are disabled until then) and the card has
+  // opened to its full height.
+  const place = page.locator('[data-test="group-place"][data-state="ready"]')
   await place.locator('.n-collapse-item__header').click()
+  await place.locator('input[name="time-zone"]').waitFor(WAIT)
+  await settled(place)
   await place.locator('input[name="time-zone"]').fill('Asia/Shanghai')
   await place.locator('[data-test="place-save"]').click()
   await place.getByText('Saved').waitFor(WAIT)
