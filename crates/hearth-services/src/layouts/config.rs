@@ -81,3 +81,80 @@ pub async fn apply_configured(
     }
     Ok(applied)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_model::layout::LayoutScope;
+
+    #[derive(Debug, Deserialize)]
+    struct Config {
+        layouts: BTreeMap<String, LayoutSource>,
+    }
+
+    fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn a_table_is_a_file_or_an_inline_layout() {
+        let config = parse(
+            "[layouts.bulbs]\nfile = \"/etc/hearth/bulb.toml\"\n\
+             [layouts.locks]\n[[layouts.locks.commands]]\nname = \"unlock\"\n\
+             topic = \"/{id}/call\"\npayload = \"unlock\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.layouts["bulbs"],
+            LayoutSource::File {
+                file: "/etc/hearth/bulb.toml".into()
+            }
+        );
+        let LayoutSource::Inline(locks) = &config.layouts["locks"] else {
+            panic!("inline");
+        };
+        assert_eq!(locks.commands[0].payload, Some(serde_json::json!("unlock")));
+        let both = parse("[layouts.x]\nfile = \"a\"\n[[layouts.x.inbound]]\ntopic = \"a/{id}\"\n");
+        assert!(both.unwrap_err().contains("not both"));
+        let unknown = parse("[layouts.x]\ntopics = 1\n").unwrap_err();
+        assert!(unknown.contains("unknown field `topics`"), "{unknown}");
+    }
+
+    #[test]
+    fn the_examples_in_hearth_example_toml_are_valid_layouts() {
+        let example = include_str!("../../../../hearth.example.toml");
+        let block: String = example
+            .lines()
+            .skip_while(|line| !line.starts_with("# [layouts."))
+            .map_while(|line| line.strip_prefix('#'))
+            .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
+            .collect();
+        let config = parse(&block).unwrap();
+        assert_eq!(config.layouts.len(), 2, "{block}");
+        let LayoutSource::Inline(locks) = &config.layouts["locks"] else {
+            panic!("inline");
+        };
+        locks.validate(LayoutScope::App).unwrap();
+    }
+
+    #[test]
+    fn the_shipped_layout_files_are_valid() {
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/layouts");
+        for file in ["seed-001-bulb.toml", "seed-004-lock.toml"] {
+            let source = LayoutSource::File {
+                file: std::path::Path::new(docs).join(file),
+            };
+            let layout = source.layout().unwrap();
+            layout.validate(LayoutScope::App).unwrap();
+        }
+        let missing = LayoutSource::File {
+            file: "/nonexistent/layout.toml".into(),
+        };
+        assert!(
+            missing
+                .layout()
+                .unwrap_err()
+                .contains("/nonexistent/layout.toml")
+        );
+    }
+}
