@@ -2,10 +2,12 @@
 // which URLs the browser may load, the snapshot store's object URLs (one per camera, the
 // old one revoked), and CameraView showing an MQTT snapshot, polling an HTTP snapshot and
 // falling back to a link for HLS where the browser cannot play it.
+import { EventEmitter } from 'node:events'
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import CameraView from '@/components/CameraView.vue'
+import { createLiveClient } from '@/mqtt/client'
 import { i18n } from '@/locales'
 import { useSnapshotStore } from '@/stores/snapshots'
 import {
@@ -86,6 +88,30 @@ describe('camera capability', () => {
     expect(imageType(new TextEncoder().encode('{"motion": true}'))).toBeNull()
     expect(playsHlsNatively({ canPlayType: () => 'maybe' })).toBe(true)
     expect(playsHlsNatively({ canPlayType: () => '' })).toBe(false)
+  })
+})
+
+describe('the live client', () => {
+  it('hands snapshot bytes over undecoded, with the retain flag, and text to onMessage', async () => {
+    const fake = new EventEmitter() as EventEmitter & { subscribe: () => void; end: () => void; connected: boolean }
+    fake.subscribe = () => {}
+    fake.end = () => {}
+    fake.connected = true
+    const store = useSnapshotStore()
+    const texts: string[] = []
+    const live = createLiveClient({
+      fetchCredentials: async () => ({ ws_url: 'ws://hub/mqtt', client_id: 'web:a:1', username: 'a', password: 'p', expires_at_ms: 0 }),
+      connect: (() => fake) as never,
+      onBytes: (topic, payload, retained) => store.applyMessage(topic, payload, retained),
+      onMessage: (topic) => texts.push(topic),
+      onState: () => {},
+    })
+    await vi.waitFor(() => expect(fake.listenerCount('message')).toBe(1))
+    fake.emit('message', 'devices/porch-cam/snapshot', Buffer.from(JPEG), { retain: true })
+    fake.emit('message', 'devices/porch-cam/data', Buffer.from('{"motion": true}'), { retain: false })
+    expect(store.snapshots['porch-cam']).toMatchObject({ size: JPEG.length, retained: true })
+    expect(texts).toEqual(['devices/porch-cam/data'])
+    live.stop()
   })
 })
 
