@@ -292,6 +292,8 @@ test('losing the network shows the offline banner; coming back reconnects', asyn
   await shot('home-offline')
   network.down = false
   await page.locator('[data-test="offline-banner"]').waitFor({ state: 'detached', timeout: 90_000 })
+  // The banner goes while the app is still connecting; a reading published then is lost.
+  await page.locator('[data-live="online"]').waitFor(WAIT)
   await device.publish({ temperature: 24.75 })
   await page.locator(`[data-test="reading-${DEVICE_ID}-temperature"]`).filter({ hasText: '24.75' }).waitFor(WAIT)
 })
