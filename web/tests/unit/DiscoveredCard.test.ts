@@ -8,7 +8,10 @@ const NOW = 1_700_000_000_000
 const plug: DiscoveredDevice = {
   app: 'tasmota', id: 'tasmota_1A2B3C', group: 'home', name: 'Desk plug', manufacturer: 'Tasmota', model: 'Sonoff S31', sw_version: '14.1.0',
   kind: 'switch', online: false, first_seen_ms: NOW - 3 * 60_000, last_seen_ms: NOW - 2_000,
-  components: [{ component: 'switch', object_id: 'RL_1', name: 'Relay' }, { component: 'sensor', object_id: 'ENERGY_Power', unsupported: ['value_template {{ value_json.ENERGY.Power | float }} is not supported'] }],
+  components: [
+    { component: 'switch', object_id: 'RL_1', name: 'Relay', config_topic: 'homeassistant/switch/1A2B3C_RL_1/config', config: {} },
+    { component: 'sensor', object_id: 'ENERGY_Power', config_topic: 'homeassistant/sensor/1A2B3C_ENERGY_Power/config', config: {}, unsupported: ['value_template {{ value_json.ENERGY.Power | float }} is not supported'] },
+  ],
   capabilities: [{ type: 'switch' }, { type: 'sensor', key: 'power', unit: 'W', device_class: 'power' }, { type: 'binary_sensor', key: 'tamper' }],
 }
 

@@ -22,7 +22,7 @@ function api(routes: Record<string, Handler>) {
 function discovered(id: string, firstSeen: number, app = 'tasmota'): DiscoveredDevice {
   return {
     app, id, group: 'home', name: `Plug ${id}`, manufacturer: 'Tasmota', model: 'Sonoff Basic', kind: 'switch',
-    components: [{ component: 'switch', object_id: `${id}_RL_1` }], capabilities: [{ type: 'switch' }],
+    components: [{ component: 'switch', object_id: `${id}_RL_1`, config_topic: `homeassistant/switch/${id}_RL_1/config`, config: {} }], capabilities: [{ type: 'switch' }],
     online: true, first_seen_ms: firstSeen, last_seen_ms: firstSeen,
   }
 }
