@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of it
 
 pub mod failing_store;
+mod failing_store_layouts;
 mod failing_store_firmware;
 
 use hearth_broker::{Broker, BrokerConfig};
