@@ -140,14 +140,23 @@ test('the device page shows the snapshot full size and follows a new one live', 
   // The compact view inside the page's device card stays hidden: one picture, not two.
   assert.equal(await page.locator('[data-test="camera-image-porch-cam"]').count(), 1)
 
-  // A new picture (the same image with a different tail: new bytes) replaces it live.
-  await camera.publishAsync('devices/porch-cam/snapshot', Buffer.concat([JPEG, Buffer.alloc(64)]), { qos: 1, retain: true })
+  // A new picture (the same image with a 600 KB tail: new bytes, camera-sized, through
+  // the broker's WebSocket listener to the page) replaces it live.
+  await camera.publishAsync('devices/porch-cam/snapshot', Buffer.concat([JPEG, Buffer.alloc(600 * 1024)]), { qos: 1, retain: true })
   await page.waitForFunction((src) => document.querySelector('[data-test="camera-image-porch-cam"]')?.getAttribute('src') !== src, shown.src, WAIT)
   await decoded(page, '[data-test="camera-image-porch-cam"]')
   await page.locator('[data-test="camera-snapshot-time-porch-cam"]', { hasText: 'Snapshot received' }).waitFor(WAIT)
-  // The replaced object URL was revoked: loading it fails.
-  const oldStillLoads = await page.evaluate((src) => fetch(src).then(() => true, () => false), shown.src)
-  assert.equal(oldStillLoads, false, 'the previous snapshot was revoked')
+  // All 600 KB arrived (the store's size of the blob the image shows).
+  assert.equal(await page.locator('[data-test="camera-image-porch-cam"]').getAttribute('data-size'), String(JPEG.length + 600 * 1024))
+  // The replaced object URL was revoked (it no longer loads), the current one loads.
+  const loads = (src) => page.evaluate((url) => new Promise((resolve) => {
+    const image = new Image()
+    image.onload = () => resolve(true)
+    image.onerror = () => resolve(false)
+    image.src = url
+  }), src)
+  assert.equal(await loads(await page.locator('[data-test="camera-image-porch-cam"]').getAttribute('src')), true)
+  assert.equal(await loads(shown.src), false, 'the previous snapshot was revoked')
   await page.screenshot({ path: `${shots}camera-device.png`, fullPage: true })
 })
 
