@@ -6,6 +6,8 @@ export interface NewApp {
   group: string
   name?: string
   description?: string
+  /** A discovery login (Home Assistant MQTT discovery, issue 18). */
+  discovery?: boolean
 }
 
 export const fetchApps = (group?: string) => http.get<App[]>('/apps', { group })
