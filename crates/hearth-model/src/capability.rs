@@ -72,7 +72,8 @@ pub enum Capability {
         device_class: Option<String>,
     },
     /// A camera's picture: any of an MJPEG URL, an HLS playlist URL, and snapshots
-    /// (`"mqtt"`: published by the camera; an http(s) URL: fetched by the hub).
+    /// (`"mqtt"`: published by the camera on `devices/{id}/snapshot`; an http(s) URL:
+    /// fetched by the viewer's browser, never by the hub, docs/cameras.md).
     Camera {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mjpeg: Option<String>,
