@@ -56,11 +56,7 @@ impl Api {
         assert_eq!(status, 200, "login");
         api.cookie = head
             .lines()
-            .find_map(|line| {
-                line.to_ascii_lowercase()
-                    .starts_with("set-cookie:")
-                    .then_some(line)
-            })
+            .find(|line| line.to_ascii_lowercase().starts_with("set-cookie:"))
             .and_then(|line| line.split_once(':'))
             .map(|(_, value)| value.trim().split(';').next().unwrap().to_owned())
             .expect("a session cookie");
