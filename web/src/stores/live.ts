@@ -13,6 +13,7 @@ import { isFinalStatus, statusPresence, statusRank } from '@/mqtt/protocol'
 import { parseDeviceTopic } from '@/mqtt/topics'
 import type { ControlCommand } from '@/types/capability'
 import type { CommandStatusMessage, Device } from '@/types/models'
+import { readBool } from '@/utils/capabilities'
 
 export interface LiveState {
   online: boolean
@@ -73,7 +74,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     state.lastSeenMs = live.last_seen_ms ?? null
     state.status = live.device_status ?? null
     state.readings = { ...state.readings, ...(live.last_report_data ?? {}) }
-    if (typeof state.readings.on === 'boolean' && state.on === null) state.on = state.readings.on
+    if (state.on === null) state.on = readBool(state.readings.on)
   }
 
   /** The state a device reported with its last acked command, unless something newer is known. */
@@ -81,7 +82,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     const state = entry(device)
     const reported = command.reported_state
     if (command.status !== 'acked' || !reported || typeof reported !== 'object') return
-    if (state.on === null && typeof reported.on === 'boolean') state.on = reported.on
+    if (state.on === null) state.on = readBool(reported.on)
     const missing = Object.entries(reported).filter(([key]) => !(key in state.readings))
     if (missing.length) state.readings = { ...state.readings, ...Object.fromEntries(missing) }
   }
@@ -95,7 +96,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
       case 'data':
         if (json && typeof json === 'object' && !Array.isArray(json)) {
           state.readings = { ...state.readings, ...(json as Record<string, unknown>) }
-          if (typeof state.readings.on === 'boolean') state.on = state.readings.on
+          state.on = readBool(state.readings.on) ?? state.on
         }
         state.online = true
         state.lastSeenMs = now
@@ -127,7 +128,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
       // What the device says its state is now: the controls show it as confirmed.
       const state = entry(command.device)
       state.readings = { ...state.readings, ...reported }
-      if (typeof reported.on === 'boolean') state.on = reported.on
+      state.on = readBool(reported.on) ?? state.on
     }
     const switched = switching.value[command.device]
     const current = switched?.id === command.id

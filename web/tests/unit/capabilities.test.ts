@@ -148,6 +148,16 @@ describe('pending controls', () => {
     expect(live.devices.lamp.on).toBe(true)
   })
 
+  it('reads a switch reported as 1/0, as some firmware says it', () => {
+    const live = useLiveStore()
+    live.applyMessage('devices/plug/data', '{"on": 1}')
+    expect(live.devices.plug.on).toBe(true)
+    live.applyMessage('devices/plug/data', '{"on": 0}')
+    expect(live.devices.plug.on).toBe(false)
+    live.applyMessage('devices/plug/data', '{"power_w": 3}')
+    expect(live.devices.plug.on).toBe(false)
+  })
+
   it('says why when the device refuses', () => {
     const live = useLiveStore()
     live.trackControl('lamp', 'setpoint', { id: 'c3', status: 'sent' }, setpointCommand(22))
