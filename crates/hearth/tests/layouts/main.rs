@@ -9,10 +9,13 @@
 //!   presence, `switch` through the API arriving as `{"action": "on"}`, acked by the state.
 //! - `lock.rs`: seed 004's lock, its layout from hearth.toml: `unlock` on `/{lockno}/call`,
 //!   `statu` "1"/"0"/"-2".
+//! - `device_level.rs`: a device's own layout (concrete topics), and one whose messages
+//!   come through an application (`via_app`).
 //! - `intruders.rs`: another device on the bulb's topics, a device on its own command
 //!   topic, an application and an administrator on a mapped command topic.
 
 mod bulb;
+mod device_level;
 mod intruders;
 mod lock;
 
