@@ -48,6 +48,7 @@ impl BrokerHandle {
         self.send(Control::LocalSubscribe {
             filter: filter.to_owned(),
             capacity,
+            retained: false,
             reply,
         })?;
         answer.await.map_err(|_| BusError::Closed)
@@ -161,6 +162,18 @@ impl Bus for BrokerHandle {
     async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError> {
         self.subscribe_with_capacity(filter, DEFAULT_LOCAL_CAPACITY)
             .await
+    }
+
+    async fn subscribe_with_retained(&self, filter: &str) -> Result<Subscription, BusError> {
+        check_filter(filter)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Control::LocalSubscribe {
+            filter: filter.to_owned(),
+            capacity: DEFAULT_LOCAL_CAPACITY,
+            retained: true,
+            reply,
+        })?;
+        answer.await.map_err(|_| BusError::Closed)
     }
 
     async fn kick(&self, client_id: &str) -> Result<bool, BusError> {

@@ -344,3 +344,44 @@ async fn disconnect_client_kicks_a_connected_client_only() {
     }
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn an_in_process_subscription_with_retained_gets_the_retained_messages_first() {
+    let broker = TestBroker::start().await;
+    let (client, mut eventloop) = v4_client(&broker, "lwt-writer");
+    next_v4(&mut eventloop, |p| matches!(p, rumqttc::Packet::ConnAck(_))).await;
+    client
+        .publish("plug/tele/LWT", rumqttc::QoS::AtLeastOnce, true, "Online")
+        .await
+        .unwrap();
+    next_v4(&mut eventloop, |p| matches!(p, rumqttc::Packet::PubAck(_))).await;
+    // A plain subscription does not get what was retained before it...
+    let mut plain = broker.handle.subscribe("plug/tele/LWT").await.unwrap();
+    // ...one asking for retained messages does, marked retained, with the publisher.
+    let mut with_retained = broker
+        .handle
+        .subscribe_with_retained("plug/tele/+")
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(DEADLINE, with_retained.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&*first.topic, "plug/tele/LWT");
+    assert_eq!(&first.payload[..], b"Online");
+    assert!(first.retain);
+    assert_eq!(first.client_id.as_deref(), Some("lwt-writer"));
+    // Later messages reach both.
+    client
+        .publish("plug/tele/LWT", rumqttc::QoS::AtLeastOnce, true, "Offline")
+        .await
+        .unwrap();
+    next_v4(&mut eventloop, |p| matches!(p, rumqttc::Packet::PubAck(_))).await;
+    for subscription in [&mut plain, &mut with_retained] {
+        let next = tokio::time::timeout(DEADLINE, subscription.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&next.payload[..], b"Offline");
+    }
+}

@@ -47,6 +47,14 @@ pub trait Bus: Send + Sync + 'static {
     /// Subscribes to a topic filter (wildcards and `$share/` allowed).
     async fn subscribe(&self, filter: &str) -> Result<Subscription, BusError>;
 
+    /// [`Bus::subscribe`], and the retained messages matching `filter` at once, as a
+    /// client's subscription gets them (what a service needs to learn the current
+    /// state of topics published before it subscribed, e.g. availability). Without
+    /// retained messages in the implementation, a plain subscription.
+    async fn subscribe_with_retained(&self, filter: &str) -> Result<Subscription, BusError> {
+        self.subscribe(filter).await
+    }
+
     /// Disconnects the client connected as `client_id` at once (MQTT 5 reason 0x98,
     /// administrative action), e.g. because its device was disabled or its secret
     /// rotated. Returns whether such a client was connected.

@@ -135,6 +135,17 @@ impl Hub {
             RegistryAuthorizer::load(store.clone(), config.mqtt.auth.allow_anonymous, fallback)
                 .await
                 .context("loading the registry for MQTT auth")?;
+        // Discovery logins' rights (set before the broker restores sessions that use them).
+        if config.discovery.enabled {
+            config
+                .discovery
+                .check()
+                .map_err(anyhow::Error::msg)
+                .context("[discovery]")?;
+            authorizer
+                .discovery_acl()
+                .set_prefix(Some(&config.discovery.prefix));
+        }
         // One count of failed logins for HTTP and MQTT: neither is a way around the other.
         let login_limiter = Arc::new(LoginLimiter::new(config.api.login_failures_per_minute));
         authorizer.use_login_limiter(login_limiter.clone());
@@ -203,13 +214,7 @@ impl Hub {
         background.push(translator);
         // Home Assistant discovery: announced devices listed until adopted.
         let discovery = if config.discovery.enabled {
-            config
-                .discovery
-                .check()
-                .map_err(anyhow::Error::msg)
-                .context("[discovery]")?;
             let acl = authorizer.discovery_acl();
-            acl.set_prefix(Some(&config.discovery.prefix));
             Some(
                 hearth_services::discovery::Discovery::start(
                     store.clone(),

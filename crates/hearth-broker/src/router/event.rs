@@ -87,6 +87,8 @@ pub(crate) enum Control {
     LocalSubscribe {
         filter: String,
         capacity: usize,
+        /// Deliver the retained messages matching `filter` at once, as to a client.
+        retained: bool,
         reply: oneshot::Sender<Subscription>,
     },
     Intercept {

@@ -249,8 +249,9 @@ impl Router {
             Control::LocalSubscribe {
                 filter,
                 capacity,
+                retained,
                 reply,
-            } => self.local_subscribe(filter, capacity, reply),
+            } => self.local_subscribe(filter, capacity, retained, reply),
             Control::Intercept {
                 filter,
                 interceptor,

@@ -301,6 +301,7 @@ impl Router {
         &mut self,
         filter: String,
         capacity: usize,
+        retained: bool,
         reply: oneshot::Sender<Subscription>,
     ) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
@@ -327,6 +328,19 @@ impl Router {
         );
         if reply.send(Subscription { receiver }).is_err() {
             self.end_session(id);
+            return;
+        }
+        if retained {
+            let now = Instant::now();
+            let mut matching = Vec::new();
+            self.retained.for_each_match(&filter, |_, message| {
+                if !message.is_expired(now) {
+                    matching.push(message.clone());
+                }
+            });
+            for message in matching {
+                self.deliver(id, &message, message.qos, true, Vec::new());
+            }
         }
     }
 

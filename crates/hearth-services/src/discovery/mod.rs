@@ -95,7 +95,9 @@ impl Discovery {
         settings: DiscoverySettings,
         acl: Option<Arc<crate::auth::DiscoveryAcl>>,
     ) -> Result<Discovery, hearth_bus::BusError> {
-        let configs = bus.subscribe(&format!("{}/#", settings.prefix)).await?;
+        let configs = bus
+            .subscribe_with_retained(&format!("{}/#", settings.prefix))
+            .await?;
         let (availability_tx, availability_rx) = mpsc::channel(256);
         let mut worker = Worker {
             store,
@@ -256,9 +258,11 @@ impl Worker {
             normalize::annotate(&mut component);
             // Announcing again replaces: by object id and component, whatever the topic.
             device.components.retain(|old| {
-                !(old.object_id == component.object_id && old.component == component.component)
-                    && !(old.config_topic == topic
-                        && topic_announces_one(topic, &self.settings.prefix))
+                let same =
+                    old.object_id == component.object_id && old.component == component.component;
+                let same_topic =
+                    old.config_topic == topic && topic_announces_one(topic, &self.settings.prefix);
+                !(same || same_topic)
             });
             device.components.push(component);
         }
@@ -319,7 +323,7 @@ impl Worker {
             if self.availability.contains_key(&topic) {
                 continue;
             }
-            let Ok(mut subscription) = self.bus.subscribe(&topic).await else {
+            let Ok(mut subscription) = self.bus.subscribe_with_retained(&topic).await else {
                 continue;
             };
             let forward = self.availability_tx.clone();

@@ -212,6 +212,22 @@ pub fn layout(components: &[DiscoveredComponent], via_app: &str) -> Value {
     let mut inbound: BTreeMap<String, Inbound> = BTreeMap::new();
     let mut commands: Vec<Value> = Vec::new();
     let mut status: Vec<Value> = Vec::new();
+    // State topics of components that take commands: a message there is the device's
+    // answer (it acknowledges the oldest command in flight).
+    let mut answers = std::collections::BTreeSet::new();
+    for component in components {
+        let config = &component.config;
+        let takes_commands = config
+            .as_object()
+            .is_some_and(|map| map.keys().any(|key| key.ends_with("command_topic")));
+        if takes_commands {
+            for key in ["state_topic", "brightness_state_topic", "position_topic"] {
+                if let Some(topic) = config.get(key).and_then(Value::as_str) {
+                    answers.insert(topic.to_owned());
+                }
+            }
+        }
+    }
     let mut read =
         |topic: &str, template: Option<&str>, key: String, values: BTreeMap<String, Value>| {
             let entry = inbound.entry(topic.to_owned()).or_default();
@@ -356,10 +372,14 @@ pub fn layout(components: &[DiscoveredComponent], via_app: &str) -> Value {
     }
     let mut rules: Vec<Value> = Vec::new();
     for (topic, entry) in inbound {
+        let ack = answers.contains(&topic);
         if !entry.fields.is_empty() {
-            rules.push(
-                json!({"topic": topic, "as": "data", "payload": "json", "fields": entry.fields}),
-            );
+            let mut rule =
+                json!({"topic": topic, "as": "data", "payload": "json", "fields": entry.fields});
+            if ack {
+                rule["ack"] = json!(true);
+            }
+            rules.push(rule);
         } else if let Some((key, values)) = entry.plain {
             let mut rule = Map::new();
             rule.insert("topic".into(), json!(topic));
@@ -368,6 +388,9 @@ pub fn layout(components: &[DiscoveredComponent], via_app: &str) -> Value {
             rule.insert("key".into(), json!(key));
             if !values.is_empty() {
                 rule.insert("values".into(), json!(values));
+            }
+            if ack {
+                rule.insert("ack".into(), json!(true));
             }
             rules.push(Value::Object(rule));
         }

@@ -167,7 +167,7 @@ fn tasmota_abbreviations_and_base_topic_expand() {
         layout,
         json!({
             "inbound": [
-                {"topic": "sypialnia_lampka/tele/STATE", "as": "data", "payload": "json", "fields": {"on": "POWER"}},
+                {"topic": "sypialnia_lampka/tele/STATE", "as": "data", "payload": "json", "fields": {"on": "POWER"}, "ack": true},
                 {"topic": "sypialnia_lampka/tele/LWT", "as": "status", "payload": "plain",
                  "status_values": {"Aktywny": "online", "Nieaktywny": "offline"}}
             ],
@@ -247,7 +247,7 @@ fn esphome_node_id_plain_payloads_and_default_availability() {
         json!([
             {"topic": "livingroom/sensor/temperature/state", "as": "data", "payload": "plain", "key": "temperature"},
             {"topic": "livingroom/switch/relay/state", "as": "data", "payload": "plain", "key": "on",
-             "values": {"ON": true, "OFF": false}},
+             "values": {"ON": true, "OFF": false}, "ack": true},
             {"topic": "livingroom/status", "as": "status", "payload": "plain",
              "status_values": {"online": "online", "offline": "offline"}}
         ])

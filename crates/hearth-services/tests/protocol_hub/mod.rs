@@ -5,6 +5,7 @@
 
 pub mod failing_store;
 mod failing_store_layouts;
+mod failing_store_discovery;
 mod failing_store_firmware;
 
 use hearth_broker::{Broker, BrokerConfig};
