@@ -187,11 +187,21 @@ test('a lock declared by the device asks before unlocking', async () => {
   assert.equal(door.state.locked, false)
 })
 
-test('every control on Home: thermostat, colour, cover (screenshot)', async () => {
+test('every control on Home: thermostat setpoint and mode, colour, cover (screenshot)', async () => {
   await page.locator('[data-test="value-living-thermostat-setpoint"]').filter({ hasText: '21 °C' }).waitFor(WAIT)
   await page.locator('[data-test="mode-living-thermostat"]').waitFor(WAIT)
   await page.locator('[data-test="value-living-bulb-color"][data-color="#ff7828"]').waitFor(WAIT)
   await page.locator('[data-test="reading-living-bulb-power_w"]').filter({ hasText: '7.5 W' }).waitFor(WAIT)
+
+  // The thermostat's + steps the setpoint by its declared 0.5; its mode comes from the metadata's list.
+  const thermostat = devices['living-thermostat']
+  await page.locator('[data-test="setpoint-living-thermostat"] button').last().click()
+  await page.locator('[data-test="value-living-thermostat-setpoint"]').filter({ hasText: '21.5 °C' }).waitFor(WAIT)
+  assert.deepEqual(thermostat.commands, [{ name: 'setpoint', params: { setpoint: 21.5 } }])
+  await page.locator('[data-test="mode-living-thermostat"]').click()
+  await page.locator('.n-base-select-menu:visible .n-base-select-option', { hasText: 'Off' }).first().click()
+  await page.locator('[data-test="value-living-thermostat-mode"]').filter({ hasText: 'Off' }).waitFor(WAIT)
+  assert.deepEqual(thermostat.commands.at(-1), { name: 'mode', params: { mode: 'off' } })
 
   await page.locator('[data-test="cover-close-bedroom-blinds"]').click()
   await page.locator('[data-test="value-bedroom-blinds-position"]').filter({ hasText: /^0 %$/ }).waitFor(WAIT)
