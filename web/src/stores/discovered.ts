@@ -64,12 +64,13 @@ export const useDiscoveredStore = defineStore(StoreId.Discovered, () => {
     errorMessage.value = ''
   }
 
-  async function load(groupId: string | null) {
+  /** `quiet`: a poll, which shows no spinner (the list just follows). */
+  async function load(groupId: string | null, { quiet = false } = {}) {
     const mine = ++generation
     if (groupId !== group.value) devices.value = []
     group.value = groupId
     if (!groupId) return
-    loading.value = true
+    if (!quiet) loading.value = true
     try {
       const list = await discoveredApi.fetchDiscovered(groupId)
       if (mine !== generation) return
@@ -87,7 +88,7 @@ export const useDiscoveredStore = defineStore(StoreId.Discovered, () => {
 
   function startPolling() {
     stopPolling()
-    timer = setInterval(() => void refresh(), DISCOVERED_POLL_MS)
+    timer = setInterval(() => void load(group.value, { quiet: true }), DISCOVERED_POLL_MS)
   }
 
   function stopPolling() {

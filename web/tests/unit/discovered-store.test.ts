@@ -140,7 +140,12 @@ describe('discovered devices', () => {
     await store.load('home')
     expect(store.count).toBe(0)
     store.startPolling()
-    await vi.advanceTimersByTimeAsync(DISCOVERED_POLL_MS)
+    await vi.advanceTimersByTimeAsync(DISCOVERED_POLL_MS - 1)
+    expect(store.loading).toBe(false)
+    vi.advanceTimersByTime(1)
+    // A poll shows no spinner: the list just follows.
+    expect(store.loading).toBe(false)
+    await vi.advanceTimersByTimeAsync(0)
     expect(store.count).toBe(1)
     store.stopPolling()
     await vi.advanceTimersByTimeAsync(DISCOVERED_POLL_MS * 3)
