@@ -107,8 +107,9 @@ describe('CapabilityControls', () => {
     expect(wrapper.find('[data-test="mode-heat"]').exists()).toBe(true)
   })
 
-  it('has nothing for a plain sensor', () => {
+  it('has nothing for a plain sensor, nor for a camera (its picture is drawn elsewhere)', () => {
     const wrapper = mountControls(device('t', 'sensor', { temperature: 20 }))
     expect(wrapper.find('[data-test="controls-t"]').exists()).toBe(false)
+    expect(mountControls(device('cam', 'camera', {})).find('[data-test="controls-cam"]').exists()).toBe(false)
   })
 })
