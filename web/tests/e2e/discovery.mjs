@@ -1,0 +1,170 @@
+// Home Assistant discovery in the web app (issue 18), in a real headless Chromium against
+// the real hub: a discovery application is made on the Applications page; a Tasmota plug,
+// played by a real mqtt.js client logging in with that application's key and secret
+// (tasmota.mjs), publishes its retained discovery configs exactly as Tasmota does
+// (SetOption19 1) and its LWT, and answers `cmnd/<topic>/POWER` on its state topic as
+// Tasmota does. The plug appears on the Discovered page (and as the navigation's count),
+// is adopted there into another application of the group with a new id, name and room,
+// shows on Home, and is switched from its card: the command reaches the client as `ON` on
+// Tasmota's command topic and the client's answer acknowledges it; that the card then
+// shows it on is a TODO until the hub maps Tasmota's "ON" to true. On a 390 px phone the
+// page is in the menu. Screenshot: docs/screenshots/discovered.png. Every wait is for a
+// condition; no fixed ports.
+import assert from 'node:assert/strict'
+import { mkdirSync } from 'node:fs'
+import { after, before, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { launch } from './browser.mjs'
+import { ADMIN_PASSWORD, startHub } from './hub.mjs'
+import { TASMOTA_PLUG, connectTasmota } from './tasmota.mjs'
+
+const WAIT = { timeout: 30_000 }
+const shots = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url))
+mkdirSync(shots, { recursive: true })
+
+const ADOPTED_ID = 'desk-plug'
+let hub, browser, page, plug, discoveryId
+
+async function api(method, path, data) {
+  // Origin: as the browser sends it (the hub refuses cookie-authenticated changes without it).
+  const response = await page.request.fetch(`${hub.http}/api/v1${path}`, { method, data, headers: { Origin: hub.http } })
+  const text = await response.text()
+  assert.ok(response.ok(), `${method} ${path}: ${response.status()} ${text}`)
+  return text ? JSON.parse(text) : undefined
+}
+
+/** Picks `label` in the Naive UI select marked `data-test=test`. */
+async function choose(target, test, label) {
+  await target.locator(`[data-test="${test}"]`).click()
+  await target.locator('.n-base-select-menu:visible .n-base-select-option', { hasText: label }).first().click()
+  await target.locator('.n-base-select-menu:visible').first().waitFor({ state: 'detached', ...WAIT })
+}
+
+before(async () => {
+  hub = await startHub()
+  browser = await launch()
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' })
+  page = await context.newPage()
+  page.on('pageerror', (error) => console.error('page error:', error.message))
+  await page.goto(`${hub.http}/login`)
+  await page.locator('input[name="username"]').fill('admin')
+  await page.locator('input[name="password"]').fill(ADMIN_PASSWORD)
+  await page.locator('[data-test="login-submit"]').click()
+  await page.waitForURL((url) => url.pathname === '/', WAIT)
+})
+
+after(async () => {
+  await plug?.close()
+  await browser?.close()
+  await hub?.stop()
+})
+
+test('a Tasmota plug announced through a discovery application is listed on the Discovered page', async () => {
+  // The discovery login (what the plug's MQTT settings hold), made on the Applications
+  // page; its key and secret are read from the dialog that shows them once.
+  await page.locator('[data-test="nav-apps"]').click()
+  await page.locator('input[name="app-id"]').fill('tasmota')
+  await page.locator('input[name="app-name"]').fill('Tasmota devices')
+  await page.locator('[data-test="app-discovery"]').click()
+  await page.locator('[data-test="app-create"]').click()
+  const secretDialog = page.locator('[data-test="app-secret-dialog"]')
+  await secretDialog.locator('[data-test="app-discovery-hint"]').waitFor(WAIT)
+  const key = await secretDialog.locator('[data-test="app-mqtt-key"]').inputValue()
+  const secret = await secretDialog.locator('[data-test="app-mqtt-secret"]').inputValue()
+  await secretDialog.locator('[data-test="app-secret-close"]').click()
+  await page.locator('[data-test="app-discovery-tasmota"]').waitFor(WAIT)
+  // The application the plug will join.
+  await api('POST', '/apps', { id: 'plugs', group: 'home', name: 'Plugs' })
+  plug = await connectTasmota(hub.mqtt, key, secret)
+
+  await page.locator('[data-test="nav-discovered"]').click()
+  await page.waitForURL(/\/discovered$/, WAIT)
+  const card = page.locator('.discovered-card[data-app="tasmota"]')
+  await card.waitFor(WAIT)
+  assert.equal(await card.count(), 1, 'announced once, listed once')
+  discoveryId = await card.getAttribute('data-id')
+  assert.match(await card.innerText(), new RegExp(TASMOTA_PLUG.name))
+  assert.match(await card.innerText(), /Tasmota/)
+  assert.match(await page.locator(`[data-test="discovered-capabilities-${discoveryId}"]`).innerText(), /Switch/)
+  await page.locator(`[data-test="discovered-online-${discoveryId}"][data-online="true"]`).waitFor(WAIT)
+  assert.equal((await page.locator('[data-test="nav-discovered-badge"]').innerText()).trim(), '1')
+  await page.waitForLoadState('networkidle').catch(() => {})
+  await page.screenshot({ path: `${shots}discovered.png`, fullPage: true })
+})
+
+test('adopted in the web app into an application, it leaves the list and shows on Home', async () => {
+  await page.locator(`[data-test="discovered-adopt-${discoveryId}"]`).click()
+  const dialog = page.locator('[data-test="adopt-dialog"]')
+  await dialog.waitFor(WAIT)
+  // Discovery logins are not offered as the device's application.
+  await dialog.locator('[data-test="adopt-app"]').click()
+  const options = page.locator('.n-base-select-menu:visible .n-base-select-option')
+  await options.first().waitFor(WAIT)
+  assert.ok(!(await options.allInnerTexts()).some((text) => text.includes('(tasmota)') || text.trim() === 'tasmota'))
+  await page.keyboard.press('Escape')
+  await choose(page, 'adopt-app', 'Plugs')
+  await dialog.locator('input[name="adopt-id"]').fill(ADOPTED_ID)
+  await dialog.locator('input[name="adopt-name"]').fill('Desk plug')
+  await dialog.locator('input[name="adopt-room"]').fill('office')
+  await dialog.locator('[data-test="adopt-submit"]').click()
+  await dialog.waitFor({ state: 'detached', ...WAIT })
+  await page.locator('[data-test="discovered-empty"]').waitFor(WAIT)
+  await page.locator('[data-test="nav-discovered-badge"]').waitFor({ state: 'detached', ...WAIT })
+
+  const device = await api('GET', `/devices/${ADOPTED_ID}`)
+  assert.equal(device.application, 'plugs')
+  assert.equal(device.room, 'office')
+  await page.locator('[data-test="nav-home"]').click()
+  await page.locator(`[data-test="device-card-${ADOPTED_ID}"]`).waitFor(WAIT)
+  // Its LWT said Online before the adoption (not replayed into presence); its next
+  // TelePeriod report is what the hub hears from it first.
+  await page.locator('.app-layout[data-live="online"]').waitFor(WAIT)
+  await plug.tele()
+  await page.locator(`[data-test="online-${ADOPTED_ID}"][data-online="true"]`).waitFor(WAIT)
+})
+
+test('switched from its card: ON reaches Tasmota\'s command topic, and its answer acknowledges the command', async () => {
+  await page.locator(`[data-test="switch-${ADOPTED_ID}"]`).click()
+  await waitUntil(() => plug.commands.length > 0)
+  assert.deepEqual(plug.commands, [{ topic: `cmnd/${TASMOTA_PLUG.topic}/POWER`, payload: 'ON' }])
+  assert.equal(plug.state.power, 'ON')
+  // Its answer on tele/<topic>/STATE completes the command (no longer pending).
+  await page.locator(`[data-test="pending-${ADOPTED_ID}"]`).waitFor({ state: 'hidden', ...WAIT })
+  const [command] = await api('GET', `/devices/${ADOPTED_ID}/commands?limit=1`)
+  assert.equal(command.name, 'switch')
+  assert.equal(command.status, 'acked')
+})
+
+// Known gap (docs/discovery.md, "What is not (yet)"): the generated layout takes `on`
+// from Tasmota's JSON state as the word "ON"/"OFF", not as true/false, so the card has no
+// yes/no state to show. Kept as a TODO so that it reports, and passes once the hub maps it.
+test('the card shows the plug on, as it reported', { todo: 'the hub does not map a JSON state word ("ON") to true yet' }, async () => {
+  await page.locator(`[data-test="state-${ADOPTED_ID}"]`).filter({ hasText: 'On' }).waitFor(WAIT)
+  assert.equal(await page.locator(`[data-test="switch-${ADOPTED_ID}"]`).getAttribute('aria-checked'), 'true')
+})
+
+test('on a 390 px phone the Discovered page is in the menu', async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await page.context().storageState(), isMobile: true, hasTouch: true })
+  try {
+    const phonePage = await phone.newPage()
+    await phonePage.goto(`${hub.http}/`)
+    await phonePage.locator('[data-test="nav-menu-toggle"]').click()
+    const menu = phonePage.locator('[data-test="nav-menu"]')
+    await menu.locator('[data-test="nav-discovered"]').click()
+    await phonePage.waitForURL((url) => url.pathname === '/discovered', WAIT)
+    await phonePage.locator('[data-test="discovered-empty"]').waitFor(WAIT)
+    assert.ok(await phonePage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the page is wider than the phone')
+  } finally {
+    await phone.close()
+  }
+})
+
+/** Polls a condition (the MQTT client's side has no page to wait on). */
+async function waitUntil(condition, timeoutMs = WAIT.timeout) {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${condition}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
