@@ -398,3 +398,18 @@ fn every_fixture_layout_is_a_valid_device_layout() {
         );
     }
 }
+
+#[test]
+fn the_prefix_is_a_plain_topic_outside_hearths_namespaces() {
+    use super::DiscoverySettings;
+    let settings = |prefix: &str| DiscoverySettings {
+        enabled: true,
+        prefix: prefix.to_owned(),
+    };
+    assert!(settings("homeassistant").check().is_ok());
+    assert!(settings("home/ha").check().is_ok());
+    assert_eq!(settings("ha").status_topic(), "ha/status");
+    for bad in ["", "ha/#", "+/ha", "ha/", "devices", "devices/ha", "hearth/ha", "$SYS"] {
+        assert!(settings(bad).check().is_err(), "{bad:?}");
+    }
+}
