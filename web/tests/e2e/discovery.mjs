@@ -8,7 +8,7 @@
 // shows on Home, and is switched from its card: the command reaches the client as `ON` on
 // Tasmota's command topic and the client's answer acknowledges it; that the card then
 // shows it on is a TODO until the hub maps Tasmota's "ON" to true. On a 390 px phone the
-// page is in the menu. Screenshot: docs/screenshots/discovered.png. Every wait is for a
+// page is in the menu; another announced device is forgotten there. Screenshot: docs/screenshots/discovered.png. Every wait is for a
 // condition; no fixed ports.
 import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
@@ -23,7 +23,7 @@ const shots = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.ur
 mkdirSync(shots, { recursive: true })
 
 const ADOPTED_ID = 'desk-plug'
-let hub, browser, page, plug, discoveryId
+let hub, browser, page, plug, discoveryId, key, secret
 
 async function api(method, path, data) {
   // Origin: as the browser sends it (the hub refuses cookie-authenticated changes without it).
@@ -69,8 +69,8 @@ test('a Tasmota plug announced through a discovery application is listed on the 
   await page.locator('[data-test="app-create"]').click()
   const secretDialog = page.locator('[data-test="app-secret-dialog"]')
   await secretDialog.locator('[data-test="app-discovery-hint"]').waitFor(WAIT)
-  const key = await secretDialog.locator('[data-test="app-mqtt-key"]').inputValue()
-  const secret = await secretDialog.locator('[data-test="app-mqtt-secret"]').inputValue()
+  key = await secretDialog.locator('[data-test="app-mqtt-key"]').inputValue()
+  secret = await secretDialog.locator('[data-test="app-mqtt-secret"]').inputValue()
   await secretDialog.locator('[data-test="app-secret-close"]').click()
   await page.locator('[data-test="app-discovery-tasmota"]').waitFor(WAIT)
   // The application the plug will join.
@@ -90,6 +90,26 @@ test('a Tasmota plug announced through a discovery application is listed on the 
   assert.equal((await page.locator('[data-test="nav-discovered-badge"]').innerText()).trim(), '1')
   await page.waitForLoadState('networkidle').catch(() => {})
   await page.screenshot({ path: `${shots}discovered.png`, fullPage: true })
+})
+
+test('another announced device is forgotten from the page', async () => {
+  const other = { name: 'Kitchen plug', id: 'A1B2C3', topic: 'tasmota_A1B2C3', model: 'Generic', sw: '9.1.0(tasmota)' }
+  // The login made on the page is a discovery login.
+  assert.ok((await api('GET', '/apps?group=home')).some((app) => app.id === 'tasmota' && app.discovery))
+  const kitchen = await connectTasmota(hub.mqtt, key, secret, other)
+  try {
+    const card = page.locator('.discovered-card[data-app="tasmota"]', { hasText: 'Kitchen plug' })
+    await card.waitFor(WAIT)
+    const id = await card.getAttribute('data-id')
+    await page.locator('[data-test="nav-discovered-badge"]', { hasText: '2' }).waitFor(WAIT)
+    await page.locator(`[data-test="discovered-forget-${id}"]`).click()
+    await page.locator('.n-popconfirm .n-button--primary-type').click()
+    await card.waitFor({ state: 'detached', ...WAIT })
+    await page.locator('[data-test="nav-discovered-badge"]', { hasText: '1' }).waitFor(WAIT)
+    assert.ok(!(await api('GET', '/discovered?group=home')).some((device) => device.id === id))
+  } finally {
+    await kitchen.close()
+  }
 })
 
 test('adopted in the web app into an application, it leaves the list and shows on Home', async () => {
