@@ -55,7 +55,7 @@ const DEFAULT_LOGIN_FAILURES_PER_MINUTE: u32 = 5;
 
 /// Called with the layouts of a reloaded snapshot before it takes effect (the
 /// translator registers its filters there).
-pub type LayoutsHook = Arc<dyn Fn(&crate::layouts::LayoutDirectory) + Send + Sync>;
+pub type LayoutsHook = Arc<dyn Fn(&Arc<crate::layouts::LayoutDirectory>) + Send + Sync>;
 
 /// A password that matched: the stored hash it matched and the password's SHA-256.
 type VerifiedPassword = (Arc<str>, [u8; 32]);

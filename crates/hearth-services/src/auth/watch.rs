@@ -140,10 +140,6 @@ impl RegistryAuthorizer {
             return Ok(0);
         }
         let newer = Arc::new(snapshot::load(self.store.as_ref()).await?);
-        let hook = self.layouts_hook.read().clone();
-        if let Some(hook) = hook {
-            hook(&newer.layouts);
-        }
         let older = {
             let mut current = self.snapshot.write();
             // Two reloads may overlap (the watcher and a caller of `refresh`): the one
@@ -151,6 +147,12 @@ impl RegistryAuthorizer {
             // would, among other things, take a device added meanwhile for revoked).
             if current.seq > newer.seq {
                 return Ok(0);
+            }
+            // Before the new view takes effect: the translator registers the filters of
+            // new layouts (and disconnects devices whose layout changed).
+            let hook = self.layouts_hook.read().clone();
+            if let Some(hook) = hook {
+                hook(&newer.layouts);
             }
             std::mem::replace(&mut *current, newer.clone())
         };
