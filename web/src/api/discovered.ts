@@ -7,11 +7,9 @@ import { http } from './http'
 import type { AdoptRequest, DiscoveredDevice } from '@/types/discovered'
 import type { Device } from '@/types/models'
 
-const path = (app: string, id: string) => `/discovered/${encodeURIComponent(app)}/${encodeURIComponent(id)}`
-
 export const fetchDiscovered = (group?: string) => http.get<DiscoveredDevice[]>('/discovered', { group })
 /** Creates the Hearth device (201) in `request.app`; the discovered entry goes away. */
 export const adoptDiscovered = (app: string, id: string, request: AdoptRequest) =>
-  http.post<Device>(`${path(app, id)}/adopt`, request)
+  http.post<Device>(`/discovered/${encodeURIComponent(app)}/${encodeURIComponent(id)}/adopt`, request)
 /** Forgets an announced device (it comes back if it announces itself again). */
-export const forgetDiscovered = (app: string, id: string) => http.delete<void>(path(app, id))
+export const forgetDiscovered = (app: string, id: string) => http.delete<void>(`/discovered/${encodeURIComponent(app)}/${encodeURIComponent(id)}`)
