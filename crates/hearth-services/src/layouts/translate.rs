@@ -43,6 +43,8 @@ pub struct Translator {
     /// handled by the interceptor of the first only.
     registered: Mutex<Vec<Arc<str>>>,
     live: mpsc::Sender<Envelope>,
+    /// The layouts of the snapshot in effect, to tell which devices' rights changed.
+    current: Mutex<Arc<LayoutDirectory>>,
     pub counters: TranslatorCounters,
 }
 
@@ -88,13 +90,15 @@ impl Translator {
             commands,
             registered: Mutex::new(Vec::new()),
             live,
+            current: Mutex::new(authorizer.layouts()),
             counters: TranslatorCounters::default(),
         });
         translator.register(&authorizer.layouts());
         let weak = Arc::downgrade(&translator);
-        authorizer.on_layouts(Arc::new(move |directory: &LayoutDirectory| {
+        authorizer.on_layouts(Arc::new(move |directory: &Arc<LayoutDirectory>| {
             if let Some(translator) = weak.upgrade() {
                 translator.register(directory);
+                translator.disconnect_changed(directory);
             }
         }));
         let publisher = translator.clone();
@@ -128,6 +132,36 @@ impl Translator {
                 Err(error) => tracing::warn!(%filter, "layout filter not intercepted: {error}"),
             }
         }
+    }
+
+    /// Disconnects the devices whose layout rights changed or went away (their
+    /// subscriptions were granted under the old rules; a device's are not checked per
+    /// delivery), so that they come back under the new ones.
+    fn disconnect_changed(&self, newer: &Arc<LayoutDirectory>) {
+        let older = std::mem::replace(&mut *self.current.lock(), newer.clone());
+        let changed: Vec<Arc<str>> = older
+            .devices
+            .iter()
+            .filter(|(id, old)| {
+                newer.devices.get(*id).is_none_or(|new| {
+                    new.layout.layout != old.layout.layout
+                        || new.command_filters != old.command_filters
+                        || new.via_app != old.via_app
+                })
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            for device in changed {
+                if bus.kick(&device).await.unwrap_or(false) {
+                    tracing::info!(%device, "disconnected a device whose topic layout changed");
+                }
+            }
+        });
     }
 
     /// Finds the publisher's rule for the message and hands the translation on.

@@ -97,6 +97,19 @@ async fn a_device_layout_maps_one_device(backend: Backend) {
     neighbour.publish("stat/plug2/POWER", "ON", false).await;
     wait_for_data(&hub, "plug2", serde_json::json!({"on": true})).await;
     wait_for_data(&hub, "plug1", serde_json::json!({"on": true})).await;
+
+    // A new layout takes its subscriptions' old grounds away: the device is disconnected
+    // and comes back under the new rules.
+    let mut moved = plug_layout("plug1", None);
+    moved.commands[0].topic = "cmnd/plug1/RELAY".into();
+    hub.registry()
+        .set_device_layout("test", &ids::device("plug1"), Some(&moved))
+        .await
+        .unwrap();
+    plug.closed().await;
+    let mut plug = Mqtt::connect(&hub, "plug1", "plug1", &secret, None).await;
+    assert!(!plug.subscribe("cmnd/plug1/POWER").await);
+    assert!(plug.subscribe("cmnd/plug1/RELAY").await);
     hub.shutdown().await;
 }
 

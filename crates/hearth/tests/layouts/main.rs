@@ -210,6 +210,15 @@ impl Mqtt {
         }
     }
 
+    /// Waits until the broker closes the connection.
+    pub async fn closed(&mut self) {
+        tokio::time::timeout(DEADLINE, async {
+            while self.packets.recv().await.is_some() {}
+        })
+        .await
+        .expect("the broker closed the connection in time");
+    }
+
     /// Drops the connection without DISCONNECT (power lost): the broker sends the will.
     pub fn cut(self) {
         self.task.abort();
