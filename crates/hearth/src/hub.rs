@@ -221,6 +221,7 @@ impl Hub {
                     bus.clone(),
                     config.discovery.clone(),
                     Some(acl),
+                    Some(ingest.interceptor()),
                 )
                 .await
                 .context("starting Home Assistant discovery")?,

@@ -36,6 +36,9 @@ use tokio::task::JoinHandle;
 
 use config::{Config, parse_config};
 
+/// How often the task looks for devices adopted meanwhile (to seed their presence).
+const ADOPTION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `[discovery]` in hearth.toml.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -94,6 +97,7 @@ impl Discovery {
         bus: Arc<dyn Bus>,
         settings: DiscoverySettings,
         acl: Option<Arc<crate::auth::DiscoveryAcl>>,
+        presence: Option<Arc<dyn hearth_bus::Interceptor>>,
     ) -> Result<Discovery, hearth_bus::BusError> {
         let configs = bus
             .subscribe_with_retained(&format!("{}/#", settings.prefix))
@@ -106,7 +110,17 @@ impl Discovery {
             availability_tx,
             availability: HashMap::new(),
             acl,
+            presence,
+            seeded: std::collections::HashSet::new(),
         };
+        // Devices adopted before this start had their presence from their own
+        // messages; only adoptions from now on are seeded.
+        if let Ok(all) = worker.store.discovered_list(None, true).await {
+            worker.seeded = all
+                .into_iter()
+                .filter_map(|entry| entry.adopted_device)
+                .collect();
+        }
         worker.follow_availability().await;
         bus.publish(
             Envelope::new(settings.status_topic(), Bytes::from_static(b"online"))
@@ -133,6 +147,11 @@ struct Worker {
     availability: HashMap<String, JoinHandle<()>>,
     /// Who announced which command topic, for the authorizer.
     acl: Option<Arc<crate::auth::DiscoveryAcl>>,
+    /// Ingest, where a newly adopted device's presence starts from the availability
+    /// its discovering login last reported (its retained word is not said again).
+    presence: Option<Arc<dyn hearth_bus::Interceptor>>,
+    /// Adopted devices whose presence was seeded (or needed none).
+    seeded: std::collections::HashSet<DeviceId>,
 }
 
 impl Worker {
@@ -141,6 +160,8 @@ impl Worker {
         mut configs: hearth_bus::Subscription,
         mut availability: mpsc::Receiver<Envelope>,
     ) {
+        let mut adoptions = tokio::time::interval(ADOPTION_CHECK);
+        adoptions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 message = configs.recv() => match message {
@@ -148,10 +169,42 @@ impl Worker {
                     None => break,
                 },
                 Some(message) = availability.recv() => self.on_availability(message).await,
+                _ = adoptions.tick() => self.seed_adopted().await,
             }
         }
         for (_, task) in self.availability.drain() {
             task.abort();
+        }
+    }
+
+    /// Newly adopted devices start with the presence their entry last had: handed to
+    /// ingest as their `status` (and published on `devices/{id}/status` for live
+    /// subscribers), as the layout would have from the availability topic.
+    async fn seed_adopted(&mut self) {
+        let Some(presence) = &self.presence else {
+            return;
+        };
+        let Ok(all) = self.store.discovered_list(None, true).await else {
+            return;
+        };
+        for entry in all {
+            let Some(device) = entry.adopted_device else {
+                continue;
+            };
+            if !self.seeded.insert(device.clone()) {
+                continue;
+            }
+            let Some(online) = entry.online else {
+                continue;
+            };
+            let word: &'static [u8] = if online { b"online" } else { b"offline" };
+            let status =
+                Envelope::new(format!("devices/{device}/status"), Bytes::from_static(word))
+                    .with_qos(Qos::AtLeastOnce);
+            presence.intercept(&status, None);
+            if let Err(error) = self.bus.publish(status).await {
+                tracing::debug!("discovery: publishing {device}'s presence failed: {error}");
+            }
         }
     }
 

@@ -248,11 +248,8 @@ async fn zigbee2mqtt_sensor_and_bulb_round_trip(backend: Backend) {
         .await;
     assert_eq!(status, 201);
     hub.authorizer().refresh(hub.bus().as_ref()).await.unwrap();
-    // Presence starts when the availability topic next speaks (as at the bridge's start):
-    // the retained word from before the adoption is not replayed into presence.
-    bridge
-        .publish("zigbee2mqtt/bridge/state", "online", true)
-        .await;
+    // Presence starts from the availability the bridge reported before the adoption
+    // (it says it only at its start): the bulb's command goes out without another word.
     bridge
         .publish(
             "zigbee2mqtt/0x00124b001b78047b",
