@@ -19,6 +19,7 @@ mod cert;
 mod client_id;
 mod discovery_acl;
 mod layout_acl;
+pub use layout_acl::LayoutsHook;
 mod rehash;
 mod snapshot;
 mod user_token;
@@ -52,10 +53,6 @@ use rehash::{HashOwner, Rehasher};
 /// Failed MQTT logins a minute per name and address until the hub shares the HTTP
 /// login's limiter (the API's default).
 const DEFAULT_LOGIN_FAILURES_PER_MINUTE: u32 = 5;
-
-/// Called with the layouts of a reloaded snapshot before it takes effect (the
-/// translator registers its filters there).
-pub type LayoutsHook = Arc<dyn Fn(&Arc<crate::layouts::LayoutDirectory>) + Send + Sync>;
 
 /// A password that matched: the stored hash it matched and the password's SHA-256.
 type VerifiedPassword = (Arc<str>, [u8; 32]);
@@ -205,18 +202,6 @@ impl RegistryAuthorizer {
             .devices
             .get(device)
             .map(|entry| entry.enabled)
-    }
-
-    /// The topic layouts of the current snapshot (the translator and the commands'
-    /// encoder read them here, so they agree with the ACL).
-    pub fn layouts(&self) -> Arc<crate::layouts::LayoutDirectory> {
-        self.snapshot.read().layouts.clone()
-    }
-
-    /// Calls `hook` with the layouts of every reloaded snapshot, before the snapshot
-    /// takes effect.
-    pub fn on_layouts(&self, hook: LayoutsHook) {
-        *self.layouts_hook.write() = Some(hook);
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -496,24 +481,12 @@ impl Authorizer for RegistryAuthorizer {
         topic: &str,
     ) -> bool {
         let allowed = match principal.kind {
-            PrincipalKind::Device => match action {
-                Action::Publish => {
-                    device_may_publish(&principal.name, topic)
-                        || layout_acl::device_may_publish(
-                            &self.snapshot.read().layouts,
-                            &principal.name,
-                            topic,
-                        )
-                }
-                Action::Subscribe => {
-                    device_may_subscribe(&principal.name, topic)
-                        || layout_acl::device_may_subscribe(
-                            &self.snapshot.read().layouts,
-                            &principal.name,
-                            topic,
-                        )
-                }
-            },
+            PrincipalKind::Device => {
+                (match action {
+                    Action::Publish => device_may_publish(&principal.name, topic),
+                    Action::Subscribe => device_may_subscribe(&principal.name, topic),
+                }) || self.layout_allows(&principal.name, action, topic)
+            }
             PrincipalKind::Application => {
                 let snapshot = self.snapshot.read();
                 let held = match snapshot.app_devices.get(&principal.name) {
@@ -556,11 +529,7 @@ impl Authorizer for RegistryAuthorizer {
             }
         };
         // A mapped device's command topic is the hub's alone (layout_acl.rs).
-        let allowed = allowed
-            && !(action == Action::Publish
-                && principal.kind != PrincipalKind::Service
-                && !topic.starts_with("devices/")
-                && layout_acl::hub_only(&self.snapshot.read().layouts, topic));
+        let allowed = allowed && !self.hub_only(principal, action, topic);
         if !allowed {
             self.denied(principal, client_id, action, topic);
         }
