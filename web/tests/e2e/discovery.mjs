@@ -8,7 +8,8 @@
 // shows on Home, and is switched from its card: the command reaches the client as `ON` on
 // Tasmota's command topic and the client's answer acknowledges it; that the card then
 // shows it on is a TODO until the hub maps Tasmota's "ON" to true. On a 390 px phone the
-// page is in the menu; another announced device is forgotten there. Screenshot: docs/screenshots/discovered.png. Every wait is for a
+// page is in the menu; another announced device is forgotten there; a member sees neither
+// the link nor the list. Screenshot: docs/screenshots/discovered.png. Every wait is for a
 // condition; no fixed ports.
 import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
@@ -176,6 +177,27 @@ test('on a 390 px phone the Discovered page is in the menu', async () => {
     assert.ok(await phonePage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the page is wider than the phone')
   } finally {
     await phone.close()
+  }
+})
+
+test('a member has no Discovered link, and the page says it is for admins', async () => {
+  await api('POST', '/users', { name: 'bob', password: 'bob-password-123' })
+  await api('PUT', '/groups/home/members/bob', { role: 'member' })
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' })
+  try {
+    const member = await context.newPage()
+    await member.goto(`${hub.http}/login`)
+    await member.locator('input[name="username"]').fill('bob')
+    await member.locator('input[name="password"]').fill('bob-password-123')
+    await member.locator('[data-test="login-submit"]').click()
+    await member.waitForURL((url) => url.pathname === '/', WAIT)
+    await member.locator('[data-test="nav-devices"]').waitFor(WAIT)
+    assert.equal(await member.locator('[data-test="nav-discovered"]').count(), 0)
+    await member.goto(`${hub.http}/discovered`)
+    await member.locator('[data-test="discovered-admins-only"]').waitFor(WAIT)
+    assert.equal(await member.locator('[data-test="discovered-error"]').count(), 0)
+  } finally {
+    await context.close()
   }
 })
 
