@@ -532,6 +532,29 @@ pub(crate) fn feed_metrics(
     })
 }
 
+/// Registers the topic layouts' translator counters (docs/layouts.md): foreign messages
+/// translated, ignored (no rule of the publisher took them) and live copies dropped.
+pub(crate) fn feed_layout_metrics(
+    state: &hearth_api::AppState,
+    translator: Arc<hearth_services::layouts::Translator>,
+) {
+    state.metrics().add_collector(move |out| {
+        let counters = &translator.counters;
+        for (outcome, count) in [
+            ("translated", &counters.translated),
+            ("ignored", &counters.ignored),
+            ("live_dropped", &counters.live_dropped),
+        ] {
+            out.counter(
+                "hearth_layout_messages_total",
+                "messages on topic layouts' foreign topics, by what became of them",
+                &[("outcome", outcome)],
+                count.load(Ordering::Relaxed) as f64,
+            );
+        }
+    });
+}
+
 /// Registers the alert metrics and keeps their counts by severity and state fresh (a
 /// store query every few seconds rather than one per scrape).
 pub(crate) fn feed_alert_metrics(

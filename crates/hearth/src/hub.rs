@@ -205,13 +205,13 @@ impl Hub {
         .await
         .context("starting the commands service")?;
         // Foreign topics of the layouts into ingest and onto devices/{id}/...
-        let (_, translator) = hearth_services::layouts::Translator::start(
+        let (translator, translating) = hearth_services::layouts::Translator::start(
             authorizer.clone(),
             bus.clone(),
             ingest.interceptor(),
             Some(commands.clone()),
         );
-        background.push(translator);
+        background.push(translating);
         // Home Assistant discovery: announced devices listed until adopted.
         let discovery = if config.discovery.enabled {
             let acl = authorizer.discovery_acl();
@@ -329,6 +329,7 @@ impl Hub {
                     &commands,
                     &engine,
                 ));
+                crate::adapters::feed_layout_metrics(&state, translator.clone());
                 background.push(feed_alert_metrics(
                     &state,
                     &store,

@@ -183,6 +183,14 @@ async fn a_seed_bulb_reports_and_obeys_through_its_layout(backend: Backend) {
         serde_json::json!({"scene": "relax"})
     );
 
+    // Operators see what the translator did.
+    let metrics = api.text("/metrics").await;
+    let translated = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("hearth_layout_messages_total{outcome=\"translated\"} "))
+        .expect("the translator's counter");
+    assert!(translated.parse::<f64>().unwrap() >= 5.0, "{translated}");
+
     // Power lost: the will says offline, and presence follows.
     bulb.cut();
     let device = eventually("offline after the will", || {

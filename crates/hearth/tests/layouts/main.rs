@@ -66,6 +66,13 @@ impl Api {
         api
     }
 
+    /// A GET's body as text (`/metrics`).
+    pub async fn text(&self, path: &str) -> String {
+        let (status, _, body) = self.send_raw("GET", path, None).await;
+        assert_eq!(status, 200, "{path}");
+        body
+    }
+
     /// One request on a fresh connection: status, head, JSON body (`Null` if none).
     pub async fn send(
         &self,
@@ -73,6 +80,18 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> (u16, String, Value) {
+        let (status, head, body) = self.send_raw(method, path, body).await;
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        (status, head, json)
+    }
+
+    /// One request on a fresh connection: status, head, body as text.
+    async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String, String) {
         let body = body.map(|body| body.to_string()).unwrap_or_default();
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {0}\r\nOrigin: http://{0}\r\nConnection: close\r\n\
@@ -100,8 +119,7 @@ impl Api {
         } else {
             body.to_owned()
         };
-        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-        (status, head.to_owned(), json)
+        (status, head.to_owned(), body)
     }
 }
 
