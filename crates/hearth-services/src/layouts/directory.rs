@@ -137,6 +137,9 @@ pub struct LayoutDirectory {
     /// Command patterns: a topic one of them matches (for a mapped device) is the
     /// hub's alone to publish.
     guards: Vec<(Pattern, Guarded)>,
+    /// Device layouts' command topics without variables (what discovery writes), by
+    /// topic: one hash lookup however many such devices there are.
+    exact_guards: HashMap<String, Arc<str>>,
 }
 
 impl LayoutDirectory {
@@ -184,9 +187,13 @@ impl LayoutDirectory {
             let id: Arc<str> = device.id.as_str().into();
             if !mapped.from_app {
                 for pattern in &mapped.layout.commands {
-                    directory
-                        .guards
-                        .push((pattern.clone(), Guarded::Device(id.clone())));
+                    if pattern.vars().next().is_none() {
+                        directory.exact_guards.insert(pattern.filter(), id.clone());
+                    } else {
+                        directory
+                            .guards
+                            .push((pattern.clone(), Guarded::Device(id.clone())));
+                    }
                 }
             }
             for pattern in &mapped.layout.inbound {
@@ -207,8 +214,11 @@ impl LayoutDirectory {
     /// The mapped device whose command topic `topic` is, if any. Hearth's own topics
     /// never are (layouts may not use them).
     pub fn command_topic_of(&self, topic: &str) -> Option<&str> {
-        if self.guards.is_empty() || topic.starts_with("devices/") {
+        if topic.starts_with("devices/") {
             return None;
+        }
+        if let Some(device) = self.exact_guards.get(topic) {
+            return Some(device);
         }
         self.guards.iter().find_map(|(pattern, guarded)| {
             let found = pattern.matches(topic)?;

@@ -98,6 +98,13 @@ async fn a_device_layout_maps_one_device(backend: Backend) {
     wait_for_data(&hub, "plug2", serde_json::json!({"on": true})).await;
     wait_for_data(&hub, "plug1", serde_json::json!({"on": true})).await;
 
+    // Its command topic is the hub's alone: not the device's, not an administrator's.
+    let mut admin = super::intruders::V5::connect(&hub, "console", "admin", ADMIN_PASSWORD).await;
+    assert!(!admin.publish("cmnd/plug1/POWER", "OFF").await);
+    assert!(admin.publish("cmnd/nobody/POWER", "OFF").await);
+    let mut own = super::intruders::V5::connect(&hub, "plug2", "plug2", &other).await;
+    assert!(!own.publish("cmnd/plug2/POWER", "OFF").await);
+
     // A new layout takes its subscriptions' old grounds away: the device is disconnected
     // and comes back under the new rules.
     let mut moved = plug_layout("plug1", None);

@@ -13,13 +13,13 @@ use rumqttc::v5::{
 
 hearth_testkit::both_backends_hub!(nobody_else_speaks_on_a_mapped_devices_topics);
 
-struct V5 {
+pub(super) struct V5 {
     client: Client5,
     events: EventLoop5,
 }
 
 impl V5 {
-    async fn connect(hub: &TestHub, client_id: &str, user: &str, secret: &str) -> V5 {
+    pub(super) async fn connect(hub: &TestHub, client_id: &str, user: &str, secret: &str) -> V5 {
         let mut options = Options5::new(client_id, "127.0.0.1", hub.mqtt().port());
         options.set_credentials(user, secret);
         let (client, events) = Client5::new(options, 16);
@@ -44,7 +44,7 @@ impl V5 {
     }
 
     /// Whether the broker accepted a QoS 1 publish.
-    async fn publish(&mut self, topic: &str, payload: &str) -> bool {
+    pub(super) async fn publish(&mut self, topic: &str, payload: &str) -> bool {
         self.client
             .publish(topic, QoS5::AtLeastOnce, false, payload.to_owned())
             .await
@@ -59,7 +59,7 @@ impl V5 {
     }
 
     /// Whether the broker granted a subscription.
-    async fn subscribe(&mut self, filter: &str) -> bool {
+    pub(super) async fn subscribe(&mut self, filter: &str) -> bool {
         self.client
             .subscribe(filter, QoS5::AtLeastOnce)
             .await
