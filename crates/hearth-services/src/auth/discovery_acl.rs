@@ -86,12 +86,15 @@ impl DiscoveryAcl {
         let Some(prefix) = prefix.as_deref() else {
             return false;
         };
+        // A config may name any topic as its command topic: one under Hearth's namespaces
+        // (another device's `devices/{id}/...`) never becomes readable by announcing it.
         self.status_topic(prefix, topic)
-            || self
-                .commands
-                .read()
-                .get(topic)
-                .is_some_and(|owner| &**owner == app)
+            || (!hearth_namespace(topic)
+                && self
+                    .commands
+                    .read()
+                    .get(topic)
+                    .is_some_and(|owner| &**owner == app))
     }
 }
 
@@ -105,6 +108,12 @@ mod tests {
         acl.set_commands(HashMap::from([
             (Arc::from("kitchen/cmnd/POWER"), Arc::from("tasmota")),
             (Arc::from("zigbee2mqtt/0x01/set"), Arc::from("z2m")),
+            // Announced by a config naming a Hearth topic as its command topic.
+            (
+                Arc::from("devices/lamp/commands/switch"),
+                Arc::from("tasmota"),
+            ),
+            (Arc::from("devices/lamp/data"), Arc::from("tasmota")),
         ]));
         acl
     }
@@ -137,6 +146,8 @@ mod tests {
         assert!(!acl.may_receive("z2m", "kitchen/cmnd/POWER"));
         assert!(!acl.may_receive("tasmota", "zigbee2mqtt/0x01"));
         assert!(!acl.may_receive("tasmota", "devices/lamp/data"));
+        assert!(!acl.may_receive("tasmota", "devices/lamp/commands/switch"));
+        assert!(!acl.may_publish("tasmota", "devices/lamp/commands/switch"));
         assert!(!acl.may_receive("tasmota", "homeassistant/switch/x/config"));
     }
 

@@ -445,6 +445,9 @@ fn command_owners(devices: &[DiscoveredDevice]) -> HashMap<Arc<str>, Arc<str>> {
                 if key.ends_with("command_topic")
                     && let Some(topic) = value.as_str()
                     && !topic.is_empty()
+                    && !topic.starts_with("devices/")
+                    && !topic.starts_with("hearth/")
+                    && !topic.starts_with('$')
                 {
                     owners
                         .entry(Arc::from(topic))

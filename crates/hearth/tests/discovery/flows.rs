@@ -42,15 +42,22 @@ async fn round_trip(backend: Backend, case: Case) {
         .map(|(topic, _, offline)| (topic, offline));
     let mut device = Mqtt::connect(&hub, case.client_id, &key, &secret, will).await;
     assert!(device.subscribe(case.command_filter).await);
-    for (topic, payload) in fixture(case.fixture) {
-        device.publish(&topic, &payload, true).await;
+    let configs = fixture(case.fixture);
+    let announced = configs
+        .iter()
+        .filter(|(_, payload)| !payload.is_empty())
+        .count();
+    for (topic, payload) in &configs {
+        device.publish(topic, payload, true).await;
     }
 
-    // Listed, with what its components imply.
+    // Listed with every component, and what they imply.
     let listed = eventually("listed", || async {
         let all = api.discovered().await;
-        all.into_iter()
-            .find(|entry| entry["id"] == case.discovery_id)
+        all.into_iter().find(|entry| {
+            entry["id"] == case.discovery_id
+                && entry["components"].as_array().map(Vec::len) == Some(announced)
+        })
     })
     .await;
     assert_eq!(listed["app"], "ha");

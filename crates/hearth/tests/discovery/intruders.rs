@@ -225,7 +225,8 @@ async fn ordinary_devices_and_applications_cannot_announce(backend: Backend) {
     let (key, secret) = discovery_login(&hub, "home", "ha").await;
     let config = &fixture("esphome.txt")[0];
 
-    let meter = Mqtt::connect(&hub, "meter", "meter", &device_secret, None).await;
+    let mut meter = Mqtt::connect(&hub, "meter", "meter", &device_secret, None).await;
+    assert!(meter.subscribe("devices/meter/commands/#").await);
     meter
         .client
         .publish(&config.0, rumqttc::QoS::AtMostOnce, true, config.1.clone())
@@ -291,6 +292,36 @@ async fn ordinary_devices_and_applications_cannot_announce(backend: Backend) {
         listener
             .received(|topic| topic == "homeassistant/status")
             .is_empty()
+    );
+
+    // Naming a device's Hearth topic as a command topic gains nothing: the login still
+    // receives none of the meter's commands.
+    login
+        .publish(
+            "homeassistant/switch/evil/config",
+            r#"{"cmd_t":"devices/meter/commands/switch","stat_t":"evil/state","uniq_id":"evil"}"#,
+            true,
+        )
+        .await;
+    eventually("the evil config listed", || async {
+        (api.discovered().await.len() == 2).then_some(())
+    })
+    .await;
+    assert!(listener.subscribe("devices/#").await);
+    let (status, _, _) = api
+        .send(
+            "POST",
+            "/api/v1/devices/meter/commands",
+            Some(json!({"name": "switch", "params": {"on": true}})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    meter.message("devices/meter/commands/switch").await;
+    assert!(
+        listener
+            .received(|topic| topic.starts_with("devices/"))
+            .is_empty(),
+        "the meter's command reached the discovery login"
     );
     hub.shutdown().await;
 }
