@@ -508,3 +508,27 @@ pub fn availability(config: &Value) -> Availability {
         mode: text("availability_mode", "latest"),
     }
 }
+
+/// What an availability message says under `topic`'s rules: `Some(true)` available,
+/// `Some(false)` not, `None` neither (or a template Hearth does not read). A
+/// `value_template` of the common forms (`{{ value_json.state }}`, as Zigbee2MQTT's JSON
+/// availability) picks the word first.
+pub fn availability_word(topic: &AvailabilityTopic, payload: &[u8]) -> Option<bool> {
+    let text = String::from_utf8_lossy(payload).trim().to_owned();
+    let word = match topic.value_template.as_deref().map(parse_value_template) {
+        None | Some(ValueTemplate::Value) => text,
+        Some(ValueTemplate::Json(path)) => {
+            let value: Value = serde_json::from_str(&text).ok()?;
+            let found = path.iter().try_fold(&value, |at, step| at.get(step))?;
+            as_text(found)?
+        }
+        Some(ValueTemplate::Unsupported(_)) => return None,
+    };
+    if word == topic.payload_available {
+        Some(true)
+    } else if word == topic.payload_not_available {
+        Some(false)
+    } else {
+        None
+    }
+}

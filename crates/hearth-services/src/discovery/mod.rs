@@ -397,7 +397,6 @@ impl Worker {
         let Some(app) = self.discovering_app(&message).await else {
             return;
         };
-        let text = String::from_utf8_lossy(&message.payload).trim().to_owned();
         let Ok(devices) = self.store.discovered_list(Some(&app.group), false).await else {
             return;
         };
@@ -408,13 +407,10 @@ impl Worker {
             let mut word = None;
             for component in &device.components {
                 for topic in config::availability(&component.config).topics {
-                    if topic.topic != *message.topic || topic.value_template.is_some() {
-                        continue;
-                    }
-                    if text == topic.payload_available {
-                        word = Some(true);
-                    } else if text == topic.payload_not_available {
-                        word = Some(false);
+                    if topic.topic == *message.topic
+                        && let Some(said) = config::availability_word(&topic, &message.payload)
+                    {
+                        word = Some(said);
                     }
                 }
             }

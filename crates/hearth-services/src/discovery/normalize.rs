@@ -118,7 +118,7 @@ pub fn annotate(component: &mut DiscoveredComponent) {
         .iter()
         .any(|topic| topic.value_template.is_some())
     {
-        notes.push("availability value_template: only plain availability payloads are read".into());
+        notes.push("availability value_template: an adopted device's presence follows plain availability payloads only (the template is read for the discovered list and the presence at adoption)".into());
     }
     component.unsupported = notes;
 }

@@ -409,7 +409,51 @@ fn the_prefix_is_a_plain_topic_outside_hearths_namespaces() {
     assert!(settings("homeassistant").check().is_ok());
     assert!(settings("home/ha").check().is_ok());
     assert_eq!(settings("ha").status_topic(), "ha/status");
-    for bad in ["", "ha/#", "+/ha", "ha/", "devices", "devices/ha", "hearth/ha", "$SYS"] {
+    for bad in [
+        "",
+        "ha/#",
+        "+/ha",
+        "ha/",
+        "devices",
+        "devices/ha",
+        "hearth/ha",
+        "$SYS",
+    ] {
         assert!(settings(bad).check().is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn availability_words_plain_and_in_json() {
+    use super::config::{AvailabilityTopic, availability_word};
+    let plain = AvailabilityTopic {
+        topic: "t".into(),
+        payload_available: "Online".into(),
+        payload_not_available: "Offline".into(),
+        value_template: None,
+    };
+    assert_eq!(availability_word(&plain, b"Online"), Some(true));
+    assert_eq!(availability_word(&plain, b" Offline\n"), Some(false));
+    assert_eq!(availability_word(&plain, b"online"), None);
+    // Zigbee2MQTT's JSON availability.
+    let json = AvailabilityTopic {
+        topic: "zigbee2mqtt/bridge/state".into(),
+        payload_available: "online".into(),
+        payload_not_available: "offline".into(),
+        value_template: Some("{{ value_json.state }}".into()),
+    };
+    assert_eq!(
+        availability_word(&json, br#"{"state":"online"}"#),
+        Some(true)
+    );
+    assert_eq!(
+        availability_word(&json, br#"{"state":"offline"}"#),
+        Some(false)
+    );
+    assert_eq!(availability_word(&json, b"online"), None);
+    let odd = AvailabilityTopic {
+        value_template: Some("{{ value_json.state | lower }}".into()),
+        ..json
+    };
+    assert_eq!(availability_word(&odd, br#"{"state":"online"}"#), None);
 }
