@@ -9,7 +9,8 @@
 // Tasmota's command topic and the client's answer acknowledges it; that the card then
 // shows it on is a TODO until the hub maps Tasmota's "ON" to true. On a 390 px phone the
 // page is in the menu; another announced device is forgotten there; a member sees neither
-// the link nor the list. Screenshot: docs/screenshots/discovered.png. Every wait is for a
+// the link nor the list. Screenshots: docs/screenshots/discovered.png,
+// discovered-phone-zh-CN.png. Every wait is for a
 // condition; no fixed ports.
 import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
@@ -91,6 +92,19 @@ test('a Tasmota plug announced through a discovery application is listed on the 
   assert.equal((await page.locator('[data-test="nav-discovered-badge"]').innerText()).trim(), '1')
   await page.waitForLoadState('networkidle').catch(() => {})
   await page.screenshot({ path: `${shots}discovered.png`, fullPage: true })
+
+  // On a 390 px phone, in Chinese, the card fits the screen.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await page.context().storageState(), isMobile: true, hasTouch: true })
+  try {
+    await phone.addInitScript(() => localStorage.setItem('hearth.locale', 'zh-CN'))
+    const phonePage = await phone.newPage()
+    await phonePage.goto(`${hub.http}/discovered`)
+    await phonePage.locator(`[data-test="discovered-adopt-${discoveryId}"]`).filter({ hasText: '接入' }).waitFor(WAIT)
+    assert.ok(await phonePage.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the page is wider than the phone')
+    await phonePage.screenshot({ path: `${shots}discovered-phone-zh-CN.png`, fullPage: true })
+  } finally {
+    await phone.close()
+  }
 })
 
 test('another announced device is forgotten from the page', async () => {
