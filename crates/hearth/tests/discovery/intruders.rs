@@ -45,6 +45,28 @@ async fn another_groups_discovery_login_cannot_see_adopt_command_or_spoof(backen
         .await
         .unwrap();
     let carol_api = Api::login_as(&hub, "carol", "carol-password-1").await;
+    // Dave is a member of the home, not an admin.
+    let dave = UserName::new("dave").unwrap();
+    registry
+        .add_user(
+            "test",
+            hearth_services::registry::NewUser {
+                password: Some("dave-password-1".into()),
+                ..hearth_services::registry::NewUser::new(dave.clone())
+            },
+        )
+        .await
+        .unwrap();
+    registry
+        .set_member(
+            "test",
+            &ids::group("home"),
+            &dave,
+            hearth_model::Role::Member,
+        )
+        .await
+        .unwrap();
+    let dave_api = Api::login_as(&hub, "dave", "dave-password-1").await;
 
     let mut plug = Mqtt::connect(
         &hub,
@@ -81,6 +103,16 @@ async fn another_groups_discovery_login_cannot_see_adopt_command_or_spoof(backen
     assert_eq!(status, 404);
     let (status, _, _) = carol_api
         .send("DELETE", "/api/v1/discovered/ha/9A55A3", None)
+        .await;
+    assert_eq!(status, 404);
+    // Nor does a member of the home (adopting decides what the device may do).
+    assert!(dave_api.discovered().await.is_empty());
+    let (status, _, _) = dave_api
+        .send(
+            "POST",
+            "/api/v1/discovered/ha/9A55A3/adopt",
+            Some(json!({"app": "default"})),
+        )
         .await;
     assert_eq!(status, 404);
     // Nor may the home's admin adopt into another group's application.
