@@ -533,7 +533,8 @@ pub(crate) fn feed_metrics(
 }
 
 /// Registers the topic layouts' translator counters (docs/layouts.md): foreign messages
-/// translated, ignored (no rule of the publisher took them) and live copies dropped.
+/// translated, unreadable (stored raw), ignored (not the publisher's) and live copies
+/// dropped.
 pub(crate) fn feed_layout_metrics(
     state: &hearth_api::AppState,
     translator: Arc<hearth_services::layouts::Translator>,
@@ -544,6 +545,7 @@ pub(crate) fn feed_layout_metrics(
             ("translated", &counters.translated),
             ("ignored", &counters.ignored),
             ("live_dropped", &counters.live_dropped),
+            ("unreadable", &counters.unreadable),
         ] {
             out.counter(
                 "hearth_layout_messages_total",

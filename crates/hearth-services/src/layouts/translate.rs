@@ -24,11 +24,14 @@ const LIVE_BACKLOG: usize = 4096;
 pub struct TranslatorCounters {
     /// Foreign messages turned into Hearth's form.
     pub translated: AtomicU64,
-    /// Messages on a layout's filters that no rule of the publisher took (another
-    /// layout's topic, a payload no rule accepts, a stale filter).
+    /// Messages on a layout's filters that are not the publisher's to send (another
+    /// device's or layout's topic, a stale filter).
     pub ignored: AtomicU64,
     /// Live copies not published (backlog full, or the bus refused them).
     pub live_dropped: AtomicU64,
+    /// Messages on one of the publisher's own topics that no rule could read (bad
+    /// JSON, a plain word no `values` names): stored raw, as Hearth's own topics'.
+    pub unreadable: AtomicU64,
 }
 
 /// The translator (see the module docs). Registers its filters as layouts appear; the
@@ -171,14 +174,18 @@ impl Translator {
             .principal
             .as_ref()
             .and_then(|principal| find(&directory, principal, message));
-        let Some((device, rule, translated)) = found else {
+        let Some((device, rule, translated, found_raw)) = found else {
             self.counters.ignored.fetch_add(1, Ordering::Relaxed);
             if let Some(token) = ack {
                 token.accept();
             }
             return;
         };
-        self.counters.translated.fetch_add(1, Ordering::Relaxed);
+        let counter = match found_raw {
+            true => &self.counters.unreadable,
+            false => &self.counters.translated,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         let topic = format!("devices/{device}/{}", translated.kind.topic_level());
         let mut hearth = Envelope::new(topic, translated.payload)
             .with_qos(message.qos)
@@ -210,7 +217,12 @@ fn find(
     directory: &LayoutDirectory,
     principal: &Principal,
     message: &Envelope,
-) -> Option<(Arc<str>, hearth_model::layout::InboundRule, Translated)> {
+) -> Option<(
+    Arc<str>,
+    hearth_model::layout::InboundRule,
+    Translated,
+    bool,
+)> {
     let candidates: Vec<&Arc<str>> = match principal.kind {
         PrincipalKind::Device => directory
             .devices
@@ -226,6 +238,10 @@ fn find(
             .unwrap_or_default(),
         _ => Vec::new(),
     };
+    // A message on the device's own topic that no rule reads is not lost: it goes to
+    // ingest as received under the first matching rule's kind, and ingest stores it
+    // raw and flagged as it does a bad payload on `devices/{id}/...` (never an ack).
+    let mut unread = None;
     for id in candidates {
         let mapped = directory.devices.get(id)?;
         let compiled = &mapped.layout;
@@ -233,12 +249,22 @@ fn find(
             if !pattern.matches_device(&message.topic, id) {
                 continue;
             }
-            if let Some(translated) = rule.translate(&message.payload) {
-                return Some((id.clone(), rule.clone(), translated));
+            match rule.translate(&message.payload) {
+                Some(translated) => return Some((id.clone(), rule.clone(), translated, false)),
+                None => {
+                    unread.get_or_insert_with(|| (id.clone(), rule.clone()));
+                }
             }
         }
     }
-    None
+    unread.map(|(id, mut rule)| {
+        rule.ack = false;
+        let raw = Translated {
+            kind: rule.kind,
+            payload: message.payload.to_vec(),
+        };
+        (id, rule, raw, true)
+    })
 }
 
 /// MQTT filter matching (`+` one level, `#` the rest) for the translator's filters.

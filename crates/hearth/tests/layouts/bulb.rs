@@ -191,6 +191,32 @@ async fn a_seed_bulb_reports_and_obeys_through_its_layout(backend: Backend) {
         .expect("the translator's counter");
     assert!(translated.parse::<f64>().unwrap() >= 5.0, "{translated}");
 
+    // A state the layout cannot read is not lost: acknowledged, it is in history as
+    // received and flagged, and it is not the bulb's live state.
+    bulb.publish(STATE, r#"{"is_on": tru"#, false).await;
+    let stored = store
+        .messages(&hearth_store::MessageQuery {
+            device: id.clone(),
+            kind: Some(hearth_model::MessageKind::Data),
+            range: hearth_store::TimeRange {
+                from_ms: 0,
+                to_ms: i64::MAX,
+            },
+            limit: 1000,
+        })
+        .await
+        .unwrap();
+    let raw = stored
+        .iter()
+        .find(|message| message.payload == br#"{"is_on": tru"#)
+        .expect("the unreadable state is in history, as received");
+    assert!(!raw.json_ok);
+    let metrics = api.text("/metrics").await;
+    assert!(
+        metrics.contains("hearth_layout_messages_total{outcome=\"unreadable\"} 1"),
+        "{metrics}"
+    );
+
     // Power lost: the will says offline, and presence follows.
     bulb.cut();
     let device = eventually("offline after the will", || {
