@@ -7,7 +7,7 @@
 // is adopted there into another application of the group with a new id, name and room,
 // shows on Home, and is switched from its card: the command reaches the client as `ON` on
 // Tasmota's command topic and the client's answer acknowledges it; that the card then
-// shows it on is a TODO until the hub maps Tasmota's "ON" to true. On a 390 px phone the
+// shows it on. On a 390 px phone the
 // page is in the menu; another announced device is forgotten there; a member sees neither
 // the link nor the list. Screenshots: docs/screenshots/discovered.png,
 // discovered-phone-zh-CN.png. Every wait is for a
@@ -170,10 +170,8 @@ test('switched from its card: ON reaches Tasmota\'s command topic, and its answe
   assert.equal(command.status, 'acked')
 })
 
-// Known gap (docs/discovery.md, "What is not (yet)"): the generated layout takes `on`
-// from Tasmota's JSON state as the word "ON"/"OFF", not as true/false, so the card has no
-// yes/no state to show. Kept as a TODO so that it reports, and passes once the hub maps it.
-test('the card shows the plug on, as it reported', { todo: 'the hub does not map a JSON state word ("ON") to true yet' }, async () => {
+// The generated layout maps Tasmota's JSON state word ("POWER": "ON") to on = true.
+test('the card shows the plug on, as it reported', async () => {
   await page.locator(`[data-test="state-${ADOPTED_ID}"]`).filter({ hasText: 'On' }).waitFor(WAIT)
   assert.equal(await page.locator(`[data-test="switch-${ADOPTED_ID}"]`).getAttribute('aria-checked'), 'true')
 })

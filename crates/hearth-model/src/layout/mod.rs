@@ -143,6 +143,12 @@ pub struct InboundRule {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub values: BTreeMap<String, Value>,
+    /// JSON `fields`: per Hearth key, the device's value (as text: `ON`, `1`) to the
+    /// vocabulary's (`ON` = true); values not named are kept as they are. Tasmota's
+    /// `{"POWER": "ON"}` becomes `{"on": true}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub map: BTreeMap<String, BTreeMap<String, Value>>,
     /// Plain payloads: the rule applies only to these (the next rule with the same
     /// topic may take the rest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -289,6 +295,14 @@ impl InboundRule {
         }
         if !self.values.is_empty() && self.key.is_none() {
             return fail(format!("{at}.values"), "needs a key to put the value under");
+        }
+        for (key, values) in &self.map {
+            if !self.fields.contains_key(key) || values.is_empty() {
+                return fail(
+                    format!("{at}.map.{key}"),
+                    "a key of fields and the values it maps",
+                );
+            }
         }
         if plain
             && self.key.is_none()

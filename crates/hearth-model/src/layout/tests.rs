@@ -196,6 +196,41 @@ fn json_fields_are_picked_by_dotted_path() {
     // Nothing selected, or not JSON: the rule does not take it.
     assert_eq!(nested.translate(br#"{"other":1}"#), None);
     assert_eq!(nested.translate(b"not json"), None);
+    // A field's values through its map (Tasmota's POWER "ON"); others as they are.
+    let tasmota = InboundRule {
+        topic: "tele/{id}/STATE".into(),
+        fields: [
+            ("on".to_owned(), "POWER".to_owned()),
+            ("rssi".to_owned(), "Wifi.RSSI".to_owned()),
+        ]
+        .into(),
+        map: [(
+            "on".to_owned(),
+            [
+                ("ON".to_owned(), json!(true)),
+                ("OFF".to_owned(), json!(false)),
+            ]
+            .into(),
+        )]
+        .into(),
+        ..InboundRule::default()
+    };
+    tasmota.validate("inbound[0]", LayoutScope::App).unwrap();
+    let read = |payload: &[u8]| -> Value {
+        serde_json::from_slice(&tasmota.translate(payload).unwrap().payload).unwrap()
+    };
+    assert_eq!(
+        read(br#"{"POWER":"ON","Wifi":{"RSSI":60}}"#),
+        json!({"on": true, "rssi": 60})
+    );
+    assert_eq!(read(br#"{"POWER":"OFF"}"#), json!({"on": false}));
+    assert_eq!(read(br#"{"POWER":"TOGGLE"}"#), json!({"on": "TOGGLE"}));
+    let stray = InboundRule {
+        map: [("off".to_owned(), [("0".to_owned(), json!(false))].into())].into(),
+        ..tasmota.clone()
+    };
+    let error = stray.validate("inbound[0]", LayoutScope::App).unwrap_err();
+    assert!(error.to_string().contains("inbound[0].map.off"), "{error}");
     // No fields: the whole object.
     let whole = InboundRule {
         topic: "x/{id}".into(),

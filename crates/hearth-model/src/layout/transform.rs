@@ -126,7 +126,11 @@ impl InboundRule {
             let mut out = Map::new();
             for (key, path) in &self.fields {
                 if let Some(found) = at_path(&value, path) {
-                    out.insert(key.clone(), found.clone());
+                    let mapped = self
+                        .map
+                        .get(key)
+                        .and_then(|values| values.get(value_key(found).as_ref()));
+                    out.insert(key.clone(), mapped.unwrap_or(found).clone());
                 }
             }
             return (!out.is_empty()).then_some(Value::Object(out));

@@ -202,6 +202,9 @@ pub fn kind(components: &[DiscoveredComponent]) -> String {
 struct Inbound {
     /// JSON payload: Hearth key to dotted path.
     fields: BTreeMap<String, String>,
+    /// JSON payload: per Hearth key, the device's words to the vocabulary's values
+    /// (`"ON"` = true), from the component's `state_on`/`state_off`.
+    maps: BTreeMap<String, BTreeMap<String, Value>>,
     /// Plain payload: the key and its values map.
     plain: Option<(String, BTreeMap<String, Value>)>,
 }
@@ -233,6 +236,9 @@ pub fn layout(components: &[DiscoveredComponent], via_app: &str) -> Value {
             let entry = inbound.entry(topic.to_owned()).or_default();
             match template.map(parse_value_template) {
                 Some(ValueTemplate::Json(path)) => {
+                    if !values.is_empty() {
+                        entry.maps.insert(key.clone(), values);
+                    }
                     entry.fields.insert(key, path.join("."));
                 }
                 Some(ValueTemplate::Unsupported(_)) => {}
@@ -260,7 +266,7 @@ pub fn layout(components: &[DiscoveredComponent], via_app: &str) -> Value {
                         topic,
                         Some("{{ value_json.state }}"),
                         "on".into(),
-                        BTreeMap::new(),
+                        on_off("ON".into(), "OFF".into()),
                     );
                     if brightness_supported(config) {
                         read(
@@ -376,6 +382,9 @@ pub fn layout(components: &[DiscoveredComponent], via_app: &str) -> Value {
         if !entry.fields.is_empty() {
             let mut rule =
                 json!({"topic": topic, "as": "data", "payload": "json", "fields": entry.fields});
+            if !entry.maps.is_empty() {
+                rule["map"] = json!(entry.maps);
+            }
             if ack {
                 rule["ack"] = json!(true);
             }

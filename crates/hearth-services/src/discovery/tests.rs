@@ -167,7 +167,8 @@ fn tasmota_abbreviations_and_base_topic_expand() {
         layout,
         json!({
             "inbound": [
-                {"topic": "sypialnia_lampka/tele/STATE", "as": "data", "payload": "json", "fields": {"on": "POWER"}, "ack": true},
+                {"topic": "sypialnia_lampka/tele/STATE", "as": "data", "payload": "json", "fields": {"on": "POWER"},
+                 "map": {"on": {"ON": true, "OFF": false}}, "ack": true},
                 {"topic": "sypialnia_lampka/tele/LWT", "as": "status", "payload": "plain",
                  "status_values": {"Aktywny": "online", "Nieaktywny": "offline"}}
             ],
@@ -224,6 +225,10 @@ fn zigbee2mqtt_sensor_and_json_light() {
                 "payload": {"state": "{on}"}, "map": {"on": {"true": "ON", "false": "OFF"}}}])
     );
     assert_eq!(layout["inbound"][0]["fields"], json!({"on": "state"}));
+    assert_eq!(
+        layout["inbound"][0]["map"],
+        json!({"on": {"ON": true, "OFF": false}})
+    );
 }
 
 #[test]

@@ -191,7 +191,7 @@ async fn tasmota_light_round_trip(backend: Backend) {
                 "sypialnia_lampka/tele/STATE",
                 r#"{"Time":"2026-12-07T10:00:00","Uptime":"0T00:00:12","POWER":"ON"}"#,
             ),
-            reported: ("on", json!("ON")),
+            reported: ("on", json!(true)),
             command: Some((
                 "switch",
                 json!({"on": false}),

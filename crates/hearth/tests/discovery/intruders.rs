@@ -205,7 +205,7 @@ async fn another_groups_discovery_login_cannot_see_adopt_command_or_spoof(backen
         let id = id.clone();
         async move {
             let device = store.device(&id).await.unwrap();
-            (device.live.last_report_data?.get("on")? == "OFF").then_some(())
+            (device.live.last_report_data?.get("on")? == &json!(false)).then_some(())
         }
     })
     .await;
