@@ -1721,6 +1721,12 @@ export interface components {
             };
             /** @description The one Hearth key a plain payload (or a JSON scalar) becomes. */
             key?: string | null;
+            /**
+             * @description JSON `fields`: per Hearth key, the device's value (as text: `ON`, `1`) to the
+             *     vocabulary's (`ON` = true); values not named are kept as they are. Tasmota's
+             *     `{"POWER": "ON"}` becomes `{"on": true}`.
+             */
+            map?: Record<string, never>;
             payload?: components["schemas"]["PayloadFormat"];
             /** @description Status rules: the device's words to Hearth's presence words (`"-2" = "offline"`). */
             status_values?: {
