@@ -6,12 +6,11 @@
 // Tasmota does. The plug appears on the Discovered page (and as the navigation's count),
 // is adopted there into another application of the group with a new id, name and room,
 // shows on Home, and is switched from its card: the command reaches the client as `ON` on
-// Tasmota's command topic and the client's answer acknowledges it; that the card then
-// shows it on. On a 390 px phone the
-// page is in the menu; another announced device is forgotten there; a member sees neither
-// the link nor the list. Screenshots: docs/screenshots/discovered.png,
-// discovered-phone-zh-CN.png. Every wait is for a
-// condition; no fixed ports.
+// Tasmota's command topic, the client's answer acknowledges it, and the card shows it on
+// (Tasmota's word "ON" read as true through the layout's map). On a 390 px phone the page
+// is in the menu; another announced device is forgotten there; a member sees neither the
+// link nor the list. Screenshots: docs/screenshots/discovered.png and
+// discovered-phone-zh-CN.png. Every wait is for a condition; no fixed ports.
 import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
 import { after, before, test } from 'node:test'
