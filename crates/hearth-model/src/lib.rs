@@ -25,9 +25,9 @@
 mod access;
 mod alert;
 mod audit;
-pub mod capability;
 mod automation;
 mod automation_check;
+pub mod capability;
 mod command;
 mod confirmation;
 mod cron;

@@ -71,10 +71,10 @@ pub use commands::CommandStore;
 pub use discovery::DiscoveryStore;
 pub use error::{StoreError, StoreResult};
 pub use firmware::FirmwareStore;
-pub use layouts::{AllLayouts, LayoutStore};
 pub use history::{
     HistoryStore, IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange,
 };
+pub use layouts::{AllLayouts, LayoutStore};
 pub use notification_prefs::PreferenceStore;
 pub use open::{open, sqlite_url};
 pub use postgres::PostgresStore;

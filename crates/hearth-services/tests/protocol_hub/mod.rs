@@ -4,9 +4,9 @@
 #![allow(dead_code)] // each test binary uses its own part of it
 
 pub mod failing_store;
-mod failing_store_layouts;
 mod failing_store_discovery;
 mod failing_store_firmware;
+mod failing_store_layouts;
 
 use hearth_broker::{Broker, BrokerConfig};
 use hearth_bus::Bus;

@@ -126,8 +126,7 @@ impl DiscoveryStore for ThisStore {
         if let Some(group) = group {
             query = query.bind(group.as_str());
         }
-        let rows = query.fetch_all(&self.pool).await
-        .map_err(backend)?;
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(from_row).collect()
     }
 
@@ -149,13 +148,12 @@ impl DiscoveryStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            let done =
-                sqlx::query("DELETE FROM discovered_devices WHERE app_id = $1 AND id = $2")
-                    .bind(app.as_str())
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+            let done = sqlx::query("DELETE FROM discovered_devices WHERE app_id = $1 AND id = $2")
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::not_found("discovered device", id));
             }

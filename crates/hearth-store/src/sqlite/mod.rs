@@ -57,11 +57,11 @@ mod discovery;
 #[path = "../sql/firmware.rs"]
 mod firmware;
 #[allow(clippy::duplicate_mod)]
-#[path = "../sql/layouts.rs"]
-mod layouts;
-#[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/layouts.rs"]
+mod layouts;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/notification_prefs.rs"]
 mod notification_prefs;
