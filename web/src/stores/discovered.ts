@@ -103,8 +103,10 @@ export const useDiscoveredStore = defineStore(StoreId.Discovered, () => {
 
   /**
    * Adopts one into an application of its group. The new device joins the device store
-   * (reloaded, so that Home and Devices show it with its live state); the refusal's text
-   * is in `error` and the call returns undefined.
+   * (so that Home and Devices show it and the live connection follows its topics); the
+   * refusal's text is in `error` and the call returns undefined. The store is not read
+   * again: the hub gives the device its presence a moment after answering, and a list read
+   * before that, answered after the live `status` message, would put it back offline.
    */
   async function adopt(device: Pick<DiscoveredDevice, 'app' | 'id'>, form: { app: string; id?: string; name?: string; room?: string }): Promise<Device | undefined> {
     busy.value = true
@@ -112,9 +114,7 @@ export const useDiscoveredStore = defineStore(StoreId.Discovered, () => {
     try {
       const adopted = await discoveredApi.adoptDiscovered(device.app, device.id, adoptRequest(form))
       drop(device)
-      const deviceStore = useDeviceStore()
-      deviceStore.upsert(adopted)
-      void deviceStore.load(group.value).catch(() => {})
+      useDeviceStore().upsert(adopted)
       return adopted
     } catch (caught) {
       fail(caught)

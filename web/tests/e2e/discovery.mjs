@@ -150,11 +150,14 @@ test('adopted in the web app into an application, it leaves the list and shows o
   assert.equal(device.room, 'office')
   await page.locator('[data-test="nav-home"]').click()
   await page.locator(`[data-test="device-card-${ADOPTED_ID}"]`).waitFor(WAIT)
-  // Its LWT said Online before the adoption (not replayed into presence); its next
-  // TelePeriod report is what the hub hears from it first.
+  // Online at once: its LWT said Online before the adoption, and the new device starts
+  // with the presence its discovered entry had (no new message from the plug needed).
+  await page.locator(`[data-test="online-${ADOPTED_ID}"][data-online="true"]`).waitFor(WAIT)
+  assert.equal((await api('GET', `/devices/${ADOPTED_ID}/live`)).is_online, true)
+  // Its TelePeriod report (tele/<topic>/STATE) feeds the live state: the plug is off.
   await page.locator('.app-layout[data-live="online"]').waitFor(WAIT)
   await plug.tele()
-  await page.locator(`[data-test="online-${ADOPTED_ID}"][data-online="true"]`).waitFor(WAIT)
+  await page.locator(`[data-test="state-${ADOPTED_ID}"]`).filter({ hasText: 'Off' }).waitFor(WAIT)
 })
 
 test('switched from its card: ON reaches Tasmota\'s command topic, and its answer acknowledges the command', async () => {

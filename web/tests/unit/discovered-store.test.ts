@@ -84,12 +84,10 @@ describe('discovered devices', () => {
     expect(adoptRequest({ app: 'lights', id: ' plug-1 ', name: 'Desk lamp ', room: 'Office' })).toEqual({ app: 'lights', id: 'plug-1', name: 'Desk lamp', room: 'Office' })
   })
 
-  it('adopts one: it leaves the list and joins the device store, which is read again', async () => {
+  it('adopts one: it leaves the list and joins the device store, which is not read again', async () => {
     const calls = api({
       'GET /api/v1/discovered?group=home': [200, [discovered('tasmota_1A2B3C', 1), discovered('other', 2)]],
       'POST /api/v1/discovered/tasmota/tasmota_1A2B3C/adopt': [201, adoptedDevice],
-      'GET /api/v1/devices?group=home&limit=500&sort=name': [200, { items: [adoptedDevice], total: 1 }],
-      'GET /api/v1/devices/plug-1/commands?limit=10': [200, []],
     })
     const store = useDiscoveredStore()
     await store.load('home')
@@ -100,7 +98,9 @@ describe('discovered devices', () => {
     expect(store.count).toBe(1)
     const devices = useDeviceStore()
     expect(devices.devices.map((known) => known.id)).toEqual(['plug-1'])
-    await vi.waitFor(() => expect(calls).toContain('GET /api/v1/devices?group=home&limit=500&sort=name'))
+    // A list read now could answer after the hub's live "online" and undo it.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(calls).toHaveLength(2)
   })
 
   it('keeps a refused adoption in the list with the field the hub named', async () => {
