@@ -15,10 +15,13 @@
 //! - [`both_backends!`]: one test, two backends.
 //! - [`both_backends_hub!`]: one test that starts a hub, two backends.
 //! - [`start_hub`] and [`TestHub`]: a whole hub on port 0, as `hearth serve` runs it.
+//! - [`client`]: the API with a session ([`client::Api`]), an MQTT 3.1.1 client whose
+//!   packets a test reads as they come ([`client::Mqtt`]), and [`client::eventually`].
 //! - [`devices`]: simulated devices over real MQTT ([`devices::TestDevice`]).
 //! - [`http`]: a loopback HTTP receiver for what the hub sends out.
 //! - [`ids`]: `device("d1")`, `app("default")`... for the typed ids the registry takes.
 
+pub mod client;
 pub mod devices;
 pub mod http;
 mod hub;

@@ -53,7 +53,7 @@ async fn round_trip(backend: Backend, case: Case) {
 
     // Listed with every component, and what they imply.
     let listed = eventually("listed", || async {
-        let all = api.discovered().await;
+        let all = discovered(&api).await;
         all.into_iter().find(|entry| {
             entry["id"] == case.discovery_id
                 && entry["components"].as_array().map(Vec::len) == Some(announced)
@@ -63,11 +63,11 @@ async fn round_trip(backend: Backend, case: Case) {
     assert_eq!(listed["app"], "ha");
     assert_eq!(listed["group"], "home");
     assert_eq!(listed["kind"], case.kind, "{listed}");
-    assert_eq!(api.discovered().await.len(), 1, "one entry per device");
+    assert_eq!(discovered(&api).await.len(), 1, "one entry per device");
     if let Some((topic, online, _)) = case.availability {
         device.publish(topic, online, true).await;
         eventually("online before adoption", || async {
-            let all = api.discovered().await;
+            let all = discovered(&api).await;
             (all.first()?["online"] == true).then_some(())
         })
         .await;
@@ -89,7 +89,7 @@ async fn round_trip(backend: Backend, case: Case) {
         "the capabilities it implied"
     );
     assert!(
-        api.discovered().await.is_empty(),
+        discovered(&api).await.is_empty(),
         "an adopted entry is no longer listed"
     );
     let (status, _, _) = api
@@ -225,7 +225,7 @@ async fn zigbee2mqtt_sensor_and_bulb_round_trip(backend: Backend) {
         .publish("zigbee2mqtt/bridge/state", "online", true)
         .await;
     let entries = eventually("both listed, online", || async {
-        let all = api.discovered().await;
+        let all = discovered(&api).await;
         (all.len() == 2 && all.iter().all(|entry| entry["online"] == true)).then_some(all)
     })
     .await;
@@ -354,7 +354,7 @@ async fn an_empty_config_removes_and_a_birth_reannounce_never_duplicates(backend
     }
     let api = Api::login(&hub).await;
     let before = eventually("listed with both components", || async {
-        let all = api.discovered().await;
+        let all = discovered(&api).await;
         (all.len() == 1 && all[0]["components"].as_array()?.len() == 2)
             .then(|| all[0]["last_seen_ms"].as_i64().unwrap())
     })
@@ -369,7 +369,7 @@ async fn an_empty_config_removes_and_a_birth_reannounce_never_duplicates(backend
     }
     let api = Api::login(&hub).await;
     let all = eventually("announced again", || async {
-        let all = api.discovered().await;
+        let all = discovered(&api).await;
         (all.len() == 1 && all[0]["last_seen_ms"].as_i64()? > before).then_some(all)
     })
     .await;
@@ -381,13 +381,13 @@ async fn an_empty_config_removes_and_a_birth_reannounce_never_duplicates(backend
     // An empty config removes its component; the last one removes the device.
     node.publish(&configs[1].0, "", true).await;
     eventually("the sensor withdrawn", || async {
-        let all = api.discovered().await;
+        let all = discovered(&api).await;
         (all.len() == 1 && all[0]["components"].as_array()?.len() == 1).then_some(())
     })
     .await;
     node.publish(&configs[0].0, "", true).await;
     eventually("the device gone", || async {
-        api.discovered().await.is_empty().then_some(())
+        discovered(&api).await.is_empty().then_some(())
     })
     .await;
     hub.shutdown().await;

@@ -82,13 +82,13 @@ async fn another_groups_discovery_login_cannot_see_adopt_command_or_spoof(backen
     }
     plug.publish(TASMOTA_LWT, "Aktywny", true).await;
     eventually("listed for the home", || async {
-        let all = admin.discovered().await;
+        let all = discovered(&admin).await;
         (all.len() == 1 && all[0]["online"] == true).then_some(())
     })
     .await;
 
     // Carol sees nothing of the home's, and cannot adopt or forget it.
-    assert!(carol_api.discovered().await.is_empty());
+    assert!(discovered(&carol_api).await.is_empty());
     let (status, _, _) = carol_api
         .send("GET", "/api/v1/discovered?group=home", None)
         .await;
@@ -106,7 +106,7 @@ async fn another_groups_discovery_login_cannot_see_adopt_command_or_spoof(backen
         .await;
     assert_eq!(status, 404);
     // Nor does a member of the home (adopting decides what the device may do).
-    assert!(dave_api.discovered().await.is_empty());
+    assert!(discovered(&dave_api).await.is_empty());
     let (status, _, _) = dave_api
         .send(
             "POST",
@@ -314,7 +314,7 @@ async fn ordinary_devices_and_applications_cannot_announce(backend: Backend) {
     login.publish(&shelly.0, &shelly.1, true).await;
     let api = Api::login(&hub).await;
     let all = eventually("the discovery login's device listed", || async {
-        let all = api.discovered().await;
+        let all = discovered(&api).await;
         (!all.is_empty()).then_some(all)
     })
     .await;
@@ -336,7 +336,7 @@ async fn ordinary_devices_and_applications_cannot_announce(backend: Backend) {
         )
         .await;
     eventually("the evil config listed", || async {
-        (api.discovered().await.len() == 2).then_some(())
+        (discovered(&api).await.len() == 2).then_some(())
     })
     .await;
     assert!(listener.subscribe("devices/#").await);
