@@ -104,8 +104,17 @@ impl InboundRule {
     /// A JSON status: a string (mapped through `status_values`) is a presence word,
     /// anything else goes as JSON (after `fields`/`key`, if any).
     fn status(&self, value: Value) -> Vec<u8> {
-        let value = match (&self.key, self.fields.is_empty()) {
-            (None, true) => value,
+        let value = match (&self.key, self.fields.len()) {
+            (None, 0) => value,
+            // One field of a status is the device's word (Zigbee2MQTT's availability
+            // `{"state": "online"}` with `fields = { state = "state" }`).
+            (None, 1) => self
+                .fields
+                .values()
+                .next()
+                .and_then(|path| at_path(&value, path))
+                .cloned()
+                .unwrap_or(value),
             _ => self.pick(value.clone()).unwrap_or(value),
         };
         match value {

@@ -366,11 +366,16 @@ pub fn layout(components: &[DiscoveredComponent], via_app: &str) -> Value {
             _ => {}
         }
         for topic in availability(config).topics {
-            if topic.value_template.is_some() {
-                continue;
-            }
-            let rule = json!({"topic": topic.topic, "as": "status", "payload": "plain",
-                "status_values": {topic.payload_available: "online", topic.payload_not_available: "offline"}});
+            let words =
+                json!({topic.payload_available: "online", topic.payload_not_available: "offline"});
+            let rule = match topic.value_template.as_deref().map(parse_value_template) {
+                None | Some(ValueTemplate::Value) => json!({"topic": topic.topic, "as": "status",
+                    "payload": "plain", "status_values": words}),
+                // JSON availability (Zigbee2MQTT's {"state": "online"}): the field is the word.
+                Some(ValueTemplate::Json(path)) => json!({"topic": topic.topic, "as": "status",
+                    "payload": "json", "fields": {"state": path.join(".")}, "status_values": words}),
+                Some(ValueTemplate::Unsupported(_)) => continue,
+            };
             if !status.contains(&rule) {
                 status.push(rule);
             }

@@ -462,3 +462,42 @@ fn availability_words_plain_and_in_json() {
     };
     assert_eq!(availability_word(&odd, br#"{"state":"online"}"#), None);
 }
+
+#[test]
+fn json_availability_becomes_a_status_rule_that_reads_the_field() {
+    let config = r#"{"name": "Plug", "uniq_id": "0xabc_switch", "stat_t": "zigbee2mqtt/plug",
+        "cmd_t": "zigbee2mqtt/plug/set", "val_tpl": "{{ value_json.state }}",
+        "avty": [{"topic": "zigbee2mqtt/bridge/state", "value_template": "{{ value_json.state }}"}],
+        "dev": {"ids": ["zigbee2mqtt_0xabc"], "name": "Plug"}}"#;
+    let (_, parsed) = parse_config(
+        "homeassistant",
+        "homeassistant/switch/0xabc/switch/config",
+        config.as_bytes(),
+    )
+    .unwrap();
+    let Config::Announced(announcement) = parsed else {
+        panic!("announced")
+    };
+    let layout = normalize::layout(&announcement.components, "z2m");
+    let status = layout["inbound"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["as"] == "status")
+        .expect("a status rule")
+        .clone();
+    assert_eq!(
+        status,
+        json!({"topic": "zigbee2mqtt/bridge/state", "as": "status", "payload": "json",
+               "fields": {"state": "state"}, "status_values": {"online": "online", "offline": "offline"}})
+    );
+    let rule: hearth_model::layout::InboundRule = serde_json::from_value(status).unwrap();
+    assert_eq!(
+        rule.translate(br#"{"state":"offline"}"#).unwrap().payload,
+        b"offline"
+    );
+    assert_eq!(
+        rule.translate(br#"{"state":"online"}"#).unwrap().payload,
+        b"online"
+    );
+}
