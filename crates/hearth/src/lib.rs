@@ -38,6 +38,7 @@ pub mod logging;
 mod memory;
 mod passwd;
 mod serve;
+mod startup;
 pub mod simulate;
 pub mod tls_cmd;
 
