@@ -38,8 +38,8 @@ pub mod logging;
 mod memory;
 mod passwd;
 mod serve;
-mod startup;
 pub mod simulate;
+mod startup;
 pub mod tls_cmd;
 
 use clap::Parser;
