@@ -77,8 +77,13 @@ test('the demo home shows live readings from simulated devices', async () => {
   await page.locator('[data-test^="room-"]', { hasText: 'Kitchen / 厨房' }).first().waitFor(WAIT)
 
   // A live reading arrives, then changes without a reload.
+  // The sensor's place shows "—" until its first reading: wait for a number.
   const reading = page.locator('[data-test="reading-demo-living-climate-humidity"]')
-  await reading.waitFor(WAIT)
+  await page.waitForFunction(
+    (selector) => /\d/.test(document.querySelector(selector)?.textContent ?? ''),
+    '[data-test="reading-demo-living-climate-humidity"]',
+    WAIT,
+  )
   const first = (await reading.textContent()).trim()
   assert.match(first, /\d/)
   await page.waitForFunction(
