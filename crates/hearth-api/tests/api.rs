@@ -26,11 +26,11 @@
 
 #[path = "api/access.rs"]
 mod access;
-#[path = "api/alert_intruders.rs"]
+#[path = "api/alert_intruders/mod.rs"]
 mod alert_intruders;
 #[path = "api/auth.rs"]
 mod auth;
-#[path = "api/automation_intruders.rs"]
+#[path = "api/automation_intruders/mod.rs"]
 mod automation_intruders;
 #[path = "api/automations.rs"]
 mod automations;

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of it
 
 pub mod failing_store;
+mod failing_store_automations;
 mod failing_store_discovery;
 mod failing_store_firmware;
 mod failing_store_layouts;
