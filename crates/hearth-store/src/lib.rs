@@ -45,6 +45,7 @@ mod auth;
 mod automation_gates;
 mod automations;
 mod broker_state;
+pub mod codec;
 mod commands;
 mod discovery;
 mod error;
@@ -72,7 +73,8 @@ pub use discovery::DiscoveryStore;
 pub use error::{StoreError, StoreResult};
 pub use firmware::FirmwareStore;
 pub use history::{
-    HistoryStore, IngestBatch, LiveUpdate, MessageQuery, NewMessage, PointQuery, TimeRange,
+    CompactRequest, CompactStats, HistorySize, HistoryStore, IngestBatch, LiveUpdate,
+    MessageQuery, NewMessage, PointQuery, SeriesKey, TimeRange,
 };
 pub use layouts::{AllLayouts, LayoutStore};
 pub use notification_prefs::PreferenceStore;
