@@ -42,6 +42,11 @@ impl<'a> ByteReader<'a> {
         ByteReader { data, position: 0 }
     }
 
+    #[cfg(test)]
+    pub(crate) fn position(&self) -> usize {
+        self.position
+    }
+
     pub(crate) fn remaining(&self) -> usize {
         self.data.len() - self.position
     }

@@ -44,11 +44,11 @@ const POWERS_OF_TEN: [f64; MAX_DECIMALS + 1] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e
 /// Decimal integers must stay below 2^53 in magnitude: then `n as f64` is exact.
 const MAX_DECIMAL_INTEGER: f64 = 9_007_199_254_740_992.0;
 
-const TIME_DELTA_OF_DELTA: u8 = 0;
-const TIME_STRIDE: u8 = 1;
-const VALUE_XOR: u8 = 0;
-const VALUE_DECIMAL_DELTA: u8 = 1;
-const VALUE_DECIMAL_DELTA_OF_DELTA: u8 = 2;
+pub(crate) const TIME_DELTA_OF_DELTA: u8 = 0;
+pub(crate) const TIME_STRIDE: u8 = 1;
+pub(crate) const VALUE_XOR: u8 = 0;
+pub(crate) const VALUE_DECIMAL_DELTA: u8 = 1;
+pub(crate) const VALUE_DECIMAL_DELTA_OF_DELTA: u8 = 2;
 
 /// Writes the body of a points block (see the module docs).
 pub(crate) fn encode_body(points: &[(Millis, f64)]) -> Vec<u8> {
@@ -224,12 +224,14 @@ fn encode_values(out: &mut Vec<u8>, points: &[(Millis, f64)]) {
         } else {
             (VALUE_DECIMAL_DELTA, delta_buckets, by_delta, delta_bits)
         };
-        // Header: mode, k, first n (at most 10 bytes), widths; then the padded bits.
-        let decimal_bytes = 2 + 10 + 4 + bits.div_ceil(8) as usize;
+        // Header: mode, k, first n, widths; then the padded bits.
+        let mut first = Vec::with_capacity(10);
+        put_signed(&mut first, integers[0]);
+        let decimal_bytes = 2 + first.len() + 4 + bits.div_ceil(8) as usize;
         if decimal_bytes < xor.len() {
             out.push(mode);
             out.push(decimals);
-            put_signed(out, integers[0]);
+            out.extend_from_slice(&first);
             buckets.write_header(out);
             let mut writer = BitWriter::default();
             for residual in residuals {
@@ -351,4 +353,15 @@ fn decode_xor(reader: &mut ByteReader<'_>, count: usize) -> Result<Vec<f64>, Cod
     }
     reader.bytes(rest.len() - bits.remaining_bits() / 8)?;
     Ok(values)
+}
+
+/// The time mode and the value mode of a points body (for tests that check which mode
+/// the encoder chose).
+#[cfg(test)]
+pub(crate) fn modes(body: &[u8]) -> Result<(u8, u8), CodecError> {
+    let mut reader = ByteReader::new(body);
+    let count = reader.length()?;
+    let time_mode = *body.get(reader.position()).ok_or(CodecError::Truncated)?;
+    let (_, rest) = decode_times(&mut reader, count)?;
+    Ok((time_mode, *rest.first().ok_or(CodecError::Truncated)?))
 }
