@@ -77,6 +77,24 @@ proptest! {
     }
 
     #[test]
+    fn overwritten_bytes_of_valid_blocks_never_panic(
+        points in sensor_like_points(),
+        messages in messages(),
+        damage in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+    ) {
+        let mut points_block = encode_points(&points);
+        let mut messages_block = encode_messages(&messages);
+        for (index, byte) in &damage {
+            let at = index.index(points_block.len());
+            points_block[at] = *byte;
+            let at = index.index(messages_block.len());
+            messages_block[at] = *byte;
+        }
+        let _ = decode_points(&points_block);
+        let _ = decode_messages(&messages_block);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..400)) {
         let _ = decode_points(&data);
         let _ = decode_messages(&data);
