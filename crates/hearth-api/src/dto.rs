@@ -101,6 +101,10 @@ pub struct AppView {
     /// A discovery login: devices announce themselves with Home Assistant MQTT
     /// discovery through this application's key and secret.
     pub discovery: bool,
+    /// Days the raw messages of its devices are kept; `null` means the hub's default
+    /// (`[history]`, 7 days unless configured).
+    #[schema(minimum = 1, maximum = 3650)]
+    pub message_retention_days: Option<u32>,
 }
 
 impl AppView {
@@ -114,6 +118,7 @@ impl AppView {
             created_at_ms: app.created_at_ms,
             my_permission,
             discovery: app.discovery,
+            message_retention_days: app.message_retention_days,
         }
     }
 }

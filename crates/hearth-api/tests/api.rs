@@ -7,6 +7,8 @@
 //! - `api/access.rs`: the role × action table.
 //! - `api/alert_intruders.rs`: alert rules and alerts (issue 15) against those who may
 //!   not read or act on them; webhook secrets never shown.
+//! - `api/app_retention.rs`: an application's raw-message retention (issue 19): set,
+//!   read, cleared, refused by field, and against members, viewers and other groups.
 //! - `api/automations.rs`: automations and scenes (issue 14) and who may change them.
 //! - `api/automation_intruders.rs`: applying scenes, confirmation requests and a group's
 //!   place (issue 14) against those who may not.
@@ -28,6 +30,8 @@
 mod access;
 #[path = "api/alert_intruders/mod.rs"]
 mod alert_intruders;
+#[path = "api/app_retention.rs"]
+mod app_retention;
 #[path = "api/auth.rs"]
 mod auth;
 #[path = "api/automation_intruders/mod.rs"]

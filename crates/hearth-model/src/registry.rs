@@ -51,6 +51,11 @@ pub struct Application {
     /// themselves with Home Assistant MQTT discovery.
     #[serde(default)]
     pub discovery: bool,
+    /// How many days the raw messages of this application's devices are kept (issue 19);
+    /// `None` uses the hub's default from `[history]`. The registry accepts 1..=3650; the
+    /// retention task deletes older messages (numeric readings follow their own tiers).
+    #[serde(default)]
+    pub message_retention_days: Option<u32>,
 }
 
 /// A user's permission on an application (seed 000's UserApplication).

@@ -73,6 +73,7 @@ async fn register(store: &Arc<dyn Store>, count: usize) {
         mqtt_key: "bench".into(),
         created_at_ms: now_millis(),
         discovery: false,
+        message_retention_days: None,
     };
     let devices: Vec<(NewDevice, String)> = (0..count)
         .map(|index| {

@@ -89,6 +89,15 @@ pub trait AppStore: Send + Sync {
         secret_hash: &str,
         audit: &NewAuditEntry,
     ) -> StoreResult<()>;
+    /// Sets how many days the raw messages of the application's devices are kept
+    /// (`None`: the hub's default); `NotFound` for an unknown application. The range is
+    /// the registry's to check; the column refuses only zero and negative values.
+    async fn set_app_message_retention(
+        &self,
+        id: &AppId,
+        days: Option<u32>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()>;
     /// Adds or changes a grant; `NotFound` for an unknown application or user.
     async fn set_grant(&self, grant: &Grant, audit: &NewAuditEntry) -> StoreResult<()>;
     async fn remove_grant(

@@ -95,6 +95,7 @@ pub fn app(id: &str, group: &str) -> Application {
         mqtt_key: format!("key-{id}"),
         created_at_ms: 1_700_000_000_002,
         discovery: false,
+        message_retention_days: None,
     }
 }
 

@@ -47,6 +47,7 @@ async fn seed(store: &Arc<dyn Store>) {
         mqtt_key: "app-lights".into(),
         created_at_ms: 1,
         discovery: false,
+        message_retention_days: None,
     };
     store
         .create_app(&lights, "old-app", &audit("app.create", "lights"))

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_apps, create_app))
-        .routes(routes!(get_app, remove_app))
+        .routes(routes!(get_app, update_app, remove_app))
         .routes(routes!(rotate_app_secret))
         .routes(routes!(list_grants))
         .routes(routes!(set_grant, remove_grant))
@@ -52,6 +52,21 @@ pub struct NewAppRequest {
     pub description: Option<String>,
     /// A discovery login (Home Assistant MQTT discovery); false when absent.
     pub discovery: Option<bool>,
+    /// Days the raw messages of its devices are kept (1 to 3650); absent or `null`: the
+    /// hub's default.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub message_retention_days: Option<u32>,
+}
+
+/// What `PATCH /apps/{id}` changes; an absent field is left alone.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppPatchRequest {
+    /// Days the raw messages of its devices are kept (1 to 3650); `null` goes back to
+    /// the hub's default.
+    #[serde(default, deserialize_with = "crate::routes::devices::nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    pub message_retention_days: Option<Option<u32>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,12 +127,13 @@ async fn create_app(
     let id: AppId = registry::parse_id("id", &request.id)?;
     let (app, secret) = state
         .registry
-        .add_app(
+        .add_app_with_retention(
             &caller.actor(),
             &id,
             &group,
             request.name.as_deref(),
             request.description.as_deref(),
+            request.message_retention_days,
         )
         .await
         .map_err(|error| taken(&state, &caller, "application", &request.id, error))?;
@@ -150,6 +166,35 @@ async fn get_app(
 ) -> ApiResult<axum::Json<AppView>> {
     let id: AppId = parse_id("id", &id)?;
     let app = visible_app(&state, &caller, &id).await?;
+    let permission = caller.permission_on(&app);
+    Ok(axum::Json(AppView::new(app, permission)))
+}
+
+/// Changes an application's settings: how long its devices' raw messages are kept. Its
+/// group's owners and admins, like creating and deleting it (a member or viewer gets
+/// 403, someone outside the group 404).
+#[utoipa::path(patch, path = "/apps/{id}", tag = "apps", params(("id" = String, Path)),
+    request_body = AppPatchRequest,
+    responses((status = 200, body = AppView),
+        (status = 400, description = "Not a number of days, or an unknown field", body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 422, description = "Out of range (1 to 3650 days); names the field", body = crate::error::ErrorBody)))]
+async fn update_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<AppPatchRequest>,
+) -> ApiResult<axum::Json<AppView>> {
+    let id: AppId = parse_id("id", &id)?;
+    let mut app = visible_app(&state, &caller, &id).await?;
+    caller.require_role(&app.group, Role::Admin, "changing an application")?;
+    if let Some(days) = patch.message_retention_days {
+        app = state
+            .registry
+            .set_app_message_retention(&caller.actor(), &id, days)
+            .await?;
+    }
     let permission = caller.permission_on(&app);
     Ok(axum::Json(AppView::new(app, permission)))
 }

@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/apps"),
     ("post", "/api/v1/apps"),
     ("get", "/api/v1/apps/{id}"),
+    ("patch", "/api/v1/apps/{id}"),
     ("delete", "/api/v1/apps/{id}"),
     ("post", "/api/v1/apps/{id}/rotate-secret"),
     ("get", "/api/v1/apps/{id}/grants"),

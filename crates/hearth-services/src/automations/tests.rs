@@ -32,6 +32,7 @@ async fn registry_with_two_groups() -> TestStore {
             mqtt_key: format!("key-{app}"),
             created_at_ms: 1,
             discovery: false,
+            message_retention_days: None,
         };
         store
             .create_app(

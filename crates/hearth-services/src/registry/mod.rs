@@ -19,11 +19,13 @@
 //! `user:alice`, `register:bob`), never looked up, put in a topic or compared, so a
 //! type would check nothing that a string does not already say.
 
+mod app_retention;
 mod devices;
 mod error;
 mod layouts;
 mod people;
 
+pub use app_retention::{MESSAGE_RETENTION_DAYS, check_message_retention};
 pub use devices::DeviceSpec;
 pub use error::{RegistryError, parse_id};
 pub use people::{FirstStart, NewUser};

@@ -290,6 +290,22 @@ impl Registry {
         name: Option<&str>,
         description: Option<&str>,
     ) -> Result<(Application, String), RegistryError> {
+        self.add_app_with_retention(actor, id, group, name, description, None)
+            .await
+    }
+
+    /// [`Registry::add_app`] with how many days its raw messages are kept (`None`: the
+    /// hub's default), checked before anything is stored.
+    pub async fn add_app_with_retention(
+        &self,
+        actor: &str,
+        id: &AppId,
+        group: &GroupId,
+        name: Option<&str>,
+        description: Option<&str>,
+        message_retention_days: Option<u32>,
+    ) -> Result<(Application, String), RegistryError> {
+        let message_retention_days = super::check_message_retention(message_retention_days)?;
         let app = Application {
             name: text("name", name.unwrap_or(id.as_str()), 100)?,
             description: optional_text("description", description, 1000)?.unwrap_or_default(),
@@ -298,6 +314,7 @@ impl Registry {
             group: group.clone(),
             id: id.clone(),
             discovery: false,
+            message_retention_days,
         };
         let app_secret = secret::generate_secret();
         let hash = secret::hash_secret(&app_secret);
@@ -305,8 +322,11 @@ impl Registry {
             .create_app(
                 &app,
                 &hash,
-                &NewAuditEntry::new(actor, "app.add", &app.id)
-                    .with_detail(json!({ "group": app.group, "name": app.name })),
+                &NewAuditEntry::new(actor, "app.add", &app.id).with_detail(json!({
+                    "group": app.group,
+                    "name": app.name,
+                    "message_retention_days": app.message_retention_days,
+                })),
             )
             .await?;
         self.changed();

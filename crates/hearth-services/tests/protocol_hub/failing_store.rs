@@ -171,6 +171,14 @@ impl AppStore for FailingStore {
     ) -> StoreResult<()> {
         self.inner.set_app_secret(id, secret_hash, audit).await
     }
+    async fn set_app_message_retention(
+        &self,
+        id: &AppId,
+        days: Option<u32>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        self.inner.set_app_message_retention(id, days, audit).await
+    }
     async fn set_grant(&self, grant: &Grant, audit: &NewAuditEntry) -> StoreResult<()> {
         self.inner.set_grant(grant, audit).await
     }

@@ -143,6 +143,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         "discovery",
         include_str!("../../migrations/postgres/0013_discovery.sql"),
     ),
+    (
+        15,
+        "message_retention",
+        include_str!("../../migrations/postgres/0015_message_retention.sql"),
+    ),
 ];
 
 /// The server backend (a connection pool).

@@ -52,6 +52,17 @@ impl AppStore for ThisStore {
                     Some(("group", app.group.as_str())),
                 )
             })?;
+            // Only when set, in the same transaction: an application with the hub's
+            // default retention is the same row an older schema (before migration
+            // 0015) holds, which the migration tests seed through this method.
+            if let Some(days) = app.message_retention_days {
+                sqlx::query("UPDATE applications SET message_retention_days = $2 WHERE id = $1")
+                    .bind(app.id.as_str())
+                    .bind(i64::from(days))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
             write_audit(&mut tx, audit).await?;
             Ok(())
         }
@@ -61,8 +72,8 @@ impl AppStore for ThisStore {
 
     async fn app(&self, id: &AppId) -> StoreResult<Application> {
         let row = sqlx::query(
-            "SELECT id, group_id, name, description, mqtt_key, created_at_ms, discovery \
-             FROM applications WHERE id = $1",
+            "SELECT id, group_id, name, description, mqtt_key, created_at_ms, discovery, \
+             message_retention_days FROM applications WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -79,7 +90,7 @@ impl AppStore for ThisStore {
                 require(&mut conn, GROUP_EXISTS, "group", group.as_str()).await?;
                 sqlx::query(
                     "SELECT id, group_id, name, description, mqtt_key, created_at_ms, \
-                     discovery FROM applications WHERE group_id = $1 ORDER BY id",
+                     discovery, message_retention_days FROM applications WHERE group_id = $1 ORDER BY id",
                 )
                 .bind(group.as_str())
                 .fetch_all(&mut *conn)
@@ -88,7 +99,7 @@ impl AppStore for ThisStore {
             None => {
                 sqlx::query(
                     "SELECT id, group_id, name, description, mqtt_key, created_at_ms, \
-                     discovery FROM applications ORDER BY id",
+                     discovery, message_retention_days FROM applications ORDER BY id",
                 )
                 .fetch_all(&mut *conn)
                 .await
@@ -136,6 +147,22 @@ impl AppStore for ThisStore {
             "UPDATE applications SET secret_hash = $2 WHERE id = $1",
             ("application", id.as_str()),
             secret_hash,
+            audit,
+        )
+        .await
+    }
+
+    async fn set_app_message_retention(
+        &self,
+        id: &AppId,
+        days: Option<u32>,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()> {
+        set_one(
+            self,
+            "UPDATE applications SET message_retention_days = $2 WHERE id = $1",
+            ("application", id.as_str()),
+            days.map(i64::from),
             audit,
         )
         .await

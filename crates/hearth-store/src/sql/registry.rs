@@ -151,6 +151,10 @@ pub(super) fn app_from_row(row: &DbRow) -> StoreResult<Application> {
         mqtt_key: get(row, "mqtt_key")?,
         created_at_ms: get(row, "created_at_ms")?,
         discovery: get(row, "discovery")?,
+        message_retention_days: get::<Option<i64>>(row, "message_retention_days")?
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|error| backend(format!("stored message retention: {error}")))?,
     })
 }
 

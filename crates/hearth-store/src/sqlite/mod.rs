@@ -155,6 +155,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         "discovery",
         include_str!("../../migrations/sqlite/0013_discovery.sql"),
     ),
+    (
+        15,
+        "message_retention",
+        include_str!("../../migrations/sqlite/0015_message_retention.sql"),
+    ),
 ];
 
 /// The embedded backend (a pool over one database file).

@@ -4,6 +4,7 @@ use super::*;
 
 both_backends!(
     applications_round_trip,
+    message_retention_round_trip,
     grants_round_trip,
     delete_app_is_refused_while_it_has_devices,
     delete_user_cascades_memberships_and_grants,
@@ -108,6 +109,82 @@ async fn applications_round_trip(store: Arc<dyn Store>) {
             .await,
         "application",
         "heat",
+    );
+}
+
+/// `message_retention_days` (issue 19, migration 0015): stored at creation, changed,
+/// cleared back to the hub's default, audited; the column itself refuses zero.
+async fn message_retention_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let meters = Application {
+        message_retention_days: Some(30),
+        ..app("meters", "home")
+    };
+    store
+        .create_app(&meters, "h", &audit("app.create", "meters"))
+        .await
+        .unwrap();
+    assert_eq!(store.app(&aid("meters")).await.unwrap(), meters);
+    let listed = store.apps(Some(&gid("home"))).await.unwrap();
+    let found = listed.iter().find(|app| app.id == aid("meters")).unwrap();
+    assert_eq!(found.message_retention_days, Some(30));
+    assert_eq!(
+        store
+            .app(&aid("lights"))
+            .await
+            .unwrap()
+            .message_retention_days,
+        None,
+        "an application created without one uses the hub's default"
+    );
+
+    for days in [Some(3650), Some(1), None] {
+        store
+            .set_app_message_retention(
+                &aid("meters"),
+                days,
+                &audit("app.message_retention", "meters"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.app(&aid("meters")).await.unwrap(),
+            Application {
+                message_retention_days: days,
+                ..meters.clone()
+            }
+        );
+    }
+    let audited = store
+        .audit(&hearth_store::AuditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.action == "app.message_retention")
+        .count();
+    assert_eq!(audited, 3);
+    assert_not_found(
+        store
+            .set_app_message_retention(&aid("nope"), Some(7), &audit("x", "nope"))
+            .await,
+        "application",
+        "nope",
+    );
+    // Zero days would delete every message at once: the column refuses it even from a
+    // caller that skipped the registry's range check.
+    assert!(
+        store
+            .set_app_message_retention(&aid("meters"), Some(0), &audit("x", "meters"))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .app(&aid("meters"))
+            .await
+            .unwrap()
+            .message_retention_days,
+        None
     );
 }
 

@@ -1,4 +1,4 @@
-//! `hearth app add|list|show|remove|rotate-secret|grant|layout`.
+//! `hearth app add|update|list|show|remove|rotate-secret|grant|layout`.
 
 use super::output;
 use super::{Ctx, Failure, OutputArgs, parse_id};
@@ -32,6 +32,24 @@ pub enum AppCommand {
         /// key and secret and announce themselves (docs/discovery.md).
         #[arg(long)]
         discovery: bool,
+        /// Keep its devices' raw messages this many days (1 to 3650); the hub's default
+        /// (`[history]`) when absent.
+        #[arg(long, value_name = "DAYS")]
+        message_retention_days: Option<u32>,
+    },
+    /// Change an application's settings: how long its devices' raw messages are kept.
+    Update {
+        id: String,
+        /// Keep its devices' raw messages this many days (1 to 3650).
+        #[arg(
+            long,
+            value_name = "DAYS",
+            required_unless_present = "default_message_retention"
+        )]
+        message_retention_days: Option<u32>,
+        /// Go back to the hub's default retention (`[history]`).
+        #[arg(long, conflicts_with = "message_retention_days")]
+        default_message_retention: bool,
     },
     /// List applications.
     List {
@@ -78,17 +96,44 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
             name,
             description,
             discovery,
+            message_retention_days,
         } => {
             let id: AppId = parse_id("id", &id)?;
             let group: GroupId = parse_id("group", &group)?;
             let (mut app, secret) = registry
-                .add_app(actor, &id, &group, name.as_deref(), description.as_deref())
+                .add_app_with_retention(
+                    actor,
+                    &id,
+                    &group,
+                    name.as_deref(),
+                    description.as_deref(),
+                    message_retention_days,
+                )
                 .await?;
             if discovery {
                 registry.set_app_discovery(actor, &app.id, true).await?;
                 app.discovery = true;
             }
             print_secret(ctx, &app, &secret, "created application");
+        }
+        AppCommand::Update {
+            id,
+            message_retention_days,
+            default_message_retention: _,
+        } => {
+            // Without --message-retention-days, clap has made sure that
+            // --default-message-retention was given.
+            let id: AppId = parse_id("id", &id)?;
+            let app = registry
+                .set_app_message_retention(actor, &id, message_retention_days)
+                .await?;
+            out.done(
+                json!(app),
+                &format!(
+                    "application {id}: raw messages kept {}",
+                    retention_text(app.message_retention_days)
+                ),
+            );
         }
         AppCommand::List { group } => list(ctx, group.as_deref()).await?,
         AppCommand::Layout { app, set, clear } => {
@@ -155,6 +200,15 @@ fn print_secret(ctx: &Ctx, app: &Application, secret: &str, what: &str) {
         "The secret is shown only now: it is not stored, only its hash is. Connect with the \
          MQTT key as user name and the secret as password."
     );
+}
+
+/// How long raw messages are kept, in words: `30 days`, or the hub's default.
+fn retention_text(days: Option<u32>) -> String {
+    match days {
+        Some(1) => "1 day".to_owned(),
+        Some(days) => format!("{days} days"),
+        None => "the hub's default ([history])".to_owned(),
+    }
 }
 
 fn parse_app(id: &str) -> Result<AppId, Failure> {
@@ -236,6 +290,7 @@ async fn show(ctx: &Ctx, id: &str) -> Result<(), Failure> {
             output::or_dash(Some(app.description.as_str()).filter(|text| !text.is_empty())),
         ),
         ("mqtt key", app.mqtt_key.clone()),
+        ("messages kept", retention_text(app.message_retention_days)),
         ("devices", devices.to_string()),
         ("created", output::time(app.created_at_ms)),
     ]);
