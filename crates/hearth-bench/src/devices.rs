@@ -13,7 +13,7 @@ use bytes::Bytes;
 use hearth_mqtt::{ByteStr, Packet, Publish, QoS};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What the fleet does.
@@ -41,10 +41,13 @@ pub struct FleetResult {
 }
 
 /// Acknowledged messages so far, readable while the fleet runs (for progress and for
-/// sampling memory under load).
+/// sampling memory under load), and a way to end the publishing before its deadline
+/// (`hearth bench ingest --messages`: a run sized by a count, not a time).
 #[derive(Debug, Default)]
 pub struct FleetProgress {
     pub acked: AtomicU64,
+    /// Set to stop sending new messages; those in flight are still awaited.
+    pub stop: AtomicBool,
 }
 
 /// Runs the fleet until `duration` has passed and every in-flight message is answered.
@@ -101,7 +104,7 @@ async fn device_loop(
     let mut next_packet_id = 1u16;
     let (mut seq, mut acked, mut refused) = (0u64, 0u64, 0u64);
     loop {
-        let sending = Instant::now() < deadline;
+        let sending = Instant::now() < deadline && !progress.stop.load(Ordering::Relaxed);
         if sending {
             while in_flight < window {
                 let publish = Publish {

@@ -32,6 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// `--hub`: the fleet against a hub in another process.
+mod external;
+
 /// Most messages written when measuring the ceiling (about 600 MB of prepared batches).
 const CEILING_MAX_MESSAGES: u64 = 1_000_000;
 
@@ -59,6 +62,24 @@ pub struct IngestBenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Load a hub running in another process (`hearth serve`, loopback only) instead of
+    /// one in this process; no ceiling is measured (`bench/memory-soak.sh`).
+    #[arg(long, value_name = "ADDR")]
+    pub hub: Option<std::net::SocketAddr>,
+    /// With `--hub`: the devices' `id,secret` rows (`hearth device import --output`);
+    /// the first `--devices` of them publish.
+    #[arg(long, value_name = "FILE", requires = "hub")]
+    pub credentials: Option<std::path::PathBuf>,
+    /// With `--hub`: the hub's process id, whose VmRSS is sampled every second.
+    #[arg(long, requires = "hub")]
+    pub hub_pid: Option<u32>,
+    /// With `--hub`: stop publishing once this many messages are acknowledged (0: run
+    /// for `--seconds`, which stays the upper bound).
+    #[arg(long, default_value_t = 0, requires = "hub")]
+    pub messages: u64,
+    /// With `--hub`: seconds to keep sampling the hub's memory after the load stopped.
+    #[arg(long, default_value_t = 0, requires = "hub")]
+    pub after_secs: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -81,6 +102,15 @@ struct IngestBenchReport {
 pub fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.devices >= 1, "--devices must be at least 1");
     let runtime = tokio::runtime::Runtime::new().context("starting a runtime")?;
+    if let Some(hub) = args.hub {
+        let report = runtime.block_on(external::bench(&args, hub))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            external::print_table(&report);
+        }
+        return Ok(());
+    }
     let directory = tempfile::tempdir().context("creating a temporary directory")?;
     let ceiling_directory = tempfile::tempdir().context("creating a temporary directory")?;
     let (url, ceiling_url) = match &args.database {
