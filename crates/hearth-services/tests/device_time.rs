@@ -174,7 +174,7 @@ async fn a_ts_far_in_the_past_or_future_is_clamped_and_flagged(backend: Backend)
     assert!(!newest.ts_clamped);
 }
 
-async fn a_reading_for_an_hour_already_rolled_up_is_counted_in_the_rollup(backend: Backend) {
+async fn a_reading_for_an_hour_already_compacted_is_counted_once(backend: Backend) {
     let hub = ProtocolHub::start(backend, 1).await;
     let (client, mut eventloop) = hub.client(Some("d0"), "d0").await;
     let three_hours_ago = now_millis() - 3 * HOUR_MS;
@@ -182,11 +182,22 @@ async fn a_reading_for_an_hour_already_rolled_up_is_counted_in_the_rollup(backen
     let reading = |value: f64| format!(r#"{{"w": {value}, "ts": {three_hours_ago}}}"#);
     send(&client, &mut eventloop, &reading(5.0)).await;
     let store = hub.store();
-    store.roll_up(now_millis()).await.unwrap();
-    // The agent's queued reading for the same hour arrives after the roll-up.
+    let compact = hearth_store::CompactRequest {
+        before_ms: now_millis(),
+        block_ms: HOUR_MS,
+        tiers: vec![HOUR_MS],
+        batch_series: 64,
+    };
+    assert_eq!(store.compact(&compact).await.unwrap().points, 1);
+    // The agent's queued reading for the same hour arrives after the compaction.
     send(&client, &mut eventloop, &reading(7.0)).await;
-    // Raw points of that hour pruned: only the rollup remains to count them.
-    store.prune(hour_start + HOUR_MS, 0).await.unwrap();
+    assert_eq!(store.compact(&compact).await.unwrap().points, 1, "merged");
+    // Raw points of that hour pruned: only the hour tier remains to count them.
+    let deleted = store
+        .prune_points(None, hour_start + HOUR_MS, None)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the hour's one block, holding both");
     let buckets = store
         .aggregates(&DeviceId::new("d0").unwrap(), "w", ALL, HOUR_MS)
         .await
@@ -194,7 +205,7 @@ async fn a_reading_for_an_hour_already_rolled_up_is_counted_in_the_rollup(backen
     let bucket = buckets
         .iter()
         .find(|bucket| bucket.bucket_start_ms == hour_start)
-        .expect("the hour has a rollup");
+        .expect("the hour has its tier row");
     assert_eq!(bucket.count, 2);
     assert_eq!(bucket.min, 5.0);
     assert_eq!(bucket.max, 7.0);
@@ -204,5 +215,5 @@ hearth_testkit::both_backends_hub!(
     an_hour_old_reading_lands_at_its_time_and_keeps_the_newer_live_value,
     seconds_milliseconds_and_rfc3339_give_the_same_time,
     a_ts_far_in_the_past_or_future_is_clamped_and_flagged,
-    a_reading_for_an_hour_already_rolled_up_is_counted_in_the_rollup,
+    a_reading_for_an_hour_already_compacted_is_counted_once,
 );

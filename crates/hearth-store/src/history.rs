@@ -8,7 +8,9 @@
 
 use crate::StoreResult;
 use async_trait::async_trait;
-use hearth_model::{Aggregate, DeviceId, MessageKind, Millis, Point, StatusChange, StoredMessage};
+use hearth_model::{
+    Aggregate, AppId, DeviceId, MessageKind, Millis, Point, StatusChange, StoredMessage,
+};
 
 /// One message to record (the store assigns `seq`).
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +89,59 @@ pub struct PointQuery {
     pub limit: u32,
 }
 
+/// One compaction round (see [`HistoryStore::compact`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactRequest {
+    /// Ranges that end at or before this are closed and get compacted.
+    pub before_ms: Millis,
+    /// The width of a block's range (ranges are multiples of it since the epoch): an
+    /// hour or a day. Between a minute and a day, and a day must be a multiple of it.
+    pub block_ms: Millis,
+    /// The aggregate tiers to keep (bucket widths); a tier missing here that the store
+    /// kept is dropped.
+    pub tiers: Vec<Millis>,
+    /// Series (for points) or devices (for messages) per transaction.
+    pub batch_series: u32,
+}
+
+impl CompactRequest {
+    /// The longest block: reads look this far before a range for blocks overlapping it.
+    pub const MAX_BLOCK_MS: Millis = 86_400_000;
+}
+
+/// What one compaction round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    pub points: u64,
+    pub point_blocks: u64,
+    pub messages: u64,
+    pub message_blocks: u64,
+}
+
+/// Counts and sizes of the history (bytes of encoded blocks; what the tables and their
+/// indexes take on disk is the backend's business and the benchmark measures it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HistorySize {
+    pub plain_points: u64,
+    pub block_points: u64,
+    pub point_blocks: u64,
+    pub point_block_bytes: u64,
+    pub plain_messages: u64,
+    pub block_messages: u64,
+    pub message_blocks: u64,
+    pub message_block_bytes: u64,
+    /// The payload bytes of the messages in blocks, before encoding.
+    pub block_message_payload_bytes: u64,
+    pub tier_rows: u64,
+}
+
+/// One series: a device's metric.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub device: DeviceId,
+    pub metric: String,
+}
+
 /// History of messages, points and presence.
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
@@ -116,10 +171,36 @@ pub trait HistoryStore: Send + Sync {
         range: TimeRange,
         limit: u32,
     ) -> StoreResult<Vec<StatusChange>>;
-    /// Folds raw points older than `before_ms` into hourly rollups (idempotent: hours
-    /// already rolled up are not counted twice). Returns the number of rollup rows written.
-    async fn roll_up(&self, before_ms: Millis) -> StoreResult<u64>;
-    /// Retention: deletes raw messages, points and status changes older than
-    /// `raw_before_ms` and rollups older than `rollup_before_ms`. Returns rows deleted.
-    async fn prune(&self, raw_before_ms: Millis, rollup_before_ms: Millis) -> StoreResult<u64>;
+    /// Moves the plain points and messages of ranges closed before `request.before_ms`
+    /// into blocks, and folds the moved points into the aggregate tiers, a batch of
+    /// series or devices per transaction (so ingest waits at most one batch, and a crash
+    /// loses nothing: each batch commits whole or not at all). Plain rows of a range that
+    /// already has a block (late readings) are merged into it. Idempotent.
+    async fn compact(&self, request: &CompactRequest) -> StoreResult<CompactStats>;
+    /// Sizes and counts of the history, for `hearth history stats` and the benchmark.
+    async fn history_size(&self) -> StoreResult<HistorySize>;
+    /// Every series (device and metric) the history has.
+    async fn series_keys(&self) -> StoreResult<Vec<SeriesKey>>;
+    /// Retention of points: deletes level `level` (`None`: raw points, plain and in
+    /// blocks; `Some(bucket_ms)`: that aggregate tier) older than `before_ms` for the
+    /// given series (`None`: every series), and records that the level is kept from
+    /// `before_ms` on, so that charts read a coarser level for older times. A block or
+    /// bucket that straddles `before_ms` is kept whole. Returns rows deleted.
+    async fn prune_points(
+        &self,
+        level: Option<Millis>,
+        before_ms: Millis,
+        series: Option<&[SeriesKey]>,
+    ) -> StoreResult<u64>;
+    /// Retention of raw messages (plain and in blocks) older than `before_ms`: those of
+    /// the devices of `app`, or with `None`, of every device that belongs to none of
+    /// `except` (including deleted devices). Returns messages deleted.
+    async fn prune_messages(
+        &self,
+        before_ms: Millis,
+        app: Option<&AppId>,
+        except: &[AppId],
+    ) -> StoreResult<u64>;
+    /// Retention of presence changes. Returns rows deleted.
+    async fn prune_status(&self, before_ms: Millis) -> StoreResult<u64>;
 }

@@ -73,8 +73,8 @@ pub use discovery::DiscoveryStore;
 pub use error::{StoreError, StoreResult};
 pub use firmware::FirmwareStore;
 pub use history::{
-    CompactRequest, CompactStats, HistorySize, HistoryStore, IngestBatch, LiveUpdate,
-    MessageQuery, NewMessage, PointQuery, SeriesKey, TimeRange,
+    CompactRequest, CompactStats, HistorySize, HistoryStore, IngestBatch, LiveUpdate, MessageQuery,
+    NewMessage, PointQuery, SeriesKey, TimeRange,
 };
 pub use layouts::{AllLayouts, LayoutStore};
 pub use notification_prefs::PreferenceStore;

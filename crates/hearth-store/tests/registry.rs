@@ -11,7 +11,9 @@
 //! - `registry/automations.rs`: automations, scenes, runs and timers.
 //! - `registry/auth.rs`: the HTTP API's login sessions and API tokens.
 //! - `registry/history.rs`: ingest batches and history reads.
-//! - `registry/history_aggregates.rs`: aggregates, rollups, retention.
+//! - `registry/history_aggregates.rs`: aggregates and latest values.
+//! - `registry/history_compaction.rs`: compaction, tiers, late readings, retention.
+//! - `registry/history_upgrade.rs`: hourly rollups of an older Hearth become tiers.
 //! - `registry/notification_prefs.rs`: notification preferences, push subscriptions.
 //! - `registry/layouts.rs`: topic layouts of applications and devices.
 //! - `registry/discovery.rs`: discovered devices and discovery applications.
@@ -35,6 +37,10 @@ mod discovery;
 mod history;
 #[path = "registry/history_aggregates.rs"]
 mod history_aggregates;
+#[path = "registry/history_compaction.rs"]
+mod history_compaction;
+#[path = "registry/history_upgrade.rs"]
+mod history_upgrade;
 #[path = "registry/layouts.rs"]
 mod layouts;
 #[path = "registry/migrations.rs"]

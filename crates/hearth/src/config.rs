@@ -127,7 +127,7 @@ impl HearthConfig {
     /// Parses TOML text; the error names the line and column, and toml's own message
     /// names the key (e.g. "unknown field `lisen`").
     pub fn from_toml(text: &str) -> Result<HearthConfig, String> {
-        toml::from_str(text).map_err(|error: toml::de::Error| {
+        let config: HearthConfig = toml::from_str(text).map_err(|error: toml::de::Error| {
             let message = error.message().to_owned();
             match error.span() {
                 Some(span) => {
@@ -138,7 +138,10 @@ impl HearthConfig {
                 }
                 None => message,
             }
-        })
+        })?;
+        // What the types cannot check names its key instead of a line.
+        config.history.validate()?;
+        Ok(config)
     }
 
     fn apply_args(&mut self, args: &ServeArgs) {

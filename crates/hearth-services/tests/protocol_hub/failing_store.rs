@@ -309,11 +309,33 @@ impl HistoryStore for FailingStore {
     ) -> StoreResult<Vec<StatusChange>> {
         self.inner.status_history(device, range, limit).await
     }
-    async fn roll_up(&self, before_ms: Millis) -> StoreResult<u64> {
-        self.inner.roll_up(before_ms).await
+    async fn compact(&self, request: &CompactRequest) -> StoreResult<CompactStats> {
+        self.inner.compact(request).await
     }
-    async fn prune(&self, raw_before_ms: Millis, rollup_before_ms: Millis) -> StoreResult<u64> {
-        self.inner.prune(raw_before_ms, rollup_before_ms).await
+    async fn history_size(&self) -> StoreResult<HistorySize> {
+        self.inner.history_size().await
+    }
+    async fn series_keys(&self) -> StoreResult<Vec<SeriesKey>> {
+        self.inner.series_keys().await
+    }
+    async fn prune_points(
+        &self,
+        level: Option<Millis>,
+        before_ms: Millis,
+        series: Option<&[SeriesKey]>,
+    ) -> StoreResult<u64> {
+        self.inner.prune_points(level, before_ms, series).await
+    }
+    async fn prune_messages(
+        &self,
+        before_ms: Millis,
+        app: Option<&AppId>,
+        except: &[AppId],
+    ) -> StoreResult<u64> {
+        self.inner.prune_messages(before_ms, app, except).await
+    }
+    async fn prune_status(&self, before_ms: Millis) -> StoreResult<u64> {
+        self.inner.prune_status(before_ms).await
     }
 }
 

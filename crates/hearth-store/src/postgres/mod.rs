@@ -21,6 +21,8 @@ const BACKEND: &str = "postgres";
 const BEGIN_WRITE: &str = "BEGIN";
 /// One snapshot for every statement of the transaction.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+/// A row's own address, for tables without a key (compaction takes `points` in slices).
+const ROW_ID: &str = "ctid";
 
 // The shared query files, compiled here against `Db` (and again in the other backend:
 // the double inclusion is the point, see `sql/mod.rs`).
@@ -46,6 +48,9 @@ mod automations;
 #[path = "../sql/commands.rs"]
 mod commands;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/compact.rs"]
+mod compact;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
@@ -57,6 +62,12 @@ mod firmware;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/history_prune.rs"]
+mod history_prune;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/history_read.rs"]
+mod history_read;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/layouts.rs"]
 mod layouts;
@@ -142,6 +153,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         13,
         "discovery",
         include_str!("../../migrations/postgres/0013_discovery.sql"),
+    ),
+    (
+        14,
+        "history blocks",
+        include_str!("../../migrations/postgres/0014_history_blocks.sql"),
     ),
     (
         15,

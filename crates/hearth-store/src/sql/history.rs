@@ -3,56 +3,25 @@
 //! multi-row INSERTs; PostgreSQL: `UNNEST` of arrays), so `write_batch` calls the
 //! backend's `ingest::insert_batch` inside the transaction it opens here.
 //!
-//! Rollups: `roll_up` folds whole hours of raw points into `point_rollups` and moves
-//! `history_state.rolled_up_to_ms` forward, in one transaction, so a second run finds
-//! nothing left to count. `prune` records how far raw rows were deleted
-//! (`raw_pruned_before_ms`); `aggregates` reads raw points from the first whole hour at or
-//! after that mark and rollups before it, so no point is counted twice.
+//! Compaction is `compact.rs`, retention `history_prune.rs`, the reads over plain rows and blocks
+//! `history_read.rs`; each read runs in one snapshot transaction here, so that a
+//! compaction moving rows meanwhile cannot make a point count twice or not at all.
 
 use super::ingest::insert_batch;
 use super::registry::{DbConn, DbRow, begin_write, finish, get, id};
-use super::{Db, ThisStore};
+use super::{BEGIN_SNAPSHOT, Db, ThisStore, compact, history_prune, history_read};
 use crate::sql::backend;
-use crate::{HistoryStore, IngestBatch, MessageQuery, PointQuery, StoreResult, TimeRange};
+use crate::{
+    CompactRequest, CompactStats, HistorySize, HistoryStore, IngestBatch, MessageQuery, PointQuery,
+    SeriesKey, StoreResult, TimeRange,
+};
 use async_trait::async_trait;
 use hearth_model::{
-    Aggregate, DeviceId, MessageKind, Millis, Point, PresenceReason, StatusChange, StoredMessage,
+    Aggregate, AppId, DeviceId, MessageKind, Millis, Point, PresenceReason, StatusChange,
+    StoredMessage,
 };
 use sqlx::QueryBuilder;
-use std::collections::{BTreeMap, HashMap};
-
-/// The rollups' bucket.
-const HOUR_MS: Millis = 3_600_000;
-
-/// Min, max, sum and count of one bucket while raw and rolled-up parts are merged.
-#[derive(Clone, Copy)]
-struct Partial {
-    min: f64,
-    max: f64,
-    sum: f64,
-    count: i64,
-}
-
-impl Partial {
-    fn merge(&mut self, other: Partial) {
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        self.sum += other.sum;
-        self.count += other.count;
-    }
-}
-
-fn partial_from_row(row: &DbRow) -> StoreResult<(Millis, Partial)> {
-    Ok((
-        get(row, "bucket")?,
-        Partial {
-            min: get(row, "min_value")?,
-            max: get(row, "max_value")?,
-            sum: get(row, "sum_value")?,
-            count: get(row, "point_count")?,
-        },
-    ))
-}
+use std::collections::HashMap;
 
 fn message_from_row(row: &DbRow) -> StoreResult<StoredMessage> {
     Ok(StoredMessage {
@@ -77,19 +46,6 @@ fn status_from_row(row: &DbRow) -> StoreResult<StatusChange> {
             PresenceReason::parse(text).ok_or_else(|| format!("unknown presence reason {text:?}"))
         })?,
     })
-}
-
-/// `(rolled_up_to_ms, raw_pruned_before_ms)`.
-async fn history_state(conn: &mut DbConn) -> StoreResult<(Millis, Millis)> {
-    let row =
-        sqlx::query("SELECT rolled_up_to_ms, raw_pruned_before_ms FROM history_state WHERE id = 1")
-            .fetch_one(conn)
-            .await
-            .map_err(backend)?;
-    Ok((
-        get(&row, "rolled_up_to_ms")?,
-        get(&row, "raw_pruned_before_ms")?,
-    ))
 }
 
 /// The series id of each point, in order, and the series looked up in the database
@@ -161,65 +117,6 @@ async fn series_ids(
     Ok((ids, looked_up))
 }
 
-/// Adds points that arrived after their hour was rolled up (a device's queued readings
-/// carry their own `ts`, issue 17) to that hour's rollup, in the batch's transaction:
-/// otherwise charts over rolled-up ranges would never count them. Points of the current
-/// hour, all of them in a normal batch, cost no query.
-async fn fold_late_points(
-    conn: &mut DbConn,
-    points: &[Point],
-    series_ids: &[i64],
-) -> StoreResult<()> {
-    let current_hour = hour_floor(hearth_model::now_millis());
-    if points.iter().all(|point| point.at_ms >= current_hour) {
-        return Ok(());
-    }
-    let (rolled_up_to, _) = history_state(conn).await?;
-    let mut late: BTreeMap<(i64, Millis), Partial> = BTreeMap::new();
-    for (point, series_id) in points.iter().zip(series_ids) {
-        if point.at_ms >= rolled_up_to {
-            continue;
-        }
-        let one = Partial {
-            min: point.value,
-            max: point.value,
-            sum: point.value,
-            count: 1,
-        };
-        late.entry((*series_id, hour_floor(point.at_ms)))
-            .and_modify(|partial| partial.merge(one))
-            .or_insert(one);
-    }
-    for ((series_id, bucket), partial) in late {
-        sqlx::query(
-            "INSERT INTO point_rollups (series_id, bucket_start_ms, min_value, max_value, \
-             sum_value, point_count) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (series_id, bucket_start_ms) DO UPDATE SET \
-             min_value = CASE WHEN excluded.min_value < point_rollups.min_value \
-             THEN excluded.min_value ELSE point_rollups.min_value END, \
-             max_value = CASE WHEN excluded.max_value > point_rollups.max_value \
-             THEN excluded.max_value ELSE point_rollups.max_value END, \
-             sum_value = point_rollups.sum_value + excluded.sum_value, \
-             point_count = point_rollups.point_count + excluded.point_count",
-        )
-        .bind(series_id)
-        .bind(bucket)
-        .bind(partial.min)
-        .bind(partial.max)
-        .bind(partial.sum)
-        .bind(partial.count)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-    }
-    Ok(())
-}
-
-/// The start of the hour `at_ms` falls in.
-fn hour_floor(at_ms: Millis) -> Millis {
-    at_ms.div_euclid(HOUR_MS) * HOUR_MS
-}
-
 #[async_trait]
 impl HistoryStore for ThisStore {
     async fn write_batch(&self, batch: &IngestBatch) -> StoreResult<()> {
@@ -230,7 +127,6 @@ impl HistoryStore for ThisStore {
         let result: StoreResult<_> = async {
             let (series_ids, new_series) = series_ids(self, &mut tx, &batch.points).await?;
             insert_batch(&mut tx, batch, &series_ids).await?;
-            fold_late_points(&mut tx, &batch.points, &series_ids).await?;
             Ok(new_series)
         }
         .await;
@@ -240,72 +136,88 @@ impl HistoryStore for ThisStore {
     }
 
     async fn messages(&self, query: &MessageQuery) -> StoreResult<Vec<StoredMessage>> {
-        let mut select: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT seq, device_id, kind, received_at_ms, payload, json_ok, ts_clamped FROM messages \
-             WHERE device_id = ",
-        );
-        select
-            .push_bind(query.device.as_str().to_owned())
-            .push(" AND received_at_ms >= ")
-            .push_bind(query.range.from_ms)
-            .push(" AND received_at_ms < ")
-            .push_bind(query.range.to_ms);
-        if let Some(kind) = query.kind {
-            select.push(" AND kind = ").push_bind(kind.as_str());
-        }
-        select
-            .push(" ORDER BY received_at_ms DESC, seq DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
-        let rows = select
-            .build()
-            .fetch_all(&self.pool)
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_SNAPSHOT)
             .await
             .map_err(backend)?;
-        rows.iter().map(message_from_row).collect()
+        let result = async {
+            let mut select: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT seq, device_id, kind, received_at_ms, payload, json_ok, ts_clamped \
+                 FROM messages WHERE device_id = ",
+            );
+            select
+                .push_bind(query.device.as_str().to_owned())
+                .push(" AND received_at_ms >= ")
+                .push_bind(query.range.from_ms)
+                .push(" AND received_at_ms < ")
+                .push_bind(query.range.to_ms);
+            if let Some(kind) = query.kind {
+                select.push(" AND kind = ").push_bind(kind.as_str());
+            }
+            select
+                .push(" ORDER BY received_at_ms DESC, seq DESC LIMIT ")
+                .push_bind(i64::from(query.limit));
+            let rows = select.build().fetch_all(&mut *tx).await.map_err(backend)?;
+            let plain = rows
+                .iter()
+                .map(message_from_row)
+                .collect::<StoreResult<_>>()?;
+            history_read::messages(&mut tx, query, plain).await
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn message_count(&self, device: Option<&DeviceId>) -> StoreResult<u64> {
-        let count: i64 = match device {
-            Some(device) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE device_id = $1")
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_SNAPSHOT)
+            .await
+            .map_err(backend)?;
+        let result = async {
+            let (plain, blocks) = match device {
+                Some(device) => (
+                    sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE device_id = $1")
+                        .bind(device.as_str())
+                        .fetch_one(&mut *tx)
+                        .await,
+                    sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(message_count), 0) AS BIGINT) \
+                         FROM message_blocks WHERE device_id = $1",
+                    )
                     .bind(device.as_str())
-                    .fetch_one(&self.pool)
-                    .await
-            }
-            None => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-                    .fetch_one(&self.pool)
-                    .await
-            }
+                    .fetch_one(&mut *tx)
+                    .await,
+                ),
+                None => (
+                    sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+                        .fetch_one(&mut *tx)
+                        .await,
+                    sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(message_count), 0) AS BIGINT) \
+                         FROM message_blocks",
+                    )
+                    .fetch_one(&mut *tx)
+                    .await,
+                ),
+            };
+            let plain: i64 = plain.map_err(backend)?;
+            let blocks: i64 = blocks.map_err(backend)?;
+            Ok((plain + blocks) as u64)
         }
-        .map_err(backend)?;
-        Ok(count as u64)
+        .await;
+        finish(tx, result).await
     }
 
     async fn points(&self, query: &PointQuery) -> StoreResult<Vec<Point>> {
-        let rows = sqlx::query(
-            "SELECT at_ms, value FROM points WHERE series_id = (SELECT id FROM series \
-             WHERE device_id = $1 AND metric = $2) AND at_ms >= $3 AND at_ms < $4 \
-             ORDER BY at_ms LIMIT $5",
-        )
-        .bind(query.device.as_str())
-        .bind(query.metric.as_str())
-        .bind(query.range.from_ms)
-        .bind(query.range.to_ms)
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Point {
-                    device: query.device.clone(),
-                    metric: query.metric.clone(),
-                    at_ms: get(row, "at_ms")?,
-                    value: get(row, "value")?,
-                })
-            })
-            .collect()
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_SNAPSHOT)
+            .await
+            .map_err(backend)?;
+        let result = history_read::points(&mut tx, query).await;
+        finish(tx, result).await
     }
 
     async fn aggregates(
@@ -320,112 +232,23 @@ impl HistoryStore for ThisStore {
                 "the aggregate bucket must be positive, not {bucket_ms} ms"
             )));
         }
-        // One snapshot for the bookkeeping row and both reads (SQLite: one WAL snapshot;
-        // PostgreSQL: REPEATABLE READ), so a concurrent roll-up or prune cannot make a
-        // point count twice or not at all.
         let mut tx = self
             .pool
-            .begin_with(super::BEGIN_SNAPSHOT)
+            .begin_with(BEGIN_SNAPSHOT)
             .await
             .map_err(backend)?;
-        let result: StoreResult<_> = async {
-            let (_, raw_pruned_before) = history_state(&mut tx).await?;
-            // Raw points are complete from `raw_from` on; before it, whole hours come
-            // from the rollups (only when hours fold into the buckets exactly).
-            let raw_from = if bucket_ms % HOUR_MS == 0 && raw_pruned_before > range.from_ms {
-                hour_floor(raw_pruned_before.saturating_add(HOUR_MS - 1))
-            } else {
-                range.from_ms
-            };
-            let mut buckets: BTreeMap<Millis, Partial> = BTreeMap::new();
-            if raw_from > range.from_ms {
-                let rows = sqlx::query(
-                    "SELECT (bucket_start_ms / $3) * $3 AS bucket, MIN(min_value) AS min_value, \
-                     MAX(max_value) AS max_value, SUM(sum_value) AS sum_value, \
-                     CAST(SUM(point_count) AS BIGINT) AS point_count FROM point_rollups \
-                     WHERE series_id = (SELECT id FROM series \
-                     WHERE device_id = $1 AND metric = $2) AND bucket_start_ms >= $4 AND bucket_start_ms < $5 \
-                     GROUP BY bucket",
-                )
-                .bind(device.as_str())
-                .bind(metric)
-                .bind(bucket_ms)
-                .bind(range.from_ms)
-                .bind(raw_from.min(range.to_ms))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend)?;
-                for row in &rows {
-                    let (bucket, partial) = partial_from_row(row)?;
-                    buckets.insert(bucket, partial);
-                }
-            }
-            let rows = sqlx::query(
-                "SELECT (at_ms / $3) * $3 AS bucket, MIN(value) AS min_value, \
-                 MAX(value) AS max_value, SUM(value) AS sum_value, COUNT(*) AS point_count \
-                 FROM points WHERE series_id = (SELECT id FROM series \
-                 WHERE device_id = $1 AND metric = $2) AND at_ms >= $4 AND at_ms < $5 \
-                 GROUP BY bucket",
-            )
-            .bind(device.as_str())
-            .bind(metric)
-            .bind(bucket_ms)
-            .bind(raw_from.max(range.from_ms))
-            .bind(range.to_ms)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
-            for row in &rows {
-                let (bucket, partial) = partial_from_row(row)?;
-                buckets
-                    .entry(bucket)
-                    .and_modify(|merged| merged.merge(partial))
-                    .or_insert(partial);
-            }
-            Ok(buckets)
-        }
-        .await;
-        // Read-only: ending it either way releases the snapshot.
-        let buckets = finish(tx, result).await?;
-        Ok(buckets
-            .into_iter()
-            .map(|(bucket_start_ms, partial)| Aggregate {
-                bucket_start_ms,
-                min: partial.min,
-                max: partial.max,
-                avg: partial.sum / partial.count as f64,
-                count: partial.count as u64,
-            })
-            .collect())
+        let result = history_read::aggregates(&mut tx, device, metric, range, bucket_ms).await;
+        finish(tx, result).await
     }
 
     async fn latest_points(&self, device: &DeviceId) -> StoreResult<Vec<Point>> {
-        // The newest point of each of the device's series (one index probe each). Ties on
-        // `at_ms` go to the larger value in both subqueries, so they agree.
-        let rows = sqlx::query(
-            "SELECT metric, at_ms, value FROM ( \
-                 SELECT s.metric, \
-                     (SELECT p.at_ms FROM points p WHERE p.series_id = s.id \
-                      ORDER BY p.at_ms DESC, p.value DESC LIMIT 1) AS at_ms, \
-                     (SELECT p.value FROM points p WHERE p.series_id = s.id \
-                      ORDER BY p.at_ms DESC, p.value DESC LIMIT 1) AS value \
-                 FROM series s WHERE s.device_id = $1 \
-             ) AS latest WHERE at_ms IS NOT NULL ORDER BY metric",
-        )
-        .bind(device.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Point {
-                    device: device.clone(),
-                    metric: get(row, "metric")?,
-                    at_ms: get(row, "at_ms")?,
-                    value: get(row, "value")?,
-                })
-            })
-            .collect()
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_SNAPSHOT)
+            .await
+            .map_err(backend)?;
+        let result = history_read::latest_points(&mut tx, device).await;
+        finish(tx, result).await
     }
 
     async fn status_history(
@@ -449,76 +272,37 @@ impl HistoryStore for ThisStore {
         rows.iter().map(status_from_row).collect()
     }
 
-    async fn roll_up(&self, before_ms: Millis) -> StoreResult<u64> {
-        let mut tx = begin_write(self).await?;
-        let result: StoreResult<_> = async {
-            let (rolled_up_to, raw_pruned_before) = history_state(&mut tx).await?;
-            let end = hour_floor(before_ms);
-            if end <= rolled_up_to {
-                return Ok(0);
-            }
-            // Hours already rolled up are never recomputed (their raw points may be
-            // pruned by now); the upsert only guards against a hand-edited state row.
-            let start = rolled_up_to.max(hour_floor(raw_pruned_before));
-            let done = sqlx::query(
-                "INSERT INTO point_rollups (series_id, bucket_start_ms, min_value, max_value, \
-                 sum_value, point_count) \
-                 SELECT series_id, (at_ms / $3) * $3, MIN(value), MAX(value), SUM(value), \
-                 COUNT(*) FROM points WHERE at_ms >= $1 AND at_ms < $2 GROUP BY 1, 2 \
-                 ON CONFLICT (series_id, bucket_start_ms) DO UPDATE SET \
-                 min_value = excluded.min_value, max_value = excluded.max_value, \
-                 sum_value = excluded.sum_value, point_count = excluded.point_count",
-            )
-            .bind(start)
-            .bind(end)
-            .bind(HOUR_MS)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            sqlx::query("UPDATE history_state SET rolled_up_to_ms = $1 WHERE id = 1")
-                .bind(end)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            Ok(done.rows_affected())
-        }
-        .await;
-        finish(tx, result).await
+    async fn compact(&self, request: &CompactRequest) -> StoreResult<CompactStats> {
+        compact::compact(self, request).await
     }
 
-    async fn prune(&self, raw_before_ms: Millis, rollup_before_ms: Millis) -> StoreResult<u64> {
-        let mut tx = begin_write(self).await?;
-        let result: StoreResult<_> = async {
-            let mut deleted = 0;
-            for sql in [
-                "DELETE FROM messages WHERE received_at_ms < $1",
-                "DELETE FROM points WHERE at_ms < $1",
-                "DELETE FROM status_changes WHERE at_ms < $1",
-            ] {
-                let done = sqlx::query(sql)
-                    .bind(raw_before_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                deleted += done.rows_affected();
-            }
-            let done = sqlx::query("DELETE FROM point_rollups WHERE bucket_start_ms < $1")
-                .bind(rollup_before_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            deleted += done.rows_affected();
-            sqlx::query(
-                "UPDATE history_state SET raw_pruned_before_ms = $1 \
-                 WHERE id = 1 AND raw_pruned_before_ms < $1",
-            )
-            .bind(raw_before_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            Ok(deleted)
-        }
-        .await;
-        finish(tx, result).await
+    async fn history_size(&self) -> StoreResult<HistorySize> {
+        history_prune::history_size(self).await
+    }
+
+    async fn series_keys(&self) -> StoreResult<Vec<SeriesKey>> {
+        history_prune::series_keys(self).await
+    }
+
+    async fn prune_points(
+        &self,
+        level: Option<Millis>,
+        before_ms: Millis,
+        series: Option<&[SeriesKey]>,
+    ) -> StoreResult<u64> {
+        history_prune::prune_points(self, level, before_ms, series).await
+    }
+
+    async fn prune_messages(
+        &self,
+        before_ms: Millis,
+        app: Option<&AppId>,
+        except: &[AppId],
+    ) -> StoreResult<u64> {
+        history_prune::prune_messages(self, before_ms, app, except).await
+    }
+
+    async fn prune_status(&self, before_ms: Millis) -> StoreResult<u64> {
+        history_prune::prune_status(self, before_ms).await
     }
 }

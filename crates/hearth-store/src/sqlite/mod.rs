@@ -23,6 +23,8 @@ const BACKEND: &str = "sqlite";
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// A deferred transaction reads one WAL snapshot from its first read on.
 const BEGIN_SNAPSHOT: &str = "BEGIN";
+/// A row's own address, for tables without a key (compaction takes `points` in slices).
+const ROW_ID: &str = "rowid";
 
 // The shared query files, compiled here against `Db` (and again in the other backend:
 // the double inclusion is the point, see `sql/mod.rs`).
@@ -48,6 +50,9 @@ mod automations;
 #[path = "../sql/commands.rs"]
 mod commands;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/compact.rs"]
+mod compact;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/devices.rs"]
 mod devices;
 #[allow(clippy::duplicate_mod)]
@@ -59,6 +64,12 @@ mod firmware;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/history.rs"]
 mod history;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/history_prune.rs"]
+mod history_prune;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/history_read.rs"]
+mod history_read;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/layouts.rs"]
 mod layouts;
@@ -154,6 +165,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         13,
         "discovery",
         include_str!("../../migrations/sqlite/0013_discovery.sql"),
+    ),
+    (
+        14,
+        "history blocks",
+        include_str!("../../migrations/sqlite/0014_history_blocks.sql"),
     ),
     (
         15,
