@@ -57,6 +57,8 @@ pub enum Command {
     Firmware(crate::admin::firmware::FirmwareArgs),
     /// Roll firmware out to devices: start, show, continue, stop, retry / 固件升级发布
     Rollout(crate::admin::firmware::RolloutArgs),
+    /// History: sizes, and compaction and retention now (see docs/history.md) / 历史数据
+    History(crate::admin::history::HistoryArgs),
     /// TLS certificates: a local CA and server certificate for development / TLS 证书
     Tls(crate::tls_cmd::TlsArgs),
     /// Back up the hub (database, broker state, keys) into an archive, also while it runs / 备份

@@ -57,6 +57,7 @@ pub fn main() -> ExitCode {
             | cli::Command::Device(_)
             | cli::Command::Automation(_)
             | cli::Command::Scene(_)
+            | cli::Command::History(_)
             | cli::Command::Doctor(_)
             | cli::Command::Backup(_)
             | cli::Command::Restore(_)
@@ -78,6 +79,7 @@ pub fn main() -> ExitCode {
         cli::Command::Scene(args) => return admin(admin::AdminCommand::Scene(args)),
         cli::Command::Firmware(args) => return admin(admin::AdminCommand::Firmware(args)),
         cli::Command::Rollout(args) => return admin(admin::AdminCommand::Rollout(args)),
+        cli::Command::History(args) => return admin(admin::AdminCommand::History(args)),
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Doctor(args) => return doctor::run(*args),
         cli::Command::Passwd(args) => passwd::run(args),

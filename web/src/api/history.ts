@@ -19,12 +19,16 @@ export const fetchStatusHistory = (id: string, range: Range = {}, limit = 50) =>
 export const exportCsvUrl = (id: string, metric: string, range: Range) =>
   apiUrl(path(id, 'export.csv'), { metric, ...range })
 
-/** A bucket width that gives at most ~300 points over `ms` milliseconds. */
+/**
+ * A bucket width that gives at most ~300 points over `ms` milliseconds. From half a day on
+ * it is whole days: the hub answers those from its day tier, one row a day, instead of
+ * 24 hour rows (a year's chart reads 365 rows, not 8,760).
+ */
 export function bucketFor(ms: number): string {
   const seconds = Math.max(30, Math.ceil(ms / 1000 / 300))
   if (seconds < 60) return '30s'
   if (seconds < 3600) return `${Math.ceil(seconds / 60)}m`
-  if (seconds < 86_400) return `${Math.ceil(seconds / 3600)}h`
+  if (seconds < 43_200) return `${Math.ceil(seconds / 3600)}h`
   return `${Math.ceil(seconds / 86_400)}d`
 }
 

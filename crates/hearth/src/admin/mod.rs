@@ -1,4 +1,4 @@
-//! The administrative commands: `hearth group|user|app|device|automation|scene ...`.
+//! The administrative commands: `hearth group|user|app|device|automation|scene|history ...`.
 //!
 //! They open the same store as `hearth serve` (same `hearth.toml`, `HEARTH_*` variables
 //! and flags) and change it through [`Registry`], so that validation, generated secrets
@@ -19,6 +19,7 @@ mod device_cert;
 mod discovered;
 pub mod firmware;
 pub mod group;
+pub mod history;
 mod import;
 mod output;
 pub mod scene;
@@ -50,6 +51,7 @@ pub enum AdminCommand {
     Scene(scene::SceneArgs),
     Firmware(firmware::FirmwareArgs),
     Rollout(firmware::RolloutArgs),
+    History(history::HistoryArgs),
 }
 
 /// The exit status of a request that was stored but did not finish within `--wait`
@@ -72,6 +74,7 @@ pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
         AdminCommand::Scene(args) => args.output.json,
         AdminCommand::Firmware(args) => args.output.json,
         AdminCommand::Rollout(args) => args.output.json,
+        AdminCommand::History(args) => args.output.json,
     };
     let out = Output { json };
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -114,6 +117,7 @@ async fn run_async(
         data_dir: config.data_dir.clone(),
         firmware: config.firmware.clone(),
         firmware_url: crate::hub::firmware_url_of(&config),
+        history: config.history.clone(),
     };
     let result = match command {
         AdminCommand::Group(args) => group::run(&ctx, args.command).await,
@@ -124,6 +128,7 @@ async fn run_async(
         AdminCommand::Scene(args) => scene::run(&ctx, args.command).await,
         AdminCommand::Firmware(args) => firmware::run_firmware(&ctx, args.command).await,
         AdminCommand::Rollout(args) => firmware::run_rollout(&ctx, args.command).await,
+        AdminCommand::History(args) => history::run(&ctx, args.command).await,
     };
     store.close().await;
     result
@@ -143,6 +148,8 @@ pub struct Ctx {
     /// `[firmware]`, and what download URLs start with (`hearth rollout`).
     pub firmware: hearth_services::ota::OtaConfig,
     pub firmware_url: String,
+    /// `[history]`, for `hearth history compact`.
+    pub history: hearth_services::retention::RetentionConfig,
 }
 
 /// The audit log's name for whoever runs the command: `cli:<OS user>`, or `cli`.
