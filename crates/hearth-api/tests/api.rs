@@ -14,6 +14,8 @@
 //!   place (issue 14) against those who may not.
 //! - `api/errors.rs`: error shapes for bad input.
 //! - `api/fuzz_findings.rs`: what schemathesis found (issue 16), one test each.
+//! - `api/history_export.rs`: the streamed CSV export (issue 19): more than a page,
+//!   equal time stamps across page boundaries, `limit`, and against outsiders.
 //! - `api/layouts.rs`: topic layouts (issue 18): set, read, cleared, refused by field,
 //!   and against members, viewers and outsiders.
 //! - `api/log_level.rs`: changing the log filter while running, against intruders.
@@ -42,6 +44,8 @@ mod automations;
 mod errors;
 #[path = "api/fuzz_findings.rs"]
 mod fuzz_findings;
+#[path = "api/history_export.rs"]
+mod history_export;
 #[path = "api/layouts.rs"]
 mod layouts;
 #[path = "api/log_level.rs"]
