@@ -53,6 +53,13 @@ export const useAppsStore = defineStore(StoreId.Apps, () => {
       await select(secret.value.app.id)
     })
 
+  /** How long the selected application's raw messages are kept; `null` is the hub's default. */
+  const setRetention = (days: number | null) =>
+    attempt(async () => {
+      const updated = await appsApi.updateApp(selectedId.value!, { message_retention_days: days })
+      apps.value = apps.value.map((app) => (app.id === updated.id ? updated : app))
+    })
+
   const rotate = (id: string) => attempt(async () => (secret.value = await appsApi.rotateAppSecret(id)))
 
   const setGrant = (user: string, permission: string) =>
@@ -67,5 +74,5 @@ export const useAppsStore = defineStore(StoreId.Apps, () => {
       grants.value = await appsApi.fetchGrants(selectedId.value!)
     })
 
-  return { group, apps, selectedId, selected, grants, secret, error, load, select, create, rotate, setGrant, removeGrant }
+  return { group, apps, selectedId, selected, grants, secret, error, load, select, create, rotate, setRetention, setGrant, removeGrant }
 })

@@ -173,7 +173,12 @@ export interface paths {
         delete: operations["remove_app"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes an application's settings: how long its devices' raw messages are kept. Its
+         *     group's owners and admins, like creating and deleting it (a member or viewer gets
+         *     403, someone outside the group 404).
+         */
+        patch: operations["update_app"];
         trace?: never;
     };
     "/api/v1/apps/{id}/grants": {
@@ -690,7 +695,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One metric's points as CSV (`time_ms,metric,value`), oldest first. */
+        /**
+         * One metric's points as CSV (`time_ms,metric,value`), oldest first, streamed 10,000
+         *     points at a time (chunked): a year of readings never sits in the hub's memory.
+         *     `limit` caps the rows (default: every point in the range). Permission, metric and
+         *     range are checked, and the first page read, before the first byte goes out.
+         */
         get: operations["export_csv"];
         put?: never;
         post?: never;
@@ -1424,6 +1434,15 @@ export interface components {
         AlertRuleView: Record<string, never>;
         /** @description An alert: `id`, `rule`, `rule_name`, `group`, `device`, `severity`, `state` (open, acknowledged, cleared), `message`, `value`, `opened_at_ms`, `last_seen_at_ms`, `repeats`, `notified_at_ms`, `acknowledged_by`/`_at_ms`, `cleared_by`/`_at_ms`; on `GET /alerts/{id}` also `notifications`, each with its attempts (destinations' secrets hidden). */
         AlertView: Record<string, never>;
+        /** @description What `PATCH /apps/{id}` changes; an absent field is left alone. */
+        AppPatchRequest: {
+            /**
+             * Format: int32
+             * @description Days the raw messages of its devices are kept (1 to 3650); `null` goes back to
+             *     the hub's default.
+             */
+            message_retention_days?: number | null;
+        };
         /** @description An application with its MQTT secret, shown once (at creation or rotation). */
         AppSecretView: {
             app: components["schemas"]["AppView"];
@@ -1440,6 +1459,12 @@ export interface components {
             discovery: boolean;
             group: string;
             id: string;
+            /**
+             * Format: int32
+             * @description Days the raw messages of its devices are kept; `null` means the hub's default
+             *     (`[history]`, 7 days unless configured).
+             */
+            message_retention_days?: number | null;
             /** @description The MQTT user name of the application. */
             mqtt_key: string;
             /** @description What the caller may do with its devices. */
@@ -1826,6 +1851,12 @@ export interface components {
             discovery?: boolean | null;
             group: string;
             id: string;
+            /**
+             * Format: int32
+             * @description Days the raw messages of its devices are kept (1 to 3650); absent or `null`: the
+             *     hub's default.
+             */
+            message_retention_days?: number | null;
             name?: string | null;
         };
         NewDeviceRequest: {
@@ -3132,6 +3163,92 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_app: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppPatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppView"];
+                };
+            };
+            /** @description Not a number of days, or an unknown field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid session cookie or bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Out of range (1 to 3650 days); names the field */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5457,7 +5574,10 @@ export interface operations {
                 from?: components["schemas"]["i64"];
                 /** @description End, epoch ms (exclusive); default now. */
                 to?: components["schemas"]["i64"];
-                /** @description At most this many rows (default 1000, at most 10000). */
+                /**
+                 * @description At most this many rows (default 1000, at most 10000; the CSV export: default
+                 *     every point in the range, streamed).
+                 */
                 limit?: number;
                 /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
                 kind?: string;
@@ -5819,7 +5939,10 @@ export interface operations {
                 from?: components["schemas"]["i64"];
                 /** @description End, epoch ms (exclusive); default now. */
                 to?: components["schemas"]["i64"];
-                /** @description At most this many rows (default 1000, at most 10000). */
+                /**
+                 * @description At most this many rows (default 1000, at most 10000; the CSV export: default
+                 *     every point in the range, streamed).
+                 */
                 limit?: number;
                 /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
                 kind?: string;
@@ -5836,6 +5959,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Chunked: streamed one page of points at a time */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5861,7 +5985,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such thing that the caller may see */
+            /** @description No such device that the caller may see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6205,7 +6329,10 @@ export interface operations {
                 from?: components["schemas"]["i64"];
                 /** @description End, epoch ms (exclusive); default now. */
                 to?: components["schemas"]["i64"];
-                /** @description At most this many rows (default 1000, at most 10000). */
+                /**
+                 * @description At most this many rows (default 1000, at most 10000; the CSV export: default
+                 *     every point in the range, streamed).
+                 */
                 limit?: number;
                 /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
                 kind?: string;
@@ -6274,7 +6401,10 @@ export interface operations {
                 from?: components["schemas"]["i64"];
                 /** @description End, epoch ms (exclusive); default now. */
                 to?: components["schemas"]["i64"];
-                /** @description At most this many rows (default 1000, at most 10000). */
+                /**
+                 * @description At most this many rows (default 1000, at most 10000; the CSV export: default
+                 *     every point in the range, streamed).
+                 */
                 limit?: number;
                 /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
                 kind?: string;
@@ -6408,7 +6538,10 @@ export interface operations {
                 from?: components["schemas"]["i64"];
                 /** @description End, epoch ms (exclusive); default now. */
                 to?: components["schemas"]["i64"];
-                /** @description At most this many rows (default 1000, at most 10000). */
+                /**
+                 * @description At most this many rows (default 1000, at most 10000; the CSV export: default
+                 *     every point in the range, streamed).
+                 */
                 limit?: number;
                 /** @description Messages only: `data`, `status`, `heartbeat` or `event`. */
                 kind?: string;
