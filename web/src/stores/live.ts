@@ -50,6 +50,17 @@ function parseJson(text: string): unknown {
   }
 }
 
+/**
+ * A data payload's readings: all its fields but a top-level `ts`, the device's own time of
+ * the readings (seconds, milliseconds or RFC 3339), which the hub keeps as their time, not
+ * as a reading (issue 17). Shown as one, it would be a number on the card and a metric to chart.
+ */
+function readingsOf(payload: Record<string, unknown>): Record<string, unknown> {
+  if (!('ts' in payload)) return payload
+  const { ts: _deviceTime, ...readings } = payload
+  return readings
+}
+
 export const useLiveStore = defineStore(StoreId.Live, () => {
   const connection = ref<ConnectionState>('idle')
   const devices = ref<Record<string, LiveState>>({})
@@ -73,7 +84,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     state.online = live.is_online
     state.lastSeenMs = live.last_seen_ms ?? null
     state.status = live.device_status ?? null
-    state.readings = { ...state.readings, ...(live.last_report_data ?? {}) }
+    state.readings = { ...state.readings, ...readingsOf(live.last_report_data ?? {}) }
     if (state.on === null) state.on = readBool(state.readings.on)
   }
 
@@ -95,7 +106,7 @@ export const useLiveStore = defineStore(StoreId.Live, () => {
     switch (parsed.kind) {
       case 'data':
         if (json && typeof json === 'object' && !Array.isArray(json)) {
-          state.readings = { ...state.readings, ...(json as Record<string, unknown>) }
+          state.readings = { ...state.readings, ...readingsOf(json as Record<string, unknown>) }
           state.on = readBool(state.readings.on) ?? state.on
         }
         state.online = true

@@ -1,6 +1,7 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { useLiveStore } from '@/stores/live'
+import type { Device } from '@/types/models'
 
 beforeEach(() => setActivePinia(createPinia()))
 
@@ -13,6 +14,14 @@ describe('live store', () => {
     live.applyMessage('devices/kitchen/data', '{"temperature": 21.5}', 1000)
     live.applyMessage('devices/kitchen/data', '{"humidity": 40}', 2000)
     expect(live.devices.kitchen).toMatchObject({ online: true, lastSeenMs: 2000, readings: { temperature: 21.5, humidity: 40 } })
+  })
+
+  it("keeps a payload's device time stamp `ts` out of the readings, from MQTT and from the API", () => {
+    const live = useLiveStore()
+    live.applyMessage('devices/cellar/data', '{"ts": 1796632091740, "temperature": 12.5}', 1000)
+    expect(live.devices.cellar.readings).toEqual({ temperature: 12.5 })
+    live.seed({ id: 'attic', live: { is_online: true, last_report_data: { ts: '2026-12-07T08:00:00Z', humidity: 40 } } } as unknown as Device)
+    expect(live.devices.attic.readings).toEqual({ humidity: 40 })
   })
 
   it('follows online/offline status messages', () => {
