@@ -74,5 +74,15 @@ describe('LineChart', () => {
     const wrapper = mount(LineChart, { props: { series: [{ name: 'a', data: [[1, 1]] }, { name: 'b', data: [] }] }, global: { plugins: [pinia, i18n] } })
     expect(wrapper.find('[data-test="line-chart"]').exists()).toBe(false)
     expect(wrapper.text()).toContain('Only one reading so far')
+    expect(wrapper.find('[data-test="chart-empty"]').attributes('data-points')).toBe('1')
+  })
+
+  it('says on its root how many points it draws (the e2e tests compare it with the hub\'s answer)', () => {
+    const pinia = createPinia()
+    setActivePinia(pinia)
+    const series = [{ name: 'a', data: [[1, 1], [2, 2], [3, 3]] as [number, number][] }, { name: 'b', data: [[1, 5], [2, 6]] as [number, number][] }]
+    // ECharts itself needs a real canvas (the e2e tests draw it): a stub keeps the attributes.
+    const wrapper = mount(LineChart, { props: { series }, global: { plugins: [pinia, i18n], stubs: { echarts: true, VChart: true } } })
+    expect(wrapper.find('[data-test="line-chart"]').attributes('data-points')).toBe('5')
   })
 })
