@@ -2,11 +2,12 @@
 //! through the store 10,000 points at a time. An export of several pages comes back
 //! complete, in order and without duplicates; time stamps shared by many points across
 //! a page boundary (and a run of one time stamp longer than a page) are written once
-//! each; `limit` caps the rows; outsiders learn nothing.
+//! each, also once compacted into blocks with late readings beside them; `limit` caps
+//! the rows; outsiders learn nothing.
 
 use super::*;
 use hearth_model::{DeviceId, Point, now_millis};
-use hearth_store::IngestBatch;
+use hearth_store::{CompactRequest, IngestBatch};
 
 both_backends!(
     an_export_of_several_pages_is_complete_and_in_order,
@@ -138,6 +139,34 @@ async fn equal_time_stamps_across_page_boundaries_are_written_once(store: Arc<dy
         exported.windows(2).all(|pair| pair[0].0 <= pair[1].0),
         "oldest first"
     );
+    assert_eq!(sorted(exported), sorted(points.clone()));
+
+    // Compacted into blocks, with late readings of the same time stamps still plain rows:
+    // the store reads both, in whatever order, and each point is written once.
+    let stats = hub
+        .store
+        .compact(&CompactRequest {
+            before_ms: run + 120_000,
+            block_ms: 60_000,
+            tiers: vec![3_600_000],
+            batch_series: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stats.points, points.len() as u64, "{stats:?}");
+    let late: Vec<(i64, f64)> = (0..5)
+        .flat_map(|index| {
+            [
+                (shared, 150_000.0 + index as f64),
+                (run, 250_000.0 + index as f64),
+            ]
+        })
+        .collect();
+    write_points(&hub, &late).await;
+    points.extend(late);
+    let exported = rows(&hub.get(&export_path(from, to, None), &admin).await);
+    assert_eq!(exported.len(), points.len());
+    assert!(exported.windows(2).all(|pair| pair[0].0 <= pair[1].0));
     assert_eq!(sorted(exported), sorted(points.clone()));
 
     // A limit that ends inside the shared time stamp, and one inside the long run.
