@@ -25,6 +25,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod automations;
+pub mod bridge;
 pub mod commands;
 pub mod discovery;
 pub mod ingest;
