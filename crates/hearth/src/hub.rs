@@ -189,9 +189,11 @@ impl Hub {
         )
         .await
         .context("starting ingest")?;
+        let upkeep = Arc::new(hearth_services::retention::UpkeepCounters::default());
         background.push(hearth_services::retention::spawn(
             store.clone(),
             config.history.clone(),
+            upkeep.clone(),
         ));
         // Devices with a topic layout get their commands in their own form.
         let commands = Commands::start_with_encoder(
@@ -331,6 +333,7 @@ impl Hub {
                     &engine,
                 ));
                 crate::adapters::feed_layout_metrics(&state, translator.clone());
+                crate::history_metrics::feed(&state, upkeep.clone());
                 background.push(feed_alert_metrics(
                     &state,
                     &store,

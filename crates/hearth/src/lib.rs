@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 mod https;
+mod history_metrics;
 pub mod hub;
 pub mod logging;
 mod memory;

@@ -136,4 +136,32 @@ async fn an_automation_run_counts_in_metrics(backend: Backend) {
     hub.shutdown().await;
 }
 
-hearth_testkit::both_backends_hub!(an_automation_run_counts_in_metrics);
+/// The history upkeep's first round runs at start and shows in `/metrics` (issue 19).
+async fn the_history_upkeep_shows_in_metrics(backend: Backend) {
+    let hub = start_hub(backend).await;
+    let rounds = |text: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix("hearth_history_rounds_total "))
+            .map(str::to_owned)
+    };
+    let text = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let text = http_get(&hub, "/metrics").await;
+            if rounds(&text).as_deref() == Some("1") {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the first round at start");
+    assert!(text.contains("hearth_history_failed_rounds_total 0"), "{text}");
+    assert!(text.contains("# TYPE hearth_history_last_round_seconds gauge"));
+    assert!(text.contains("hearth_history_compacted_points_total 0"), "{text}");
+    hub.shutdown().await;
+}
+
+hearth_testkit::both_backends_hub!(
+    an_automation_run_counts_in_metrics,
+    the_history_upkeep_shows_in_metrics
+);

@@ -11,6 +11,7 @@ use hearth_model::{AppId, Millis, now_millis};
 use hearth_store::{CompactRequest, CompactStats, DeviceFilter, SeriesKey, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const DAY_MS: Millis = 86_400_000;
@@ -95,25 +96,67 @@ pub async fn run_once(
     Ok(Upkeep { compacted, pruned })
 }
 
+/// What the upkeep task did since the hub started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UpkeepCounters {
+    pub rounds: AtomicU64,
+    pub failures: AtomicU64,
+    pub compacted_points: AtomicU64,
+    pub compacted_messages: AtomicU64,
+    pub blocks_written: AtomicU64,
+    pub pruned: AtomicU64,
+    /// How long the last round took, in milliseconds.
+    pub last_round_ms: AtomicU64,
+}
+
+impl UpkeepCounters {
+    fn record(&self, done: &Upkeep, elapsed_ms: u64) {
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        let compacted = &done.compacted;
+        self.compacted_points
+            .fetch_add(compacted.points, Ordering::Relaxed);
+        self.compacted_messages
+            .fetch_add(compacted.messages, Ordering::Relaxed);
+        self.blocks_written.fetch_add(
+            compacted.point_blocks + compacted.message_blocks,
+            Ordering::Relaxed,
+        );
+        self.pruned.fetch_add(done.pruned, Ordering::Relaxed);
+        self.last_round_ms.store(elapsed_ms, Ordering::Relaxed);
+    }
+}
+
 /// Runs [`run_once`] now and then every `interval_secs`, until aborted.
-pub fn spawn(store: Arc<dyn Store>, config: RetentionConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    store: Arc<dyn Store>,
+    config: RetentionConfig,
+    counters: Arc<UpkeepCounters>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(config.interval_secs.max(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let started = std::time::Instant::now();
-            match run_once(store.as_ref(), &config, now_millis()).await {
-                Ok(done) => tracing::debug!(
-                    points = done.compacted.points,
-                    point_blocks = done.compacted.point_blocks,
-                    messages = done.compacted.messages,
-                    message_blocks = done.compacted.message_blocks,
-                    pruned = done.pruned,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "history compaction and retention done"
-                ),
-                Err(error) => tracing::warn!("history compaction and retention failed: {error}"),
+            let result = run_once(store.as_ref(), &config, now_millis()).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match result {
+                Ok(done) => {
+                    counters.record(&done, elapsed_ms);
+                    tracing::debug!(
+                        points = done.compacted.points,
+                        point_blocks = done.compacted.point_blocks,
+                        messages = done.compacted.messages,
+                        message_blocks = done.compacted.message_blocks,
+                        pruned = done.pruned,
+                        elapsed_ms,
+                        "history compaction and retention done"
+                    )
+                }
+                Err(error) => {
+                    counters.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("history compaction and retention failed: {error}")
+                }
             }
         }
     })
