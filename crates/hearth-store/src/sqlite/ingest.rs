@@ -20,6 +20,7 @@ pub(super) async fn insert_batch(
     batch: &IngestBatch,
     series_ids: &[i64],
 ) -> StoreResult<()> {
+    super::memory::note_batch();
     for chunk in ladder_chunks(&batch.messages, CHUNK) {
         let mut insert: QueryBuilder<Db> = QueryBuilder::new(
             "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok, ts_clamped) ",

@@ -82,6 +82,8 @@ mod registry;
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;
+/// SQLite's memory: one limit for the process, released when ingest stops.
+mod memory;
 
 /// Connections in the pool. WAL lets readers run beside the single writer; more would
 /// only queue on the write lock.
@@ -92,8 +94,10 @@ const POOL_SIZE: u32 = 4;
 /// the messages index and per series in the points index (~3,000 pages, 12 MiB): with
 /// the default cache, SQLite spills them to the WAL mid-transaction and reads them back,
 /// which halved the write ceiling (`examples/write_ceiling.rs`). 64 MiB is an upper
-/// bound, only filled by the connection that writes batches. `temp_store = memory`
-/// keeps the statement journals of multi-row INSERTs off the disk.
+/// bound for one connection: the pool's total is held to [`memory::HEAP_LIMIT_BYTES`]
+/// (see `memory.rs`: before that limit, every connection in turn wrote batches and
+/// filled its own 64 MiB). `temp_store = memory` keeps the statement journals of
+/// multi-row INSERTs off the disk.
 const CACHE_SIZE: &str = "-65536";
 
 /// How long a statement waits for another connection's (or process's) write lock.
@@ -182,9 +186,24 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     series: SeriesCache,
+    /// The task that releases SQLite's cache once ingest stops.
+    idle_release: tokio::task::AbortHandle,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.idle_release.abort();
+    }
 }
 
 impl SqliteStore {
+    /// SQLite's heap across the whole process (every connection's page cache and
+    /// prepared statements), bytes: what the hub's memory bound counts for SQLite.
+    pub const HEAP_LIMIT_BYTES: i64 = memory::HEAP_LIMIT_BYTES;
+
+    /// Connections in the pool.
+    pub const POOL_SIZE: u32 = POOL_SIZE;
+
     /// Opens (creating if missing) the database file at `path` and applies every
     /// pending migration.
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
@@ -204,6 +223,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", CACHE_SIZE)
+            .pragma("soft_heap_limit", memory::HEAP_LIMIT_BYTES.to_string())
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
@@ -214,9 +234,11 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|error| backend(format!("cannot migrate {}: {error}", path.display())))?;
+        let idle_release = memory::spawn_idle_release(pool.clone());
         Ok(SqliteStore {
             pool,
             series: SeriesCache::default(),
+            idle_release,
         })
     }
 }
