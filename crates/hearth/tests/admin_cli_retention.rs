@@ -18,10 +18,8 @@ fn message_retention_from_the_command_line(hub: Hub) {
         Value::Null,
         "the hub's default until set"
     );
-    assert!(
-        hub.ok(&["app", "show", "lights"])
-            .contains("the hub's default")
-    );
+    let text = hub.ok(&["app", "show", "lights"]);
+    assert!(text.contains("7 days (the hub's default"), "{text}");
 
     let added = hub.json(&[
         "app",

@@ -131,7 +131,7 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
                 json!(app),
                 &format!(
                     "application {id}: raw messages kept {}",
-                    retention_text(app.message_retention_days)
+                    retention_text(ctx, app.message_retention_days)
                 ),
             );
         }
@@ -202,12 +202,17 @@ fn print_secret(ctx: &Ctx, app: &Application, secret: &str, what: &str) {
     );
 }
 
-/// How long raw messages are kept, in words: `30 days`, or the hub's default.
-fn retention_text(days: Option<u32>) -> String {
-    match days {
-        Some(1) => "1 day".to_owned(),
-        Some(days) => format!("{days} days"),
-        None => "the hub's default ([history])".to_owned(),
+/// How long raw messages are kept, in words: `30 days`, or the hub's default with what it
+/// is in this configuration (`0` there keeps them forever).
+fn retention_text(ctx: &Ctx, days: Option<u32>) -> String {
+    let days_text = |days: u32| match days {
+        1 => "1 day".to_owned(),
+        days => format!("{days} days"),
+    };
+    match (days, ctx.history.message_retention_days) {
+        (Some(days), _) => days_text(days),
+        (None, 0) => "forever (the hub's default, [history])".to_owned(),
+        (None, default) => format!("{} (the hub's default, [history])", days_text(default)),
     }
 }
 
@@ -290,7 +295,10 @@ async fn show(ctx: &Ctx, id: &str) -> Result<(), Failure> {
             output::or_dash(Some(app.description.as_str()).filter(|text| !text.is_empty())),
         ),
         ("mqtt key", app.mqtt_key.clone()),
-        ("messages kept", retention_text(app.message_retention_days)),
+        (
+            "messages kept",
+            retention_text(ctx, app.message_retention_days),
+        ),
         ("devices", devices.to_string()),
         ("created", output::time(app.created_at_ms)),
     ]);
