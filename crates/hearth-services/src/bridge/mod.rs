@@ -4,9 +4,107 @@
 //!
 //! - `config.rs`: `[bridge]` of hearth.toml.
 //! - `queue.rs`: the durable outbound queue in `<data_dir>/bridge.redb`.
+//! - `intercept.rs`: the interceptor on the bridged home topics and the writer that
+//!   appends with group commit before the home PUBACK.
+//! - `link.rs`: the MQTT 5 client to the cloud (in order, QoS 1, a window, delete on
+//!   PUBACK, back-off; commands from the cloud onto the home bus).
+//! - `status.rs`: [`BridgeStatus`] for the API and `/metrics`.
 
 pub mod config;
+pub mod intercept;
+pub mod link;
 pub mod queue;
+pub mod status;
 
 pub use config::{BridgeConfig, BridgeUrl};
+pub use link::RECEIVED_AT;
 pub use queue::{BridgeQueue, NewMessage, Overflow, QueueLimits, QueuedMessage};
+pub use status::{BridgeStatus, StatusReader};
+
+use hearth_bus::Bus;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::task::JoinHandle;
+
+/// A running bridge: the queue's writer and the link.
+pub struct Bridge {
+    status: StatusReader,
+    stop_writer: Arc<AtomicBool>,
+    stop_link: tokio::sync::watch::Sender<bool>,
+    writer: JoinHandle<()>,
+    link: JoinHandle<()>,
+}
+
+impl Bridge {
+    /// Opens `<data_dir>/bridge.redb`, registers the interceptors on `bus` (call before
+    /// devices publish: what arrives earlier is not bridged) and starts the link.
+    pub fn start(
+        config: BridgeConfig,
+        data_dir: &Path,
+        bus: Arc<dyn Bus>,
+    ) -> Result<Bridge, String> {
+        let secret = config.load_secret()?;
+        let tls = if config.url.tls {
+            Some(link::tls_config(&config)?)
+        } else {
+            None
+        };
+        let queue = Arc::new(
+            BridgeQueue::open(&data_dir.join("bridge.redb"), config.limits())
+                .map_err(|error| error.to_string())?,
+        );
+        let inbox = intercept::Inbox::new(config.topics.clone());
+        for (filter, interceptor) in inbox.interceptors() {
+            bus.intercept(&filter, interceptor)
+                .map_err(|error| format!("[bridge] topics {filter:?}: {error}"))?;
+        }
+        let stop_writer = Arc::new(AtomicBool::new(false));
+        let writer = tokio::spawn(inbox.clone().run_writer(queue.clone(), stop_writer.clone()));
+        let state = Arc::new(status::LinkState::new());
+        let status = StatusReader {
+            site: config.site.clone(),
+            url: String::from(config.url.clone()),
+            queue: queue.clone(),
+            inbox: inbox.clone(),
+            link: state.clone(),
+        };
+        let (stop_link, stopped) = tokio::sync::watch::channel(false);
+        let link = link::Link {
+            config,
+            secret,
+            tls,
+            queue,
+            committed: inbox.committed.clone(),
+            bus,
+            state,
+        };
+        tracing::info!(queued = status.queue.len(), "bridge started");
+        let link = tokio::spawn(link.run(stopped));
+        Ok(Bridge {
+            status,
+            stop_writer,
+            stop_link,
+            writer,
+            link,
+        })
+    }
+
+    /// Reads the bridge's status whenever asked (the API and `/metrics` hold one).
+    pub fn status_reader(&self) -> StatusReader {
+        self.status.clone()
+    }
+
+    pub fn status(&self) -> BridgeStatus {
+        self.status.status()
+    }
+
+    /// Stops the link (deleting what the cloud acknowledged) and, after the broker has
+    /// stopped handing over messages, writes what is waiting.
+    pub async fn shutdown(self) {
+        let _ = self.stop_link.send(true);
+        let _ = self.link.await;
+        self.stop_writer.store(true, Ordering::Release);
+        let _ = self.writer.await;
+    }
+}
