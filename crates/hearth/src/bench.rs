@@ -8,6 +8,9 @@
 //!   Markdown table of medians and ratios (used by `bench/broker-vs-mosquitto.sh`).
 //! - `hearth bench automations` (`bench_automations.rs`): ingest with and without
 //!   automations, and trigger-to-command latency.
+//! - `hearth bench history` (`bench_history.rs`): a month of a home's readings in a
+//!   fresh store, compacted; bytes per reading and chart query times
+//!   (docs/history-performance.md).
 //! - `hearth bench login-fleet` and `hearth bench logins` (`bench_logins.rs`): logins
 //!   per second with registry credentials (used by `bench/logins.sh`).
 
@@ -42,6 +45,8 @@ pub enum BenchCommand {
     Ingest(crate::bench_ingest::IngestBenchArgs),
     /// Ingest with 10,000 automations against none, and trigger-to-command latency.
     Automations(crate::bench_automations::AutomationsBenchArgs),
+    /// A month of 100 sensors' readings in a fresh store: bytes per reading, chart times.
+    History(crate::bench_history::HistoryBenchArgs),
     /// Prepare a hub data directory with registered devices and write their secrets.
     LoginFleet(logins::LoginFleetArgs),
     /// Log every user of a `user:password` file in once; logins per second and CPU.
@@ -126,6 +131,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Auth(args) => crate::bench_auth::run(args),
         BenchCommand::Ingest(args) => crate::bench_ingest::run(args),
         BenchCommand::Automations(args) => crate::bench_automations::run(args),
+        BenchCommand::History(args) => crate::bench_history::run(args),
         BenchCommand::LoginFleet(args) => logins::fleet(args),
         BenchCommand::Logins(args) => logins::logins(args),
         BenchCommand::Compare(args) => {

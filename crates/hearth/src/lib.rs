@@ -27,6 +27,7 @@ pub mod backup;
 mod bench;
 mod bench_auth;
 mod bench_automations;
+mod bench_history;
 mod bench_ingest;
 mod certs;
 pub mod cli;
