@@ -50,6 +50,10 @@ pub struct HearthConfig {
     pub layouts: std::collections::BTreeMap<String, hearth_services::layouts::LayoutSource>,
     /// Home Assistant MQTT discovery (`[discovery]`: enabled, prefix; docs/discovery.md).
     pub discovery: hearth_services::discovery::DiscoverySettings,
+    /// The link to a cloud hub (`[bridge]`: url, site, secret, queue bounds; docs/bridge.md).
+    /// Absent: no bridge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<hearth_services::bridge::BridgeConfig>,
 }
 
 impl Default for HearthConfig {
@@ -72,6 +76,7 @@ impl Default for HearthConfig {
             firmware: Default::default(),
             layouts: Default::default(),
             discovery: Default::default(),
+            bridge: None,
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct Hub {
     ota: Option<hearth_services::ota::Ota>,
     /// Home Assistant discovery (`None` when `[discovery] enabled = false`).
     discovery: Option<hearth_services::discovery::Discovery>,
+    /// The link to a cloud hub (`None` without `[bridge]`).
+    bridge: Option<hearth_services::bridge::Bridge>,
     http: Option<HttpServer>,
     /// Tasks that only react (watchers, retention, the heap trimmer, the `/metrics`
     /// feed): nothing is lost when they are aborted.
@@ -190,6 +192,19 @@ impl Hub {
         .await
         .context("starting ingest")?;
         let upkeep = Arc::new(hearth_services::retention::UpkeepCounters::default());
+        // The cloud link's interceptors, beside ingest's, before devices publish.
+        let bridge = match &config.bridge {
+            Some(bridge) => Some(
+                hearth_services::bridge::Bridge::start(
+                    bridge.clone(),
+                    &config.data_dir,
+                    bus.clone(),
+                )
+                .map_err(anyhow::Error::msg)
+                .context("starting the bridge")?,
+            ),
+            None => None,
+        };
         background.push(hearth_services::retention::spawn(
             store.clone(),
             config.history.clone(),
@@ -366,6 +381,7 @@ impl Hub {
             delivery,
             ota,
             discovery,
+            bridge,
             http,
             background,
         })
@@ -424,6 +440,11 @@ impl Hub {
         self.ingest.counters()
     }
 
+    /// The bridge's status (`None` without `[bridge]`).
+    pub fn bridge_status(&self) -> Option<hearth_services::bridge::BridgeStatus> {
+        self.bridge.as_ref().map(|bridge| bridge.status())
+    }
+
     /// Stops every service in reverse order and waits for each.
     pub async fn shutdown(self) {
         if let Some(http) = self.http {
@@ -450,6 +471,10 @@ impl Hub {
         // Attempts in flight finish; what is pending stays for the next start.
         self.delivery.shutdown().await;
         self.broker.shutdown().await;
+        // After the broker: what it handed to the bridge is queued on disk.
+        if let Some(bridge) = self.bridge {
+            bridge.shutdown().await;
+        }
         // After the broker: what it handed over is written before the store closes.
         self.commands.shutdown().await;
         self.ingest.shutdown().await;

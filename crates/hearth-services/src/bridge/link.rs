@@ -12,7 +12,6 @@
 use super::config::BridgeConfig;
 use super::queue::{BridgeQueue, QueuedMessage};
 use super::status::LinkState;
-use bytes::Bytes;
 use hearth_bus::{Bus, Envelope, Qos};
 use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::QoS;
@@ -259,7 +258,7 @@ impl Link {
                     .to_owned();
                 Arc::from(response)
             });
-            message.correlation_data = properties.correlation_data.map(Bytes::from);
+            message.correlation_data = properties.correlation_data;
             message.content_type = properties.content_type.map(Arc::from);
             message.message_expiry = properties.message_expiry_interval;
             message.user_properties = properties

@@ -65,10 +65,12 @@ impl Bridge {
         let status = StatusReader {
             site: config.site.clone(),
             url: String::from(config.url.clone()),
-            queue: queue.clone(),
+            queue: Arc::downgrade(&queue),
+            limits: queue.limits(),
             inbox: inbox.clone(),
             link: state.clone(),
         };
+        tracing::info!(queued = queue.len(), "bridge started");
         let (stop_link, stopped) = tokio::sync::watch::channel(false);
         let link = link::Link {
             config,
@@ -79,7 +81,6 @@ impl Bridge {
             bus,
             state,
         };
-        tracing::info!(queued = status.queue.len(), "bridge started");
         let link = tokio::spawn(link.run(stopped));
         Ok(Bridge {
             status,

@@ -90,7 +90,10 @@ impl LinkState {
 pub struct StatusReader {
     pub(crate) site: String,
     pub(crate) url: String,
-    pub(crate) queue: Arc<BridgeQueue>,
+    /// Weak: a reader kept by the API must not hold the queue's file open after the
+    /// bridge stopped (a restarted hub opens it again).
+    pub(crate) queue: std::sync::Weak<BridgeQueue>,
+    pub(crate) limits: super::QueueLimits,
     pub(crate) inbox: Arc<Inbox>,
     pub(crate) link: Arc<LinkState>,
 }
@@ -101,27 +104,36 @@ impl StatusReader {
         let (up, down_since_ms, last_sent_at_ms) =
             (link.up, link.down_since_ms, link.last_sent_at_ms);
         drop(link);
-        let counters = &self.queue.counters;
-        let limits = self.queue.limits();
+        let queue = self.queue.upgrade();
+        let (queued_messages, queued_bytes, appended, dropped, refused) = match &queue {
+            Some(queue) => (
+                queue.len(),
+                queue.bytes(),
+                queue.counters.appended.load(Ordering::Relaxed),
+                queue.counters.dropped.load(Ordering::Relaxed),
+                queue.counters.refused.load(Ordering::Relaxed),
+            ),
+            None => (0, 0, 0, 0, 0),
+        };
+        let limits = self.limits;
         BridgeStatus {
             site: self.site.clone(),
             url: self.url.clone(),
             up,
             down_since_ms,
-            queued_messages: self.queue.len(),
-            queued_bytes: self.queue.bytes(),
+            queued_messages,
+            queued_bytes,
             queue_max_messages: limits.max_messages,
             queue_max_bytes: limits.max_bytes,
             overflow: match limits.overflow {
                 super::Overflow::DropOldest => "drop-oldest".into(),
                 super::Overflow::Refuse => "refuse".into(),
             },
-            queued_total: counters.appended.load(Ordering::Relaxed),
+            queued_total: appended,
             sent_total: self.link.sent.load(Ordering::Relaxed),
             acked_total: self.link.acked.load(Ordering::Relaxed),
-            dropped_total: counters.dropped.load(Ordering::Relaxed)
-                + self.inbox.qos0_dropped.load(Ordering::Relaxed),
-            refused_total: counters.refused.load(Ordering::Relaxed),
+            dropped_total: dropped + self.inbox.qos0_dropped.load(Ordering::Relaxed),
+            refused_total: refused,
             rejected_total: self.link.rejected.load(Ordering::Relaxed),
             commands_total: self.link.commands.load(Ordering::Relaxed),
             connects_total: self.link.connects.load(Ordering::Relaxed),

@@ -1,0 +1,206 @@
+//! The cloud hub (a password-file login for the site and for the watcher), the home hub
+//! with `[bridge]`, the watcher subscribed on the cloud, and waiting.
+
+use hearth_broker::file_auth::hash_password;
+use hearth_services::bridge::{BridgeConfig, BridgeStatus, RECEIVED_AT};
+use hearth_testkit::devices::TestDevice;
+use hearth_testkit::{Backend, TestHub, start_hub_with};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub const SITE: &str = "home-1";
+const SITE_SECRET: &str = "site-secret-for-tests";
+const WATCHER_SECRET: &str = "watcher-secret-for-tests";
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A port free now, so that a restarted cloud listens where it did.
+pub fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The cloud hub on `mqtt` (a fixed address, the same after a restart).
+pub async fn start_cloud(mqtt: SocketAddr, dir: &std::path::Path) -> TestHub {
+    let password_file = dir.join("passwd");
+    let acl_file = dir.join("acl");
+    std::fs::write(
+        &password_file,
+        format!(
+            "{SITE}:{}\nwatcher:{}\n",
+            hash_password(SITE_SECRET),
+            hash_password(WATCHER_SECRET)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &acl_file,
+        format!("user {SITE}\ntopic readwrite sites/{SITE}/#\nuser watcher\ntopic read sites/#\n"),
+    )
+    .unwrap();
+    start_hub_with(Backend::Sqlite, |config| {
+        config.mqtt.listen = Some(mqtt);
+        config.mqtt.auth.password_file = Some(password_file);
+        config.mqtt.auth.acl_file = Some(acl_file);
+    })
+    .await
+}
+
+/// The home's `[bridge]` towards `cloud` (the proxy), with a quick back-off.
+pub fn bridge_config(cloud: SocketAddr) -> BridgeConfig {
+    let mut config = BridgeConfig::new(&format!("mqtt://{cloud}"), SITE, SITE_SECRET).unwrap();
+    config.reconnect_min_ms = 20;
+    config.reconnect_max_ms = 300;
+    config.window = 32;
+    config
+}
+
+pub async fn start_home(bridge: BridgeConfig) -> TestHub {
+    start_hub_with(Backend::Sqlite, |config| config.bridge = Some(bridge)).await
+}
+
+/// A message the watcher got on the cloud.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub topic: String,
+    pub payload: String,
+    pub received_at: Option<i64>,
+}
+
+/// A real MQTT 5 subscriber on the cloud (`sites/#`, QoS 1, a persistent session), that
+/// keeps reconnecting across a restart of the cloud.
+pub struct Watcher {
+    messages: mpsc::UnboundedReceiver<Received>,
+    pub seen: Vec<Received>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    pub async fn start(cloud: SocketAddr) -> Watcher {
+        let mut options = MqttOptions::new("watcher", "127.0.0.1", cloud.port());
+        options
+            .set_credentials("watcher", WATCHER_SECRET)
+            .set_clean_start(false)
+            .set_session_expiry_interval(Some(3600));
+        let (client, mut events) = AsyncClient::new(options, 64);
+        let (sender, messages) = mpsc::unbounded_channel();
+        let (subscribed_tx, mut subscribed) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        client.subscribe("sites/#", QoS::AtLeastOnce).await.unwrap();
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = subscribed_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        let received_at = publish.properties.as_ref().and_then(|properties| {
+                            properties
+                                .user_properties
+                                .iter()
+                                .find(|(key, _)| key == RECEIVED_AT)
+                                .map(|(_, value)| value.parse().unwrap())
+                        });
+                        let _ = sender.send(Received {
+                            topic: String::from_utf8(publish.topic.to_vec()).unwrap(),
+                            payload: String::from_utf8(publish.payload.to_vec()).unwrap(),
+                            received_at,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        tokio::time::timeout(DEADLINE, subscribed.recv())
+            .await
+            .expect("the watcher subscribed on the cloud");
+        Watcher {
+            messages,
+            seen: Vec::new(),
+            task,
+        }
+    }
+
+    /// Collects until `done` holds for what was seen.
+    pub async fn until(&mut self, what: &str, done: impl Fn(&[Received]) -> bool) {
+        tokio::time::timeout(DEADLINE, async {
+            while !done(&self.seen) {
+                let message = self.messages.recv().await.expect("the watcher runs");
+                self.seen.push(message);
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the cloud never saw {what}: {} messages", self.seen.len()));
+    }
+
+    /// Per device (by cloud topic), the payloads in arrival order.
+    pub fn by_topic(&self) -> BTreeMap<String, Vec<Received>> {
+        let mut map: BTreeMap<String, Vec<Received>> = BTreeMap::new();
+        for message in &self.seen {
+            map.entry(message.topic.clone())
+                .or_default()
+                .push(message.clone());
+        }
+        map
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Publishes `{"n": n}` on the device's data topic (QoS 1) and returns the PUBACK's
+/// reason.
+pub async fn publish(device: &mut TestDevice, n: u64) -> PubAckReason {
+    device
+        .client
+        .publish(
+            format!("devices/{}/data", device.id),
+            QoS::AtLeastOnce,
+            false,
+            format!("{{\"n\":{n}}}"),
+        )
+        .await
+        .unwrap();
+    match device
+        .next(|packet| matches!(packet, Packet::PubAck(_)), "PUBACK")
+        .await
+    {
+        Packet::PubAck(ack) => ack.reason,
+        _ => unreachable!(),
+    }
+}
+
+/// Waits until the home's bridge status satisfies `done`.
+pub async fn wait_status(home: &TestHub, what: &str, done: impl Fn(&BridgeStatus) -> bool) {
+    let start = std::time::Instant::now();
+    loop {
+        let status = home.bridge_status().expect("the home has a bridge");
+        if done(&status) {
+            return;
+        }
+        assert!(start.elapsed() < DEADLINE, "never {what}: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `n`s of a device's messages at the cloud, each once, in order of first arrival.
+pub fn first_arrivals(messages: &[Received]) -> Vec<u64> {
+    let mut seen = std::collections::HashSet::new();
+    messages
+        .iter()
+        .map(|message| {
+            let value: serde_json::Value = serde_json::from_str(&message.payload).unwrap();
+            value["n"].as_u64().unwrap()
+        })
+        .filter(|n| seen.insert(*n))
+        .collect()
+}
