@@ -91,6 +91,9 @@ if r["rate_per_million"]:
     m = r["rate_per_million"]
     print("msg/s per million stored:", " ".join(f"{v / 1000:.1f}k" for v in m))
     print(f"last million / first million: {m[-1] / m[0]:.2f}")
+if r.get("hub_cpu_us_per_million"):
+    c = r["hub_cpu_us_per_million"]
+    print("hub CPU µs per message, per million:", " ".join(f"{v:.1f}" for v in c))
 PY
 if [ -n "${OUT:-}" ]; then
     # One line per second, for plotting: t acked rss_mib loaded

@@ -7,7 +7,14 @@ use crate::config::HearthConfig;
 use crate::hub::Hub;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Before the hub's connection, sqlx and blocking threads exist (the runtime's own
+    // few may already have their arenas).
+    crate::memory::configure_allocator();
     let config = HearthConfig::load(&args)?;
+    let sqlite = config
+        .database_url()
+        .is_ok_and(|url| url.starts_with("sqlite:"));
+    tracing::info!("{}", crate::memory::bound(&config.ingest, sqlite));
     let admin_password = match &args.admin_password_file {
         Some(path) => Some(
             std::fs::read_to_string(path)

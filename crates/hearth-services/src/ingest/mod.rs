@@ -78,7 +78,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 /// Reports a slow receiver may fall behind by before it loses some: several of the
 /// largest batches (`max_batch`, 20,000 by default), which arrive at once after a
 /// commit; less lost reports whenever a batch was full.
-const REPORTS_CAPACITY: usize = 65_536;
+pub const REPORTS_CAPACITY: usize = 65_536;
 
 /// Ingest settings (`[ingest]` in hearth.toml).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

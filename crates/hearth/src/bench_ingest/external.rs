@@ -31,6 +31,9 @@ pub struct Sample {
     pub acked: u64,
     /// Hub VmRSS in MiB (when `--hub-pid` was given).
     pub rss_mib: Option<f64>,
+    /// CPU seconds (user + system) the hub used so far: on a shared machine the CPU
+    /// per message varies much less than the rate.
+    pub hub_cpu_secs: Option<f64>,
     /// Whether the fleet was still running.
     pub loaded: bool,
 }
@@ -57,6 +60,8 @@ pub struct ExternalReport {
     /// Messages per second for each million acknowledged (the first million, the
     /// second, ...): the rate as the store grows.
     pub rate_per_million: Vec<f64>,
+    /// The hub's CPU microseconds per message for each million.
+    pub hub_cpu_us_per_million: Vec<f64>,
     pub samples: Vec<Sample>,
 }
 
@@ -106,6 +111,7 @@ pub async fn bench(args: &IngestBenchArgs, hub: SocketAddr) -> anyhow::Result<Ex
             t: started.elapsed().as_secs_f64(),
             acked,
             rss_mib: rss(),
+            hub_cpu_secs: args.hub_pid.and_then(cpu_secs),
             loaded: true,
         });
         if samples.len() % 10 == 0 {
@@ -132,6 +138,7 @@ pub async fn bench(args: &IngestBenchArgs, hub: SocketAddr) -> anyhow::Result<Ex
             t: started.elapsed().as_secs_f64(),
             acked: fleet.acked,
             rss_mib: rss(),
+            hub_cpu_secs: args.hub_pid.and_then(cpu_secs),
             loaded: false,
         });
     }
@@ -177,6 +184,7 @@ fn summarize(
         rss_after_mib,
         rate_per_10s: rate_per_window(&loaded, 10),
         rate_per_million: rate_per_count(&loaded, 1_000_000),
+        hub_cpu_us_per_million: cpu_per_count(&loaded, 1_000_000),
         samples,
     }
 }
@@ -214,6 +222,26 @@ pub fn rate_per_count(samples: &[&Sample], step: u64) -> Vec<f64> {
         .collect()
 }
 
+/// The hub's CPU microseconds per message over each whole `step` of messages (from the
+/// first sample at or past each multiple of `step`).
+fn cpu_per_count(samples: &[&Sample], step: u64) -> Vec<f64> {
+    let mut marks: Vec<(u64, f64)> = Vec::new();
+    let mut next = 0;
+    for sample in samples {
+        let Some(cpu) = sample.hub_cpu_secs else {
+            return Vec::new();
+        };
+        if marks.is_empty() || sample.acked >= next {
+            marks.push((sample.acked, cpu));
+            next = (sample.acked / step + 1) * step;
+        }
+    }
+    marks
+        .windows(2)
+        .map(|pair| (pair[1].1 - pair[0].1) * 1e6 / (pair[1].0 - pair[0].0).max(1) as f64)
+        .collect()
+}
+
 fn median(values: &[f64]) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -244,6 +272,17 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// User plus system CPU seconds of process `pid` (`/proc/PID/stat`, 100 ticks a second).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn mib(value: Option<f64>) -> String {
@@ -300,6 +339,7 @@ mod tests {
             t,
             acked,
             rss_mib: None,
+            hub_cpu_secs: Some(t),
             loaded: true,
         }
     }
@@ -326,5 +366,17 @@ mod tests {
         let samples = [sample(1.0, 10), sample(2.0, 30), sample(3.0, 40)];
         let refs: Vec<&Sample> = samples.iter().collect();
         assert_eq!(rate_per_window(&refs, 2), vec![15.0, 10.0]);
+    }
+
+    #[test]
+    fn cpu_per_count_divides_by_the_messages_between_marks() {
+        // One CPU second per sample (see `sample`): 100 messages in the first second,
+        // then 50 a second.
+        let samples = [sample(1.0, 100), sample(2.0, 150), sample(3.0, 200)];
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let cpu = cpu_per_count(&refs, 100);
+        assert_eq!(cpu.len(), 1, "{cpu:?}");
+        // From the first sample (1 s, 100 acked) to the mark at 200 (3 s).
+        assert!((cpu[0] - 2e6 / 100.0).abs() < 1e-6, "{cpu:?}");
     }
 }
