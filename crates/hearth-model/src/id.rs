@@ -120,6 +120,13 @@ id_type!(
     &[]
 );
 id_type!(
+    /// A site's id (issue 20): a home hub linked to this hub logs in with it as its MQTT
+    /// user name, and it is a level of the topics it relays (`sites/{site}/devices/...`).
+    SiteId,
+    "site id",
+    &[]
+);
+id_type!(
     /// A person's login name. Allows dots (`jane.doe`) besides the id characters.
     UserName,
     "user name",

@@ -60,13 +60,14 @@ pub use cron::Cron;
 pub use discovered::{DiscoveredComponent, DiscoveredDevice};
 pub use firmware::{Firmware, Rollout, RolloutState, RolloutSummary, RolloutTarget, TargetState};
 pub use history::{Aggregate, MessageKind, Point, PresenceReason, StatusChange, StoredMessage};
-pub use id::{AppId, DeviceId, GroupId, IdError, UserName};
+pub use id::{AppId, DeviceId, GroupId, IdError, SiteId, UserName};
 pub use notification_prefs::{
     NOTIFICATION_LANGUAGES, NotificationPrefs, PushSubscription, QuietHours, SeverityFloors,
 };
 pub use presence::{DevicePresence, PRESENCE_WORDS};
 pub use registry::{
-    Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, User,
+    Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, Site,
+    User,
 };
 
 /// Milliseconds since the Unix epoch. Stored as a plain integer so that SQLite and

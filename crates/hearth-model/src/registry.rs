@@ -3,7 +3,7 @@
 //! in the store and in the authorizer, so that no API or CLI path can print them by
 //! accident.
 
-use crate::{AppId, DeviceId, GroupId, Millis, Permission, Role, UserName};
+use crate::{AppId, DeviceId, GroupId, Millis, Permission, Role, SiteId, UserName};
 use serde::{Deserialize, Serialize};
 
 /// A home, team or workshop: the unit people share devices in.
@@ -96,6 +96,10 @@ pub struct Device {
     pub heartbeat_timeout_secs: Option<u32>,
     pub created_at_ms: Millis,
     pub live: DeviceLive,
+    /// The site (a home hub) whose link relays this device's messages, if any (issue
+    /// 20): only that site may publish for it, and its commands go to the site.
+    #[serde(default)]
+    pub site: Option<SiteId>,
 }
 
 /// What it takes to register a device; the secret's hash is passed beside it.
@@ -121,4 +125,20 @@ pub struct DevicePatch {
     pub firmware: Option<Option<String>>,
     pub metadata: Option<serde_json::Value>,
     pub heartbeat_timeout_secs: Option<Option<u32>>,
+}
+
+/// A home hub linked to this hub (issue 20, SPEC §6.4): it logs in with its id and its
+/// own secret (client id `site:{id}`) and relays the messages of its devices. The
+/// secret's hash is not a field here, like a device's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    pub id: SiteId,
+    /// The group whose admins and owners manage it; its devices are the group's.
+    pub group: GroupId,
+    pub name: String,
+    /// A disabled site may not connect; disabling one disconnects its link.
+    pub enabled: bool,
+    pub created_at_ms: Millis,
+    /// When its link last connected.
+    pub last_seen_ms: Option<Millis>,
 }

@@ -31,6 +31,7 @@
 //!   discovery and the discovery flag of applications.
 //! - `firmware`: [`FirmwareStore`], firmware images, rollouts and their targets (OTA).
 //! - `layouts`: [`LayoutStore`], topic layouts of applications and devices.
+//! - `sites`: [`SiteStore`], home hubs linked to this one (issue 20) and their devices.
 //! - `open`: [`open`] and [`sqlite_url`].
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
@@ -57,6 +58,7 @@ mod open;
 mod postgres;
 mod registry;
 mod schema_check;
+mod sites;
 mod snapshot;
 mod sql;
 mod sqlite;
@@ -86,6 +88,7 @@ pub use registry::{
     SecretRehash, Store, UserStore,
 };
 pub use schema_check::{SchemaState, check_schema};
+pub use sites::{SiteCredential, SiteStore};
 pub use snapshot::{postgres_is_empty, sqlite_vacuum_into};
 pub use sql::EmbeddedMigration;
 pub use sqlite::SqliteStore;

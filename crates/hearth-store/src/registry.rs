@@ -298,6 +298,7 @@ pub trait Store:
     + crate::FirmwareStore
     + crate::LayoutStore
     + crate::DiscoveryStore
+    + crate::SiteStore
     + Send
     + Sync
 {

@@ -17,6 +17,7 @@
 //! - `registry/notification_prefs.rs`: notification preferences, push subscriptions.
 //! - `registry/layouts.rs`: topic layouts of applications and devices.
 //! - `registry/discovery.rs`: discovered devices and discovery applications.
+//! - `registry/sites.rs`: sites (home hubs linked to this one) and devices' sites.
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/apps.rs"]
@@ -47,6 +48,8 @@ mod layouts;
 mod migrations;
 #[path = "registry/notification_prefs.rs"]
 mod notification_prefs;
+#[path = "registry/sites.rs"]
+mod sites;
 
 use hearth_model::{
     AppId, Application, DeviceId, Grant, Group, GroupId, Membership, NewAuditEntry, NewDevice,

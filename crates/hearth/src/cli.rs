@@ -59,6 +59,9 @@ pub enum Command {
     Rollout(crate::admin::firmware::RolloutArgs),
     /// History: sizes, and compaction and retention now (see docs/history.md) / 历史数据
     History(crate::admin::history::HistoryArgs),
+    /// Sites: home hubs that link to this hub and relay their devices (see docs/sites.md)
+    /// / 站点（连接到本中心的家庭中心）
+    Site(crate::admin::site::SiteArgs),
     /// TLS certificates: a local CA and server certificate for development / TLS 证书
     Tls(crate::tls_cmd::TlsArgs),
     /// Back up the hub (database, broker state, keys) into an archive, also while it runs / 备份

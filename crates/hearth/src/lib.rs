@@ -82,6 +82,7 @@ pub fn main() -> ExitCode {
         cli::Command::Firmware(args) => return admin(admin::AdminCommand::Firmware(args)),
         cli::Command::Rollout(args) => return admin(admin::AdminCommand::Rollout(args)),
         cli::Command::History(args) => return admin(admin::AdminCommand::History(args)),
+        cli::Command::Site(args) => return admin(admin::AdminCommand::Site(args)),
         cli::Command::Serve(args) => run_async(serve::run(*args)),
         cli::Command::Doctor(args) => return doctor::run(*args),
         cli::Command::Passwd(args) => passwd::run(args),

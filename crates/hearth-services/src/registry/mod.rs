@@ -24,6 +24,7 @@ mod devices;
 mod error;
 mod layouts;
 mod people;
+mod sites;
 
 pub use app_retention::{MESSAGE_RETENTION_DAYS, check_message_retention};
 pub use devices::DeviceSpec;

@@ -77,6 +77,9 @@ mod notification_prefs;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/registry.rs"]
 mod registry;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/sites.rs"]
+mod sites;
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;
@@ -163,6 +166,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         15,
         "message_retention",
         include_str!("../../migrations/postgres/0015_message_retention.sql"),
+    ),
+    (
+        16,
+        "sites",
+        include_str!("../../migrations/postgres/0016_sites.sql"),
     ),
 ];
 

@@ -9,7 +9,8 @@ use crate::sql::{backend, json_text, json_value, like_pattern, map_err};
 use crate::{DeviceFilter, DeviceSort, DeviceStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use hearth_model::{
-    AppId, Device, DeviceId, DeviceLive, DevicePatch, NewAuditEntry, NewDevice, now_millis,
+    AppId, Device, DeviceId, DeviceLive, DevicePatch, NewAuditEntry, NewDevice, SiteId,
+    now_millis,
 };
 use sqlx::QueryBuilder;
 use std::collections::HashSet;
@@ -19,7 +20,7 @@ macro_rules! device_columns {
     () => {
         "id, app_id, name, kind, room, firmware, metadata, enabled, heartbeat_timeout_secs, \
          created_at_ms, is_online, last_seen_ms, last_heartbeat_ms, device_status, \
-         last_report_data"
+         last_report_data, site_id"
     };
 }
 
@@ -55,6 +56,9 @@ fn device_from_row(row: &DbRow) -> StoreResult<Device> {
             device_status: get(row, "device_status")?,
             last_report_data: report.as_deref().map(json_value).transpose()?,
         },
+        site: get::<Option<String>>(row, "site_id")?
+            .map(|site| SiteId::new(&site).map_err(backend))
+            .transpose()?,
     })
 }
 

@@ -267,6 +267,19 @@ impl GroupStore for ThisStore {
                     "group {id:?} still has {n_apps} application(s): delete them first"
                 )));
             }
+            let n_sites: i64 = get(
+                &sqlx::query("SELECT COUNT(*) AS n FROM sites WHERE group_id = $1")
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?,
+                "n",
+            )?;
+            if n_sites > 0 {
+                return Err(StoreError::Refused(format!(
+                    "group {id:?} still has {n_sites} site(s): delete them first"
+                )));
+            }
             change_one(
                 &mut tx,
                 "DELETE FROM groups WHERE id = $1",

@@ -80,6 +80,9 @@ mod notification_prefs;
 #[path = "../sql/registry.rs"]
 mod registry;
 
+#[path = "../sql/sites.rs"]
+mod sites;
+
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;
 /// SQLite's memory: one limit for the process, released when ingest stops.
@@ -179,6 +182,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         15,
         "message_retention",
         include_str!("../../migrations/sqlite/0015_message_retention.sql"),
+    ),
+    (
+        16,
+        "sites",
+        include_str!("../../migrations/sqlite/0016_sites.sql"),
     ),
 ];
 

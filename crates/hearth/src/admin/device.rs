@@ -78,6 +78,18 @@ pub enum DeviceCommand {
     Disable { id: String },
     /// Let a disabled device connect again.
     Enable { id: String },
+    /// Put a device in a site (a home hub linked to this hub, see docs/sites.md): its
+    /// messages then come only through that site's link and its commands go there; or
+    /// take it out of its site with --no-site.
+    Update {
+        id: String,
+        /// The site (of the group of the device's application).
+        #[arg(long, required_unless_present = "no_site", conflicts_with = "no_site")]
+        site: Option<String>,
+        /// The device belongs to no site: it connects to this hub itself.
+        #[arg(long)]
+        no_site: bool,
+    },
     /// Send a command to a device through the running hub and wait for its outcome.
     ///
     /// The command is recorded in the store; the hub picks it up within a second,
@@ -257,6 +269,17 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
                 &format!("enabled device {id}"),
             );
         }
+        DeviceCommand::Update { id, site, .. } => {
+            let id: DeviceId = parse_id("id", &id)?;
+            let site: Option<hearth_model::SiteId> =
+                site.as_deref().map(|site| parse_id("site", site)).transpose()?;
+            registry.set_device_site(actor, &id, site.as_ref()).await?;
+            let sentence = match &site {
+                Some(site) => format!("device {id} now belongs to site {site}"),
+                None => format!("device {id} belongs to no site"),
+            };
+            out.done(json!({ "id": id, "site": site }), &sentence);
+        }
         DeviceCommand::Discovered => super::discovered::list(ctx).await?,
         DeviceCommand::Adopt {
             id,
@@ -387,6 +410,7 @@ async fn show(ctx: &Ctx, id: &str) -> Result<(), Failure> {
         ("kind", device.kind.clone()),
         ("room", output::or_dash(device.room.as_deref())),
         ("firmware", output::or_dash(device.firmware.as_deref())),
+        ("site", output::or_dash(device.site.as_ref().map(|site| site.as_str()))),
         (
             "enabled",
             if device.enabled { "yes" } else { "no" }.to_owned(),

@@ -1,4 +1,4 @@
-//! The administrative commands: `hearth group|user|app|device|automation|scene|history ...`.
+//! The administrative commands: `hearth group|user|app|device|automation|scene|history|site ...`.
 //!
 //! They open the same store as `hearth serve` (same `hearth.toml`, `HEARTH_*` variables
 //! and flags) and change it through [`Registry`], so that validation, generated secrets
@@ -23,6 +23,7 @@ pub mod history;
 mod import;
 mod output;
 pub mod scene;
+pub mod site;
 pub mod user;
 
 use crate::cli::StoreArgs;
@@ -52,6 +53,7 @@ pub enum AdminCommand {
     Firmware(firmware::FirmwareArgs),
     Rollout(firmware::RolloutArgs),
     History(history::HistoryArgs),
+    Site(site::SiteArgs),
 }
 
 /// The exit status of a request that was stored but did not finish within `--wait`
@@ -75,6 +77,7 @@ pub fn run(command: AdminCommand, store_args: &StoreArgs) -> ExitCode {
         AdminCommand::Firmware(args) => args.output.json,
         AdminCommand::Rollout(args) => args.output.json,
         AdminCommand::History(args) => args.output.json,
+        AdminCommand::Site(args) => args.output.json,
     };
     let out = Output { json };
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -129,6 +132,7 @@ async fn run_async(
         AdminCommand::Firmware(args) => firmware::run_firmware(&ctx, args.command).await,
         AdminCommand::Rollout(args) => firmware::run_rollout(&ctx, args.command).await,
         AdminCommand::History(args) => history::run(&ctx, args.command).await,
+        AdminCommand::Site(args) => site::run(&ctx, args.command).await,
     };
     store.close().await;
     result
