@@ -51,6 +51,9 @@ pub enum PrincipalKind {
     Anonymous,
     /// A service inside the hub.
     Service,
+    /// A home hub linked to this one (issue 20): relays its devices' messages under
+    /// `sites/{site}/devices/` and receives their commands there.
+    Site,
 }
 
 /// The identity an [`Authorizer`] attaches to a connection at CONNECT time and is

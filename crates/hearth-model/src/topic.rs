@@ -212,6 +212,31 @@ pub fn status(device: &DeviceId) -> String {
     device_topic(device, TopicKind::Status)
 }
 
+/// The first level of the topics sites relay (issue 20): `sites/{site}/devices/...`.
+pub const SITES_PREFIX: &str = "sites/";
+
+/// Splits a site's relayed topic `sites/{site}/devices/{id}/...` into the site and the
+/// device topic it carries (`devices/{id}/...`, read with [`parse`]); `None` for
+/// anything else, and for a site level that is empty or a wildcard.
+pub fn split_site(topic: &str) -> Option<(&str, &str)> {
+    let rest = topic.strip_prefix(SITES_PREFIX)?;
+    let (site, inner) = rest.split_once('/')?;
+    if site.is_empty() || site == "+" || site == "#" || !inner.starts_with("devices/") {
+        return None;
+    }
+    Some((site, inner))
+}
+
+/// The topic a site relays a device topic on: `sites/{site}/{devices/...}`.
+pub fn site_topic(site: &str, device_topic: &str) -> String {
+    format!("{SITES_PREFIX}{site}/{device_topic}")
+}
+
+/// Whether a topic or filter lies under `sites/` (the sites' namespace), or is `sites`.
+pub fn under_sites(topic: &str) -> bool {
+    topic == "sites" || topic.starts_with(SITES_PREFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +341,31 @@ mod tests {
         ] {
             assert!(!hub_owned(device_s), "{device_s}");
         }
+    }
+
+    #[test]
+    fn site_topics_carry_a_device_topic() {
+        assert_eq!(
+            split_site("sites/home-1/devices/lamp/data"),
+            Some(("home-1", "devices/lamp/data"))
+        );
+        assert_eq!(
+            split_site("sites/home-1/devices/lamp/commands/relay/ack"),
+            Some(("home-1", "devices/lamp/commands/relay/ack"))
+        );
+        for not_relayed in [
+            "sites/home-1",
+            "sites//devices/lamp/data",
+            "sites/+/devices/lamp/data",
+            "sites/home-1/other/lamp",
+            "devices/lamp/data",
+        ] {
+            assert_eq!(split_site(not_relayed), None, "{not_relayed}");
+        }
+        assert_eq!(
+            site_topic("home-1", "devices/lamp/commands/relay"),
+            "sites/home-1/devices/lamp/commands/relay"
+        );
+        assert!(under_sites("sites") && under_sites("sites/#") && !under_sites("sitesx/a"));
     }
 }

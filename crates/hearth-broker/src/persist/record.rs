@@ -293,6 +293,7 @@ fn principal_kind_code(kind: PrincipalKind) -> u8 {
         PrincipalKind::ConfigUser => 5,
         PrincipalKind::Anonymous => 6,
         PrincipalKind::Service => 7,
+        PrincipalKind::Site => 8,
     }
 }
 
@@ -305,6 +306,7 @@ fn principal_kind_from_code(code: u8) -> Option<PrincipalKind> {
         5 => PrincipalKind::ConfigUser,
         6 => PrincipalKind::Anonymous,
         7 => PrincipalKind::Service,
+        8 => PrincipalKind::Site,
         _ => return None,
     })
 }

@@ -54,6 +54,9 @@ const USER: ClientRate = ClientRate::fixed(20.0, 100, 64 * 1024, 1024 * 1024);
 /// users (bridges, tools) and anonymous clients (development setups; set
 /// `[mqtt.rate_limits.anonymous]` when anonymous access faces anything else).
 const UNLIMITED: ClientRate = ClientRate::fixed(0.0, 0, 0, 0);
+/// A site (a home hub's link, issue 20) relays a whole home, and after an outage its
+/// queued backlog: the rate of many applications.
+const SITE: ClientRate = ClientRate::fixed(5_000.0, 50_000, 32 * 1024 * 1024, 128 * 1024 * 1024);
 
 /// The `[mqtt.rate_limits]` table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +90,8 @@ pub struct RateLimitConfig {
     pub config_user: ClientRate,
     pub anonymous: ClientRate,
     pub service: ClientRate,
+    /// Home hubs' links (issue 20).
+    pub site: ClientRate,
     /// Overrides by principal name (a device id, an application key, a user name),
     /// whatever its kind.
     pub principals: BTreeMap<String, ClientRate>,
@@ -108,6 +113,7 @@ impl Default for RateLimitConfig {
             config_user: ClientRate::default(),
             anonymous: ClientRate::default(),
             service: ClientRate::default(),
+            site: ClientRate::default(),
             principals: BTreeMap::new(),
         }
     }
@@ -134,6 +140,7 @@ impl RateLimitConfig {
             PrincipalKind::ConfigUser => (self.config_user, UNLIMITED),
             PrincipalKind::Anonymous => (self.anonymous, UNLIMITED),
             PrincipalKind::Service => (self.service, UNLIMITED),
+            PrincipalKind::Site => (self.site, SITE),
         };
         let own = self
             .principals

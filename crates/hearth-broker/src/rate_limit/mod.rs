@@ -65,7 +65,7 @@ impl LimitReason {
     }
 }
 
-const KINDS: [PrincipalKind; 7] = [
+const KINDS: [PrincipalKind; 8] = [
     PrincipalKind::Device,
     PrincipalKind::Application,
     PrincipalKind::User,
@@ -73,6 +73,7 @@ const KINDS: [PrincipalKind; 7] = [
     PrincipalKind::ConfigUser,
     PrincipalKind::Anonymous,
     PrincipalKind::Service,
+    PrincipalKind::Site,
 ];
 
 /// The `kind` label of a principal kind in metrics and logs.
@@ -85,6 +86,7 @@ pub fn kind_label(kind: PrincipalKind) -> &'static str {
         PrincipalKind::ConfigUser => "config_user",
         PrincipalKind::Anonymous => "anonymous",
         PrincipalKind::Service => "service",
+        PrincipalKind::Site => "site",
     }
 }
 

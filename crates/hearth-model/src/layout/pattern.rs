@@ -58,10 +58,12 @@ impl Pattern {
             Level::Literal(text) => text.as_str(),
             Level::Var { prefix, .. } => prefix.as_str(),
         };
-        let reserved = matches!(&levels[0], Level::Literal(text) if text == "devices" || text == "hearth")
+        let reserved = matches!(&levels[0], Level::Literal(text) if text == "devices" || text == "hearth" || text == "sites")
             || first.starts_with('$');
         if reserved {
-            return Err("must not be under devices/, hearth/ or $ (Hearth's own topics)".into());
+            return Err(
+                "must not be under devices/, hearth/, sites/ or $ (Hearth's own topics)".into(),
+            );
         }
         Ok(Pattern { levels })
     }

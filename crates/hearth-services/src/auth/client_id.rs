@@ -10,6 +10,7 @@
 //! | a registered device id | that device alone (and a device uses no other id) |
 //! | `web:{user}:{anything}` | that person's browsers (the hub issues these) |
 //! | `{mqtt key}` or `{mqtt key}:{anything}` | that application |
+//! | `site:{site id}` | that site's link (issue 20): one at a time |
 //! | anything else | administrators, password-file users and anonymous clients |
 //!
 //! Ids, user names and MQTT keys never contain `:`, so the namespaces cannot overlap.
@@ -19,6 +20,9 @@
 use hearth_bus::{AuthError, Principal, PrincipalKind};
 
 use super::snapshot::Snapshot;
+
+/// The prefix of a site's client id: `site:{site id}` (issue 20).
+pub const SITE_CLIENT_ID_PREFIX: &str = "site:";
 
 /// The prefix of the client ids the hub issues to a person's browser.
 pub const BROWSER_CLIENT_ID_PREFIX: &str = "web:";
@@ -44,6 +48,16 @@ pub(crate) fn check(
         })
     };
     match principal.kind {
+        PrincipalKind::Site => {
+            return if client_id.strip_prefix(SITE_CLIENT_ID_PREFIX) == Some(&*principal.name) {
+                Ok(())
+            } else {
+                refuse(format!(
+                    "site {} must connect with client id {SITE_CLIENT_ID_PREFIX}{}",
+                    principal.name, principal.name
+                ))
+            };
+        }
         PrincipalKind::Device => {
             if client_id != &*principal.name {
                 return refuse(format!(
@@ -92,6 +106,11 @@ pub(crate) fn check(
     // Free-form ids: anything not in another principal's namespace.
     if snapshot.devices.contains_key(client_id) {
         return refuse(format!("client id {client_id} belongs to a device"));
+    }
+    if client_id.starts_with(SITE_CLIENT_ID_PREFIX) {
+        return refuse(format!(
+            "client ids {SITE_CLIENT_ID_PREFIX}... belong to sites"
+        ));
     }
     if client_id.starts_with(BROWSER_CLIENT_ID_PREFIX) {
         return refuse(format!(

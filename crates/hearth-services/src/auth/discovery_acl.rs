@@ -36,6 +36,7 @@ pub struct DiscoveryAcl {
 fn hearth_namespace(topic: &str) -> bool {
     topic == "devices"
         || topic == "hearth"
+        || hearth_model::topic::under_sites(topic)
         || topic.starts_with("devices/")
         || topic.starts_with("hearth/")
         || topic.starts_with('$')

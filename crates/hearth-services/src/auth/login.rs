@@ -71,6 +71,29 @@ impl RegistryAuthorizer {
                 .insert(request.client_id.clone(), token.session);
             return Some(Ok(Principal::new(PrincipalKind::User, username.clone())));
         }
+        // A site's link (issue 20): its client id says so, `site:{id}` (ids hold no
+        // `:`, so no device, application or person is ever asked for here).
+        // Anyone else with such a client id is refused by `client_id::check`.
+        if let Some(site_id) = request
+            .client_id
+            .strip_prefix(super::client_id::SITE_CLIENT_ID_PREFIX)
+            && let Some(site) = snapshot.sites.get(username)
+        {
+            if site_id != &**username {
+                return Some(Err(AuthError::not_authorized(format!(
+                    "site {username} must connect with client id site:{username}"
+                ))));
+            }
+            if !secret::verify(password, &site.secret_hash) {
+                return Some(Err(AuthError::bad_credentials("wrong site secret")));
+            }
+            if !site.enabled {
+                return Some(Err(AuthError::not_authorized(format!(
+                    "site {username} is disabled"
+                ))));
+            }
+            return Some(Ok(Principal::new(PrincipalKind::Site, username.clone())));
+        }
         if let Some(device) = snapshot.devices.get(username) {
             if request.client_id != *username {
                 return Some(Err(AuthError::not_authorized(format!(

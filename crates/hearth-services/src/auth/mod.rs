@@ -22,6 +22,7 @@ mod layout_acl;
 mod login;
 pub use layout_acl::LayoutsHook;
 mod rehash;
+mod site_acl;
 mod snapshot;
 mod user_token;
 mod watch;
@@ -377,6 +378,20 @@ impl Authorizer for RegistryAuthorizer {
                         Action::Subscribe => self.discovery.may_subscribe(topic),
                     })
             }
+            PrincipalKind::Site => {
+                let snapshot = self.snapshot.read();
+                snapshot.sites.get(&principal.name).is_some_and(|site| {
+                    site.enabled
+                        && match action {
+                            Action::Publish => {
+                                site_acl::site_may_publish(&principal.name, site, topic)
+                            }
+                            Action::Subscribe => {
+                                site_acl::site_may_subscribe(&principal.name, topic)
+                            }
+                        }
+                })
+            }
             PrincipalKind::Admin | PrincipalKind::Service => true,
             // With an ACL file, anonymous clients get its anonymous section (the `topic`
             // lines before the first `user` line, and the `pattern` lines), as in
@@ -405,6 +420,13 @@ impl Authorizer for RegistryAuthorizer {
         };
         // A mapped device's command topic is the hub's alone (layout_acl.rs).
         let allowed = allowed && !self.hub_only(principal, action, topic);
+        // The sites' namespace is theirs (site_acl.rs): no device, application or
+        // browser speaks or listens there, whatever else its rules allow.
+        let allowed = allowed
+            && !(matches!(
+                principal.kind,
+                PrincipalKind::Device | PrincipalKind::Application | PrincipalKind::User
+            ) && hearth_model::topic::under_sites(topic));
         if !allowed {
             self.denied(principal, client_id, action, topic);
         }

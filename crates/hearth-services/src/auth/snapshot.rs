@@ -21,6 +21,15 @@ pub(crate) struct AppEntry {
     pub secret_hash: Arc<str>,
 }
 
+/// A site (a home hub's link, issue 20) as the authorizer holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SiteEntry {
+    pub enabled: bool,
+    pub secret_hash: Arc<str>,
+    /// The devices it may publish for.
+    pub devices: HashSet<Arc<str>>,
+}
+
 /// One consistent view of who may connect and what applications hold.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
@@ -42,6 +51,8 @@ pub(crate) struct Snapshot {
     /// Devices with a topic layout (issue 18): their ACL, and what the translator and
     /// the commands' encoder read.
     pub layouts: Arc<crate::layouts::LayoutDirectory>,
+    /// Sites by id (issue 20).
+    pub sites: HashMap<Arc<str>, SiteEntry>,
 }
 
 /// The devices a person may see and those they may switch.
@@ -61,6 +72,20 @@ pub(crate) async fn load(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let seq = store.last_audit_seq().await?;
     let mut snapshot = Snapshot::build(seq, store.credentials().await?);
     snapshot.layouts = Arc::new(crate::layouts::LayoutDirectory::load(store).await?);
+    for site in store.site_credentials().await? {
+        snapshot.sites.insert(
+            site.id.as_str().into(),
+            SiteEntry {
+                enabled: site.enabled,
+                secret_hash: site.secret_hash.into(),
+                devices: site
+                    .devices
+                    .iter()
+                    .map(|device| Arc::from(device.as_str()))
+                    .collect(),
+            },
+        );
+    }
     let apps = store.apps(None).await?;
     snapshot.discovery_apps = apps
         .iter()
@@ -210,6 +235,20 @@ impl Snapshot {
                 }
             })
             .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Sites whose link must go: removed, disabled or given a new secret.
+    pub fn revoked_sites(&self, newer: &Snapshot) -> Vec<Arc<str>> {
+        self.sites
+            .iter()
+            .filter(|(id, old)| {
+                newer
+                    .sites
+                    .get(*id)
+                    .is_none_or(|new| !new.enabled || new.secret_hash != old.secret_hash)
+            })
+            .map(|(id, _)| id.clone())
             .collect()
     }
 

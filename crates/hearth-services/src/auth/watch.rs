@@ -105,6 +105,19 @@ impl RegistryAuthorizer {
     /// removes nothing.
     fn on_client_event(&self, event: &ClientEvent) {
         let principal = &event.principal;
+        // A site's link connected: when it was last seen is live state (not audited).
+        if principal.kind == PrincipalKind::Site
+            && event.connected
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Ok(site) = hearth_model::SiteId::new(&principal.name)
+        {
+            let store = self.store.clone();
+            runtime.spawn(async move {
+                if let Err(error) = store.set_site_seen(&site, hearth_model::now_millis()).await {
+                    tracing::debug!(%site, "site's last connection not stored: {error}");
+                }
+            });
+        }
         if !matches!(
             principal.kind,
             PrincipalKind::Application | PrincipalKind::Admin | PrincipalKind::User
@@ -167,6 +180,13 @@ impl RegistryAuthorizer {
                 .remove(&(PrincipalKind::Device, device.clone()));
             if bus.kick(&device).await.unwrap_or(false) {
                 tracing::info!(device = %device, "disconnected a device whose access was revoked");
+                kicked += 1;
+            }
+        }
+        for site in older.revoked_sites(&newer) {
+            let client_id = format!("{}{site}", super::client_id::SITE_CLIENT_ID_PREFIX);
+            if bus.kick(&client_id).await.unwrap_or(false) {
+                tracing::info!(%site, "disconnected a site whose access was revoked");
                 kicked += 1;
             }
         }

@@ -1,0 +1,94 @@
+//! What a site's link may do (issue 20, docs/sites.md): publish, under its own
+//! `sites/{site}/devices/`, the reports and command answers of the devices that belong
+//! to it (`devices.site_id`), and subscribe to its own devices' commands
+//! (`sites/{site}/devices/+/commands/#` or narrower). Nothing else: not another site's
+//! namespace, not `devices/`, not a device that is not its own.
+
+use super::acl::filter_within;
+use super::snapshot::SiteEntry;
+use hearth_model::topic::{self, TopicKind};
+
+/// A site publishes `sites/{site}/devices/{id}/{data|status|heartbeat|events}` and
+/// `.../commands/{name}/ack` for a device `id` of its own, and nothing else.
+pub fn site_may_publish(site: &str, entry: &SiteEntry, topic_name: &str) -> bool {
+    let Some((named, inner)) = topic::split_site(topic_name) else {
+        return false;
+    };
+    let Some(parsed) = topic::parse(inner) else {
+        return false;
+    };
+    named == site
+        && entry.devices.contains(parsed.device)
+        && (parsed.kind.message_kind().is_some()
+            || matches!(parsed.kind, TopicKind::CommandAck { .. }))
+}
+
+/// A site subscribes to its own devices' commands: `sites/{site}/devices/+/commands/#`
+/// or narrower (a wildcard in place of the device id stays within its own namespace,
+/// where the hub publishes only its own devices' commands).
+pub fn site_may_subscribe(site: &str, filter: &str) -> bool {
+    filter_within(filter, &format!("sites/{site}/devices/+/commands/#"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn entry(devices: &[&str]) -> SiteEntry {
+        SiteEntry {
+            enabled: true,
+            secret_hash: Arc::from("x"),
+            devices: devices.iter().map(|device| Arc::from(*device)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_site_publishes_only_its_own_devices_reports_and_answers() {
+        let home = entry(&["lamp"]);
+        for allowed in [
+            "sites/home-1/devices/lamp/data",
+            "sites/home-1/devices/lamp/status",
+            "sites/home-1/devices/lamp/heartbeat",
+            "sites/home-1/devices/lamp/events",
+            "sites/home-1/devices/lamp/commands/relay/ack",
+        ] {
+            assert!(site_may_publish("home-1", &home, allowed), "{allowed}");
+        }
+        for refused in [
+            "sites/home-1/devices/plug/data",
+            "sites/home-2/devices/lamp/data",
+            "sites/home-1/devices/lamp/commands/relay",
+            "sites/home-1/devices/lamp/command-status",
+            "sites/home-1/devices/lamp/snapshot",
+            "sites/home-1/devices/lamp",
+            "devices/lamp/data",
+            "sites/home-1/other",
+        ] {
+            assert!(!site_may_publish("home-1", &home, refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_site_subscribes_only_to_its_own_commands() {
+        for allowed in [
+            "sites/home-1/devices/+/commands/#",
+            "sites/home-1/devices/+/commands/+",
+            "sites/home-1/devices/lamp/commands/relay",
+        ] {
+            assert!(site_may_subscribe("home-1", allowed), "{allowed}");
+        }
+        for refused in [
+            "#",
+            "sites/#",
+            "sites/+/devices/+/commands/#",
+            "sites/home-2/devices/+/commands/#",
+            "sites/home-1/devices/+/data",
+            "sites/home-1/#",
+            "devices/+/commands/#",
+            "$SYS/#",
+        ] {
+            assert!(!site_may_subscribe("home-1", refused), "{refused}");
+        }
+    }
+}
