@@ -34,6 +34,9 @@ pub struct BridgeConfig {
     /// commands queued for it) while the link is down.
     pub session_expiry_secs: u32,
     pub keep_alive_secs: u16,
+    /// The link's MQTT client id; default `site:<site>` (what a Hearth cloud requires).
+    /// Another broker may want another.
+    pub client_id: Option<String>,
 }
 
 /// The cloud's address: `mqtt://host:port` (loopback tests) or `mqtts://host:port`.
@@ -126,6 +129,8 @@ struct RawBridgeConfig {
     session_expiry_secs: u32,
     #[serde(default = "default_keep_alive")]
     keep_alive_secs: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
 }
 
 fn default_max_messages() -> u64 {
@@ -190,6 +195,13 @@ impl TryFrom<RawBridgeConfig> for BridgeConfig {
                 raw.reconnect_min_ms, raw.reconnect_max_ms
             ));
         }
+        if raw
+            .client_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 128)
+        {
+            return Err("[bridge] client_id: 1 to 128 characters".into());
+        }
         if raw.window == 0 {
             return Err("[bridge] window: at least 1".into());
         }
@@ -223,6 +235,7 @@ impl TryFrom<RawBridgeConfig> for BridgeConfig {
             window: raw.window,
             session_expiry_secs: raw.session_expiry_secs,
             keep_alive_secs: raw.keep_alive_secs,
+            client_id: raw.client_id,
         })
     }
 }
@@ -244,6 +257,7 @@ impl From<BridgeConfig> for RawBridgeConfig {
             window: config.window,
             session_expiry_secs: config.session_expiry_secs,
             keep_alive_secs: config.keep_alive_secs,
+            client_id: config.client_id,
         }
     }
 }
@@ -266,8 +280,16 @@ impl BridgeConfig {
             window: default_window(),
             session_expiry_secs: default_session_expiry(),
             keep_alive_secs: default_keep_alive(),
+            client_id: None,
         }
         .try_into()
+    }
+
+    /// The link's client id: `client_id`, else `site:<site>`.
+    pub fn link_client_id(&self) -> String {
+        self.client_id
+            .clone()
+            .unwrap_or_else(|| format!("site:{}", self.site))
     }
 
     pub fn limits(&self) -> QueueLimits {

@@ -87,7 +87,7 @@ impl Link {
     ) -> bool {
         let config = &self.config;
         let mut options = MqttOptions::new(
-            format!("site:{}", config.site),
+            config.link_client_id(),
             config.url.host.clone(),
             config.url.port,
         );

@@ -56,10 +56,20 @@ pub fn bridge_config(cloud: SocketAddr) -> BridgeConfig {
     config.reconnect_min_ms = 20;
     config.reconnect_max_ms = 300;
     config.window = 32;
+    // The cloud reserves `site:<id>` for its site logins; this one is a password-file user.
+    config.client_id = Some(format!("{SITE}-link"));
     config
 }
 
 pub async fn start_home(bridge: BridgeConfig) -> TestHub {
+    // The bridge's log, for a failing run (RUST_LOG overrides).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "hearth_services::bridge=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
     start_hub_with(Backend::Sqlite, |config| config.bridge = Some(bridge)).await
 }
 

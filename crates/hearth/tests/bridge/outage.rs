@@ -69,6 +69,10 @@ async fn every_acknowledged_message_reaches_the_cloud_in_order_through_a_cut_and
         .await;
     proxy.cut();
     let devices = publishing.await.unwrap();
+    wait_status(&home, "reconnected after the cut", |status| {
+        status.up && status.connects_total >= 2
+    })
+    .await;
 
     // 2. The cloud hub stopped: the home keeps acknowledging and queues.
     cloud.shutdown_keeping_data().await;
