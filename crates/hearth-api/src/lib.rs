@@ -113,7 +113,8 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::rollouts::router())
         .merge(routes::notifications::router())
         .merge(routes::audit::router())
-        .merge(routes::log_level::router());
+        .merge(routes::log_level::router())
+        .merge(routes::bridge::router());
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)
         .merge(routes::ops::router())

@@ -101,6 +101,9 @@ pub struct AppState {
     /// Reads and changes the process's log filter; `None` answers 503 on
     /// `/admin/log-level` (a process whose logger is not the hub's own, e.g. a test).
     pub log_levels: Option<Arc<dyn LogLevels>>,
+    /// The home hub's link to its cloud hub; `None` (no `[bridge]`) answers 404 on
+    /// `/bridge`.
+    pub bridge: Option<hearth_services::bridge::StatusReader>,
     /// The password-guessing limit; shared with the MQTT login through
     /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
@@ -125,11 +128,18 @@ impl AppState {
             broker_ready: Arc::new(|| true),
             metrics: Metrics::new(),
             log_levels: None,
+            bridge: None,
             limiter: Arc::new(limiter),
             id_probes: Arc::new(LoginLimiter::new(
                 crate::routes::taken::TAKEN_IDS_PER_MINUTE,
             )),
         }
+    }
+
+    /// Serves `/bridge` from the running bridge's status.
+    pub fn with_bridge(mut self, bridge: hearth_services::bridge::StatusReader) -> AppState {
+        self.bridge = Some(bridge);
+        self
     }
 
     pub fn with_commands(mut self, commands: Arc<dyn CommandService>) -> AppState {

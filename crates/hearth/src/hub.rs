@@ -348,6 +348,10 @@ impl Hub {
                     &engine,
                 ));
                 crate::adapters::feed_layout_metrics(&state, translator.clone());
+                if let Some(bridge) = &bridge {
+                    state = state.with_bridge(bridge.status_reader());
+                    crate::bridge_metrics::feed(&state, bridge.status_reader());
+                }
                 crate::history_metrics::feed(&state, upkeep.clone());
                 background.push(feed_alert_metrics(
                     &state,

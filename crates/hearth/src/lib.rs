@@ -29,6 +29,7 @@ mod bench_auth;
 mod bench_automations;
 mod bench_history;
 mod bench_ingest;
+mod bridge_metrics;
 mod certs;
 pub mod cli;
 pub mod config;

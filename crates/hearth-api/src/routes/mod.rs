@@ -5,6 +5,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod automations;
+pub mod bridge;
 pub mod commands;
 pub mod confirmations;
 pub mod devices;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub const SITE: &str = "home-1";
-const SITE_SECRET: &str = "site-secret-for-tests";
+pub const SITE_SECRET: &str = "site-secret-for-tests";
 const WATCHER_SECRET: &str = "watcher-secret-for-tests";
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -139,7 +139,17 @@ impl Watcher {
 
     /// Collects until `done` holds for what was seen.
     pub async fn until(&mut self, what: &str, done: impl Fn(&[Received]) -> bool) {
-        tokio::time::timeout(DEADLINE, async {
+        self.until_within(DEADLINE, what, done).await;
+    }
+
+    /// [`Watcher::until`] with another deadline (the benchmark's long runs).
+    pub async fn until_within(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) {
+        tokio::time::timeout(limit, async {
             while !done(&self.seen) {
                 let message = self.messages.recv().await.expect("the watcher runs");
                 self.seen.push(message);

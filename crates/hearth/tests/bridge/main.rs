@@ -5,6 +5,7 @@
 //! Until the cloud's site logins exist, the home link logs in to the cloud as a broker
 //! password-file user allowed on `sites/#`.
 
+mod api;
 mod commands;
 mod harness;
 mod outage;
