@@ -230,6 +230,12 @@ impl Hub {
             Some(commands.clone()),
         );
         background.push(translating);
+        // Sites' links (issue 20): their devices' messages into ingest with the home's
+        // time, their answers to the commands service.
+        let (_site_relay, relaying) = ingest
+            .start_site_relay(bus.clone(), authorizer.clone(), Some(commands.clone()))
+            .context("starting the sites' relay")?;
+        background.push(relaying);
         // Home Assistant discovery: announced devices listed until adopted.
         let discovery = if config.discovery.enabled {
             let acl = authorizer.discovery_acl();

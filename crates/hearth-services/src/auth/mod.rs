@@ -206,6 +206,16 @@ impl RegistryAuthorizer {
             .map(|entry| entry.enabled)
     }
 
+    /// Whether `device` belongs to `site` in the registry as this hub holds it now (the
+    /// sites' relay checks each message again at its hand-over).
+    pub fn site_holds(&self, site: &str, device: &str) -> bool {
+        self.snapshot
+            .read()
+            .sites
+            .get(site)
+            .is_some_and(|entry| entry.enabled && entry.devices.contains(device))
+    }
+
     fn current(&self) -> Arc<Snapshot> {
         self.snapshot.read().clone()
     }

@@ -212,6 +212,18 @@ impl Commands {
         answer.await.map_err(|_| CommandError::Stopped)?
     }
 
+    /// A device's answer relayed by its site (issue 20): `topic` is the device's own
+    /// `devices/{id}/commands/{name}/ack`, `message` what the site published; `ack` is
+    /// completed when the answer is stored, as for a device's own.
+    pub fn answer(&self, topic: &str, message: &Envelope, ack: Option<AckToken>) {
+        let _ = self.inner.events.send(Event::Answer {
+            topic: topic.into(),
+            payload: message.payload.clone(),
+            correlation: message.correlation_data.clone(),
+            ack,
+        });
+    }
+
     /// A foreign acknowledgement (a message on a layout's `ack` rule): the device's
     /// oldest command in flight is acked, with `state` (what the device reported) as
     /// its reported state. Such devices cannot name the command they answer, so the

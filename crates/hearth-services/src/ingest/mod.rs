@@ -13,13 +13,16 @@
 //! - `presence`: the online/offline state machine with precise timeouts.
 //! - `queue`: the interceptor and the writer's inbox; counters.
 //! - `writer`: the batching task.
+//! - `sites`: the sites' relay (issue 20): a site's messages as its devices' own.
 
 mod parse;
 mod presence;
 mod queue;
+mod sites;
 mod writer;
 
 pub use queue::IngestCounters;
+pub use sites::{RECEIVED_AT_PROPERTY, RelayCounters, SITE_FILTERS, SiteRelay};
 
 /// A device went online or offline (after the change was stored).
 /// A device's connection began or ended: the part of a [`ClientEvent`] presence needs.
@@ -136,6 +139,8 @@ pub struct Ingest {
     task: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     presence: broadcast::Sender<PresenceEvent>,
     reports: broadcast::Sender<DeviceReport>,
+    /// `max_past_secs` and `max_future_secs` in ms, for the sites' relay.
+    window: (hearth_model::Millis, hearth_model::Millis),
 }
 
 impl Ingest {
@@ -155,6 +160,10 @@ impl Ingest {
             counters.clone(),
         ));
         let stop = Arc::new(Notify::new());
+        let window = (
+            config.max_past_secs.saturating_mul(1000) as hearth_model::Millis,
+            config.max_future_secs.saturating_mul(1000) as hearth_model::Millis,
+        );
         // Receivers that fall behind get `Lagged` and re-read the store.
         let (presence, _) = broadcast::channel(1024);
         // Bounded like presence: a receiver that falls behind gets `Lagged` (the engine
@@ -178,6 +187,7 @@ impl Ingest {
             task: Arc::new(parking_lot::Mutex::new(Some(task))),
             presence,
             reports,
+            window,
         })
     }
 

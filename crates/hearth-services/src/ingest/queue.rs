@@ -20,6 +20,12 @@ pub struct Item {
     pub topic: Arc<str>,
     pub payload: bytes::Bytes,
     pub received_at_ms: Millis,
+    /// The time a site's home hub received it (issue 20, `hearth-received-at`), within
+    /// the ingest window: the message's time instead of `received_at_ms`.
+    pub origin_ms: Option<Millis>,
+    /// A site sent a home time outside the window (or unreadable): stored at
+    /// `received_at_ms` and flagged `ts_clamped`.
+    pub origin_clamped: bool,
     /// Published by a device logged in with registry credentials (so its id is
     /// registered, even if the writer has not reloaded the registry since).
     pub from_device: bool,
@@ -102,12 +108,23 @@ impl Interceptor for IngestQueue {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
             received_at_ms: hearth_model::now_millis(),
+            origin_ms: None,
+            origin_clamped: false,
             from_device: message
                 .principal
                 .as_ref()
                 .is_some_and(|principal| principal.kind == hearth_bus::PrincipalKind::Device),
             ack,
         };
+        self.push(item);
+    }
+}
+
+impl IngestQueue {
+    /// Queues one history item for the writer (QoS 0 ones only while the backlog is
+    /// under `max_qos0`): what the interceptor does, and the sites' relay with items it
+    /// made from a site's message.
+    pub(crate) fn push(&self, item: Item) {
         {
             let mut items = self.items.lock();
             if item.ack.is_none() && items.len() >= self.max_qos0 {

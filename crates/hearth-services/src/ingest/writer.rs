@@ -361,8 +361,9 @@ impl Writer {
         let (id, info) = info;
         let device_id = info.id.clone();
         let json = parse::json(&item.payload);
-        // Presence and `last_seen` go by the receive time; history by the device's.
-        let seen_ms = item.received_at_ms;
+        // Presence and `last_seen` go by the receive time (at home, for a site's
+        // message); history by the device's.
+        let seen_ms = item.origin_ms.unwrap_or(item.received_at_ms);
         let device_time = match (&json, kind) {
             (Some(value), MessageKind::Data | MessageKind::Event | MessageKind::Heartbeat) => {
                 parse::device_time(
@@ -376,7 +377,7 @@ impl Writer {
         };
         let (at_ms, ts_clamped) = match device_time {
             parse::DeviceTime::At(at_ms) => (at_ms, false),
-            parse::DeviceTime::Absent => (seen_ms, false),
+            parse::DeviceTime::Absent => (seen_ms, item.origin_clamped),
             parse::DeviceTime::Clamped => (seen_ms, true),
         };
         let update = live.entry(id.clone()).or_default();
@@ -446,7 +447,8 @@ impl Writer {
                 kind,
                 received_at_ms: at_ms,
                 payload: Arc::new(value),
-                late: at_ms < seen_ms - super::LATE_REPORT_MS,
+                // Late by this hub's clock: a site's backlog is history, not news.
+                late: at_ms < item.received_at_ms - super::LATE_REPORT_MS,
             });
         }
         batch.messages.push(NewMessage {
