@@ -31,7 +31,7 @@ use hearth_model::{DeviceId, Millis, now_millis};
 use hearth_services::Registry;
 use hearth_services::registry::DeviceSpec;
 use hearth_store::{CompactRequest, CompactStats, HistorySize, Store};
-use measure::{Latency, Sizes};
+use measure::Sizes;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +72,10 @@ pub struct HistoryBenchArgs {
     /// Aggregate tiers, comma-separated widths.
     #[arg(long, default_value = "1h,1d", value_delimiter = ',', value_parser = parse_span)]
     pub tiers: Vec<Millis>,
+    /// Compact every this much simulated time (`1h`: as often as the hub's task runs),
+    /// instead of once after each day (the default, `1d`).
+    #[arg(long, default_value = "1d", value_parser = parse_span)]
+    pub compact_every: Millis,
     /// Series (and devices) per compaction transaction.
     #[arg(long, default_value_t = 64)]
     pub batch_series: u32,
@@ -113,6 +117,7 @@ pub struct HistoryBenchReport {
     pub message_days: u32,
     pub seed: u64,
     pub block_ms: Millis,
+    pub compact_every_ms: Millis,
     pub tiers_ms: Vec<Millis>,
     pub readings: u64,
     pub messages: u64,
@@ -139,12 +144,14 @@ pub struct HistoryBenchReport {
     pub ingest_secs: f64,
     pub ingest_readings_per_sec: f64,
     pub compact_secs: f64,
-    /// The slowest day's compaction (a live hub's longest round).
+    /// The slowest day's compaction (all its rounds).
     pub compact_max_day_secs: f64,
     /// Bytes this process wrote to storage while ingesting and compacting, per simulated
     /// day (SQLite only: PostgreSQL's server does its own writing), with the WAL and
     /// every rewrite: what an SD card wears by.
     pub disk_write_bytes_per_day: Option<f64>,
+    /// Of those, what the compaction rounds wrote (the rest is ingest's rows and WAL).
+    pub disk_write_compact_bytes_per_day: Option<f64>,
     pub queries: Vec<QueryTimes>,
     /// Readings a year of the home (100 sensors x 3 metrics every 10 s).
     pub year_readings_100_devices: f64,
@@ -243,7 +250,10 @@ async fn bench(args: &HistoryBenchArgs, url: &str) -> anyhow::Result<HistoryBenc
     let (mut ingest_secs, mut compact_secs, mut compact_max_day_secs) = (0.0f64, 0.0f64, 0.0f64);
     let mut compacted = CompactTotals::default();
     let written_before = measure::proc_io("write_bytes");
+    let mut written_compacting = 0u64;
+    let mut compacted_before = start_ms;
     for day in 0..args.days {
+        let (mut day_compact_secs, mut day_points, mut day_blocks) = (0.0f64, 0u64, 0u64);
         for (batch, counts) in fleet.day_chunks(day, args.chunk.max(1)) {
             let started = Instant::now();
             store.write_batch(&batch).await.context("write_batch")?;
@@ -251,25 +261,40 @@ async fn bench(args: &HistoryBenchArgs, url: &str) -> anyhow::Result<HistoryBenc
             readings += counts.readings;
             messages += counts.messages;
             payload_bytes += counts.payload_bytes;
+            // A live hub compacts what is closed: here every `--compact-every` of
+            // simulated time, and always at the end of the day.
+            let closed = counts.until_ms.div_euclid(args.compact_every) * args.compact_every;
+            let day_end = start_ms + (day as Millis + 1) * DAY_MS;
+            let before_ms = if counts.until_ms >= day_end {
+                day_end
+            } else {
+                closed
+            };
+            if before_ms <= compacted_before {
+                continue;
+            }
+            compacted_before = before_ms;
+            let started = Instant::now();
+            let written = measure::proc_io("write_bytes").unwrap_or(0);
+            let stats = store
+                .compact(&request(before_ms))
+                .await
+                .context("compact")?;
+            day_compact_secs += started.elapsed().as_secs_f64();
+            written_compacting +=
+                measure::proc_io("write_bytes").map_or(0, |after| after.saturating_sub(written));
+            compacted.add(stats);
+            day_points += stats.points;
+            day_blocks += stats.point_blocks;
         }
-        // A live hub compacts the day once it is closed.
-        let started = Instant::now();
-        let stats = store
-            .compact(&request(start_ms + (day as Millis + 1) * DAY_MS))
-            .await
-            .context("compact")?;
-        let secs = started.elapsed().as_secs_f64();
-        compact_secs += secs;
-        compact_max_day_secs = compact_max_day_secs.max(secs);
-        compacted.add(stats);
+        compact_secs += day_compact_secs;
+        compact_max_day_secs = compact_max_day_secs.max(day_compact_secs);
         eprintln!(
-            "day {}/{}: {} readings, {} messages so far; compacted {} points into {} blocks in {secs:.1} s",
+            "day {}/{}: {} readings, {} messages so far; compacted {day_points} points into {day_blocks} blocks in {day_compact_secs:.1} s",
             day + 1,
             args.days,
             readings,
             messages,
-            stats.points,
-            stats.point_blocks
         );
     }
 
@@ -278,13 +303,15 @@ async fn bench(args: &HistoryBenchArgs, url: &str) -> anyhow::Result<HistoryBenc
             .map(|after| after.saturating_sub(before) as f64 / args.days as f64),
         _ => None,
     };
+    let disk_write_compact_bytes_per_day =
+        disk_write_bytes_per_day.map(|_| written_compacting as f64 / args.days as f64);
     let history = store.history_size().await.context("history_size")?;
     let backend = store.backend();
     let sizes = measure::sizes(url)
         .await
         .context("measuring the database")?;
     eprintln!("timing queries...");
-    let queries = time_queries(&store, &ids, end_ms, args).await?;
+    let queries = measure::time_queries(&store, &ids, end_ms, args).await?;
     store.close().await;
 
     let readings_f = readings.max(1) as f64;
@@ -305,6 +332,7 @@ async fn bench(args: &HistoryBenchArgs, url: &str) -> anyhow::Result<HistoryBenc
         message_days: fleet.message_days,
         seed: args.seed,
         block_ms: args.block,
+        compact_every_ms: args.compact_every,
         tiers_ms: args.tiers.clone(),
         readings,
         messages,
@@ -328,6 +356,7 @@ async fn bench(args: &HistoryBenchArgs, url: &str) -> anyhow::Result<HistoryBenc
         compact_secs,
         compact_max_day_secs,
         disk_write_bytes_per_day,
+        disk_write_compact_bytes_per_day,
         queries,
         year_readings_100_devices: year_readings,
         year_point_gb_100_devices: year_point_gb,
@@ -393,77 +422,6 @@ pub fn bucket_for(range_ms: Millis) -> Millis {
     } else {
         (seconds as f64 / 86_400.0).ceil() as Millis * DAY_MS
     }
-}
-
-async fn time_queries(
-    store: &Arc<dyn Store>,
-    ids: &[DeviceId],
-    end_ms: Millis,
-    args: &HistoryBenchArgs,
-) -> anyhow::Result<Vec<QueryTimes>> {
-    let mut pick = data::Noise::new(args.seed ^ 0x5EED);
-    let mut results = Vec::new();
-    // Charts: the web app reads raw points up to an hour, buckets beyond.
-    for (name, range_ms) in [
-        ("chart_hour", 3_600_000),
-        ("chart_day", DAY_MS),
-        ("chart_month", 30 * DAY_MS),
-        ("chart_year", YEAR_MS),
-    ] {
-        let bucket = (range_ms > 3_600_000).then(|| bucket_for(range_ms));
-        let range = hearth_store::TimeRange {
-            from_ms: end_ms - range_ms,
-            to_ms: end_ms,
-        };
-        let mut latency = Latency::default();
-        for _ in 0..args.samples {
-            let device = &ids[(pick.next_u64() % ids.len() as u64) as usize];
-            let metric = METRICS[(pick.next_u64() % METRICS.len() as u64) as usize];
-            let started = Instant::now();
-            let rows = match bucket {
-                Some(bucket_ms) => store
-                    .aggregates(device, metric, range, bucket_ms)
-                    .await?
-                    .len(),
-                None => {
-                    let query = hearth_store::PointQuery {
-                        device: device.clone(),
-                        metric: metric.into(),
-                        range,
-                        limit: 5_000,
-                    };
-                    store.points(&query).await?.len()
-                }
-            };
-            latency.record(started.elapsed(), rows);
-        }
-        results.push(latency.summary(name, range_ms, bucket, TARGET_CHART_MS));
-    }
-
-    let mut latency = Latency::default();
-    for _ in 0..args.samples {
-        let device = &ids[(pick.next_u64() % ids.len() as u64) as usize];
-        let started = Instant::now();
-        let rows = store.latest_points(device).await?.len();
-        latency.record(started.elapsed(), rows);
-    }
-    results.push(latency.summary("latest_points", 0, None, TARGET_LATEST_MS));
-
-    // The web app's device list: one page of up to 500 by name, and the total.
-    let filter = hearth_store::DeviceFilter {
-        sort: hearth_store::DeviceSort::Name,
-        limit: Some(500),
-        ..hearth_store::DeviceFilter::default()
-    };
-    let mut latency = Latency::default();
-    for _ in 0..args.samples {
-        let started = Instant::now();
-        let _total = store.count_devices(&filter).await?;
-        let rows = store.devices(&filter).await?.len();
-        latency.record(started.elapsed(), rows);
-    }
-    results.push(latency.summary("device_list", 0, None, TARGET_LATEST_MS));
-    Ok(results)
 }
 
 /// "1h", "1d", "5m", "30s" (or plain milliseconds) as milliseconds.
@@ -546,10 +504,14 @@ fn print_table(report: &HistoryBenchReport) {
         "| compaction, all days (slowest day) | {:.1} s ({:.1} s) | |",
         report.compact_secs, report.compact_max_day_secs
     );
-    if let Some(bytes) = report.disk_write_bytes_per_day {
+    if let (Some(bytes), Some(compacting)) = (
+        report.disk_write_bytes_per_day,
+        report.disk_write_compact_bytes_per_day,
+    ) {
         println!(
-            "| written to disk per simulated day (WAL, compaction) | {:.0} MB | |",
-            bytes / 1e6
+            "| written to disk per simulated day, of which compacting | {:.0} MB, {:.0} MB | |",
+            bytes / 1e6,
+            compacting / 1e6
         );
     }
     for query in &report.queries {

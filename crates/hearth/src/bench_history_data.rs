@@ -204,6 +204,8 @@ pub struct ChunkCounts {
     pub readings: u64,
     pub messages: u64,
     pub payload_bytes: u64,
+    /// The nominal time the chunk's last slot ends: "now" once it is written.
+    pub until_ms: Millis,
 }
 
 impl Fleet {
@@ -242,7 +244,10 @@ impl Fleet {
             messages: Vec::with_capacity(if with_messages { len } else { 0 }),
             ..IngestBatch::default()
         };
-        let mut counts = ChunkCounts::default();
+        let mut counts = ChunkCounts {
+            until_ms: self.start_ms + slots.end * INTERVAL_MS,
+            ..ChunkCounts::default()
+        };
         let mut last: Vec<Option<Reading>> = vec![None; self.devices.len()];
         for slot in slots {
             for (index, device) in self.devices.iter_mut().enumerate() {

@@ -8,12 +8,17 @@
 //! pages. PostgreSQL: `pg_total_relation_size` (table, indexes and TOAST) of each table
 //! after a `VACUUM`, and `pg_database_size` for the whole database.
 
+use super::data::{DAY_MS, METRICS};
+use super::{TARGET_CHART_MS, TARGET_LATEST_MS, YEAR_MS, bucket_for};
 use anyhow::Context;
+use hearth_model::{DeviceId, Millis};
+use hearth_store::Store;
 use serde::Serialize;
 use sqlx::{ConnectOptions, Connection};
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The tables that hold points: plain rows, blocks, aggregate tiers and their bookkeeping
 /// (`point_rollups` is the tier table before migration 0014).
@@ -144,6 +149,81 @@ async fn postgres_sizes(url: &str) -> anyhow::Result<Sizes> {
         database as u64,
         allocated as u64,
     ))
+}
+
+/// Times each kind of query `args.samples` times on random devices and metrics, with
+/// "now" at `end_ms`: charts of an hour (raw points, as the web app reads up to an hour),
+/// a day, a month and a year (aggregates with the web app's bucket), the newest points
+/// of a device and the device list as the web app asks for it.
+pub async fn time_queries(
+    store: &Arc<dyn Store>,
+    ids: &[DeviceId],
+    end_ms: Millis,
+    args: &super::HistoryBenchArgs,
+) -> anyhow::Result<Vec<super::QueryTimes>> {
+    let mut pick = super::data::Noise::new(args.seed ^ 0x5EED);
+    let mut results = Vec::new();
+    // Charts: the web app reads raw points up to an hour, buckets beyond.
+    for (name, range_ms) in [
+        ("chart_hour", 3_600_000),
+        ("chart_day", DAY_MS),
+        ("chart_month", 30 * DAY_MS),
+        ("chart_year", YEAR_MS),
+    ] {
+        let bucket = (range_ms > 3_600_000).then(|| bucket_for(range_ms));
+        let range = hearth_store::TimeRange {
+            from_ms: end_ms - range_ms,
+            to_ms: end_ms,
+        };
+        let mut latency = Latency::default();
+        for _ in 0..args.samples {
+            let device = &ids[(pick.next_u64() % ids.len() as u64) as usize];
+            let metric = METRICS[(pick.next_u64() % METRICS.len() as u64) as usize];
+            let started = Instant::now();
+            let rows = match bucket {
+                Some(bucket_ms) => store
+                    .aggregates(device, metric, range, bucket_ms)
+                    .await?
+                    .len(),
+                None => {
+                    let query = hearth_store::PointQuery {
+                        device: device.clone(),
+                        metric: metric.into(),
+                        range,
+                        limit: 5_000,
+                    };
+                    store.points(&query).await?.len()
+                }
+            };
+            latency.record(started.elapsed(), rows);
+        }
+        results.push(latency.summary(name, range_ms, bucket, TARGET_CHART_MS));
+    }
+
+    let mut latency = Latency::default();
+    for _ in 0..args.samples {
+        let device = &ids[(pick.next_u64() % ids.len() as u64) as usize];
+        let started = Instant::now();
+        let rows = store.latest_points(device).await?.len();
+        latency.record(started.elapsed(), rows);
+    }
+    results.push(latency.summary("latest_points", 0, None, TARGET_LATEST_MS));
+
+    // The web app's device list: one page of up to 500 by name, and the total.
+    let filter = hearth_store::DeviceFilter {
+        sort: hearth_store::DeviceSort::Name,
+        limit: Some(500),
+        ..hearth_store::DeviceFilter::default()
+    };
+    let mut latency = Latency::default();
+    for _ in 0..args.samples {
+        let started = Instant::now();
+        let _total = store.count_devices(&filter).await?;
+        let rows = store.devices(&filter).await?.len();
+        latency.record(started.elapsed(), rows);
+    }
+    results.push(latency.summary("device_list", 0, None, TARGET_LATEST_MS));
+    Ok(results)
 }
 
 /// A database created for one run on the server of `--postgres`, dropped afterwards, so
