@@ -14,9 +14,12 @@
 #   HEARTH=/path/to/hearth bench/memory-soak.sh --no-build   # another binary
 #
 # Environment: DURATION (s, default 600), AFTER (s, default 150), MESSAGES (default 0:
-# by time), DEVICES (1000), WINDOW (16), HUB_ENV (e.g. "MALLOC_ARENA_MAX=2", given to the
-# hub only), HUB_CONFIG (extra TOML appended to the hub's config), OUT (directory that
-# keeps the JSON report, hub log and RSS samples).
+# by time), DEVICES (1000), WINDOW (16), HUB_HEARTH (another binary for the hub only:
+# an older build against the same load generator), HUB_ENV (e.g. "MALLOC_ARENA_MAX=2", given to the
+# hub only), HUB_CONFIG (extra TOML appended to the hub's config), PREPARE_SQL (run with
+# sqlite3 on the fresh database before the hub starts, e.g. "DROP INDEX points_by_time"
+# to measure what an index costs), OUT (directory that keeps the JSON report, hub log and
+# RSS samples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-600}
@@ -45,10 +48,14 @@ trap cleanup EXIT
     echo id
     for i in $(seq 1 "$DEVICES"); do printf 'soak-%05d\n' "$i"; done
 } >"$WORK/ids.csv"
-"$HEARTH" --data-dir "$WORK/data" --log warn group add soak >/dev/null
-"$HEARTH" --data-dir "$WORK/data" --log warn app add --group soak soak >/dev/null 2>&1
-"$HEARTH" --data-dir "$WORK/data" --log warn device import "$WORK/ids.csv" --app soak \
+# The hub's own binary registers them: another build may have other migrations.
+HUB=${HUB_HEARTH:-$HEARTH}
+"$HUB" --data-dir "$WORK/data" --log warn group add soak >/dev/null
+"$HUB" --data-dir "$WORK/data" --log warn app add --group soak soak >/dev/null 2>&1
+"$HUB" --data-dir "$WORK/data" --log warn device import "$WORK/ids.csv" --app soak \
     --output "$WORK/credentials.csv" >/dev/null
+
+if [ -n "${PREPARE_SQL:-}" ]; then sqlite3 "$WORK/data/hearth.db" "$PREPARE_SQL"; fi
 
 # Load tests switch the per-device rate limits off (docs/limits.md).
 {
@@ -56,7 +63,7 @@ trap cleanup EXIT
     printf '%s\n' "${HUB_CONFIG:-}"
 } >"$WORK/hub.toml"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-env ${HUB_ENV:-} "$HEARTH" --config "$WORK/hub.toml" --log info serve --mqtt "127.0.0.1:$PORT" \
+env ${HUB_ENV:-} "$HUB" --config "$WORK/hub.toml" --log info serve --mqtt "127.0.0.1:$PORT" \
     --ws off --http off --data-dir "$WORK/data" --print-addrs >"$WORK/out.log" 2>"$WORK/hub.log" &
 HUB_PID=$!
 for _ in $(seq 300); do
