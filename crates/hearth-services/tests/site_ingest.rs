@@ -4,7 +4,9 @@
 //! (`hearth-received-at`); once its PUBACK arrives the device's history already holds
 //! the message at that time (outside the ingest window: this hub's time, flagged
 //! `ts_clamped`), and a live copy goes out on `devices/d1/...`. Another site, a device
-//! and the site for a device not its own are refused and store nothing.
+//! and the site for a device not its own are refused and store nothing. A command for
+//! the site's device goes to `sites/home-1/devices/d1/commands/{name}`, and the answer
+//! the site relays makes it `acked` before its PUBACK.
 
 mod acl_hub;
 
@@ -278,7 +280,96 @@ async fn nobody_else_files_a_sites_device_history(backend: Backend) {
     assert!(history(&hub, "d3").await.is_empty());
 }
 
+async fn commands_for_a_sites_device_go_through_the_site(backend: Backend) {
+    let hub = AclHub::start(backend).await;
+    let (secret, two) = with_sites(&hub).await;
+    let (link, mut eventloop) = client(&hub, "site:home-1", "home-1", &secret).await;
+    link.subscribe("sites/home-1/devices/+/commands/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    wait_for(&mut eventloop, |packet| matches!(packet, Packet::SubAck(_))).await;
+    // The device is online at home: the site says so.
+    let code = relay(
+        &link,
+        &mut eventloop,
+        "sites/home-1/devices/d1/status",
+        "online",
+        None,
+    )
+    .await;
+    assert_eq!(code, PubAckReason::Success);
+    let command = hub
+        .commands()
+        .send(
+            "test",
+            &ids::device("d1"),
+            "relay",
+            serde_json::json!({"on": true}),
+            None,
+        )
+        .await
+        .unwrap();
+    let delivered = wait_for(&mut eventloop, |packet| {
+        matches!(packet, Packet::Publish(_))
+    })
+    .await;
+    let Packet::Publish(publish) = delivered else {
+        unreachable!()
+    };
+    assert_eq!(
+        &publish.topic[..],
+        b"sites/home-1/devices/d1/commands/relay"
+    );
+    let params: serde_json::Value = serde_json::from_slice(&publish.payload).unwrap();
+    assert_eq!(params["on"], true);
+    assert_eq!(params["id"], command.id.as_str());
+    let response = publish
+        .properties
+        .as_ref()
+        .and_then(|p| p.response_topic.clone());
+    assert_eq!(
+        response.as_deref(),
+        Some("sites/home-1/devices/d1/commands/relay/ack")
+    );
+
+    // Another site cannot answer for it.
+    let (other, mut other_loop) = client(&hub, "site:home-2", "home-2", &two).await;
+    let answer = format!(r#"{{"id": "{}", "ok": false}}"#, command.id);
+    let code = relay(
+        &other,
+        &mut other_loop,
+        "sites/home-1/devices/d1/commands/relay/ack",
+        &answer,
+        None,
+    )
+    .await;
+    assert_eq!(code, PubAckReason::NotAuthorized);
+
+    let answer = format!(
+        r#"{{"id": "{}", "ok": true, "state": {{"on": true}}}}"#,
+        command.id
+    );
+    let code = relay(
+        &link,
+        &mut eventloop,
+        "sites/home-1/devices/d1/commands/relay/ack",
+        &answer,
+        None,
+    )
+    .await;
+    assert_eq!(code, PubAckReason::Success);
+    // Acknowledged means stored: the command is acked already.
+    let stored = hub.commands().get(&command.id).await.unwrap();
+    assert_eq!(
+        stored.status,
+        hearth_model::CommandStatus::Acked,
+        "{stored:?}"
+    );
+    assert_eq!(stored.reported_state, Some(serde_json::json!({"on": true})));
+}
+
 hearth_testkit::both_backends_hub!(
     a_sites_messages_are_stored_at_the_home_time,
     nobody_else_files_a_sites_device_history,
+    commands_for_a_sites_device_go_through_the_site,
 );

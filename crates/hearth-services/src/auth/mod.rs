@@ -216,6 +216,16 @@ impl RegistryAuthorizer {
             .is_some_and(|entry| entry.enabled && entry.devices.contains(device))
     }
 
+    /// The site a device belongs to, if any (its commands go through that site).
+    pub fn site_of(&self, device: &str) -> Option<Arc<str>> {
+        self.snapshot
+            .read()
+            .sites
+            .iter()
+            .find(|(_, entry)| entry.devices.contains(device))
+            .map(|(site, _)| site.clone())
+    }
+
     fn current(&self) -> Arc<Snapshot> {
         self.snapshot.read().clone()
     }

@@ -12,4 +12,12 @@ pub trait CommandEncoder: Send + Sync + 'static {
     /// `Some(Err(reason))`: it does not, and this command cannot be put in its form
     /// (no rule, a missing param): the command fails with the reason.
     fn encode(&self, command: &Command) -> Option<Result<RenderedCommand, String>>;
+
+    /// The site (issue 20, a home hub linked to this one) whose link carries the
+    /// device's commands, if any: the command then goes, in Hearth's form, on
+    /// `sites/{site}/devices/{id}/commands/{name}` (the home hub puts it in the device's
+    /// own form), and the device's answer comes back through the site.
+    fn site_of(&self, _device: &str) -> Option<std::sync::Arc<str>> {
+        None
+    }
 }

@@ -325,17 +325,35 @@ impl Worker {
         else {
             return;
         };
-        let mut envelope = match self
+        let site = self
             .encoder
             .as_ref()
-            .and_then(|encoder| encoder.encode(&command))
-        {
+            .and_then(|encoder| encoder.site_of(command.device.as_str()));
+        let encoded = match site {
+            // A site's device gets Hearth's form through the site; its home applies
+            // the device's own layout.
+            Some(_) => None,
+            None => self
+                .encoder
+                .as_ref()
+                .and_then(|encoder| encoder.encode(&command)),
+        };
+        let mut envelope = match encoded {
             None => {
-                let topic = topic::command(&command.device, &command.name);
+                let (topic, ack_topic) = (
+                    topic::command(&command.device, &command.name),
+                    topic::command_ack(&command.device, &command.name),
+                );
+                let (topic, ack_topic) = match &site {
+                    Some(site) => (
+                        topic::site_topic(site, &topic),
+                        topic::site_topic(site, &ack_topic),
+                    ),
+                    None => (topic, ack_topic),
+                };
                 let mut envelope = Envelope::new(topic.as_str(), command.params.to_string())
                     .with_qos(Qos::AtLeastOnce);
-                envelope.response_topic =
-                    Some(topic::command_ack(&command.device, &command.name).into());
+                envelope.response_topic = Some(ack_topic.into());
                 envelope.content_type = Some("application/json".into());
                 envelope
             }

@@ -29,4 +29,8 @@ impl CommandEncoder for LayoutEncoder {
         };
         Some(rule.render(&command.name, &command.params, &|var| mapped.var(var)))
     }
+
+    fn site_of(&self, device: &str) -> Option<Arc<str>> {
+        self.authorizer.site_of(device)
+    }
 }
