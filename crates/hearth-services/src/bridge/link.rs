@@ -190,7 +190,9 @@ impl Link {
         let window_size = usize::from(self.config.window);
         while window.more {
             let used = window.unassigned.len() + window.in_flight.len();
-            if used >= window_size {
+            // Refills once half the window is acknowledged: one queue read per half
+            // window rather than one per PUBACK.
+            if used * 2 > window_size || used >= window_size {
                 return;
             }
             let want = window_size - used;
