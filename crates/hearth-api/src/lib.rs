@@ -75,6 +75,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "groups", description = "Groups and members with roles"),
         (name = "apps", description = "Applications, MQTT secrets and grants"),
         (name = "devices", description = "Devices and their live state"),
+        (name = "sites", description = "Home hubs linked to this hub (issue 20)"),
         (name = "history", description = "Messages, points, aggregates, status history"),
         (name = "commands", description = "Remote control"),
         (name = "mqtt", description = "Browser MQTT credentials"),
@@ -98,6 +99,7 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::users::router())
         .merge(routes::groups::router())
         .merge(routes::apps::router())
+        .merge(routes::sites::router())
         .merge(routes::devices::router())
         .merge(routes::layouts::router())
         .merge(routes::discovered::router())

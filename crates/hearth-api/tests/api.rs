@@ -60,6 +60,8 @@ mod resources;
 mod security;
 #[path = "api/security_auth.rs"]
 mod security_auth;
+#[path = "api/sites.rs"]
+mod sites;
 
 use hearth_api::{ApiConfig, AppState};
 use hearth_services::Registry;

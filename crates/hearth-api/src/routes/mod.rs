@@ -21,6 +21,7 @@ pub mod ops;
 pub mod places;
 pub mod rollouts;
 pub mod scenes;
+pub mod sites;
 pub mod taken;
 pub mod tokens;
 pub mod users;
