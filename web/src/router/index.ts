@@ -21,6 +21,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'apps', name: 'apps', component: () => import('@/views/apps/index.vue') },
       { path: 'firmware', name: 'firmware', component: () => import('@/views/firmware/index.vue') },
       { path: 'discovered', name: 'discovered', component: () => import('@/views/discovered/index.vue') },
+      { path: 'sites', name: 'sites', component: () => import('@/views/sites/index.vue') },
       { path: 'audit', name: 'audit', component: () => import('@/views/audit/index.vue'), meta: { admin: true } },
       { path: 'profile', name: 'profile', component: () => import('@/views/profile/index.vue') },
     ],
