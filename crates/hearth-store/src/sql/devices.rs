@@ -9,8 +9,7 @@ use crate::sql::{backend, json_text, json_value, like_pattern, map_err};
 use crate::{DeviceFilter, DeviceSort, DeviceStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use hearth_model::{
-    AppId, Device, DeviceId, DeviceLive, DevicePatch, NewAuditEntry, NewDevice, SiteId,
-    now_millis,
+    AppId, Device, DeviceId, DeviceLive, DevicePatch, NewAuditEntry, NewDevice, SiteId, now_millis,
 };
 use sqlx::QueryBuilder;
 use std::collections::HashSet;
