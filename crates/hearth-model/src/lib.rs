@@ -66,8 +66,7 @@ pub use notification_prefs::{
 };
 pub use presence::{DevicePresence, PRESENCE_WORDS};
 pub use registry::{
-    Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, Site,
-    User,
+    Application, Device, DeviceLive, DevicePatch, Grant, Group, Membership, NewDevice, Site, User,
 };
 
 /// Milliseconds since the Unix epoch. Stored as a plain integer so that SQLite and

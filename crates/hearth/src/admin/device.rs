@@ -271,8 +271,10 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
         }
         DeviceCommand::Update { id, site, .. } => {
             let id: DeviceId = parse_id("id", &id)?;
-            let site: Option<hearth_model::SiteId> =
-                site.as_deref().map(|site| parse_id("site", site)).transpose()?;
+            let site: Option<hearth_model::SiteId> = site
+                .as_deref()
+                .map(|site| parse_id("site", site))
+                .transpose()?;
             registry.set_device_site(actor, &id, site.as_ref()).await?;
             let sentence = match &site {
                 Some(site) => format!("device {id} now belongs to site {site}"),
@@ -410,7 +412,10 @@ async fn show(ctx: &Ctx, id: &str) -> Result<(), Failure> {
         ("kind", device.kind.clone()),
         ("room", output::or_dash(device.room.as_deref())),
         ("firmware", output::or_dash(device.firmware.as_deref())),
-        ("site", output::or_dash(device.site.as_ref().map(|site| site.as_str()))),
+        (
+            "site",
+            output::or_dash(device.site.as_ref().map(|site| site.as_str())),
+        ),
         (
             "enabled",
             if device.enabled { "yes" } else { "no" }.to_owned(),
