@@ -181,6 +181,11 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Where write transactions run: the pool (the server has no single-writer lock).
+    pub(crate) fn write_pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
     /// Connects to `url` and applies every pending migration. The URL may pick a schema
     /// with `?options=-c%20search_path%3DNAME` (the tests use one schema per test).
     pub async fn connect(url: &str) -> StoreResult<PostgresStore> {

@@ -27,7 +27,11 @@ pub(super) type DbTx = sqlx::Transaction<'static, Db>;
 /// reads before it writes waits for the write lock up front instead of failing with
 /// `SQLITE_BUSY` when it upgrades).
 pub(super) async fn begin_write(store: &ThisStore) -> StoreResult<DbTx> {
-    store.pool.begin_with(BEGIN_WRITE).await.map_err(backend)
+    store
+        .write_pool()
+        .begin_with(BEGIN_WRITE)
+        .await
+        .map_err(backend)
 }
 
 /// Commits `tx` if `result` is a success, rolls it back otherwise. Always end a
@@ -516,6 +520,7 @@ impl Store for ThisStore {
     }
 
     async fn close(&self) {
+        self.write_pool().close().await;
         self.pool.close().await;
     }
 }

@@ -103,6 +103,13 @@ const POOL_SIZE: u32 = 4;
 /// multi-row INSERTs off the disk.
 const CACHE_SIZE: &str = "-65536";
 
+/// WAL pages after which a commit copies the WAL back into the database file (SQLite's
+/// default is 1,000). An ingest batch writes ~4,000 pages, so with the default every
+/// commit was followed by a checkpoint that wrote the same hot index leaves again; at
+/// 16,384 (a 64 MiB WAL) a leaf rewritten by several batches is copied back once. Hub
+/// CPU per message 5 % lower over 10 million messages (docs/history-performance.md).
+const WAL_AUTOCHECKPOINT_PAGES: &str = "16384";
+
 /// How long a statement waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -193,6 +200,8 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
 /// The embedded backend (a pool over one database file).
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    /// The one connection every write transaction runs on (see [`SqliteStore::write_pool`]).
+    writer: sqlx::SqlitePool,
     series: SeriesCache,
     /// The task that releases SQLite's cache once ingest stops.
     idle_release: tokio::task::AbortHandle,
@@ -211,6 +220,17 @@ impl SqliteStore {
 
     /// Connections in the pool.
     pub const POOL_SIZE: u32 = POOL_SIZE;
+
+    /// Where write transactions run: always the same connection. SQLite writes one at a
+    /// time anyway, and a connection that starts a transaction after another connection
+    /// wrote discards its whole page cache (the WAL changed under it). With the pool
+    /// handing ingest batches to each of its connections in turn, every batch began
+    /// with a cold cache and read its ~4,000 pages back from the file, which grew with
+    /// the indexes: 22 -> 29 µs of hub CPU per message from 1 to 10 million stored
+    /// (docs/history-performance.md, "Memory").
+    pub(crate) fn write_pool(&self) -> &sqlx::SqlitePool {
+        &self.writer
+    }
 
     /// Opens (creating if missing) the database file at `path` and applies every
     /// pending migration.
@@ -232,19 +252,26 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", CACHE_SIZE)
             .pragma("soft_heap_limit", memory::HEAP_LIMIT_BYTES.to_string())
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES);
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|error| backend(format!("cannot open {}: {error}", path.display())))?;
         migrator(migrations)
             .run(&pool)
             .await
             .map_err(|error| backend(format!("cannot migrate {}: {error}", path.display())))?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|error| backend(format!("cannot open {}: {error}", path.display())))?;
         let idle_release = memory::spawn_idle_release(pool.clone());
         Ok(SqliteStore {
             pool,
+            writer,
             series: SeriesCache::default(),
             idle_release,
         })
