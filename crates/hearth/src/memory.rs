@@ -96,7 +96,8 @@ impl std::fmt::Display for MemoryBound {
             self.baseline_mib,
             self.sqlite_mib,
             hearth_store::SqliteStore::HEAP_LIMIT_BYTES >> 20,
-            hearth_store::SqliteStore::POOL_SIZE,
+            // The readers' pool and the one writer.
+            hearth_store::SqliteStore::POOL_SIZE + 1,
             self.ingest_mib,
             self.reports_mib,
             self.slack_mib
@@ -174,7 +175,7 @@ mod tests {
         let line = sqlite.to_string();
         assert!(line.starts_with("memory bound ~220 MB: "), "{line}");
         assert!(
-            line.contains("page cache limit 64 over 4 connections"),
+            line.contains("page cache limit 64 over 5 connections"),
             "{line}"
         );
     }
