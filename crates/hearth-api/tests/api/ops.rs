@@ -110,6 +110,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/push/subscriptions"),
     ("get", "/api/v1/admin/log-level"),
     ("put", "/api/v1/admin/log-level"),
+    ("get", "/api/v1/bridge"),
     ("get", "/api/v1/firmware"),
     ("post", "/api/v1/firmware"),
     ("get", "/api/v1/firmware/{id}"),
