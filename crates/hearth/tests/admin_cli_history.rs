@@ -96,7 +96,11 @@ fn stats_and_compaction_from_the_command_line(hub: Hub) {
     assert_eq!(stats["size"]["plain_points"], 121 - moved as u64, "{stats}");
     let per_point = stats["ratios"]["block_bytes_per_point"].as_f64().unwrap();
     assert!(per_point < 8.0, "a minute apart, 0.01 steps: {per_point} B");
-    assert_eq!(hourly_counts(&hub), before, "the same answers after compaction");
+    assert_eq!(
+        hourly_counts(&hub),
+        before,
+        "the same answers after compaction"
+    );
     let text = hub.ok(&["history", "stats"]);
     assert!(text.contains("compacted points"), "{text}");
 

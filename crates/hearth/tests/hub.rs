@@ -155,9 +155,15 @@ async fn the_history_upkeep_shows_in_metrics(backend: Backend) {
     })
     .await
     .expect("the first round at start");
-    assert!(text.contains("hearth_history_failed_rounds_total 0"), "{text}");
+    assert!(
+        text.contains("hearth_history_failed_rounds_total 0"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE hearth_history_last_round_seconds gauge"));
-    assert!(text.contains("hearth_history_compacted_points_total 0"), "{text}");
+    assert!(
+        text.contains("hearth_history_compacted_points_total 0"),
+        "{text}"
+    );
     hub.shutdown().await;
 }
 

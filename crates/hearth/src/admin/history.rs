@@ -38,7 +38,8 @@ pub async fn run(ctx: &Ctx, command: HistoryCommand) -> Result<(), Failure> {
         HistoryCommand::Stats => {
             let size = ctx.store.history_size().await?;
             if ctx.out.json {
-                ctx.out.json(&json!({ "size": size, "ratios": ratios(&size) }));
+                ctx.out
+                    .json(&json!({ "size": size, "ratios": ratios(&size) }));
                 return Ok(());
             }
             print_size(&size);

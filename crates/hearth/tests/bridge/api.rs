@@ -21,7 +21,10 @@ async fn the_bridge_status_is_for_hub_administrators_and_in_metrics() {
     assert_eq!(body["queued_messages"], 0);
     assert_eq!(body["overflow"], "drop-oldest");
     assert_eq!(body["url"], format!("mqtt://{}", proxy.addr));
-    assert!(!body.to_string().contains(SITE_SECRET), "the secret is never shown");
+    assert!(
+        !body.to_string().contains(SITE_SECRET),
+        "the secret is never shown"
+    );
 
     // The household's own administrator is not the hub's: 403, and nothing of it.
     let eve = UserName::new("eve").unwrap();
