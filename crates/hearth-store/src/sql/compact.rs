@@ -103,18 +103,19 @@ fn check(request: &CompactRequest) -> StoreResult<()> {
     Ok(())
 }
 
-/// Min, max, sum and count of the points moved into one tier bucket.
+/// Min, max, sum and count of a bucket: what compaction adds to a tier, and what
+/// charts merge from tiers, blocks and plain rows (`history_read.rs`).
 #[derive(Clone, Copy)]
-struct Fold {
-    min: f64,
-    max: f64,
-    sum: f64,
-    count: i64,
+pub(super) struct Partial {
+    pub(super) min: f64,
+    pub(super) max: f64,
+    pub(super) sum: f64,
+    pub(super) count: i64,
 }
 
-impl Fold {
-    fn of(value: f64) -> Fold {
-        Fold {
+impl Partial {
+    pub(super) fn of(value: f64) -> Partial {
+        Partial {
             min: value,
             max: value,
             sum: value,
@@ -122,11 +123,11 @@ impl Fold {
         }
     }
 
-    fn add(&mut self, value: f64) {
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-        self.sum += value;
-        self.count += 1;
+    pub(super) fn merge(&mut self, other: Partial) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        self.count += other.count;
     }
 }
 
@@ -281,7 +282,7 @@ async fn compact_points(
         .map_err(backend)?;
     let moved = rows.len() as u64;
     let mut ranges: BTreeMap<(i64, Millis), Vec<(Millis, f64)>> = BTreeMap::new();
-    let mut folds: BTreeMap<(i64, Millis, Millis), Fold> = BTreeMap::new();
+    let mut folds: BTreeMap<(i64, Millis, Millis), Partial> = BTreeMap::new();
     for row in &rows {
         let series_id: i64 = get(row, "series_id")?;
         let at_ms: Millis = get(row, "at_ms")?;
@@ -293,8 +294,8 @@ async fn compact_points(
         for tier in tiers {
             folds
                 .entry((series_id, *tier, floor_to(at_ms, *tier)))
-                .and_modify(|fold| fold.add(value))
-                .or_insert_with(|| Fold::of(value));
+                .and_modify(|fold| fold.merge(Partial::of(value)))
+                .or_insert_with(|| Partial::of(value));
         }
     }
     drop(rows);

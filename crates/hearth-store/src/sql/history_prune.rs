@@ -45,13 +45,28 @@ pub(super) async fn prune_points(
     before: Millis,
     series: Option<&[SeriesKey]>,
 ) -> StoreResult<u64> {
-    let all = series_ids(store).await?;
     let mut ids: Vec<i64> = match series {
-        None => all.into_values().collect(),
-        Some(keys) => keys
-            .iter()
-            .filter_map(|key| all.get(key).copied())
-            .collect(),
+        None => series_ids(store).await?.into_values().collect(),
+        Some(keys) => {
+            // The ids ingest already cached (the retention task calls this once per
+            // policy and level each round); the table is read only for a key it lacks.
+            let pairs = || {
+                keys.iter()
+                    .map(|key| (key.device.as_str(), key.metric.as_str()))
+            };
+            let mut found = store.series.lookup(pairs());
+            if found.contains(&None) {
+                let all = series_ids(store).await?;
+                store.series.remember(
+                    all.iter()
+                        .map(|(key, id)| (key.device.to_string(), key.metric.clone(), *id))
+                        .collect(),
+                    true,
+                );
+                found = store.series.lookup(pairs());
+            }
+            found.into_iter().flatten().collect()
+        }
     };
     ids.sort_unstable();
     let mut deleted = 0;

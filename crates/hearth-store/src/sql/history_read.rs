@@ -9,7 +9,7 @@
 //! in no tier, so they are always added from the plain table.
 
 use super::Db;
-use super::compact::{ceil_to, decode_messages, decode_points, floor_to};
+use super::compact::{Partial, ceil_to, decode_messages, decode_points, floor_to};
 use super::registry::{DbConn, DbRow, get};
 use crate::sql::backend;
 use crate::{CompactRequest, MessageQuery, PointQuery, StoreResult, TimeRange};
@@ -19,33 +19,6 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Blocks per query while paging through a range.
 const PAGE: i64 = 32;
-
-/// Min, max, sum and count of one bucket while levels are merged.
-#[derive(Clone, Copy)]
-struct Partial {
-    min: f64,
-    max: f64,
-    sum: f64,
-    count: i64,
-}
-
-impl Partial {
-    fn of(value: f64) -> Partial {
-        Partial {
-            min: value,
-            max: value,
-            sum: value,
-            count: 1,
-        }
-    }
-
-    fn merge(&mut self, other: Partial) {
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        self.sum += other.sum;
-        self.count += other.count;
-    }
-}
 
 fn partial_from_row(row: &DbRow) -> StoreResult<(Millis, Partial)> {
     Ok((
