@@ -53,6 +53,7 @@ mod error;
 mod firmware;
 mod history;
 mod layouts;
+mod mirror;
 mod notification_prefs;
 mod open;
 mod postgres;
@@ -79,6 +80,10 @@ pub use history::{
     NewMessage, PointQuery, SeriesKey, TimeRange,
 };
 pub use layouts::{AllLayouts, LayoutStore};
+pub use mirror::{
+    MirrorApp, MirrorApplied, MirrorConflict, MirrorDevice, MirrorGrant, MirrorGroup,
+    MirrorSnapshot, MirrorState, MirrorStore, MirrorUser, PushedDevice,
+};
 pub use notification_prefs::PreferenceStore;
 pub use open::{open, sqlite_url};
 pub use postgres::PostgresStore;

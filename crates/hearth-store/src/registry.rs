@@ -299,6 +299,7 @@ pub trait Store:
     + crate::LayoutStore
     + crate::DiscoveryStore
     + crate::SiteStore
+    + crate::MirrorStore
     + Send
     + Sync
 {

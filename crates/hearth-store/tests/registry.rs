@@ -18,6 +18,7 @@
 //! - `registry/layouts.rs`: topic layouts of applications and devices.
 //! - `registry/discovery.rs`: discovered devices and discovery applications.
 //! - `registry/sites.rs`: sites (home hubs linked to this one) and devices' sites.
+//! - `registry/mirror.rs`: the registry mirror (cloud snapshot, home apply, pushes).
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/apps.rs"]
@@ -46,6 +47,8 @@ mod history_upgrade;
 mod layouts;
 #[path = "registry/migrations.rs"]
 mod migrations;
+#[path = "registry/mirror.rs"]
+mod mirror;
 #[path = "registry/notification_prefs.rs"]
 mod notification_prefs;
 #[path = "registry/sites.rs"]

@@ -82,6 +82,9 @@ mod registry;
 
 #[path = "../sql/sites.rs"]
 mod sites;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/mirror.rs"]
+mod mirror;
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;
@@ -194,6 +197,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         16,
         "sites",
         include_str!("../../migrations/sqlite/0016_sites.sql"),
+    ),
+    (
+        17,
+        "registry mirror",
+        include_str!("../../migrations/sqlite/0017_registry_mirror.sql"),
     ),
 ];
 
