@@ -90,21 +90,45 @@ pub trait Interceptor: Send + Sync + 'static {
     /// Called on the broker's routing path: must not block. Hand the message and token to
     /// a queue and return.
     fn intercept(&self, message: &Envelope, ack: Option<AckToken>);
+
+    /// Asked for a QoS 1/2 client publish before the broker routes it or shows it to
+    /// any interceptor: `Err(reason)` (an MQTT 5 reason code of 0x80 or above, e.g.
+    /// 0x97 quota exceeded) refuses it outright, so that no subscriber and no other
+    /// interceptor (e.g. ingest) takes a message the publisher is told to send again.
+    /// Must not block; the default admits everything.
+    fn admit(&self, _message: &Envelope) -> Result<(), u8> {
+        Ok(())
+    }
 }
 
 /// The right to let the broker acknowledge one message. Complete it with
 /// [`AckToken::accept`] once the message is safe; dropping it unaccepted (say, the store
-/// failed) makes the broker answer with a failure code (v5) or close the connection
-/// (3.x) so that the client sends the message again.
+/// failed) makes the broker answer with a failure code (v5: 0x80 unspecified error, or
+/// the reason given to [`AckToken::refuse`]) or close the connection (3.x) so that the
+/// client sends the message again.
 pub struct AckToken {
-    on_complete: Option<Box<dyn FnOnce(bool) + Send>>,
+    on_complete: Option<Completion>,
 }
+
+/// What a token calls once: `Ok` accepted, `Err(reason)` refused.
+type Completion = Box<dyn FnOnce(Result<(), u8>) + Send>;
+
+/// MQTT 5 "unspecified error": what a token dropped unaccepted reports.
+const UNSPECIFIED_ERROR: u8 = 0x80;
 
 impl AckToken {
     /// A token that calls `on_complete(true)` when accepted and `on_complete(false)` when
-    /// dropped unaccepted. A callback rather than a channel so that the broker does not
+    /// dropped or refused. A callback rather than a channel so that the broker does not
     /// need a task per pending acknowledgement.
     pub fn new(on_complete: impl FnOnce(bool) + Send + 'static) -> AckToken {
+        AckToken::with_reason(move |result| on_complete(result.is_ok()))
+    }
+
+    /// A token whose callback also learns why it was refused: `Err(reason)`, the MQTT 5
+    /// reason code for the publisher (0x80 unspecified error when dropped), so that a
+    /// holder can say "quota exceeded" rather than "failed" without the broker knowing
+    /// the holder.
+    pub fn with_reason(on_complete: impl FnOnce(Result<(), u8>) + Send + 'static) -> AckToken {
         AckToken {
             on_complete: Some(Box::new(on_complete)),
         }
@@ -113,7 +137,15 @@ impl AckToken {
     /// The message is durable: the broker may acknowledge it.
     pub fn accept(mut self) {
         if let Some(on_complete) = self.on_complete.take() {
-            on_complete(true);
+            on_complete(Ok(()));
+        }
+    }
+
+    /// The holder will not take the message: the publisher gets `reason` (an MQTT 5
+    /// reason code of 0x80 or above; lower values count as 0x80) and sends it again.
+    pub fn refuse(mut self, reason: u8) {
+        if let Some(on_complete) = self.on_complete.take() {
+            on_complete(Err(reason.max(UNSPECIFIED_ERROR)));
         }
     }
 }
@@ -129,7 +161,7 @@ impl std::fmt::Debug for AckToken {
 impl Drop for AckToken {
     fn drop(&mut self) {
         if let Some(on_complete) = self.on_complete.take() {
-            on_complete(false);
+            on_complete(Err(UNSPECIFIED_ERROR));
         }
     }
 }
@@ -149,5 +181,25 @@ mod tests {
             seen_by_token.lock().unwrap().push(ok)
         }));
         assert_eq!(*seen.lock().unwrap(), vec![true, false]);
+    }
+
+    #[test]
+    fn a_refusal_carries_its_reason_and_a_drop_is_unspecified() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for action in 0..4 {
+            let seen_by_token = seen.clone();
+            let token =
+                AckToken::with_reason(move |result| seen_by_token.lock().unwrap().push(result));
+            match action {
+                0 => token.accept(),
+                1 => token.refuse(0x97),
+                2 => token.refuse(0x10),
+                _ => drop(token),
+            }
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![Ok(()), Err(0x97), Err(0x80), Err(0x80)]
+        );
     }
 }

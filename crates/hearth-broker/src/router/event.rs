@@ -75,7 +75,8 @@ pub(crate) enum Control {
         conn: ConnId,
         packet_id: u16,
         qos2: bool,
-        ok: bool,
+        /// Success, or the first specific refusal reason among the holders.
+        reason: hearth_mqtt::ReasonCode,
     },
     LocalPublish {
         envelope: Envelope,

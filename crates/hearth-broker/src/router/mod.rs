@@ -239,8 +239,8 @@ impl Router {
                 conn,
                 packet_id,
                 qos2,
-                ok,
-            } => self.on_ack_ready(session, conn, packet_id, qos2, ok),
+                reason,
+            } => self.on_ack_ready(session, conn, packet_id, qos2, reason),
             Control::Drained { conn } => self.on_drained(conn),
             Control::LocalPublish { envelope } => {
                 let message = Arc::new(Message::from_envelope(envelope, Instant::now()));

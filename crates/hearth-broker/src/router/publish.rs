@@ -4,7 +4,7 @@
 use hearth_bus::AckToken;
 use hearth_mqtt::{Publish, QoS, ReasonCode};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use tokio::time::Instant;
 
 use super::Router;
@@ -66,6 +66,12 @@ impl Router {
             principal,
             Instant::now(),
         ));
+        if qos != QoS::AtMostOnce
+            && let Some(reason) = self.refused_on_admission(&message)
+        {
+            self.refuse_publish(session_id, qos, packet_id, reason);
+            return;
+        }
         // Route (and persist) first: the acknowledgement may have to wait for both the
         // store and the interceptors.
         self.routing_client_publish = qos != QoS::AtMostOnce;
@@ -92,6 +98,49 @@ impl Router {
         }
     }
 
+    /// The first refusal of a matching interceptor's [`hearth_bus::Interceptor::admit`]:
+    /// asked before routing, so that a refused message reaches nobody (no subscriber, no
+    /// store, no other interceptor) and the publisher's resend is its only copy.
+    fn refused_on_admission(&self, message: &Arc<Message>) -> Option<ReasonCode> {
+        let mut matching = self
+            .interceptors
+            .iter()
+            .filter(|(filter, _)| crate::topic::matches(filter, &message.topic))
+            .peekable();
+        matching.peek()?;
+        let envelope = message.to_received_envelope();
+        matching
+            .find_map(|(_, interceptor)| interceptor.admit(&envelope).err())
+            .map(|reason| ReasonCode(reason.max(ReasonCode::UNSPECIFIED_ERROR.0)))
+    }
+
+    /// Answers a QoS 1/2 publish refused before routing: PUBACK / PUBREC with `reason`
+    /// (v5), or closing the connection (3.x cannot report a failure), so that the client
+    /// sends it again.
+    fn refuse_publish(
+        &mut self,
+        session_id: SessionId,
+        qos: QoS,
+        packet_id: u16,
+        reason: ReasonCode,
+    ) {
+        let Some(session) = self.sessions.get(&session_id) else {
+            return;
+        };
+        if !session.protocol.is_v5() {
+            if let Some(outbound) = session.outbound().cloned() {
+                self.push(&outbound, OutItem::Close(ReasonCode::UNSPECIFIED_ERROR));
+            }
+            return;
+        }
+        let kind = if qos == QoS::ExactlyOnce {
+            AckKind::PubRec
+        } else {
+            AckKind::PubAck
+        };
+        self.push_ack(session_id, kind, packet_id, reason);
+    }
+
     /// Hands a message nobody waits to have acknowledged (a will) to every matching
     /// interceptor.
     pub(super) fn offer_unacknowledged(&self, message: &Arc<Message>) {
@@ -101,7 +150,7 @@ impl Router {
             .filter(|(filter, _)| crate::topic::matches(filter, &message.topic))
             .peekable();
         if matching.peek().is_some() {
-            let envelope = message.to_envelope();
+            let envelope = message.to_received_envelope();
             for (_, interceptor) in matching {
                 interceptor.intercept(&envelope, None);
             }
@@ -130,7 +179,7 @@ impl Router {
         };
         if message.qos == QoS::AtMostOnce {
             if !matching.is_empty() {
-                let envelope = message.to_envelope();
+                let envelope = message.to_received_envelope();
                 for interceptor in matching {
                     interceptor.intercept(&envelope, None);
                 }
@@ -143,31 +192,35 @@ impl Router {
             return false;
         }
         let remaining = Arc::new(AtomicUsize::new(holders));
-        let failed = Arc::new(AtomicBool::new(false));
+        // The publisher's reason code: 0 while nobody refused; a specific refusal (say,
+        // 0x97 quota exceeded) wins over an unspecified one.
+        let refusal = Arc::new(AtomicU8::new(0));
         let qos2 = message.qos == QoS::ExactlyOnce;
         let control = self.control_sender.clone();
         let token = move || {
             let remaining = remaining.clone();
-            let failed = failed.clone();
+            let refusal = refusal.clone();
             let control = control.clone();
-            AckToken::new(move |ok| {
-                if !ok {
-                    failed.store(true, Ordering::Release);
+            AckToken::with_reason(move |result| {
+                if let Err(reason) = result {
+                    let _ = refusal.fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                        (now == 0 || now == ReasonCode::UNSPECIFIED_ERROR.0).then_some(reason)
+                    });
                 }
                 if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    let ok = !failed.load(Ordering::Acquire);
+                    let reason = ReasonCode(refusal.load(Ordering::Acquire));
                     let _ = control.send(Control::AckReady {
                         session,
                         conn,
                         packet_id,
                         qos2,
-                        ok,
+                        reason,
                     });
                 }
             })
         };
         if !matching.is_empty() {
-            let envelope = message.to_envelope();
+            let envelope = message.to_received_envelope();
             for interceptor in matching {
                 interceptor.intercept(&envelope, Some(token()));
             }
@@ -200,8 +253,9 @@ impl Router {
         conn: ConnId,
         packet_id: u16,
         qos2: bool,
-        ok: bool,
+        reason: ReasonCode,
     ) {
+        let ok = reason == ReasonCode::SUCCESS;
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return;
         };
@@ -228,11 +282,6 @@ impl Router {
         if session.conn() != Some(conn) && !qos2 {
             return;
         }
-        let reason = if ok {
-            ReasonCode::SUCCESS
-        } else {
-            ReasonCode::UNSPECIFIED_ERROR
-        };
         let kind = if qos2 {
             AckKind::PubRec
         } else {
