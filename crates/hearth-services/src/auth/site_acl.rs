@@ -3,6 +3,12 @@
 //! to it (`devices.site_id`), and subscribe to its own devices' commands
 //! (`sites/{site}/devices/+/commands/#` or narrower). Nothing else: not another site's
 //! namespace, not `devices/`, not a device that is not its own.
+//!
+//! The registry mirror (docs/bridge.md "Registry mirror") adds, for its own site only:
+//! publishing `sites/{site}/registry/request` and `sites/{site}/registry/devices/{id}`
+//! (devices created at home, going up), and subscribing to exactly
+//! `sites/{site}/registry/snapshot`, which carries secret and password hashes: no
+//! wildcard may reach it from another principal, and no other site may name it.
 
 use super::acl::filter_within;
 use super::snapshot::SiteEntry;
@@ -11,6 +17,12 @@ use hearth_model::topic::{self, TopicKind};
 /// A site publishes `sites/{site}/devices/{id}/{data|status|heartbeat|events}` and
 /// `.../commands/{name}/ack` for a device `id` of its own, and nothing else.
 pub fn site_may_publish(site: &str, entry: &SiteEntry, topic_name: &str) -> bool {
+    if let Some(rest) = own_registry(site, topic_name) {
+        return rest == "request"
+            || rest
+                .strip_prefix("devices/")
+                .is_some_and(|id| hearth_model::DeviceId::new(id).is_ok());
+    }
     let Some((named, inner)) = topic::split_site(topic_name) else {
         return false;
     };
@@ -27,7 +39,16 @@ pub fn site_may_publish(site: &str, entry: &SiteEntry, topic_name: &str) -> bool
 /// or narrower (a wildcard in place of the device id stays within its own namespace,
 /// where the hub publishes only its own devices' commands).
 pub fn site_may_subscribe(site: &str, filter: &str) -> bool {
-    filter_within(filter, &format!("sites/{site}/devices/+/commands/#"))
+    own_registry(site, filter) == Some("snapshot")
+        || filter_within(filter, &format!("sites/{site}/devices/+/commands/#"))
+}
+
+/// The rest of `topic` after `sites/{site}/registry/`, for the site's own name only.
+fn own_registry<'t>(site: &str, topic: &'t str) -> Option<&'t str> {
+    topic
+        .strip_prefix("sites/")?
+        .strip_prefix(site)?
+        .strip_prefix("/registry/")
 }
 
 #[cfg(test)]
@@ -66,6 +87,43 @@ mod tests {
             "sites/home-1/other",
         ] {
             assert!(!site_may_publish("home-1", &home, refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_site_speaks_and_listens_only_in_its_own_registry_mirror() {
+        let home = entry(&[]);
+        for allowed in [
+            "sites/home-1/registry/request",
+            "sites/home-1/registry/devices/fan",
+        ] {
+            assert!(site_may_publish("home-1", &home, allowed), "{allowed}");
+        }
+        for refused in [
+            "sites/home-1/registry/snapshot",
+            "sites/home-1/registry/devices/+",
+            "sites/home-1/registry/devices/a/b",
+            "sites/home-1/registry/devices/",
+            "sites/home-2/registry/request",
+            "sites/home-2/registry/devices/fan",
+            "sites/home-10/registry/request",
+            "sites/home-1/registry",
+        ] {
+            assert!(!site_may_publish("home-1", &home, refused), "{refused}");
+        }
+        assert!(site_may_subscribe(
+            "home-1",
+            "sites/home-1/registry/snapshot"
+        ));
+        for refused in [
+            "sites/home-1/registry/#",
+            "sites/home-1/registry/+",
+            "sites/+/registry/snapshot",
+            "sites/home-2/registry/snapshot",
+            "sites/home-1/registry/devices/+",
+            "sites/home-1/registry/request",
+        ] {
+            assert!(!site_may_subscribe("home-1", refused), "{refused}");
         }
     }
 

@@ -138,7 +138,7 @@ impl Registry {
         }
     }
 
-    fn check_spec(spec: DeviceSpec, app: AppId) -> Result<NewDevice, RegistryError> {
+    pub(super) fn check_spec(spec: DeviceSpec, app: AppId) -> Result<NewDevice, RegistryError> {
         let id = spec.id;
         Ok(NewDevice {
             name: text("name", spec.name.as_deref().unwrap_or(id.as_str()), 100)?,

@@ -24,12 +24,14 @@ mod devices;
 mod error;
 mod layouts;
 mod people;
+mod site_mirror;
 mod sites;
 
 pub use app_retention::{MESSAGE_RETENTION_DAYS, check_message_retention};
 pub use devices::DeviceSpec;
 pub use error::{RegistryError, parse_id};
 pub use people::{FirstStart, NewUser};
+pub use site_mirror::{MIRROR_FILTERS, SiteMirror, SiteMirrorCounters, snapshot_topic};
 
 use hearth_store::Store;
 use std::sync::Arc;
