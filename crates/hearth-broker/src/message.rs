@@ -120,7 +120,19 @@ impl Message {
                 .map(|(key, value)| (Arc::from(key.as_str()), Arc::from(value.as_str())))
                 .collect(),
             message_expiry: self.remaining_expiry(Instant::now()),
+            received_at_ms: None,
         }
+    }
+
+    /// [`Message::to_envelope`] stamped with the wall clock now: what interceptors get,
+    /// all of them the same stamp.
+    pub fn to_received_envelope(&self) -> Envelope {
+        let mut envelope = self.to_envelope();
+        envelope.received_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|since| i64::try_from(since.as_millis()).ok());
+        envelope
     }
 
     /// Whether the message may still be delivered at `now`.

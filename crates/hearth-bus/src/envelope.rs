@@ -38,6 +38,10 @@ pub struct Envelope {
     pub user_properties: Vec<(Arc<str>, Arc<str>)>,
     /// Seconds the message stays deliverable (MQTT 5 message expiry).
     pub message_expiry: Option<u32>,
+    /// When the broker received it (epoch milliseconds), set on what interceptors see:
+    /// one reading of the clock for all of them, so that the history and the cloud link
+    /// file a message at the same time. `None` elsewhere.
+    pub received_at_ms: Option<i64>,
 }
 
 impl Envelope {
@@ -55,6 +59,7 @@ impl Envelope {
             content_type: None,
             user_properties: Vec::new(),
             message_expiry: None,
+            received_at_ms: None,
         }
     }
 

@@ -18,7 +18,7 @@ mod harness;
 
 use harness::*;
 use hearth_services::bridge::{BridgeQueue, NewMessage};
-use hearth_testkit::devices::{TestDevice, add_devices};
+use hearth_testkit::devices::TestDevice;
 use hearth_testkit::{Backend, start_hub_with};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,9 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let cloud_addr = free_port();
     let cloud = start_cloud(cloud_addr, dir.path()).await;
+    let queued_ids: Vec<String> = (0..100).map(|i| format!("d{i:03}")).collect();
+    let queued_refs: Vec<&str> = queued_ids.iter().map(String::as_str).collect();
+    add_cloud_devices(&cloud, &queued_refs, None).await;
     let mut watcher = Watcher::start(cloud_addr).await;
 
     // 1. Catch-up after an outage.
@@ -97,7 +100,7 @@ async fn main() {
     watcher.seen.clear();
     let ids: Vec<String> = (0..devices).map(|i| format!("live{i:03}")).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let secrets = add_devices(&home, &id_refs).await;
+    let secrets = add_site_devices(&cloud, &home, &id_refs).await;
     let mut connected = Vec::new();
     for id in &ids {
         connected.push(TestDevice::connect(&home, id, &secrets[id]).await);

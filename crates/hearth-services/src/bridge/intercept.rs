@@ -60,7 +60,7 @@ impl Inbox {
         let item = NewMessage {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
-            received_at_ms: hearth_model::now_millis(),
+            received_at_ms: message.received_at_ms.unwrap_or_else(hearth_model::now_millis),
             qos: match message.qos {
                 Qos::AtMostOnce => 0,
                 Qos::AtLeastOnce => 1,

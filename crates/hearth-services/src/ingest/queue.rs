@@ -29,6 +29,9 @@ pub struct Item {
     /// Published by a device logged in with registry credentials (so its id is
     /// registered, even if the writer has not reloaded the registry since).
     pub from_device: bool,
+    /// The site whose link relayed it (issue 20), `None` for the device's own: presence
+    /// tells the two apart (a device may move between its home and this hub).
+    pub site: Option<Arc<str>>,
     /// `None` for QoS 0.
     pub ack: Option<AckToken>,
 }
@@ -107,13 +110,14 @@ impl Interceptor for IngestQueue {
         let item = Item {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
-            received_at_ms: hearth_model::now_millis(),
+            received_at_ms: message.received_at_ms.unwrap_or_else(hearth_model::now_millis),
             origin_ms: None,
             origin_clamped: false,
             from_device: message
                 .principal
                 .as_ref()
                 .is_some_and(|principal| principal.kind == hearth_bus::PrincipalKind::Device),
+            site: None,
             ack,
         };
         self.push(item);

@@ -5,7 +5,7 @@
 use crate::harness::*;
 use crate::proxy::Proxy;
 use hearth_bus::{Envelope, Qos};
-use hearth_testkit::devices::{TestDevice, add_devices};
+use hearth_testkit::devices::TestDevice;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 
@@ -17,7 +17,7 @@ async fn a_command_sent_while_the_link_is_down_reaches_the_device_and_its_ack_th
     let proxy = Proxy::start(Some(cloud_addr)).await;
     let mut watcher = Watcher::start(cloud_addr).await;
     let home = start_home(bridge_config(proxy.addr)).await;
-    let secrets = add_devices(&home, &["d1"]).await;
+    let secrets = add_site_devices(&cloud, &home, &["d1"]).await;
     let mut device = TestDevice::connect(&home, "d1", &secrets["d1"]).await;
     device
         .client

@@ -1,10 +1,14 @@
-//! The cloud hub (a password-file login for the site and for the watcher), the home hub
-//! with `[bridge]`, the watcher subscribed on the cloud, and waiting.
+//! The cloud hub (site `home-1` in its registry, and a password-file login for the
+//! watcher), the home hub with `[bridge]` logging in as that site, the devices
+//! registered on both sides with one secret, the watcher subscribed on the cloud, and
+//! waiting.
 
 use hearth_broker::file_auth::hash_password;
+use hearth_model::{NewAuditEntry, Site, SiteId, now_millis};
 use hearth_services::bridge::{BridgeConfig, BridgeStatus, RECEIVED_AT};
+use hearth_services::secret::hash_secret;
 use hearth_testkit::devices::TestDevice;
-use hearth_testkit::{Backend, TestHub, start_hub_with};
+use hearth_testkit::{Backend, TestHub, ids, start_hub_with};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -24,30 +28,105 @@ pub fn free_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-/// The cloud hub on `mqtt` (a fixed address, the same after a restart).
+/// The cloud hub on `mqtt` (a fixed address, the same after a restart), with site
+/// [`SITE`] in its registry (secret [`SITE_SECRET`]) and the watcher's password-file
+/// login.
 pub async fn start_cloud(mqtt: SocketAddr, dir: &std::path::Path) -> TestHub {
     let password_file = dir.join("passwd");
     let acl_file = dir.join("acl");
     std::fs::write(
         &password_file,
-        format!(
-            "{SITE}:{}\nwatcher:{}\n",
-            hash_password(SITE_SECRET),
-            hash_password(WATCHER_SECRET)
-        ),
+        format!("watcher:{}\n", hash_password(WATCHER_SECRET)),
     )
     .unwrap();
     std::fs::write(
         &acl_file,
-        format!("user {SITE}\ntopic readwrite sites/{SITE}/#\nuser watcher\ntopic read sites/#\n"),
+        "user watcher\ntopic read sites/#\ntopic read devices/#\n",
     )
     .unwrap();
-    start_hub_with(Backend::Sqlite, |config| {
+    let cloud = start_hub_with(Backend::Sqlite, |config| {
         config.mqtt.listen = Some(mqtt);
         config.mqtt.auth.password_file = Some(password_file);
         config.mqtt.auth.acl_file = Some(acl_file);
     })
-    .await
+    .await;
+    register_site(&cloud).await;
+    cloud
+}
+
+/// Site [`SITE`] of group `home`, with the hash of [`SITE_SECRET`] (what `hearth site
+/// add` stores, with a secret the test knows).
+pub async fn register_site(cloud: &TestHub) {
+    let site = Site {
+        id: SiteId::new(SITE).unwrap(),
+        group: ids::group("home"),
+        name: SITE.to_owned(),
+        enabled: true,
+        created_at_ms: now_millis(),
+        last_seen_ms: None,
+    };
+    cloud
+        .store()
+        .create_site(
+            &site,
+            &hash_secret(SITE_SECRET),
+            &NewAuditEntry::new("test", "site.create", SITE),
+        )
+        .await
+        .unwrap();
+    cloud
+        .authorizer()
+        .refresh(cloud.bus().as_ref())
+        .await
+        .unwrap();
+}
+
+/// Registers `ids` at home and, with the same secrets, in the cloud as devices of the
+/// site (so that the site may relay them, and a device could log in at either hub);
+/// returns the secrets by id.
+pub async fn add_site_devices(
+    cloud: &TestHub,
+    home: &TestHub,
+    ids: &[&str],
+) -> std::collections::HashMap<String, String> {
+    let secrets = hearth_testkit::devices::add_devices(home, ids).await;
+    add_cloud_devices(cloud, ids, Some(&secrets)).await;
+    secrets
+}
+
+/// Registers `ids` in the cloud as devices of the site, with the home's `secrets` when
+/// given (else the cloud's own).
+pub async fn add_cloud_devices(
+    cloud: &TestHub,
+    devices: &[&str],
+    secrets: Option<&std::collections::HashMap<String, String>>,
+) {
+    hearth_testkit::devices::add_devices(cloud, devices).await;
+    let site = SiteId::new(SITE).unwrap();
+    for device in devices {
+        let id = ids::device(device);
+        if let Some(secret) = secrets.and_then(|secrets| secrets.get(*device)) {
+            cloud
+                .store()
+                .set_device_secret(
+                    &id,
+                    &hash_secret(secret),
+                    &NewAuditEntry::new("test", "device.rotate", &id),
+                )
+                .await
+                .unwrap();
+        }
+        cloud
+            .registry()
+            .set_device_site("test", &id, Some(&site))
+            .await
+            .unwrap();
+    }
+    cloud
+        .authorizer()
+        .refresh(cloud.bus().as_ref())
+        .await
+        .unwrap();
 }
 
 /// The home's `[bridge]` towards `cloud` (the proxy), with a quick back-off.
@@ -56,8 +135,6 @@ pub fn bridge_config(cloud: SocketAddr) -> BridgeConfig {
     config.reconnect_min_ms = 20;
     config.reconnect_max_ms = 300;
     config.window = 32;
-    // The cloud reserves `site:<id>` for its site logins; this one is a password-file user.
-    config.client_id = Some(format!("{SITE}-link"));
     config
 }
 

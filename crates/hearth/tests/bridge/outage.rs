@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use crate::proxy::Proxy;
-use hearth_testkit::devices::{TestDevice, add_devices};
+use hearth_testkit::devices::TestDevice;
 use rumqttc::v5::mqttbytes::v5::PubAckReason;
 
 const DEVICES: usize = 20;
@@ -55,7 +55,7 @@ async fn every_acknowledged_message_reaches_the_cloud_in_order_through_a_cut_and
 
     let ids: Vec<String> = (0..DEVICES).map(|i| format!("d{i:02}")).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let secrets = add_devices(&home, &id_refs).await;
+    let secrets = add_site_devices(&cloud, &home, &id_refs).await;
     let mut devices = Vec::new();
     for id in &ids {
         devices.push(TestDevice::connect(&home, id, &secrets[id]).await);
@@ -139,7 +139,7 @@ async fn a_home_restart_with_a_queue_loses_nothing() {
     let proxy = Proxy::start(None).await;
     let mut watcher = Watcher::start(cloud_addr).await;
     let mut home = start_home(bridge_config(proxy.addr)).await;
-    let secrets = add_devices(&home, &["d1"]).await;
+    let secrets = add_site_devices(&cloud, &home, &["d1"]).await;
     let mut device = TestDevice::connect(&home, "d1", &secrets["d1"]).await;
     for n in 0..20 {
         assert_eq!(publish(&mut device, n).await, PubAckReason::Success);

@@ -3,7 +3,7 @@
 use crate::harness::*;
 use crate::proxy::Proxy;
 use hearth_services::bridge::Overflow;
-use hearth_testkit::devices::{TestDevice, add_devices};
+use hearth_testkit::devices::TestDevice;
 use rumqttc::v5::mqttbytes::v5::PubAckReason;
 use std::sync::atomic::Ordering;
 
@@ -18,7 +18,7 @@ async fn refuse_stops_acknowledging_when_full_and_local_ingest_still_stores() {
     bridge.queue_max_messages = 5;
     bridge.overflow = Overflow::Refuse;
     let home = start_home(bridge).await;
-    let secrets = add_devices(&home, &["d1"]).await;
+    let secrets = add_site_devices(&cloud, &home, &["d1"]).await;
     let mut device = TestDevice::connect(&home, "d1", &secrets["d1"]).await;
     for n in 0..5 {
         assert_eq!(publish(&mut device, n).await, PubAckReason::Success);
@@ -60,7 +60,7 @@ async fn drop_oldest_keeps_acknowledging_and_sends_the_newest() {
     let mut bridge = bridge_config(proxy.addr);
     bridge.queue_max_messages = 5;
     let home = start_home(bridge).await;
-    let secrets = add_devices(&home, &["d1"]).await;
+    let secrets = add_site_devices(&cloud, &home, &["d1"]).await;
     let mut device = TestDevice::connect(&home, "d1", &secrets["d1"]).await;
     for n in 0..8 {
         assert_eq!(publish(&mut device, n).await, PubAckReason::Success);
