@@ -195,10 +195,12 @@ impl Hub {
         // The cloud link's interceptors, beside ingest's, before devices publish.
         let bridge = match &config.bridge {
             Some(bridge) => Some(
-                hearth_services::bridge::Bridge::start(
+                // The cloud's registry mirrored here (docs/bridge.md "Registry mirror").
+                hearth_services::bridge::Bridge::start_with_mirror(
                     bridge.clone(),
                     &config.data_dir,
                     bus.clone(),
+                    Some((store.clone(), Some(authorizer.change_notifier()))),
                 )
                 .map_err(anyhow::Error::msg)
                 .context("starting the bridge")?,
@@ -236,6 +238,15 @@ impl Hub {
             .start_site_relay(bus.clone(), authorizer.clone(), Some(commands.clone()))
             .context("starting the sites' relay")?;
         background.push(relaying);
+        // Sites' registry mirror (docs/sites.md "Registry mirror"): snapshots down,
+        // devices created at a home up.
+        let (_site_mirror, mirroring) = hearth_services::registry::SiteMirror::start(
+            store.clone(),
+            bus.clone(),
+            Some(authorizer.change_notifier()),
+        )
+        .context("starting the sites' registry mirror")?;
+        background.push(mirroring);
         // Home Assistant discovery: announced devices listed until adopted.
         let discovery = if config.discovery.enabled {
             let acl = authorizer.discovery_acl();

@@ -9,15 +9,18 @@
 //! - `link.rs`: the MQTT 5 client to the cloud (in order, QoS 1, a window, delete on
 //!   PUBACK, back-off; commands from the cloud onto the home bus).
 //! - `status.rs`: [`BridgeStatus`] for the API and `/metrics`.
+//! - `mirror.rs`: the cloud's registry mirrored into this hub's, over the link.
 
 pub mod config;
 pub mod intercept;
 pub mod link;
+pub mod mirror;
 pub mod queue;
 pub mod status;
 
 pub use config::{BridgeConfig, BridgeUrl};
 pub use link::RECEIVED_AT;
+pub use mirror::{Mirror, MirrorStatus};
 pub use queue::{BridgeQueue, NewMessage, Overflow, QueueLimits, QueuedMessage};
 pub use status::{BridgeStatus, StatusReader};
 
@@ -34,6 +37,7 @@ pub struct Bridge {
     stop_link: tokio::sync::watch::Sender<bool>,
     writer: JoinHandle<()>,
     link: JoinHandle<()>,
+    mirror: Option<JoinHandle<()>>,
 }
 
 impl Bridge {
@@ -44,6 +48,25 @@ impl Bridge {
         data_dir: &Path,
         bus: Arc<dyn Bus>,
     ) -> Result<Bridge, String> {
+        Bridge::start_with_mirror(config, data_dir, bus, None)
+    }
+
+    /// [`Bridge::start`] with the cloud's registry mirrored into `store`
+    /// (docs/bridge.md "Registry mirror"); `changed` is rung after each snapshot
+    /// applied (the authorizer's notifier).
+    pub fn start_with_mirror(
+        config: BridgeConfig,
+        data_dir: &Path,
+        bus: Arc<dyn Bus>,
+        mirror: Option<(Arc<dyn hearth_store::Store>, Option<Arc<tokio::sync::Notify>>)>,
+    ) -> Result<Bridge, String> {
+        let (mirror, mirror_task) = match mirror {
+            Some((store, changed)) => {
+                let (mirror, task) = Mirror::start(config.site.clone(), store, changed);
+                (Some(mirror), Some(task))
+            }
+            None => (None, None),
+        };
         let secret = config.load_secret()?;
         let tls = if config.url.tls {
             Some(link::tls_config(&config)?)
@@ -69,6 +92,7 @@ impl Bridge {
             limits: queue.limits(),
             inbox: inbox.clone(),
             link: state.clone(),
+            mirror: mirror.clone(),
         };
         tracing::info!(queued = queue.len(), "bridge started");
         let (stop_link, stopped) = tokio::sync::watch::channel(false);
@@ -80,6 +104,7 @@ impl Bridge {
             committed: inbox.committed.clone(),
             bus,
             state,
+            mirror,
         };
         let link = tokio::spawn(link.run(stopped));
         Ok(Bridge {
@@ -88,6 +113,7 @@ impl Bridge {
             stop_link,
             writer,
             link,
+            mirror: mirror_task,
         })
     }
 
@@ -105,6 +131,10 @@ impl Bridge {
     pub async fn shutdown(self) {
         let _ = self.stop_link.send(true);
         let _ = self.link.await;
+        if let Some(mirror) = self.mirror {
+            mirror.abort();
+            let _ = mirror.await;
+        }
         self.stop_writer.store(true, Ordering::Release);
         let _ = self.writer.await;
     }

@@ -41,6 +41,8 @@ pub struct BridgeStatus {
     pub connects_total: u64,
     /// When the cloud last acknowledged a message (epoch ms).
     pub last_sent_at_ms: Option<i64>,
+    /// The registry mirror (revision, last_sync_ms, conflicts...); `None` without one.
+    pub mirror: Option<super::MirrorStatus>,
 }
 
 /// The link's live state, shared by the link task and the readers.
@@ -96,6 +98,7 @@ pub struct StatusReader {
     pub(crate) limits: super::QueueLimits,
     pub(crate) inbox: Arc<Inbox>,
     pub(crate) link: Arc<LinkState>,
+    pub(crate) mirror: Option<Arc<super::Mirror>>,
 }
 
 impl StatusReader {
@@ -138,6 +141,7 @@ impl StatusReader {
             commands_total: self.link.commands.load(Ordering::Relaxed),
             connects_total: self.link.connects.load(Ordering::Relaxed),
             last_sent_at_ms,
+            mirror: self.mirror.as_ref().map(|mirror| mirror.status()),
         }
     }
 }
