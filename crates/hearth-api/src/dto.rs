@@ -173,6 +173,8 @@ pub struct DeviceView {
     pub enabled: bool,
     pub heartbeat_timeout_secs: Option<u32>,
     pub created_at_ms: Millis,
+    /// The site (home hub) whose link relays it, if any (issue 20).
+    pub site: Option<String>,
     pub live: DeviceLiveView,
 }
 
@@ -189,6 +191,7 @@ impl From<Device> for DeviceView {
             enabled: device.enabled,
             heartbeat_timeout_secs: device.heartbeat_timeout_secs,
             created_at_ms: device.created_at_ms,
+            site: device.site.map(|site| site.to_string()),
             live: DeviceLiveView {
                 is_online: device.live.is_online,
                 last_seen_ms: device.live.last_seen_ms,

@@ -104,6 +104,9 @@ pub struct AppState {
     /// The home hub's link to its cloud hub; `None` (no `[bridge]`) answers 404 on
     /// `/bridge`.
     pub bridge: Option<hearth_services::bridge::StatusReader>,
+    /// The sites' relay (a cloud hub): each site's link on `/sites`; `None` leaves the
+    /// link out of the answers.
+    pub site_relay: Option<Arc<hearth_services::ingest::SiteRelay>>,
     /// The password-guessing limit; shared with the MQTT login through
     /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
@@ -129,6 +132,7 @@ impl AppState {
             metrics: Metrics::new(),
             log_levels: None,
             bridge: None,
+            site_relay: None,
             limiter: Arc::new(limiter),
             id_probes: Arc::new(LoginLimiter::new(
                 crate::routes::taken::TAKEN_IDS_PER_MINUTE,
@@ -139,6 +143,12 @@ impl AppState {
     /// Serves `/bridge` from the running bridge's status.
     pub fn with_bridge(mut self, bridge: hearth_services::bridge::StatusReader) -> AppState {
         self.bridge = Some(bridge);
+        self
+    }
+
+    /// Shows each site's link (connected, relayed, lag) on `/sites`.
+    pub fn with_site_relay(mut self, relay: Arc<hearth_services::ingest::SiteRelay>) -> AppState {
+        self.site_relay = Some(relay);
         self
     }
 

@@ -12,6 +12,8 @@
 //! - `api/automations.rs`: automations and scenes (issue 14) and who may change them.
 //! - `api/automation_intruders.rs`: applying scenes, confirmation requests and a group's
 //!   place (issue 14) against those who may not.
+//! - `api/device_site.rs`: a device's site (issue 20) through the API, against
+//!   members, viewers and other groups.
 //! - `api/errors.rs`: error shapes for bad input.
 //! - `api/fuzz_findings.rs`: what schemathesis found (issue 16), one test each.
 //! - `api/history_export.rs`: the streamed CSV export (issue 19): more than a page,
@@ -40,6 +42,8 @@ mod auth;
 mod automation_intruders;
 #[path = "api/automations.rs"]
 mod automations;
+#[path = "api/device_site.rs"]
+mod device_site;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/fuzz_findings.rs"]

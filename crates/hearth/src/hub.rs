@@ -234,7 +234,7 @@ impl Hub {
         background.push(translating);
         // Sites' links (issue 20): their devices' messages into ingest with the home's
         // time, their answers to the commands service.
-        let (_site_relay, relaying) = ingest
+        let (site_relay, relaying) = ingest
             .start_site_relay(bus.clone(), authorizer.clone(), Some(commands.clone()))
             .context("starting the sites' relay")?;
         background.push(relaying);
@@ -370,6 +370,8 @@ impl Hub {
                     crate::bridge_metrics::feed(&state, bridge.status_reader());
                 }
                 crate::history_metrics::feed(&state, upkeep.clone());
+                crate::site_metrics::feed(&state, site_relay.clone());
+                state = state.with_site_relay(site_relay.clone());
                 background.push(feed_alert_metrics(
                     &state,
                     &store,

@@ -42,6 +42,7 @@ mod memory;
 mod passwd;
 mod serve;
 pub mod simulate;
+mod site_metrics;
 mod startup;
 pub mod tls_cmd;
 

@@ -10,7 +10,9 @@ use crate::routes::taken::{check_probes, taken};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hearth_model::{AppId, Application, Device, DeviceId, DevicePatch, GroupId, Permission};
+use hearth_model::{
+    AppId, Application, Device, DeviceId, DevicePatch, GroupId, Permission, Role, SiteId,
+};
 use hearth_services::registry::{self, DeviceSpec};
 use hearth_store::{DeviceFilter, DeviceSort};
 use serde::{Deserialize, Deserializer};
@@ -308,9 +310,15 @@ pub struct DevicePatchRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>)]
     pub heartbeat_timeout_secs: Option<Option<u32>>,
+    /// The site (home hub) that relays the device, of the device's group; `null`: none,
+    /// the device connects itself. Only the group's owners and admins change it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub site: Option<Option<String>>,
 }
 
-/// Changes a device's descriptive fields (needs `manage`).
+/// Changes a device's descriptive fields (needs `manage`) and its site (the group's
+/// owners and admins).
 #[utoipa::path(patch, path = "/devices/{id}", tag = "devices", params(("id" = String, Path)),
     request_body = DevicePatchRequest,
     responses((status = 200, body = DeviceView), (status = 403, body = crate::error::ErrorBody),
@@ -321,24 +329,64 @@ async fn update_device(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<DevicePatchRequest>,
 ) -> ApiResult<axum::Json<DeviceView>> {
-    let (device, _) =
+    let (device, app) =
         device_for(&state, &caller, &id, Permission::Manage, "editing a device").await?;
-    let device = state
-        .registry
-        .update_device(
-            &caller.actor(),
-            &device.id,
-            DevicePatch {
-                name: patch.name,
-                kind: patch.kind,
-                room: patch.room,
-                firmware: patch.firmware,
-                metadata: patch.metadata,
-                heartbeat_timeout_secs: patch.heartbeat_timeout_secs,
-            },
-        )
-        .await?;
+    // Checked before anything changes: a refused site leaves the whole patch undone.
+    let site = match &patch.site {
+        Some(site) => Some(checked_site(&state, &caller, &app, site.as_deref()).await?),
+        None => None,
+    };
+    let descriptive = DevicePatch {
+        name: patch.name,
+        kind: patch.kind,
+        room: patch.room,
+        firmware: patch.firmware,
+        metadata: patch.metadata,
+        heartbeat_timeout_secs: patch.heartbeat_timeout_secs,
+    };
+    let mut device = device;
+    if site.is_none() || descriptive != DevicePatch::default() {
+        device = state
+            .registry
+            .update_device(&caller.actor(), &device.id, descriptive)
+            .await?;
+    }
+    if let Some(site) = site {
+        state
+            .registry
+            .set_device_site(&caller.actor(), &device.id, site.as_ref())
+            .await?;
+        device = state.store.device(&device.id).await?;
+    }
     Ok(axum::Json(device.into()))
+}
+
+/// The site a patch asks for (`None`: no site), if the caller may put the device of
+/// `app` there: an owner or admin of the app's group (403 otherwise), and a site of that
+/// group. A site of another group answers as one that does not exist (422 naming
+/// `site`), so that its id tells nothing of the other group.
+async fn checked_site(
+    state: &AppState,
+    caller: &Caller,
+    app: &Application,
+    site: Option<&str>,
+) -> ApiResult<Option<SiteId>> {
+    caller.require_role(&app.group, Role::Admin, "putting a device in a site")?;
+    let Some(site) = site else {
+        return Ok(None);
+    };
+    let id: SiteId = registry::parse_id("site", site)?;
+    let not_here = || {
+        ApiError::invalid(
+            "site",
+            format!("no site {:?} in group {}", id.as_str(), app.group),
+        )
+    };
+    match state.store.site(&id).await {
+        Ok(found) if found.group == app.group => Ok(Some(id)),
+        Ok(_) | Err(hearth_store::StoreError::NotFound { .. }) => Err(not_here()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Removes a device; its connection is cut (needs `manage`).

@@ -35,6 +35,28 @@ pub struct SiteView {
     /// When its link last connected.
     pub last_seen_ms: Option<Millis>,
     pub devices: Vec<String>,
+    /// Its link as this hub sees it now (absent where the hub runs no relay).
+    pub link: Option<SiteLinkView>,
+}
+
+/// A site's link now (issue 20, docs/sites.md "Visible"); counts are since this hub
+/// started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteLinkView {
+    /// Whether the site's link is connected now.
+    pub connected: bool,
+    /// Since when it is connected, or down; absent if it has not connected since this
+    /// hub started.
+    pub since_ms: Option<Millis>,
+    /// When this hub last accepted a message from the link.
+    pub last_message_ms: Option<Millis>,
+    /// The home hub's receive time of the newest relayed message.
+    pub last_home_ms: Option<Millis>,
+    /// Now minus `last_home_ms`: how far the relay is behind the home hub (grows too
+    /// while the home has nothing to send).
+    pub lag_ms: Option<Millis>,
+    /// Messages accepted from the link (reports and answers to commands).
+    pub messages_total: u64,
 }
 
 /// A site with its secret, shown once (at creation or rotation).
@@ -80,6 +102,19 @@ async fn view(state: &AppState, site: Site) -> ApiResult<SiteView> {
         created_at_ms: site.created_at_ms,
         last_seen_ms: site.last_seen_ms,
         devices: devices.iter().map(ToString::to_string).collect(),
+        link: state.site_relay.as_ref().map(|relay| {
+            let link = relay
+                .links
+                .status(site.id.as_str(), hearth_model::now_millis());
+            SiteLinkView {
+                connected: link.connected,
+                since_ms: link.since_ms,
+                last_message_ms: link.last_message_ms,
+                last_home_ms: link.last_home_ms,
+                lag_ms: link.lag_ms,
+                messages_total: link.messages_total,
+            }
+        }),
     })
 }
 

@@ -226,6 +226,12 @@ impl RegistryAuthorizer {
             .map(|(site, _)| site.clone())
     }
 
+    /// The ids of the sites registered now (for `/metrics`: a site whose link never
+    /// connected is shown down, not left out).
+    pub fn site_ids(&self) -> Vec<Arc<str>> {
+        self.snapshot.read().sites.keys().cloned().collect()
+    }
+
     fn current(&self) -> Arc<Snapshot> {
         self.snapshot.read().clone()
     }

@@ -14,14 +14,17 @@
 //! - `queue`: the interceptor and the writer's inbox; counters.
 //! - `writer`: the batching task.
 //! - `sites`: the sites' relay (issue 20): a site's messages as its devices' own.
+//! - `site_links`: each site's link as this hub sees it (connected, relayed, lag).
 
 mod parse;
 mod presence;
 mod queue;
+mod site_links;
 mod sites;
 mod writer;
 
 pub use queue::IngestCounters;
+pub use site_links::{SiteLinkStatus, SiteLinks};
 pub use sites::{RECEIVED_AT_PROPERTY, RelayCounters, SITE_FILTERS, SiteRelay};
 
 /// A device went online or offline (after the change was stored).

@@ -10,6 +10,7 @@
 //! (`.../commands/{name}/ack`) go to the commands service as the device's would.
 
 use super::queue::{IngestQueue, Item};
+use super::site_links::SiteLinks;
 use crate::RegistryAuthorizer;
 use crate::commands::Commands;
 use hearth_bus::{AckToken, Bus, Envelope, Interceptor, PrincipalKind};
@@ -51,6 +52,8 @@ pub struct SiteRelay {
     max_future_ms: Millis,
     live: mpsc::Sender<Envelope>,
     pub counters: RelayCounters,
+    /// Each site's link: connected, since when, what it relayed (API and `/metrics`).
+    pub links: Arc<SiteLinks>,
 }
 
 impl super::Ingest {
@@ -71,7 +74,9 @@ impl super::Ingest {
             max_future_ms: self.window.1,
             live,
             counters: RelayCounters::default(),
+            links: Arc::new(SiteLinks::new()),
         });
+        bus.observe_client_events(relay.links.observer());
         for filter in SITE_FILTERS {
             bus.intercept(filter, relay.clone())?;
         }
@@ -87,6 +92,14 @@ impl super::Ingest {
             }
         });
         Ok((relay, task))
+    }
+}
+
+impl SiteRelay {
+    /// Every registered site's link, and any other seen since the start, by site id.
+    pub fn link_statuses(&self) -> Vec<super::SiteLinkStatus> {
+        self.links
+            .statuses(&self.authorizer.site_ids(), now_millis())
     }
 }
 
@@ -141,6 +154,7 @@ impl Interceptor for SiteRelay {
                 return ignore(ack);
             };
             self.counters.answers.fetch_add(1, Ordering::Relaxed);
+            self.links.relayed(site, now_millis(), None);
             commands.answer(inner, message, ack);
             return;
         }
@@ -154,6 +168,7 @@ impl Interceptor for SiteRelay {
                 Err(()) => (None, true),
             };
         self.counters.relayed.fetch_add(1, Ordering::Relaxed);
+        self.links.relayed(site, now_ms, origin_ms);
         self.queue.push(Item {
             topic: Arc::from(inner),
             payload: message.payload.clone(),
