@@ -17,6 +17,7 @@ export enum StoreId {
   Capabilities = 'capabilities',
   Discovered = 'discovered',
   Snapshots = 'snapshots',
+  Bridge = 'bridge',
 }
 
 /** localStorage keys. */

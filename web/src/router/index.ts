@@ -22,6 +22,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'firmware', name: 'firmware', component: () => import('@/views/firmware/index.vue') },
       { path: 'discovered', name: 'discovered', component: () => import('@/views/discovered/index.vue') },
       { path: 'sites', name: 'sites', component: () => import('@/views/sites/index.vue') },
+      { path: 'link', name: 'link', component: () => import('@/views/link/index.vue'), meta: { admin: true } },
       { path: 'audit', name: 'audit', component: () => import('@/views/audit/index.vue'), meta: { admin: true } },
       { path: 'profile', name: 'profile', component: () => import('@/views/profile/index.vue') },
     ],

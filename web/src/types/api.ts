@@ -629,7 +629,10 @@ export interface paths {
         delete: operations["remove_device"];
         options?: never;
         head?: never;
-        /** Changes a device's descriptive fields (needs `manage`). */
+        /**
+         * Changes a device's descriptive fields (needs `manage`) and its site (the group's
+         *     owners and admins).
+         */
         patch: operations["update_device"];
         trace?: never;
     };
@@ -1708,6 +1711,11 @@ export interface components {
             name?: string | null;
             /** @description `null` clears it. */
             room?: string | null;
+            /**
+             * @description The site (home hub) that relays the device, of the device's group; `null`: none,
+             *     the device connects itself. Only the group's owners and admins change it.
+             */
+            site?: string | null;
         };
         /** @description A device with its MQTT secret, shown once (at creation or rotation). */
         DeviceSecretView: {
@@ -1728,6 +1736,8 @@ export interface components {
             metadata: Record<string, never>;
             name: string;
             room?: string | null;
+            /** @description The site (home hub) whose link relays it, if any (issue 20). */
+            site?: string | null;
         };
         /**
          * @description One Home Assistant component (entity) of an announced device: a switch, a light, a
@@ -2060,6 +2070,8 @@ export interface components {
                 metadata: Record<string, never>;
                 name: string;
                 room?: string | null;
+                /** @description The site (home hub) whose link relays it, if any (issue 20). */
+                site?: string | null;
             }[];
             /**
              * Format: int64
@@ -2220,6 +2232,23 @@ export interface components {
         SceneOutcome: Record<string, never>;
         /** @description A stored scene: the document's fields plus `id`, `created_by`, `created_at_ms` and `updated_at_ms`. */
         SceneView: Record<string, never>;
+        /**
+         * @description A site's link now (issue 20, docs/sites.md "Visible"); counts are since this hub
+         *     started.
+         */
+        SiteLinkView: {
+            /** @description Whether the site's link is connected now. */
+            connected: boolean;
+            lag_ms?: components["schemas"]["i64"] | null;
+            last_home_ms?: components["schemas"]["i64"] | null;
+            last_message_ms?: components["schemas"]["i64"] | null;
+            /**
+             * Format: int64
+             * @description Messages accepted from the link (reports and answers to commands).
+             */
+            messages_total: number;
+            since_ms?: components["schemas"]["i64"] | null;
+        };
         /** @description What `PATCH /sites/{id}` changes; an absent field is left alone. */
         SitePatchRequest: {
             /** @description `false` disconnects the link and refuses it until enabled again. */
@@ -2242,6 +2271,7 @@ export interface components {
             group: string;
             id: string;
             last_seen_ms?: components["schemas"]["i64"] | null;
+            link?: components["schemas"]["SiteLinkView"] | null;
             name: string;
         };
         StatusChangeView: {

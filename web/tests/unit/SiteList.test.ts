@@ -17,8 +17,11 @@ vi.mock('@/api/sites', () => api)
 
 import SiteList from '@/views/sites/modules/SiteList.vue'
 
+/** Mounted lists, unmounted after each test: each polls its sites until then. */
+const mounted: { unmount: () => void }[] = []
 const mountList = async () => {
   const wrapper = mount(SiteList, { props: { group: 'home' }, global: { plugins: [i18n] } })
+  mounted.push(wrapper)
   await flushPromises()
   return wrapper
 }
@@ -30,6 +33,8 @@ beforeEach(() => {
 })
 afterEach(() => {
   i18n.global.locale.value = 'en'
+  for (const wrapper of mounted.splice(0)) wrapper.unmount()
+  vi.useRealTimers()
 })
 
 describe('the sites of a group', () => {
@@ -78,6 +83,43 @@ describe('the sites of a group', () => {
     await flushPromises()
     expect(api.removeSite).toHaveBeenCalledWith('home-1')
     expect(wrapper.find('[data-test="sites-error"]').text()).toContain('admin role')
+  })
+
+  it('shows each site\'s link: connected since when, its last message, what it relayed, the lag', async () => {
+    const now = Date.now()
+    api.fetchSites.mockResolvedValue([
+      { ...home, link: { connected: true, since_ms: now - 120_000, last_message_ms: now - 30_000, last_home_ms: now - 42_000, lag_ms: 4_200, messages_total: 12345 } },
+      { ...home, id: 'cabin', devices: [], link: { connected: false, since_ms: null, last_message_ms: null, last_home_ms: null, lag_ms: null, messages_total: 0 } },
+    ])
+    const wrapper = await mountList()
+    expect(wrapper.find('[data-test="site-link-home-1"]').text()).toContain('Connected')
+    expect(wrapper.find('[data-test="site-link-home-1"]').text()).toContain('2 minutes ago')
+    expect(wrapper.find('[data-test="site-last-home-1"]').text()).toBe('30 seconds ago')
+    expect(wrapper.find('[data-test="site-relayed-home-1"]').text()).toBe('12,345')
+    expect(wrapper.find('[data-test="site-lag-home-1"]').text()).toBe('4.2 sec')
+    expect(wrapper.find('[data-test="site-devices-home-1"]').text()).toContain('lamp, plug')
+    expect(wrapper.find('[data-test="site-link-cabin"]').text()).toBe('Not connected')
+    expect(wrapper.find('[data-test="site-last-cabin"]').text()).toBe('never')
+    expect(wrapper.find('[data-test="site-lag-cabin"]').text()).toBe('—')
+    i18n.global.locale.value = 'zh-CN'
+    await wrapper.vm.$nextTick()
+    expect(wrapper.find('[data-test="site-link-home-1"]').text()).toContain('已连接')
+    expect(wrapper.find('[data-test="site-link-cabin"]').text()).toBe('未连接')
+    expect(wrapper.text()).toContain('延迟')
+  })
+
+  it('asks for the links again while shown, and no more once gone', async () => {
+    vi.useFakeTimers()
+    const wrapper = mount(SiteList, { props: { group: 'home' }, global: { plugins: [i18n] } })
+    await vi.advanceTimersByTimeAsync(0)
+    expect(api.fetchSites).toHaveBeenCalledTimes(1)
+    api.fetchSites.mockResolvedValue([{ ...home, link: { connected: true, since_ms: Date.now(), messages_total: 7 } }])
+    await vi.advanceTimersByTimeAsync(3000)
+    expect(api.fetchSites).toHaveBeenCalledTimes(2)
+    expect(wrapper.find('[data-test="site-relayed-home-1"]').text()).toBe('7')
+    wrapper.unmount()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(api.fetchSites).toHaveBeenCalledTimes(2)
   })
 
   it('says so when the group has no site', async () => {
