@@ -220,6 +220,8 @@ impl Hub {
             config.commands.clone(),
             Some(Arc::new(hearth_services::layouts::LayoutEncoder {
                 authorizer: authorizer.clone(),
+                // A site's device connected here itself gets its commands here.
+                attachments: Some(ingest.attachments()),
             })),
         )
         .await
@@ -461,6 +463,12 @@ impl Hub {
     /// `/metrics` reports.
     pub fn ingest_counters(&self) -> &Arc<IngestCounters> {
         self.ingest.counters()
+    }
+
+    /// Where each online device is attached (issue 20: its own connection or its
+    /// site), for tests and the API.
+    pub fn attachments(&self) -> hearth_services::ingest::Attachments {
+        self.ingest.attachments()
     }
 
     /// The bridge's status (`None` without `[bridge]`).

@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //! - `parse`: payloads to readings and presence words.
-//! - `presence`: the online/offline state machine with precise timeouts.
+//! - `presence`: the online/offline state machine with precise timeouts, and where a
+//!   device that moves between its site and this hub is attached (issue 20).
 //! - `queue`: the interceptor and the writer's inbox; counters.
 //! - `writer`: the batching task.
 //! - `sites`: the sites' relay (issue 20): a site's messages as its devices' own.
@@ -23,6 +24,7 @@ mod site_links;
 mod sites;
 mod writer;
 
+pub use presence::{Attachment, Attachments, MOVE_GRACE_MS};
 pub use queue::IngestCounters;
 pub use site_links::{SiteLinkStatus, SiteLinks};
 pub use sites::{RECEIVED_AT_PROPERTY, RelayCounters, SITE_FILTERS, SiteRelay};
@@ -144,6 +146,7 @@ pub struct Ingest {
     reports: broadcast::Sender<DeviceReport>,
     /// `max_past_secs` and `max_future_secs` in ms, for the sites' relay.
     window: (hearth_model::Millis, hearth_model::Millis),
+    attachments: Attachments,
 }
 
 impl Ingest {
@@ -172,14 +175,18 @@ impl Ingest {
         // Bounded like presence: a receiver that falls behind gets `Lagged` (the engine
         // counts it) rather than slowing the writer.
         let (reports, _) = broadcast::channel(REPORTS_CAPACITY);
+        let attachments = Attachments::default();
         let writer = writer::Writer::load(
             store,
             bus.clone(),
             queue.clone(),
             connections,
             config,
-            presence.clone(),
-            reports.clone(),
+            writer::Outputs {
+                presence_events: presence.clone(),
+                reports: reports.clone(),
+                attachments: attachments.clone(),
+            },
         )
         .await?;
         bus.intercept("devices/+/+", queue.clone())?;
@@ -191,7 +198,14 @@ impl Ingest {
             presence,
             reports,
             window,
+            attachments,
         })
+    }
+
+    /// Where each online device is attached (issue 20: its own connection, or its
+    /// site), as of the last committed batch.
+    pub fn attachments(&self) -> Attachments {
+        self.attachments.clone()
     }
 
     /// The interceptor the broker shows `devices/+/+` to, for other interceptors that

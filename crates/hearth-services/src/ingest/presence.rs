@@ -7,14 +7,35 @@
 //!   (unless a newer connection of the same device is live: a takeover), and when
 //!   nothing arrived within its timeout while it had no live connection of its own
 //!   (a connected device's keep-alive is its heartbeat, checked by the broker).
-//! - Each device has at most one entry in the deadline heap: activity moves the
+//! - Each device has at most one live entry in the deadline heap: activity moves the
 //!   deadline in the device's state, and a popped entry that is no longer due is pushed
 //!   back at the new deadline. 50,000 messages a second cost no heap traffic.
+//!
+//! Devices that move (issue 20, docs/bridge.md "Devices that move"): a device of a site
+//! is online here either through its own connection ([`Attachment::Direct`]) or
+//! through what its site relays ([`Attachment::Site`]), never both at once, so that it
+//! is online once, with the hub it is attached to:
+//! - Its own connection wins while it lasts; the site's messages older (by the home's
+//!   receive time) than the start of the device's latest connection here are history,
+//!   not presence: a late `offline` queued at home never marks it offline.
+//! - A site message newer than that start means the device went home: when its own
+//!   connection here ends, it stays online through the site, and an `offline` of the
+//!   connection it left (its will) changes nothing.
+//! - When its own connection ends and the site has not (yet) claimed it, it waits
+//!   [`MOVE_GRACE_MS`] for the site's word before going offline: the relay is slower
+//!   than the broker's disconnect, and a device moving home must not flap offline.
+//! - Attached through its site, it goes offline on the site's `offline` or after its
+//!   timeout without news (the site's link lost: the cloud cannot tell, so offline).
 
 use hearth_model::{Millis, PresenceReason};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
+
+/// How long a site's device whose own connection here ended stays online waiting for
+/// its site to say it is at home (the relay's delay: home ingest, the link's queue and
+/// the cloud's commit, well under a second when the link is up).
+pub const MOVE_GRACE_MS: Millis = 10_000;
 
 /// A presence change to store and announce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,14 +46,54 @@ pub struct Change {
     pub at_ms: Millis,
 }
 
+/// Where an online device is attached, as this hub sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Attachment {
+    /// Its own connection to this hub (or its messages published here).
+    Direct,
+    /// Through this site's link (a home hub relaying it).
+    Site(Arc<str>),
+}
+
+/// Where each online device is attached, as the ingest writer last decided (after each
+/// batch): read by the commands' route (a site's device connected here gets its
+/// commands here) and the API. In memory: it describes live connections.
+#[derive(Debug, Clone, Default)]
+pub struct Attachments(Arc<parking_lot::RwLock<HashMap<Arc<str>, Attachment>>>);
+
+impl Attachments {
+    /// Where `device` is attached now; `None` when offline (or never heard of).
+    pub fn get(&self, device: &str) -> Option<Attachment> {
+        self.0.read().get(device).cloned()
+    }
+
+    pub(super) fn write(
+        &self,
+    ) -> parking_lot::RwLockWriteGuard<'_, HashMap<Arc<str>, Attachment>> {
+        self.0.write()
+    }
+}
+
 #[derive(Debug)]
 struct DeviceState {
     online: bool,
+    /// Where it is attached while online.
+    attached: Option<Attachment>,
     /// The live connection of the device itself, if any.
     connection: Option<u64>,
+    /// When its latest own connection began (kept after it ends): the site's messages
+    /// older than this are history, not presence.
+    direct_since_ms: Option<Millis>,
+    /// Its site spoke of it after its own connection began (it went home): the end of
+    /// that connection hands it to the site.
+    site_claim: Option<Arc<str>>,
+    /// Its own connection ended (or it said offline there) and no site claimed it yet:
+    /// offline at this time, with this reason, unless the site claims it first.
+    release: Option<(Millis, PresenceReason)>,
     deadline_ms: Millis,
     timeout_ms: Millis,
-    in_heap: bool,
+    /// The time of this device's live heap entry, if it has one.
+    heap_at: Option<Millis>,
 }
 
 /// Presence of every device the hub has heard from.
@@ -40,6 +101,8 @@ struct DeviceState {
 pub struct Presence {
     devices: HashMap<Arc<str>, DeviceState>,
     deadlines: BinaryHeap<Reverse<(Millis, Arc<str>)>>,
+    /// Devices whose attachment changed since [`Presence::take_moved`].
+    moved: Vec<Arc<str>>,
 }
 
 impl Presence {
@@ -48,21 +111,45 @@ impl Presence {
             .entry(device.clone())
             .or_insert_with(|| DeviceState {
                 online: false,
+                attached: None,
                 connection: None,
+                direct_since_ms: None,
+                site_claim: None,
+                release: None,
                 deadline_ms: 0,
                 timeout_ms,
-                in_heap: false,
+                heap_at: None,
             })
+    }
+
+    /// Makes sure the device's heap entry is due no later than its next deadline (its
+    /// timeout, or its release if that is sooner).
+    fn schedule(&mut self, device: &Arc<str>) {
+        let Some(state) = self.devices.get_mut(device) else {
+            return;
+        };
+        let due = state
+            .release
+            .map_or(state.deadline_ms, |(at, _)| at.min(state.deadline_ms));
+        if state.heap_at.is_none_or(|at| due < at) {
+            state.heap_at = Some(due);
+            self.deadlines.push(Reverse((due, device.clone())));
+        }
     }
 
     fn arm(&mut self, device: &Arc<str>, now_ms: Millis, timeout_ms: Millis) {
         let state = self.state(device, timeout_ms);
         state.timeout_ms = timeout_ms;
         state.deadline_ms = now_ms + timeout_ms;
-        if !state.in_heap {
-            state.in_heap = true;
-            let deadline = state.deadline_ms;
-            self.deadlines.push(Reverse((deadline, device.clone())));
+        self.schedule(device);
+    }
+
+    fn attach(&mut self, device: &Arc<str>, attached: Option<Attachment>) {
+        if let Some(state) = self.devices.get_mut(device)
+            && state.attached != attached
+        {
+            state.attached = attached;
+            self.moved.push(device.clone());
         }
     }
 
@@ -73,6 +160,12 @@ impl Presence {
         reason: PresenceReason,
         now_ms: Millis,
     ) -> Option<Change> {
+        let state = self.devices.get_mut(device)?;
+        if !online {
+            state.release = None;
+            state.site_claim = None;
+            self.attach(device, None);
+        }
         let state = self.devices.get_mut(device)?;
         if state.online == online {
             return None;
@@ -86,7 +179,7 @@ impl Presence {
         })
     }
 
-    /// Data, heartbeat, an event, or `status` online arrived.
+    /// Data, heartbeat, an event, or `status` online arrived from the device itself.
     pub fn activity(
         &mut self,
         device: &Arc<str>,
@@ -94,12 +187,102 @@ impl Presence {
         timeout_ms: Millis,
     ) -> Option<Change> {
         self.arm(device, now_ms, timeout_ms);
+        if let Some(state) = self.devices.get_mut(device)
+            && state.release.is_none()
+        {
+            self.attach(device, Some(Attachment::Direct));
+        }
         self.set(device, true, PresenceReason::Activity, now_ms)
     }
 
-    /// The device said it is offline (`status` offline, usually its will).
-    pub fn offline(&mut self, device: &Arc<str>, now_ms: Millis) -> Option<Change> {
+    /// The same from `site`'s relay, received at home at `home_ms`.
+    pub fn site_activity(
+        &mut self,
+        device: &Arc<str>,
+        site: &Arc<str>,
+        home_ms: Millis,
+        now_ms: Millis,
+        timeout_ms: Millis,
+    ) -> Option<Change> {
+        let state = self.state(device, timeout_ms);
+        if state.direct_since_ms.is_some_and(|since| home_ms < since) {
+            // Older than its latest connection here: history, not presence.
+            return None;
+        }
+        if state.connection.is_some() {
+            // It is connected here too (or its disconnect is on the way): that wins
+            // while it lasts; its end hands the device to the site.
+            state.site_claim = Some(site.clone());
+            return None;
+        }
+        state.release = None;
+        state.site_claim = None;
+        self.arm(device, now_ms, timeout_ms);
+        self.attach(device, Some(Attachment::Site(site.clone())));
+        self.set(device, true, PresenceReason::Activity, now_ms)
+    }
+
+    /// The device said it is offline here (`status` offline, usually its will).
+    /// `grace` is [`MOVE_GRACE_MS`] for a device of a site (it may have gone home),
+    /// `None` otherwise (offline at once).
+    pub fn offline(
+        &mut self,
+        device: &Arc<str>,
+        now_ms: Millis,
+        grace: Option<Millis>,
+    ) -> Option<Change> {
+        match grace {
+            None => self.set(device, false, PresenceReason::Status, now_ms),
+            Some(grace) => self.end_direct(device, now_ms, grace, PresenceReason::Status),
+        }
+    }
+
+    /// The site relayed the device's `offline` (its will at home), received at home
+    /// at `home_ms`.
+    pub fn site_offline(
+        &mut self,
+        device: &Arc<str>,
+        home_ms: Millis,
+        now_ms: Millis,
+    ) -> Option<Change> {
+        let state = self.devices.get_mut(device)?;
+        let stale = state.direct_since_ms.is_some_and(|since| home_ms < since);
+        if stale || state.connection.is_some() || state.release.is_some() {
+            // Its own connection here (live, or just ended and deciding) speaks for it.
+            return None;
+        }
         self.set(device, false, PresenceReason::Status, now_ms)
+    }
+
+    /// A site's device is no longer attached here directly: handed to the site if it
+    /// claimed it, else offline after `grace` unless it does meanwhile.
+    fn end_direct(
+        &mut self,
+        device: &Arc<str>,
+        now_ms: Millis,
+        grace: Millis,
+        reason: PresenceReason,
+    ) -> Option<Change> {
+        let state = self.devices.get_mut(device)?;
+        if matches!(state.attached, Some(Attachment::Site(_))) || !state.online {
+            // Already with its site (this is the will of the connection it left), or
+            // offline anyway.
+            return None;
+        }
+        if let Some(site) = state.site_claim.take() {
+            let timeout_ms = state.timeout_ms;
+            state.release = None;
+            self.arm(device, now_ms, timeout_ms);
+            self.attach(device, Some(Attachment::Site(site)));
+            return None;
+        }
+        let at = now_ms + grace;
+        state.release = Some(match state.release {
+            Some((earlier, why)) if earlier <= at => (earlier, why),
+            _ => (at, reason),
+        });
+        self.schedule(device);
+        None
     }
 
     /// The device's own connection was established.
@@ -110,23 +293,32 @@ impl Presence {
         now_ms: Millis,
         timeout_ms: Millis,
     ) -> Option<Change> {
-        self.state(device, timeout_ms).connection = Some(connection);
+        let state = self.state(device, timeout_ms);
+        state.connection = Some(connection);
+        state.direct_since_ms = Some(now_ms);
+        state.site_claim = None;
+        state.release = None;
         self.activity(device, now_ms, timeout_ms)
     }
 
     /// A connection of the device ended; ignored when it is not the current one.
+    /// `grace` as for [`Presence::offline`].
     pub fn disconnected(
         &mut self,
         device: &Arc<str>,
         connection: u64,
         now_ms: Millis,
+        grace: Option<Millis>,
     ) -> Option<Change> {
         let state = self.devices.get_mut(device)?;
         if state.connection != Some(connection) {
             return None;
         }
         state.connection = None;
-        self.set(device, false, PresenceReason::Disconnect, now_ms)
+        match grace {
+            None => self.set(device, false, PresenceReason::Disconnect, now_ms),
+            Some(grace) => self.end_direct(device, now_ms, grace, PresenceReason::Disconnect),
+        }
     }
 
     /// After a restart: the store says the device was online, last seen at
@@ -144,51 +336,69 @@ impl Presence {
             .map(|Reverse((deadline, _))| *deadline)
     }
 
-    /// Devices whose timeout ran out by `now_ms`.
+    /// Devices whose timeout (or wait for their site) ran out by `now_ms`.
     pub fn expire(&mut self, now_ms: Millis, restarted_before_ms: Millis) -> Vec<Change> {
         let mut changes = Vec::new();
         while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
             if *deadline > now_ms {
                 break;
             }
-            let Some(Reverse((_, device))) = self.deadlines.pop() else {
+            let Some(Reverse((popped, device))) = self.deadlines.pop() else {
                 break;
             };
             let Some(state) = self.devices.get_mut(&device) else {
                 continue;
             };
-            if state.deadline_ms > now_ms {
+            if state.heap_at != Some(popped) {
+                // Superseded by an earlier entry of the same device.
+                continue;
+            }
+            state.heap_at = None;
+            if let Some((at, reason)) = state.release
+                && at <= now_ms
+            {
+                changes.extend(self.set(&device, false, reason, now_ms));
+                continue;
+            }
+            if state.release.is_some() || state.deadline_ms > now_ms {
                 // Activity moved the deadline since this entry was pushed.
-                let deadline = state.deadline_ms;
-                self.deadlines.push(Reverse((deadline, device)));
+                self.schedule(&device);
                 continue;
             }
             if state.connection.is_some() {
                 // Connected: the broker's keep-alive watches it; check again later.
                 state.deadline_ms = now_ms + state.timeout_ms;
-                let deadline = state.deadline_ms;
-                self.deadlines.push(Reverse((deadline, device)));
+                self.schedule(&device);
                 continue;
             }
-            state.in_heap = false;
             if state.online {
                 let reason = if state.deadline_ms - state.timeout_ms < restarted_before_ms {
                     PresenceReason::Restart
                 } else {
                     PresenceReason::Timeout
                 };
-                if let Some(change) = self.set(&device, false, reason, now_ms) {
-                    changes.push(change);
-                }
+                changes.extend(self.set(&device, false, reason, now_ms));
             }
         }
         changes
     }
 
     /// Whether the device is online now.
-    #[cfg(test)]
     pub fn is_online(&self, device: &str) -> bool {
         self.devices.get(device).is_some_and(|state| state.online)
+    }
+
+    /// Where the device is attached, while online.
+    pub fn attachment(&self, device: &str) -> Option<&Attachment> {
+        self.devices
+            .get(device)
+            .filter(|state| state.online)
+            .and_then(|state| state.attached.as_ref())
+    }
+
+    /// The devices whose attachment changed since the last call.
+    pub fn take_moved(&mut self) -> Vec<Arc<str>> {
+        std::mem::take(&mut self.moved)
     }
 
     /// Forgets a device (deleted from the registry).
@@ -243,7 +453,7 @@ mod tests {
         assert!(presence.connected(&d1, 7, 0, TIMEOUT).unwrap().online);
         assert!(presence.expire(10 * TIMEOUT, 0).is_empty());
         assert!(presence.is_online("d1"));
-        let change = presence.disconnected(&d1, 7, 10 * TIMEOUT).unwrap();
+        let change = presence.disconnected(&d1, 7, 10 * TIMEOUT, None).unwrap();
         assert_eq!(change.reason, PresenceReason::Disconnect);
         assert!(!presence.is_online("d1"));
     }
@@ -254,9 +464,9 @@ mod tests {
         let d1 = device("d1");
         presence.connected(&d1, 1, 0, TIMEOUT);
         presence.connected(&d1, 2, 10, TIMEOUT);
-        assert_eq!(presence.disconnected(&d1, 1, 20), None);
+        assert_eq!(presence.disconnected(&d1, 1, 20, None), None);
         assert!(presence.is_online("d1"));
-        assert!(presence.disconnected(&d1, 2, 30).is_some());
+        assert!(presence.disconnected(&d1, 2, 30, None).is_some());
     }
 
     #[test]
@@ -265,10 +475,10 @@ mod tests {
         let d1 = device("d1");
         presence.activity(&d1, 0, TIMEOUT);
         assert_eq!(
-            presence.offline(&d1, 5).unwrap().reason,
+            presence.offline(&d1, 5, None).unwrap().reason,
             PresenceReason::Status
         );
-        assert_eq!(presence.offline(&d1, 6), None);
+        assert_eq!(presence.offline(&d1, 6, None), None);
         assert!(presence.activity(&d1, 7, TIMEOUT).unwrap().online);
     }
 
@@ -290,3 +500,7 @@ mod tests {
         assert_eq!(later[0].device, fresh);
     }
 }
+
+#[cfg(test)]
+#[path = "presence_moves.rs"]
+mod moves;

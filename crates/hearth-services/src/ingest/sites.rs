@@ -176,6 +176,7 @@ impl Interceptor for SiteRelay {
             origin_ms,
             origin_clamped,
             from_device: true,
+            site: Some(Arc::from(site)),
             ack,
         });
         let live = Envelope::new(inner, message.payload.clone())

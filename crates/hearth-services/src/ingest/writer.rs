@@ -2,7 +2,7 @@
 
 use super::DeviceConnection;
 use super::parse;
-use super::presence::{Change, Presence};
+use super::presence::{Attachments, Change, MOVE_GRACE_MS, Presence};
 use super::queue::{IngestQueue, Item};
 use super::{IngestConfig, IngestError};
 use crate::auth::RateLimitedLog;
@@ -36,6 +36,23 @@ struct DeviceInfo {
     id: DeviceId,
     enabled: bool,
     timeout_ms: Millis,
+    /// The site that relays it (issue 20): its presence may move between that site
+    /// and its own connection here.
+    site: Option<Arc<str>>,
+}
+
+impl DeviceInfo {
+    /// How long the end of its own connection waits for its site's word.
+    fn grace(&self) -> Option<Millis> {
+        self.site.is_some().then_some(MOVE_GRACE_MS)
+    }
+}
+
+/// Where the writer tells others what it decided, after each commit.
+pub(super) struct Outputs {
+    pub presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
+    pub reports: tokio::sync::broadcast::Sender<super::DeviceReport>,
+    pub attachments: Attachments,
 }
 
 pub(super) struct Writer {
@@ -58,6 +75,10 @@ pub(super) struct Writer {
     batch_reports: Vec<super::DeviceReport>,
     /// Per batch: the newest (by device time) JSON-object data payload of each device.
     last_data: HashMap<Arc<str>, (Millis, bytes::Bytes)>,
+    /// Where each online device is attached (issue 20), for the commands' route.
+    attachments: Attachments,
+    /// Per batch: site devices whose `offline` was overruled (announced `online` again).
+    overruled: Vec<Arc<str>>,
 }
 
 impl Writer {
@@ -67,9 +88,13 @@ impl Writer {
         queue: Arc<IngestQueue>,
         connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
         config: IngestConfig,
-        presence_events: tokio::sync::broadcast::Sender<super::PresenceEvent>,
-        reports: tokio::sync::broadcast::Sender<super::DeviceReport>,
+        outputs: Outputs,
     ) -> Result<Writer, IngestError> {
+        let Outputs {
+            presence_events,
+            reports,
+            attachments,
+        } = outputs;
         let mut writer = Writer {
             store,
             bus,
@@ -86,6 +111,8 @@ impl Writer {
             reports,
             batch_reports: Vec::new(),
             last_data: HashMap::new(),
+            attachments,
+            overruled: Vec::new(),
         };
         writer.refresh_directory().await?;
         // Devices the store last saw online stay online until their timeout runs out
@@ -131,6 +158,7 @@ impl Writer {
                     id: device.id.clone(),
                     enabled: device.enabled,
                     timeout_ms,
+                    site: device.site.as_ref().map(|site| Arc::from(site.as_str())),
                 },
             );
         }
@@ -246,7 +274,7 @@ impl Writer {
                     .connected(&event.device, event.connection, now_ms, info.timeout_ms)
             } else {
                 self.presence
-                    .disconnected(&event.device, event.connection, now_ms)
+                    .disconnected(&event.device, event.connection, now_ms, info.grace())
             };
             changes.extend(change);
         }
@@ -303,12 +331,17 @@ impl Writer {
                         online: change.online,
                     });
                 }
+                self.publish_moves();
                 if self.config.publish_presence {
                     self.announce(&changes).await;
                 }
+                self.overruled.clear();
             }
             Err(error) => {
                 self.batch_reports.clear();
+                self.overruled.clear();
+                // Presence moved on in memory; the attachments follow it.
+                self.publish_moves();
                 // Dropping the tokens refuses the QoS 1/2 messages (PUBACK 0x80 on v5,
                 // a closed connection on 3.x): their devices send them again.
                 self.queue
@@ -408,15 +441,15 @@ impl Writer {
                         }
                     }
                 }
-                self.presence.activity(&id, now_ms, info.timeout_ms)
+                self.seen(&id, &info, item, seen_ms, now_ms)
             }
             MessageKind::Heartbeat => {
                 // An empty heartbeat is a heartbeat, not bad JSON.
                 json_ok |= item.payload.is_empty();
                 update.last_heartbeat_ms = Some(seen_ms);
-                self.presence.activity(&id, now_ms, info.timeout_ms)
+                self.seen(&id, &info, item, seen_ms, now_ms)
             }
-            MessageKind::Event => self.presence.activity(&id, now_ms, info.timeout_ms),
+            MessageKind::Event => self.seen(&id, &info, item, seen_ms, now_ms),
             MessageKind::Status => {
                 let presence = DevicePresence::from_status_payload(&item.payload);
                 // `online` / `offline` as plain words are what the protocol asks for.
@@ -431,13 +464,25 @@ impl Writer {
                     status.truncate(cut);
                 }
                 update.device_status = Some(status);
-                match presence {
-                    Some(DevicePresence::Offline) => self.presence.offline(&id, now_ms),
-                    _ => self.presence.activity(&id, now_ms, info.timeout_ms),
+                match (presence, &item.site) {
+                    (Some(DevicePresence::Offline), Some(_)) => {
+                        self.presence.site_offline(&id, seen_ms, now_ms)
+                    }
+                    (Some(DevicePresence::Offline), None) => {
+                        self.presence.offline(&id, now_ms, info.grace())
+                    }
+                    _ => self.seen(&id, &info, item, seen_ms, now_ms),
                 }
             }
         };
         changes.extend(change);
+        let said_offline = kind == MessageKind::Status
+            && DevicePresence::from_status_payload(&item.payload) == Some(DevicePresence::Offline);
+        if said_offline && info.site.is_some() && self.presence.is_online(&id) {
+            // Its retained status here now says what the message said (the relay's
+            // live copy, or its will): say again where presence stands.
+            self.overruled.push(id.clone());
+        }
         if matches!(kind, MessageKind::Data | MessageKind::Event)
             && self.reports.receiver_count() > 0
             && let Some(value) = json.filter(|value| value.is_object())
@@ -468,10 +513,57 @@ impl Writer {
         Added::Yes { json_ok }
     }
 
+    /// Presence from a device's message: relayed by its site (with the home's receive
+    /// time `seen_ms`) or its own.
+    fn seen(
+        &mut self,
+        id: &Arc<str>,
+        info: &DeviceInfo,
+        item: &Item,
+        seen_ms: Millis,
+        now_ms: Millis,
+    ) -> Option<Change> {
+        match &item.site {
+            Some(site) => self
+                .presence
+                .site_activity(id, site, seen_ms, now_ms, info.timeout_ms),
+            None => self.presence.activity(id, now_ms, info.timeout_ms),
+        }
+    }
+
+    /// Copies the attachments that changed in this batch where commands read them.
+    fn publish_moves(&mut self) {
+        let moved = self.presence.take_moved();
+        if moved.is_empty() {
+            return;
+        }
+        let mut attachments = self.attachments.write();
+        for device in moved {
+            match self.presence.attachment(&device) {
+                Some(attached) => attachments.insert(device, attached.clone()),
+                None => attachments.remove(&device),
+            };
+        }
+    }
+
     /// Publishes presence changes retained on `devices/{id}/status` (those the device
-    /// did not announce itself).
-    async fn announce(&self, changes: &[Change]) {
-        for change in changes {
+    /// did not announce itself), and `online` again for site devices whose status
+    /// message was overruled (a late `offline` from home, the will of the connection
+    /// they left).
+    async fn announce(&mut self, changes: &[Change]) {
+        let overruled = std::mem::take(&mut self.overruled);
+        let again = overruled.into_iter().filter_map(|device| {
+            let online = self.presence.is_online(&device);
+            let changed = changes.iter().any(|change| change.device == device);
+            (online && !changed).then_some(Change {
+                device,
+                online: true,
+                reason: hearth_model::PresenceReason::Activity,
+                at_ms: 0,
+            })
+        });
+        let again: Vec<Change> = again.collect();
+        for change in changes.iter().chain(&again) {
             if change.reason == hearth_model::PresenceReason::Status {
                 continue;
             }

@@ -10,6 +10,9 @@ use std::sync::Arc;
 /// Puts a command for a device with a layout on the layout's topic, in its payload.
 pub struct LayoutEncoder {
     pub authorizer: Arc<RegistryAuthorizer>,
+    /// Where devices are attached now (issue 20): a site's device connected to this
+    /// hub itself gets its commands here, not through its site.
+    pub attachments: Option<crate::ingest::Attachments>,
 }
 
 impl CommandEncoder for LayoutEncoder {
@@ -31,6 +34,12 @@ impl CommandEncoder for LayoutEncoder {
     }
 
     fn site_of(&self, device: &str) -> Option<Arc<str>> {
+        let direct = self.attachments.as_ref().is_some_and(|attachments| {
+            attachments.get(device) == Some(crate::ingest::Attachment::Direct)
+        });
+        if direct {
+            return None;
+        }
         self.authorizer.site_of(device)
     }
 }
