@@ -1,19 +1,22 @@
 //! The connection: one task per device that owns the MQTT event loop, logs in with a
 //! will, announces itself, subscribes to its commands, sends heartbeats, and reconnects
-//! with jittered back-off; [`DeviceClient`] is the cheap, cloneable handle to it.
+//! with jittered back-off, moving between its hubs when it has several (`route.rs`);
+//! [`DeviceClient`] is the cheap, cloneable handle to it.
 
 use crate::command::{Command, Commands};
-use crate::config::{DeviceConfig, SplitMix};
+use crate::config::{DeviceConfig, Endpoint, SplitMix};
+use crate::route::{self, Route, mqtt_options, probe_result, sleep_until};
 use crate::{DeviceError, now_millis};
 use hearth_model::DeviceId;
 use hearth_model::topic::{self, TopicKind};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
-use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, Request};
 use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Where the link to the hub stands, as a [`watch`] so that a caller can wait for a
 /// change (the agent queues readings on disk while it is not `Connected`).
@@ -53,6 +56,7 @@ struct Inner {
     state: watch::Receiver<ConnectionState>,
     control: mpsc::UnboundedSender<Control>,
     heartbeat_fields: Arc<Mutex<Map<String, Value>>>,
+    endpoint: Arc<AtomicUsize>,
 }
 
 impl DeviceClient {
@@ -62,36 +66,21 @@ impl DeviceClient {
     /// publishes a retained `online` there. Use [`DeviceClient::wait_connected`] to wait
     /// for the first login.
     pub fn connect(config: DeviceConfig) -> (DeviceClient, Commands) {
-        let status_topic = topic::status(&config.id);
-        let mut options = MqttOptions::new(config.id.as_str(), config.host.clone(), config.port);
-        // A device with a client certificate logs in with it alone (docs/tls.md).
-        if !config.secret.is_empty() || config.tls.is_none() {
-            options.set_credentials(config.id.as_str(), config.secret.clone());
-        }
-        if let Some(tls) = &config.tls {
-            options.set_transport(rumqttc::Transport::tls_with_config(
-                rumqttc::TlsConfiguration::Rustls(tls.clone()),
-            ));
-        }
-        options.set_keep_alive(Duration::from_secs(config.keep_alive_secs.max(5)));
-        options.set_clean_start(true);
-        options.set_connection_timeout(10);
-        options.set_outgoing_inflight_upper_limit(config.inflight.max(1));
-        if config.announce_status {
-            options.set_last_will(LastWill::new(
-                status_topic,
-                "offline",
-                QoS::AtLeastOnce,
-                true,
-                None,
-            ));
-        }
+        let endpoints = config.endpoints();
+        let options = mqtt_options(&config, &endpoints[0]);
         let (mqtt, events) = AsyncClient::new(options, config.queue.max(4));
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
         let (control, control_rx) = mpsc::unbounded_channel();
         let (commands_tx, rx) = mpsc::unbounded_channel();
         let heartbeat_fields = Arc::new(Mutex::new(Map::new()));
+        let endpoint = Arc::new(AtomicUsize::new(0));
         let task = Connection {
+            route: Route::new(endpoints.len()),
+            endpoints,
+            endpoint: endpoint.clone(),
+            carried: Vec::new(),
+            probe_at: None,
+            probe: None,
             config,
             mqtt: mqtt.clone(),
             events,
@@ -110,9 +99,16 @@ impl DeviceClient {
                 state,
                 control,
                 heartbeat_fields,
+                endpoint,
             }),
         };
         (client, Commands { rx })
+    }
+
+    /// The endpoint in use or being tried, as an index into
+    /// [`DeviceConfig::endpoints`] (0: the preferred hub).
+    pub fn endpoint(&self) -> usize {
+        self.inner.endpoint.load(Ordering::Relaxed)
     }
 
     /// The device id.
@@ -299,23 +295,34 @@ struct Connection {
     commands: mpsc::UnboundedSender<Command>,
     heartbeat_fields: Arc<Mutex<Map<String, Value>>>,
     started: Instant,
+    endpoints: Vec<Endpoint>,
+    route: Route,
+    /// Shared with the handles: the index of the endpoint in use.
+    endpoint: Arc<AtomicUsize>,
+    /// Readings a lost connection never had acknowledged, sent first on the next.
+    carried: Vec<Publish>,
+    /// When to probe the preferred endpoints next (while on a less preferred one).
+    probe_at: Option<tokio::time::Instant>,
+    /// A probe under way: the first preferred endpoint that answered, if any.
+    probe: Option<oneshot::Receiver<Option<usize>>>,
 }
 
 impl Connection {
     async fn run(mut self) {
         let mut random = SplitMix::from_text(self.config.id.as_str(), now_millis());
-        let mut failures = 0u32;
         let heartbeat_every = Duration::from_secs(self.config.heartbeat_secs.max(1));
         let mut heartbeat = tokio::time::interval(heartbeat_every);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let connected = *self.state.borrow() == ConnectionState::Connected;
+            let may_probe = connected && self.route.may_return() && self.probe.is_none();
             tokio::select! {
                 control = self.control.recv() => match control {
                     Some(Control::GoOffline(period)) => {
                         // Dropping the socket without DISCONNECT: the hub sends the will.
                         self.events.clean();
                         self.events.pending.clear();
+                        self.carried.clear();
                         self.state.send_replace(ConnectionState::Offline);
                         if !self.pause(period).await {
                             break;
@@ -329,11 +336,25 @@ impl Connection {
                 _ = heartbeat.tick(), if connected && self.config.heartbeat_secs > 0 => {
                     self.send_heartbeat();
                 }
+                _ = sleep_until(self.probe_at), if may_probe => self.start_probe(),
+                found = probe_result(&mut self.probe) => {
+                    self.probe = None;
+                    match found {
+                        Some(index) => self.move_back(index).await,
+                        None => self.schedule_probe(&mut random),
+                    }
+                }
                 event = self.events.poll() => match event {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        failures = 0;
+                        self.route.connected();
+                        // What the last hub never acknowledged goes first.
+                        let carried = std::mem::take(&mut self.carried);
+                        self.events
+                            .pending
+                            .extend(carried.into_iter().map(Request::Publish));
                         self.on_connected();
                         heartbeat.reset();
+                        self.schedule_probe(&mut random);
                     }
                     Ok(Event::Incoming(Packet::Publish(publish))) => self.on_publish(publish),
                     Ok(_) => {}
@@ -346,10 +367,17 @@ impl Connection {
                         };
                         tracing::debug!(device = %self.config.id, %error, "connection lost");
                         self.state.send_replace(state);
-                        // Requests queued for the lost session are not sent on a new one.
-                        self.events.pending.clear();
-                        let delay = self.config.backoff.delay(failures, random.next_f64());
-                        failures = failures.saturating_add(1);
+                        // Of what was queued for the lost session only unacknowledged
+                        // readings go on the next one (wherever it is).
+                        self.carry_pending();
+                        self.probe = None;
+                        self.probe_at = None;
+                        let before = self.route.current();
+                        let (next, delay) =
+                            self.route.failed(&self.config.backoff, random.next_f64());
+                        if next != before {
+                            self.use_endpoint(next);
+                        }
                         if !self.pause(delay).await {
                             break;
                         }
@@ -358,6 +386,90 @@ impl Connection {
             }
         }
         self.state.send_replace(ConnectionState::Closed);
+    }
+
+    /// Keeps the reports of the lost session worth sending on the next one (bounded
+    /// by what the client could hold: its queue and its publishes in flight).
+    fn carry_pending(&mut self) {
+        let pending = std::mem::take(&mut self.events.pending);
+        self.carried.extend(route::carry_over(pending));
+        let most = self.config.queue.max(4) + usize::from(self.config.inflight.max(1));
+        if self.carried.len() > most {
+            let extra = self.carried.len() - most;
+            self.carried.drain(..extra);
+        }
+    }
+
+    /// The next connection goes to endpoint `index`.
+    fn use_endpoint(&mut self, index: usize) {
+        let endpoint = &self.endpoints[index];
+        tracing::info!(
+            device = %self.config.id,
+            host = %endpoint.host,
+            port = endpoint.port,
+            "moving to another hub"
+        );
+        self.events.options = mqtt_options(&self.config, endpoint);
+        self.endpoint.store(index, Ordering::Relaxed);
+    }
+
+    /// Plans the next probe of the preferred endpoints, if the device is on a less
+    /// preferred one.
+    fn schedule_probe(&mut self, random: &mut SplitMix) {
+        self.probe_at = self.route.may_return().then(|| {
+            let wait = self
+                .route
+                .probe_delay(self.config.return_probe, random.next_f64());
+            tokio::time::Instant::now() + wait
+        });
+    }
+
+    /// Probes the endpoints preferred to the current one, in a task of its own.
+    fn start_probe(&mut self) {
+        let targets = self.endpoints[..self.route.current()]
+            .iter()
+            .map(|endpoint| (endpoint.host.clone(), endpoint.port))
+            .collect();
+        let (found, result) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = found.send(route::probe(targets).await);
+        });
+        self.probe = Some(result);
+        self.probe_at = None;
+    }
+
+    /// A preferred endpoint answered: lets the hub in use acknowledge what is in
+    /// flight (a few seconds at most), leaves it cleanly (DISCONNECT: no will, the
+    /// device is not gone), and connects to `index`. Should that fail, the device moves
+    /// on down its list as after any failure.
+    async fn move_back(&mut self, index: usize) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.events.state.inflight() > 0 {
+                match self.events.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(publish))) => self.on_publish(publish),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        })
+        .await;
+        self.state.send_replace(ConnectionState::Disconnected(
+            "moving back to a preferred hub".into(),
+        ));
+        let _ = self.mqtt.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                match self.events.poll().await {
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        self.events.clean();
+        self.carry_pending();
+        self.route.return_to(index);
+        self.use_endpoint(index);
     }
 
     /// Waits `period` off the air; `false` when told to shut down meanwhile.
@@ -480,3 +592,4 @@ impl Connection {
         .await;
     }
 }
+

@@ -35,6 +35,36 @@ pub struct DeviceConfig {
     /// MQTTS: the TLS client configuration (see [`crate::DeviceTls`]); `None` is plain
     /// MQTT over TCP, for a hub on the same board or a trusted LAN.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// More hubs, in order of preference after `host`/`port`/`tls` (issue 20: the home
+    /// hub first and the cloud next, or the other way round). Empty: one hub, as
+    /// always. When the hub in use is gone the device connects to the next; while on a
+    /// less preferred one it probes the more preferred ones and moves back (see
+    /// `return_probe`). The same id and secret log in everywhere.
+    pub fallbacks: Vec<Endpoint>,
+    /// How often, while on a less preferred hub, the device checks whether a more
+    /// preferred one accepts connections again (jittered between half and one and a
+    /// half of it, so that a fleet does not move back at once).
+    pub return_probe: Duration,
+}
+
+/// One hub a device may talk to: address and transport.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    /// `None` is plain MQTT over TCP.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Endpoint {
+    /// A plain MQTT endpoint.
+    pub fn new(host: impl Into<String>, port: u16) -> Endpoint {
+        Endpoint {
+            host: host.into(),
+            port,
+            tls: None,
+        }
+    }
 }
 
 impl DeviceConfig {
@@ -58,7 +88,21 @@ impl DeviceConfig {
             inflight: 32,
             announce_status: true,
             tls: None,
+            fallbacks: Vec::new(),
+            return_probe: Duration::from_secs(30),
         }
+    }
+
+    /// Every endpoint in order of preference: the first hub, then `fallbacks`.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let first = Endpoint {
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls.clone(),
+        };
+        std::iter::once(first)
+            .chain(self.fallbacks.iter().cloned())
+            .collect()
     }
 }
 

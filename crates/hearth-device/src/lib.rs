@@ -9,6 +9,11 @@
 //! - Reports: [`DeviceClient::publish_data`], [`DeviceClient::publish_event`],
 //!   [`DeviceClient::heartbeat`], and `..._at` variants that carry the original time
 //!   stamp `ts` (epoch ms) for readings sent late from a queue.
+//! - Devices that move (issue 20): [`DeviceConfig::fallbacks`] lists more hubs in
+//!   order of preference; the client moves to the next when the one in use is gone,
+//!   probes the preferred ones while away and moves back, and sends the readings the
+//!   lost hub never acknowledged to the next ([`DeviceClient::endpoint`] says where it
+//!   is).
 //! - Connection state: [`DeviceClient::state`] and [`DeviceClient::state_changes`] (a
 //!   watch); publishing while not connected fails at once with
 //!   [`DeviceError::NotConnected`], so that a caller can queue instead of losing data.
@@ -22,6 +27,7 @@
 //! # Layout
 //! - `config`: [`DeviceConfig`], [`Backoff`], [`SplitMix`] (seeded randomness).
 //! - `client`: [`DeviceClient`], [`ConnectionState`], the connection task.
+//! - `route`: the order of endpoints, moves and probes.
 //! - `command`: [`Command`], [`Ack`], [`Commands`], [`CommandHandler`], [`dispatch`].
 //! - `ota`: [`ota::OtaHandler`], the `ota` command: download, verify, install, report.
 //! - `tls`: [`DeviceTls`], MQTTS with the hub's CA (or the system's roots) and an
@@ -31,11 +37,12 @@ mod client;
 mod command;
 mod config;
 pub mod ota;
+mod route;
 mod tls;
 
 pub use client::{ConnectionState, DeviceClient};
 pub use command::{Ack, Command, CommandHandler, Commands, dispatch};
-pub use config::{Backoff, DeviceConfig, SplitMix};
+pub use config::{Backoff, DeviceConfig, Endpoint, SplitMix};
 pub use hearth_model::DeviceId;
 pub use tls::{DeviceTls, TlsError};
 
