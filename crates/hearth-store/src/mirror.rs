@@ -146,8 +146,9 @@ pub trait MirrorStore: Send + Sync {
     /// Home: applies a snapshot in one transaction (audited as `mirror.apply` by
     /// `actor`), unless a newer revision is already applied. Definitions are replaced,
     /// live state is not; mirrored entities missing from it are deleted; a local device
-    /// with a mirrored device's id is overwritten (the cloud wins on definitions), a
-    /// local user or application with a mirrored one's id is kept (a conflict).
+    /// or application with a mirrored one's id is overwritten (the cloud wins on
+    /// definitions; a conflict when it differed), a local person with a mirrored one's
+    /// name is kept (a conflict: a cloud member never takes over, say, this hub's admin).
     async fn apply_mirror(
         &self,
         snapshot: &MirrorSnapshot,

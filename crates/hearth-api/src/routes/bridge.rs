@@ -47,6 +47,44 @@ pub struct BridgeView {
     pub connects_total: u64,
     /// When the cloud last acknowledged a message (epoch ms).
     pub last_sent_at_ms: Option<i64>,
+    /// The cloud's registry mirrored here (docs/bridge.md "Registry mirror").
+    pub mirror: Option<MirrorView>,
+}
+
+/// The registry mirror at home.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MirrorView {
+    /// The cloud's revision (its audit sequence) of the snapshot applied last; absent
+    /// before the first.
+    pub revision: Option<i64>,
+    /// When that snapshot was applied (epoch ms).
+    pub last_sync_ms: Option<i64>,
+    /// What the cloud refused of this hub's devices, and what the snapshot overrode or
+    /// kept here.
+    pub conflicts: Vec<MirrorConflictView>,
+    /// Devices created here sent up since the hub started (each attempt).
+    pub pushed_total: u64,
+    /// Snapshots refused since the hub started (unreadable, invalid).
+    pub rejected_total: u64,
+}
+
+/// One conflict of the registry mirror.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MirrorConflictView {
+    /// The device id (or `user:NAME`, `app:ID` at home).
+    pub device: String,
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+impl From<hearth_store::MirrorConflict> for MirrorConflictView {
+    fn from(conflict: hearth_store::MirrorConflict) -> MirrorConflictView {
+        MirrorConflictView {
+            device: conflict.device,
+            reason: conflict.reason,
+            at_ms: conflict.at_ms,
+        }
+    }
 }
 
 impl From<BridgeStatus> for BridgeView {
@@ -70,6 +108,13 @@ impl From<BridgeStatus> for BridgeView {
             commands_total: status.commands_total,
             connects_total: status.connects_total,
             last_sent_at_ms: status.last_sent_at_ms,
+            mirror: status.mirror.map(|mirror| MirrorView {
+                revision: mirror.revision,
+                last_sync_ms: mirror.last_sync_ms,
+                conflicts: mirror.conflicts.into_iter().map(Into::into).collect(),
+                pushed_total: mirror.pushed_total,
+                rejected_total: mirror.rejected_total,
+            }),
         }
     }
 }

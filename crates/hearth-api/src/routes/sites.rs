@@ -37,6 +37,10 @@ pub struct SiteView {
     pub devices: Vec<String>,
     /// Its link as this hub sees it now (absent where the hub runs no relay).
     pub link: Option<SiteLinkView>,
+    /// Devices its home hub created and pushed up that this hub did not take (the id
+    /// is taken, or the application is not the site group's), newest first
+    /// (docs/sites.md "Registry mirror").
+    pub conflicts: Vec<crate::routes::bridge::MirrorConflictView>,
 }
 
 /// A site's link now (issue 20, docs/sites.md "Visible"); counts are since this hub
@@ -94,6 +98,7 @@ pub struct SitePatchRequest {
 
 async fn view(state: &AppState, site: Site) -> ApiResult<SiteView> {
     let devices = state.store.site_devices(&site.id).await?;
+    let conflicts = state.store.site_conflicts(&site.id).await?;
     Ok(SiteView {
         id: site.id.to_string(),
         group: site.group.to_string(),
@@ -102,6 +107,7 @@ async fn view(state: &AppState, site: Site) -> ApiResult<SiteView> {
         created_at_ms: site.created_at_ms,
         last_seen_ms: site.last_seen_ms,
         devices: devices.iter().map(ToString::to_string).collect(),
+        conflicts: conflicts.into_iter().map(Into::into).collect(),
         link: state.site_relay.as_ref().map(|relay| {
             let link = relay
                 .links

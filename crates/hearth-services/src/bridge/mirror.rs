@@ -31,8 +31,13 @@ use tokio::sync::{Notify, mpsc};
 /// the size the client announced, so a larger snapshot would silently not arrive.
 pub const MAX_PACKET_BYTES: u32 = 16 * 1024 * 1024;
 
-/// How often the local audit sequence is read for devices created here.
+/// How often this hub's own devices are read for what should go up.
 const POLL: Duration = Duration::from_secs(1);
+
+/// Devices created here go up once this hub's set of them has not changed for this
+/// long: a device being registered on both hubs by hand (as before the mirror) is not
+/// raced into the cloud by its home half.
+const QUIET: Duration = Duration::from_secs(10);
 
 /// The mirror's part of `GET /api/v1/bridge`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -123,7 +128,8 @@ impl Mirror {
         // What went up on this connection (id → the definition sent), so that a poll
         // sends only what is new or changed.
         let mut sent: HashMap<String, MirrorDevice> = HashMap::new();
-        let mut seen = store.last_audit_seq().await.unwrap_or(0);
+        let mut local: Vec<MirrorDevice> = Vec::new();
+        let mut stable_since = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -136,15 +142,19 @@ impl Mirror {
                     }
                 }
                 _ = self.connected.notified() => sent.clear(),
-                _ = tick.tick() => {
-                    let Ok(seq) = store.last_audit_seq().await else { continue };
-                    if seq == seen {
-                        continue;
-                    }
-                    seen = seq;
-                }
+                _ = tick.tick() => {}
             }
-            self.push(&store, &mut sent).await;
+            match store.unmirrored_devices().await {
+                Ok(devices) if devices != local => {
+                    local = devices;
+                    stable_since = tokio::time::Instant::now();
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "bridge: cannot read this hub's devices"),
+            }
+            if stable_since.elapsed() >= QUIET {
+                self.push(&local, &mut sent);
+            }
         }
     }
 
@@ -223,22 +233,15 @@ impl Mirror {
     }
 
     /// Sends up the devices created here that this connection has not sent as they are.
-    async fn push(&self, store: &Arc<dyn Store>, sent: &mut HashMap<String, MirrorDevice>) {
+    fn push(&self, devices: &[MirrorDevice], sent: &mut HashMap<String, MirrorDevice>) {
         let Some(client) = self.client.lock().clone() else {
             return;
         };
-        let devices = match store.unmirrored_devices().await {
-            Ok(devices) => devices,
-            Err(error) => {
-                tracing::warn!(%error, "bridge: cannot read this hub's devices");
-                return;
-            }
-        };
         for device in devices {
-            if sent.get(&device.id) == Some(&device) {
+            if sent.get(&device.id) == Some(device) {
                 continue;
             }
-            let Ok(payload) = serde_json::to_vec(&device) else {
+            let Ok(payload) = serde_json::to_vec(device) else {
                 continue;
             };
             let topic = self.topic(&format!("devices/{}", device.id));
@@ -250,7 +253,7 @@ impl Mirror {
                 return;
             }
             self.pushed.fetch_add(1, Ordering::Relaxed);
-            sent.insert(device.id.clone(), device);
+            sent.insert(device.id.clone(), device.clone());
         }
     }
 }

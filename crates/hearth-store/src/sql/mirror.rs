@@ -287,22 +287,26 @@ async fn apply(tx: &mut DbTx, snapshot: &MirrorSnapshot, now: i64) -> StoreResul
                 .map_err(backend)?;
         }
     }
-    // Applications: a local one with the id or MQTT key of a mirrored one is kept.
+    // Applications: the cloud's definition replaces a local one with the same id (a
+    // fresh hub's own `default`, say); another with the same MQTT key is kept.
     let mut apps = HashSet::new();
     for app in &snapshot.apps {
-        let taken = sqlx::query(
-            "SELECT 1 FROM applications WHERE (id = $1 AND mirrored = FALSE) \
-             OR (mqtt_key = $2 AND id <> $1)",
-        )
-        .bind(&app.id)
-        .bind(&app.mqtt_key)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(backend)?;
+        let local =
+            sqlx::query("SELECT secret_hash FROM applications WHERE id = $1 AND mirrored = FALSE")
+                .bind(&app.id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
+        let taken = sqlx::query("SELECT 1 FROM applications WHERE mqtt_key = $2 AND id <> $1")
+            .bind(&app.id)
+            .bind(&app.mqtt_key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
         if taken.is_some() {
             conflict(
                 format!("app:{}", app.id),
-                "an application of this hub has that id or MQTT key; kept",
+                "an application of this hub has that MQTT key; kept",
             );
             continue;
         }
@@ -311,7 +315,8 @@ async fn apply(tx: &mut DbTx, snapshot: &MirrorSnapshot, now: i64) -> StoreResul
              created_at_ms, discovery, mirrored) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE) \
              ON CONFLICT (id) DO UPDATE SET group_id = excluded.group_id, name = excluded.name, \
              description = excluded.description, mqtt_key = excluded.mqtt_key, \
-             secret_hash = excluded.secret_hash, discovery = excluded.discovery",
+             secret_hash = excluded.secret_hash, discovery = excluded.discovery, \
+             mirrored = TRUE",
         )
         .bind(&app.id)
         .bind(&group.id)
@@ -324,6 +329,14 @@ async fn apply(tx: &mut DbTx, snapshot: &MirrorSnapshot, now: i64) -> StoreResul
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
+        if let Some(row) = local
+            && get::<String>(&row, "secret_hash")? != app.secret_hash
+        {
+            conflict(
+                format!("app:{}", app.id),
+                "defined differently in the cloud hub; the cloud's definition replaced this hub's",
+            );
+        }
         apps.insert(app.id.as_str());
     }
     sqlx::query(
