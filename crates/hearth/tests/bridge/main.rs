@@ -8,6 +8,7 @@
 mod api;
 mod commands;
 mod harness;
+mod moves;
 mod mirror;
 mod outage;
 mod overflow;
