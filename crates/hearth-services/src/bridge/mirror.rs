@@ -31,6 +31,10 @@ use tokio::sync::{Notify, mpsc};
 /// the size the client announced, so a larger snapshot would silently not arrive.
 pub const MAX_PACKET_BYTES: u32 = 16 * 1024 * 1024;
 
+/// Where the mirror writes (this hub's store) and whom it tells after each snapshot
+/// (the authorizer's change notifier).
+pub type MirrorTarget = (Arc<dyn Store>, Option<Arc<Notify>>);
+
 /// How often this hub's own devices are read for what should go up.
 const POLL: Duration = Duration::from_secs(1);
 

@@ -58,7 +58,7 @@ impl Bridge {
         config: BridgeConfig,
         data_dir: &Path,
         bus: Arc<dyn Bus>,
-        mirror: Option<(Arc<dyn hearth_store::Store>, Option<Arc<tokio::sync::Notify>>)>,
+        mirror: Option<mirror::MirrorTarget>,
     ) -> Result<Bridge, String> {
         let (mirror, mirror_task) = match mirror {
             Some((store, changed)) => {
