@@ -83,36 +83,49 @@ pub async fn register_site(cloud: &TestHub) {
 
 /// Registers `ids` at home and, with the same secrets, in the cloud as devices of the
 /// site (so that the site may relay them, and a device could log in at either hub);
-/// returns the secrets by id.
+/// returns the secrets by id. Both hubs store the same hash, as the registry mirror
+/// leaves it: a hash that differs (another salt) reads as a new secret, and a hub cuts
+/// a device whose secret changed.
 pub async fn add_site_devices(
     cloud: &TestHub,
     home: &TestHub,
     ids: &[&str],
 ) -> std::collections::HashMap<String, String> {
     let secrets = hearth_testkit::devices::add_devices(home, ids).await;
-    add_cloud_devices(cloud, ids, Some(&secrets)).await;
+    let hashes: std::collections::HashMap<String, String> = secrets
+        .iter()
+        .map(|(id, secret)| (id.clone(), hash_secret(secret)))
+        .collect();
+    for (id, hash) in &hashes {
+        let id = ids::device(id);
+        home.store()
+            .set_device_secret(&id, hash, &NewAuditEntry::new("test", "device.rotate", &id))
+            .await
+            .unwrap();
+    }
+    home.authorizer()
+        .refresh(home.bus().as_ref())
+        .await
+        .unwrap();
+    add_cloud_devices(cloud, ids, Some(&hashes)).await;
     secrets
 }
 
-/// Registers `ids` in the cloud as devices of the site, with the home's `secrets` when
-/// given (else the cloud's own).
+/// Registers `devices` in the cloud as devices of the site, with the given secret
+/// `hashes` when there are (else secrets of the cloud's own).
 pub async fn add_cloud_devices(
     cloud: &TestHub,
     devices: &[&str],
-    secrets: Option<&std::collections::HashMap<String, String>>,
+    hashes: Option<&std::collections::HashMap<String, String>>,
 ) {
     hearth_testkit::devices::add_devices(cloud, devices).await;
     let site = SiteId::new(SITE).unwrap();
     for device in devices {
         let id = ids::device(device);
-        if let Some(secret) = secrets.and_then(|secrets| secrets.get(*device)) {
+        if let Some(hash) = hashes.and_then(|hashes| hashes.get(*device)) {
             cloud
                 .store()
-                .set_device_secret(
-                    &id,
-                    &hash_secret(secret),
-                    &NewAuditEntry::new("test", "device.rotate", &id),
-                )
+                .set_device_secret(&id, hash, &NewAuditEntry::new("test", "device.rotate", &id))
                 .await
                 .unwrap();
         }

@@ -6,11 +6,17 @@
 //! own, to stop and kill it.
 
 mod api;
+mod command_status;
 mod commands;
 mod harness;
-mod moves;
+mod inbound;
 mod mirror;
+mod mosquitto;
+mod moves;
 mod outage;
 mod overflow;
 mod proxy;
+mod refuse;
 mod scale;
+mod site_link;
+mod topics;

@@ -35,9 +35,9 @@ const ALL: TimeRange = TimeRange {
 };
 
 /// The cloud's registry before its first start: the owner, group `home` with its
-/// default application, site [`SITE`] with [`SITE_SECRET`], and `devices` in the site
-/// with the home's secrets.
-async fn prepare_cloud(database: &str, secrets: &HashMap<String, String>) {
+/// default application, site [`SITE`] with [`SITE_SECRET`], and the devices in the site
+/// with the home's secret hashes.
+async fn prepare_cloud(database: &str, hashes: &HashMap<String, String>) {
     let store = hearth_store::open(database).await.unwrap();
     let registry = Registry::new(store.clone());
     registry
@@ -60,19 +60,15 @@ async fn prepare_cloud(database: &str, secrets: &HashMap<String, String>) {
         )
         .await
         .unwrap();
-    let specs = secrets
+    let specs = hashes
         .keys()
         .map(|id| DeviceSpec::new(ids::device(id)))
         .collect();
     registry.add_devices("test", specs, &|_| {}).await.unwrap();
-    for (id, secret) in secrets {
+    for (id, hash) in hashes {
         let id = ids::device(id);
         store
-            .set_device_secret(
-                &id,
-                &hash_secret(secret),
-                &NewAuditEntry::new("test", "device.rotate", &id),
-            )
+            .set_device_secret(&id, hash, &NewAuditEntry::new("test", "device.rotate", &id))
             .await
             .unwrap();
         registry
@@ -169,7 +165,25 @@ async fn a_hundred_devices_through_a_sixty_second_outage_of_a_cloud_process() {
     let ids: Vec<String> = (0..DEVICES).map(|i| format!("s{i:03}")).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let secrets = hearth_testkit::devices::add_devices(&home, &id_refs).await;
-    prepare_cloud(&database, &secrets).await;
+    let mut hashes = HashMap::new();
+    for (id, secret) in &secrets {
+        let hash = hash_secret(secret);
+        let device = ids::device(id);
+        home.store()
+            .set_device_secret(
+                &device,
+                &hash,
+                &NewAuditEntry::new("test", "device.rotate", &device),
+            )
+            .await
+            .unwrap();
+        hashes.insert(id.clone(), hash);
+    }
+    home.authorizer()
+        .refresh(home.bus().as_ref())
+        .await
+        .unwrap();
+    prepare_cloud(&database, &hashes).await;
     let mut cloud = serve_cloud(cloud_dir.path(), &database, cloud_addr).await;
     wait_status(&home, "up", |status| status.up).await;
 
