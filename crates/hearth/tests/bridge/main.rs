@@ -15,3 +15,4 @@ mod outage;
 mod overflow;
 mod proxy;
 mod scale;
+mod site_link;
