@@ -38,6 +38,7 @@ fn options(hub: &TestHub, ota_dir: &std::path::Path) -> FleetOptions {
         queue: 16,
         ota_dir: ota_dir.to_owned(),
         tls: None,
+        fallbacks: Vec::new(),
     }
 }
 

@@ -45,6 +45,7 @@ async fn a_simulated_camera_sends_snapshots_and_motion(backend: Backend) {
             queue: 16,
             ota_dir: downloads.path().to_owned(),
             tls: None,
+            fallbacks: Vec::new(),
         },
     );
 

@@ -9,8 +9,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// `mqtt://host:port` (port 1883 when left out) or `mqtts://host:port` (8883).
-    pub hub: String,
+    /// `mqtt://host:port` (port 1883 when left out) or `mqtts://host:port` (8883), or
+    /// a list of them in order of preference (a home hub, then the cloud): the agent
+    /// moves to the next when the one in use is gone and back when a preferred one
+    /// answers again.
+    pub hub: super::hubs::Hubs,
+    /// While on a less preferred hub, seconds between checks whether a preferred one
+    /// answers again (jittered between half and one and a half of it).
+    #[serde(default = "default_return_probe")]
+    pub return_probe_secs: u64,
     /// The device id, as registered on the hub (`hearth device add`).
     pub device: String,
     /// The device secret, inline. Prefer `secret_file`: a config file is easily shown.
@@ -80,6 +87,10 @@ fn default_ota_dir() -> PathBuf {
 
 fn default_heartbeat() -> u64 {
     60
+}
+
+fn default_return_probe() -> u64 {
+    30
 }
 
 fn default_reconnect_min() -> u64 {
@@ -290,15 +301,14 @@ impl AgentConfig {
     fn check(&self) -> Result<(), String> {
         hearth_model::DeviceId::new(&self.device)
             .map_err(|error| format!("device {:?}: {error}", self.device))?;
-        self.hub_address()?;
-        let (_, _, tls) = self.hub_parts()?;
+        let tls = self.hub_endpoints()?.iter().any(|(_, _, tls)| *tls);
         let has_cert = match (&self.tls.cert_file, &self.tls.key_file) {
             (Some(_), Some(_)) => true,
             (None, None) => false,
             _ => return Err("[tls]: give cert_file and key_file together".into()),
         };
         if !tls && (has_cert || self.tls.ca_file.is_some()) {
-            return Err("[tls] is set but hub is not an mqtts:// address".into());
+            return Err("[tls] is set but hub is not an mqtts:// address (none of them is)".into());
         }
         match (&self.secret, &self.secret_file) {
             (Some(_), Some(_)) => return Err("give secret or secret_file, not both".into()),
@@ -341,9 +351,10 @@ impl AgentConfig {
         Ok(())
     }
 
-    /// The device's TLS settings when `hub` is `mqtts://`, with its files read now.
+    /// The device's TLS settings when a hub is `mqtts://`, with its files read now
+    /// (the same for every `mqtts://` hub).
     pub fn device_tls(&self) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, String> {
-        if !self.hub_parts()?.2 {
+        if !self.hub_endpoints()?.iter().any(|(_, _, tls)| *tls) {
             return Ok(None);
         }
         let tls = hearth_device::DeviceTls {
@@ -360,38 +371,22 @@ impl AgentConfig {
         self.hub_parts().map(|(host, port, _)| (host, port))
     }
 
-    /// The hub's host, port and whether it is `mqtts://`.
+    /// The (preferred) hub's host, port and whether it is `mqtts://`.
     pub fn hub_parts(&self) -> Result<(String, u16, bool), String> {
-        let (rest, tls, default_port) = if let Some(rest) = self.hub.strip_prefix("mqtt://") {
-            (rest, false, 1883)
-        } else if let Some(rest) = self.hub.strip_prefix("mqtts://") {
-            (rest, true, 8883)
-        } else {
-            return Err(format!(
-                "hub {:?}: give mqtt://host:port or mqtts://host:port",
-                self.hub
-            ));
-        };
-        let rest = rest.trim_end_matches('/');
-        let bad_port = || format!("hub {:?}: bad port", self.hub);
-        let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-            // An IPv6 address: mqtt://[::1]:1883.
-            let (host, after) = bracketed.split_once(']').ok_or_else(bad_port)?;
-            match after.strip_prefix(':') {
-                Some(port) => (host, port.parse().map_err(|_| bad_port())?),
-                None if after.is_empty() => (host, default_port),
-                None => return Err(bad_port()),
-            }
-        } else {
-            match rest.rsplit_once(':') {
-                Some((host, port)) => (host, port.parse().map_err(|_| bad_port())?),
-                None => (rest, default_port),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("hub {:?}: no host", self.hub));
+        self.hub_endpoints()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| "hub: give at least one address".to_owned())
+    }
+
+    /// Every hub in order of preference (host, port, `mqtts://`): `hub` is one URL or
+    /// a list (issue 20, a device that moves between its home hub and the cloud).
+    pub fn hub_endpoints(&self) -> Result<Vec<(String, u16, bool)>, String> {
+        let urls = self.hub.urls();
+        if urls.is_empty() {
+            return Err("hub: give at least one address".into());
         }
-        Ok((host.to_owned(), port, tls))
+        urls.iter().map(|url| super::hubs::parse(url)).collect()
     }
 
     /// The secret, read from `secret_file` when given; warns when that file is readable

@@ -14,9 +14,11 @@
 
 pub mod config;
 pub mod gpio;
+pub mod hubs;
 pub mod queue;
 pub mod sources;
 
+use anyhow::Context;
 use config::{AgentConfig, GpioBackend};
 use gpio::Gpio;
 use hearth_device::{DeviceClient, DeviceConfig, DeviceError, DeviceId};
@@ -56,7 +58,7 @@ pub struct AgentStats {
 impl Agent {
     /// Requests the GPIO lines, opens the queue, connects and starts every source.
     pub async fn start(config: AgentConfig, gpio: Arc<dyn Gpio>) -> anyhow::Result<Agent> {
-        let (host, port) = config.hub_address().map_err(anyhow::Error::msg)?;
+        let hubs = config.hub_endpoints().map_err(anyhow::Error::msg)?;
         let secret = config.read_secret().map_err(anyhow::Error::msg)?;
         let tls = config.device_tls().map_err(anyhow::Error::msg)?;
         let id = DeviceId::new(&config.device).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -86,8 +88,20 @@ impl Agent {
                 readings.clone(),
             )?);
         }
-        let mut device = DeviceConfig::new(host, port, id, secret);
-        device.tls = tls.clone();
+        // The hubs in order of preference (issue 20): the first is the client's own,
+        // the others its fallbacks; each mqtts:// one with the [tls] settings.
+        let mut endpoints = hubs
+            .into_iter()
+            .map(|(host, port, mqtts)| hearth_device::Endpoint {
+                host,
+                port,
+                tls: if mqtts { tls.clone() } else { None },
+            });
+        let first = endpoints.next().context("no hub")?;
+        let mut device = DeviceConfig::new(first.host, first.port, id, secret);
+        device.tls = first.tls;
+        device.fallbacks = endpoints.collect();
+        device.return_probe = std::time::Duration::from_secs(config.return_probe_secs.max(1));
         device.heartbeat_secs = config.heartbeat_secs;
         device.backoff = hearth_device::Backoff {
             initial: std::time::Duration::from_millis(config.reconnect_min_ms.max(10)),

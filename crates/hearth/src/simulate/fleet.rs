@@ -80,6 +80,10 @@ pub struct FleetOptions {
     pub ota_dir: PathBuf,
     /// MQTTS (`--tls-ca`): every device checks the hub's certificate with it.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// More hubs after `host:port`, in order of preference (issue 20: `--mqtt
+    /// home:1883,cloud:1883`): each device moves to the next when its hub is gone and
+    /// back when a preferred one answers again.
+    pub fallbacks: Vec<hearth_device::Endpoint>,
 }
 
 /// What the fleet did so far (for the periodic log line and tests).
@@ -115,6 +119,7 @@ impl Fleet {
             config.heartbeat_secs = device.behaviour.heartbeat_secs.unwrap_or(60);
             config.queue = options.queue;
             config.tls = options.tls.clone();
+            config.fallbacks = options.fallbacks.clone();
             config.backoff.initial = Duration::from_millis(500);
             config.backoff.max = Duration::from_secs(30);
             let (client, commands) = DeviceClient::connect(config);

@@ -35,8 +35,14 @@ use std::time::Duration;
 /// `hearth simulate`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// The hub's MQTT (TCP) address; its MQTTS address with --tls-ca.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:1883")]
+    /// The hub's MQTT (TCP) address; its MQTTS address with --tls-ca. Several,
+    /// comma-separated, in order of preference (a home hub, then the cloud): each device
+    /// moves to the next when its hub is gone, and back when a preferred one answers.
+    #[arg(
+        long,
+        value_name = "HOST:PORT[,HOST:PORT...]",
+        default_value = "127.0.0.1:1883"
+    )]
     pub mqtt: String,
     /// Connect over MQTTS, trusting the CA in this PEM file (`hearth tls dev-cert`'s
     /// hearth-ca.pem); the host in --mqtt must be a name the certificate carries.
@@ -147,7 +153,11 @@ impl SimulationFile {
 
 /// Runs `hearth simulate` until `--duration` passes or Ctrl-C.
 pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<()> {
-    let (host, port) = split_addr(&args.mqtt)?;
+    let mut hubs = args.mqtt.split(',').map(str::trim);
+    let (host, port) = split_addr(hubs.next().unwrap_or_default())?;
+    let fallbacks = hubs
+        .map(|addr| split_addr(addr).map(|(host, port)| hearth_device::Endpoint::new(host, port)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut file = match &args.file {
         Some(path) => SimulationFile::load(path)?,
         None => SimulationFile::default(),
@@ -173,23 +183,32 @@ pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<(
     }
     file.defaults = file.defaults.overlay(&flags);
     file.apply(&mut devices);
+    let tls = match &args.tls_ca {
+        Some(ca) => Some(
+            hearth_device::DeviceTls {
+                ca_file: Some(ca.clone()),
+                identity: None,
+            }
+            .client_config()
+            .context("--tls-ca")?,
+        ),
+        None => None,
+    };
     let options = FleetOptions {
         host,
         port,
         seed: args.seed.or(file.seed).unwrap_or(0),
         queue: if args.count.is_some() { 8 } else { 64 },
         ota_dir: std::env::temp_dir().join(format!("hearth-simulate-{}", std::process::id())),
-        tls: match &args.tls_ca {
-            Some(ca) => Some(
-                hearth_device::DeviceTls {
-                    ca_file: Some(ca.clone()),
-                    identity: None,
-                }
-                .client_config()
-                .context("--tls-ca")?,
-            ),
-            None => None,
-        },
+        // Every hub is reached the same way (--tls-ca applies to each).
+        fallbacks: fallbacks
+            .into_iter()
+            .map(|endpoint| hearth_device::Endpoint {
+                tls: tls.clone(),
+                ..endpoint
+            })
+            .collect(),
+        tls,
     };
     let total = devices.len();
     let fleet = Fleet::start(devices, &options);

@@ -8,6 +8,7 @@
 //! reports do not trigger automations.
 
 mod board;
+mod moves;
 mod offline;
 mod ota;
 
