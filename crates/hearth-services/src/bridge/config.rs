@@ -2,6 +2,7 @@
 //! bounds. Checked while parsing, so that a mistake names its line.
 
 use super::queue::{Overflow, QueueLimits};
+use super::topics::{TopicRule, default_rules};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -25,9 +26,13 @@ pub struct BridgeConfig {
     /// Jittered exponential back-off between connection attempts.
     pub reconnect_min_ms: u64,
     pub reconnect_max_ms: u64,
-    /// Home topic filters bridged to the cloud (each under `devices/`, rewritten to
-    /// `sites/{site}/devices/`).
-    pub topics: Vec<String>,
+    /// What crosses the link, which way, at which QoS and under which prefixes (see
+    /// `topics.rs`); default: devices' readings and command acks out.
+    pub topics: Vec<TopicRule>,
+    /// Whether the link brings in commands from a Hearth cloud
+    /// (`sites/{site}/devices/+/commands/+` → `devices/+/commands/+`) besides `topics`;
+    /// default true, so that a `topics` list written for the readings keeps commands.
+    pub commands: bool,
     /// Messages sent and not yet acknowledged by the cloud, at most.
     pub window: u16,
     /// How long the cloud keeps the link's session (its command subscription and the
@@ -91,15 +96,6 @@ impl From<BridgeUrl> for String {
     }
 }
 
-/// The default bridged topics: what devices report and their command acks.
-pub fn default_topics() -> Vec<String> {
-    ["data", "status", "heartbeat", "events"]
-        .iter()
-        .map(|kind| format!("devices/+/{kind}"))
-        .chain(["devices/+/commands/+/ack".to_owned()])
-        .collect()
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBridgeConfig {
@@ -121,8 +117,10 @@ struct RawBridgeConfig {
     reconnect_min_ms: u64,
     #[serde(default = "default_max_ms")]
     reconnect_max_ms: u64,
-    #[serde(default = "default_topics")]
-    topics: Vec<String>,
+    #[serde(default = "default_rules")]
+    topics: Vec<TopicRule>,
+    #[serde(default = "default_commands")]
+    commands: bool,
     #[serde(default = "default_window")]
     window: u16,
     #[serde(default = "default_session_expiry")]
@@ -153,6 +151,9 @@ fn default_session_expiry() -> u32 {
 }
 fn default_keep_alive() -> u16 {
     30
+}
+fn default_commands() -> bool {
+    true
 }
 
 impl TryFrom<RawBridgeConfig> for BridgeConfig {
@@ -205,18 +206,19 @@ impl TryFrom<RawBridgeConfig> for BridgeConfig {
         if raw.window == 0 {
             return Err("[bridge] window: at least 1".into());
         }
-        if raw.topics.is_empty() {
-            return Err("[bridge] topics: at least one filter".into());
+        if raw.topics.is_empty() && !raw.commands {
+            return Err(
+                "[bridge] topics: nothing crosses the link (no topics, commands = false)".into(),
+            );
         }
-        for filter in &raw.topics {
-            let valid = filter.starts_with("devices/")
-                && filter.split('/').enumerate().all(|(i, level)| {
-                    let last = i + 1 == filter.split('/').count();
-                    !level.contains(['#', '+']) || level == "+" || (level == "#" && last)
-                });
-            if !valid {
+        for (i, rule) in raw.topics.iter().enumerate() {
+            if raw.topics[..i]
+                .iter()
+                .any(|earlier| earlier.pattern == rule.pattern)
+            {
                 return Err(format!(
-                    "[bridge] topics: {filter:?} is not an MQTT filter under devices/"
+                    "[bridge] topics: {:?} twice (give one entry a direction of both)",
+                    rule.pattern
                 ));
             }
         }
@@ -232,6 +234,7 @@ impl TryFrom<RawBridgeConfig> for BridgeConfig {
             reconnect_min_ms: raw.reconnect_min_ms,
             reconnect_max_ms: raw.reconnect_max_ms,
             topics: raw.topics,
+            commands: raw.commands,
             window: raw.window,
             session_expiry_secs: raw.session_expiry_secs,
             keep_alive_secs: raw.keep_alive_secs,
@@ -254,6 +257,7 @@ impl From<BridgeConfig> for RawBridgeConfig {
             reconnect_min_ms: config.reconnect_min_ms,
             reconnect_max_ms: config.reconnect_max_ms,
             topics: config.topics,
+            commands: config.commands,
             window: config.window,
             session_expiry_secs: config.session_expiry_secs,
             keep_alive_secs: config.keep_alive_secs,
@@ -276,7 +280,8 @@ impl BridgeConfig {
             overflow: Overflow::default(),
             reconnect_min_ms: default_min_ms(),
             reconnect_max_ms: default_max_ms(),
-            topics: default_topics(),
+            topics: default_rules(),
+            commands: default_commands(),
             window: default_window(),
             session_expiry_secs: default_session_expiry(),
             keep_alive_secs: default_keep_alive(),
@@ -290,6 +295,15 @@ impl BridgeConfig {
         self.client_id
             .clone()
             .unwrap_or_else(|| format!("site:{}", self.site))
+    }
+
+    /// Every rule in force: `topics`, then the commands rule when `commands` is on.
+    pub fn rules(&self) -> Vec<TopicRule> {
+        let mut rules = self.topics.clone();
+        if self.commands {
+            rules.push(TopicRule::commands());
+        }
+        rules
     }
 
     pub fn limits(&self) -> QueueLimits {
@@ -316,7 +330,7 @@ impl BridgeConfig {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, Serialize)]
     struct File {
         bridge: BridgeConfig,
     }
@@ -337,7 +351,8 @@ mod tests {
         assert_eq!(config.queue_max_messages, 1_000_000);
         assert_eq!(config.queue_max_bytes, 512 * 1024 * 1024);
         assert_eq!(config.overflow, Overflow::DropOldest);
-        assert_eq!(config.topics, default_topics());
+        assert_eq!(config.topics, default_rules());
+        assert!(config.commands);
         let config = parse(
             "[bridge]\nurl = \"mqtts://cloud.example\"\nsite = \"home-1\"\nsecret_file = \"/s\"\n\
              ca_file = \"/ca.pem\"\noverflow = \"refuse\"\nqueue_max_messages = 10\n",
@@ -346,6 +361,40 @@ mod tests {
         assert_eq!((config.url.tls, config.url.port), (true, 8883));
         assert_eq!(config.overflow, Overflow::Refuse);
         assert_eq!(config.queue_max_messages, 10);
+    }
+
+    #[test]
+    fn topics_as_filters_tables_or_both() {
+        use crate::bridge::topics::Direction;
+        let base = "[bridge]\nurl = \"mqtt://x\"\nsite = \"h\"\nsecret = \"s\"\n";
+        let config = parse(&format!(
+            "{base}topics = [\"devices/+/data\", {{ pattern = \"lights/#\", direction = \"in\", qos = 0, local_prefix = \"lights/\", remote_prefix = \"homes/{{site}}/\" }}]\n"
+        ))
+        .unwrap();
+        assert_eq!(config.topics[0], TopicRule::out("devices/+/data").unwrap());
+        let lights = &config.topics[1];
+        assert_eq!((lights.direction, lights.qos), (Direction::In, 0));
+        assert_eq!(lights.remote_filter("h"), "homes/h/#");
+        assert_eq!(config.rules().last(), Some(&TopicRule::commands()));
+
+        let config = parse(&format!(
+            "{base}commands = false\n\n[[bridge.topics]]\npattern = \"devices/+/state\"\ndirection = \"both\"\n\
+             remote_prefix = \"h1/\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.rules().len(), 1, "no commands rule");
+        assert_eq!(
+            config.topics[0]
+                .to_remote("devices/d/state", "h")
+                .as_deref(),
+            Some("h1/d/state")
+        );
+        // What is written out reads back the same.
+        let text = toml::to_string(&File {
+            bridge: config.clone(),
+        })
+        .unwrap();
+        assert_eq!(parse(&text).unwrap(), config);
     }
 
     #[test]
@@ -379,9 +428,38 @@ mod tests {
                 "ca_file",
             ),
             (
+                format!("{base}url = \"mqtt://x\"\ntopics = [\"devices/#/x\"]\n"),
+                5,
+                "not an MQTT filter",
+            ),
+            (
                 format!("{base}url = \"mqtt://x\"\ntopics = [\"sites/#\"]\n"),
-                1,
-                "topics",
+                5,
+                "local_prefix",
+            ),
+            (
+                format!(
+                    "{base}url = \"mqtt://x\"\n\n[[bridge.topics]]\npattern = \"devices/+/data\"\n\n\
+                     [[bridge.topics]]\npattern = \"lights/#\"\nqos = 2\n"
+                ),
+                // The array of tables is spanned from its first header; the message
+                // names the entry.
+                6,
+                "qos 2",
+            ),
+            (
+                format!(
+                    "{base}url = \"mqtt://x\"\n[[bridge.topics]]\npattern = \"devices/#\"\ndirection = \"up\"\n"
+                ),
+                7,
+                "unknown variant",
+            ),
+            (
+                format!(
+                    "{base}url = \"mqtt://x\"\n[[bridge.topics]]\npattern = \"devices/#\"\nprefix = \"x/\"\n"
+                ),
+                7,
+                "unknown field",
             ),
             (
                 "[bridge]\nurl = \"mqtt://x\"\nsite = \"home/1\"\nsecret = \"s\"\n".into(),

@@ -3,19 +3,28 @@
 //! only then lets the broker acknowledge, so that a home PUBACK means "on disk for the
 //! cloud". QoS 0 messages hold nobody: they are queued when there is room in memory,
 //! else dropped and counted.
+//!
+//! Under `overflow = "refuse"` a full queue refuses a QoS 1/2 publish on admission
+//! (before the broker routes it or ingest sees it) with MQTT 5 reason 0x97 "quota
+//! exceeded", so that the device's resend is the only copy stored at home too. The
+//! count it checks is exact: what is queued plus what waits for the writer (the router
+//! asks and hands over one message at a time).
 
-use super::queue::{BridgeQueue, NewMessage};
+use super::queue::{BridgeQueue, NewMessage, Overflow, record_size};
+use super::topics::matches;
 use hearth_bus::{AckToken, Envelope, Interceptor, Qos};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 
 /// QoS 0 messages waiting for the writer, at most (beyond: dropped, counted).
 const MAX_QOS0_BACKLOG: usize = 10_000;
 /// Messages appended in one transaction, at most.
 const MAX_BATCH: usize = 4096;
+/// MQTT 5 "quota exceeded": the queue is full under `refuse`.
+pub const QUOTA_EXCEEDED: u8 = 0x97;
 
 /// Messages waiting for the writer.
 pub struct Inbox {
@@ -28,10 +37,18 @@ pub struct Inbox {
     /// Batches that failed to commit (their QoS 1/2 publishers were refused).
     pub failed_batches: AtomicU64,
     filters: Vec<String>,
+    /// Weak, as the status reader's: the inbox lives as long as the bus's interceptors
+    /// and readers, which must not keep the queue's file open after the bridge stopped.
+    queue: Weak<BridgeQueue>,
+    /// Messages and record bytes handed over and not yet committed (or refused): with
+    /// the queue's own count, what admission under `refuse` checks.
+    pending: AtomicU64,
+    pending_bytes: AtomicU64,
 }
 
 impl Inbox {
-    pub fn new(filters: Vec<String>) -> Arc<Inbox> {
+    /// An inbox for the outbound home filters `filters`, writing into `queue`.
+    pub fn new(filters: Vec<String>, queue: &Arc<BridgeQueue>) -> Arc<Inbox> {
         Arc::new(Inbox {
             items: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
@@ -39,6 +56,9 @@ impl Inbox {
             qos0_dropped: AtomicU64::new(0),
             failed_batches: AtomicU64::new(0),
             filters,
+            queue: Arc::downgrade(queue),
+            pending: AtomicU64::new(0),
+            pending_bytes: AtomicU64::new(0),
         })
     }
 
@@ -56,17 +76,46 @@ impl Inbox {
             .collect()
     }
 
-    fn push(&self, message: &Envelope, ack: Option<AckToken>) {
-        let item = NewMessage {
+    fn new_message(message: &Envelope) -> NewMessage {
+        NewMessage {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
-            received_at_ms: message.received_at_ms.unwrap_or_else(hearth_model::now_millis),
+            received_at_ms: message
+                .received_at_ms
+                .unwrap_or_else(hearth_model::now_millis),
             qos: match message.qos {
                 Qos::AtMostOnce => 0,
                 Qos::AtLeastOnce => 1,
                 Qos::ExactlyOnce => 2,
             },
+        }
+    }
+
+    /// Under `refuse`: whether the queue (with what waits for the writer) has room for
+    /// `message`; a refusal is counted. A record larger than the queue may ever hold is
+    /// admitted and dropped by the queue (counted there), as under `drop-oldest`.
+    fn admit(&self, message: &Envelope) -> Result<(), u8> {
+        let Some(queue) = self.queue.upgrade() else {
+            return Ok(());
         };
+        let limits = queue.limits();
+        if limits.overflow != Overflow::Refuse {
+            return Ok(());
+        }
+        let size = record_size(&Inbox::new_message(message));
+        let count = queue.len() + self.pending.load(Ordering::Acquire);
+        let bytes = queue.bytes() + self.pending_bytes.load(Ordering::Acquire);
+        if size <= limits.max_bytes
+            && (count >= limits.max_messages || bytes + size > limits.max_bytes)
+        {
+            queue.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(QUOTA_EXCEEDED);
+        }
+        Ok(())
+    }
+
+    fn push(&self, message: &Envelope, ack: Option<AckToken>) {
+        let item = Inbox::new_message(message);
         {
             let mut items = self.items.lock();
             if ack.is_none() && items.len() >= MAX_QOS0_BACKLOG {
@@ -74,6 +123,9 @@ impl Inbox {
                 self.qos0_dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
+            self.pending.fetch_add(1, Ordering::AcqRel);
+            self.pending_bytes
+                .fetch_add(record_size(&item), Ordering::AcqRel);
             items.push_back((item, ack));
         }
         self.ready.notify_one();
@@ -105,15 +157,24 @@ impl Inbox {
                 continue;
             }
             let (messages, tokens): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let count = messages.len() as u64;
+            let bytes: u64 = messages.iter().map(record_size).sum();
             let appending = queue.clone();
             let result = tokio::task::spawn_blocking(move || appending.append(&messages)).await;
+            // Committed (now in the queue's count) or failed: no longer pending. Before
+            // the tokens, so that a device's next publish is admitted on exact counts.
+            self.pending.fetch_sub(count, Ordering::AcqRel);
+            self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
             match result {
                 Ok(Ok(queued)) => {
+                    let refuse = queue.limits().overflow == Overflow::Refuse;
                     for (token, queued) in tokens.into_iter().zip(queued) {
-                        // Refused (queue full, `refuse`): dropping the token makes the
-                        // broker answer with a failure, so the device sends it again.
-                        if let (Some(token), true) = (token, queued) {
-                            token.accept();
+                        match (token, queued) {
+                            (Some(token), true) => token.accept(),
+                            // Full under `refuse` (a race admission cannot see, e.g. a
+                            // QoS 0 burst): the device sends it again later.
+                            (Some(token), false) if refuse => token.refuse(QUOTA_EXCEEDED),
+                            _ => {}
                         }
                     }
                     self.committed.notify_one();
@@ -136,10 +197,24 @@ struct FilterInterceptor {
     index: usize,
 }
 
-impl Interceptor for FilterInterceptor {
-    fn intercept(&self, message: &Envelope, ack: Option<AckToken>) {
+impl FilterInterceptor {
+    /// Whether an earlier filter takes `topic` (then this one lets it pass).
+    fn earlier_takes(&self, topic: &str) -> bool {
         let earlier = &self.inbox.filters[..self.index];
-        if earlier.iter().any(|filter| matches(filter, &message.topic)) {
+        earlier.iter().any(|filter| matches(filter, topic))
+    }
+}
+
+impl Interceptor for FilterInterceptor {
+    fn admit(&self, message: &Envelope) -> Result<(), u8> {
+        if self.earlier_takes(&message.topic) {
+            return Ok(());
+        }
+        self.inbox.admit(message)
+    }
+
+    fn intercept(&self, message: &Envelope, ack: Option<AckToken>) {
+        if self.earlier_takes(&message.topic) {
             if let Some(token) = ack {
                 token.accept();
             }
@@ -149,64 +224,40 @@ impl Interceptor for FilterInterceptor {
     }
 }
 
-/// Whether `topic` matches the MQTT filter `filter` (`+` one level, `#` the rest).
-pub fn matches(filter: &str, topic: &str) -> bool {
-    let mut levels = topic.split('/');
-    for part in filter.split('/') {
-        match part {
-            "#" => return true,
-            "+" => {
-                if levels.next().is_none() {
-                    return false;
-                }
-            }
-            _ => {
-                if levels.next() != Some(part) {
-                    return false;
-                }
-            }
-        }
-    }
-    levels.next().is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bridge::queue::{Overflow, QueueLimits};
+    use crate::bridge::queue::QueueLimits;
     use std::sync::atomic::AtomicBool;
 
-    fn token(seen: &Arc<Mutex<Vec<(String, bool)>>>, name: &str) -> AckToken {
+    type Seen = Arc<Mutex<Vec<(String, Result<(), u8>)>>>;
+
+    fn token(seen: &Seen, name: &str) -> AckToken {
         let seen = seen.clone();
         let name = name.to_owned();
-        AckToken::new(move |ok| seen.lock().push((name, ok)))
+        AckToken::with_reason(move |result| seen.lock().push((name, result)))
     }
 
-    #[test]
-    fn filters_match_as_mqtt_does() {
-        assert!(matches("devices/+/data", "devices/d1/data"));
-        assert!(!matches("devices/+/data", "devices/d1/data/x"));
-        assert!(matches(
-            "devices/+/commands/+/ack",
-            "devices/d1/commands/c/ack"
-        ));
-        assert!(matches("devices/#", "devices/d1/commands/c/ack"));
-        assert!(!matches("devices/+/data", "devices/d1"));
-    }
-
-    #[tokio::test]
-    async fn tokens_are_accepted_after_the_commit_and_refused_when_full() {
-        let dir = tempfile::tempdir().unwrap();
+    fn queue(dir: &tempfile::TempDir, overflow: Overflow) -> Arc<BridgeQueue> {
         let limits = QueueLimits {
             max_messages: 2,
             max_bytes: 1 << 20,
-            overflow: Overflow::Refuse,
+            overflow,
         };
-        let queue = Arc::new(BridgeQueue::open(&dir.path().join("bridge.redb"), limits).unwrap());
-        let inbox = Inbox::new(vec!["devices/+/data".into(), "devices/#".into()]);
+        Arc::new(BridgeQueue::open(&dir.path().join("bridge.redb"), limits).unwrap())
+    }
+
+    fn qos1(topic: &str) -> Envelope {
+        Envelope::new(topic.to_owned(), "{}").with_qos(Qos::AtLeastOnce)
+    }
+
+    #[tokio::test]
+    async fn tokens_are_accepted_after_the_commit_and_refused_with_0x97_when_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(&dir, Overflow::Refuse);
+        let inbox = Inbox::new(vec!["devices/+/data".into(), "devices/#".into()], &queue);
         let interceptors = inbox.interceptors();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let qos1 = |topic: &str| Envelope::new(topic.to_owned(), "{}").with_qos(Qos::AtLeastOnce);
+        let seen = Seen::default();
         // Matches both filters: queued once, by the first; the second accepts at once.
         interceptors[0]
             .1
@@ -217,13 +268,14 @@ mod tests {
         interceptors[1]
             .1
             .intercept(&qos1("devices/d1/events"), Some(token(&seen, "b")));
+        // Past admission (as in a race admission cannot see): refused by the queue.
         interceptors[1]
             .1
             .intercept(&qos1("devices/d1/status"), Some(token(&seen, "c")));
         interceptors[0]
             .1
             .intercept(&Envelope::new("devices/d2/data", "{}"), None);
-        assert_eq!(*seen.lock(), vec![("a-again".to_owned(), true)]);
+        assert_eq!(*seen.lock(), vec![("a-again".to_owned(), Ok(()))]);
         assert!(queue.is_empty(), "nothing accepted before the commit");
 
         let stop = Arc::new(AtomicBool::new(true));
@@ -233,10 +285,10 @@ mod tests {
         assert_eq!(
             seen,
             vec![
-                ("a".to_owned(), true),
-                ("a-again".to_owned(), true),
-                ("b".to_owned(), true),
-                ("c".to_owned(), false)
+                ("a".to_owned(), Ok(())),
+                ("a-again".to_owned(), Ok(())),
+                ("b".to_owned(), Ok(())),
+                ("c".to_owned(), Err(QUOTA_EXCEEDED))
             ]
         );
         let queued: Vec<_> = queue
@@ -251,5 +303,56 @@ mod tests {
             2,
             "c and the QoS 0"
         );
+    }
+
+    #[tokio::test]
+    async fn admission_counts_what_waits_for_the_writer_and_only_under_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(&dir, Overflow::Refuse);
+        let inbox = Inbox::new(vec!["devices/#".into()], &queue);
+        let (_, interceptor) = inbox.interceptors().remove(0);
+        let seen = Seen::default();
+        for name in ["a", "b"] {
+            let message = qos1(&format!("devices/{name}/data"));
+            assert_eq!(interceptor.admit(&message), Ok(()));
+            interceptor.intercept(&message, Some(token(&seen, name)));
+        }
+        // Two wait for the writer, none queued yet: full all the same.
+        assert_eq!(
+            interceptor.admit(&qos1("devices/c/data")),
+            Err(QUOTA_EXCEEDED)
+        );
+        inbox
+            .clone()
+            .run_writer(queue.clone(), Arc::new(AtomicBool::new(true)))
+            .await;
+        assert_eq!(queue.len(), 2);
+        assert_eq!(
+            interceptor.admit(&qos1("devices/c/data")),
+            Err(QUOTA_EXCEEDED)
+        );
+        assert_eq!(queue.counters.refused.load(Ordering::Relaxed), 2);
+        queue
+            .remove(&[queue.read(None, 1).unwrap()[0].seq])
+            .unwrap();
+        assert_eq!(
+            interceptor.admit(&qos1("devices/c/data")),
+            Ok(()),
+            "room again"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let queue = self::queue(&dir, Overflow::DropOldest);
+        let inbox = Inbox::new(vec!["devices/#".into()], &queue);
+        let (_, interceptor) = inbox.interceptors().remove(0);
+        for name in ["a", "b", "c"] {
+            let message = qos1(&format!("devices/{name}/data"));
+            assert_eq!(
+                interceptor.admit(&message),
+                Ok(()),
+                "drop-oldest admits all"
+            );
+            interceptor.intercept(&message, None);
+        }
     }
 }

@@ -1,6 +1,14 @@
 //! The link to the cloud: one MQTT 5 client (rumqttc, rustls on ring) that sends the
-//! queue in order with QoS 1 and deletes each message after the cloud's PUBACK, and
-//! republishes the cloud's commands for this site on the home bus.
+//! queue in order (QoS 1: deleted after the cloud's PUBACK; a QoS 0 rule: deleted once
+//! handed to the client), and republishes what the inbound rules bring in (by default
+//! the cloud's commands for this site) on the home bus.
+//!
+//! Inbound messages are acknowledged to the cloud (manual acks) only after the home bus
+//! took them; when it did not, the connection is ended unacknowledged so that the cloud
+//! sends them again on the resumed session. Loop guard: the link subscribes with "no
+//! local" (the cloud does not return what the link itself published), and what it
+//! republishes at home is a service publish, which no interceptor (so not the queue)
+//! sees: a message that came in is not sent back out.
 //!
 //! Sessions: clean start false with a session expiry, so the cloud keeps the command
 //! subscription (and the commands queued for it) while the link is down. A new rumqttc
@@ -12,10 +20,13 @@
 use super::config::BridgeConfig;
 use super::queue::{BridgeQueue, QueuedMessage};
 use super::status::LinkState;
+use super::topics::TopicRule;
 use hearth_bus::{Bus, Envelope, Qos};
 use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, Publish, PublishProperties};
+use rumqttc::v5::mqttbytes::v5::{
+    Filter, Packet, PubAckReason, Publish, PublishProperties, SubscribeReasonCode,
+};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -51,6 +62,63 @@ struct Window {
     more: bool,
 }
 
+/// What the link does with each queued message and each message from the cloud.
+struct Rules {
+    site: String,
+    all: Vec<TopicRule>,
+}
+
+fn link_qos(rule: &TopicRule) -> QoS {
+    if rule.qos == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    }
+}
+
+impl Rules {
+    /// The cloud topic and the link's QoS for a queued home topic: the first outbound
+    /// rule that takes it.
+    fn outbound(&self, topic: &str) -> Option<(String, QoS)> {
+        self.all.iter().find_map(|rule| {
+            let remote = rule.to_remote(topic, &self.site)?;
+            Some((remote, link_qos(rule)))
+        })
+    }
+
+    /// The home topic for a message from the cloud: the first inbound rule that takes it.
+    fn inbound(&self, topic: &str) -> Option<String> {
+        self.all
+            .iter()
+            .find_map(|rule| rule.to_local(topic, &self.site))
+    }
+
+    /// A response topic from the cloud, as the home names it (the first rule whose cloud
+    /// prefix it has), so that the device's answer goes back up by an outbound rule.
+    fn response(&self, topic: &str) -> String {
+        self.all
+            .iter()
+            .find_map(|rule| {
+                let rest = topic.strip_prefix(&rule.remote_prefix(&self.site))?;
+                Some(format!("{}{rest}", rule.local_prefix))
+            })
+            .unwrap_or_else(|| topic.to_owned())
+    }
+
+    /// The link's subscriptions: each inbound rule's cloud filter, "no local".
+    fn subscriptions(&self) -> Vec<Filter> {
+        self.all
+            .iter()
+            .filter(|rule| rule.direction.inbound())
+            .map(|rule| {
+                let mut filter = Filter::new(rule.remote_filter(&self.site), link_qos(rule));
+                filter.nolocal = true;
+                filter
+            })
+            .collect()
+    }
+}
+
 impl Link {
     /// Connects, sends and reconnects with jittered exponential back-off until `stop`.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
@@ -74,7 +142,8 @@ impl Link {
             tracing::info!(delay_ms = delay.as_millis() as u64, "bridge: reconnecting");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = stop.changed() => {}
+                // An error: the bridge is gone without a word; stop too.
+                changed = stop.changed() => if changed.is_err() { break },
             }
         }
         drop(acked_tx);
@@ -101,6 +170,7 @@ impl Link {
                 config.keep_alive_secs.max(5),
             )))
             .set_connection_timeout(10)
+            .set_manual_acks(true)
             .set_outgoing_inflight_upper_limit(config.window)
             .set_max_packet_size(Some(super::mirror::MAX_PACKET_BYTES));
         if let Some(tls) = &self.tls {
@@ -108,8 +178,17 @@ impl Link {
                 rumqttc::TlsConfiguration::Rustls(tls.clone()),
             ));
         }
-        let (client, mut events) = AsyncClient::new(options, usize::from(config.window) + 16);
-        let prefix = format!("sites/{}/", config.site);
+        let (client, mut events) = AsyncClient::new(options, usize::from(config.window) + 64);
+        let rules = Rules {
+            site: config.site.clone(),
+            all: config.rules(),
+        };
+        let subscriptions = rules.subscriptions();
+        // The packet id of the link's own SUBSCRIBE (the first after the CONNACK).
+        let mut subscribe_pkid: Option<u16> = None;
+        // Inbound messages the home bus took whose acknowledgement did not fit in the
+        // client's request channel yet.
+        let mut unacked: VecDeque<Publish> = VecDeque::new();
         let mut window = Window {
             cursor: None,
             unassigned: VecDeque::new(),
@@ -118,8 +197,14 @@ impl Link {
         };
         let mut connected = false;
         loop {
+            while let Some(publish) = unacked.front() {
+                if client.try_ack(publish).is_err() {
+                    break;
+                }
+                unacked.pop_front();
+            }
             if connected {
-                self.fill(&client, &prefix, &mut window).await;
+                self.fill(&client, &rules, &mut window, acked).await;
             }
             tokio::select! {
                 event = events.poll() => match event {
@@ -128,9 +213,10 @@ impl Link {
                         self.state.set_up(true);
                         self.state.connects.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(url = %String::from(config.url.clone()), "bridge: link up");
-                        let filter = format!("{prefix}devices/+/commands/+");
-                        if let Err(error) = client.try_subscribe(filter, QoS::AtLeastOnce) {
-                            tracing::warn!(%error, "bridge: cannot subscribe to commands");
+                        if !subscriptions.is_empty()
+                            && let Err(error) = client.try_subscribe_many(subscriptions.clone())
+                        {
+                            tracing::warn!(%error, "bridge: cannot subscribe");
                         }
                         if let Some(mirror) = &self.mirror {
                             mirror.on_connect(&client);
@@ -166,11 +252,28 @@ impl Link {
                             }
                         }
                     }
-                    Ok(Event::Incoming(Packet::Publish(publish))) => {
-                        if self.mirror.as_ref().is_some_and(|mirror| mirror.on_publish(&publish)) {
-                            continue;
+                    Ok(Event::Outgoing(Outgoing::Subscribe(pkid))) if subscribe_pkid.is_none() => {
+                        subscribe_pkid = Some(pkid);
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(suback))) if Some(suback.pkid) == subscribe_pkid => {
+                        // A Hearth cloud allows a site only its commands: say which rule
+                        // it refused rather than wait for messages that never come.
+                        for (filter, code) in subscriptions.iter().zip(&suback.return_codes) {
+                            if !matches!(code, SubscribeReasonCode::Success(_)) {
+                                tracing::warn!(filter = %filter.path, reason = ?code, "bridge: the cloud refused a subscription");
+                            }
                         }
-                        self.command(&prefix, publish).await;
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        let taken = self.mirror.as_ref().is_some_and(|mirror| mirror.on_publish(&publish));
+                        if !taken && !self.inbound(&rules, &publish).await {
+                            // Not acknowledged: the cloud sends it again on the resumed
+                            // session after the back-off.
+                            return connected;
+                        }
+                        if publish.qos != QoS::AtMostOnce && client.try_ack(&publish).is_err() {
+                            unacked.push_back(publish);
+                        }
                     }
                     Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
                         tracing::warn!(reason = ?disconnect.reason_code, "bridge: the cloud disconnected the link");
@@ -196,7 +299,13 @@ impl Link {
     }
 
     /// Hands queued messages to the client until the window is full or the queue ends.
-    async fn fill(&self, client: &AsyncClient, prefix: &str, window: &mut Window) {
+    async fn fill(
+        &self,
+        client: &AsyncClient,
+        rules: &Rules,
+        window: &mut Window,
+        acked: &mpsc::UnboundedSender<u64>,
+    ) {
         let window_size = usize::from(self.config.window);
         while window.more {
             let used = window.unassigned.len() + window.in_flight.len();
@@ -221,6 +330,14 @@ impl Link {
                 window.more = false;
             }
             for queued in batch {
+                let Some((topic, qos)) = rules.outbound(&queued.message.topic) else {
+                    // Queued under an earlier configuration no rule now takes.
+                    self.state.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(seq = queued.seq, topic = %queued.message.topic, "bridge: no outbound rule takes this queued message; deleted");
+                    window.cursor = Some(queued.seq);
+                    let _ = acked.send(queued.seq);
+                    continue;
+                };
                 let properties = PublishProperties {
                     user_properties: vec![(
                         RECEIVED_AT.to_owned(),
@@ -228,10 +345,9 @@ impl Link {
                     )],
                     ..PublishProperties::default()
                 };
-                let topic = format!("{prefix}{}", queued.message.topic);
                 let sent = client.try_publish_with_properties(
                     topic,
-                    QoS::AtLeastOnce,
+                    qos,
                     false,
                     queued.message.payload.clone(),
                     properties,
@@ -242,34 +358,38 @@ impl Link {
                 }
                 self.state.sent.fetch_add(1, Ordering::Relaxed);
                 window.cursor = Some(queued.seq);
-                window.unassigned.push_back(queued.seq);
+                if qos == QoS::AtMostOnce {
+                    // At most once: nothing will acknowledge it, and its packet id 0 is
+                    // no key for the window.
+                    self.state.link.lock().last_sent_at_ms = Some(hearth_model::now_millis());
+                    let _ = acked.send(queued.seq);
+                } else {
+                    window.unassigned.push_back(queued.seq);
+                }
             }
         }
     }
 
-    /// A command from the cloud for one of this site's devices, onto the home bus as the
-    /// home's own commands service would publish it.
-    async fn command(&self, prefix: &str, publish: Publish) {
+    /// A message from the cloud (by default a command for one of this site's devices)
+    /// onto the home bus, as the home's own services would publish it. Whether the home
+    /// bus took it (or it is for no rule and is dropped): only then is it acknowledged.
+    async fn inbound(&self, rules: &Rules, publish: &Publish) -> bool {
         let Ok(topic) = std::str::from_utf8(&publish.topic) else {
-            return;
+            return true;
         };
-        let Some(home) = topic.strip_prefix(prefix) else {
-            return;
+        let Some(home) = rules.inbound(topic) else {
+            tracing::debug!(topic, "bridge: a message from the cloud no rule takes");
+            return true;
         };
-        let levels: Vec<&str> = home.split('/').collect();
-        if levels.len() != 4 || levels[0] != "devices" || levels[2] != "commands" {
-            return;
-        }
-        let mut message =
-            Envelope::new(home.to_owned(), publish.payload.clone()).with_qos(Qos::AtLeastOnce);
-        if let Some(properties) = publish.properties {
-            message.response_topic = properties.response_topic.map(|response| {
-                let response = response
-                    .strip_prefix(prefix)
-                    .unwrap_or(&response)
-                    .to_owned();
-                Arc::from(response)
-            });
+        let qos = match publish.qos {
+            QoS::AtMostOnce => Qos::AtMostOnce,
+            _ => Qos::AtLeastOnce,
+        };
+        let mut message = Envelope::new(home.clone(), publish.payload.clone()).with_qos(qos);
+        if let Some(properties) = publish.properties.clone() {
+            message.response_topic = properties
+                .response_topic
+                .map(|response| Arc::from(rules.response(&response)));
             message.correlation_data = properties.correlation_data;
             message.content_type = properties.content_type.map(Arc::from);
             message.message_expiry = properties.message_expiry_interval;
@@ -282,9 +402,11 @@ impl Link {
         match self.bus.publish(message).await {
             Ok(()) => {
                 self.state.commands.fetch_add(1, Ordering::Relaxed);
+                true
             }
             Err(error) => {
-                tracing::warn!(%error, topic = home, "bridge: command not published at home")
+                tracing::warn!(%error, topic = home, "bridge: not published at home; the cloud will send it again");
+                false
             }
         }
     }

@@ -10,6 +10,7 @@
 //!   PUBACK, back-off; commands from the cloud onto the home bus).
 //! - `status.rs`: [`BridgeStatus`] for the API and `/metrics`.
 //! - `mirror.rs`: the cloud's registry mirrored into this hub's, over the link.
+//! - `topics.rs`: which topics cross the link, which way, QoS and prefixes.
 
 pub mod config;
 pub mod intercept;
@@ -17,12 +18,14 @@ pub mod link;
 pub mod mirror;
 pub mod queue;
 pub mod status;
+pub mod topics;
 
 pub use config::{BridgeConfig, BridgeUrl};
 pub use link::RECEIVED_AT;
 pub use mirror::{Mirror, MirrorStatus};
 pub use queue::{BridgeQueue, NewMessage, Overflow, QueueLimits, QueuedMessage};
 pub use status::{BridgeStatus, StatusReader};
+pub use topics::{Direction, TopicRule};
 
 use hearth_bus::Bus;
 use std::path::Path;
@@ -77,7 +80,13 @@ impl Bridge {
             BridgeQueue::open(&data_dir.join("bridge.redb"), config.limits())
                 .map_err(|error| error.to_string())?,
         );
-        let inbox = intercept::Inbox::new(config.topics.clone());
+        let outbound = config
+            .rules()
+            .into_iter()
+            .filter(|rule| rule.direction.out())
+            .map(|rule| rule.pattern)
+            .collect();
+        let inbox = intercept::Inbox::new(outbound, &queue);
         for (filter, interceptor) in inbox.interceptors() {
             bus.intercept(&filter, interceptor)
                 .map_err(|error| format!("[bridge] topics {filter:?}: {error}"))?;

@@ -310,6 +310,11 @@ impl BridgeQueue {
     }
 }
 
+/// What `message` costs against `queue_max_bytes`: its record's size.
+pub(crate) fn record_size(message: &NewMessage) -> u64 {
+    (HEADER + message.topic.len() + message.payload.len()) as u64
+}
+
 fn read_meta(
     meta: &impl ReadableTable<&'static str, u64>,
     key: &str,

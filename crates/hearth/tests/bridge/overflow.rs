@@ -8,7 +8,7 @@ use rumqttc::v5::mqttbytes::v5::PubAckReason;
 use std::sync::atomic::Ordering;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refuse_stops_acknowledging_when_full_and_local_ingest_still_stores() {
+async fn refuse_answers_quota_exceeded_when_full_and_the_home_does_not_store_it() {
     let dir = tempfile::tempdir().unwrap();
     let cloud_addr = free_port();
     let cloud = start_cloud(cloud_addr, dir.path()).await;
@@ -23,15 +23,16 @@ async fn refuse_stops_acknowledging_when_full_and_local_ingest_still_stores() {
     for n in 0..5 {
         assert_eq!(publish(&mut device, n).await, PubAckReason::Success);
     }
-    assert_ne!(publish(&mut device, 5).await, PubAckReason::Success);
+    assert_eq!(publish(&mut device, 5).await, PubAckReason::QuotaExceeded);
     let status = home.bridge_status().unwrap();
     assert_eq!(
         (status.queued_messages, status.refused_total),
         (5, 1),
         "{status:?}"
     );
-    // Ingest stored all six at home.
-    assert_eq!(home.ingest_counters().stored.load(Ordering::Relaxed), 6);
+    // Refused before routing: ingest stored the five, not the refused one (its resend
+    // will be stored).
+    assert_eq!(home.ingest_counters().stored.load(Ordering::Relaxed), 5);
 
     proxy.set_target(Some(cloud_addr));
     wait_status(&home, "the queue empty", |status| {
