@@ -118,6 +118,7 @@ async fn custom_prefixes_both_ways_with_each_rules_qos_through_mosquitto() {
     let mut lights = bus.subscribe("lights/#").await.unwrap();
     let mut configs = bus.subscribe("devices/+/config").await.unwrap();
     let mut events = bus.subscribe("devices/+/events").await.unwrap();
+    let mut everything = bus.subscribe("#").await.unwrap();
     let secrets = add_devices(&home, &["d1"]).await;
     let mut device = TestDevice::connect(&home, "d1", &secrets["d1"]).await;
     let wait_up = std::time::Instant::now();
@@ -219,8 +220,25 @@ async fn custom_prefixes_both_ways_with_each_rules_qos_through_mosquitto() {
         1,
         "the app's own message only, not a copy from the home: {seen:?}"
     );
+    // Intruders in the cloud: another site's prefix, the cloud topics of out-only
+    // rules, and commands (off in this configuration) reach nothing at home.
+    for topic in [
+        "cloud/home-2/lights/porch",
+        "homes/home-1/dev/d1/data",
+        "homes/home-1/dev/d1/heartbeat",
+        "sites/home-1/devices/d1/commands/reboot",
+    ] {
+        app.publish(topic, "intruder").await;
+    }
     app.publish("cloud/home-1/lights/marker", "x").await;
     assert_eq!(&*next(&mut lights).await.topic, "lights/marker");
+    loop {
+        let message = next(&mut everything).await;
+        assert_ne!(&message.payload[..], b"intruder", "{message:?}");
+        if &*message.topic == "lights/marker" {
+            break;
+        }
+    }
     let mut more_events = Vec::new();
     while let Ok(Some(message)) =
         tokio::time::timeout(Duration::from_millis(1), events.recv()).await
