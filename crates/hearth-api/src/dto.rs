@@ -158,6 +158,11 @@ pub struct DeviceLiveView {
     pub device_status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub last_report_data: Option<serde_json::Value>,
+    /// Where the device is attached while online (issue 20, devices that move between
+    /// a home hub and this one): `"direct"` (its own connection to this hub) or the id
+    /// of the site whose link relays it; `null` when offline or not known (kept in
+    /// memory: unknown after a restart until the device is heard from).
+    pub attached_via: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -198,6 +203,7 @@ impl From<Device> for DeviceView {
                 last_heartbeat_ms: device.live.last_heartbeat_ms,
                 device_status: device.live.device_status,
                 last_report_data: device.live.last_report_data,
+                attached_via: None,
             },
         }
     }

@@ -107,6 +107,9 @@ pub struct AppState {
     /// The sites' relay (a cloud hub): each site's link on `/sites`; `None` leaves the
     /// link out of the answers.
     pub site_relay: Option<Arc<hearth_services::ingest::SiteRelay>>,
+    /// Where devices are attached (issue 20): `live.attached_via` of the device views;
+    /// `None` leaves it `null`.
+    pub attachments: Option<hearth_services::ingest::Attachments>,
     /// The password-guessing limit; shared with the MQTT login through
     /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
@@ -133,11 +136,35 @@ impl AppState {
             log_levels: None,
             bridge: None,
             site_relay: None,
+            attachments: None,
             limiter: Arc::new(limiter),
             id_probes: Arc::new(LoginLimiter::new(
                 crate::routes::taken::TAKEN_IDS_PER_MINUTE,
             )),
         }
+    }
+
+    /// Fills devices' `live.attached_via` (issue 20) from ingest's attachments.
+    pub fn with_attachments(
+        mut self,
+        attachments: hearth_services::ingest::Attachments,
+    ) -> AppState {
+        self.attachments = Some(attachments);
+        self
+    }
+
+    /// A device as the API shows it, with where it is attached now.
+    pub fn device_view(&self, device: hearth_model::Device) -> crate::dto::DeviceView {
+        let attached = self
+            .attachments
+            .as_ref()
+            .and_then(|attachments| attachments.get(device.id.as_str()));
+        let mut view = crate::dto::DeviceView::from(device);
+        view.live.attached_via = attached.map(|attached| match attached {
+            hearth_services::ingest::Attachment::Direct => "direct".to_owned(),
+            hearth_services::ingest::Attachment::Site(site) => site.to_string(),
+        });
+        view
     }
 
     /// Serves `/bridge` from the running bridge's status.

@@ -367,6 +367,8 @@ impl Hub {
                     &engine,
                 ));
                 crate::adapters::feed_layout_metrics(&state, translator.clone());
+                // Devices' live.attached_via (issue 20, devices that move).
+                state = state.with_attachments(ingest.attachments());
                 if let Some(bridge) = &bridge {
                     state = state.with_bridge(bridge.status_reader());
                     crate::bridge_metrics::feed(&state, bridge.status_reader());

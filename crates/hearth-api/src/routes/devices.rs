@@ -169,7 +169,7 @@ async fn list_devices(
                 .into_iter()
                 .skip(filter.offset as usize)
                 .take(limit as usize)
-                .map(DeviceView::from)
+                .map(|device| state.device_view(device))
                 .collect();
             Ok(axum::Json(Page { items, total }))
         }
@@ -180,7 +180,10 @@ async fn page(state: &AppState, filter: &DeviceFilter) -> ApiResult<axum::Json<P
     let total = state.store.count_devices(filter).await?;
     let items = state.store.devices(filter).await?;
     Ok(axum::Json(Page {
-        items: items.into_iter().map(DeviceView::from).collect(),
+        items: items
+            .into_iter()
+            .map(|device| state.device_view(device))
+            .collect(),
         total,
     }))
 }
@@ -268,7 +271,7 @@ async fn get_device(
 ) -> ApiResult<axum::Json<DeviceView>> {
     let (device, _) =
         device_for(&state, &caller, &id, Permission::View, "reading a device").await?;
-    Ok(axum::Json(device.into()))
+    Ok(axum::Json(state.device_view(device)))
 }
 
 /// A device's live state only (needs `view`).
@@ -281,7 +284,7 @@ async fn device_live(
 ) -> ApiResult<axum::Json<DeviceLiveView>> {
     let (device, _) =
         device_for(&state, &caller, &id, Permission::View, "reading a device").await?;
-    Ok(axum::Json(DeviceView::from(device).live))
+    Ok(axum::Json(state.device_view(device).live))
 }
 
 /// `null` clears, absence leaves alone.

@@ -27,7 +27,8 @@ async fn start_home_at(mqtt: SocketAddr, bridge: BridgeConfig) -> TestHub {
     .await
 }
 
-/// Waits until the cloud holds the device attached as `wanted`.
+/// Waits until the cloud holds the device attached as `wanted`, and checks that its API
+/// says so (`live.attached_via`: `"direct"` or the site's id).
 async fn attached(cloud: &TestHub, device: &str, wanted: Attachment) {
     let attachments = cloud.attachments();
     eventually(
@@ -38,6 +39,17 @@ async fn attached(cloud: &TestHub, device: &str, wanted: Attachment) {
         },
     )
     .await;
+    let api = hearth_testkit::client::Api::login(cloud).await;
+    let (status, _, view) = api
+        .send("GET", &format!("/api/v1/devices/{device}"), None)
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let via = match &wanted {
+        Attachment::Direct => "direct".to_owned(),
+        Attachment::Site(site) => site.to_string(),
+    };
+    assert_eq!(view["live"]["attached_via"], json!(via), "{view}");
+    assert_eq!(view["live"]["is_online"], json!(true), "{view}");
 }
 
 /// Publishes `payload` on the lamp's status as the site's link would relay it, received
