@@ -17,6 +17,7 @@
 //! - `persist`: which changes become durable records; restoring them at start-up.
 //! - `sys`: `$SYS/broker/...`.
 
+mod admission;
 mod connect;
 pub(crate) mod event;
 mod flow;
