@@ -96,6 +96,15 @@ async fn only_the_site_itself_reads_and_writes_its_registry(backend: Backend) {
             "sites/home-2/registry/request": 0,
         })
     );
+    // The hub administrator observing `#` got none of it: a registry mirror reaches only
+    // its site's own subscription.
+    let observed = result["observer_got"].as_array().unwrap();
+    assert!(
+        !observed
+            .iter()
+            .any(|topic| topic.as_str().unwrap().contains("/registry/")),
+        "{result}"
+    );
     // A device of the site, an application, a person's browser: nothing of it.
     let (key, secret) = hub.default_app.clone();
     add_person(&hub, "alice", Some(hearth_model::Role::Admin), None).await;

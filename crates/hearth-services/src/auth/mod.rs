@@ -507,10 +507,16 @@ impl Authorizer for RegistryAuthorizer {
                 }
             }
             _ => {
-                return if self.authorize(principal, client_id, Action::Subscribe, filter) {
-                    SubscribeVerdict::Allow
-                } else {
+                return if !self.authorize(principal, client_id, Action::Subscribe, filter) {
                     SubscribeVerdict::Deny
+                } else if principal.kind != PrincipalKind::Site
+                    && site_acl::may_reach_registry(filter)
+                {
+                    // `#`, `sites/#`: everything but the sites' registry mirrors, which
+                    // carry secret hashes for one site's link only (site_acl.rs).
+                    SubscribeVerdict::Filtered
+                } else {
+                    SubscribeVerdict::Allow
                 };
             }
         };
@@ -521,9 +527,15 @@ impl Authorizer for RegistryAuthorizer {
     }
 
     /// One read of the snapshot and a hash lookup of the topic's device id in the
-    /// application's devices (a browser's: those its person may view). Only
-    /// applications and browsers have filtered subscriptions.
+    /// application's devices (a browser's: those its person may view). Applications
+    /// and browsers have filtered subscriptions, and anyone else's filter that could
+    /// reach a site's registry mirror (`#`, `sites/#`).
     fn may_receive(&self, principal: &Principal, topic: &str) -> bool {
+        // A site's registry mirror reaches only that site, through its own (unfiltered)
+        // subscription.
+        if site_acl::is_registry_topic(topic) {
+            return false;
+        }
         match principal.kind {
             PrincipalKind::Application => {
                 let snapshot = self.snapshot.read();

@@ -43,6 +43,28 @@ pub fn site_may_subscribe(site: &str, filter: &str) -> bool {
         || filter_within(filter, &format!("sites/{site}/devices/+/commands/#"))
 }
 
+/// Whether `topic` is in some site's registry mirror (`sites/{site}/registry/...`):
+/// delivered to nobody but the site's own link, whatever a filter matches.
+pub fn is_registry_topic(topic: &str) -> bool {
+    let mut levels = topic.split('/');
+    levels.next() == Some("sites") && levels.next().is_some() && levels.next() == Some("registry")
+}
+
+/// Whether `filter` can match a registry mirror topic (`sites/+/registry/#`): such a
+/// subscription by anyone but a site is filtered per delivery, so that `#` or `sites/#`
+/// (a hub administrator, a broker password-file user) never receives the hashes.
+pub fn may_reach_registry(filter: &str) -> bool {
+    for (index, level) in filter.split('/').enumerate() {
+        match (index, level) {
+            (_, "#") => return true,
+            (0, "sites" | "+") | (1, _) | (2, "registry" | "+") => {}
+            (0..=2, _) => return false,
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// The rest of `topic` after `sites/{site}/registry/`, for the site's own name only.
 fn own_registry<'t>(site: &str, topic: &'t str) -> Option<&'t str> {
     topic
@@ -87,6 +109,45 @@ mod tests {
             "sites/home-1/other",
         ] {
             assert!(!site_may_publish("home-1", &home, refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn registry_topics_and_the_filters_that_reach_them() {
+        for topic in [
+            "sites/home-1/registry/snapshot",
+            "sites/x/registry/devices/d",
+        ] {
+            assert!(is_registry_topic(topic), "{topic}");
+        }
+        for topic in [
+            "sites/home-1/devices/d/data",
+            "devices/d/data",
+            "sites/registry",
+        ] {
+            assert!(!is_registry_topic(topic), "{topic}");
+        }
+        for filter in [
+            "#",
+            "sites/#",
+            "+/#",
+            "sites/+/#",
+            "sites/+/registry/#",
+            "sites/home-1/+/snapshot",
+            "+/+/+/+",
+            "sites/home-1/registry/snapshot",
+        ] {
+            assert!(may_reach_registry(filter), "{filter}");
+        }
+        for filter in [
+            "devices/#",
+            "sites/home-1/devices/#",
+            "sites/+/devices/+/data",
+            "sites/home-1/registry",
+            "+/+/+",
+            "$SYS/#",
+        ] {
+            assert!(!may_reach_registry(filter), "{filter}");
         }
     }
 

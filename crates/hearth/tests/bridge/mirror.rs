@@ -99,6 +99,14 @@ async fn the_cloud_registry_is_mirrored_at_home_and_home_devices_go_up() {
     let mirror = status.mirror.expect("the home mirrors");
     assert!(mirror.revision.is_some() && mirror.last_sync_ms.is_some());
 
+    // Live state is the home's: what the lamp's login left survives the next snapshot.
+    let seen = eventually("the lamp seen at home", || async {
+        let lamp = home.store().device(&ids::device("lamp")).await.ok()?;
+        lamp.live.last_seen_ms
+    })
+    .await;
+    let revision = mirror.revision;
+
     // Removed in the cloud: gone at home, refused.
     cloud
         .registry()
@@ -113,6 +121,10 @@ async fn the_cloud_registry_is_mirrored_at_home_and_home_devices_go_up() {
         connect_code(&home, "gone", &secrets["gone"]).await,
         ConnectReturnCode::Success
     );
+    let mirror = home.bridge_status().unwrap().mirror.unwrap();
+    assert!(mirror.revision > revision, "{mirror:?}");
+    let lamp = home.store().device(&ids::device("lamp")).await.unwrap();
+    assert!(lamp.live.last_seen_ms >= Some(seen), "{lamp:?}");
 
     // The link down: `fan` (a free id) and `plug` (the cloud's) added at home.
     proxy.set_target(None);
