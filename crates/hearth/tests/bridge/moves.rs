@@ -261,3 +261,97 @@ async fn a_device_moves_to_the_cloud_when_home_stops_and_back_and_is_never_offli
     home.shutdown().await;
     cloud.shutdown().await;
 }
+
+/// Runs scripts/moving-device.sh once (one reading `{"n": n}`) for `device` with the
+/// home hub first; returns what it printed (`sent to HOST:PORT: ...`).
+async fn moving_device_once(device: &str, secret: &str, hubs: &str, n: u64) -> String {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/moving-device.sh"
+    );
+    let output = tokio::process::Command::new("sh")
+        .arg(script)
+        .env("DEVICE", device)
+        .env("SECRET", secret)
+        .env("HUBS", hubs)
+        .env("READ_CMD", format!("echo '{{\"n\": {n}}}'"))
+        .env("COUNT", "1")
+        .output()
+        .await
+        .expect("sh runs the script (mosquitto_pub from mosquitto-clients)");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The `n`s of the device's stored data messages on `hub`.
+async fn stored_ns(hub: &TestHub, device: &str) -> Vec<u64> {
+    let messages = hub
+        .store()
+        .messages(&hearth_store::MessageQuery {
+            device: DeviceId::new(device).unwrap(),
+            kind: Some(hearth_model::MessageKind::Data),
+            range: TimeRange {
+                from_ms: 0,
+                to_ms: i64::MAX,
+            },
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    let mut ns: Vec<u64> = messages
+        .iter()
+        .filter_map(|message| {
+            let value: serde_json::Value = serde_json::from_slice(&message.payload).ok()?;
+            value["n"].as_u64()
+        })
+        .collect();
+    ns.sort_unstable();
+    ns
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_mosquitto_pub_device_goes_home_when_it_answers_and_to_the_cloud_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud_addr = free_port();
+    let cloud = start_cloud(cloud_addr, dir.path()).await;
+    let home_addr = free_port();
+    let mut home = start_home_at(home_addr, bridge_config(cloud_addr)).await;
+    let secrets = add_site_devices(&cloud, &home, &["plain"]).await;
+    let hubs = format!("{home_addr} {cloud_addr}");
+
+    // Home answers: the reading is stored there and relayed to the cloud.
+    let printed = moving_device_once("plain", &secrets["plain"], &hubs, 1).await;
+    assert!(
+        printed.starts_with(&format!("sent to {home_addr}")),
+        "{printed}"
+    );
+    assert_eq!(stored_ns(&home, "plain").await, vec![1]);
+    eventually("the relayed reading in the cloud", || async {
+        (stored_ns(&cloud, "plain").await == vec![1]).then_some(())
+    })
+    .await;
+
+    // Home away: the next reading goes to the cloud itself.
+    home.shutdown_keeping_data().await;
+    let printed = moving_device_once("plain", &secrets["plain"], &hubs, 2).await;
+    assert!(
+        printed.starts_with(&format!("sent to {cloud_addr}")),
+        "{printed}"
+    );
+    assert_eq!(stored_ns(&cloud, "plain").await, vec![1, 2]);
+
+    // Home back: the next one goes home again, and only there first.
+    home.restart().await;
+    let printed = moving_device_once("plain", &secrets["plain"], &hubs, 3).await;
+    assert!(
+        printed.starts_with(&format!("sent to {home_addr}")),
+        "{printed}"
+    );
+    assert_eq!(stored_ns(&home, "plain").await, vec![1, 3]);
+    eventually("the third reading relayed to the cloud", || async {
+        (stored_ns(&cloud, "plain").await == vec![1, 2, 3]).then_some(())
+    })
+    .await;
+    home.shutdown().await;
+    cloud.shutdown().await;
+}
