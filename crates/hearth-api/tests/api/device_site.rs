@@ -128,6 +128,41 @@ async fn intruders_cannot_move_a_device_between_sites(store: Arc<dyn Store>) {
             assert_eq!(reply.status, 403, "{name}: {:?}", reply.body);
         }
     }
+    // A member granted `manage` on the application edits the device, but its site stays
+    // the group's admins' choice.
+    hub.registry
+        .set_grant(
+            "cli:test",
+            &ids::app("default"),
+            &ids::user("member"),
+            hearth_model::Permission::Manage,
+        )
+        .await
+        .unwrap();
+    let member = hub.login("member", "member-password").await;
+    let renamed = hub
+        .call(
+            "PATCH",
+            "/api/v1/devices/lamp",
+            &member,
+            Some(json!({"name": "Hall lamp"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    let reply = hub
+        .call(
+            "PATCH",
+            "/api/v1/devices/lamp",
+            &member,
+            Some(json!({"site": "home-1", "name": "Moved"})),
+        )
+        .await;
+    assert_eq!(reply.status, 403, "{:?}", reply.body);
+    assert_eq!(
+        hub.get("/api/v1/devices/lamp", &admin).await.json()["name"],
+        "Hall lamp",
+        "nothing of a refused patch is stored"
+    );
 
     // Another group with its own site and device.
     hub.add_user("neighbour").await;
