@@ -98,6 +98,15 @@ async fn the_cloud_registry_is_mirrored_at_home_and_home_devices_go_up() {
     let status = home.bridge_status().unwrap();
     let mirror = status.mirror.expect("the home mirrors");
     assert!(mirror.revision.is_some() && mirror.last_sync_ms.is_some());
+    // The cloud's `admin` (owner of `home` there) is not the home's: the home's own
+    // administrator is kept, and the clash is listed.
+    assert!(
+        mirror.conflicts.iter().any(|c| c.device == "user:admin"),
+        "{mirror:?}"
+    );
+    let admin = home.store().user(&ids::user("admin")).await.unwrap();
+    assert!(admin.is_admin);
+    assert!(!home.store().user(&carol).await.unwrap().is_admin);
 
     // Live state is the home's: what the lamp's login left survives the next snapshot.
     let seen = eventually("the lamp seen at home", || async {
