@@ -493,6 +493,65 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rules_pick_the_first_match_and_answer_on_the_homes_topics() {
+        use crate::bridge::topics::{Direction, TopicRule};
+        let lights = TopicRule {
+            pattern: "lights/#".into(),
+            direction: Direction::Both,
+            qos: 0,
+            local_prefix: "lights/".into(),
+            remote_prefix: "homes/{site}/lights/".into(),
+        };
+        let rules = Rules {
+            site: "h".into(),
+            all: vec![
+                TopicRule::out("devices/+/data").unwrap(),
+                TopicRule::out("devices/#").unwrap(),
+                lights,
+                TopicRule::commands(),
+            ],
+        };
+        assert_eq!(
+            rules.outbound("devices/d/data"),
+            Some(("sites/h/devices/d/data".into(), QoS::AtLeastOnce))
+        );
+        assert_eq!(
+            rules.outbound("lights/porch"),
+            Some(("homes/h/lights/porch".into(), QoS::AtMostOnce))
+        );
+        assert_eq!(rules.outbound("other/x"), None);
+        assert_eq!(
+            rules
+                .inbound("sites/h/devices/d/commands/reboot")
+                .as_deref(),
+            Some("devices/d/commands/reboot")
+        );
+        assert_eq!(rules.inbound("sites/h/devices/d/data"), None, "out only");
+        assert_eq!(rules.inbound("sites/h2/devices/d/commands/reboot"), None);
+        assert_eq!(
+            rules.response("sites/h/devices/d/commands/reboot/ack"),
+            "devices/d/commands/reboot/ack"
+        );
+        assert_eq!(rules.response("elsewhere/x"), "elsewhere/x");
+        let filters: Vec<_> = rules
+            .subscriptions()
+            .into_iter()
+            .map(|filter| (filter.path, filter.qos, filter.nolocal))
+            .collect();
+        assert_eq!(
+            filters,
+            vec![
+                ("homes/h/lights/#".into(), QoS::AtMostOnce, true),
+                (
+                    "sites/h/devices/+/commands/+".into(),
+                    QoS::AtLeastOnce,
+                    true
+                )
+            ]
+        );
+    }
+
+    #[test]
     fn backoff_doubles_within_bounds_with_jitter() {
         let mut config = BridgeConfig::new("mqtt://127.0.0.1:1", "home-1", "s").unwrap();
         config.reconnect_min_ms = 100;
