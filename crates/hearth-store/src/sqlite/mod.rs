@@ -85,6 +85,9 @@ mod sites;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/mirror.rs"]
 mod mirror;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/mirror_home.rs"]
+mod mirror_home;
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;

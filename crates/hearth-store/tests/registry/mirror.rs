@@ -132,14 +132,32 @@ async fn a_snapshot_holds_what_the_site_needs_and_applies_at_home(store: Arc<dyn
     )
     .await
     .unwrap();
+    // A fresh hub's own application with a cloud application's id.
+    home.create_app(
+        &app("lights", "local"),
+        "hash-local",
+        &audit("app.create", "lights"),
+    )
+    .await
+    .unwrap();
     let mut clash = new_device("lamp", "own");
     clash.name = "home lamp".into();
     add_devices(&home, &[clash, new_device("kettle", "own")]).await;
 
     let applied = home.apply_mirror(&snapshot, "bridge:home-1").await.unwrap();
     assert!(applied.applied);
-    assert_eq!(applied.conflicts.len(), 1, "{applied:?}");
-    assert_eq!(applied.conflicts[0].device, "lamp");
+    let mut clashes: Vec<&str> = applied
+        .conflicts
+        .iter()
+        .map(|c| c.device.as_str())
+        .collect();
+    clashes.sort();
+    assert_eq!(clashes, ["app:lights", "lamp"], "{applied:?}");
+    // The cloud's definition of the application replaced the home's.
+    assert_eq!(home.app(&aid("lights")).await.unwrap().group, gid("home"));
+    let credentials = home.credentials().await.unwrap();
+    let lights = credentials.apps.iter().find(|a| a.id.as_str() == "lights");
+    assert_eq!(lights.unwrap().secret_hash, "hash-lights");
     let lamp = home.device(&did("lamp")).await.unwrap();
     assert_eq!(
         (lamp.application.as_str(), lamp.name.as_str()),
@@ -163,7 +181,7 @@ async fn a_snapshot_holds_what_the_site_needs_and_applies_at_home(store: Arc<dyn
         (state.site.as_str(), state.revision),
         ("home-1", snapshot.revision)
     );
-    assert_eq!(state.conflicts.len(), 1);
+    assert_eq!(state.conflicts.len(), 2);
 
     // A device added at home under a mirrored application goes up; a local one does not.
     add_devices(&home, &[new_device("fan", "lights")]).await;
