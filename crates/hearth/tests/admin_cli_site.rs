@@ -32,6 +32,8 @@ fn sites_from_the_command_line(hub: Hub) {
     let shown = hub.json(&["site", "show", "home-1"]);
     assert_eq!(shown["secret"], Value::Null);
     assert_eq!(shown["devices"], Value::Array(vec![]));
+    // No registry mirror conflicts yet (docs/sites.md "Registry mirror").
+    assert_eq!(shown["conflicts"], Value::Array(vec![]));
     let text = hub.ok(&["site", "list"]);
     assert!(text.contains("home-1") && !text.contains(&secret), "{text}");
 

@@ -98,11 +98,20 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), Failure> {
             let id: SiteId = parse_id("id", &id)?;
             let site = ctx.store.site(&id).await?;
             let devices = ctx.store.site_devices(&id).await?;
+            // Devices its home pushed up that this hub did not take (registry mirror).
+            let conflicts = ctx.store.site_conflicts(&id).await?;
             if out.json {
-                out.json(&output::with(&site, json!({ "devices": devices })));
+                out.json(&output::with(
+                    &site,
+                    json!({ "devices": devices, "conflicts": conflicts }),
+                ));
                 return Ok(());
             }
             let device_list: Vec<&str> = devices.iter().map(|device| device.as_str()).collect();
+            let conflict_list: Vec<String> = conflicts
+                .iter()
+                .map(|conflict| format!("{}: {}", conflict.device, conflict.reason))
+                .collect();
             output::fields(&[
                 ("id", site.id.to_string()),
                 ("group", site.group.to_string()),
@@ -114,6 +123,12 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), Failure> {
                     "devices",
                     output::or_dash(
                         Some(device_list.join(", ").as_str()).filter(|s| !s.is_empty()),
+                    ),
+                ),
+                (
+                    "conflicts",
+                    output::or_dash(
+                        Some(conflict_list.join("; ").as_str()).filter(|s| !s.is_empty()),
                     ),
                 ),
             ]);
