@@ -147,8 +147,10 @@ pub trait MirrorStore: Send + Sync {
     /// `actor`), unless a newer revision is already applied. Definitions are replaced,
     /// live state is not; mirrored entities missing from it are deleted; a local device
     /// or application with a mirrored one's id is overwritten (the cloud wins on
-    /// definitions; a conflict when it differed), a local person with a mirrored one's
-    /// name is kept (a conflict: a cloud member never takes over, say, this hub's admin).
+    /// definitions; a conflict when it differed), except a local device's secret when
+    /// it differs (kept, the device stays local: a conflict), and a local person with a
+    /// mirrored one's name is kept (a conflict: a cloud member never takes over, say,
+    /// this hub's admin).
     async fn apply_mirror(
         &self,
         snapshot: &MirrorSnapshot,

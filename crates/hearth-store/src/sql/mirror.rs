@@ -242,9 +242,16 @@ impl MirrorStore for ThisStore {
                         .map_err(backend)?;
                     return Ok(PushedDevice::Identical);
                 }
+                let in_site =
+                    get::<Option<String>>(row, "site_id")?.as_deref() == Some(site.as_str());
                 Some(
-                    "the id is taken in the cloud hub by another device; the cloud's is kept"
-                        .to_owned(),
+                    if in_site {
+                        "this site's device in the cloud hub has another secret or application; \
+                     the cloud's is kept"
+                    } else {
+                        "the id is taken in the cloud hub by another device; the cloud's is kept"
+                    }
+                    .to_owned(),
                 )
             } else {
                 None

@@ -196,7 +196,10 @@ pub(super) async fn apply(
                 .map_err(backend)?;
         }
     }
-    // Devices: the cloud's definition replaces a local one with the same id.
+    // Devices: the cloud's definition replaces a local one with the same id, except
+    // its secret: a device made here with another secret keeps this hub's (the device
+    // holds one secret; taking the cloud's would lock it out and cut its connection)
+    // and stays this hub's, listed as a conflict.
     let mut devices = HashSet::new();
     for device in &snapshot.devices {
         if !apps.contains(device.app.as_str()) {
@@ -210,9 +213,22 @@ pub(super) async fn apply(
         .await
         .map_err(backend)?;
         if let Some(row) = local {
-            let same = get::<String>(&row, "app_id")? == device.app
-                && get::<String>(&row, "secret_hash")? == device.secret_hash;
-            if !same {
+            if get::<String>(&row, "secret_hash")? != device.secret_hash {
+                conflict(
+                    device.id.clone(),
+                    "the cloud hub has it with another secret; this hub's secret is kept",
+                );
+                let mut keeping = device.clone();
+                keeping.secret_hash = get(&row, "secret_hash")?;
+                upsert_device(tx, &keeping, now).await?;
+                sqlx::query("UPDATE devices SET mirrored = FALSE WHERE id = $1")
+                    .bind(&device.id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend)?;
+                continue;
+            }
+            if get::<String>(&row, "app_id")? != device.app {
                 conflict(
                     device.id.clone(),
                     "defined differently in the cloud hub; the cloud's definition replaced this hub's",

@@ -142,9 +142,26 @@ async fn a_snapshot_holds_what_the_site_needs_and_applies_at_home(store: Arc<dyn
     .unwrap();
     let mut clash = new_device("lamp", "own");
     clash.name = "home lamp".into();
-    add_devices(&home, &[clash, new_device("kettle", "own")]).await;
+    add_devices(
+        &home,
+        &[
+            clash,
+            new_device("kettle", "own"),
+            new_device("heater", "own"),
+        ],
+    )
+    .await;
+    // The cloud has `heater` with another secret than the home's.
+    let mut with_heater = snapshot.clone();
+    let mut heater = snapshot.devices[0].clone();
+    heater.id = "heater".into();
+    heater.secret_hash = "cloud-heater".into();
+    with_heater.devices.push(heater);
 
-    let applied = home.apply_mirror(&snapshot, "bridge:home-1").await.unwrap();
+    let applied = home
+        .apply_mirror(&with_heater, "bridge:home-1")
+        .await
+        .unwrap();
     assert!(applied.applied);
     let mut clashes: Vec<&str> = applied
         .conflicts
@@ -152,7 +169,14 @@ async fn a_snapshot_holds_what_the_site_needs_and_applies_at_home(store: Arc<dyn
         .map(|c| c.device.as_str())
         .collect();
     clashes.sort();
-    assert_eq!(clashes, ["app:lights", "lamp"], "{applied:?}");
+    assert_eq!(clashes, ["app:lights", "heater", "lamp"], "{applied:?}");
+    // The home's heater keeps its secret (and stays the home's), taking the rest.
+    assert_eq!(
+        device_secret(&home, "heater").await.as_deref(),
+        Some("hash-heater")
+    );
+    let heater = home.device(&did("heater")).await.unwrap();
+    assert_eq!(heater.application.as_str(), "lights");
     // The cloud's definition of the application replaced the home's.
     assert_eq!(home.app(&aid("lights")).await.unwrap().group, gid("home"));
     let credentials = home.credentials().await.unwrap();
@@ -181,14 +205,14 @@ async fn a_snapshot_holds_what_the_site_needs_and_applies_at_home(store: Arc<dyn
         (state.site.as_str(), state.revision),
         ("home-1", snapshot.revision)
     );
-    assert_eq!(state.conflicts.len(), 2);
+    assert_eq!(state.conflicts.len(), 3);
 
     // A device added at home under a mirrored application goes up; a local one does not.
     add_devices(&home, &[new_device("fan", "lights")]).await;
     let up = home.unmirrored_devices().await.unwrap();
     assert_eq!(
         up.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        ["fan"]
+        ["fan", "heater"]
     );
     assert_eq!(up[0].secret_hash, "hash-fan");
 
