@@ -18,6 +18,7 @@ mod acl;
 mod cert;
 mod client_id;
 mod discovery_acl;
+mod external;
 mod layout_acl;
 mod login;
 pub use layout_acl::LayoutsHook;
@@ -35,6 +36,7 @@ pub use acl::{
 pub use cert::{certificate_common_name, certificate_sha256};
 pub use client_id::{BROWSER_CLIENT_ID_PREFIX, browser_client_id};
 pub use discovery_acl::DiscoveryAcl;
+pub use external::{ExternalAccess, ExternalLogin};
 
 use async_trait::async_trait;
 use hearth_bus::{Action, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind};
