@@ -92,9 +92,10 @@ release_action = "release"
     })
     .await;
 
-    // Both hubs away: the readings wait on disk.
-    home.shutdown_keeping_data().await;
+    // Both hubs away (the cloud first, so that the agent leaving home finds no cloud
+    // to connect to in the moment it stops): the readings wait on disk.
     cloud.shutdown_keeping_data().await;
+    home.shutdown_keeping_data().await;
     let mut state = agent.client().state_changes();
     tokio::time::timeout(
         DEADLINE,
