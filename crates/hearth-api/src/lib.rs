@@ -43,9 +43,10 @@ pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
 pub use redirect::{RedirectTarget, serve_redirect};
 pub use seams::{
-    AlertDesk, AutomationRunner, CommandRequest, CommandService, IssuedCredential, LogLevels,
-    MqttCredentialIssuer,
+    AlertDesk, AutomationRunner, BrokerAccess, BrokerAuthority, BrokerLogin, BrokerSession,
+    CommandRequest, CommandService, IssuedCredential, LogLevels, MqttCredentialIssuer,
 };
+pub use routes::broker_auth::BrokerAuthConfig;
 pub use security::{CONTENT_SECURITY_POLICY, ServedOverTls};
 pub use server::{HSTS, MAX_HEAD_BYTES};
 pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};
@@ -86,6 +87,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "Health and metrics"),
         (name = "admin", description = "Running the hub: the log filter (hub administrators)"),
+        (name = "broker", description = "Authentication and ACL for an external MQTT broker (EMQX, VerneMQ, mosquitto-go-auth); only with `[broker_auth] secret`"),
     ),
     components(schemas(ErrorBody))
 )]
@@ -116,7 +118,8 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::notifications::router())
         .merge(routes::audit::router())
         .merge(routes::log_level::router())
-        .merge(routes::bridge::router());
+        .merge(routes::bridge::router())
+        .merge(routes::broker_auth::router());
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, api)
         .merge(routes::ops::router())

@@ -141,3 +141,58 @@ pub trait LogLevels: Send + Sync {
     /// changes then). Returns the filter as now in force.
     fn set(&self, filter: &str) -> Result<String, String>;
 }
+
+/// A CONNECT an external MQTT broker asks about (issue 21, `routes/broker_auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerLogin {
+    /// `None` when the client sent no user name.
+    pub username: Option<String>,
+    pub password: Option<Vec<u8>>,
+    pub client_id: String,
+    /// The client's address as the broker saw it: failed logins are counted per
+    /// address as the built-in broker counts them.
+    pub peer: Option<std::net::IpAddr>,
+}
+
+/// What an external broker asks about a connected client, in the built-in broker's
+/// terms (see `hearth_services::auth::ExternalAccess`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerAccess {
+    /// Publish on a topic name (wills and retained messages too).
+    Publish,
+    /// Subscribe, on a broker that never checks deliveries (EMQX, VerneMQ).
+    Subscribe,
+    /// Subscribe, on a broker that asks [`BrokerAccess::Receive`] per delivery
+    /// (Mosquitto with go-auth).
+    SubscribeCheckedPerDelivery,
+    /// Deliver a message on a topic name.
+    Receive,
+}
+
+/// A login the registry accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSession {
+    /// When the credential expires (a browser token), for brokers that can cut then.
+    pub expires_at_ms: Option<Millis>,
+    /// Exact topics (or filters) the client may always publish (`true`) or subscribe to
+    /// (`false`) on this connection, for brokers that take a list at CONNECT.
+    pub preset: Vec<(bool, String)>,
+}
+
+/// The registry's MQTT authentication and ACL for an external broker
+/// (`RegistryAuthorizer` behind an adapter): the same decisions as the built-in broker's.
+#[async_trait]
+pub trait BrokerAuthority: Send + Sync {
+    /// Checks a CONNECT: credentials, client-id ownership, the login limit. The error
+    /// says why (for the hub's log, not for the client).
+    async fn login(&self, login: BrokerLogin) -> Result<BrokerSession, String>;
+    /// Whether the client connected as `client_id` with `username` may do `access` on
+    /// `topic` (a shared subscription's `$share/{group}/` already removed).
+    fn allows(
+        &self,
+        username: Option<&str>,
+        client_id: &str,
+        access: BrokerAccess,
+        topic: &str,
+    ) -> bool;
+}

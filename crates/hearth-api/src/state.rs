@@ -110,6 +110,9 @@ pub struct AppState {
     /// Where devices are attached (issue 20): `live.attached_via` of the device views;
     /// `None` leaves it `null`.
     pub attachments: Option<hearth_services::ingest::Attachments>,
+    /// The endpoints an external MQTT broker calls for authentication and ACL (issue 21,
+    /// `[broker_auth]`); `None` answers 404 there.
+    pub broker_auth: Option<crate::routes::broker_auth::BrokerAuthState>,
     /// The password-guessing limit; shared with the MQTT login through
     /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
@@ -137,11 +140,27 @@ impl AppState {
             bridge: None,
             site_relay: None,
             attachments: None,
+            broker_auth: None,
             limiter: Arc::new(limiter),
             id_probes: Arc::new(LoginLimiter::new(
                 crate::routes::taken::TAKEN_IDS_PER_MINUTE,
             )),
         }
+    }
+
+    /// Answers an external broker's authentication and ACL calls from `authority`, for
+    /// callers that present `config`'s secret (`[broker_auth]`, docs/scale.md).
+    pub fn with_broker_auth(
+        mut self,
+        authority: Arc<dyn crate::seams::BrokerAuthority>,
+        config: &crate::routes::broker_auth::BrokerAuthConfig,
+    ) -> AppState {
+        self.broker_auth = Some(crate::routes::broker_auth::BrokerAuthState::new(
+            authority,
+            config,
+            self.config.login_failures_per_minute,
+        ));
+        self
     }
 
     /// Fills devices' `live.attached_via` (issue 20) from ingest's attachments.

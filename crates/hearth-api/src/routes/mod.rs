@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod automations;
 pub mod bridge;
+pub mod broker_auth;
 pub mod commands;
 pub mod confirmations;
 pub mod devices;
