@@ -54,6 +54,10 @@ pub struct HearthConfig {
     /// Absent: no bridge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bridge: Option<hearth_services::bridge::BridgeConfig>,
+    /// Authentication and ACL over HTTP for an external broker (`[broker_auth]`: secret;
+    /// docs/scale.md). Absent: those endpoints answer 404.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_auth: Option<hearth_api::BrokerAuthConfig>,
 }
 
 impl Default for HearthConfig {
@@ -77,6 +81,7 @@ impl Default for HearthConfig {
             layouts: Default::default(),
             discovery: Default::default(),
             bridge: None,
+            broker_auth: None,
         }
     }
 }

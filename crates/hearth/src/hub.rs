@@ -355,6 +355,13 @@ impl Hub {
                         _ => broker_addrs.ws.map(|ws| format!("ws://{ws}/mqtt")),
                     },
                 }));
+                // An external broker asks the registry over HTTP (issue 21).
+                if let Some(broker_auth) = &config.broker_auth {
+                    state = state.with_broker_auth(
+                        Arc::new(crate::broker_auth::BrokerAuthAdapter(authorizer.clone())),
+                        broker_auth,
+                    );
+                }
                 if let Some(ota) = &ota {
                     state = state.with_ota(ota.clone());
                 }

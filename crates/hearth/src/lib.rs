@@ -30,6 +30,7 @@ mod bench_automations;
 mod bench_history;
 mod bench_ingest;
 mod bridge_metrics;
+mod broker_auth;
 mod certs;
 pub mod cli;
 pub mod config;
