@@ -37,6 +37,12 @@ pub struct BrokerConfig {
     /// `<data_dir>/broker.redb` across restarts, acknowledging QoS 1/2 publishes only once
     /// they are on disk.
     pub persistence: bool,
+    /// `builtin` (this broker) or `external` (`[mqtt.external]`, issue 21): in
+    /// external mode the hub starts none of the listeners above.
+    pub mode: crate::external::MqttMode,
+    /// The external broker this hub logs in to in external mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<crate::external::ExternalBrokerConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -53,6 +59,8 @@ impl Default for BrokerConfig {
             rate_limits: crate::rate_limit::RateLimitConfig::default(),
             sys_interval_secs: 10,
             persistence: true,
+            mode: crate::external::MqttMode::Builtin,
+            external: None,
         }
     }
 }

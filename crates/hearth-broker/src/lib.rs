@@ -19,6 +19,7 @@
 
 pub mod config;
 mod connection;
+pub mod external;
 pub mod file_auth;
 mod handle;
 mod message;

@@ -505,7 +505,7 @@ fn resident_memory_bytes() -> Option<u64> {
 /// the router every few seconds rather than one per scrape).
 pub(crate) fn feed_metrics(
     state: &hearth_api::AppState,
-    broker: &hearth_broker::Broker,
+    broker: Option<&hearth_broker::Broker>,
     authorizer: &Arc<RegistryAuthorizer>,
     ingest: &hearth_services::ingest::Ingest,
     commands: &Commands,
@@ -521,8 +521,10 @@ pub(crate) fn feed_metrics(
         commands.clone(),
         engine.counters().clone(),
     );
-    let handle = broker.handle();
+    // No counters of an external broker here (it has its own metrics).
+    let handle = broker.map(hearth_broker::Broker::handle);
     tokio::spawn(async move {
+        let Some(handle) = handle else { return };
         loop {
             if let Ok(stats) = handle.stats().await {
                 *broker_stats.lock() = Some(stats);

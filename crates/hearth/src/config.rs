@@ -151,6 +151,7 @@ impl HearthConfig {
         })?;
         // What the types cannot check names its key instead of a line.
         config.history.validate()?;
+        hearth_broker::external::check_mode(config.mqtt.mode, config.mqtt.external.as_ref())?;
         Ok(config)
     }
 

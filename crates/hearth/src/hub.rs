@@ -19,7 +19,6 @@ use crate::adapters::{
 use crate::config::HearthConfig;
 use crate::startup::{add_notification_channels, first_start, redact};
 use hearth_api::AppState;
-use hearth_broker::Broker;
 use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
 use hearth_bus::{Authorizer, Bus, ClientEvents};
@@ -56,7 +55,8 @@ pub struct Hub {
     store: Arc<dyn Store>,
     registry: Registry,
     authorizer: Arc<RegistryAuthorizer>,
-    broker: Broker,
+    /// The built-in broker or the external one (`[mqtt] mode`).
+    broker: crate::hub_broker::MessageBroker,
     ingest: Ingest,
     commands: Commands,
     engine: Engine,
@@ -169,15 +169,14 @@ impl Hub {
         let for_presence = client_events.subscribe();
         client_events.observe(authorizer.client_observer());
         crate::https::prepare(&mut config)?;
-        let broker = Broker::start_with_events(
-            config.mqtt.clone(),
+        let broker = crate::hub_broker::MessageBroker::start(
+            &config,
             authorizer.clone(),
             broker_store,
             client_events,
         )
-        .await
-        .context("starting the MQTT broker")?;
-        let bus: Arc<dyn Bus> = Arc::new(broker.handle());
+        .await?;
+        let bus: Arc<dyn Bus> = broker.bus();
         if let (Some(certificate), Some(tls)) = (broker.certificate(), &config.mqtt.tls) {
             let every = std::time::Duration::from_secs(tls.reload_check_secs.max(1));
             background.extend(crate::https::watch_certificate(certificate, every));
@@ -302,7 +301,7 @@ impl Hub {
                 .context("starting the control socket")?,
         );
 
-        let broker_addrs = broker.local_addrs().clone();
+        let broker_addrs = broker.local_addrs();
         let mut addrs = HubAddrs {
             mqtt: broker_addrs.mqtt,
             ws: broker_addrs.ws,
@@ -367,7 +366,7 @@ impl Hub {
                 }
                 background.push(feed_metrics(
                     &state,
-                    &broker,
+                    broker.builtin(),
                     &authorizer,
                     &ingest,
                     &commands,
@@ -437,7 +436,7 @@ impl Hub {
 
     /// The in-process way to the broker, as services have it.
     pub fn bus(&self) -> Arc<dyn Bus> {
-        Arc::new(self.broker.handle())
+        self.broker.bus()
     }
 
     pub fn authorizer(&self) -> &Arc<RegistryAuthorizer> {

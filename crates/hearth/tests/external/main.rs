@@ -1,0 +1,7 @@
+//! External-broker mode (issue 21): `hearth serve` processes with `[mqtt] mode =
+//! "external"` on one PostgreSQL database, behind Debian's Mosquitto started by the test
+//! on a free loopback port, with real MQTT devices publishing to Mosquitto.
+
+mod harness;
+mod kill;
+mod split;
