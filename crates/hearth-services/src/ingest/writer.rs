@@ -2,7 +2,7 @@
 
 use super::DeviceConnection;
 use super::parse;
-use super::presence::{Attachments, Change, MOVE_GRACE_MS, Presence};
+use super::presence::{Attachments, Change, Presence};
 use super::queue::{IngestQueue, Item};
 use super::{IngestConfig, IngestError};
 use crate::auth::RateLimitedLog;
@@ -39,13 +39,6 @@ struct DeviceInfo {
     /// The site that relays it (issue 20): its presence may move between that site
     /// and its own connection here.
     site: Option<Arc<str>>,
-}
-
-impl DeviceInfo {
-    /// How long the end of its own connection waits for its site's word.
-    fn grace(&self) -> Option<Millis> {
-        self.site.is_some().then_some(MOVE_GRACE_MS)
-    }
 }
 
 /// Where the writer tells others what it decided, after each commit.
@@ -164,6 +157,7 @@ impl Writer {
         }
         for gone in previous.keys().filter(|id| !self.devices.contains_key(*id)) {
             self.presence.forget(gone);
+            self.attachments.write().remove(gone);
         }
         self.directory_seq = seq;
         Ok(())
@@ -513,56 +507,12 @@ impl Writer {
         Added::Yes { json_ok }
     }
 
-    /// Presence from a device's message: relayed by its site (with the home's receive
-    /// time `seen_ms`) or its own.
-    fn seen(
-        &mut self,
-        id: &Arc<str>,
-        info: &DeviceInfo,
-        item: &Item,
-        seen_ms: Millis,
-        now_ms: Millis,
-    ) -> Option<Change> {
-        match &item.site {
-            Some(site) => self
-                .presence
-                .site_activity(id, site, seen_ms, now_ms, info.timeout_ms),
-            None => self.presence.activity(id, now_ms, info.timeout_ms),
-        }
-    }
-
-    /// Copies the attachments that changed in this batch where commands read them.
-    fn publish_moves(&mut self) {
-        let moved = self.presence.take_moved();
-        if moved.is_empty() {
-            return;
-        }
-        let mut attachments = self.attachments.write();
-        for device in moved {
-            match self.presence.attachment(&device) {
-                Some(attached) => attachments.insert(device, attached.clone()),
-                None => attachments.remove(&device),
-            };
-        }
-    }
-
     /// Publishes presence changes retained on `devices/{id}/status` (those the device
     /// did not announce itself), and `online` again for site devices whose status
     /// message was overruled (a late `offline` from home, the will of the connection
     /// they left).
     async fn announce(&mut self, changes: &[Change]) {
-        let overruled = std::mem::take(&mut self.overruled);
-        let again = overruled.into_iter().filter_map(|device| {
-            let online = self.presence.is_online(&device);
-            let changed = changes.iter().any(|change| change.device == device);
-            (online && !changed).then_some(Change {
-                device,
-                online: true,
-                reason: hearth_model::PresenceReason::Activity,
-                at_ms: 0,
-            })
-        });
-        let again: Vec<Change> = again.collect();
+        let again = self.overruled_online(changes);
         for change in changes.iter().chain(&again) {
             if change.reason == hearth_model::PresenceReason::Status {
                 continue;
@@ -614,6 +564,11 @@ fn device_topic(topic: &str) -> Option<(&str, MessageKind)> {
     let parsed = hearth_model::topic::parse(topic)?;
     Some((parsed.device, parsed.kind.message_kind()?))
 }
+
+// Devices that move (issue 20): presence from a site's relay or the device's own
+// connection, the attachments, `online` said again when an `offline` was overruled.
+#[path = "writer_moves.rs"]
+mod moves;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,73 @@
+//! The ingest writer's part in devices that move (issue 20, docs/bridge.md "Devices
+//! that move"): which presence rule a message goes to (its site's relay or the device's
+//! own), the attachments copied out after each batch for the commands' route and the
+//! API, and `online` said again for a site device whose `offline` was overruled.
+
+use super::super::presence::{Change, MOVE_GRACE_MS};
+use super::super::queue::Item;
+use super::{DeviceInfo, Writer};
+use hearth_model::Millis;
+use std::sync::Arc;
+
+impl DeviceInfo {
+    /// How long the end of its own connection waits for its site's word.
+    pub(super) fn grace(&self) -> Option<Millis> {
+        self.site.is_some().then_some(MOVE_GRACE_MS)
+    }
+}
+
+impl Writer {
+    /// Presence from a device's message: relayed by its site (with the home's receive
+    /// time `seen_ms`) or its own.
+    pub(super) fn seen(
+        &mut self,
+        id: &Arc<str>,
+        info: &DeviceInfo,
+        item: &Item,
+        seen_ms: Millis,
+        now_ms: Millis,
+    ) -> Option<Change> {
+        match &item.site {
+            Some(site) => self
+                .presence
+                .site_activity(id, site, seen_ms, now_ms, info.timeout_ms),
+            None => self.presence.activity(id, now_ms, info.timeout_ms),
+        }
+    }
+
+    /// Copies the attachments that changed in this batch where commands read them.
+    pub(super) fn publish_moves(&mut self) {
+        let moved = self.presence.take_moved();
+        if moved.is_empty() {
+            return;
+        }
+        let mut attachments = self.attachments.write();
+        for device in moved {
+            match self.presence.attachment(&device) {
+                Some(attached) => attachments.insert(device, attached.clone()),
+                None => attachments.remove(&device),
+            };
+        }
+    }
+
+    /// The site devices of this batch whose `offline` was overruled and that are still
+    /// online (and not announced by a change of this batch anyway): their retained
+    /// status here just said `offline` (the relay's live copy, or their will), so it is
+    /// said again.
+    pub(super) fn overruled_online(&mut self, changes: &[Change]) -> Vec<Change> {
+        let overruled = std::mem::take(&mut self.overruled);
+        overruled
+            .into_iter()
+            .filter_map(|device| {
+                let online = self.presence.is_online(&device);
+                let changed = changes.iter().any(|change| change.device == device);
+                (online && !changed).then_some(Change {
+                    device,
+                    online: true,
+                    reason: hearth_model::PresenceReason::Activity,
+                    at_ms: 0,
+                })
+            })
+            .collect()
+    }
+}
