@@ -12,6 +12,8 @@
 //! - `commands`: [`commands::Commands`], remote control with acknowledgements.
 //! - `discovery`: [`discovery::Discovery`], Home Assistant MQTT discovery: announced
 //!   devices listed until adopted (issue 18).
+//! - `dynsec`: [`dynsec::DynsecSync`], keeping Mosquitto's dynamic-security plugin in
+//!   step with the registry (issue 21).
 //! - `ingest`: [`ingest::Ingest`], device messages into history and live state with
 //!   group commit, and presence.
 //! - `layouts`: topic layouts at work (issue 18): the directory in the authorizer's
@@ -28,6 +30,7 @@ pub mod automations;
 pub mod bridge;
 pub mod commands;
 pub mod discovery;
+pub mod dynsec;
 pub mod ingest;
 pub mod layouts;
 pub mod login_limit;
