@@ -299,4 +299,22 @@ mod tests {
         assert!(check_mode(MqttMode::External, Some(&config)).is_ok());
         assert!(check_mode(MqttMode::Builtin, None).is_ok());
     }
+
+    #[test]
+    fn the_mqtt_table_takes_the_mode_and_a_bad_value_names_its_line() {
+        let config: crate::BrokerConfig =
+            toml::from_str("mode = \"external\"\n[external]\nurl = \"mqtts://b:8884\"\n").unwrap();
+        assert_eq!(config.mode, MqttMode::External);
+        assert_eq!(config.external.unwrap().url.port, 8884);
+        assert_eq!(crate::BrokerConfig::default().mode, MqttMode::Builtin);
+        let error = toml::from_str::<crate::BrokerConfig>(
+            "mode = \"external\"\n\n[external]\nurl = \"http://b\"\n",
+        )
+        .unwrap_err();
+        let span = error.span().expect("the error has a place");
+        let text = "mode = \"external\"\n\n[external]\nurl = \"http://b\"\n";
+        assert_eq!(text[..span.start].matches('\n').count() + 1, 4, "{error}");
+        assert!(error.message().contains("mqtt://"), "{error}");
+        assert!(toml::from_str::<crate::BrokerConfig>("mode = \"cluster\"").is_err());
+    }
 }

@@ -2,6 +2,7 @@
 //! "external"` on one PostgreSQL database, behind Debian's Mosquitto started by the test
 //! on a free loopback port, with real MQTT devices publishing to Mosquitto.
 
+mod bus;
 mod harness;
 mod kill;
 mod split;
