@@ -153,11 +153,7 @@ impl SimulationFile {
 
 /// Runs `hearth simulate` until `--duration` passes or Ctrl-C.
 pub async fn run(args: SimulateArgs, store_args: &StoreArgs) -> anyhow::Result<()> {
-    let mut hubs = args.mqtt.split(',').map(str::trim);
-    let (host, port) = split_addr(hubs.next().unwrap_or_default())?;
-    let fallbacks = hubs
-        .map(|addr| split_addr(addr).map(|(host, port)| hearth_device::Endpoint::new(host, port)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ((host, port), fallbacks) = split_hubs(&args.mqtt)?;
     let mut file = match &args.file {
         Some(path) => SimulationFile::load(path)?,
         None => SimulationFile::default(),
@@ -297,6 +293,16 @@ async fn load_devices(
     Ok(devices)
 }
 
+/// `--mqtt HOST:PORT[,HOST:PORT...]`: the preferred hub and the others in order.
+fn split_hubs(arg: &str) -> anyhow::Result<((String, u16), Vec<hearth_device::Endpoint>)> {
+    let mut hubs = arg.split(',').map(str::trim);
+    let first = split_addr(hubs.next().unwrap_or_default())?;
+    let fallbacks = hubs
+        .map(|addr| split_addr(addr).map(|(host, port)| hearth_device::Endpoint::new(host, port)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((first, fallbacks))
+}
+
 fn split_addr(addr: &str) -> anyhow::Result<(String, u16)> {
     let (host, port) = addr
         .rsplit_once(':')
@@ -326,5 +332,21 @@ impl Terminate {
         self.signal.recv().await;
         #[cfg(not(unix))]
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn several_hubs_in_order_of_preference() {
+        let ((host, port), more) = super::split_hubs("home.local:1883, [::1]:1884").unwrap();
+        assert_eq!((host.as_str(), port), ("home.local", 1883));
+        assert_eq!(more.len(), 1);
+        assert_eq!((more[0].host.as_str(), more[0].port), ("::1", 1884));
+        let ((host, _), more) = super::split_hubs("127.0.0.1:1883").unwrap();
+        assert_eq!(host, "127.0.0.1");
+        assert!(more.is_empty());
+        let error = super::split_hubs("home.local:1883,cloud").unwrap_err();
+        assert!(error.to_string().contains("cloud"), "{error}");
     }
 }
