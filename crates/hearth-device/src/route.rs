@@ -179,7 +179,9 @@ pub(crate) async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 /// The outcome of the probe under way, or never without one.
-pub(crate) async fn probe_result(probe: &mut Option<oneshot::Receiver<Option<usize>>>) -> Option<usize> {
+pub(crate) async fn probe_result(
+    probe: &mut Option<oneshot::Receiver<Option<usize>>>,
+) -> Option<usize> {
     match probe {
         Some(result) => result.await.ok().flatten(),
         None => std::future::pending().await,
@@ -202,11 +204,20 @@ mod tests {
         let mut route = Route::new(2);
         assert_eq!(route.current(), 0);
         // Home gone: the cloud next, after a short jitter only.
-        assert_eq!(route.failed(&backoff(), 0.5), (1, Duration::from_millis(50)));
+        assert_eq!(
+            route.failed(&backoff(), 0.5),
+            (1, Duration::from_millis(50))
+        );
         // The cloud fails too: a whole round, back to home after the back-off.
-        assert_eq!(route.failed(&backoff(), 0.0), (0, Duration::from_millis(50)));
+        assert_eq!(
+            route.failed(&backoff(), 0.0),
+            (0, Duration::from_millis(50))
+        );
         assert_eq!(route.failed(&backoff(), 0.0), (1, Duration::ZERO));
-        assert_eq!(route.failed(&backoff(), 0.0), (0, Duration::from_millis(100)));
+        assert_eq!(
+            route.failed(&backoff(), 0.0),
+            (0, Duration::from_millis(100))
+        );
         route.connected();
         assert_eq!(route.failed(&backoff(), 0.0), (1, Duration::ZERO));
     }
@@ -274,6 +285,10 @@ mod tests {
             .map(|publish| String::from_utf8(publish.topic.to_vec()).unwrap())
             .collect();
         assert_eq!(topics, vec!["devices/d1/data", "devices/d1/events"]);
-        assert!(carried.iter().all(|publish| publish.pkid == 0 && !publish.dup));
+        assert!(
+            carried
+                .iter()
+                .all(|publish| publish.pkid == 0 && !publish.dup)
+        );
     }
 }
