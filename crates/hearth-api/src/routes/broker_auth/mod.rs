@@ -11,8 +11,8 @@
 //! - `go_auth.rs`: mosquitto-go-auth's HTTP backend.
 //!
 //! The endpoints must not answer strangers: they would be a password oracle without the
-//! broker's own limits. So they exist only when `[broker_auth] secret` is set (404
-//! otherwise, like any unknown route), and every call must carry that secret, as
+//! broker's own limits. So they answer only when `[broker_auth] secret` is set (404
+//! otherwise, before anything is read), and every call must carry that secret, as
 //! `Authorization: Bearer <secret>` (EMQX sends configured headers) or as the query
 //! parameter `secret` (VerneMQ's webhooks and go-auth send no headers of their own). It
 //! is compared in constant time; failures are counted per client address in a
@@ -135,11 +135,9 @@ impl FromRequestParts<AppState> for Broker {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Broker, ApiError> {
         let Some(broker) = &state.broker_auth else {
-            return Err(ApiError::NoRoute(format!(
-                "no route {} {}",
-                parts.method,
-                parts.uri.path()
-            )));
+            return Err(ApiError::not_found(
+                "authentication for an external broker is off on this hub ([broker_auth] secret)",
+            ));
         };
         let Ok(ClientAddr(address)) = ClientAddr::from_request_parts(parts, state).await;
         let now = Instant::now();
