@@ -352,3 +352,25 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Strin
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_client_id_stays_with_its_data_directory() {
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let id = default_client_id(first.path()).unwrap();
+        assert!(id.starts_with("hearth-"), "{id}");
+        assert_eq!(
+            default_client_id(first.path()).unwrap(),
+            id,
+            "a restart resumes"
+        );
+        assert_ne!(
+            default_client_id(second.path()).unwrap(),
+            id,
+            "another node"
+        );
+    }
+}
