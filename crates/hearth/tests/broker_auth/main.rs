@@ -9,10 +9,12 @@
 //! - this file: the fixture hub (devices, applications, people, sites) and the client.
 //! - `emqx.rs`, `vernemq.rs`, `go_auth.rs`: each format's contract, principal by
 //!   principal, intruders included.
+//! - `files.rs`: anonymous clients and the broker password file's users.
 //! - `guard.rs`: the secret (absent, wrong, rate-limited), the endpoints off without
 //!   `[broker_auth]`, password guessing through a broker, the configuration's errors.
 
 mod emqx;
+mod files;
 mod go_auth;
 mod guard;
 mod vernemq;
