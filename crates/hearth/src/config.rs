@@ -58,6 +58,11 @@ pub struct HearthConfig {
     /// docs/scale.md). Absent: those endpoints answer 404.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker_auth: Option<hearth_api::BrokerAuthConfig>,
+    /// A Mosquitto whose dynamic-security plugin the hub keeps in step with the registry
+    /// (`[dynsec]`: url, admin, password or password_file, key_file; docs/scale.md
+    /// "Mosquitto dynamic security"). Absent: no sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynsec: Option<hearth_services::dynsec::DynsecConfig>,
 }
 
 impl Default for HearthConfig {
@@ -82,6 +87,7 @@ impl Default for HearthConfig {
             discovery: Default::default(),
             bridge: None,
             broker_auth: None,
+            dynsec: None,
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct Hub {
     discovery: Option<hearth_services::discovery::Discovery>,
     /// The link to a cloud hub (`None` without `[bridge]`).
     bridge: Option<hearth_services::bridge::Bridge>,
+    /// The Mosquitto dynamic-security sync (`None` without `[dynsec]`).
+    dynsec: Option<hearth_services::dynsec::DynsecSync>,
     http: Option<HttpServer>,
     /// Tasks that only react (watchers, retention, the heap trimmer, the `/metrics`
     /// feed): nothing is lost when they are aborted.
@@ -204,6 +206,21 @@ impl Hub {
                 .map_err(anyhow::Error::msg)
                 .context("starting the bridge")?,
             ),
+            None => None,
+        };
+        // Mosquitto's dynamic-security plugin kept in step with the registry (issue 21).
+        let dynsec = match &config.dynsec {
+            Some(dynsec) => {
+                let key_path = dynsec.key_path(&config.data_dir);
+                let key = hearth_services::dynsec::BrokerKey::load_or_create(&key_path)
+                    .map_err(anyhow::Error::msg)
+                    .context("[dynsec] key_file")?;
+                Some(
+                    hearth_services::dynsec::DynsecSync::start(dynsec.clone(), key, store.clone())
+                        .map_err(anyhow::Error::msg)
+                        .context("starting the dynamic-security sync")?,
+                )
+            }
             None => None,
         };
         background.push(hearth_services::retention::spawn(
@@ -415,6 +432,7 @@ impl Hub {
             ota,
             discovery,
             bridge,
+            dynsec,
             http,
             background,
         })
@@ -513,6 +531,9 @@ impl Hub {
         // After the broker: what it handed to the bridge is queued on disk.
         if let Some(bridge) = self.bridge {
             bridge.shutdown().await;
+        }
+        if let Some(dynsec) = self.dynsec {
+            dynsec.shutdown().await;
         }
         // After the broker: what it handed over is written before the store closes.
         self.commands.shutdown().await;

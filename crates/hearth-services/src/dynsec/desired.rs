@@ -64,6 +64,13 @@ impl BrokerKey {
                 Ok(BrokerKey(bytes))
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|error| format!("{}: {error}", parent.display()))?;
+                }
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes).map_err(|error| error.to_string())?;
                 write_private(path, &hex::encode(bytes))

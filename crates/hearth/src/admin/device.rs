@@ -74,6 +74,9 @@ pub enum DeviceCommand {
     Remove { id: String },
     /// Give a device a new secret (printed once); it is disconnected at once.
     RotateSecret { id: String },
+    /// Print the password the device logs in to Mosquitto with when the hub keeps its
+    /// dynamic security in step (`[dynsec]`, docs/scale.md).
+    BrokerPassword { id: String },
     /// Stop a device from connecting; it is disconnected at once.
     Disable { id: String },
     /// Let a disabled device connect again.
@@ -243,6 +246,7 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
             registry.remove_device(actor, &id).await?;
             out.done(json!({ "removed": id }), &format!("removed device {id}"));
         }
+        DeviceCommand::BrokerPassword { id } => super::dynsec::broker_password(ctx, &id).await?,
         DeviceCommand::RotateSecret { id } => {
             let id: DeviceId = parse_id("id", &id)?;
             let secret = registry.rotate_device_secret(actor, &id).await?;

@@ -17,6 +17,7 @@ pub mod automation;
 pub mod device;
 mod device_cert;
 mod discovered;
+mod dynsec;
 pub mod firmware;
 pub mod group;
 pub mod history;
@@ -121,6 +122,10 @@ async fn run_async(
         firmware: config.firmware.clone(),
         firmware_url: crate::hub::firmware_url_of(&config),
         history: config.history.clone(),
+        dynsec_key: config
+            .dynsec
+            .as_ref()
+            .map(|dynsec| dynsec.key_path(&config.data_dir)),
     };
     let result = match command {
         AdminCommand::Group(args) => group::run(&ctx, args.command).await,
@@ -154,6 +159,8 @@ pub struct Ctx {
     pub firmware_url: String,
     /// `[history]`, for `hearth history compact`.
     pub history: hearth_services::retention::RetentionConfig,
+    /// `[dynsec]`'s key file, when the hub keeps Mosquitto's dynamic security in step.
+    pub dynsec_key: Option<std::path::PathBuf>,
 }
 
 /// The audit log's name for whoever runs the command: `cli:<OS user>`, or `cli`.

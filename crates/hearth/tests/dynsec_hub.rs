@@ -1,0 +1,98 @@
+//! `hearth serve` with `[dynsec]` keeps Debian's Mosquitto (dynamic-security plugin,
+//! started by the test) in step with the registry, and `hearth device broker-password`
+//! prints what a device logs in to Mosquitto with (issue 21, docs/scale.md "Mosquitto
+//! dynamic security"). The real binary, the real broker, a real MQTT client.
+
+// `both_backends!` is not used: the hub runs as a child process on SQLite here.
+#[allow(unused_macros)]
+mod admin;
+// The broker and client of hearth-services' dynsec tests.
+#[allow(dead_code)]
+#[path = "../../hearth-services/tests/dynsec/harness.rs"]
+mod dynsec_harness;
+
+use dynsec_harness::{ADMIN, ADMIN_PASSWORD, Client, Login, Mosquitto, WAIT};
+use std::process::{Child, Stdio};
+
+/// `hearth serve` as a child process, killed (by its PID) when dropped.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Tries the login until the sync has written it (or the wait is over; then the hub's
+/// log in `log` says why).
+async fn login_when_synced(port: u16, id: &str, password: &str, log: &std::path::Path) -> Client {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match Client::connect(port, id, id, password).await {
+            Login::Accepted(client) => return client,
+            Login::Refused(code) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} still refused ({code:?}): the hub did not sync; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
+    let mosquitto = Mosquitto::start();
+    // Not `home`: the hub's first start makes that group with its owner.
+    let hub = admin::Hub::sqlite();
+    hub.ok(&["group", "add", "house"]);
+    hub.ok(&["app", "add", "lights", "--group", "house"]);
+    hub.ok(&["device", "add", "lamp", "--app", "lights"]);
+
+    // Without [dynsec] there is no broker password to print.
+    let error = hub.json_error(&["device", "broker-password", "lamp"]);
+    assert_eq!(error["field"], "dynsec", "{error}");
+
+    let password_file = hub.path("dynsec-admin");
+    std::fs::write(&password_file, ADMIN_PASSWORD).unwrap();
+    let config = hub.path("hearth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dynsec]\nurl = \"mqtt://127.0.0.1:{}\"\nadmin = \"{ADMIN}\"\npassword_file = \"{}\"\n",
+            mosquitto.port,
+            password_file.display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let error = hub.json_error(&["--config", &config, "device", "broker-password", "nothing"]);
+    assert_eq!(error["code"], "not_found", "{error}");
+
+    let log = hub.path("serve.log");
+    let _serve = Serve(
+        admin::hearth(hub.dir.path())
+            .args(&hub.store_args)
+            .args(["--config", &config, "serve", "--mqtt", "127.0.0.1:0"])
+            .args(["--ws", "off", "--http", "off"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("hearth serve starts"),
+    );
+    let shown = hub.json(&["--config", &config, "device", "broker-password", "lamp"]);
+    assert_eq!(shown["username"], "lamp");
+    assert_eq!(shown["client_id"], "lamp");
+    let password = shown["password"].as_str().unwrap().to_owned();
+    let mut lamp = login_when_synced(mosquitto.port, "lamp", &password, &log).await;
+    assert!(lamp.publish("devices/lamp/data", "{}", false).await);
+    assert!(!lamp.publish("devices/other/data", "{}", false).await);
+
+    // A change made by the CLI while the hub runs reaches Mosquitto: the lamp is cut off.
+    hub.ok(&["device", "disable", "lamp"]);
+    lamp.closed().await;
+    Client::connect(mosquitto.port, "lamp", "lamp", &password)
+        .await
+        .refused("a disabled device");
+}
