@@ -443,29 +443,37 @@ impl Connection {
     /// device is not gone), and connects to `index`. Should that fail, the device moves
     /// on down its list as after any failure.
     async fn move_back(&mut self, index: usize) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        // Polling again after an error would reconnect here (and a new session drops
+        // what the lost one left pending), so an error ends each wait at once.
+        let lost = tokio::time::timeout(Duration::from_secs(2), async {
             while self.events.state.inflight() > 0 {
                 match self.events.poll().await {
                     Ok(Event::Incoming(Packet::Publish(publish))) => self.on_publish(publish),
                     Ok(_) => {}
-                    Err(_) => break,
+                    Err(_) => return true,
                 }
             }
+            false
         })
-        .await;
+        .await
+        .unwrap_or(false);
         self.state.send_replace(ConnectionState::Disconnected(
             "moving back to a preferred hub".into(),
         ));
-        let _ = self.mqtt.try_disconnect();
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            loop {
-                match self.events.poll().await {
-                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
+        if !lost {
+            let _ = self.mqtt.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                loop {
+                    match self.events.poll().await {
+                        Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                        // A command that came meanwhile is still the device's to act on.
+                        Ok(Event::Incoming(Packet::Publish(publish))) => self.on_publish(publish),
+                        Ok(_) => {}
+                    }
                 }
-            }
-        })
-        .await;
+            })
+            .await;
+        }
         self.events.clean();
         self.carry_pending();
         self.route.return_to(index);
