@@ -60,9 +60,9 @@ async fn strangers_without_the_secret_are_refused_then_slowed() {
     assert!(text.contains("\"allow\""), "{text}");
     let query = Box::leak(format!("{path}?secret={SECRET}").into_boxed_str());
     assert_eq!(call(query, vec![]).await.0, 200);
-    // Two more wrong ones make five in the minute from this address: now even the
-    // right secret waits (429), on every endpoint.
-    for _ in 0..2 {
+    // Five wrong ones in the minute from this address: now even the right secret waits
+    // (429) here, on every endpoint.
+    for _ in 0..5 {
         assert_eq!(
             call(path, vec![("Authorization", "Bearer nope".into())])
                 .await
@@ -82,6 +82,57 @@ async fn strangers_without_the_secret_are_refused_then_slowed() {
         429
     );
     fixture.hub.shutdown().await;
+}
+
+/// Guessers on many addresses (behind a proxy the hub trusts, so `X-Forwarded-For` is
+/// the client's address) fill the per-name ceiling; the broker, whose address the right
+/// secret made known, is not locked out, while an unknown address waits.
+#[tokio::test]
+async fn guessers_elsewhere_do_not_lock_the_broker_out() {
+    let hub = hearth_testkit::start_hub_with(Backend::Sqlite, |config| {
+        config.broker_auth = Some(hearth_api::BrokerAuthConfig::new(SECRET).unwrap());
+        config.api.trust_forwarded_for = true;
+    })
+    .await;
+    let path = "/api/v1/broker/emqx/authz";
+    let body = json!({"username": "nobody", "clientid": "x", "action": "publish", "topic": "t"})
+        .to_string();
+    let from = |address: String, secret: &'static str| {
+        let body = body.clone();
+        let hub = &hub;
+        async move {
+            let bearer = format!("Bearer {secret}");
+            let headers = [
+                ("X-Forwarded-For", address.as_str()),
+                ("Authorization", bearer.as_str()),
+            ];
+            post(hub, path, &headers, "application/json", &body).await.0
+        }
+    };
+    assert_eq!(from("10.0.0.1".into(), SECRET).await, 200);
+    // Four tries from each of 15 addresses: under the per-address limit, over the
+    // name's ceiling (10 × 5) in all, so the last ones already wait.
+    let mut statuses = Vec::new();
+    for guesser in 0..15 {
+        for _ in 0..4 {
+            let wrong = "wrong-wrong-wrong-wrong-wrong";
+            statuses.push(from(format!("192.0.2.{guesser}"), wrong).await);
+        }
+    }
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == 401 || *status == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 401).count(),
+        50,
+        "{statuses:?}"
+    );
+    assert_eq!(from("10.0.0.1".into(), SECRET).await, 200);
+    assert_eq!(from("10.0.0.99".into(), SECRET).await, 429);
+    hub.shutdown().await;
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@
 //! parameter `secret` (VerneMQ's webhooks and go-auth send no headers of their own). It
 //! is compared in constant time; failures are counted per client address in a
 //! [`LoginLimiter`] like the login's (`[api] login_failures_per_minute`), and past the
-//! limit even the right secret gets 429 for up to a minute.
+//! limit even the right secret gets 429 for up to a minute from that address. The
+//! addresses the right secret came from are "known" to the limiter, so that guessers on
+//! many other addresses (past the per-name ceiling) do not lock the brokers out.
 
 mod emqx;
 mod go_auth;
@@ -162,6 +164,9 @@ impl FromRequestParts<AppState> for Broker {
                 "the broker secret ([broker_auth] secret) is missing or wrong".into(),
             ));
         }
+        // The broker's address becomes known: guessers elsewhere, however many, cannot
+        // push the limiter's per-name ceiling onto it and lock the broker out.
+        broker.limiter.succeed(LIMIT_NAME, address, now);
         Ok(Broker(broker.authority.clone()))
     }
 }
