@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Keeping a Mosquitto's dynamic-security plugin in step with the registry (docs/scale.md
-/// "Mosquitto dynamic security"). Present in hearth.toml: the hub runs the sync.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// "Mosquitto dynamic security"). Present in hearth.toml: the hub runs the sync. Its
+/// `Debug` leaves the password out, so that a logged configuration does not carry it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawDynsecConfig", into = "RawDynsecConfig")]
 pub struct DynsecConfig {
     /// `mqtt://host:port` or `mqtts://host:port`.
@@ -27,12 +28,27 @@ pub struct DynsecConfig {
     pub client_id: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl std::fmt::Debug for DynsecConfig {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        out.debug_struct("DynsecConfig")
+            .field("url", &self.url)
+            .field("admin", &self.admin)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("password_file", &self.password_file)
+            .field("key_file", &self.key_file)
+            .field("ca_file", &self.ca_file)
+            .field("client_id", &self.client_id)
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDynsecConfig {
     url: BridgeUrl,
     admin: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Never written back out: a serialized configuration does not carry it.
+    #[serde(default, skip_serializing)]
     password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     password_file: Option<PathBuf>,
@@ -173,6 +189,11 @@ mod tests {
         assert_eq!(file.dynsec.url.port, 1883);
         assert_eq!(file.dynsec.client_id, "hearth-dynsec");
         assert_eq!(file.dynsec.read_password().unwrap(), "pw");
+        let shown = format!("{:?}", file.dynsec);
+        assert!(
+            !shown.contains("\"pw\"") && shown.contains("hidden"),
+            "{shown}"
+        );
         for (text, expected) in [
             (
                 "[dynsec]\nurl = \"mqtt://h\"\nadmin = \"a\"\n",
