@@ -1696,6 +1696,13 @@ export interface components {
         ConfirmationView: Record<string, never>;
         /** @description What a device last reported. */
         DeviceLiveView: {
+            /**
+             * @description Where the device is attached while online (issue 20, devices that move between
+             *     a home hub and this one): `"direct"` (its own connection to this hub) or the id
+             *     of the site whose link relays it; `null` when offline or not known (kept in
+             *     memory: unknown after a restart until the device is heard from).
+             */
+            attached_via?: string | null;
             device_status?: string | null;
             is_online: boolean;
             last_heartbeat_ms?: components["schemas"]["i64"] | null;
