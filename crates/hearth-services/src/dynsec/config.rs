@@ -194,6 +194,8 @@ mod tests {
             !shown.contains("\"pw\"") && shown.contains("hidden"),
             "{shown}"
         );
+        let written = toml::to_string(&file.dynsec).unwrap();
+        assert!(!written.contains("password"), "{written}");
         for (text, expected) in [
             (
                 "[dynsec]\nurl = \"mqtt://h\"\nadmin = \"a\"\n",
