@@ -374,6 +374,31 @@ async fn emqx_authorization_is_the_built_in_acl(backend: Backend) {
         authz(&fixture, ("d1", "d1"), "publish", "devices/d1/data", false).await,
         "deny"
     );
+    // So may a disabled site.
+    let registry = fixture.hub.registry();
+    let home_1 = hearth_model::SiteId::new("home-1").unwrap();
+    registry
+        .set_site_enabled("test", &home_1, false)
+        .await
+        .unwrap();
+    fixture
+        .hub
+        .authorizer()
+        .refresh(fixture.hub.bus().as_ref())
+        .await
+        .unwrap();
+    let site = ("home-1", "site:home-1");
+    assert_eq!(
+        authz(
+            &fixture,
+            site,
+            "publish",
+            "sites/home-1/devices/d1/data",
+            false
+        )
+        .await,
+        "deny"
+    );
     fixture.hub.shutdown().await;
 }
 
