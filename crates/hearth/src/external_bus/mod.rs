@@ -74,8 +74,9 @@ pub(crate) struct Inner {
 
 impl ExternalBus {
     /// Connects to `config`'s broker as `client_id` and waits for the first CONNACK
-    /// (a refusal, such as bad credentials, is an error at once; an unreachable broker
-    /// after [`FIRST_CONNECT`]). `max_packet_size`: the largest message accepted.
+    /// (a refusal, such as bad credentials, or a certificate that does not verify is an
+    /// error at once; an unreachable broker after [`FIRST_CONNECT`]). `max_packet_size`:
+    /// the largest message accepted.
     pub async fn start(
         config: &ExternalBrokerConfig,
         client_id: &str,
@@ -135,7 +136,7 @@ impl ExternalBus {
             }
             Ok(Ok(Err(error))) => {
                 bus.shutdown().await;
-                anyhow::bail!("the external MQTT broker {url} refused this hub: {error}")
+                anyhow::bail!("the external MQTT broker {url} {error}")
             }
             _ => {
                 bus.shutdown().await;

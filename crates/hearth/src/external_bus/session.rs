@@ -172,10 +172,17 @@ impl Session {
 
     /// The connection failed: nothing of it may be acknowledged any more.
     fn lost(&mut self, error: &ConnectionError) {
-        if let ConnectionError::ConnectionRefused(code) = error
+        // What will not change by trying again fails the start at once: a refused
+        // login, a certificate that does not verify.
+        let fatal = match error {
+            ConnectionError::ConnectionRefused(code) => Some(format!("refused this hub: {code:?}")),
+            ConnectionError::Tls(error) => Some(format!("failed TLS: {error}")),
+            _ => None,
+        };
+        if let Some(reason) = fatal
             && let Some(first) = self.first.take()
         {
-            let _ = first.send(Err(format!("{code:?}")));
+            let _ = first.send(Err(reason));
         }
         tracing::warn!(%error, "external broker: connection lost");
         self.lost_connection();

@@ -91,3 +91,64 @@ async fn a_refused_delivery_comes_again_and_service_publishes_are_not_intercepte
     );
     bus.shutdown().await;
 }
+
+/// Records what it is shown and accepts it.
+#[derive(Default)]
+struct Accept {
+    seen: Mutex<Vec<String>>,
+}
+
+impl Interceptor for Accept {
+    fn intercept(&self, message: &Envelope, ack: Option<AckToken>) {
+        self.seen.lock().push(message.topic.to_string());
+        if let Some(ack) = ack {
+            ack.accept();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_checks_the_brokers_certificate_against_ca_file() {
+    let (certs, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    hearth::tls_cmd::dev_cert(certs.path(), &["127.0.0.1".to_owned()]).unwrap();
+    hearth::tls_cmd::dev_cert(other.path(), &["127.0.0.1".to_owned()]).unwrap();
+    let (broker, tls) = Mosquitto::start_with_tls(&["ext-t"], Some(certs.path())).await;
+    let tls = tls.unwrap();
+    let config = |ca: &std::path::Path| {
+        let mut config = ExternalBrokerConfig::new(&format!("mqtts://{tls}")).unwrap();
+        config.username = Some("hearth".into());
+        config.password = Some(HEARTH_PASSWORD.into());
+        config.ca_file = Some(ca.join("hearth-ca.pem"));
+        config
+    };
+    // A broker whose certificate another CA signed is not this hub's broker.
+    let refused = ExternalBus::start(&config(other.path()), "hearth-tls-wrong", 1 << 20).await;
+    let error = refused.err().expect("an untrusted certificate is refused");
+    assert!(format!("{error:#}").contains("TLS"), "{error:#}");
+
+    let bus = ExternalBus::start(&config(certs.path()), "hearth-tls", 1 << 20)
+        .await
+        .unwrap();
+    let interceptor = Arc::new(Accept::default());
+    bus.intercept("devices/+/+", interceptor.clone()).unwrap();
+    // The subscription is in place once the bus's own publish comes back to it.
+    let mut watcher = bus.subscribe("devices/ext-t/status").await.unwrap();
+    bus.publish(Envelope::new("devices/ext-t/status", "online").with_qos(Qos::AtLeastOnce))
+        .await
+        .unwrap();
+    tokio::time::timeout(DEADLINE, watcher.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut device = Device::connect(broker.addr, "ext-t").await;
+    let reason = device
+        .publish("devices/ext-t/data", "{\"n\":1}".to_owned())
+        .await;
+    assert_eq!(reason, PubAckReason::Success);
+    eventually("the reading arrives over MQTTS", || async {
+        interceptor.seen.lock().len() == 1
+    })
+    .await;
+    assert_eq!(interceptor.seen.lock()[0], "devices/ext-t/data");
+    bus.shutdown().await;
+}

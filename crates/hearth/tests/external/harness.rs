@@ -41,6 +41,15 @@ impl Mosquitto {
     /// only under `devices/<its name>/`. In-flight and queue limits raised as
     /// docs/scale.md says (Mosquitto's 20 in flight would make every ingest batch 20).
     pub async fn start(devices: &[&str]) -> Mosquitto {
+        Mosquitto::start_with_tls(devices, None).await.0
+    }
+
+    /// [`Mosquitto::start`], and with `tls` (a `hearth tls dev-cert` directory) also an
+    /// MQTTS listener with its server certificate, whose address comes second.
+    pub async fn start_with_tls(
+        devices: &[&str],
+        tls: Option<&Path>,
+    ) -> (Mosquitto, Option<SocketAddr>) {
         let dir = tempfile::tempdir().unwrap();
         let addr = free_port();
         let passwords = dir.path().join("passwd");
@@ -74,6 +83,21 @@ impl Mosquitto {
             ),
         )
         .unwrap();
+        let tls_addr = tls.map(|files| {
+            let tls_addr = free_port();
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(&format!(
+                // `user root`: Mosquitto started as root drops to its own user after
+                // the listeners, and could then not read the key in the test's
+                // private temporary directory.
+                "user root\nlistener {} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                tls_addr.port(),
+                files.join("server.cert.pem").display(),
+                files.join("server.key.pem").display()
+            ));
+            std::fs::write(&config, text).unwrap();
+            tls_addr
+        });
         let child = std::process::Command::new("mosquitto")
             .arg("-c")
             .arg(&config)
@@ -90,11 +114,21 @@ impl Mosquitto {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Mosquitto {
+        if let Some(tls_addr) = tls_addr {
+            while tokio::net::TcpStream::connect(tls_addr).await.is_err() {
+                assert!(
+                    start.elapsed() < DEADLINE,
+                    "mosquitto never listened on {tls_addr}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mosquitto = Mosquitto {
             addr,
             child,
             _dir: dir,
-        }
+        };
+        (mosquitto, tls_addr)
     }
 }
 
