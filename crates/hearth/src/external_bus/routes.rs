@@ -243,6 +243,9 @@ pub struct ExternalCounters {
     pub refused: std::sync::atomic::AtomicU64,
     /// Acceptances that came after their connection ended (the broker redelivers).
     pub stale_acks: std::sync::atomic::AtomicU64,
+    /// Deliveries for a subscription an earlier process made and this one does not
+    /// (acknowledged and dropped after the start's grace).
+    pub orphaned: std::sync::atomic::AtomicU64,
     /// Connections made (CONNACKs).
     pub connects: std::sync::atomic::AtomicU64,
 }

@@ -41,6 +41,13 @@ pub(crate) enum Command {
 /// How long shutdown waits for interceptors to accept what they hold.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// How long after the bus started a delivery no subscription takes waits for one (the
+/// services subscribe within a second of the start). Past it, the delivery belongs to a
+/// subscription the last process made and this one will not (a service turned off):
+/// it is acknowledged and dropped, so that such messages do not fill the window the
+/// broker keeps for this node.
+const ORPHAN_GRACE: Duration = Duration::from_secs(30);
+
 pub(crate) struct Session {
     events: EventLoop,
     client: AsyncClient,
@@ -53,6 +60,7 @@ pub(crate) struct Session {
     /// last process's, redelivered before its services registered again), unacknowledged.
     parked: Vec<Publish>,
     attempt: u32,
+    started: tokio::time::Instant,
 }
 
 impl Session {
@@ -72,6 +80,7 @@ impl Session {
             unsent: VecDeque::new(),
             parked: Vec::new(),
             attempt: 0,
+            started: tokio::time::Instant::now(),
         }
     }
 
@@ -133,6 +142,12 @@ impl Session {
                     draining = Some(tokio::time::Instant::now() + DRAIN);
                 }
                 _ = tokio::time::sleep(Duration::from_millis(50)), if draining.is_some() => {}
+                // Parked deliveries nobody took within the grace are let go.
+                _ = tokio::time::sleep_until(self.started + ORPHAN_GRACE), if !self.parked.is_empty() => {
+                    for publish in std::mem::take(&mut self.parked) {
+                        self.deliver(publish);
+                    }
+                }
             }
         }
         // The broker keeps the session: whatever was not acknowledged comes again.
@@ -240,7 +255,14 @@ impl Session {
         let Some(targets) = targets else {
             // Left unacknowledged until a subscription takes it; bounded by the
             // receive maximum the broker honours.
-            if publish.qos != QoS::AtMostOnce && self.parked.len() < self.inner.receive_maximum {
+            if publish.qos == QoS::AtMostOnce {
+                return;
+            }
+            if self.started.elapsed() >= ORPHAN_GRACE {
+                self.inner.counters.orphaned.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(topic = %message.topic, "external broker: a delivery for a subscription this node no longer has; dropped");
+                self.ack(self.generation(), publish.pkid, publish.qos);
+            } else if self.parked.len() < self.inner.receive_maximum {
                 self.parked.push(publish);
             }
             return;
