@@ -41,6 +41,19 @@ async fn login_when_synced(port: u16, id: &str, password: &str, log: &std::path:
     }
 }
 
+/// Whether the next message `client` receives is on `topic`.
+async fn next_is(client: &mut Client, topic: &str) -> bool {
+    loop {
+        match client.next_packet().await {
+            Some(rumqttc::v5::mqttbytes::v5::Packet::Publish(publish)) => {
+                return publish.topic == topic.as_bytes();
+            }
+            Some(_) => {}
+            None => return false,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
     let mosquitto = Mosquitto::start();
@@ -85,8 +98,24 @@ async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
     assert_eq!(shown["username"], "lamp");
     assert_eq!(shown["client_id"], "lamp");
     let password = shown["password"].as_str().unwrap().to_owned();
+    // The application's login too: it reads its lamp.
+    let app = hub.json(&["--config", &config, "app", "broker-password", "lights"]);
+    let key = app["username"].as_str().unwrap().to_owned();
+    assert_eq!(app["client_id"], key.as_str());
+    let mut lights = login_when_synced(
+        mosquitto.port,
+        &key,
+        app["password"].as_str().unwrap(),
+        &log,
+    )
+    .await;
+    assert!(matches!(
+        lights.subscribe("devices/+/data").await,
+        rumqttc::v5::mqttbytes::v5::SubscribeReasonCode::Success(_)
+    ));
     let mut lamp = login_when_synced(mosquitto.port, "lamp", &password, &log).await;
     assert!(lamp.publish("devices/lamp/data", "{}", false).await);
+    assert!(next_is(&mut lights, "devices/lamp/data").await);
     assert!(!lamp.publish("devices/other/data", "{}", false).await);
 
     // A change made by the CLI while the hub runs reaches Mosquitto: the lamp is cut off.

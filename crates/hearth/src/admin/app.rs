@@ -63,6 +63,9 @@ pub enum AppCommand {
     Remove { id: String },
     /// Give an application a new MQTT secret (printed once); the old one stops working.
     RotateSecret { id: String },
+    /// Print the password the application logs in to Mosquitto with when the hub keeps
+    /// its dynamic security in step (`[dynsec]`, docs/scale.md).
+    BrokerPassword { id: String },
     /// Grant a user view, control or manage on an application, or remove it with --remove.
     Grant {
         app: String,
@@ -147,6 +150,9 @@ pub async fn run(ctx: &Ctx, command: AppCommand) -> Result<(), Failure> {
                 json!({ "removed": id }),
                 &format!("removed application {id}"),
             );
+        }
+        AppCommand::BrokerPassword { id } => {
+            super::dynsec::broker_password(ctx, super::dynsec::Owner::App, &id).await?
         }
         AppCommand::RotateSecret { id } => {
             let id: AppId = parse_id("id", &id)?;

@@ -246,7 +246,9 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
             registry.remove_device(actor, &id).await?;
             out.done(json!({ "removed": id }), &format!("removed device {id}"));
         }
-        DeviceCommand::BrokerPassword { id } => super::dynsec::broker_password(ctx, &id).await?,
+        DeviceCommand::BrokerPassword { id } => {
+            super::dynsec::broker_password(ctx, super::dynsec::Owner::Device, &id).await?
+        }
         DeviceCommand::RotateSecret { id } => {
             let id: DeviceId = parse_id("id", &id)?;
             let secret = registry.rotate_device_secret(actor, &id).await?;

@@ -1,45 +1,65 @@
-//! `hearth device broker-password <id>`: the password a device logs in to Mosquitto
-//! with when the hub keeps Mosquitto's dynamic-security plugin in step (`[dynsec]`,
-//! docs/scale.md "Mosquitto dynamic security"). Hearth keeps device secrets only
-//! hashed, so Mosquitto gets a password derived from the hub's dynsec key and the
-//! device's current secret hash; this prints it for the device's configuration.
+//! `hearth device broker-password <id>` and `hearth app broker-password <id>`: the
+//! password a device or an application logs in to Mosquitto with when the hub keeps
+//! Mosquitto's dynamic-security plugin in step (`[dynsec]`, docs/scale.md "Mosquitto
+//! dynamic security"). Hearth keeps secrets only hashed, so Mosquitto gets a password
+//! derived from the hub's dynsec key and the current secret hash; this prints it for the
+//! device's or the integration's configuration.
 
 use super::{Ctx, Failure};
-use hearth_model::DeviceId;
 use hearth_services::dynsec::BrokerKey;
 use serde_json::json;
 
-/// Prints the device's broker password (and how to try it).
-pub async fn broker_password(ctx: &Ctx, id: &str) -> Result<(), Failure> {
-    let id: DeviceId = id
-        .parse()
-        .map_err(|error: hearth_model::IdError| Failure::invalid("id", error.to_string()))?;
+/// Whose broker password to print.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    Device,
+    App,
+}
+
+/// Prints the broker password of a device or an application (and its login names).
+pub async fn broker_password(ctx: &Ctx, owner: Owner, id: &str) -> Result<(), Failure> {
     let Some(key_path) = &ctx.dynsec_key else {
         return Err(Failure::invalid(
             "dynsec",
-            "no [dynsec] table in the configuration: devices log in with their secret",
+            "no [dynsec] table in the configuration: log in with the secret",
         ));
     };
-    let key =
-        BrokerKey::load_or_create(key_path).map_err(|error| Failure::invalid("dynsec", error))?;
     let credentials = ctx.store.credentials().await?;
-    let Some(device) = credentials.devices.iter().find(|device| device.id == id) else {
+    // (kind for the derivation, user name = client id, secret hash)
+    let found = match owner {
+        Owner::Device => credentials
+            .devices
+            .iter()
+            .find(|device| device.id.as_str() == id)
+            .map(|device| ("device", device.id.to_string(), device.secret_hash.clone())),
+        Owner::App => credentials
+            .apps
+            .iter()
+            .find(|app| app.id.as_str() == id)
+            .map(|app| ("app", app.mqtt_key.clone(), app.secret_hash.clone())),
+    };
+    let Some((kind, user, hash)) = found else {
         return Err(Failure {
             code: "not_found",
             field: Some("id".into()),
-            message: format!("no device {id}"),
+            message: match owner {
+                Owner::Device => format!("no device {id}"),
+                Owner::App => format!("no application {id}"),
+            },
         });
     };
-    let password = key.password("device", id.as_str(), &device.secret_hash);
+    let key =
+        BrokerKey::load_or_create(key_path).map_err(|error| Failure::invalid("dynsec", error))?;
+    let password = key.password(kind, &user, &hash);
     if ctx.out.json {
         ctx.out
-            .json(&json!({ "id": id, "username": id, "client_id": id, "password": password }));
+            .json(&json!({ "id": id, "username": user, "client_id": user, "password": password }));
         return Ok(());
     }
     println!("broker password: {password}");
     eprintln!(
-        "For Mosquitto with dynamic security: user name and client id {id}. It changes when \
-         the device's secret is rotated."
+        "For Mosquitto with dynamic security: user name and client id {user}. It changes \
+         when the secret is rotated."
     );
     Ok(())
 }
