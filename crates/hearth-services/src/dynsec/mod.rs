@@ -6,6 +6,7 @@
 //! - `config`: `[dynsec]` of hearth.toml.
 //! - `desired`: the clients and roles the registry asks for, and the broker passwords.
 //! - `plan`: the commands from what the broker holds to what is wanted.
+//! - `sites`: sites' links (issue 20) as clients with their own roles.
 //! - `control`: the control channel (an MQTT connection as the dynsec administrator).
 //!
 //! On every (re)connection the sync reads the broker's clients and roles whole and
@@ -18,6 +19,7 @@ pub mod config;
 pub mod control;
 pub mod desired;
 pub mod plan;
+pub mod sites;
 
 pub use config::DynsecConfig;
 pub use desired::BrokerKey;
@@ -162,7 +164,13 @@ impl Sync {
                     .credentials()
                     .await
                     .map_err(|error| format!("reading the registry: {error}"))?;
-                let wanted = desired::wanted(&credentials, &self.key);
+                let site_credentials = self
+                    .store
+                    .site_credentials()
+                    .await
+                    .map_err(|error| format!("reading the registry: {error}"))?;
+                let mut wanted = desired::wanted(&credentials, &self.key);
+                sites::add(&mut wanted, &site_credentials, &self.key);
                 let state = match have.take() {
                     Some(state) => state,
                     None => self.read_broker(&mut control).await?,

@@ -184,6 +184,16 @@ impl Hub {
         self.key.password("device", id, &device.secret_hash)
     }
 
+    /// A site's broker password as Hearth derives it now.
+    pub async fn site_password(&self, id: &str) -> String {
+        let sites = self.store.site_credentials().await.unwrap();
+        let site = sites
+            .iter()
+            .find(|site| site.id.as_str() == id)
+            .expect("site in the registry");
+        self.key.password("site", id, &site.secret_hash)
+    }
+
     /// An application's MQTT key and broker password.
     pub async fn app_login(&self, app: &str) -> (String, String) {
         let credentials = self.store.credentials().await.unwrap();

@@ -302,3 +302,68 @@ async fn a_restarted_sync_catches_up_with_changes_made_while_it_was_away() {
     assert!(sync.status().resyncs >= 1);
     sync.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sites_link_speaks_only_for_its_own_devices_and_is_cut_when_disabled() {
+    let hub = Hub::start().await;
+    let home = hearth_model::SiteId::new("home-1").unwrap();
+    let other = hearth_model::SiteId::new("home-2").unwrap();
+    for site in [&home, &other] {
+        hub.registry
+            .add_site("test", site, &ids::group("home"), None)
+            .await
+            .unwrap();
+    }
+    hub.registry
+        .set_device_site("test", &ids::device("d1"), Some(&home))
+        .await
+        .unwrap();
+    let sync = hub.sync().await;
+    let port = hub.mosquitto.port;
+    let password = hub.site_password("home-1").await;
+    Client::connect(port, "home-1", "home-1", &password)
+        .await
+        .refused("a site under a client id other than site:{id}");
+    Client::connect(port, "site:home-1", "home-2", &password)
+        .await
+        .refused("a site's password for another site");
+    let mut link = Client::connect(port, "site:home-1", "home-1", &password)
+        .await
+        .accepted("the site's link");
+    for (topic, allowed) in [
+        ("sites/home-1/devices/d1/data", true),
+        ("sites/home-1/devices/d1/commands/relay/ack", true),
+        ("sites/home-1/registry/request", true),
+        ("sites/home-1/devices/d2/data", false),
+        ("sites/home-2/devices/d1/data", false),
+        ("sites/home-1/devices/d1/commands/relay", false),
+        ("sites/home-1/registry/snapshot", false),
+        ("devices/d1/data", false),
+    ] {
+        assert_eq!(link.publish(topic, "{}", false).await, allowed, "{topic}");
+    }
+    assert!(granted(
+        link.subscribe("sites/home-1/registry/snapshot").await
+    ));
+    assert!(granted(
+        link.subscribe("sites/home-1/devices/+/commands/#").await
+    ));
+    for filter in [
+        "sites/home-2/registry/snapshot",
+        "sites/+/registry/snapshot",
+        "sites/#",
+        "sites/home-2/devices/+/commands/#",
+    ] {
+        assert!(!granted(link.subscribe(filter).await), "{filter}");
+    }
+    hub.registry
+        .set_site_enabled("test", &home, false)
+        .await
+        .unwrap();
+    hub.wait_synced(&sync).await;
+    link.closed().await;
+    Client::connect(port, "site:home-1", "home-1", &password)
+        .await
+        .refused("a disabled site");
+    sync.shutdown().await;
+}
