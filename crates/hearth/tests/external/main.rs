@@ -5,4 +5,5 @@
 mod bus;
 mod harness;
 mod kill;
+mod orphan;
 mod split;
