@@ -27,9 +27,20 @@ impl Drop for Serve {
 /// Tries the login until the sync has written it (or the wait is over; then the hub's
 /// log in `log` says why).
 async fn login_when_synced(port: u16, id: &str, password: &str, log: &std::path::Path) -> Client {
+    login_when_synced_as(port, id, id, password, log).await
+}
+
+/// [`login_when_synced`] with a client id other than the user name.
+async fn login_when_synced_as(
+    port: u16,
+    client_id: &str,
+    id: &str,
+    password: &str,
+    log: &std::path::Path,
+) -> Client {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        match Client::connect(port, id, id, password).await {
+        match Client::connect(port, client_id, id, password).await {
             Login::Accepted(client) => return client,
             Login::Refused(code) => assert!(
                 tokio::time::Instant::now() < deadline,
@@ -62,6 +73,7 @@ async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
     hub.ok(&["group", "add", "house"]);
     hub.ok(&["app", "add", "lights", "--group", "house"]);
     hub.ok(&["device", "add", "lamp", "--app", "lights"]);
+    hub.ok(&["site", "add", "home-1", "--group", "house"]);
 
     // Without [dynsec] there is no broker password to print.
     let error = hub.json_error(&["device", "broker-password", "lamp"]);
@@ -113,6 +125,22 @@ async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
         lights.subscribe("devices/+/data").await,
         rumqttc::v5::mqttbytes::v5::SubscribeReasonCode::Success(_)
     ));
+    // And a site's link, under `site:{id}`.
+    let site = hub.json(&["--config", &config, "site", "broker-password", "home-1"]);
+    assert_eq!(site["username"], "home-1");
+    assert_eq!(site["client_id"], "site:home-1");
+    let mut link = login_when_synced_as(
+        mosquitto.port,
+        "site:home-1",
+        "home-1",
+        site["password"].as_str().unwrap(),
+        &log,
+    )
+    .await;
+    assert!(
+        link.publish("sites/home-1/registry/request", "{}", false)
+            .await
+    );
     let mut lamp = login_when_synced(mosquitto.port, "lamp", &password, &log).await;
     assert!(lamp.publish("devices/lamp/data", "{}", false).await);
     assert!(next_is(&mut lights, "devices/lamp/data").await);

@@ -39,6 +39,9 @@ pub enum SiteCommand {
     Remove { id: String },
     /// Give a site a new secret (printed once); its link is cut.
     RotateSecret { id: String },
+    /// Print the password the site's link logs in to Mosquitto with when the hub keeps
+    /// its dynamic security in step (`[dynsec]`, docs/scale.md).
+    BrokerPassword { id: String },
     /// Stop a site from connecting; its link is cut.
     Disable { id: String },
     /// Let a disabled site connect again.
@@ -137,6 +140,9 @@ pub async fn run(ctx: &Ctx, command: SiteCommand) -> Result<(), Failure> {
             let id: SiteId = parse_id("id", &id)?;
             registry.remove_site(actor, &id).await?;
             out.done(json!({ "removed": id }), &format!("removed site {id}"));
+        }
+        SiteCommand::BrokerPassword { id } => {
+            super::dynsec::broker_password(ctx, super::dynsec::Owner::Site, &id).await?
         }
         SiteCommand::RotateSecret { id } => {
             let id: SiteId = parse_id("id", &id)?;
