@@ -197,9 +197,11 @@ pub fn device_acls(id: &str) -> Vec<Acl> {
 }
 
 /// The role of an application holding `devices`: it commands them (not `.../ack`),
-/// subscribes to them or to `devices/+/...`/`devices/#`, and receives only their
-/// messages (a `publishClientReceive` deny under `devices/` below the per-device allows
-/// is the per-delivery filter of `acl::app_subscribe_verdict`).
+/// subscribes to `devices/...` filters (one device's, or `devices/+/...`/`devices/#`),
+/// and receives only its devices' messages (a `publishClientReceive` deny under
+/// `devices/` below the per-device allows is the per-delivery filter of
+/// `acl::app_subscribe_verdict`). Two ACLs per device and the rest shared: Mosquitto
+/// saves the whole plugin file after every command, so the role's size is paid often.
 pub fn app_acls<'d>(devices: impl IntoIterator<Item = &'d str>) -> Vec<Acl> {
     let send = "publishClientSend";
     let receive = "publishClientReceive";
@@ -209,19 +211,19 @@ pub fn app_acls<'d>(devices: impl IntoIterator<Item = &'d str>) -> Vec<Acl> {
         acl("subscribeLiteral", "devices/#".to_owned(), 0, true),
         acl("subscribeLiteral", "devices/+".to_owned(), 0, true),
     ];
+    // Never a device's answer, whichever device.
+    for depth in 1..=MAX_COMMAND_LEVELS {
+        let name = vec!["+"; depth].join("/");
+        acls.push(acl(
+            send,
+            format!("devices/+/commands/{name}/ack"),
+            2,
+            false,
+        ));
+    }
     for id in devices {
         acls.push(acl(send, format!("devices/{id}/commands/#"), 1, true));
-        for depth in 1..=MAX_COMMAND_LEVELS {
-            let name = vec!["+"; depth].join("/");
-            acls.push(acl(
-                send,
-                format!("devices/{id}/commands/{name}/ack"),
-                2,
-                false,
-            ));
-        }
         acls.push(acl(receive, format!("devices/{id}/#"), 1, true));
-        acls.push(acl("subscribePattern", format!("devices/{id}/#"), 1, true));
     }
     acls.sort();
     acls
