@@ -22,8 +22,14 @@ use tokio::task::JoinHandle;
 const COMMAND_TOPIC: &str = "$CONTROL/dynamic-security/v1";
 const RESPONSE_TOPIC: &str = "$CONTROL/dynamic-security/v1/response";
 
-/// How long one request waits for its answer before the connection is given up.
+/// How long the connection and a request's answer may take before the connection is
+/// given up; a request gets [`PER_COMMAND`] more per command on top.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Mosquitto rewrites the plugin's whole file after each command that changes it, which
+/// takes longer the larger the file (5 ms per command at 500 devices here, far more at
+/// thousands: docs/scale.md): a big request must not be taken for a dead broker.
+const PER_COMMAND: Duration = Duration::from_secs(1);
 
 /// Commands in one request at most: Mosquitto handles a request in one go, and a big
 /// resync should not hold its lock (or make a huge packet) for long.
@@ -161,7 +167,7 @@ impl Control {
             .publish(COMMAND_TOPIC, QoS::AtLeastOnce, false, payload)
             .await
             .map_err(|error| error.to_string())?;
-        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT + PER_COMMAND * count as u32;
         loop {
             let payload = tokio::time::timeout_at(deadline, self.answers.recv())
                 .await
