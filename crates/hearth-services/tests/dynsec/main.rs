@@ -367,3 +367,34 @@ async fn a_sites_link_speaks_only_for_its_own_devices_and_is_cut_when_disabled()
         .refused("a disabled site");
     sync.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_deleted_by_hand_while_the_sync_runs_comes_back_on_the_next_change() {
+    let hub = Hub::start().await;
+    let sync = hub.sync().await;
+    let port = hub.mosquitto.port;
+    let resyncs = sync.status().resyncs;
+    let mut admin = observer(port, "hand-edit").await;
+    let delete = r#"{"commands":[{"command":"deleteClient","username":"d1"}]}"#;
+    assert!(
+        admin
+            .publish("$CONTROL/dynamic-security/v1", delete, false)
+            .await
+    );
+    Client::connect(port, "d1", "d1", &hub.device_password("d1").await)
+        .await
+        .refused("d1 deleted by hand");
+    // The sync believes d1 is there: the rotation's modifyClient is refused, which
+    // makes it read the broker again and create d1 afresh.
+    hub.registry
+        .rotate_device_secret("test", &ids::device("d1"))
+        .await
+        .unwrap();
+    hub.wait_synced(&sync).await;
+    assert!(sync.status().resyncs > resyncs, "{:?}", sync.status());
+    let mut d1 = Client::connect(port, "d1", "d1", &hub.device_password("d1").await)
+        .await
+        .accepted("d1 made again");
+    assert!(d1.publish("devices/d1/data", "{}", false).await);
+    sync.shutdown().await;
+}
