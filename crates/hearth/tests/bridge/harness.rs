@@ -32,6 +32,16 @@ pub fn free_port() -> SocketAddr {
 /// [`SITE`] in its registry (secret [`SITE_SECRET`]) and the watcher's password-file
 /// login.
 pub async fn start_cloud(mqtt: SocketAddr, dir: &std::path::Path) -> TestHub {
+    start_cloud_with(mqtt, dir, |_| {}).await
+}
+
+/// [`start_cloud`] with the cloud's configuration adjusted (the benchmark turns the
+/// site's rate limit off).
+pub async fn start_cloud_with(
+    mqtt: SocketAddr,
+    dir: &std::path::Path,
+    adjust: impl FnOnce(&mut hearth::config::HearthConfig),
+) -> TestHub {
     let password_file = dir.join("passwd");
     let acl_file = dir.join("acl");
     std::fs::write(
@@ -48,6 +58,7 @@ pub async fn start_cloud(mqtt: SocketAddr, dir: &std::path::Path) -> TestHub {
         config.mqtt.listen = Some(mqtt);
         config.mqtt.auth.password_file = Some(password_file);
         config.mqtt.auth.acl_file = Some(acl_file);
+        adjust(config);
     })
     .await;
     register_site(&cloud).await;
