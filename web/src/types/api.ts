@@ -519,6 +519,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/broker/emqx/authn": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** EMQX HTTP authentication: a CONNECT checked against the registry. */
+        post: operations["emqx_authn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/broker/emqx/authz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** EMQX HTTP authorization: one publish or subscribe of a connected client. */
+        post: operations["emqx_authz"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/broker/go-auth/acl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** go-auth's ACL check: a publish, a subscription or a delivery of a connected client. */
+        post: operations["go_auth_acl"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/broker/go-auth/superuser": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * go-auth's superuser check: always refused, so that every action is checked (a hub
+         *     administrator too: some topics are the hub's alone).
+         */
+        post: operations["go_auth_superuser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/broker/go-auth/user": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** go-auth's user check: a CONNECT checked against the registry. */
+        post: operations["go_auth_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/broker/vernemq/{hook}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A VerneMQ auth hook: `auth_on_register`, `auth_on_publish`, `auth_on_subscribe` or
+         *     their `_m5` forms.
+         */
+        post: operations["vernemq_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/commands/{id}": {
         parameters: {
             query?: never;
@@ -1598,6 +1706,7 @@ export interface components {
              * @description When the cloud last acknowledged a message (epoch ms).
              */
             last_sent_at_ms?: number | null;
+            mirror?: components["schemas"]["MirrorView"] | null;
             /** @description `drop-oldest` or `refuse`. */
             overflow: string;
             /** Format: int64 */
@@ -1810,6 +1919,56 @@ export interface components {
             online?: boolean | null;
             sw_version?: string | null;
         };
+        /** @description One rule of the `acl` list: always a grant. */
+        EmqxAclRule: {
+            /** @description `publish` or `subscribe`. */
+            action: string;
+            /** @description Always `allow`. */
+            permission: string;
+            topic: string;
+        };
+        /** @description The authentication answer. */
+        EmqxAuthnAnswer: {
+            /** @description Grants for the connection's life (EMQX 5.8; older versions ignore it). */
+            acl?: components["schemas"]["EmqxAclRule"][];
+            /**
+             * Format: int64
+             * @description A browser token's expiry (Unix seconds): EMQX 5.8 disconnects the client then.
+             */
+            expire_at?: number | null;
+            /** @description Always false: every action is checked. */
+            is_superuser: boolean;
+            /** @description `allow` or `deny`. */
+            result: string;
+        };
+        /** @description What the authentication template sends (docs/scale.md has the template). */
+        EmqxAuthnRequest: {
+            clientid: string;
+            password?: string | null;
+            /** @description The client's address (`${peerhost}`): failed logins are counted per address. */
+            peerhost?: string | null;
+            username?: string | null;
+        };
+        /** @description The authorization answer. */
+        EmqxAuthzAnswer: {
+            /** @description `allow` or `deny`. */
+            result: string;
+        };
+        /**
+         * @description What the authorization template sends (docs/scale.md has the template). `qos` and
+         *     `retain` are read for the log only: a retained message and a will are publishes like
+         *     any other, under the same rule.
+         */
+        EmqxAuthzRequest: {
+            /** @description `publish` or `subscribe`. */
+            action: string;
+            clientid: string;
+            qos?: Record<string, never> | null;
+            retain?: Record<string, never> | null;
+            /** @description A topic name (publish) or filter (subscribe, `$share/{group}/` allowed). */
+            topic: string;
+            username?: string | null;
+        };
         /** @description The JSON body of every error response. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -1841,6 +2000,32 @@ export interface components {
             uploaded_by: string;
             /** @description What devices report as `firmware_version` once they run it. */
             version: string;
+        };
+        /** @description An ACL check (`CheckAcl`). */
+        GoAuthAcl: {
+            /**
+             * Format: int32
+             * @description 1 read (deliver), 2 write (publish), 3 both, 4 subscribe.
+             */
+            acc: number;
+            clientid: string;
+            topic: string;
+            username?: string | null;
+        };
+        /** @description The answer body in `json` mode (and read by nobody in `status` mode). */
+        GoAuthAnswer: {
+            error: string;
+            ok: boolean;
+        };
+        /** @description A superuser check (`GetSuperuser`). */
+        GoAuthSuperuser: {
+            username?: string | null;
+        };
+        /** @description A login (`GetUser`). */
+        GoAuthUser: {
+            clientid: string;
+            password?: string | null;
+            username?: string | null;
         };
         GrantRequest: {
             /**
@@ -1990,6 +2175,43 @@ export interface components {
              *     receive time, not the device's.
              */
             ts_clamped: boolean;
+        };
+        /** @description One conflict of the registry mirror. */
+        MirrorConflictView: {
+            /** Format: int64 */
+            at_ms: number;
+            /** @description The device id (or `user:NAME`, `app:ID` at home). */
+            device: string;
+            reason: string;
+        };
+        /** @description The registry mirror at home. */
+        MirrorView: {
+            /**
+             * @description What the cloud refused of this hub's devices, and what the snapshot overrode or
+             *     kept here.
+             */
+            conflicts: components["schemas"]["MirrorConflictView"][];
+            /**
+             * Format: int64
+             * @description When that snapshot was applied (epoch ms).
+             */
+            last_sync_ms?: number | null;
+            /**
+             * Format: int64
+             * @description Devices created here sent up since the hub started (each attempt).
+             */
+            pushed_total: number;
+            /**
+             * Format: int64
+             * @description Snapshots refused since the hub started (unreadable, invalid).
+             */
+            rejected_total: number;
+            /**
+             * Format: int64
+             * @description The cloud's revision (its audit sequence) of the snapshot applied last; absent
+             *     before the first.
+             */
+            revision?: number | null;
         };
         NewAppRequest: {
             description?: string | null;
@@ -2272,6 +2494,12 @@ export interface components {
         };
         /** @description A site, with the ids of the devices it relays. Never its secret. */
         SiteView: {
+            /**
+             * @description Devices its home hub created and pushed up that this hub did not take (the id
+             *     is taken, or the application is not the site group's), newest first
+             *     (docs/sites.md "Registry mirror").
+             */
+            conflicts: components["schemas"]["MirrorConflictView"][];
             created_at_ms: components["schemas"]["i64"];
             devices: string[];
             enabled: boolean;
@@ -2322,6 +2550,26 @@ export interface components {
             is_admin: boolean;
             language: string;
             name: string;
+        };
+        /** @description `{"result": "ok"}`, `{"result": {"error": "not_allowed"}}`, or for a subscription with refused filters `{"result": "ok", "topics": [...]}` (v3, QoS 128 refused) / `{"result": "ok", "modifiers": {"topics": [...]}}` (m5, QoS 135 refused). */
+        VmqAnswer: Record<string, never>;
+        /** @description The body of every auth hook (fields a hook does not carry are absent). */
+        VmqRequest: {
+            client_id: string;
+            mountpoint?: string | null;
+            password?: string | null;
+            peer_addr?: string | null;
+            /** @description `auth_on_publish`: the topic name (a will and a retained message too). */
+            topic?: string | null;
+            /** @description `auth_on_subscribe`: the filters and their requested QoS. */
+            topics?: components["schemas"]["VmqTopic"][] | null;
+            username?: string | null;
+        };
+        /** @description One subscription filter of `auth_on_subscribe`. */
+        VmqTopic: {
+            /** Format: int32 */
+            qos: number;
+            topic: string;
         };
         /** @description `url`: the path to POST to (`/api/v1/hooks/{automation}/{secret}`), shown only now. */
         WebhookUrl: Record<string, never>;
@@ -5183,6 +5431,523 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    emqx_authn: {
+        parameters: {
+            query?: {
+                /** @description the broker secret, unless sent as `Authorization: Bearer` */
+                secret?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmqxAuthnRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmqxAuthnAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused: a cross-site request, or the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    emqx_authz: {
+        parameters: {
+            query?: {
+                /** @description the broker secret, unless sent as `Authorization: Bearer` */
+                secret?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmqxAuthzRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmqxAuthzAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused: a cross-site request, or the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    go_auth_acl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `text` for the plugin's `text` response mode. */
+                response: string | null;
+                /**
+                 * @description The broker secret (go-auth sends no headers of its own). Read by the `Broker`
+                 *     extractor; named here for the OpenAPI document.
+                 */
+                secret: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoAuthAcl"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoAuthAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoAuthAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    go_auth_superuser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `text` for the plugin's `text` response mode. */
+                response: string | null;
+                /**
+                 * @description The broker secret (go-auth sends no headers of its own). Read by the `Broker`
+                 *     extractor; named here for the OpenAPI document.
+                 */
+                secret: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoAuthSuperuser"];
+            };
+        };
+        responses: {
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoAuthAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    go_auth_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `text` for the plugin's `text` response mode. */
+                response: string | null;
+                /**
+                 * @description The broker secret (go-auth sends no headers of its own). Read by the `Broker`
+                 *     extractor; named here for the OpenAPI document.
+                 */
+                secret: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoAuthUser"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoAuthAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoAuthAnswer"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A fault of the hub (logged; the body says no more) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    vernemq_hook: {
+        parameters: {
+            query: {
+                /** @description the broker secret */
+                secret: string;
+            };
+            header?: never;
+            path: {
+                /** @description auth_on_register, auth_on_publish, auth_on_subscribe, or the same with _m5 */
+                hook: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VmqRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmqAnswer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused: a cross-site request, or the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
