@@ -173,13 +173,18 @@ impl Sync {
                 sites::add(&mut wanted, &site_credentials, &self.key);
                 let state = match have.take() {
                     Some(state) => state,
-                    None => self.read_broker(&mut control).await?,
+                    None => {
+                        let state = self.read_broker(&mut control).await?;
+                        warn_taken(&state.foreign, &wanted);
+                        state
+                    }
                 };
                 let mut refused = self.apply(&mut control, &state, &wanted).await?;
                 let mut foreign = state.foreign;
                 if refused {
                     // Someone changed the broker behind our back: read it and try once more.
                     let state = self.read_broker(&mut control).await?;
+                    warn_taken(&state.foreign, &wanted);
                     refused = self.apply(&mut control, &state, &wanted).await?;
                     foreign = state.foreign;
                 }
@@ -300,18 +305,18 @@ impl Sync {
                 state.roles.insert(name, acls);
             }
         }
-        warn_foreign(&state.foreign);
         Ok(state)
     }
 }
 
-/// Clients not made by Hearth are left alone; said once per resync so that an
-/// administrator sees a device id taken by hand.
-fn warn_foreign(foreign: &BTreeSet<String>) {
-    if !foreign.is_empty() {
-        tracing::debug!(
-            count = foreign.len(),
-            "dynsec: clients not made by Hearth left alone"
-        );
+/// Clients not made by Hearth are left alone. One that holds a name the registry wants
+/// (a device id taken by hand) is said once per read of the broker, so that an
+/// administrator sees why that device cannot log in.
+fn warn_taken(foreign: &BTreeSet<String>, wanted: &desired::Wanted) {
+    for name in foreign
+        .iter()
+        .filter(|name| wanted.clients.contains_key(*name))
+    {
+        tracing::warn!(%name, "dynsec: a client not made by Hearth holds this name; Hearth leaves it alone");
     }
 }
