@@ -95,6 +95,9 @@ impl DynsecSync {
 /// How often the registry's change counter is read (as `auth::watch::POLL_INTERVAL`).
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How long the sync waits before trying again after the plugin refused commands twice.
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
+
 /// Back-off between connection attempts: doubling from the first to the last.
 const RETRY_MIN: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -152,13 +155,17 @@ impl Sync {
     ) -> Result<(), String> {
         let mut have: Option<BrokerState> = None;
         let mut synced: Option<i64> = None;
+        // After commands refused twice: not before this (each command the plugin does
+        // take rewrites its whole file, so a lasting refusal must not loop every poll).
+        let mut not_before: Option<tokio::time::Instant> = None;
         loop {
             let seq = self
                 .store
                 .last_audit_seq()
                 .await
                 .map_err(|error| format!("reading the registry: {error}"))?;
-            if have.is_none() || synced != Some(seq) {
+            let due = not_before.is_none_or(|at| tokio::time::Instant::now() >= at);
+            if due && (have.is_none() || synced != Some(seq)) {
                 let credentials = self
                     .store
                     .credentials()
@@ -189,10 +196,12 @@ impl Sync {
                     foreign = state.foreign;
                 }
                 if refused {
-                    // Read it whole again next round.
+                    // Read it whole again, after a while.
+                    not_before = Some(tokio::time::Instant::now() + REFUSED_RETRY);
                     self.status.lock().last_error =
                         Some("the plugin refused commands; see the log".into());
                 } else {
+                    not_before = None;
                     have = Some(BrokerState::after(&wanted, foreign));
                     synced = Some(seq);
                     let mut status = self.status.lock();
