@@ -396,6 +396,9 @@ impl Hub {
                     state = state.with_bridge(bridge.status_reader());
                     crate::bridge_metrics::feed(&state, bridge.status_reader());
                 }
+                if let Some(dynsec) = &dynsec {
+                    crate::dynsec_metrics::feed(&state, dynsec.status_reader());
+                }
                 crate::history_metrics::feed(&state, upkeep.clone());
                 crate::site_metrics::feed(&state, site_relay.clone());
                 state = state.with_site_relay(site_relay.clone());

@@ -36,6 +36,7 @@ pub mod external_bus;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+mod dynsec_metrics;
 mod history_metrics;
 mod https;
 pub mod hub;

@@ -24,6 +24,36 @@ impl Drop for Serve {
     }
 }
 
+/// The HTTP address `--print-addrs` gives (read up to its `ready` line).
+fn http_addr(child: &mut Child) -> std::net::SocketAddr {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut http = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("hearth serve's output");
+        if let Some(addr) = line.strip_prefix("http=") {
+            http = Some(addr.parse().expect("an address"));
+        }
+        if line == "ready" {
+            break;
+        }
+    }
+    http.expect("hearth serve printed its HTTP address")
+}
+
+/// A plain HTTP/1.0 GET; the body.
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
 /// Tries the login until the sync has written it (or the wait is over; then the hub's
 /// log in `log` says why).
 async fn login_when_synced(port: u16, id: &str, password: &str, log: &std::path::Path) -> Client {
@@ -96,16 +126,24 @@ async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
     assert_eq!(error["code"], "not_found", "{error}");
 
     let log = hub.path("serve.log");
-    let _serve = Serve(
+    let mut serve = Serve(
         admin::hearth(hub.dir.path())
             .args(&hub.store_args)
-            .args(["--config", &config, "serve", "--mqtt", "127.0.0.1:0"])
-            .args(["--ws", "off", "--http", "off"])
-            .stdout(Stdio::null())
+            .args(["--config", &config, "serve", "--print-addrs"])
+            .args([
+                "--mqtt",
+                "127.0.0.1:0",
+                "--ws",
+                "off",
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("hearth serve starts"),
     );
+    let http = http_addr(&mut serve.0);
     let shown = hub.json(&["--config", &config, "device", "broker-password", "lamp"]);
     assert_eq!(shown["username"], "lamp");
     assert_eq!(shown["client_id"], "lamp");
@@ -145,6 +183,17 @@ async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
     assert!(lamp.publish("devices/lamp/data", "{}", false).await);
     assert!(next_is(&mut lights, "devices/lamp/data").await);
     assert!(!lamp.publish("devices/other/data", "{}", false).await);
+
+    // The sync's state on /metrics.
+    let metrics = get(http, "/metrics");
+    assert!(metrics.contains("\nhearth_dynsec_up 1\n"), "{metrics}");
+    assert!(metrics.contains("\nhearth_dynsec_failing 0\n"), "{metrics}");
+    let commands = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("hearth_dynsec_commands_total "))
+        .and_then(|value| value.parse::<f64>().ok())
+        .expect("hearth_dynsec_commands_total");
+    assert!(commands >= 6.0, "{metrics}");
 
     // A change made by the CLI while the hub runs reaches Mosquitto: the lamp is cut off.
     hub.ok(&["device", "disable", "lamp"]);

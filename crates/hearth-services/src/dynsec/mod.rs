@@ -50,6 +50,17 @@ pub struct DynsecStatus {
     pub last_error: Option<String>,
 }
 
+/// Reads a running sync's status (cheap to clone).
+#[derive(Clone)]
+pub struct DynsecStatusReader(Arc<Mutex<DynsecStatus>>);
+
+impl DynsecStatusReader {
+    /// A copy of the current status.
+    pub fn status(&self) -> DynsecStatus {
+        self.0.lock().clone()
+    }
+}
+
 /// The running sync. Stops with [`DynsecSync::shutdown`] (or when dropped, abruptly).
 pub struct DynsecSync {
     stop: watch::Sender<bool>,
@@ -83,6 +94,11 @@ impl DynsecSync {
     /// A copy of the current status.
     pub fn status(&self) -> DynsecStatus {
         self.status.lock().clone()
+    }
+
+    /// A handle that reads the status while the sync runs (`/metrics` at scrape time).
+    pub fn status_reader(&self) -> DynsecStatusReader {
+        DynsecStatusReader(self.status.clone())
     }
 
     /// Stops the sync and closes its connection.
