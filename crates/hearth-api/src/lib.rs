@@ -42,11 +42,11 @@ pub use caller::{Caller, Credential};
 pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
 pub use redirect::{RedirectTarget, serve_redirect};
+pub use routes::broker_auth::BrokerAuthConfig;
 pub use seams::{
     AlertDesk, AutomationRunner, BrokerAccess, BrokerAuthority, BrokerLogin, BrokerSession,
     CommandRequest, CommandService, IssuedCredential, LogLevels, MqttCredentialIssuer,
 };
-pub use routes::broker_auth::BrokerAuthConfig;
 pub use security::{CONTENT_SECURITY_POLICY, ServedOverTls};
 pub use server::{HSTS, MAX_HEAD_BYTES};
 pub use state::{ApiConfig, AppState, ReadinessCheck, RegistrationMode};

@@ -67,9 +67,7 @@ impl Attachments {
         self.0.read().get(device).cloned()
     }
 
-    pub(super) fn write(
-        &self,
-    ) -> parking_lot::RwLockWriteGuard<'_, HashMap<Arc<str>, Attachment>> {
+    pub(super) fn write(&self) -> parking_lot::RwLockWriteGuard<'_, HashMap<Arc<str>, Attachment>> {
         self.0.write()
     }
 }

@@ -110,7 +110,9 @@ impl Interceptor for IngestQueue {
         let item = Item {
             topic: message.topic.clone(),
             payload: message.payload.clone(),
-            received_at_ms: message.received_at_ms.unwrap_or_else(hearth_model::now_millis),
+            received_at_ms: message
+                .received_at_ms
+                .unwrap_or_else(hearth_model::now_millis),
             origin_ms: None,
             origin_clamped: false,
             from_device: message

@@ -72,6 +72,12 @@ mod history_read;
 #[path = "../sql/layouts.rs"]
 mod layouts;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/mirror.rs"]
+mod mirror;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/mirror_home.rs"]
+mod mirror_home;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/notification_prefs.rs"]
 mod notification_prefs;
 #[allow(clippy::duplicate_mod)]
@@ -80,12 +86,6 @@ mod registry;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/sites.rs"]
 mod sites;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/mirror.rs"]
-mod mirror;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/mirror_home.rs"]
-mod mirror_home;
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;

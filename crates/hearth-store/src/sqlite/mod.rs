@@ -80,14 +80,14 @@ mod notification_prefs;
 #[path = "../sql/registry.rs"]
 mod registry;
 
-#[path = "../sql/sites.rs"]
-mod sites;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/mirror.rs"]
 mod mirror;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/mirror_home.rs"]
 mod mirror_home;
+#[path = "../sql/sites.rs"]
+mod sites;
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;
