@@ -58,6 +58,8 @@ pub struct Broker {
     /// when its files change.
     certificate: Option<Arc<CertificateSource>>,
     stop: watch::Sender<bool>,
+    /// Whether the listeners accept connections (see [`Broker::start_paused`]).
+    accepting: watch::Sender<bool>,
     tasks: JoinSet<()>,
     control: mpsc::UnboundedSender<Control>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -89,6 +91,23 @@ impl Broker {
     /// [`Broker::start_with_store`], announcing connections on `client_events`: services
     /// that subscribed to it before this call see every connection from the first.
     pub async fn start_with_events(
+        config: BrokerConfig,
+        authorizer: Arc<dyn Authorizer>,
+        store: Option<Box<dyn BrokerStore>>,
+        client_events: Arc<hearth_bus::ClientEvents>,
+    ) -> Result<Broker, BrokerError> {
+        let broker = Broker::start_paused(config, authorizer, store, client_events).await?;
+        broker.accept_connections();
+        Ok(broker)
+    }
+
+    /// [`Broker::start_with_events`] with its listeners bound but not yet accepting
+    /// until [`Broker::accept_connections`]: connections wait in the kernel's backlog.
+    /// A hub registers its interceptors in between, because a QoS 1 publish routed
+    /// before ingest (or a site's relay) intercepts it would be acknowledged and stored
+    /// nowhere: a device or site reconnecting the moment the hub restarts would lose
+    /// its first messages.
+    pub async fn start_paused(
         config: BrokerConfig,
         authorizer: Arc<dyn Authorizer>,
         store: Option<Box<dyn BrokerStore>>,
@@ -210,6 +229,7 @@ impl Broker {
             client_events: client_events.clone(),
         });
         let (stop, stopped) = watch::channel(false);
+        let (accepting, open) = watch::channel(false);
         let tls_acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         for (listener, transport) in listeners {
             let accept = AcceptLoop {
@@ -219,6 +239,7 @@ impl Broker {
                 tls: tls_acceptor.clone(),
                 ws_path: Arc::from(config.ws_path.as_str()),
                 stopped: stopped.clone(),
+                open: open.clone(),
             };
             tasks.spawn(accept.run());
         }
@@ -227,10 +248,17 @@ impl Broker {
             local_addrs,
             certificate,
             stop,
+            accepting,
             tasks,
             control: control_tx,
             writer,
         })
+    }
+
+    /// Lets the listeners accept connections (after [`Broker::start_paused`]; a no-op
+    /// once they do).
+    pub fn accept_connections(&self) {
+        self.accepting.send_replace(true);
     }
 
     pub fn handle(&self) -> BrokerHandle {
@@ -268,10 +296,18 @@ struct AcceptLoop {
     tls: Option<tokio_rustls::TlsAcceptor>,
     ws_path: Arc<str>,
     stopped: watch::Receiver<bool>,
+    /// True once the broker accepts connections.
+    open: watch::Receiver<bool>,
 }
 
 impl AcceptLoop {
     async fn run(mut self) {
+        while !*self.open.borrow_and_update() {
+            tokio::select! {
+                changed = self.open.changed() => if changed.is_err() { return },
+                _ = self.stopped.changed() => return,
+            }
+        }
         loop {
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,

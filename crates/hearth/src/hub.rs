@@ -318,6 +318,9 @@ impl Hub {
                 .context("starting the control socket")?,
         );
 
+        // Every interceptor is in place: MQTT clients may come in (waiting in the
+        // listeners' backlog until now).
+        broker.accept_connections();
         let broker_addrs = broker.local_addrs();
         let mut addrs = HubAddrs {
             mqtt: broker_addrs.mqtt,

@@ -62,10 +62,19 @@ impl MessageBroker {
                 })
             }
             _ => Ok(MessageBroker::Builtin(
-                Broker::start_with_events(mqtt.clone(), authorizer, broker_store, client_events)
+                Broker::start_paused(mqtt.clone(), authorizer, broker_store, client_events)
                     .await
                     .context("starting the MQTT broker")?,
             )),
+        }
+    }
+
+    /// Lets MQTT clients in: the hub calls it once every service has registered its
+    /// interceptors, so that no acknowledged publish goes unstored (the external bus
+    /// has its own answer: it subscribes where services intercept).
+    pub(crate) fn accept_connections(&self) {
+        if let MessageBroker::Builtin(broker) = self {
+            broker.accept_connections();
         }
     }
 
