@@ -26,6 +26,7 @@ pub mod devices;
 pub mod http;
 mod hub;
 pub mod ids;
+pub mod mosquitto;
 
 pub use hub::{ADMIN_PASSWORD, TestHub, start_hub, start_hub_with, start_hub_with_clock};
 

@@ -3,12 +3,13 @@
 
 use hearth_services::dynsec::{BrokerKey, DynsecConfig, DynsecSync};
 use hearth_services::registry::{DeviceSpec, Registry};
+use hearth_testkit::mosquitto::MosquittoProcess;
 use hearth_testkit::{Backend, TestStore, ids};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, LastWill, Packet, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -21,16 +22,9 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 /// A running `mosquitto -c <generated conf>`, killed (by its PID) when dropped.
 pub struct Mosquitto {
-    child: Child,
+    _process: MosquittoProcess,
     pub port: u16,
     pub dir: tempfile::TempDir,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Mosquitto {
@@ -77,22 +71,12 @@ impl Mosquitto {
             ),
         )
         .unwrap();
-        let child = Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("mosquitto starts");
-        let mosquitto = Mosquitto { child, port, dir };
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "mosquitto did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let process = MosquittoProcess::start(&conf, &[port]);
+        Mosquitto {
+            _process: process,
+            port,
+            dir,
         }
-        mosquitto
     }
 
     /// `[dynsec]` for this broker, the password in a file as recommended.

@@ -4,11 +4,11 @@
 //! dropped.
 
 use crate::harness::free_port;
+use hearth_testkit::mosquitto::MosquittoProcess;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -16,7 +16,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// A running mosquitto on 127.0.0.1.
 pub struct Mosquitto {
     pub addr: SocketAddr,
-    child: Child,
+    _process: MosquittoProcess,
     _dir: tempfile::TempDir,
 }
 
@@ -36,25 +36,10 @@ impl Mosquitto {
             ),
         )
         .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed (Debian package mosquitto)");
-        let start = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "mosquitto never listened on {addr}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let process = MosquittoProcess::start(&config, &[addr.port()]);
         Mosquitto {
             addr,
-            child,
+            _process: process,
             _dir: dir,
         }
     }
@@ -69,13 +54,6 @@ impl Mosquitto {
             .next(|packet| matches!(packet, Packet::ConnAck(_)))
             .await;
         client
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -32,7 +32,7 @@ pub fn free_port() -> SocketAddr {
 /// A running mosquitto on 127.0.0.1, stopped (by its pid) when dropped.
 pub struct Mosquitto {
     pub addr: SocketAddr,
-    child: std::process::Child,
+    _process: hearth_testkit::mosquitto::MosquittoProcess,
     _dir: tempfile::TempDir,
 }
 
@@ -98,44 +98,15 @@ impl Mosquitto {
             std::fs::write(&config, text).unwrap();
             tls_addr
         });
-        let child = std::process::Command::new("mosquitto")
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is installed (Debian package mosquitto)");
-        let start = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(
-                start.elapsed() < DEADLINE,
-                "mosquitto never listened on {addr}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if let Some(tls_addr) = tls_addr {
-            while tokio::net::TcpStream::connect(tls_addr).await.is_err() {
-                assert!(
-                    start.elapsed() < DEADLINE,
-                    "mosquitto never listened on {tls_addr}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        let mut ports = vec![addr.port()];
+        ports.extend(tls_addr.map(|tls_addr| tls_addr.port()));
+        let process = hearth_testkit::mosquitto::MosquittoProcess::start(&config, &ports);
         let mosquitto = Mosquitto {
             addr,
-            child,
+            _process: process,
             _dir: dir,
         };
         (mosquitto, tls_addr)
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
