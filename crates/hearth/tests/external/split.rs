@@ -11,7 +11,7 @@ const DEVICES: [&str; 4] = ["ext-a", "ext-b", "ext-c", "ext-d"];
 const PER_DEVICE: u64 = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_split_the_devices_messages_and_store_each_once() {
+async fn two_nodes_split_the_devices_messages_and_store_each_at_least_once() {
     let mut devices_and_intruder = DEVICES.to_vec();
     devices_and_intruder.push("intruder");
     let broker = Mosquitto::start(&devices_and_intruder).await;
@@ -45,24 +45,32 @@ async fn two_nodes_split_the_devices_messages_and_store_each_once() {
         first.stored().await + second.stored().await >= total
     })
     .await;
+    // Delivery is at least once (docs/scale.md): a node whose connection drops before
+    // its PUBACK gets the message again, which a loaded machine can cause now and then.
+    let mut duplicates = 0;
     for id in DEVICES {
+        let mut numbers = stored_numbers(&store, id).await;
+        numbers.sort_unstable();
+        let stored = numbers.len();
+        numbers.dedup();
+        duplicates += stored - numbers.len();
         assert_eq!(
-            stored_numbers(&store, id).await,
+            numbers,
             (0..PER_DEVICE).collect::<Vec<_>>(),
-            "{id}: each reading stored once"
+            "{id}: every reading stored"
         );
     }
     let (by_first, by_second) = (first.stored().await, second.stored().await);
     assert_eq!(
         by_first + by_second,
-        total,
-        "no reading stored by both nodes"
+        total + duplicates as u64,
+        "what the nodes count is what the store holds"
     );
     assert!(
         by_first > 0 && by_second > 0,
         "split {by_first} / {by_second}"
     );
-    println!("split between the nodes: {by_first} / {by_second}");
+    println!("split between the nodes: {by_first} / {by_second}, {duplicates} stored twice");
 
     // An intruder writing as another device: Mosquitto's ACL refuses it, nothing stored.
     let mut intruder = Device::connect(broker.addr, "intruder").await;
