@@ -80,13 +80,22 @@ describe('the cloud link card', () => {
   })
 
   it('says when the queue is full, and shows the mirrored registry once reported', () => {
-    const mirror = { revision: 42, last_sync_ms: NOW - 10 * 60_000, conflicts: [{ device: 'lamp', reason: 'id taken in the cloud', at_ms: NOW }, 'plain'] }
+    const mirror = {
+      revision: 42,
+      last_sync_ms: NOW - 10 * 60_000,
+      conflicts: [
+        { device: 'lamp', reason: 'id taken in the cloud', at_ms: NOW },
+        { device: 'user:alice', reason: 'a person of this hub has the name', at_ms: NOW },
+      ],
+      pushed_total: 3,
+      rejected_total: 1,
+    }
     const wrapper = mount(BridgeLink, { props: { status: { ...status, queued_messages: 1_000_000, mirror }, now: NOW }, global: { plugins: [i18n] } })
     expect(wrapper.find('[data-test="bridge-full"]').exists()).toBe(true)
     expect(wrapper.find('[data-test="bridge-mirror-revision"]').text()).toBe('42')
     expect(wrapper.find('[data-test="bridge-mirror-sync"]').text()).toContain('10 minutes ago')
     expect(wrapper.find('[data-test="bridge-mirror-conflicts"]').text()).toBe('2')
-    expect(wrapper.findAll('[data-test="bridge-mirror-conflict"]').map((item) => item.text())).toEqual(['lamp: id taken in the cloud', 'plain'])
+    expect(wrapper.findAll('[data-test="bridge-mirror-conflict"]').map((item) => item.text())).toEqual(['lamp: id taken in the cloud', 'user:alice: a person of this hub has the name'])
   })
 })
 
