@@ -194,35 +194,8 @@ impl Hub {
         .context("starting ingest")?;
         let upkeep = Arc::new(hearth_services::retention::UpkeepCounters::default());
         // The cloud link's interceptors, beside ingest's, before devices publish.
-        let bridge = match &config.bridge {
-            Some(bridge) => Some(
-                // The cloud's registry mirrored here (docs/bridge.md "Registry mirror").
-                hearth_services::bridge::Bridge::start_with_mirror(
-                    bridge.clone(),
-                    &config.data_dir,
-                    bus.clone(),
-                    Some((store.clone(), Some(authorizer.change_notifier()))),
-                )
-                .map_err(anyhow::Error::msg)
-                .context("starting the bridge")?,
-            ),
-            None => None,
-        };
-        // Mosquitto's dynamic-security plugin kept in step with the registry (issue 21).
-        let dynsec = match &config.dynsec {
-            Some(dynsec) => {
-                let key_path = dynsec.key_path(&config.data_dir);
-                let key = hearth_services::dynsec::BrokerKey::load_or_create(&key_path)
-                    .map_err(anyhow::Error::msg)
-                    .context("[dynsec] key_file")?;
-                Some(
-                    hearth_services::dynsec::DynsecSync::start(dynsec.clone(), key, store.clone())
-                        .map_err(anyhow::Error::msg)
-                        .context("starting the dynamic-security sync")?,
-                )
-            }
-            None => None,
-        };
+        let bridge = crate::hub_links::start_bridge(&config, &bus, &store, &authorizer)?;
+        let dynsec = crate::hub_links::start_dynsec(&config, &store)?;
         background.push(hearth_services::retention::spawn(
             store.clone(),
             config.history.clone(),

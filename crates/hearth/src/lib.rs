@@ -41,6 +41,7 @@ mod history_metrics;
 mod https;
 pub mod hub;
 mod hub_broker;
+mod hub_links;
 pub mod logging;
 mod memory;
 mod passwd;
