@@ -18,6 +18,8 @@
 //!   group commit, and presence.
 //! - `layouts`: topic layouts at work (issue 18): the directory in the authorizer's
 //!   snapshot, the translator of foreign messages, the commands' encoder.
+//! - `lease`: [`lease::Leadership`], the store-backed lease that makes one of several
+//!   nodes sharing a database the coordinator (issue 21).
 //! - `login_limit`: [`LoginLimiter`], the limit on password guessing shared by the HTTP
 //!   and MQTT logins.
 //! - `ota`: [`ota::Ota`], firmware images and rollouts over the air (issue 17).
@@ -33,6 +35,7 @@ pub mod discovery;
 pub mod dynsec;
 pub mod ingest;
 pub mod layouts;
+pub mod lease;
 pub mod login_limit;
 pub mod notify;
 pub mod ota;

@@ -32,6 +32,8 @@
 //! - `firmware`: [`FirmwareStore`], firmware images, rollouts and their targets (OTA).
 //! - `layouts`: [`LayoutStore`], topic layouts of applications and devices.
 //! - `sites`: [`SiteStore`], home hubs linked to this one (issue 20) and their devices.
+//! - `leases`: [`LeaseStore`], named leases that let one of several nodes sharing a
+//!   database do something alone (issue 21, the coordinator).
 //! - `open`: [`open`] and [`sqlite_url`].
 //! - `sqlite`, `postgres`: the two backends (each with its own bulk-insert `ingest.rs`);
 //!   `sql/`: query code shared by both.
@@ -53,6 +55,7 @@ mod error;
 mod firmware;
 mod history;
 mod layouts;
+mod leases;
 mod mirror;
 mod notification_prefs;
 mod open;
@@ -80,6 +83,7 @@ pub use history::{
     NewMessage, PointQuery, SeriesKey, TimeRange,
 };
 pub use layouts::{AllLayouts, LayoutStore};
+pub use leases::LeaseStore;
 pub use mirror::{
     MirrorApp, MirrorApplied, MirrorConflict, MirrorDevice, MirrorGrant, MirrorGroup,
     MirrorSnapshot, MirrorState, MirrorStore, MirrorUser, PushedDevice,

@@ -300,6 +300,7 @@ pub trait Store:
     + crate::DiscoveryStore
     + crate::SiteStore
     + crate::MirrorStore
+    + crate::LeaseStore
     + Send
     + Sync
 {

@@ -19,6 +19,7 @@
 //! - `registry/discovery.rs`: discovered devices and discovery applications.
 //! - `registry/sites.rs`: sites (home hubs linked to this one) and devices' sites.
 //! - `registry/mirror.rs`: the registry mirror (cloud snapshot, home apply, pushes).
+//! - `registry/leases.rs`: leases (one holder at a time, renewal, expiry, release).
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
 #[path = "registry/apps.rs"]
@@ -45,6 +46,8 @@ mod history_compaction;
 mod history_upgrade;
 #[path = "registry/layouts.rs"]
 mod layouts;
+#[path = "registry/leases.rs"]
+mod leases;
 #[path = "registry/migrations.rs"]
 mod migrations;
 #[path = "registry/mirror.rs"]

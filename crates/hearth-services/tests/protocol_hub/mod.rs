@@ -8,6 +8,7 @@ mod failing_store_automations;
 mod failing_store_discovery;
 mod failing_store_firmware;
 mod failing_store_layouts;
+mod failing_store_leases;
 mod failing_store_mirror;
 mod failing_store_sites;
 

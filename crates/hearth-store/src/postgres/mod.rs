@@ -72,6 +72,9 @@ mod history_read;
 #[path = "../sql/layouts.rs"]
 mod layouts;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/leases.rs"]
+mod leases;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/mirror.rs"]
 mod mirror;
 #[allow(clippy::duplicate_mod)]
@@ -182,6 +185,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         17,
         "registry mirror",
         include_str!("../../migrations/postgres/0017_registry_mirror.sql"),
+    ),
+    (
+        20,
+        "leases",
+        include_str!("../../migrations/postgres/0020_leases.sql"),
     ),
 ];
 

@@ -74,6 +74,9 @@ mod history_read;
 #[path = "../sql/layouts.rs"]
 mod layouts;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/leases.rs"]
+mod leases;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/notification_prefs.rs"]
 mod notification_prefs;
 #[allow(clippy::duplicate_mod)]
@@ -205,6 +208,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         17,
         "registry mirror",
         include_str!("../../migrations/sqlite/0017_registry_mirror.sql"),
+    ),
+    (
+        20,
+        "leases",
+        include_str!("../../migrations/sqlite/0020_leases.sql"),
     ),
 ];
 
