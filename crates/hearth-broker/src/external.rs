@@ -85,6 +85,44 @@ impl From<ExternalUrl> for String {
     }
 }
 
+/// Where people's browsers reach the external broker's MQTT-over-WebSocket listener:
+/// `ws://` or `wss://` (`[mqtt.external] browser_url`). Browsers open it themselves, so
+/// the hub only checks its shape, while the file is read, so that a mistake names its
+/// line and key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BrowserUrl(String);
+
+impl TryFrom<String> for BrowserUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Result<BrowserUrl, String> {
+        let rest = url
+            .strip_prefix("wss://")
+            .or_else(|| url.strip_prefix("ws://"))
+            .ok_or_else(|| format!("browser_url {url:?}: must start with ws:// or wss://"))?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || host.contains('@') || url.contains(char::is_whitespace) {
+            return Err(format!(
+                "browser_url {url:?}: give the broker's host (and port and path), no credentials"
+            ));
+        }
+        Ok(BrowserUrl(url))
+    }
+}
+
+impl From<BrowserUrl> for String {
+    fn from(url: BrowserUrl) -> String {
+        url.0
+    }
+}
+
+impl BrowserUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `[mqtt.external]`: how this hub logs in to the external broker as a service
 /// principal. The broker's own ACL must let that principal subscribe to
 /// `$share/<share_group>/devices/#` and publish to `devices/#` (docs/scale.md).
@@ -118,6 +156,13 @@ pub struct ExternalBrokerConfig {
     /// (MQTT 5 receive maximum): how many can wait in one ingest batch. Mosquitto also
     /// caps it by its `max_inflight_messages` (20 by default: raise it).
     pub receive_maximum: u16,
+    /// The address browsers use for the live view; unset: the web app has none (the
+    /// broker must also check their short-lived tokens with the hub, `[broker_auth]`).
+    pub browser_url: Option<BrowserUrl>,
+    /// The key that signs browsers' tokens, which every node must share (a token one
+    /// node issues is checked by whichever node the broker asks); unset:
+    /// `<data_dir>/browser-token.key`, made on first start.
+    pub browser_key_file: Option<PathBuf>,
 }
 
 /// What the file says, before the checks that involve several keys.
@@ -138,6 +183,8 @@ struct RawExternal {
     keep_alive_secs: u16,
     #[serde(default = "default_receive_maximum")]
     receive_maximum: u16,
+    browser_url: Option<BrowserUrl>,
+    browser_key_file: Option<PathBuf>,
 }
 
 fn default_share_group() -> String {
@@ -198,6 +245,8 @@ impl TryFrom<RawExternal> for ExternalBrokerConfig {
             session_expiry_secs: raw.session_expiry_secs,
             keep_alive_secs: raw.keep_alive_secs,
             receive_maximum: raw.receive_maximum,
+            browser_url: raw.browser_url,
+            browser_key_file: raw.browser_key_file,
         })
     }
 }
@@ -216,7 +265,16 @@ impl ExternalBrokerConfig {
             session_expiry_secs: default_session_expiry(),
             keep_alive_secs: default_keep_alive(),
             receive_maximum: default_receive_maximum(),
+            browser_url: None,
+            browser_key_file: None,
         })
+    }
+
+    /// Where the browsers' token key is (see `browser_key_file`).
+    pub fn browser_key_path(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.browser_key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("browser-token.key"))
     }
 
     /// The password: `password`, else the first line of `password_file` (read now, so
@@ -316,5 +374,33 @@ mod tests {
         assert_eq!(text[..span.start].matches('\n').count() + 1, 4, "{error}");
         assert!(error.message().contains("mqtt://"), "{error}");
         assert!(toml::from_str::<crate::BrokerConfig>("mode = \"cluster\"").is_err());
+    }
+
+    #[test]
+    fn browser_url_takes_only_websocket_addresses_and_names_its_key() {
+        let table = |text: &str| toml::from_str::<ExternalBrokerConfig>(text);
+        let config =
+            table("url = \"mqtt://b\"\nbrowser_url = \"wss://broker.lan:8084/mqtt\"").unwrap();
+        assert_eq!(
+            config.browser_url.as_ref().map(BrowserUrl::as_str),
+            Some("wss://broker.lan:8084/mqtt")
+        );
+        assert!(table("url = \"mqtt://b\"\nbrowser_url = \"ws://b/mqtt\"").is_ok());
+        assert_eq!(table("url = \"mqtt://b\"").unwrap().browser_url, None);
+        for bad in [
+            "http://b/mqtt",
+            "mqtt://b:1883",
+            "wss://",
+            "wss:///mqtt",
+            "ws://u:p@b/mqtt",
+            "b:8084",
+        ] {
+            let error = table(&format!("url = \"mqtt://b\"\nbrowser_url = \"{bad}\"")).unwrap_err();
+            assert!(error.message().contains("browser_url"), "{bad}: {error}");
+        }
+        let dir = std::path::Path::new("/var/lib/hearth");
+        assert_eq!(config.browser_key_path(dir), dir.join("browser-token.key"));
+        let config = table("url = \"mqtt://b\"\nbrowser_key_file = \"/etc/hearth/k\"").unwrap();
+        assert_eq!(config.browser_key_path(dir), PathBuf::from("/etc/hearth/k"));
     }
 }

@@ -183,17 +183,17 @@ const BROWSER_TOKEN_TTL_MS: i64 = 15 * 60 * 1000;
 pub struct CredentialAdapter {
     pub authorizer: Arc<RegistryAuthorizer>,
     pub bus: Arc<dyn Bus>,
-    /// Where browsers reach MQTT over WebSocket; `None` when that listener is off.
-    pub ws_url: Option<String>,
+    /// Where browsers reach MQTT over WebSocket, or why they cannot
+    /// (`crate::browser_mqtt::browser_ws_url`).
+    pub ws_url: Result<String, String>,
 }
 
 impl MqttCredentialIssuer for CredentialAdapter {
     fn issue(&self, user: &UserName, session: &str) -> Result<IssuedCredential, ApiError> {
-        let Some(ws_url) = &self.ws_url else {
-            return Err(ApiError::unavailable(
-                "MQTT over WebSocket is off on this hub (--ws)",
-            ));
-        };
+        let ws_url = self
+            .ws_url
+            .as_ref()
+            .map_err(|reason| ApiError::unavailable(reason.clone()))?;
         let (password, expires_at_ms) =
             self.authorizer
                 .issue_user_token(user.as_str(), session, BROWSER_TOKEN_TTL_MS);

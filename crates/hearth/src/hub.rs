@@ -340,12 +340,15 @@ impl Hub {
                 .with_mqtt_credentials(Arc::new(CredentialAdapter {
                     authorizer: authorizer.clone(),
                     bus: bus.clone(),
-                    // A hub that serves HTTPS itself names its WSS listener: a page
-                    // loaded over HTTPS may not open ws:// (mixed content).
-                    ws_url: match (addrs.https, broker_addrs.wss) {
-                        (Some(_), Some(wss)) => Some(format!("wss://{wss}/mqtt")),
-                        _ => broker_addrs.ws.map(|ws| format!("ws://{ws}/mqtt")),
-                    },
+                    ws_url: crate::browser_mqtt::browser_ws_url(
+                        &config,
+                        &authorizer,
+                        crate::browser_mqtt::BuiltinListeners {
+                            https: addrs.https,
+                            ws: broker_addrs.ws,
+                            wss: broker_addrs.wss,
+                        },
+                    )?,
                 }));
                 // An external broker asks the registry over HTTP (issue 21).
                 if let Some(broker_auth) = &config.broker_auth {

@@ -31,6 +31,7 @@ mod bench_history;
 mod bench_ingest;
 mod bridge_metrics;
 mod broker_auth;
+mod browser_mqtt;
 mod certs;
 pub mod cli;
 pub mod config;

@@ -11,7 +11,12 @@ import mqtt, { type MqttClient } from 'mqtt'
 import type { MqttCredential } from '@/types/models'
 import { reachableWsUrl } from './wsUrl'
 
-export type ConnectionState = 'idle' | 'connecting' | 'online' | 'offline'
+/**
+ * `unavailable`: the hub gives browsers no MQTT-over-WebSocket address (503 `unavailable`
+ * from the credentials endpoint: the listener is off, or an external broker without
+ * `browser_url`); asked again every `maxDelayMs`, quietly, in case that changes.
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'online' | 'offline' | 'unavailable'
 
 export interface LiveClientOptions {
   fetchCredentials: () => Promise<MqttCredential>
@@ -46,10 +51,11 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   let stopped = false
   let attempt = 0
   let timer: ReturnType<typeof setTimeout> | undefined
+  let unavailable = false
 
   function schedule() {
     if (stopped) return
-    const delay = Math.min(maxDelayMs, 1000 * 2 ** Math.min(attempt, 5))
+    const delay = unavailable ? maxDelayMs : Math.min(maxDelayMs, 1000 * 2 ** Math.min(attempt, 5))
     attempt += 1
     clearTimeout(timer)
     timer = setTimeout(start, delay)
@@ -57,19 +63,24 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
 
   async function start() {
     if (stopped) return
-    options.onState('connecting')
+    // Asking again whether the hub now has an address does not flash "connecting".
+    if (!unavailable) options.onState('connecting')
     let credential: MqttCredential
     try {
       credential = await options.fetchCredentials()
     } catch (error) {
-      if ((error as { status?: number }).status === 401) {
+      const { status, code } = error as { status?: number; code?: string }
+      if (status === 401) {
         options.onUnauthorized?.()
         return
       }
-      options.onState('offline')
+      // The hub's own answer (a proxy's 503 has no such code): no address to connect to.
+      unavailable = status === 503 && code === 'unavailable'
+      options.onState(unavailable ? 'unavailable' : 'offline')
       schedule()
       return
     }
+    unavailable = false
     if (stopped) return
     const url = globalThis.location ? reachableWsUrl(credential.ws_url, globalThis.location) : credential.ws_url
     const next = connect(url, {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createLiveClient, type ConnectionState } from '@/mqtt/client'
 import type { MqttCredential } from '@/types/models'
+import { ApiError } from '@/api/http'
 
 type Acknowledge = (error?: Error | null) => void
 
@@ -101,6 +102,56 @@ describe('the live MQTT client', () => {
     const { live, clients } = setup()
     await vi.waitFor(() => expect(clients).toHaveLength(1))
     expect(clients[0].options.timerVariant).toBe('native')
+    live.stop()
+  })
+
+  it('is unavailable, not offline, while the hub gives browsers no address, and connects once it does', async () => {
+    vi.useFakeTimers()
+    const states: ConnectionState[] = []
+    const clients: FakeClient[] = []
+    const answers: Array<() => MqttCredential> = [
+      () => {
+        throw new ApiError(503, 'unavailable', '[mqtt.external] has no browser_url')
+      },
+      () => {
+        throw new ApiError(503, 'unavailable', '[mqtt.external] has no browser_url')
+      },
+      () => ({ ws_url: 'wss://broker.lan:8084/mqtt', client_id: 'web-1', username: 'alice', password: 'token-1', expires_at_ms: 0 }),
+    ]
+    const fetchCredentials = vi.fn(async () => answers.shift()!())
+    const connect = ((url: string, options: { password: string }) => {
+      const client = new FakeClient(url, options)
+      clients.push(client)
+      return client
+    }) as never
+    const live = createLiveClient({ fetchCredentials, connect, onMessage: vi.fn(), onState: (state) => states.push(state), maxDelayMs: 30_000 })
+    await vi.waitFor(() => expect(states).toEqual(['connecting', 'unavailable']))
+    // Asked again only after the longest delay, without flashing "connecting".
+    await vi.advanceTimersByTimeAsync(29_000)
+    expect(fetchCredentials).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(fetchCredentials).toHaveBeenCalledTimes(2)
+    expect(states).toEqual(['connecting', 'unavailable', 'unavailable'])
+    expect(clients).toHaveLength(0)
+    await vi.advanceTimersByTimeAsync(30_000)
+    await vi.waitFor(() => expect(clients).toHaveLength(1))
+    expect(clients[0].url).toBe('wss://broker.lan:8084/mqtt')
+    clients[0].connected = true
+    clients[0].emit('connect')
+    expect(states.at(-1)).toBe('online')
+    live.stop()
+  })
+
+  it('is offline, retrying soon, when a 503 is not the hub\'s own answer (a proxy in front of a stopped hub)', async () => {
+    vi.useFakeTimers()
+    const states: ConnectionState[] = []
+    const fetchCredentials = vi.fn(async (): Promise<MqttCredential> => {
+      throw new ApiError(503, 'http_503', 'Service Unavailable')
+    })
+    const live = createLiveClient({ fetchCredentials, connect: (() => null) as never, onMessage: vi.fn(), onState: (state) => states.push(state) })
+    await vi.waitFor(() => expect(states).toEqual(['connecting', 'offline']))
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(fetchCredentials).toHaveBeenCalledTimes(2)
     live.stop()
   })
 

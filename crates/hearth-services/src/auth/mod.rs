@@ -171,6 +171,13 @@ impl RegistryAuthorizer {
         self.changed.clone()
     }
 
+    /// Signs browsers' tokens with `key` instead of this process's random one: every
+    /// node behind one external broker uses the same key, so that a token one node
+    /// issued passes at whichever node the broker asks. Call it before issuing any.
+    pub fn use_user_token_key(&self, key: [u8; 32]) {
+        self.tokens.use_key(key);
+    }
+
     /// Counts MQTT login failures in `limiter` (the one the HTTP login uses).
     pub fn use_login_limiter(&self, limiter: Arc<LoginLimiter>) {
         *self.login_limiter.write() = limiter;

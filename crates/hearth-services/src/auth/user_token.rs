@@ -29,7 +29,9 @@ pub struct UserToken {
 /// Issues and checks browser tokens; remembers revocations until the tokens they
 /// cover have expired anyway.
 pub struct UserTokens {
-    key: [u8; 32],
+    /// Random per process, or shared by every node of an external broker
+    /// ([`UserTokens::use_key`]).
+    key: parking_lot::RwLock<[u8; 32]>,
     /// Session id → revoked at (ms); user → tokens issued before this are void.
     revoked_sessions: Mutex<HashMap<String, Millis>>,
     revoked_users: Mutex<HashMap<String, Millis>>,
@@ -42,15 +44,23 @@ impl UserTokens {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the operating system's random source failed");
         UserTokens {
-            key,
+            key: parking_lot::RwLock::new(key),
             revoked_sessions: Mutex::new(HashMap::new()),
             revoked_users: Mutex::new(HashMap::new()),
             max_ttl_ms,
         }
     }
 
+    /// Signs with `key` from now on, so that several hubs check each other's tokens
+    /// (an external broker asks whichever node it likes). Tokens signed before stop
+    /// verifying: call it at start.
+    pub fn use_key(&self, key: [u8; 32]) {
+        *self.key.write() = key;
+    }
+
     fn mac(&self, body: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length works");
+        let key = *self.key.read();
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length works");
         mac.update(body.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -156,6 +166,29 @@ mod tests {
         assert!(other_hub.verify(&token, 1).is_none(), "another key");
         assert!(tokens.verify("a device secret", 1).is_none());
         assert!(tokens.verify("", 1).is_none());
+    }
+
+    #[test]
+    fn hubs_sharing_a_key_check_each_others_tokens_and_no_one_else_does() {
+        let (node_a, node_b, stranger) = (
+            UserTokens::new(HOUR),
+            UserTokens::new(HOUR),
+            UserTokens::new(HOUR),
+        );
+        let token = node_a.issue("alice", "s1", 0, 10_000);
+        assert!(node_b.verify(&token, 1).is_none(), "random keys differ");
+        node_a.use_key([7; 32]);
+        node_b.use_key([7; 32]);
+        stranger.use_key([8; 32]);
+        assert!(
+            node_a.verify(&token, 1).is_none(),
+            "signed with the old key"
+        );
+        let token = node_a.issue("alice", "s1", 0, 10_000);
+        assert_eq!(node_b.verify(&token, 1).unwrap().user, "alice");
+        assert!(stranger.verify(&token, 1).is_none(), "another key");
+        let forged = stranger.issue("alice", "s1", 0, 10_000);
+        assert!(node_b.verify(&forged, 1).is_none());
     }
 
     #[test]

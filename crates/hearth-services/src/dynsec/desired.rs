@@ -81,6 +81,17 @@ impl BrokerKey {
         }
     }
 
+    /// A key for another `purpose` made from this one, so that a key file in the same
+    /// format can serve it without the two uses ever sharing a key (the browsers'
+    /// token key of external-broker mode, `[mqtt.external] browser_key_file`).
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"hearth-derived-key-v1\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The broker password of a device (`kind` "device", `name` its id) or an
     /// application (`kind` "app", `name` its MQTT key) whose secret is hashed as
     /// `secret_hash`.
