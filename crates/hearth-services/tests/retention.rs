@@ -204,3 +204,54 @@ async fn policies_per_metric_and_kind_and_messages_per_application(store: Arc<dy
     assert_eq!(again.compacted, Default::default());
     assert_eq!(again.pruned, 0);
 }
+
+/// With several nodes on one store, rounds run only on the coordinator (the lease
+/// holder, docs/scale.md): a node whose lease another node holds skips them, a single
+/// hub (`Leadership::always`) runs them.
+async fn upkeep_runs_only_where_the_lease_is_held(store: Arc<dyn Store>) {
+    use hearth_services::lease::{COORDINATOR, Leadership};
+    use hearth_services::retention::{UpkeepCounters, spawn};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    let taken = store
+        .acquire_lease(COORDINATOR, "other-node", hearth_model::now_millis(), HOUR)
+        .await
+        .unwrap();
+    assert!(taken.is_some());
+    let standby = Leadership::start(
+        store.clone(),
+        COORDINATOR,
+        "this-node".into(),
+        Duration::from_secs(2),
+    );
+    let skipped = Arc::new(UpkeepCounters::default());
+    let skipping = spawn(
+        store.clone(),
+        RetentionConfig::default(),
+        skipped.clone(),
+        standby.clone(),
+    );
+    let single = Arc::new(UpkeepCounters::default());
+    let running = spawn(
+        store.clone(),
+        RetentionConfig::default(),
+        single.clone(),
+        Leadership::always(),
+    );
+    // The first round is due at once on both.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while single.rounds.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no round ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(skipped.rounds.load(Ordering::SeqCst), 0);
+    assert_eq!(skipped.failures.load(Ordering::SeqCst), 0);
+    assert!(!standby.is_held());
+    skipping.abort();
+    running.abort();
+    standby.shutdown().await;
+}
+
+hearth_testkit::both_backends!(upkeep_runs_only_where_the_lease_is_held);

@@ -1,6 +1,7 @@
 //! `/metrics` for the Mosquitto dynamic-security sync (issue 21, docs/scale.md): whether
-//! its control connection is up, how far the broker is behind the registry, and how much
-//! it writes, read at scrape time from the sync's status.
+//! its control connection is up (only the coordinator's is; the others stand by), how
+//! far the broker is behind the registry, and how much it writes, read at scrape time
+//! from the sync's status.
 
 use hearth_api::AppState;
 use hearth_services::dynsec::DynsecStatusReader;
@@ -14,6 +15,12 @@ pub(crate) fn feed(state: &AppState, dynsec: DynsecStatusReader) {
             "whether the dynamic-security control connection to Mosquitto is up (1) or not (0)",
             &[],
             if status.connected { 1.0 } else { 0.0 },
+        );
+        out.gauge(
+            "hearth_dynsec_standby",
+            "whether another node holds the coordinator lease and writes to Mosquitto (1) or this one does (0)",
+            &[],
+            if status.standby { 1.0 } else { 0.0 },
         );
         out.gauge(
             "hearth_dynsec_synced_seq",

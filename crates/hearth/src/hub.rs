@@ -195,11 +195,14 @@ impl Hub {
         let upkeep = Arc::new(hearth_services::retention::UpkeepCounters::default());
         // The cloud link's interceptors, beside ingest's, before devices publish.
         let bridge = crate::hub_links::start_bridge(&config, &bus, &store, &authorizer)?;
-        let dynsec = crate::hub_links::start_dynsec(&config, &store)?;
+        // Once per cluster: the coordinator's (always a single hub's).
+        let once = hearth_services::lease::Leadership::always();
+        let dynsec = crate::hub_links::start_dynsec(&config, &store, once.clone())?;
         background.push(hearth_services::retention::spawn(
             store.clone(),
             config.history.clone(),
             upkeep.clone(),
+            once.clone(),
         ));
         // Devices with a topic layout get their commands in their own form.
         let commands = Commands::start_with_encoder(
@@ -235,6 +238,7 @@ impl Hub {
             store.clone(),
             bus.clone(),
             Some(authorizer.change_notifier()),
+            once.clone(),
         )
         .context("starting the sites' registry mirror")?;
         background.push(mirroring);
@@ -378,6 +382,7 @@ impl Hub {
                 if let Some(dynsec) = &dynsec {
                     crate::dynsec_metrics::feed(&state, dynsec.status_reader());
                 }
+                crate::lease_metrics::feed(&state, once.clone());
                 crate::history_metrics::feed(&state, upkeep.clone());
                 crate::site_metrics::feed(&state, site_relay.clone());
                 state = state.with_site_relay(site_relay.clone());

@@ -9,6 +9,7 @@ use hearth_bus::Bus;
 use hearth_services::RegistryAuthorizer;
 use hearth_services::bridge::Bridge;
 use hearth_services::dynsec::{BrokerKey, DynsecSync};
+use hearth_services::lease::Leadership;
 use hearth_store::Store;
 use std::sync::Arc;
 
@@ -35,10 +36,11 @@ pub(crate) fn start_bridge(
 }
 
 /// Mosquitto's dynamic-security plugin kept in step with the registry, with the broker
-/// passwords' key (made on first use).
+/// passwords' key (made on first use); written only while `leadership` is held.
 pub(crate) fn start_dynsec(
     config: &HearthConfig,
     store: &Arc<dyn Store>,
+    leadership: Leadership,
 ) -> anyhow::Result<Option<DynsecSync>> {
     let Some(dynsec) = &config.dynsec else {
         return Ok(None);
@@ -46,7 +48,7 @@ pub(crate) fn start_dynsec(
     let key = BrokerKey::load_or_create(&dynsec.key_path(&config.data_dir))
         .map_err(anyhow::Error::msg)
         .context("[dynsec] key_file")?;
-    DynsecSync::start(dynsec.clone(), key, store.clone())
+    DynsecSync::start(dynsec.clone(), key, store.clone(), leadership)
         .map(Some)
         .map_err(anyhow::Error::msg)
         .context("starting the dynamic-security sync")

@@ -43,6 +43,7 @@ mod https;
 pub mod hub;
 mod hub_broker;
 mod hub_links;
+mod lease_metrics;
 pub mod logging;
 mod memory;
 mod passwd;

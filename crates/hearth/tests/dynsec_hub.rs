@@ -188,6 +188,12 @@ async fn the_hub_keeps_mosquitto_in_step_and_prints_broker_passwords() {
     let metrics = get(http, "/metrics");
     assert!(metrics.contains("\nhearth_dynsec_up 1\n"), "{metrics}");
     assert!(metrics.contains("\nhearth_dynsec_failing 0\n"), "{metrics}");
+    // A single hub writes to the broker itself: it is its own coordinator.
+    assert!(metrics.contains("\nhearth_dynsec_standby 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nhearth_coordinator{node=\"single\"} 1\n"),
+        "{metrics}"
+    );
     let commands = metrics
         .lines()
         .find_map(|line| line.strip_prefix("hearth_dynsec_commands_total "))

@@ -14,6 +14,10 @@
 //! follows the registry's audit sequence, as the built-in broker's authorizer does
 //! (`auth/watch.rs`), and sends only the difference from what it last wrote. A command
 //! the plugin refuses (someone changed the broker meanwhile) makes it resync.
+//!
+//! With several Hearth nodes on one database, only the coordinator (the holder of the
+//! lease, `crate::lease`) writes to the broker: the others keep no control connection
+//! and take over, with a resync, when they gain the lease.
 
 pub mod config;
 pub mod control;
@@ -24,6 +28,7 @@ pub mod sites;
 pub use config::DynsecConfig;
 pub use desired::BrokerKey;
 
+use crate::lease::Leadership;
 use control::Control;
 use hearth_store::Store;
 use parking_lot::Mutex;
@@ -48,6 +53,8 @@ pub struct DynsecStatus {
     pub commands: u64,
     /// The last failure, if the last attempt failed.
     pub last_error: Option<String>,
+    /// Another node holds the coordinator lease and writes to the broker; this one waits.
+    pub standby: bool,
 }
 
 /// Reads a running sync's status (cheap to clone).
@@ -71,10 +78,13 @@ pub struct DynsecSync {
 impl DynsecSync {
     /// Starts the sync. Fails at once on what cannot get better by retrying (the
     /// password file, the CA file).
+    /// Writes to the broker only while `leadership` is held ([`Leadership::always`]
+    /// for a single node).
     pub fn start(
         config: DynsecConfig,
         key: BrokerKey,
         store: Arc<dyn Store>,
+        leadership: Leadership,
     ) -> Result<DynsecSync, String> {
         let password = config.read_password()?;
         config.tls()?;
@@ -86,6 +96,7 @@ impl DynsecSync {
             key,
             store,
             status: status.clone(),
+            leadership,
         };
         let task = tokio::spawn(sync.run(stopped));
         Ok(DynsecSync { stop, task, status })
@@ -124,28 +135,53 @@ struct Sync {
     key: BrokerKey,
     store: Arc<dyn Store>,
     status: Arc<Mutex<DynsecStatus>>,
+    leadership: Leadership,
+}
+
+/// Why [`Sync::follow`] returned without an error.
+enum Exit {
+    Stopped,
+    SteppedDown,
 }
 
 impl Sync {
     async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut held = self.leadership.subscribe();
         let mut retry = RETRY_MIN;
         loop {
             if *stop.borrow() {
                 return;
             }
+            if !*held.borrow_and_update() {
+                // Another node writes to the broker until this one takes the lease.
+                self.status.lock().standby = true;
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    gained = async { held.wait_for(|held| *held).await.is_ok() } => if !gained { return },
+                }
+                continue;
+            }
+            self.status.lock().standby = false;
             let outcome = match Control::connect(&self.config, &self.password).await {
                 Ok(control) => {
                     self.status.lock().connected = true;
                     tracing::info!(url = %String::from(self.config.url.clone()), "dynsec: connected");
                     retry = RETRY_MIN;
-                    self.follow(control, &mut stop).await
+                    self.follow(control, &mut stop, &mut held).await
                 }
                 Err(error) => Err(error),
             };
             let error = match outcome {
-                Ok(()) => {
+                Ok(Exit::Stopped) => {
                     self.status.lock().connected = false;
                     return;
+                }
+                Ok(Exit::SteppedDown) => {
+                    self.status.lock().connected = false;
+                    tracing::info!(
+                        "dynsec: no longer the coordinator; another node writes to the broker"
+                    );
+                    continue;
                 }
                 Err(error) => error,
             };
@@ -163,18 +199,24 @@ impl Sync {
         }
     }
 
-    /// Resyncs, then follows the registry until `stop` (`Ok`) or the channel fails.
+    /// Resyncs, then follows the registry until `stop`, until this node no longer holds
+    /// the lease (`held`), or until the channel fails.
     async fn follow(
         &self,
         mut control: Control,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<(), String> {
+        held: &mut watch::Receiver<bool>,
+    ) -> Result<Exit, String> {
         let mut have: Option<BrokerState> = None;
         let mut synced: Option<i64> = None;
         // After commands refused twice: not before this (each command the plugin does
         // take rewrites its whole file, so a lasting refusal must not loop every poll).
         let mut not_before: Option<tokio::time::Instant> = None;
         loop {
+            if !self.leadership.is_held() {
+                control.close().await;
+                return Ok(Exit::SteppedDown);
+            }
             let seq = self
                 .store
                 .last_audit_seq()
@@ -228,8 +270,10 @@ impl Sync {
             tokio::select! {
                 _ = stop.changed() => {
                     control.close().await;
-                    return Ok(());
+                    return Ok(Exit::Stopped);
                 }
+                // Checked at the top of the loop.
+                _ = async { held.wait_for(|held| !*held).await.is_ok() } => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
         }

@@ -13,8 +13,15 @@
 //! group's (`MirrorStore::accept_site_device`), otherwise records a conflict. Only the
 //! site's own link may publish there (site_acl.rs), and this module checks again that
 //! the publisher is the site the topic names.
+//!
+//! With several Hearth nodes behind one broker (issue 21), requests and pushed devices
+//! reach one node each (shared subscriptions), which answers them; but pushing changed
+//! snapshots would be done by every node that ever answered a site, and by none once
+//! that node is gone. So only the coordinator (the lease holder, `crate::lease`) pushes
+//! changes, to every enabled site, whichever node answered its request.
 
 use super::{Registry, RegistryError};
+use crate::lease::Leadership;
 use hearth_bus::{AckToken, Bus, Envelope, Interceptor, PrincipalKind};
 use hearth_model::{AppId, DeviceId, SiteId};
 use hearth_store::{MirrorDevice, MirrorSnapshot, PushedDevice, Store};
@@ -59,12 +66,14 @@ pub struct SiteMirror {
 
 impl SiteMirror {
     /// Registers the interceptors and starts the task that answers requests, takes
-    /// pushed devices and pushes changed snapshots. `changed` is rung after a device is
-    /// created (the authorizer's notifier, so that its site may speak for it at once).
+    /// pushed devices and pushes changed snapshots (the last only while `leadership` is
+    /// held: [`Leadership::always`] for a single hub). `changed` is rung after a device
+    /// is created (the authorizer's notifier, so that its site may speak for it at once).
     pub fn start(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
         changed: Option<Arc<Notify>>,
+        leadership: Leadership,
     ) -> Result<(Arc<SiteMirror>, tokio::task::JoinHandle<()>), hearth_bus::BusError> {
         let (jobs, queue) = mpsc::unbounded_channel();
         let mirror = Arc::new(SiteMirror {
@@ -83,6 +92,7 @@ impl SiteMirror {
             bus,
             sent: HashMap::new(),
             counters: mirror.counters.clone(),
+            leadership,
         };
         Ok((mirror, tokio::spawn(worker.run(queue))))
     }
@@ -129,6 +139,7 @@ struct Worker {
     /// snapshot sent (revision aside).
     sent: HashMap<SiteId, u64>,
     counters: Arc<SiteMirrorCounters>,
+    leadership: Leadership,
 }
 
 fn fingerprint(snapshot: &MirrorSnapshot) -> u64 {
@@ -154,17 +165,36 @@ impl Worker {
                     None => return,
                 },
                 _ = tick.tick() => {
+                    if !self.leadership.is_held() {
+                        continue;
+                    }
                     let Ok(seq) = self.store.last_audit_seq().await else { continue };
                     if seq != seen {
                         seen = seq;
-                        let sites: Vec<SiteId> = self.sent.keys().cloned().collect();
-                        for site in sites {
+                        for site in self.to_push().await {
                             self.send(&site, false).await;
                         }
                     }
                 }
             }
         }
+    }
+
+    /// The sites to push a changed snapshot to: those whose home asked here, and with
+    /// other nodes every enabled site (its home may have asked another node).
+    async fn to_push(&self) -> Vec<SiteId> {
+        let mut sites: Vec<SiteId> = self.sent.keys().cloned().collect();
+        if self.leadership.is_shared() {
+            match self.store.sites(None).await {
+                Ok(all) => sites.extend(
+                    all.into_iter()
+                        .filter(|site| site.enabled && !self.sent.contains_key(&site.id))
+                        .map(|site| site.id),
+                ),
+                Err(error) => tracing::warn!(%error, "registry mirror: sites not listed"),
+            }
+        }
+        sites
     }
 
     /// Publishes `site`'s snapshot: always when asked, else only when it changed.

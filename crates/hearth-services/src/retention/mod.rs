@@ -7,6 +7,7 @@ mod config;
 
 pub use config::{BlockWidth, Keep, RetentionConfig, RetentionPolicy, Span};
 
+use crate::lease::Leadership;
 use hearth_model::{AppId, Millis, now_millis};
 use hearth_store::{CompactRequest, CompactStats, DeviceFilter, SeriesKey, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -126,17 +127,25 @@ impl UpkeepCounters {
     }
 }
 
-/// Runs [`run_once`] now and then every `interval_secs`, until aborted.
+/// Runs [`run_once`] now and then every `interval_secs`, until aborted: on every node
+/// that shares the store it would do the same work, so a round runs only while
+/// `leadership` is held (the coordinator lease, docs/scale.md; always for a single
+/// node) and is skipped otherwise.
 pub fn spawn(
     store: Arc<dyn Store>,
     config: RetentionConfig,
     counters: Arc<UpkeepCounters>,
+    leadership: Leadership,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(config.interval_secs.max(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !leadership.is_held() {
+                tracing::debug!("history compaction and retention: not the coordinator, skipped");
+                continue;
+            }
             let started = std::time::Instant::now();
             let result = run_once(store.as_ref(), &config, now_millis()).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;

@@ -2,6 +2,7 @@
 //! loopback port, a registry on SQLite, and MQTT 5 clients that report what they get.
 
 use hearth_services::dynsec::{BrokerKey, DynsecConfig, DynsecSync};
+use hearth_services::lease::Leadership;
 use hearth_services::registry::{DeviceSpec, Registry};
 use hearth_testkit::mosquitto::MosquittoProcess;
 use hearth_testkit::{Backend, TestStore, ids};
@@ -135,7 +136,13 @@ impl Hub {
     /// Starts the sync and waits until the broker reflects the registry as it is now.
     pub async fn sync(&self) -> DynsecSync {
         let key = BrokerKey::load_or_create(&self.key_path).unwrap();
-        let sync = DynsecSync::start(self.mosquitto.config(), key, self.store.store()).unwrap();
+        let sync = DynsecSync::start(
+            self.mosquitto.config(),
+            key,
+            self.store.store(),
+            Leadership::always(),
+        )
+        .unwrap();
         self.wait_synced(&sync).await;
         sync
     }

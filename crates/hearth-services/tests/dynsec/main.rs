@@ -2,10 +2,12 @@
 //! the registry (issue 21), against the real broker started by each test: devices log
 //! in with their broker passwords and may publish only their own topics; an
 //! application reads and commands only its devices; removing, disabling or rotating
-//! kicks and refuses; a restarted sync corrects what changed while it was away.
+//! kicks and refuses; a restarted sync corrects what changed while it was away; with
+//! several nodes only the coordinator writes (standby.rs).
 //! Every client is a real MQTT 5 client (rumqttc).
 
 mod harness;
+mod standby;
 
 use harness::*;
 use hearth_testkit::ids;
