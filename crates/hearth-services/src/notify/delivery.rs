@@ -3,9 +3,14 @@
 //! 30 s, 2 min, 10 min, 30 min...) until [`MAX_ATTEMPTS`]. Being in the store before the
 //! first attempt is what makes delivery survive a restart; a receiver that must not act
 //! twice on a retry of one message uses its delivery id (sent with every attempt).
+//!
+//! With several Hearth nodes on one database (issue 21), every node would send the same
+//! due notifications: only the coordinator (the lease holder, `crate::lease`) sends
+//! ([`Delivery::start_gated`]); what the others write waits in the outbox for its poll.
 
 use super::{Channels, Failure};
 use crate::automations::engine::Clock;
+use crate::lease::Leadership;
 use hearth_model::{Millis, Notification, NotificationState};
 use hearth_store::Store;
 use serde_json::json;
@@ -43,7 +48,19 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A single hub's sender: always sends.
     pub fn start(store: Arc<dyn Store>, channels: Channels, clock: Arc<dyn Clock>) -> Delivery {
+        Delivery::start_gated(store, channels, clock, Leadership::always())
+    }
+
+    /// A sender that sends only while `leadership` is held (the coordinator of several
+    /// nodes); otherwise it leaves the outbox to the node that holds it.
+    pub fn start_gated(
+        store: Arc<dyn Store>,
+        channels: Channels,
+        clock: Arc<dyn Clock>,
+        leadership: Leadership,
+    ) -> Delivery {
         let wake = Arc::new(Notify::new());
         let stop = Arc::new(Notify::new());
         let counters = Arc::new(DeliveryCounters::default());
@@ -54,6 +71,7 @@ impl Delivery {
             wake.clone(),
             stop.clone(),
             counters.clone(),
+            leadership,
         ));
         Delivery {
             wake,
@@ -88,10 +106,15 @@ async fn run(
     wake: Arc<Notify>,
     stop: Arc<Notify>,
     counters: Arc<DeliveryCounters>,
+    leadership: Leadership,
 ) {
     loop {
         let now_ms = clock.now_ms();
-        match store.due_notifications(now_ms, BATCH).await {
+        let due = match leadership.is_held() {
+            true => store.due_notifications(now_ms, BATCH).await,
+            false => Ok(Vec::new()),
+        };
+        match due {
             Ok(due) => {
                 let mut attempts = tokio::task::JoinSet::new();
                 for notification in due {

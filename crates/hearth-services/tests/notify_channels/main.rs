@@ -9,7 +9,8 @@
 //! not without that CA.
 //!
 //! `email`: the SMTP sink and the e-mail tests; `push`: the push service stand-in,
-//! RFC 8291 decryption and the Web Push test. The store seeding here serves both.
+//! RFC 8291 decryption and the Web Push test; `lease`: only the coordinator of several
+//! nodes sends the outbox. The store seeding here serves them all.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -259,4 +260,5 @@ async fn recipients_follow_preferences(backend: Backend) {
 hearth_testkit::both_backends_hub!(recipients_follow_preferences);
 
 mod email;
+mod lease;
 mod push;
