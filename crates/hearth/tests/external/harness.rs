@@ -257,10 +257,16 @@ pub struct Device {
 
 impl Device {
     pub async fn connect(broker: SocketAddr, id: &str) -> Device {
+        Device::connect_with(broker, id, DEVICE_PASSWORD).await
+    }
+
+    /// [`Device::connect`] with a password of its own (a dynamic-security broker
+    /// password, `three_nodes.rs`).
+    pub async fn connect_with(broker: SocketAddr, id: &str, password: &str) -> Device {
         let mut options = MqttOptions::new(id, "127.0.0.1", broker.port());
         options
             .set_keep_alive(Duration::from_secs(30))
-            .set_credentials(id, DEVICE_PASSWORD);
+            .set_credentials(id, password);
         let (client, events) = AsyncClient::new(options, 64);
         let mut device = Device { client, events };
         device

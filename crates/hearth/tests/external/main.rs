@@ -7,3 +7,4 @@ mod harness;
 mod kill;
 mod orphan;
 mod split;
+mod three_nodes;
