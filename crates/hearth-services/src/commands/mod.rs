@@ -12,13 +12,20 @@
 //! A change the store refused is neither applied nor announced: it is logged, counted
 //! ([`CommandCounters`]) and tried again.
 //!
+//! Several Hearth nodes may share the store (external-broker mode), each with this
+//! service: a device's answer then reaches one of them, which may not be the sender;
+//! see `worker/shared.rs` and docs/scale.md "Commands across nodes".
+//!
 //! One task owns every open command and one ordered set of deadlines (expiry while
 //! pending, the acknowledgement window once sent), so a command that may wait days
 //! costs two entries, not a task or a timer.
 //!
 //! # Layout
 //! - `service`: [`Commands`], the handle (send, get, list, shutdown), and [`record_new`].
-//! - `worker`: the task: delivery, answers, deadlines, adoption of CLI commands.
+//! - `worker`: the task: delivery, answers, deadlines.
+//! - `worker/shared.rs`: the store shared with the CLI and other Hearth nodes: every
+//!   write a compare and set on the status last seen, the adoption tick, and in cluster
+//!   mode ([`CommandOptions::cluster`]) a claim in the store before each publish.
 //! - `encode`: [`CommandEncoder`], the seam for devices with a topic layout.
 
 mod encode;
@@ -26,4 +33,6 @@ mod service;
 mod worker;
 
 pub use encode::CommandEncoder;
-pub use service::{CommandConfig, CommandCounters, CommandError, Commands, record_new};
+pub use service::{
+    CommandConfig, CommandCounters, CommandError, CommandOptions, Commands, record_new,
+};

@@ -64,6 +64,24 @@ pub struct CommandCounters {
     pub armed_deadlines: AtomicU64,
 }
 
+/// How the hub runs the commands service: decided by the hub, not configured.
+#[derive(Clone, Default)]
+pub struct CommandOptions {
+    /// Asked before each delivery: devices with a topic layout get their commands in
+    /// their own form.
+    pub encoder: Option<Arc<dyn super::CommandEncoder>>,
+    /// Other Hearth nodes share this store, each with its own commands service, and a
+    /// device's answer may reach any of them (external-broker mode, docs/scale.md
+    /// "Commands across nodes"). A command is then claimed in the store before it is
+    /// published, so that it goes out once (a node that stops between claim and
+    /// publish leaves it to time out), and each adoption tick delivers what is pending
+    /// for devices the store says are online, since presence events may reach another
+    /// node only. Off, a command is published and then recorded, as on one hub.
+    /// Either way every status change is a compare and set on the status last seen,
+    /// and changes others stored reach [`Commands::outcomes`] within a second.
+    pub cluster: bool,
+}
+
 /// A command as a caller asks for it, before it is checked and recorded.
 #[derive(Debug)]
 pub(super) struct NewCommand {
@@ -91,7 +109,10 @@ struct Inner {
     events: mpsc::UnboundedSender<Event>,
     counters: Arc<CommandCounters>,
     /// Every stored change of a command, as announced on the bus: automations wait on
-    /// it for the outcome of the commands they send, without a bus subscription.
+    /// it for the outcome of the commands they send, without a bus subscription. With
+    /// other nodes on the store, also the changes they stored to commands this service
+    /// held (outcomes of answers that reached another node), as this service learns of
+    /// them: at its next write or adoption tick.
     outcomes: broadcast::Sender<Command>,
     /// The task, taken by the first `shutdown`.
     task: Mutex<Option<JoinHandle<()>>>,
@@ -126,7 +147,7 @@ impl Commands {
         presence: broadcast::Receiver<PresenceEvent>,
         config: CommandConfig,
     ) -> Result<Commands, CommandError> {
-        Commands::start_with_encoder(store, bus, presence, config, None).await
+        Commands::start_with_options(store, bus, presence, config, CommandOptions::default()).await
     }
 
     /// [`Commands::start`] with an `encoder` asked before each delivery (devices with a
@@ -137,6 +158,22 @@ impl Commands {
         presence: broadcast::Receiver<PresenceEvent>,
         config: CommandConfig,
         encoder: Option<Arc<dyn super::CommandEncoder>>,
+    ) -> Result<Commands, CommandError> {
+        let options = CommandOptions {
+            encoder,
+            cluster: false,
+        };
+        Commands::start_with_options(store, bus, presence, config, options).await
+    }
+
+    /// [`Commands::start`] with [`CommandOptions`]: an encoder, and whether other
+    /// Hearth nodes share the store.
+    pub async fn start_with_options(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        presence: broadcast::Receiver<PresenceEvent>,
+        config: CommandConfig,
+        options: CommandOptions,
     ) -> Result<Commands, CommandError> {
         let open = store.open_commands().await?;
         let (events, events_rx) = mpsc::unbounded_channel();
@@ -159,7 +196,7 @@ impl Commands {
             counters.clone(),
             outcomes.clone(),
             open,
-            encoder,
+            options,
         );
         let task = tokio::spawn(worker.run(events_rx, presence));
         Ok(Commands {
@@ -177,7 +214,9 @@ impl Commands {
         &self.inner.counters
     }
 
-    /// Commands as each change of theirs is stored (pending, sent, then final).
+    /// Commands as each change of theirs is stored (pending, sent, then final). A change
+    /// another node stored to a command this service held comes once this service
+    /// learns of it: within a second (its adoption tick).
     pub fn outcomes(&self) -> broadcast::Receiver<Command> {
         self.inner.outcomes.subscribe()
     }

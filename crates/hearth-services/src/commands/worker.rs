@@ -6,25 +6,38 @@
 //! applied and announced only once the write succeeded. A failed write is logged and
 //! counted and leaves the command as it was, to be tried again (a timeout or a delivery
 //! after [`RETRY_MS`], an answer when the device resends it: its PUBACK is refused).
+//! Every write is a compare and set on the status the task last saw, so that a task
+//! sharing its database with other Hearth nodes never overwrites what another stored
+//! (see `shared`).
 
-use super::service::{CommandConfig, CommandCounters, CommandError, NewCommand, record_new};
+mod shared;
+
+use super::service::{
+    CommandConfig, CommandCounters, CommandError, CommandOptions, NewCommand, record_new,
+};
 use crate::ingest::PresenceEvent;
 use hearth_bus::{AckToken, Bus, Envelope, Qos};
 use hearth_model::topic::{self, TopicKind};
 use hearth_model::{Command, CommandStatus, DeviceId, Millis, now_millis};
 use hearth_store::Store;
 use serde_json::{Value, json};
+use shared::Write;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// How often the store is read for commands another process (the CLI) recorded.
+/// How often the store is read for commands another process (the CLI, another node)
+/// recorded or finished.
 const ADOPT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long after a failed write (or a failed read of the device) the step is retried.
 pub(super) const RETRY_MS: Millis = 1_000;
+
+/// How many times an answer is applied to a command that other nodes keep changing
+/// before it is refused (the device sends it again).
+const MAX_ANSWER_ATTEMPTS: usize = 3;
 
 /// What reaches the task.
 pub(super) enum Event {
@@ -69,6 +82,9 @@ pub(super) struct Worker {
     deadlines: BTreeSet<(Millis, String)>,
     /// Puts commands in the form of devices with a topic layout.
     encoder: Option<Arc<dyn super::CommandEncoder>>,
+    /// Other Hearth nodes share the store and run a task like this one: a command is
+    /// claimed in the store before it is published (see `shared`).
+    cluster: bool,
 }
 
 impl Worker {
@@ -80,7 +96,7 @@ impl Worker {
         counters: Arc<CommandCounters>,
         outcomes: broadcast::Sender<Command>,
         open: Vec<Command>,
-        encoder: Option<Arc<dyn super::CommandEncoder>>,
+        options: CommandOptions,
     ) -> Worker {
         let mut worker = Worker {
             store,
@@ -90,7 +106,8 @@ impl Worker {
             outcomes,
             open: HashMap::new(),
             deadlines: BTreeSet::new(),
-            encoder,
+            encoder: options.encoder,
+            cluster: options.cluster,
         };
         for command in open {
             worker.put(command);
@@ -188,15 +205,24 @@ impl Worker {
         }
     }
 
-    /// Stores a changed command; only then takes it into the working set and announces
-    /// it. `false` when the store refused (logged, counted, nothing changed).
-    async fn commit(&mut self, command: Command) -> bool {
-        if let Err(error) = self.store.update_command(&command).await {
-            self.counters.store_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(command = %command.id, status = command.status.as_str(),
-                "command status not stored (not announced, retried): {error}");
-            return false;
+    /// Stores a changed command if the store still holds it as `expected` (the status
+    /// this task last saw); only then takes it into the working set and announces it.
+    /// `true` when stored, and when another node had changed it first (its version is
+    /// taken instead, see [`Worker::write`]); `false` when the store refused (logged,
+    /// counted, nothing changed).
+    async fn commit(&mut self, command: Command, expected: CommandStatus) -> bool {
+        match self.write(&command, expected).await {
+            Write::Stored => {
+                self.stored(command).await;
+                true
+            }
+            Write::Superseded(_) => true,
+            Write::Failed => false,
         }
+    }
+
+    /// Counts, announces and takes in a change the store took.
+    async fn stored(&mut self, command: Command) {
         let counter = match command.status {
             CommandStatus::Sent => Some(&self.counters.sent),
             CommandStatus::Acked => Some(&self.counters.acked),
@@ -209,7 +235,6 @@ impl Worker {
         }
         self.announce(&command).await;
         self.put(command);
-        true
     }
 
     /// Publishes a stored command on `devices/{id}/command-status`.
@@ -271,33 +296,6 @@ impl Worker {
             .unwrap_or(command))
     }
 
-    /// Picks up pending commands that another process recorded in the store (`hearth
-    /// device command`), and delivers them like its own.
-    async fn adopt_stored(&mut self) {
-        let stored = match self.store.open_commands().await {
-            Ok(stored) => stored,
-            Err(error) => {
-                self.counters.store_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("open commands not read (tried again in a second): {error}");
-                return;
-            }
-        };
-        for command in stored {
-            if self.open.contains_key(&command.id) {
-                continue;
-            }
-            let (id, device, pending) = (
-                command.id.clone(),
-                command.device.clone(),
-                command.status == CommandStatus::Pending,
-            );
-            self.put(command);
-            if pending && self.is_online(&device).await == Some(true) {
-                self.deliver(&id).await;
-            }
-        }
-    }
-
     /// Whether the store says the device is online; `None` (logged, counted) when it
     /// could not be read.
     async fn is_online(&self, device: &DeviceId) -> Option<bool> {
@@ -314,7 +312,8 @@ impl Worker {
 
     /// Publishes a pending command, then records it as sent. If that record fails the
     /// command stays pending and is published again after [`RETRY_MS`] (a device may see
-    /// a command twice, as QoS 1 allows; it carries its id).
+    /// a command twice, as QoS 1 allows; it carries its id). With other nodes on the
+    /// store the order is the other way round (see [`Worker::claim_and_publish`]).
     async fn deliver(&mut self, id: &str) {
         let Some(command) = self
             .open
@@ -325,6 +324,52 @@ impl Worker {
         else {
             return;
         };
+        let envelope = match self.envelope(&command) {
+            Ok(envelope) => envelope,
+            Err(reason) => {
+                let mut failed = command.clone();
+                failed.status = CommandStatus::Failed;
+                failed.result = Some(json!({ "reason": reason }));
+                failed.finished_at_ms = Some(now_millis());
+                if !self.commit(failed, CommandStatus::Pending).await {
+                    self.retry(&command);
+                }
+                return;
+            }
+        };
+        let mut sent = command.clone();
+        sent.status = CommandStatus::Sent;
+        sent.sent_at_ms = Some(now_millis());
+        if self.cluster {
+            self.claim_and_publish(command, sent, envelope).await;
+            return;
+        }
+        if !self.publish_command(&command, envelope).await {
+            self.retry(&command);
+            return;
+        }
+        if !self.commit(sent, CommandStatus::Pending).await {
+            self.retry(&command);
+        }
+    }
+
+    /// Publishes a command's envelope; `false` (logged, counted) when the bus refused.
+    async fn publish_command(&self, command: &Command, envelope: Envelope) -> bool {
+        match self.bus.publish(envelope).await {
+            Ok(()) => true,
+            Err(error) => {
+                self.counters
+                    .publish_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(command = %command.id, "command not published: {error}");
+                false
+            }
+        }
+    }
+
+    /// The message that carries `command` to its device: Hearth's topic, a site's, or
+    /// the device's own layout. `Err(reason)` when the layout cannot express it.
+    fn envelope(&self, command: &Command) -> Result<Envelope, String> {
         let site = self
             .encoder
             .as_ref()
@@ -336,7 +381,7 @@ impl Worker {
             None => self
                 .encoder
                 .as_ref()
-                .and_then(|encoder| encoder.encode(&command)),
+                .and_then(|encoder| encoder.encode(command)),
         };
         let mut envelope = match encoded {
             None => {
@@ -365,32 +410,10 @@ impl Worker {
                 }
                 envelope
             }
-            Some(Err(reason)) => {
-                let mut failed = command.clone();
-                failed.status = CommandStatus::Failed;
-                failed.result = Some(json!({ "reason": reason }));
-                failed.finished_at_ms = Some(now_millis());
-                if !self.commit(failed).await {
-                    self.retry(&command);
-                }
-                return;
-            }
+            Some(Err(reason)) => return Err(reason),
         };
         envelope.correlation_data = Some(bytes::Bytes::from(command.id.clone()));
-        if let Err(error) = self.bus.publish(envelope).await {
-            self.counters
-                .publish_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(command = %command.id, "command not published: {error}");
-            self.retry(&command);
-            return;
-        }
-        let mut sent = command.clone();
-        sent.status = CommandStatus::Sent;
-        sent.sent_at_ms = Some(now_millis());
-        if !self.commit(sent).await {
-            self.retry(&command);
-        }
+        Ok(envelope)
     }
 
     /// Tries a failed step again soon, but never past the command's own deadline.
@@ -434,13 +457,14 @@ impl Worker {
         command.status = CommandStatus::Timeout;
         command.result = Some(json!({ "reason": reason }));
         command.finished_at_ms = Some(now_millis());
-        if !self.commit(command).await {
+        if !self.commit(command, original.status).await {
             self.arm(&original.id, now_millis() + RETRY_MS);
         }
     }
 
     /// Applies a device's answer to the command it names; `false` when it was for an
-    /// open command but could not be stored.
+    /// open command but could not be stored. A command this task does not hold (another
+    /// node sent it, or recorded it since the last adoption) is looked up in the store.
     async fn answer(&mut self, topic: &str, payload: &[u8], correlation: Option<&[u8]>) -> bool {
         let Some(parsed) = topic::parse(topic) else {
             return true;
@@ -461,29 +485,45 @@ impl Worker {
             );
             return true;
         };
-        let Some(mut command) = self
-            .open
-            .get(id)
-            .map(|open| &open.command)
-            .filter(|command| command.device.as_str() == parsed.device)
-            .cloned()
-        else {
-            return true;
+        let held = self.open.get(id).map(|open| open.command.clone());
+        let mut current = match held {
+            Some(command) => command,
+            None => match self.read_command(id).await {
+                Ok(Some(command)) => command,
+                Ok(None) => return true,
+                Err(()) => return false,
+            },
         };
         let body = body.unwrap_or(Value::Null);
         let ok = body.get("ok").and_then(Value::as_bool).unwrap_or(true);
-        command.status = if ok {
-            CommandStatus::Acked
-        } else {
-            CommandStatus::Failed
-        };
-        command.result = body
-            .get("result")
-            .cloned()
-            .or_else(|| body.get("error").cloned());
-        command.reported_state = body.get("state").cloned();
-        command.finished_at_ms = Some(now_millis());
-        self.commit(command).await
+        // Another node may change it between the read and the write (claim it, time it
+        // out): then the answer applies to the version it stored, if still open.
+        for _ in 0..MAX_ANSWER_ATTEMPTS {
+            if current.status.is_final() || current.device.as_str() != parsed.device {
+                return true;
+            }
+            let mut command = current.clone();
+            command.status = if ok {
+                CommandStatus::Acked
+            } else {
+                CommandStatus::Failed
+            };
+            command.result = body
+                .get("result")
+                .cloned()
+                .or_else(|| body.get("error").cloned());
+            command.reported_state = body.get("state").cloned();
+            command.finished_at_ms = Some(now_millis());
+            match self.write(&command, current.status).await {
+                Write::Stored => {
+                    self.stored(command).await;
+                    return true;
+                }
+                Write::Failed | Write::Superseded(None) => return false,
+                Write::Superseded(Some(stored)) => current = *stored,
+            }
+        }
+        false
     }
 
     /// Acks `device`'s oldest sent command (a foreign device's answer names none).
@@ -505,7 +545,7 @@ impl Worker {
         command.finished_at_ms = Some(now_millis());
         // A failed write leaves it sent: the device's next report acks it again, or it
         // times out.
-        self.commit(command).await;
+        self.commit(command, CommandStatus::Sent).await;
     }
 
     async fn device_online(&mut self, device: &str) {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub struct FailingStore {
     inner: Arc<dyn Store>,
-    /// `update_command` fails while set.
+    /// `update_command` and `update_command_if` fail while set.
     pub fail_command_writes: AtomicBool,
     /// `open_commands` fails while set.
     pub fail_command_reads: AtomicBool,
@@ -409,6 +409,18 @@ impl CommandStore for FailingStore {
         self.inner.update_command(command).await?;
         self.committed(command);
         Ok(())
+    }
+    async fn update_command_if(
+        &self,
+        command: &Command,
+        expected: CommandStatus,
+    ) -> StoreResult<bool> {
+        self.refuse(&self.fail_command_writes)?;
+        let stored = self.inner.update_command_if(command, expected).await?;
+        if stored {
+            self.committed(command);
+        }
+        Ok(stored)
     }
     async fn command(&self, id: &str) -> StoreResult<Command> {
         self.inner.command(id).await

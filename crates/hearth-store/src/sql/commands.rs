@@ -90,6 +90,28 @@ impl CommandStore for ThisStore {
         Ok(())
     }
 
+    async fn update_command_if(
+        &self,
+        command: &Command,
+        expected: CommandStatus,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE commands SET status = $1, result = $2, reported_state = $3, \
+             sent_at_ms = $4, finished_at_ms = $5 WHERE id = $6 AND status = $7",
+        )
+        .bind(command.status.as_str())
+        .bind(command.result.as_ref().map(json_text))
+        .bind(command.reported_state.as_ref().map(json_text))
+        .bind(command.sent_at_ms)
+        .bind(command.finished_at_ms)
+        .bind(&command.id)
+        .bind(expected.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn command(&self, id: &str) -> StoreResult<Command> {
         let row = sqlx::query(concat!(
             "SELECT ",

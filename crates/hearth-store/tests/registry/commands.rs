@@ -1,4 +1,5 @@
-//! The command log: insert, update through the statuses, read back, list, open set.
+//! The command log: insert, update through the statuses (and only from the status
+//! expected), read back, list, open set.
 
 use hearth_model::{Command, CommandStatus, DeviceId};
 use hearth_store::{Store, StoreError};
@@ -87,7 +88,76 @@ async fn listing_is_newest_first_and_open_commands_are_the_unfinished(store: Arc
     assert_eq!(open, ["a", "c", "b"]);
 }
 
+/// The compare and set that keeps several Hearth nodes from overwriting each other's
+/// outcomes: a write that expects a status the row no longer has changes nothing.
+async fn a_command_is_updated_only_from_the_status_expected(store: Arc<dyn Store>) {
+    let pending = command("c1", "lamp", 1_000);
+    store.insert_command(&pending).await.unwrap();
+    let mut sent = pending.clone();
+    sent.status = CommandStatus::Sent;
+    sent.sent_at_ms = Some(1_500);
+    assert!(
+        store
+            .update_command_if(&sent, CommandStatus::Pending)
+            .await
+            .unwrap()
+    );
+    // Another node answered first: acked from sent.
+    let mut acked = sent.clone();
+    acked.status = CommandStatus::Acked;
+    acked.reported_state = Some(json!({"on": true}));
+    acked.finished_at_ms = Some(1_600);
+    assert!(
+        store
+            .update_command_if(&acked, CommandStatus::Sent)
+            .await
+            .unwrap()
+    );
+    // This node's deadline saw it sent: its timeout loses, and the row is unchanged.
+    let mut timeout = sent.clone();
+    timeout.status = CommandStatus::Timeout;
+    timeout.result = Some(json!({"reason": "no answer"}));
+    timeout.finished_at_ms = Some(12_000);
+    assert!(
+        !store
+            .update_command_if(&timeout, CommandStatus::Sent)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.command("c1").await.unwrap(), acked);
+    // A second claim of a command already claimed loses too.
+    assert!(
+        !store
+            .update_command_if(&sent, CommandStatus::Pending)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.command("c1").await.unwrap(), acked);
+    // No such command: nothing to write.
+    assert!(
+        !store
+            .update_command_if(&command("nope", "lamp", 0), CommandStatus::Pending)
+            .await
+            .unwrap()
+    );
+    // The expected status of another row does not matter.
+    let other = command("c2", "lamp", 2_000);
+    store.insert_command(&other).await.unwrap();
+    let mut other_sent = other.clone();
+    other_sent.status = CommandStatus::Sent;
+    other_sent.sent_at_ms = Some(2_500);
+    assert!(
+        store
+            .update_command_if(&other_sent, CommandStatus::Pending)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.command("c2").await.unwrap(), other_sent);
+    assert_eq!(store.command("c1").await.unwrap(), acked);
+}
+
 both_backends!(
+    a_command_is_updated_only_from_the_status_expected,
     commands_round_trip_through_their_statuses,
     listing_is_newest_first_and_open_commands_are_the_unfinished,
 );
