@@ -60,7 +60,8 @@ impl CommandService for CommandAdapter {
 /// `hearth_api::AlertDesk` over the alert services and engine.
 pub struct AlertAdapter {
     pub services: hearth_services::alerts::AlertServices,
-    pub engine: hearth_services::alerts::AlertEngine,
+    /// The engine runs on the coordinating node only (issue 21).
+    pub brain: crate::coordinator::BrainSlot,
 }
 
 #[async_trait]
@@ -88,7 +89,10 @@ impl hearth_api::AlertDesk for AlertAdapter {
     }
 
     async fn reload(&self) {
-        self.engine.reload().await;
+        // Another node's engine reads the change from the audit sequence on its own.
+        if let Some(brain) = self.brain.get() {
+            brain.alerts.reload().await;
+        }
     }
 }
 
@@ -102,16 +106,31 @@ fn alert_error(error: hearth_services::alerts::ActionError) -> ApiError {
 }
 
 /// `hearth_api::AutomationRunner` over the automation engine.
-pub struct EngineAdapter(pub Engine);
+pub struct EngineAdapter(pub crate::coordinator::BrainSlot);
+
+impl EngineAdapter {
+    /// The engine of this node's term; on a node that does not coordinate (issue 21) a
+    /// 503 that says where automations run, so that a load balancer or the caller tries
+    /// again (another node answers).
+    fn engine(&self) -> Result<Engine, ApiError> {
+        self.0.get().map(|brain| brain.engine).ok_or_else(|| {
+            ApiError::unavailable(
+                "automations run on the coordinating node of this cluster, not this one: \
+                 try again (through the load balancer)",
+            )
+        })
+    }
+}
 
 #[async_trait]
 impl AutomationRunner for EngineAdapter {
     async fn run_now(&self, automation_id: &str, actor: &str) -> Result<String, ApiError> {
-        let run = match self.0.run_now(automation_id, actor).await {
+        let engine = self.engine()?;
+        let run = match engine.run_now(automation_id, actor).await {
             // Created or changed a moment ago: the engine has not read it yet.
             Err(EngineError::Store(StoreError::NotFound { .. })) => {
-                self.0.reload().await.map_err(engine_error)?;
-                self.0.run_now(automation_id, actor).await
+                engine.reload().await.map_err(engine_error)?;
+                engine.run_now(automation_id, actor).await
             }
             other => other,
         };
@@ -119,11 +138,12 @@ impl AutomationRunner for EngineAdapter {
     }
 
     async fn hook(&self, automation_id: &str, body: serde_json::Value) -> Result<String, ApiError> {
-        let run = match self.0.hook(automation_id, body.clone()).await {
+        let engine = self.engine()?;
+        let run = match engine.hook(automation_id, body.clone()).await {
             // Changed a moment ago: the engine has not read it yet.
             Err(EngineError::Store(StoreError::NotFound { .. })) => {
-                self.0.reload().await.map_err(engine_error)?;
-                self.0.hook(automation_id, body).await
+                engine.reload().await.map_err(engine_error)?;
+                engine.hook(automation_id, body).await
             }
             other => other,
         };
@@ -135,7 +155,7 @@ impl AutomationRunner for EngineAdapter {
         scene_id: &str,
         actor: &str,
     ) -> Result<serde_json::Value, ApiError> {
-        self.0
+        self.engine()?
             .apply_scene(scene_id, actor)
             .await
             .map_err(engine_error)
@@ -149,7 +169,7 @@ impl AutomationRunner for EngineAdapter {
         confirm: bool,
     ) -> Result<hearth_model::Confirmation, ApiError> {
         use hearth_services::automations::engine::AnswerFailure;
-        self.0
+        self.engine()?
             .answer(request_id, user, role, confirm)
             .await
             .map_err(|failure| match failure {
@@ -509,7 +529,7 @@ pub(crate) fn feed_metrics(
     authorizer: &Arc<RegistryAuthorizer>,
     ingest: &hearth_services::ingest::Ingest,
     commands: &Commands,
-    engine: &Engine,
+    engine: &Arc<EngineCounters>,
 ) -> tokio::task::JoinHandle<()> {
     let broker_stats = Arc::new(parking_lot::Mutex::new(None));
     register_metrics(
@@ -519,7 +539,7 @@ pub(crate) fn feed_metrics(
         ingest.counters().clone(),
         ingest.backlog_probe(),
         commands.clone(),
-        engine.counters().clone(),
+        engine.clone(),
     );
     // No counters of an external broker here (it has its own metrics).
     let handle = broker.map(hearth_broker::Broker::handle);

@@ -63,6 +63,9 @@ pub struct HearthConfig {
     /// "Mosquitto dynamic security"). Absent: no sync.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dynsec: Option<hearth_services::dynsec::DynsecConfig>,
+    /// Several nodes on one database (external-broker mode, issue 21): the coordinator
+    /// lease.
+    pub cluster: crate::coordinator::ClusterConfig,
 }
 
 impl Default for HearthConfig {
@@ -88,6 +91,7 @@ impl Default for HearthConfig {
             bridge: None,
             broker_auth: None,
             dynsec: None,
+            cluster: crate::coordinator::ClusterConfig::default(),
         }
     }
 }

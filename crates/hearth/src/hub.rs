@@ -22,9 +22,10 @@ use hearth_api::AppState;
 use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
 use hearth_bus::{Authorizer, Bus, ClientEvents};
-use hearth_services::automations::engine::{Clock, Engine, SystemClock};
+use hearth_services::automations::engine::{Clock, Engine, EngineCounters, SystemClock};
 use hearth_services::commands::Commands;
-use hearth_services::ingest::{Ingest, IngestCounters};
+use hearth_services::ingest::{Ingest, IngestCounters, IngestRole};
+use hearth_services::lease::Leadership;
 use hearth_services::{LoginLimiter, Registry, RegistryAuthorizer};
 use hearth_store::{RedbBrokerStore, Store};
 
@@ -59,8 +60,11 @@ pub struct Hub {
     broker: crate::hub_broker::MessageBroker,
     ingest: Ingest,
     commands: Commands,
-    engine: Engine,
-    alerts: hearth_services::alerts::AlertEngine,
+    /// The automation and alert engines (on a cluster's node, while it coordinates).
+    brain: crate::coordinator::BrainSlot,
+    /// A cluster node's coordinator task and lease (`None` on a single hub).
+    coordinator: Option<crate::coordinator::CoordinatorTask>,
+    leadership: Option<Leadership>,
     alert_services: hearth_services::alerts::AlertServices,
     delivery: hearth_services::notify::delivery::Delivery,
     /// Firmware rollouts (only with the HTTP API, which serves the downloads).
@@ -184,11 +188,29 @@ impl Hub {
             background.extend(crate::https::watch_certificate(certificate, every));
         }
         background.push(authorizer.watch_registry(bus.clone()));
-        let ingest = Ingest::start(
+        // A node of a cluster stores its share; presence and the engines are the
+        // coordinator's (coordinator.rs).
+        let external = broker.builtin().is_none();
+        // One node of a cluster at a time coordinates (coordinator.rs, docs/scale.md).
+        let leadership = match external {
+            true => Some(Leadership::start(
+                store.clone(),
+                hearth_services::lease::COORDINATOR,
+                crate::external_bus::node_id(&config.data_dir)?,
+                std::time::Duration::from_secs(u64::from(config.cluster.lease_secs)),
+            )),
+            false => None,
+        };
+        let ingest = Ingest::start_as(
             store.clone(),
             bus.clone(),
             Some(for_presence),
             config.ingest.clone(),
+            if external {
+                IngestRole::Store
+            } else {
+                IngestRole::Full
+            },
         )
         .await
         .context("starting ingest")?;
@@ -196,7 +218,7 @@ impl Hub {
         // The cloud link's interceptors, beside ingest's, before devices publish.
         let bridge = crate::hub_links::start_bridge(&config, &bus, &store, &authorizer)?;
         // Once per cluster: the coordinator's (always a single hub's).
-        let once = hearth_services::lease::Leadership::always();
+        let once = leadership.clone().unwrap_or_else(Leadership::always);
         let dynsec = crate::hub_links::start_dynsec(&config, &store, once.clone())?;
         background.push(hearth_services::retention::spawn(
             store.clone(),
@@ -205,16 +227,20 @@ impl Hub {
             once.clone(),
         ));
         // Devices with a topic layout get their commands in their own form.
-        let commands = Commands::start_with_encoder(
+        let commands = Commands::start_with_options(
             store.clone(),
             bus.clone(),
             ingest.presence_events(),
             config.commands.clone(),
-            Some(Arc::new(hearth_services::layouts::LayoutEncoder {
-                authorizer: authorizer.clone(),
-                // A site's device connected here itself gets its commands here.
-                attachments: Some(ingest.attachments()),
-            })),
+            hearth_services::commands::CommandOptions {
+                encoder: Some(Arc::new(hearth_services::layouts::LayoutEncoder {
+                    authorizer: authorizer.clone(),
+                    // A site's device connected here itself gets its commands here.
+                    attachments: Some(ingest.attachments()),
+                })),
+                // Nodes of a cluster share the store (docs/scale.md).
+                cluster: external,
+            },
         )
         .await
         .context("starting the commands service")?;
@@ -259,36 +285,39 @@ impl Hub {
         } else {
             None
         };
-        let engine = Engine::start(
-            store.clone(),
-            bus.clone(),
-            &ingest,
-            commands.clone(),
-            clock.clone(),
-            config.automations.clone(),
-        )
-        .await
-        .context("starting the automation engine")?;
         let http_client = hearth_services::outbound::HttpClient::default();
         let mut channels = hearth_services::notify::Channels::new(http_client.clone());
         let push_key = add_notification_channels(&config, &store, http_client, &mut channels)?;
-        let delivery = hearth_services::notify::delivery::Delivery::start(
+        let delivery = hearth_services::notify::delivery::Delivery::start_gated(
             store.clone(),
             channels,
             clock.clone(),
+            once.clone(),
         );
         let alert_services = hearth_services::alerts::AlertServices {
             store: store.clone(),
             bus: bus.clone(),
-            clock,
+            clock: clock.clone(),
             delivery: delivery.clone(),
             config: Arc::new(config.alerts.clone()),
             counters: Arc::default(),
         };
-        let alerts =
-            hearth_services::alerts::AlertEngine::start(alert_services.clone(), &ingest, &commands)
-                .await
-                .context("starting the alert engine")?;
+        let engine_counters = Arc::new(EngineCounters::default());
+        let (brain, coordinator) = crate::coordinator::start_engines(
+            crate::coordinator::BrainParts {
+                store: store.clone(),
+                bus: bus.clone(),
+                commands: commands.clone(),
+                clock,
+                engine_config: config.automations.clone(),
+                ingest_config: config.ingest.clone(),
+                alert_services: alert_services.clone(),
+                engine_counters: engine_counters.clone(),
+            },
+            &ingest,
+            leadership.as_ref().map(Leadership::subscribe),
+        )
+        .await?;
         background.push(crate::memory::spawn_trimmer());
         background.extend(
             crate::backup::control::start(&config.data_dir, snapshotter)
@@ -335,11 +364,11 @@ impl Hub {
                 .with_login_limiter(login_limiter)
                 .with_log_levels_if(crate::logging::levels())
                 .with_commands(Arc::new(CommandAdapter(commands.clone())))
-                .with_automation_runner(Arc::new(EngineAdapter(engine.clone())))
+                .with_automation_runner(Arc::new(EngineAdapter(brain.clone())))
                 .with_push_key_if(push_key)
                 .with_alert_desk(Arc::new(AlertAdapter {
                     services: alert_services.clone(),
-                    engine: alerts.clone(),
+                    brain: brain.clone(),
                 }))
                 .with_mqtt_credentials(Arc::new(CredentialAdapter {
                     authorizer: authorizer.clone(),
@@ -370,7 +399,7 @@ impl Hub {
                     &authorizer,
                     &ingest,
                     &commands,
-                    &engine,
+                    &engine_counters,
                 ));
                 crate::adapters::feed_layout_metrics(&state, translator.clone());
                 // Devices' live.attached_via (issue 20, devices that move).
@@ -412,8 +441,9 @@ impl Hub {
             broker,
             ingest,
             commands,
-            engine,
-            alerts,
+            brain,
+            coordinator,
+            leadership,
             alert_services,
             delivery,
             ota,
@@ -453,8 +483,11 @@ impl Hub {
     }
 
     /// The automation engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    pub fn engine(&self) -> Engine {
+        self.brain
+            .get()
+            .expect("a single hub's engines run from start to stop")
+            .engine
     }
 
     /// Firmware rollouts (`None` without the HTTP API).
@@ -463,8 +496,11 @@ impl Hub {
     }
 
     /// The alert engine.
-    pub fn alerts(&self) -> &hearth_services::alerts::AlertEngine {
-        &self.alerts
+    pub fn alerts(&self) -> hearth_services::alerts::AlertEngine {
+        self.brain
+            .get()
+            .expect("a single hub's engines run from start to stop")
+            .alerts
     }
 
     /// Raising, acknowledging and clearing alerts, as the API does.
@@ -510,8 +546,21 @@ impl Hub {
             let _ = task.await;
         }
         // Before commands: a run in flight stops before the service it sends through.
-        self.engine.shutdown().await;
-        self.alerts.shutdown().await;
+        match self.coordinator {
+            Some(coordinator) => {
+                coordinator.shutdown().await;
+                // Another node takes over at once rather than after the lease's ttl.
+                if let Some(leadership) = &self.leadership {
+                    leadership.shutdown().await;
+                }
+            }
+            None => {
+                if let Some(brain) = self.brain.get() {
+                    brain.engine.shutdown().await;
+                    brain.alerts.shutdown().await;
+                }
+            }
+        }
         // Attempts in flight finish; what is pending stays for the next start.
         self.delivery.shutdown().await;
         self.broker.shutdown().await;

@@ -33,6 +33,7 @@ mod bridge_metrics;
 mod broker_auth;
 mod browser_mqtt;
 mod certs;
+mod coordinator;
 pub mod cli;
 pub mod config;
 pub mod doctor;

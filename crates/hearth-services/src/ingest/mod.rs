@@ -9,6 +9,7 @@
 //! shared by everything that arrived meanwhile (group commit).
 //!
 //! # Layout
+//! - `observe`: the coordinator's view of every device message (issue 21).
 //! - `parse`: payloads to readings and presence words.
 //! - `presence`: the online/offline state machine with precise timeouts, and where a
 //!   device that moves between its site and this hub is attached (issue 20).
@@ -17,6 +18,7 @@
 //! - `sites`: the sites' relay (issue 20): a site's messages as its devices' own.
 //! - `site_links`: each site's link as this hub sees it (connected, relayed, lag).
 
+mod observe;
 mod parse;
 mod presence;
 mod queue;
@@ -124,6 +126,27 @@ impl Default for IngestConfig {
     }
 }
 
+/// What one ingest does with the device messages it is shown (issue 21).
+///
+/// A single hub is [`IngestRole::Full`]. Nodes that share an external broker split the
+/// devices' messages through a shared subscription, so none of them sees a whole
+/// device: each stores its share ([`IngestRole::Store`]), and the one node holding the
+/// coordinator lease also watches all of them ([`IngestRole::Observe`]) to keep
+/// presence and feed the automation and alert engines, which need every message of a
+/// device to be right (a heartbeat timeout, a threshold's edge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IngestRole {
+    /// Stores messages, keeps presence, announces reports: one hub.
+    #[default]
+    Full,
+    /// Stores messages and live values, acknowledged after the commit; no presence and
+    /// no presence events (they would be each node's partial view).
+    Store,
+    /// Keeps presence and announces reports of every message it is shown (from a plain
+    /// subscription, nothing to acknowledge), storing only presence changes.
+    Observe,
+}
+
 /// Why ingest could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -142,6 +165,8 @@ pub struct Ingest {
     stop: Arc<Notify>,
     /// The writer, taken by the first `shutdown`.
     task: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// An observer's subscription reader, aborted (unsubscribing) at shutdown.
+    watcher: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     presence: broadcast::Sender<PresenceEvent>,
     reports: broadcast::Sender<DeviceReport>,
     /// `max_past_secs` and `max_future_secs` in ms, for the sites' relay.
@@ -159,6 +184,20 @@ impl Ingest {
         bus: Arc<dyn Bus>,
         connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
         config: IngestConfig,
+    ) -> Result<Ingest, IngestError> {
+        Ingest::start_as(store, bus, connections, config, IngestRole::Full).await
+    }
+
+    /// [`Ingest::start`] in a given role. [`IngestRole::Observe`] takes its messages
+    /// from a plain subscription to `devices/+/+` (every message, none to acknowledge)
+    /// instead of intercepting them; it stops watching when [`Ingest::shutdown`] is
+    /// called.
+    pub async fn start_as(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
+        config: IngestConfig,
+        role: IngestRole,
     ) -> Result<Ingest, IngestError> {
         let counters = Arc::new(IngestCounters::default());
         let queue = Arc::new(queue::IngestQueue::new(
@@ -187,14 +226,25 @@ impl Ingest {
                 reports: reports.clone(),
                 attachments: attachments.clone(),
             },
+            role,
         )
         .await?;
-        bus.intercept("devices/+/+", queue.clone())?;
+        let watcher = match role {
+            IngestRole::Observe => {
+                let subscription = bus.subscribe("devices/+/+").await?;
+                Some(tokio::spawn(observe::feed(subscription, queue.clone())))
+            }
+            IngestRole::Full | IngestRole::Store => {
+                bus.intercept("devices/+/+", queue.clone())?;
+                None
+            }
+        };
         let task = tokio::spawn(writer.run(stop.clone()));
         Ok(Ingest {
             queue,
             stop,
             task: Arc::new(parking_lot::Mutex::new(Some(task))),
+            watcher: Arc::new(parking_lot::Mutex::new(watcher)),
             presence,
             reports,
             window,
@@ -242,6 +292,9 @@ impl Ingest {
 
     /// Writes what is queued, stops the writer and waits for it.
     pub async fn shutdown(&self) {
+        if let Some(watcher) = self.watcher.lock().take() {
+            watcher.abort();
+        }
         self.stop.notify_one();
         let task = self.task.lock().take();
         if let Some(task) = task

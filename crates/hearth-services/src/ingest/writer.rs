@@ -4,7 +4,7 @@ use super::DeviceConnection;
 use super::parse;
 use super::presence::{Attachments, Change, Presence};
 use super::queue::{IngestQueue, Item};
-use super::{IngestConfig, IngestError};
+use super::{IngestConfig, IngestError, IngestRole};
 use crate::auth::RateLimitedLog;
 use hearth_bus::ClientEvent;
 use hearth_bus::{AckToken, Bus, Envelope, Qos};
@@ -72,6 +72,8 @@ pub(super) struct Writer {
     attachments: Attachments,
     /// Per batch: site devices whose `offline` was overruled (announced `online` again).
     overruled: Vec<Arc<str>>,
+    /// What of a batch this writer commits (issue 21).
+    role: IngestRole,
 }
 
 impl Writer {
@@ -82,6 +84,7 @@ impl Writer {
         connections: Option<mpsc::UnboundedReceiver<ClientEvent>>,
         config: IngestConfig,
         outputs: Outputs,
+        role: IngestRole,
     ) -> Result<Writer, IngestError> {
         let Outputs {
             presence_events,
@@ -106,6 +109,7 @@ impl Writer {
             last_data: HashMap::new(),
             attachments,
             overruled: Vec::new(),
+            role,
         };
         writer.refresh_directory().await?;
         // Devices the store last saw online stay online until their timeout runs out
@@ -273,6 +277,10 @@ impl Writer {
             changes.extend(change);
         }
         changes.extend(self.presence.expire(now_ms, self.started_ms));
+        if self.role == IngestRole::Store {
+            // Presence is the coordinator's, which sees every message of a device.
+            changes.clear();
+        }
         for change in &changes {
             let Ok(device) = DeviceId::new(&change.device) else {
                 continue;
@@ -292,7 +300,25 @@ impl Writer {
                 Some(update)
             })
             .collect();
+        if self.role == IngestRole::Observe {
+            // The storing nodes write the messages and live values; the observer only
+            // where presence stands.
+            batch.messages.clear();
+            batch.points.clear();
+            batch.live.retain_mut(|update| {
+                *update = LiveUpdate {
+                    device: update.device.take(),
+                    is_online: update.is_online,
+                    ..LiveUpdate::default()
+                };
+                update.is_online.is_some()
+            });
+        }
         if batch.is_empty() {
+            // Observed messages that changed no presence are still reported.
+            for report in self.batch_reports.drain(..) {
+                let _ = self.reports.send(report);
+            }
             return;
         }
         let n_messages = batch.messages.len() as u64;

@@ -275,19 +275,24 @@ impl Bus for ExternalBus {
 /// `<data_dir>/node-id`, so that a restarted node resumes its own session (and two
 /// nodes on one machine with their own data directories do not take each other's).
 pub fn default_client_id(data_dir: &Path) -> anyhow::Result<String> {
+    Ok(format!("hearth-{}-{}", host_name(), node_id(data_dir)?))
+}
+
+/// This node's id, made once and kept in `<data_dir>/node-id`: its client id at the
+/// broker and its name as the coordinator lease's holder.
+pub fn node_id(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("node-id");
-    let node = match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
         _ => {
             let mut random = [0u8; 4];
             getrandom::fill(&mut random).map_err(|error| anyhow::anyhow!("{error}"))?;
             let node = hex::encode(random);
             std::fs::write(&path, format!("{node}\n"))
                 .with_context(|| format!("writing {}", path.display()))?;
-            node
+            Ok(node)
         }
-    };
-    Ok(format!("hearth-{}-{node}", host_name()))
+    }
 }
 
 /// This machine's host name, reduced to what a client id safely holds.

@@ -3,6 +3,7 @@
 //! on a free loopback port, with real MQTT devices publishing to Mosquitto.
 
 mod bus;
+mod coordinator;
 mod harness;
 mod kill;
 mod orphan;

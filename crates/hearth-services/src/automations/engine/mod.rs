@@ -160,7 +160,20 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
-        let counters = Arc::new(EngineCounters::default());
+        Engine::start_counting(store, bus, ingest, commands, clock, config, Arc::default()).await
+    }
+
+    /// [`Engine::start`] counting into `counters`: a node that runs the engine only while
+    /// it coordinates (issue 21) keeps one set of counters for `/metrics` across terms.
+    pub async fn start_counting(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        ingest: &Ingest,
+        commands: Commands,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+        counters: Arc<EngineCounters>,
+    ) -> Result<Engine, EngineError> {
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let feeds = task::Feeds {
             reports: ingest.reports(),
