@@ -21,7 +21,7 @@ use hearth_model::{
     StoredMessage,
 };
 use sqlx::QueryBuilder;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 fn message_from_row(row: &DbRow) -> StoreResult<StoredMessage> {
     Ok(StoredMessage {
@@ -75,7 +75,10 @@ async fn series_ids(
         store.series.remember(all, true);
         found = store.series.lookup(keys());
     }
-    let mut missing: HashMap<(&str, &str), i64> = HashMap::new();
+    // Sorted: writers (several nodes on one database) insert new series in one order,
+    // so that two of them meeting on the same new keys wait for each other instead of
+    // deadlocking (a `HashMap`'s order differs per map: PostgreSQL found deadlocks).
+    let mut missing: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     let mut ids: Vec<i64> = keys()
         .zip(found)
         .map(|(key, id)| {
