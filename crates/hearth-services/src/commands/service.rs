@@ -62,6 +62,9 @@ pub struct CommandCounters {
     pub publish_failures: AtomicU64,
     /// Deadlines the task is waiting for now: one per open command (a gauge).
     pub armed_deadlines: AtomicU64,
+    /// Writes that found another status than the one last seen: another node (or the
+    /// CLI) had changed the command first, and its version was taken instead.
+    pub superseded: AtomicU64,
 }
 
 /// How the hub runs the commands service: decided by the hub, not configured.

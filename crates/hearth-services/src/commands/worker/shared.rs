@@ -36,6 +36,7 @@ impl Worker {
         match self.store.update_command_if(command, expected).await {
             Ok(true) => Write::Stored,
             Ok(false) => {
+                self.counters.superseded.fetch_add(1, Ordering::Relaxed);
                 let stored = self.take_stored(&command.id).await;
                 if let Some(stored) = &stored
                     && stored.status == expected
