@@ -85,6 +85,9 @@ pub(super) struct Worker {
     /// Other Hearth nodes share the store and run a task like this one: a command is
     /// claimed in the store before it is published (see `shared`).
     cluster: bool,
+    /// The device the last cluster-mode round of online checks stopped at (see
+    /// `shared`).
+    online_cursor: Option<DeviceId>,
 }
 
 impl Worker {
@@ -108,6 +111,7 @@ impl Worker {
             deadlines: BTreeSet::new(),
             encoder: options.encoder,
             cluster: options.cluster,
+            online_cursor: None,
         };
         for command in open {
             worker.put(command);

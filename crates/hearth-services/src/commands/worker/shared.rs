@@ -6,7 +6,8 @@
 //!   listeners, since the winner announced it on the bus;
 //! - the adoption tick ([`Worker::adopt_stored`]) takes in what other processes
 //!   recorded, changed or finished, and in cluster mode delivers what is pending for
-//!   devices the store says are online (presence events reach only the coordinator);
+//!   devices the store says are online (presence events reach only the coordinator),
+//!   reading at most [`ONLINE_READS_PER_TICK`] devices a tick;
 //! - in cluster mode a command is claimed (pending → sent) before it is published
 //!   ([`Worker::claim_and_publish`]).
 
@@ -14,8 +15,13 @@ use super::{RETRY_MS, Worker};
 use hearth_bus::Envelope;
 use hearth_model::{Command, CommandStatus, DeviceId, now_millis};
 use hearth_store::StoreError;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::ops::Bound;
 use std::sync::atomic::Ordering;
+
+/// Most device reads one adoption tick spends on cluster-mode delivery: with more
+/// devices waiting for their commands, the next tick goes on after the last one read.
+const ONLINE_READS_PER_TICK: usize = 256;
 
 /// What became of a write.
 pub(super) enum Write {
@@ -101,7 +107,7 @@ impl Worker {
     /// gave back, finished: the last ones are also handed to this node's listeners, so
     /// they hear of an outcome within one tick). Delivers what was recorded pending for
     /// a device that is online; in cluster mode, every pending command whose device the
-    /// store says is online (one read per such device), since presence events may
+    /// store says is online ([`Worker::deliver_to_online`]), since presence events may
     /// reach another node only.
     pub(super) async fn adopt_stored(&mut self) {
         let stored = match self.store.open_commands().await {
@@ -137,13 +143,44 @@ impl Worker {
             }
         }
         if self.cluster {
-            self.recheck_pending().await;
+            self.deliver_to_online().await;
             return;
         }
         for (id, device) in recorded {
             if self.is_online(&device).await == Some(true) {
                 self.deliver(&id).await;
             }
+        }
+    }
+
+    /// Cluster mode: delivers the pending commands of devices the store says are online,
+    /// reading at most [`ONLINE_READS_PER_TICK`] devices a tick and going round those
+    /// with pending commands.
+    async fn deliver_to_online(&mut self) {
+        let waiting: BTreeSet<DeviceId> = self
+            .open
+            .values()
+            .filter(|open| open.command.status == CommandStatus::Pending)
+            .map(|open| open.command.device.clone())
+            .collect();
+        let turn: Vec<DeviceId> = match self.online_cursor.take() {
+            Some(after) => waiting
+                .range((Bound::Excluded(after.clone()), Bound::Unbounded))
+                .chain(waiting.range(..=after))
+                .take(ONLINE_READS_PER_TICK)
+                .cloned()
+                .collect(),
+            None => waiting
+                .iter()
+                .take(ONLINE_READS_PER_TICK)
+                .cloned()
+                .collect(),
+        };
+        for device in turn {
+            if self.is_online(&device).await == Some(true) {
+                self.device_online(device.as_str()).await;
+            }
+            self.online_cursor = Some(device);
         }
     }
 
