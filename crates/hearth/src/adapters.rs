@@ -105,27 +105,39 @@ fn alert_error(error: hearth_services::alerts::ActionError) -> ApiError {
     }
 }
 
-/// `hearth_api::AutomationRunner` over the automation engine.
-pub struct EngineAdapter(pub crate::coordinator::BrainSlot);
+/// `hearth_api::AutomationRunner` over the automation engine: this node's while it
+/// coordinates, else the coordinator's through the broker (issue 21, engine_relay.rs).
+pub struct EngineAdapter {
+    pub brain: crate::coordinator::BrainSlot,
+    /// A cluster node's way to the coordinator (`None` on a single hub).
+    pub relay: Option<Arc<crate::engine_relay::RelayClient>>,
+}
+
+/// Where a request goes: this node's engine or the coordinator's.
+enum Route<'a> {
+    Local(Engine),
+    Relay(&'a crate::engine_relay::RelayClient),
+}
 
 impl EngineAdapter {
-    /// The engine of this node's term; on a node that does not coordinate (issue 21) a
-    /// 503 that says where automations run, so that a load balancer or the caller tries
-    /// again (another node answers).
-    fn engine(&self) -> Result<Engine, ApiError> {
-        self.0.get().map(|brain| brain.engine).ok_or_else(|| {
-            ApiError::unavailable(
-                "automations run on the coordinating node of this cluster, not this one: \
-                 try again (through the load balancer)",
-            )
-        })
+    fn route(&self) -> Result<Route<'_>, ApiError> {
+        match (self.brain.get(), &self.relay) {
+            (Some(brain), _) => Ok(Route::Local(brain.engine)),
+            (None, Some(relay)) => Ok(Route::Relay(relay)),
+            (None, None) => Err(ApiError::unavailable(
+                "the automation engine is not running on this hub",
+            )),
+        }
     }
 }
 
 #[async_trait]
 impl AutomationRunner for EngineAdapter {
     async fn run_now(&self, automation_id: &str, actor: &str) -> Result<String, ApiError> {
-        let engine = self.engine()?;
+        let engine = match self.route()? {
+            Route::Local(engine) => engine,
+            Route::Relay(relay) => return relay.run_now(automation_id, actor).await,
+        };
         let run = match engine.run_now(automation_id, actor).await {
             // Created or changed a moment ago: the engine has not read it yet.
             Err(EngineError::Store(StoreError::NotFound { .. })) => {
@@ -138,7 +150,10 @@ impl AutomationRunner for EngineAdapter {
     }
 
     async fn hook(&self, automation_id: &str, body: serde_json::Value) -> Result<String, ApiError> {
-        let engine = self.engine()?;
+        let engine = match self.route()? {
+            Route::Local(engine) => engine,
+            Route::Relay(relay) => return relay.hook(automation_id, body).await,
+        };
         let run = match engine.hook(automation_id, body.clone()).await {
             // Changed a moment ago: the engine has not read it yet.
             Err(EngineError::Store(StoreError::NotFound { .. })) => {
@@ -155,10 +170,13 @@ impl AutomationRunner for EngineAdapter {
         scene_id: &str,
         actor: &str,
     ) -> Result<serde_json::Value, ApiError> {
-        self.engine()?
-            .apply_scene(scene_id, actor)
-            .await
-            .map_err(engine_error)
+        match self.route()? {
+            Route::Local(engine) => engine
+                .apply_scene(scene_id, actor)
+                .await
+                .map_err(engine_error),
+            Route::Relay(relay) => relay.apply_scene(scene_id, actor).await,
+        }
     }
 
     async fn answer(
@@ -169,7 +187,11 @@ impl AutomationRunner for EngineAdapter {
         confirm: bool,
     ) -> Result<hearth_model::Confirmation, ApiError> {
         use hearth_services::automations::engine::AnswerFailure;
-        self.engine()?
+        let engine = match self.route()? {
+            Route::Local(engine) => engine,
+            Route::Relay(relay) => return relay.answer(request_id, user, role, confirm).await,
+        };
+        engine
             .answer(request_id, user, role, confirm)
             .await
             .map_err(|failure| match failure {

@@ -83,10 +83,12 @@ pub struct BrainParts {
     pub engine_counters: Arc<EngineCounters>,
 }
 
-/// A term in progress: its observer and engines.
+/// A term in progress: its observer, engines, and the server of other nodes'
+/// automation requests (engine_relay.rs).
 struct Term {
     observer: Ingest,
     brain: Brain,
+    relay_server: tokio::task::JoinHandle<()>,
 }
 
 impl Term {
@@ -127,13 +129,21 @@ impl Term {
                     return Err(error.into());
                 }
             };
+        let brain = Brain { engine, alerts };
+        let runner = Arc::new(crate::adapters::EngineAdapter {
+            brain: BrainSlot::fixed(brain.clone()),
+            relay: None,
+        });
+        let relay_server = tokio::spawn(crate::engine_relay::serve(parts.bus.clone(), runner));
         Ok(Term {
             observer,
-            brain: Brain { engine, alerts },
+            brain,
+            relay_server,
         })
     }
 
     async fn stop(self) {
+        self.relay_server.abort();
         self.brain.alerts.shutdown().await;
         self.brain.engine.shutdown().await;
         self.observer.shutdown().await;

@@ -302,6 +302,15 @@ impl Hub {
             config: Arc::new(config.alerts.clone()),
             counters: Arc::default(),
         };
+        // A cluster node's automation requests go to the coordinator (engine_relay.rs).
+        let relay = match &leadership {
+            Some(leadership) => Some(
+                crate::engine_relay::RelayClient::start(bus.clone(), leadership.holder_id())
+                    .await
+                    .context("subscribing to the coordinator's answers")?,
+            ),
+            None => None,
+        };
         let engine_counters = Arc::new(EngineCounters::default());
         let (brain, coordinator) = crate::coordinator::start_engines(
             crate::coordinator::BrainParts {
@@ -364,7 +373,10 @@ impl Hub {
                 .with_login_limiter(login_limiter)
                 .with_log_levels_if(crate::logging::levels())
                 .with_commands(Arc::new(CommandAdapter(commands.clone())))
-                .with_automation_runner(Arc::new(EngineAdapter(brain.clone())))
+                .with_automation_runner(Arc::new(EngineAdapter {
+                    brain: brain.clone(),
+                    relay: relay.clone(),
+                }))
                 .with_push_key_if(push_key)
                 .with_alert_desk(Arc::new(AlertAdapter {
                     services: alert_services.clone(),

@@ -38,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 mod dynsec_metrics;
+mod engine_relay;
 pub mod external_bus;
 mod history_metrics;
 mod https;

@@ -16,6 +16,7 @@
 
 mod acl;
 mod cert;
+mod cluster_acl;
 mod client_id;
 mod discovery_acl;
 mod external;
@@ -43,6 +44,7 @@ use hearth_bus::{Action, AuthError, Authorizer, ConnectRequest, Principal, Princ
 use hearth_store::Store;
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
+use cluster_acl::{is_cluster_topic, may_reach_cluster};
 use snapshot::Snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -462,6 +464,11 @@ impl Authorizer for RegistryAuthorizer {
                 principal.kind,
                 PrincipalKind::Device | PrincipalKind::Application | PrincipalKind::User
             ) && hearth_model::topic::under_sites(topic));
+        // The nodes' requests to one another (external mode, docs/scale.md): their own
+        // broker login's alone, never a principal of the registry's (an administrator
+        // could otherwise act as anyone through the coordinator).
+        let allowed = allowed
+            && (principal.kind == PrincipalKind::Service || !is_cluster_topic(topic));
         if !allowed {
             self.denied(principal, client_id, action, topic);
         }
@@ -518,8 +525,9 @@ impl Authorizer for RegistryAuthorizer {
             _ => {
                 return if !self.authorize(principal, client_id, Action::Subscribe, filter) {
                     SubscribeVerdict::Deny
-                } else if principal.kind != PrincipalKind::Site
-                    && site_acl::may_reach_registry(filter)
+                } else if (principal.kind != PrincipalKind::Site
+                    && site_acl::may_reach_registry(filter))
+                    || (principal.kind != PrincipalKind::Service && may_reach_cluster(filter))
                 {
                     // `#`, `sites/#`: everything but the sites' registry mirrors, which
                     // carry secret hashes for one site's link only (site_acl.rs).
@@ -542,7 +550,9 @@ impl Authorizer for RegistryAuthorizer {
     fn may_receive(&self, principal: &Principal, topic: &str) -> bool {
         // A site's registry mirror reaches only that site, through its own (unfiltered)
         // subscription.
-        if site_acl::is_registry_topic(topic) {
+        if site_acl::is_registry_topic(topic)
+            || (principal.kind != PrincipalKind::Service && is_cluster_topic(topic))
+        {
             return false;
         }
         match principal.kind {

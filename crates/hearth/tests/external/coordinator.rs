@@ -1,7 +1,8 @@
 //! The coordinator (issue 21, docs/scale.md "The coordinator"): two nodes split a
 //! device's readings, yet presence changes once and an automation fires once per
 //! crossing, because one node (the lease's holder) watches every message and runs the
-//! engines; when that node is killed the other takes over and the automation goes on.
+//! engines; "run now" through the other node reaches that engine; when that node is
+//! killed the other takes over and the automation goes on.
 
 use crate::harness::*;
 use hearth_model::{DeviceId, now_millis};
@@ -90,11 +91,12 @@ async fn one_node_coordinates_presence_and_automations_and_another_takes_over() 
     let automation = json!({
         "group": group, "name": "Lamp on when warm",
         "triggers": [{"type": "reading", "device": SENSOR, "metric": "temp", "gt": 30.0}],
-        "actions": [{"type": "command", "device": LAMP, "name": "switch", "params": {"on": true}}],
+        "actions": [{"type": "command", "device": LAMP, "name": "switch", "params": {"on": true}, "wait": false}],
     });
     let (status, created) =
         http_json(http, "POST", "/api/v1/automations", &cookie, Some(automation)).await;
     assert_eq!(status, 201, "{created}");
+    let automation_id = created["id"].as_str().unwrap().to_owned();
 
     // Readings go to both nodes in turn (Mosquitto's shared subscription); the
     // crossing 20 -> 31 lands on one of them and is followed by others above 30
@@ -111,6 +113,32 @@ async fn one_node_coordinates_presence_and_automations_and_another_takes_over() 
     // A second command would come from a node with half the story (no edge seen).
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(lamp_commands(&store).await, 1, "one crossing, one command");
+
+    // "Run now" through the node that does not coordinate: its API relays the request
+    // to the coordinator's engine over the broker, and the answer (or the error) back.
+    let (status, started) = http_json(
+        http,
+        "POST",
+        &format!("/api/v1/automations/{automation_id}/run"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    assert!(started["run"].as_str().is_some_and(|run| run.starts_with("r-")), "{started}");
+    eventually("the relayed run commands the lamp", || async {
+        lamp_commands(&store).await == 2
+    })
+    .await;
+    let (status, missing) = http_json(
+        http,
+        "POST",
+        "/api/v1/automations/a-doesnotexist/run",
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
 
     // Presence: online once, offline once after the heartbeat timeout, though both
     // nodes stored the sensor's readings.
@@ -151,7 +179,7 @@ async fn one_node_coordinates_presence_and_automations_and_another_takes_over() 
     let mut sensor = Device::connect(broker.addr, SENSOR).await;
     report(&mut sensor, &[22.0, 37.0]).await;
     eventually("the new coordinator commands the lamp", || async {
-        lamp_commands(&store).await == 2
+        lamp_commands(&store).await == 3
     })
     .await;
     eventually("and keeps presence", || async {
