@@ -19,9 +19,8 @@ use crate::adapters::{
 use crate::config::HearthConfig;
 use crate::startup::{add_notification_channels, first_start, redact};
 use hearth_api::AppState;
-use hearth_broker::file_auth::FileAuthorizer;
 use hearth_broker::persist::BrokerStore;
-use hearth_bus::{Authorizer, Bus, ClientEvents};
+use hearth_bus::{Bus, ClientEvents};
 use hearth_services::automations::engine::{Clock, Engine, EngineCounters, SystemClock};
 use hearth_services::commands::Commands;
 use hearth_services::ingest::{Ingest, IngestCounters, IngestRole};
@@ -121,25 +120,7 @@ impl Hub {
             );
         }
         let mut background = Vec::new();
-        // The broker's password file, when configured, still admits the users it lists
-        // (for setups migrated from Mosquitto); the registry is asked first.
-        // With anonymous access and an ACL file but no password file, the file's
-        // anonymous section still governs anonymous clients (as in Mosquitto).
-        let auth = &config.mqtt.auth;
-        let fallback = if auth.password_file.is_some()
-            || (auth.allow_anonymous && auth.acl_file.is_some())
-        {
-            let file_auth =
-                Arc::new(FileAuthorizer::load(auth).context("loading broker password/ACL files")?);
-            background.push(file_auth.watch());
-            if auth.password_file.is_some() {
-                Some(file_auth as Arc<dyn Authorizer>)
-            } else {
-                Some(Arc::new(AclOnly(file_auth)) as Arc<dyn Authorizer>)
-            }
-        } else {
-            None
-        };
+        let fallback = crate::hub_broker::file_authorizer(&config, &mut background)?;
         let authorizer =
             RegistryAuthorizer::load(store.clone(), config.mqtt.auth.allow_anonymous, fallback)
                 .await
@@ -617,34 +598,4 @@ fn firmware_base_url(config: &HearthConfig, addrs: &HubAddrs) -> String {
             set [firmware] public_url to the hub's address on the devices' network");
     }
     format!("{scheme}://{addr}")
-}
-
-/// The broker's ACL file without a password file: it rules what anonymous clients may
-/// touch, and admits nobody itself (a `FileAuthorizer` without passwords would let any
-/// unknown user name in as anonymous). An unknown name costs a password check, as it
-/// does in the registry, so that timing does not tell names apart.
-struct AclOnly(Arc<FileAuthorizer>);
-
-#[async_trait::async_trait]
-impl Authorizer for AclOnly {
-    async fn authenticate(
-        &self,
-        request: &hearth_bus::ConnectRequest,
-    ) -> Result<hearth_bus::Principal, hearth_bus::AuthError> {
-        let candidate = request.password.clone().unwrap_or_default();
-        let _ =
-            tokio::task::spawn_blocking(move || hearth_services::secret::dummy_verify(&candidate))
-                .await;
-        Err(hearth_bus::AuthError::bad_credentials("unknown user name"))
-    }
-
-    fn authorize(
-        &self,
-        principal: &hearth_bus::Principal,
-        client_id: &str,
-        action: hearth_bus::Action,
-        topic: &str,
-    ) -> bool {
-        self.0.authorize(principal, client_id, action, topic)
-    }
 }

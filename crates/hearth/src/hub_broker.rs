@@ -119,3 +119,58 @@ impl MessageBroker {
         }
     }
 }
+
+/// The broker's password and ACL files as the registry's fallback, if configured: the
+/// password file still admits the users it lists (for setups migrated from Mosquitto;
+/// the registry is asked first), and with anonymous access and an ACL file but no
+/// password file, the file's anonymous section still governs anonymous clients (as in
+/// Mosquitto). Its watcher goes into `background`.
+pub(crate) fn file_authorizer(
+    config: &HearthConfig,
+    background: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<Option<Arc<dyn Authorizer>>> {
+    let auth = &config.mqtt.auth;
+    if auth.password_file.is_none() && !(auth.allow_anonymous && auth.acl_file.is_some()) {
+        return Ok(None);
+    }
+    let file_auth = Arc::new(
+        hearth_broker::file_auth::FileAuthorizer::load(auth)
+            .context("loading broker password/ACL files")?,
+    );
+    background.push(file_auth.watch());
+    Ok(Some(if auth.password_file.is_some() {
+        file_auth as Arc<dyn Authorizer>
+    } else {
+        Arc::new(AclOnly(file_auth)) as Arc<dyn Authorizer>
+    }))
+}
+
+/// The broker's ACL file without a password file: it rules what anonymous clients may
+/// touch, and admits nobody itself (a `FileAuthorizer` without passwords would let any
+/// unknown user name in as anonymous). An unknown name costs a password check, as it
+/// does in the registry, so that timing does not tell names apart.
+struct AclOnly(Arc<hearth_broker::file_auth::FileAuthorizer>);
+
+#[async_trait::async_trait]
+impl Authorizer for AclOnly {
+    async fn authenticate(
+        &self,
+        request: &hearth_bus::ConnectRequest,
+    ) -> Result<hearth_bus::Principal, hearth_bus::AuthError> {
+        let candidate = request.password.clone().unwrap_or_default();
+        let _ =
+            tokio::task::spawn_blocking(move || hearth_services::secret::dummy_verify(&candidate))
+                .await;
+        Err(hearth_bus::AuthError::bad_credentials("unknown user name"))
+    }
+
+    fn authorize(
+        &self,
+        principal: &hearth_bus::Principal,
+        client_id: &str,
+        action: hearth_bus::Action,
+        topic: &str,
+    ) -> bool {
+        self.0.authorize(principal, client_id, action, topic)
+    }
+}

@@ -16,11 +16,10 @@ pub fn is_cluster_topic(topic: &str) -> bool {
 /// such a subscription is filtered per delivery for everyone but the nodes.
 pub fn may_reach_cluster(filter: &str) -> bool {
     let mut levels = filter.split('/');
-    match (levels.next(), levels.next()) {
-        (Some("#"), _) => true,
-        (Some("hearth" | "+"), Some("cluster" | "+" | "#")) => true,
-        _ => false,
-    }
+    matches!(
+        (levels.next(), levels.next()),
+        (Some("#"), _) | (Some("hearth" | "+"), Some("cluster" | "+" | "#"))
+    )
 }
 
 #[cfg(test)]
