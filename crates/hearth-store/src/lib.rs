@@ -30,6 +30,8 @@
 //! - `discovery`: [`DiscoveryStore`], devices announced through Home Assistant MQTT
 //!   discovery and the discovery flag of applications.
 //! - `firmware`: [`FirmwareStore`], firmware images, rollouts and their targets (OTA).
+//! - `identities`: [`IdentityStore`], people's links to OpenID Connect providers
+//!   (issue 23).
 //! - `layouts`: [`LayoutStore`], topic layouts of applications and devices.
 //! - `sites`: [`SiteStore`], home hubs linked to this one (issue 20) and their devices.
 //! - `leases`: [`LeaseStore`], named leases that let one of several nodes sharing a
@@ -54,6 +56,7 @@ mod discovery;
 mod error;
 mod firmware;
 mod history;
+mod identities;
 mod layouts;
 mod leases;
 mod mirror;
@@ -82,6 +85,7 @@ pub use history::{
     CompactRequest, CompactStats, HistorySize, HistoryStore, IngestBatch, LiveUpdate, MessageQuery,
     NewMessage, PointQuery, SeriesKey, TimeRange,
 };
+pub use identities::{IdentityStore, UserIdentity};
 pub use layouts::{AllLayouts, LayoutStore};
 pub use leases::LeaseStore;
 pub use mirror::{

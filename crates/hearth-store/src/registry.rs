@@ -301,6 +301,7 @@ pub trait Store:
     + crate::SiteStore
     + crate::MirrorStore
     + crate::LeaseStore
+    + crate::IdentityStore
     + Send
     + Sync
 {

@@ -71,6 +71,9 @@ mod history_prune;
 #[path = "../sql/history_read.rs"]
 mod history_read;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/identities.rs"]
+mod identities;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/layouts.rs"]
 mod layouts;
 #[allow(clippy::duplicate_mod)]
@@ -208,6 +211,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         17,
         "registry mirror",
         include_str!("../../migrations/sqlite/0017_registry_mirror.sql"),
+    ),
+    (
+        19,
+        "user identities",
+        include_str!("../../migrations/sqlite/0019_user_identities.sql"),
     ),
     (
         20,

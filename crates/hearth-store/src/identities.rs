@@ -1,0 +1,43 @@
+//! People's links to identity providers (issue 23, OpenID Connect sign-in): which
+//! registry person a provider's subject is. `hearth-services`' `oidc` decides when a
+//! link is made (a verified e-mail address, or registration); this only keeps them.
+
+use crate::StoreResult;
+use async_trait::async_trait;
+use hearth_model::{Millis, NewAuditEntry, UserName};
+
+/// One person's link to one provider's subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdentity {
+    /// The provider's id in `hearth.toml` (`[[oidc.providers]] id`).
+    pub provider: String,
+    /// The provider's `sub` for this person (stable and unique per provider).
+    pub subject: String,
+    pub user: UserName,
+    /// The e-mail address the provider vouched for when the link was made, if any.
+    pub email: Option<String>,
+    pub created_at_ms: Millis,
+    pub last_used_ms: Millis,
+}
+
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The person `(provider, subject)` is linked to, marking the link used at `now_ms`.
+    async fn use_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        now_ms: Millis,
+    ) -> StoreResult<Option<UserName>>;
+    /// Links `(identity.provider, identity.subject)` to `identity.user`, with `audit` in
+    /// the same transaction. `Conflict` when the subject is already linked (to anyone),
+    /// `NotFound` when the person does not exist.
+    async fn link_identity(&self, identity: &UserIdentity, audit: &NewAuditEntry)
+    -> StoreResult<()>;
+    /// A person's links, newest first.
+    async fn identities_of(&self, user: &UserName) -> StoreResult<Vec<UserIdentity>>;
+    /// The people whose stored e-mail address is `email`, compared without regard to
+    /// ASCII case (a provider may spell the domain in capitals). More than one means the
+    /// address names nobody for sure.
+    async fn users_with_email(&self, email: &str) -> StoreResult<Vec<UserName>>;
+}
