@@ -7,6 +7,7 @@ pub mod failing_store;
 mod failing_store_automations;
 mod failing_store_discovery;
 mod failing_store_firmware;
+mod failing_store_identities;
 mod failing_store_layouts;
 mod failing_store_leases;
 mod failing_store_mirror;
