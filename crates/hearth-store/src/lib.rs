@@ -50,6 +50,7 @@ mod auth;
 mod automation_gates;
 mod automations;
 mod broker_state;
+mod claims;
 pub mod codec;
 mod commands;
 mod discovery;
@@ -77,6 +78,7 @@ pub use automations::{AutomationRun, AutomationStore, AutomationTimer};
 pub use broker_state::{
     BrokerSnapshotter, OfflineSnapshot, RedbBrokerStore, SnapshotCounts, snapshot_file,
 };
+pub use claims::{ClaimState, ClaimStore};
 pub use commands::CommandStore;
 pub use discovery::DiscoveryStore;
 pub use error::{StoreError, StoreResult};

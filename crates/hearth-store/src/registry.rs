@@ -301,6 +301,7 @@ pub trait Store:
     + crate::SiteStore
     + crate::MirrorStore
     + crate::LeaseStore
+    + crate::ClaimStore
     + crate::IdentityStore
     + Send
     + Sync

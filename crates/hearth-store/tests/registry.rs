@@ -19,6 +19,7 @@
 //! - `registry/discovery.rs`: discovered devices and discovery applications.
 //! - `registry/sites.rs`: sites (home hubs linked to this one) and devices' sites.
 //! - `registry/mirror.rs`: the registry mirror (cloud snapshot, home apply, pushes).
+//! - `registry/claims.rs`: claim codes and device owners (issue 23).
 //! - `registry/leases.rs`: leases (one holder at a time, renewal, expiry, release).
 //! - `registry/migrations.rs`: reopening and upgrading a database.
 
@@ -30,6 +31,8 @@ mod audit;
 mod auth;
 #[path = "registry/automations.rs"]
 mod automations;
+#[path = "registry/claims.rs"]
+mod claims;
 #[path = "registry/commands.rs"]
 mod commands;
 #[path = "registry/devices.rs"]

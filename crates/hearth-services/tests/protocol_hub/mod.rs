@@ -5,6 +5,7 @@
 
 pub mod failing_store;
 mod failing_store_automations;
+mod failing_store_claims;
 mod failing_store_discovery;
 mod failing_store_firmware;
 mod failing_store_identities;

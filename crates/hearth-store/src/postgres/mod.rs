@@ -36,6 +36,9 @@ mod apps;
 #[path = "../sql/audit.rs"]
 mod audit;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/claims.rs"]
+mod claims;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
@@ -188,6 +191,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         17,
         "registry mirror",
         include_str!("../../migrations/postgres/0017_registry_mirror.sql"),
+    ),
+    (
+        18,
+        "claims",
+        include_str!("../../migrations/postgres/0018_claims.sql"),
     ),
     (
         19,

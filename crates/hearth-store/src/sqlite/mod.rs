@@ -38,6 +38,9 @@ mod apps;
 #[path = "../sql/audit.rs"]
 mod audit;
 #[allow(clippy::duplicate_mod)]
+#[path = "../sql/claims.rs"]
+mod claims;
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
@@ -211,6 +214,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         17,
         "registry mirror",
         include_str!("../../migrations/sqlite/0017_registry_mirror.sql"),
+    ),
+    (
+        18,
+        "claims",
+        include_str!("../../migrations/sqlite/0018_claims.sql"),
     ),
     (
         19,
