@@ -17,6 +17,7 @@ use hearth_services::alerts::{AlertEngine, AlertServices};
 use hearth_services::automations::engine::{Clock, Engine, EngineConfig, EngineCounters};
 use hearth_services::commands::Commands;
 use hearth_services::ingest::{Ingest, IngestConfig, IngestRole};
+use hearth_services::ota::Ota;
 use hearth_store::Store;
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -89,10 +90,12 @@ struct Term {
     observer: Ingest,
     brain: Brain,
     relay_server: tokio::task::JoinHandle<()>,
+    /// Firmware rollouts' tracker over every device's reports (when the node has OTA).
+    ota_tracker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Term {
-    async fn start(parts: &BrainParts) -> anyhow::Result<Term> {
+    async fn start(parts: &BrainParts, ota: Option<&Ota>) -> anyhow::Result<Term> {
         let observer = Ingest::start_as(
             parts.store.clone(),
             parts.bus.clone(),
@@ -135,15 +138,20 @@ impl Term {
             relay: None,
         });
         let relay_server = tokio::spawn(crate::engine_relay::serve(parts.bus.clone(), runner));
+        let ota_tracker = ota.map(|ota| ota.track(parts.commands.outcomes(), observer.reports()));
         Ok(Term {
             observer,
             brain,
             relay_server,
+            ota_tracker,
         })
     }
 
     async fn stop(self) {
         self.relay_server.abort();
+        if let Some(tracker) = &self.ota_tracker {
+            tracker.abort();
+        }
         self.brain.alerts.shutdown().await;
         self.brain.engine.shutdown().await;
         self.observer.shutdown().await;
@@ -152,8 +160,9 @@ impl Term {
 
 /// Runs a term whenever `held` says this node holds the coordinator lease, until
 /// `stop` is set; the current term's engines are in `slot`.
-pub fn spawn(
+fn spawn(
     parts: BrainParts,
+    ota: Option<Ota>,
     mut held: watch::Receiver<bool>,
     slot: BrainSlot,
     mut stop: watch::Receiver<bool>,
@@ -169,7 +178,7 @@ pub fn spawn(
                 },
                 _ = until(&mut stop, true) => return,
             }
-            let term = match Term::start(&parts).await {
+            let term = match Term::start(&parts, ota.as_ref()).await {
                 Ok(term) => term,
                 Err(error) => {
                     tracing::error!(
@@ -234,13 +243,29 @@ impl CoordinatorTask {
     }
 }
 
+/// A cluster node's coordinator, not yet running: it starts once the node's firmware
+/// updates exist (their tracker is part of each term).
+pub struct PendingCoordinator {
+    parts: BrainParts,
+    held: watch::Receiver<bool>,
+    slot: BrainSlot,
+}
+
+impl PendingCoordinator {
+    pub fn spawn(self, ota: Option<Ota>) -> CoordinatorTask {
+        let (stop, stopped) = watch::channel(false);
+        let task = spawn(self.parts, ota, self.held, self.slot, stopped);
+        CoordinatorTask { stop, task }
+    }
+}
+
 /// The engines of a hub: started at once over `ingest` on a single hub, or run in terms
-/// by a coordinator task while `held` (a cluster node, `Some`).
+/// by a coordinator while `held` (a cluster node: `Some`, to be spawned).
 pub async fn start_engines(
     parts: BrainParts,
     ingest: &Ingest,
     held: Option<watch::Receiver<bool>>,
-) -> anyhow::Result<(BrainSlot, Option<CoordinatorTask>)> {
+) -> anyhow::Result<(BrainSlot, Option<PendingCoordinator>)> {
     use anyhow::Context as _;
     match held {
         None => {
@@ -262,9 +287,12 @@ pub async fn start_engines(
         }
         Some(held) => {
             let slot = BrainSlot::default();
-            let (stop, stopped) = watch::channel(false);
-            let task = spawn(parts, held, slot.clone(), stopped);
-            Ok((slot, Some(CoordinatorTask { stop, task })))
+            let pending = PendingCoordinator {
+                parts,
+                held,
+                slot: slot.clone(),
+            };
+            Ok((slot, Some(pending)))
         }
     }
 }

@@ -328,6 +328,18 @@ impl Hub {
         let web =
             crate::https::WebListeners::bind(&config, broker.certificate(), &mut addrs).await?;
         let ota = match web {
+            // A cluster node's rollouts are followed by the coordinator's terms.
+            Some(_) if external => Some(
+                hearth_services::ota::Ota::start_untracked(
+                    store.clone(),
+                    bus.clone(),
+                    commands.clone(),
+                    &config.data_dir,
+                    firmware_base_url(&config, &addrs),
+                    config.firmware.clone(),
+                )
+                .context("starting firmware updates")?,
+            ),
             Some(_) => Some(
                 hearth_services::ota::Ota::start(
                     store.clone(),
@@ -342,6 +354,7 @@ impl Hub {
             ),
             None => None,
         };
+        let coordinator = coordinator.map(|pending| pending.spawn(ota.clone()));
         let http = match web {
             Some(web) => {
                 let mut state = AppState::new(

@@ -155,12 +155,30 @@ impl Ota {
         base_url: String,
         config: OtaConfig,
     ) -> std::io::Result<Ota> {
+        let ota = Ota::start_untracked(store, bus, commands.clone(), data_dir, base_url, config)?;
+        let task = ota.track(commands.outcomes(), ingest.reports());
+        *ota.inner.tracker.lock() = Some(task);
+        Ok(ota)
+    }
+
+    /// [`Ota::start`] without a tracker: a node of a cluster serves images and starts
+    /// rollouts, and the coordinator alone follows the devices ([`Ota::track`] in each
+    /// of its terms, over every device's reports), so that a rollout's next wave goes
+    /// out once.
+    pub fn start_untracked(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn hearth_bus::Bus>,
+        commands: Commands,
+        data_dir: &Path,
+        base_url: String,
+        config: OtaConfig,
+    ) -> std::io::Result<Ota> {
         let dir = data_dir.join("firmware");
         private_dir(&dir)?;
-        let ota = Ota {
+        Ok(Ota {
             inner: Arc::new(Inner {
                 store,
-                sender: Sender::Hub(commands.clone()),
+                sender: Sender::Hub(commands),
                 bus: Some(bus),
                 config,
                 dir,
@@ -168,14 +186,17 @@ impl Ota {
                 lock: tokio::sync::Mutex::new(()),
                 tracker: parking_lot::Mutex::new(None),
             }),
-        };
-        let task = tokio::spawn(tracker::run(
-            ota.clone(),
-            commands.outcomes(),
-            ingest.reports(),
-        ));
-        *ota.inner.tracker.lock() = Some(task);
-        Ok(ota)
+        })
+    }
+
+    /// Follows the devices' progress on `outcomes` and `reports` until the task is
+    /// aborted.
+    pub fn track(
+        &self,
+        outcomes: tokio::sync::broadcast::Receiver<hearth_model::Command>,
+        reports: tokio::sync::broadcast::Receiver<crate::ingest::DeviceReport>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(tracker::run(self.clone(), outcomes, reports))
     }
 
     /// For the CLI: no tracker; commands are recorded in the store and the running hub
