@@ -2,8 +2,8 @@
 //! statement per table, each row's columns bound as arrays and turned back into rows by
 //! `UNNEST`, so a batch of any size is a handful of round trips and one cached statement
 //! per table. The live updates are one `UPDATE ... FROM UNNEST(...)` for the whole batch
-//! (one round trip, not one per device), in id order so that two writers would lock
-//! rows in the same order.
+//! (one round trip, not one per device), after locking those rows in id order so that
+//! two writers (several nodes on one database) lock them in the same order.
 
 use super::registry::DbTx;
 use crate::sql::backend;
@@ -85,6 +85,16 @@ pub(super) async fn insert_batch(
         .collect();
     if !live.is_empty() {
         live.sort_unstable_by_key(|(id, _)| *id);
+        // The rows locked first, in id order. The UPDATE below joins by a hash over a
+        // scan of `devices`, which locks in the order of the rows' versions in the
+        // table, and two nodes' snapshots may see a row's version in different places:
+        // two batches then lock the same devices in different orders and deadlock
+        // (seen with three nodes on one database: tests/series_race.rs).
+        sqlx::query("SELECT 1 FROM devices WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(live.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
         // Ids that match no device (deleted meanwhile) join nothing: ignored.
         sqlx::query(
             "UPDATE devices AS d SET is_online = COALESCE(u.is_online, d.is_online), \
