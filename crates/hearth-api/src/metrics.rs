@@ -20,6 +20,7 @@
 //! | `hearth_denied_actions_total` | counter | `source` (`mqtt`, `api`) |
 //! | `hearth_commands_total` | counter | `status` (`sent`, `acked`, `failed`, `timeout`) |
 //! | `hearth_commands_failures_total` | counter | `what` (`store`, `publish`) |
+//! | `hearth_commands_superseded_total` | counter | |
 //! | `hearth_commands_open` | gauge | |
 
 use parking_lot::Mutex;

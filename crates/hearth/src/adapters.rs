@@ -339,6 +339,13 @@ pub fn register_metrics(
                 counter.load(Ordering::Relaxed) as f64,
             );
         }
+        out.counter(
+            "hearth_commands_superseded_total",
+            "command status writes that found another node's change first (external mode: \
+             the node re-read the command and kept that change)",
+            &[],
+            outcomes.superseded.load(Ordering::Relaxed) as f64,
+        );
         out.gauge(
             "hearth_commands_open",
             "commands waiting for their device or its answer (one deadline each)",
