@@ -7,6 +7,7 @@
 //! a command sent through a surviving node reaches the device and its ack is recorded.
 
 use crate::harness::*;
+use hearth_store::Store;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
@@ -133,7 +134,8 @@ impl DynsecBroker {
                 "[mqtt]\nmode = \"external\"\n\n[mqtt.external]\nurl = \"mqtt://{broker}\"\n\
                  username = \"hearth\"\npassword = \"{HEARTH_PASSWORD}\"\n\n\
                  [dynsec]\nurl = \"mqtt://{broker}\"\nadmin = \"{ADMIN}\"\n\
-                 password_file = \"{}\"\nkey_file = \"{}\"\nclient_id = \"hearth-dynsec-{node}\"\n",
+                 password_file = \"{}\"\nkey_file = \"{}\"\nclient_id = \"hearth-dynsec-{node}\"\n\n\
+                 [cluster]\nlease_secs = 3\n",
                 password_file.display(),
                 self.key_file().display(),
                 broker = self.addr,
@@ -394,7 +396,159 @@ async fn three_nodes_behind_dynsec_mosquitto_lose_nothing_when_one_is_killed() {
     })
     .await;
 
-    for node in nodes {
+    let mut nodes: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    automation_fires_once_and_outlives_its_coordinator(
+        &broker,
+        &store,
+        &dirs,
+        &mut nodes,
+        &passwords[SENSORS[0]],
+        &mut lamp,
+    )
+    .await;
+    for node in nodes.into_iter().flatten() {
         node.kill().await;
     }
+}
+
+/// The automation engine runs on the coordinator (the lease holder), which observes
+/// every device's traffic while the readings are stored by whichever node's turn it is:
+/// one crossing, one command; and when the coordinator dies, another node takes the
+/// lease (3 s here) and the automation goes on.
+async fn automation_fires_once_and_outlives_its_coordinator(
+    broker: &DynsecBroker,
+    store: &Arc<dyn Store>,
+    dirs: &[tempfile::TempDir],
+    nodes: &mut [Option<Node>],
+    sensor_password: &str,
+    lamp: &mut Device,
+) {
+    let ids: Vec<String> = dirs
+        .iter()
+        .map(|dir| {
+            std::fs::read_to_string(dir.path().join("node-id"))
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let holder = async || {
+        store
+            .lease_holder(hearth_services::lease::COORDINATOR)
+            .await
+            .unwrap()
+            .filter(|(_, expires_at_ms)| *expires_at_ms > hearth_model::now_millis())
+            .and_then(|(holder, _)| {
+                // The holder is `<node id>.<random per start>` (coordinator.rs).
+                ids.iter()
+                    .position(|id| holder.split_once('.').is_some_and(|(node, _)| node == id))
+            })
+    };
+    eventually("a node holds the coordinator lease", || async {
+        holder().await.is_some()
+    })
+    .await;
+    let coordinator = holder().await.unwrap();
+    // Created through a node that does not coordinate.
+    let via = nodes[(coordinator + 1) % nodes.len()]
+        .as_ref()
+        .unwrap()
+        .http;
+    let login = serde_json::json!({"username": "admin", "password": OWNER_PASSWORD});
+    let (_, cookie) = http(via, "POST", "/api/v1/auth/login", "", Some(login)).await;
+    let group = store.apps(None).await.unwrap()[0].group.to_string();
+    let automation = serde_json::json!({
+        "group": group, "name": "Lamp on when warm",
+        "triggers": [{"type": "reading", "device": SENSORS[0], "metric": "temp", "gt": 30.0}],
+        "actions": [{"type": "command", "device": LAMP, "name": "switch", "params": {"on": true}}],
+    });
+    let (status, body) = http(
+        via,
+        "POST",
+        "/api/v1/automations",
+        &cookie,
+        Some(automation),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // The coordinator's engine reads the automations every second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let stored = async |nodes: &[Option<Node>]| {
+        let mut counts = Vec::new();
+        for node in nodes {
+            counts.push(match node {
+                Some(node) => node.stored().await,
+                None => 0,
+            });
+        }
+        counts
+    };
+    let before = stored(nodes).await;
+    let mut sensor = Device::connect_with(broker.addr, SENSORS[0], sensor_password).await;
+    report(&mut sensor, &[20.0, 21.0, 31.0, 32.0, 33.0, 34.0, 35.0]).await;
+    switched(lamp).await;
+    // More readings above 30 on every node: still the one crossing.
+    report(&mut sensor, &[36.0, 37.0, 38.0]).await;
+    eventually("the readings are stored", || async {
+        let now = stored(nodes).await;
+        now.iter().sum::<u64>() >= before.iter().sum::<u64>() + 10
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(switch_commands(store).await, 1, "one crossing, one command");
+    let after = stored(nodes).await;
+    let shares: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    println!(
+        "the sensor's 10 readings stored by the nodes: {shares:?}; coordinator: node {}",
+        coordinator + 1
+    );
+    assert!(
+        shares.iter().filter(|share| **share > 0).count() >= 2,
+        "the readings landed on several nodes: {shares:?}"
+    );
+
+    // The coordinator dies (SIGKILL): another node takes the lease once it expires.
+    nodes[coordinator].take().unwrap().kill().await;
+    eventually("another node holds the lease", || async {
+        holder().await.is_some_and(|holder| holder != coordinator)
+    })
+    .await;
+    let successor = holder().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    report(&mut sensor, &[22.0, 39.0]).await;
+    switched(lamp).await;
+    eventually("the second crossing's command is recorded", || async {
+        switch_commands(store).await == 2
+    })
+    .await;
+    println!("node {} took over and commanded the lamp", successor + 1);
+}
+
+/// Readings of `temp`, QoS 1, each acknowledged by Mosquitto.
+async fn report(sensor: &mut Device, values: &[f64]) {
+    for value in values {
+        let topic = format!("devices/{}/data", SENSORS[0]);
+        let payload = serde_json::json!({ "temp": value }).to_string();
+        assert_eq!(sensor.publish(&topic, payload).await, PubAckReason::Success);
+    }
+}
+
+/// Waits for the lamp's next `switch` command.
+async fn switched(lamp: &mut Device) {
+    let topic = format!("devices/{LAMP}/commands/switch");
+    lamp.next(
+        |packet| matches!(packet, Packet::Publish(publish) if publish.topic == topic.as_bytes()),
+    )
+    .await;
+}
+
+/// The `switch` commands recorded for the lamp.
+async fn switch_commands(store: &Arc<dyn Store>) -> usize {
+    let lamp = hearth_model::DeviceId::new(LAMP).unwrap();
+    let commands = store.commands(&lamp, 100).await.unwrap();
+    commands
+        .iter()
+        .filter(|command| command.name == "switch")
+        .count()
 }
