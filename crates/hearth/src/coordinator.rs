@@ -40,6 +40,20 @@ impl Default for ClusterConfig {
     }
 }
 
+/// This process's name as the lease's holder: `<node id>.<random>`. The node id alone
+/// would let two processes that share one (a copied data directory) both count as the
+/// holder; the random part is new at each start (a restarted node waits for its old
+/// lease to expire, or takes over at once after a clean stop, which releases it).
+pub fn holder_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).map_err(|error| anyhow::anyhow!("{error}"))?;
+    Ok(format!(
+        "{}.{}",
+        crate::external_bus::node_id(data_dir)?,
+        hex::encode(random)
+    ))
+}
+
 /// How long a node waits before trying a term again after one failed to start.
 const RESTART_DELAY: Duration = Duration::from_secs(5);
 

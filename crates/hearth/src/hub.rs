@@ -177,7 +177,7 @@ impl Hub {
             true => Some(Leadership::start(
                 store.clone(),
                 hearth_services::lease::COORDINATOR,
-                crate::external_bus::node_id(&config.data_dir)?,
+                crate::coordinator::holder_id(&config.data_dir)?,
                 std::time::Duration::from_secs(u64::from(config.cluster.lease_secs)),
             )),
             false => None,
