@@ -76,6 +76,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "groups", description = "Groups and members with roles"),
         (name = "apps", description = "Applications, MQTT secrets and grants"),
         (name = "devices", description = "Devices and their live state"),
+        (name = "claims", description = "Claiming devices with a one-time code (docs/onboarding.md)"),
         (name = "sites", description = "Home hubs linked to this hub (issue 20)"),
         (name = "history", description = "Messages, points, aggregates, status history"),
         (name = "commands", description = "Remote control"),
@@ -103,6 +104,7 @@ fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::apps::router())
         .merge(routes::sites::router())
         .merge(routes::devices::router())
+        .merge(routes::claims::router())
         .merge(routes::layouts::router())
         .merge(routes::discovered::router())
         .merge(routes::history::router())

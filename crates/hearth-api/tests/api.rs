@@ -42,6 +42,8 @@ mod auth;
 mod automation_intruders;
 #[path = "api/automations.rs"]
 mod automations;
+#[path = "api/claims.rs"]
+mod claims;
 #[path = "api/device_site.rs"]
 mod device_site;
 #[path = "api/errors.rs"]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod automations;
 pub mod bridge;
 pub mod broker_auth;
+pub mod claims;
 pub mod commands;
 pub mod confirmations;
 pub mod devices;

@@ -120,7 +120,14 @@ impl Registry {
         if let Some(app) = app {
             return Ok(app);
         }
-        let apps = self.store.apps(None).await?;
+        // The holding application of unclaimed devices is nobody's choice by default.
+        let apps: Vec<_> = self
+            .store
+            .apps(None)
+            .await?
+            .into_iter()
+            .filter(|app| app.id.as_str() != super::HOLDING)
+            .collect();
         match apps.as_slice() {
             [only] => Ok(only.id.clone()),
             [] => Err(RegistryError::invalid(

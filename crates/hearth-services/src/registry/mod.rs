@@ -20,6 +20,7 @@
 //! type would check nothing that a string does not already say.
 
 mod app_retention;
+mod claims;
 mod devices;
 mod error;
 mod layouts;
@@ -28,6 +29,9 @@ mod site_mirror;
 mod sites;
 
 pub use app_retention::{MESSAGE_RETENTION_DAYS, check_message_retention};
+pub use claims::{
+    CLAIM_CODE_LEN, CLAIM_FAILURES_PER_MINUTE, ClaimError, HOLDING, Unclaimed, claim_app_id,
+};
 pub use devices::DeviceSpec;
 pub use error::{RegistryError, parse_id};
 pub use people::{FirstStart, NewUser};
@@ -44,6 +48,8 @@ pub struct Registry {
     /// Rung after every change so that the MQTT authorizer applies revocations at once
     /// (see `RegistryAuthorizer::change_notifier`); a fresh one when nobody listens.
     changed: Arc<Notify>,
+    /// Failed claims per person and per device (`claims.rs`), shared by every clone.
+    claim_limits: Arc<claims::ClaimLimits>,
 }
 
 impl Registry {
@@ -51,6 +57,7 @@ impl Registry {
         Registry {
             store,
             changed: Arc::new(Notify::new()),
+            claim_limits: Arc::new(claims::ClaimLimits::new()),
         }
     }
 
