@@ -380,6 +380,12 @@ impl EngineTask {
 
     /// Starts a run as the automation's mode says.
     fn start_run(&mut self, automation: &Automation, start: RunStart) {
+        // Runs that ended but whose end the loop has not handled yet (another branch
+        // of its select won) do not count as running: a "run now" right after a run
+        // was stored as done must not be ignored.
+        while let Ok((automation_id, run_id)) = self.done_rx.try_recv() {
+            self.on_done(&automation_id, &run_id);
+        }
         let max = automation
             .spec
             .max_runs
