@@ -43,6 +43,7 @@ pub use error::{ApiError, ApiResult, ErrorBody};
 pub use metrics::{Metrics, MetricsWriter};
 pub use redirect::{RedirectTarget, serve_redirect};
 pub use routes::broker_auth::BrokerAuthConfig;
+pub use routes::claims::{claim_url, qr_svg};
 pub use seams::{
     AlertDesk, AutomationRunner, BrokerAccess, BrokerAuthority, BrokerLogin, BrokerSession,
     CommandRequest, CommandService, IssuedCredential, LogLevels, MqttCredentialIssuer,

@@ -1,4 +1,4 @@
-//! `hearth device add|list|show|remove|rotate-secret|disable|enable|import|command|cert`.
+//! `hearth device add|list|show|remove|rotate-secret|disable|enable|import|command|cert|label|unclaim`.
 
 use super::output;
 use super::{Ctx, Failure, OutputArgs, parse_id};
@@ -47,6 +47,39 @@ pub enum DeviceCommand {
         /// Where to write the certificate and key (with --cert; default: here).
         #[arg(long, value_name = "DIR", requires = "cert")]
         out: Option<PathBuf>,
+        /// Register it unclaimed, waiting for a person to claim it with the one-time
+        /// claim code printed here (docs/onboarding.md "Claiming a device").
+        #[arg(long, conflicts_with_all = ["app", "room", "cert"])]
+        unclaimed: bool,
+        /// The hub's address as phones reach it, for the claim URL (with --unclaimed;
+        /// default: [firmware] public_url or the HTTP(S) listener).
+        #[arg(long, requires = "unclaimed")]
+        url: Option<String>,
+    },
+    /// Print a device's claim label: its claim URL as an SVG QR code / 打印设备认领二维码
+    ///
+    /// Without --code, makes a new claim code (printed on stderr; the previous one stops
+    /// working), since only the code's hash is kept.
+    Label {
+        id: String,
+        /// The device's current claim code (from `add --unclaimed`).
+        #[arg(long)]
+        code: Option<String>,
+        /// The hub's address as phones reach it (default: [firmware] public_url or the
+        /// HTTP(S) listener).
+        #[arg(long)]
+        url: Option<String>,
+        /// Write the SVG to this file instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Return a claimed device to unclaimed: a new secret and claim code (printed once);
+    /// it is disconnected at once.
+    Unclaim {
+        id: String,
+        /// The hub's address as phones reach it, for the claim URL.
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Issue a device a new X.509 client certificate (MQTTS/WSS login without a secret) /
     /// 签发设备客户端证书
@@ -191,6 +224,8 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
             metadata,
             cert,
             out: cert_dir,
+            unclaimed,
+            url,
         } => {
             let metadata = metadata
                 .map(|text| {
@@ -201,6 +236,17 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
                 .transpose()?;
             // The application first, then the id: the order the registry checked them in.
             let app: Option<AppId> = app.map(|app| parse_id("app", &app)).transpose()?;
+            if unclaimed {
+                let spec = DeviceSpec {
+                    name,
+                    kind,
+                    firmware,
+                    metadata,
+                    heartbeat_timeout_secs: heartbeat_timeout,
+                    ..DeviceSpec::new(parse_id("id", &id)?)
+                };
+                return super::device_claim::add(ctx, spec, url.as_deref()).await;
+            }
             let spec = DeviceSpec {
                 id: parse_id("id", &id)?,
                 app,
@@ -239,6 +285,15 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
             import,
             revoke,
         } => super::device_cert::run(ctx, &id, cert_dir, import, revoke).await?,
+        DeviceCommand::Label {
+            id,
+            code,
+            url,
+            output,
+        } => super::device_claim::label(ctx, &id, code, url.as_deref(), output.as_deref()).await?,
+        DeviceCommand::Unclaim { id, url } => {
+            super::device_claim::unclaim(ctx, &id, url.as_deref()).await?
+        }
         DeviceCommand::List(args) => list(ctx, args).await?,
         DeviceCommand::Show { id } => show(ctx, &id).await?,
         DeviceCommand::Remove { id } => {

@@ -16,6 +16,7 @@ mod app_layout;
 pub mod automation;
 pub mod device;
 mod device_cert;
+mod device_claim;
 mod discovered;
 mod dynsec;
 pub mod firmware;
