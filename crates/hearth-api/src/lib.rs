@@ -99,6 +99,7 @@ struct ApiDoc;
 fn parts() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::new()
         .merge(routes::auth::router())
+        .merge(routes::oidc::router())
         .merge(routes::tokens::router())
         .merge(routes::users::router())
         .merge(routes::groups::router())

@@ -113,6 +113,9 @@ pub struct AppState {
     /// The endpoints an external MQTT broker calls for authentication and ACL (issue 21,
     /// `[broker_auth]`); `None` answers 404 there.
     pub broker_auth: Option<crate::routes::broker_auth::BrokerAuthState>,
+    /// Sign-in with OpenID Connect providers (`[oidc]`, issue 23); `None` lists no
+    /// providers and sends `/auth/oidc/...` back to the login page.
+    pub oidc: Option<Arc<hearth_services::oidc::Oidc>>,
     /// The password-guessing limit; shared with the MQTT login through
     /// [`AppState::with_login_limiter`] / [`AppState::login_limiter`].
     pub(crate) limiter: Arc<LoginLimiter>,
@@ -141,6 +144,7 @@ impl AppState {
             site_relay: None,
             attachments: None,
             broker_auth: None,
+            oidc: None,
             limiter: Arc::new(limiter),
             id_probes: Arc::new(LoginLimiter::new(
                 crate::routes::taken::TAKEN_IDS_PER_MINUTE,
@@ -160,6 +164,12 @@ impl AppState {
             config,
             self.config.login_failures_per_minute,
         ));
+        self
+    }
+
+    /// Lets people sign in with the providers of `[oidc]`.
+    pub fn with_oidc(mut self, oidc: Arc<hearth_services::oidc::Oidc>) -> AppState {
+        self.oidc = Some(oidc);
         self
     }
 

@@ -24,6 +24,8 @@
 //! - `api/notification_intruders.rs`: notification preferences and Web Push
 //!   subscriptions (issue 15), each person's own only.
 //! - `api/resources.rs`: groups, apps, devices (pagination), history, commands, audit.
+//! - `api/oidc.rs`: signing in with an OpenID Connect provider (issue 23) against
+//!   `api/oidc_provider.rs`, a provider on loopback made for the tests.
 //! - `api/ops.rs`: the OpenAPI document against the routes, `/healthz`, `/metrics`.
 //! - `api/security.rs`: cross-site requests, security headers, request-head limits,
 //!   CSV formulas, taken ids (issue 12).
@@ -58,6 +60,10 @@ mod layouts;
 mod log_level;
 #[path = "api/notification_intruders.rs"]
 mod notification_intruders;
+#[path = "api/oidc.rs"]
+mod oidc;
+#[path = "api/oidc_provider.rs"]
+mod oidc_provider;
 #[path = "api/ops.rs"]
 mod ops;
 #[path = "api/resources.rs"]

@@ -38,6 +38,7 @@ pub mod layouts;
 pub mod lease;
 pub mod login_limit;
 pub mod notify;
+pub mod oidc;
 pub mod ota;
 pub mod outbound;
 pub mod registry;

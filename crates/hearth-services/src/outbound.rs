@@ -1,7 +1,9 @@
-//! Outbound HTTP: the automations' `webhook` action (and the alerts' webhook channel).
+//! Outbound HTTP: the automations' `webhook` action (and the alerts' webhook channel),
+//! and an OpenID Connect provider's discovery document, keys and token endpoint
+//! ([`HttpClient::fetch`], `oidc/`).
 //!
 //! A small client on hyper's HTTP/1 connection API rather than a full client crate:
-//! one POST of JSON at a time, no pooling, redirects not followed (a webhook that
+//! one request at a time, no pooling, redirects not followed (a webhook that
 //! moves is an error the person should see), a deadline over the whole exchange.
 //! HTTPS uses rustls with the system's trusted roots (Debian's ca-certificates
 //! bundle), read once.
@@ -130,17 +132,43 @@ impl HttpClient {
     ) -> Result<u16, OutboundError> {
         let target = parse(url)?;
         let body = Bytes::from(body);
-        tokio::time::timeout(timeout, self.exchange(&target, body, headers))
-            .await
-            .map_err(|_| OutboundError::Timeout(timeout))?
+        let (status, _) =
+            tokio::time::timeout(timeout, self.exchange("POST", &target, body, headers, 0))
+                .await
+                .map_err(|_| OutboundError::Timeout(timeout))??;
+        Ok(status)
+    }
+
+    /// Sends `method` (`GET` without a body, or `POST` with `body` and its
+    /// `content-type` among `headers`) and returns the status and at most `max_body`
+    /// bytes of the answer (a longer one is an error: the caller expected a small JSON
+    /// document).
+    pub async fn fetch(
+        &self,
+        method: &str,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<(u16, Bytes), OutboundError> {
+        let target = parse(url)?;
+        tokio::time::timeout(
+            timeout,
+            self.exchange(method, &target, Bytes::from(body), headers, max_body),
+        )
+        .await
+        .map_err(|_| OutboundError::Timeout(timeout))?
     }
 
     async fn exchange(
         &self,
+        method: &str,
         target: &Target,
         body: Bytes,
         headers: &[(&str, &str)],
-    ) -> Result<u16, OutboundError> {
+        max_body: usize,
+    ) -> Result<(u16, Bytes), OutboundError> {
         let tcp = TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(|error| OutboundError::Connect(error.to_string()))?;
@@ -149,13 +177,16 @@ impl HttpClient {
         } else {
             format!("{}:{}", target.host, target.port)
         };
-        let mut request = Request::post(target.path.as_str())
+        let mut request = Request::builder()
+            .method(method)
+            .uri(target.path.as_str())
             .header("host", host)
             .header("user-agent", concat!("hearth/", env!("CARGO_PKG_VERSION")));
         // JSON unless the caller says otherwise (Web Push sends octets).
-        if !headers
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        if method == "POST"
+            && !headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
         {
             request = request.header("content-type", "application/json");
         }
@@ -173,14 +204,20 @@ impl HttpClient {
                 .connect(name, tcp)
                 .await
                 .map_err(|error| OutboundError::Tls(error.to_string()))?;
-            send(TokioIo::new(tls), request).await
+            send(TokioIo::new(tls), request, max_body).await
         } else {
-            send(TokioIo::new(tcp), request).await
+            send(TokioIo::new(tcp), request, max_body).await
         }
     }
 }
 
-async fn send<Io>(io: Io, request: Request<Full<Bytes>>) -> Result<u16, OutboundError>
+/// Sends `request`; the status and the answer's body when it is at most `max_body`
+/// bytes (with `max_body` 0 the body is read and dropped).
+async fn send<Io>(
+    io: Io,
+    request: Request<Full<Bytes>>,
+    max_body: usize,
+) -> Result<(u16, Bytes), OutboundError>
 where
     Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -191,10 +228,19 @@ where
     let driver = tokio::spawn(connection);
     let response = sender.send_request(request).await.map_err(http)?;
     let status = response.status().as_u16();
-    // Read (and drop) the answer so that the server sees a complete exchange.
-    let _ = response.into_body().collect().await;
+    if max_body == 0 {
+        // Read (and drop) the answer so that the server sees a complete exchange.
+        let _ = response.into_body().collect().await;
+        driver.abort();
+        return Ok((status, Bytes::new()));
+    }
+    let limited = http_body_util::Limited::new(response.into_body(), max_body);
+    let body = limited.collect().await;
     driver.abort();
-    Ok(status)
+    let body = body
+        .map_err(|error| OutboundError::Http(format!("reading the answer: {error}")))?
+        .to_bytes();
+    Ok((status, body))
 }
 
 #[cfg(test)]

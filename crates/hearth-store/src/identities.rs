@@ -22,18 +22,25 @@ pub struct UserIdentity {
 
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
-    /// The person `(provider, subject)` is linked to, marking the link used at `now_ms`.
-    async fn use_identity(
+    /// A sign-in through `(provider, subject)`: the person it is linked to, with the
+    /// link marked used at `now_ms` and a `user.sign_in` audit entry by `actor` (target
+    /// the person, detail the provider) in the same transaction; `None` (nothing
+    /// written) when the subject is linked to nobody.
+    async fn sign_in_identity(
         &self,
         provider: &str,
         subject: &str,
         now_ms: Millis,
+        actor: &str,
     ) -> StoreResult<Option<UserName>>;
     /// Links `(identity.provider, identity.subject)` to `identity.user`, with `audit` in
     /// the same transaction. `Conflict` when the subject is already linked (to anyone),
     /// `NotFound` when the person does not exist.
-    async fn link_identity(&self, identity: &UserIdentity, audit: &NewAuditEntry)
-    -> StoreResult<()>;
+    async fn link_identity(
+        &self,
+        identity: &UserIdentity,
+        audit: &NewAuditEntry,
+    ) -> StoreResult<()>;
     /// A person's links, newest first.
     async fn identities_of(&self, user: &UserName) -> StoreResult<Vec<UserIdentity>>;
     /// The people whose stored e-mail address is `email`, compared without regard to

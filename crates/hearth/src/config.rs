@@ -66,6 +66,9 @@ pub struct HearthConfig {
     /// Several nodes on one database (external-broker mode, issue 21): the coordinator
     /// lease.
     pub cluster: crate::coordinator::ClusterConfig,
+    /// Sign-in with OpenID Connect providers (`[oidc]`, `[[oidc.providers]]`;
+    /// docs/onboarding.md "Signing in with an identity provider"). None by default.
+    pub oidc: hearth_services::oidc::OidcConfig,
 }
 
 impl Default for HearthConfig {
@@ -92,6 +95,7 @@ impl Default for HearthConfig {
             broker_auth: None,
             dynsec: None,
             cluster: crate::coordinator::ClusterConfig::default(),
+            oidc: Default::default(),
         }
     }
 }
@@ -161,6 +165,7 @@ impl HearthConfig {
         })?;
         // What the types cannot check names its key instead of a line.
         config.history.validate()?;
+        config.oidc.validate()?;
         hearth_broker::external::check_mode(config.mqtt.mode, config.mqtt.external.as_ref())?;
         Ok(config)
     }

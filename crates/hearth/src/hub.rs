@@ -396,6 +396,17 @@ impl Hub {
                         broker_auth,
                     );
                 }
+                // Sign-in with identity providers (issue 23, `[oidc]`).
+                if !config.oidc.providers.is_empty() {
+                    let oidc = hearth_services::oidc::Oidc::new(
+                        &config.oidc,
+                        state.store.clone(),
+                        state.registry.clone(),
+                        Default::default(),
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                    state = state.with_oidc(Arc::new(oidc));
+                }
                 if let Some(ota) = &ota {
                     state = state.with_ota(ota.clone());
                 }

@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod layouts;
 pub mod log_level;
 pub mod notifications;
+pub mod oidc;
 pub mod ops;
 pub mod places;
 pub mod rollouts;

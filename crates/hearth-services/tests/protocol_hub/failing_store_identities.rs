@@ -8,13 +8,16 @@ use hearth_store::{IdentityStore, StoreResult, UserIdentity};
 
 #[async_trait]
 impl IdentityStore for FailingStore {
-    async fn use_identity(
+    async fn sign_in_identity(
         &self,
         provider: &str,
         subject: &str,
         now_ms: Millis,
+        actor: &str,
     ) -> StoreResult<Option<UserName>> {
-        self.inner().use_identity(provider, subject, now_ms).await
+        self.inner()
+            .sign_in_identity(provider, subject, now_ms, actor)
+            .await
     }
     async fn link_identity(
         &self,

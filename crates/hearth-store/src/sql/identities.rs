@@ -23,24 +23,34 @@ fn identity_from_row(row: &DbRow) -> StoreResult<UserIdentity> {
 
 #[async_trait]
 impl IdentityStore for ThisStore {
-    async fn use_identity(
+    async fn sign_in_identity(
         &self,
         provider: &str,
         subject: &str,
         now_ms: Millis,
+        actor: &str,
     ) -> StoreResult<Option<UserName>> {
-        let row = sqlx::query(
-            "UPDATE user_identities SET last_used_ms = $3 \
-             WHERE provider = $1 AND subject = $2 RETURNING user_name",
-        )
-        .bind(provider)
-        .bind(subject)
-        .bind(now_ms)
-        .fetch_optional(self.write_pool())
-        .await
-        .map_err(backend)?;
-        row.map(|row| id(&row, "user_name", UserName::new))
-            .transpose()
+        let mut tx = begin_write(self).await?;
+        let result: StoreResult<Option<UserName>> = async {
+            let row = sqlx::query(
+                "UPDATE user_identities SET last_used_ms = $3 \
+                 WHERE provider = $1 AND subject = $2 RETURNING user_name",
+            )
+            .bind(provider)
+            .bind(subject)
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let Some(row) = row else { return Ok(None) };
+            let user = id(&row, "user_name", UserName::new)?;
+            let audit = NewAuditEntry::new(actor, "user.sign_in", &user)
+                .with_detail(serde_json::json!({ "provider": provider }));
+            write_audit(&mut tx, &audit).await?;
+            Ok(Some(user))
+        }
+        .await;
+        finish(tx, result).await
     }
 
     async fn link_identity(
@@ -99,6 +109,8 @@ impl IdentityStore for ThisStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(|row| id(row, "name", UserName::new)).collect()
+        rows.iter()
+            .map(|row| id(row, "name", UserName::new))
+            .collect()
     }
 }
