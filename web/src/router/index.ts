@@ -13,6 +13,7 @@ const routes: RouteRecordRaw[] = [
       { path: '', name: 'home', component: () => import('@/views/home/index.vue') },
       { path: 'devices', name: 'devices', component: () => import('@/views/devices/index.vue') },
       { path: 'devices/:id', name: 'device', component: () => import('@/views/device/index.vue'), props: true },
+      { path: 'claim', name: 'claim', component: () => import('@/views/claim/index.vue') },
       { path: 'automations', name: 'automations', component: () => import('@/views/automations/index.vue') },
       { path: 'scenes', name: 'scenes', component: () => import('@/views/scenes/index.vue') },
       { path: 'alerts', name: 'alerts', component: () => import('@/views/alerts/index.vue') },
