@@ -107,6 +107,7 @@ impl Session {
                             self.deliver(publish);
                         }
                     }
+                    Ok(Event::Incoming(Packet::SubAck(suback))) => refused_subscriptions(&suback),
                     Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
                         tracing::warn!(reason = ?disconnect.reason_code, "external broker: disconnected by the broker");
                     }
@@ -333,5 +334,31 @@ impl Session {
             });
             interceptor.intercept(&message, Some(token));
         }
+    }
+}
+
+/// Says loudly when the broker refused a subscription: a node whose shared
+/// subscription was refused takes no share of the devices' messages and would
+/// otherwise look healthy (docs/scale.md: what the nodes' login must be allowed).
+fn refused_subscriptions(suback: &rumqttc::v5::mqttbytes::v5::SubAck) {
+    use rumqttc::v5::mqttbytes::v5::SubscribeReasonCode;
+    let refused: Vec<&SubscribeReasonCode> = suback
+        .return_codes
+        .iter()
+        .filter(|code| !matches!(code, SubscribeReasonCode::Success(_)))
+        .collect();
+    if !refused.is_empty() {
+        let reason = suback
+            .properties
+            .as_ref()
+            .and_then(|properties| properties.reason_string.as_deref())
+            .unwrap_or("");
+        tracing::error!(
+            codes = ?refused,
+            reason,
+            "external broker: a subscription of this node was refused; its ACL must let \
+             the nodes' login subscribe to devices/#, $share/<share_group>/devices/# and \
+             hearth/cluster/# (docs/scale.md)"
+        );
     }
 }
