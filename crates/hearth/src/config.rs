@@ -295,4 +295,25 @@ mod tests {
             HearthConfig::from_toml("[mqtt.limits]\nmax_inflight = \"many\"\n").unwrap_err();
         assert!(error.starts_with("line 2,"), "{error}");
     }
+
+    #[test]
+    fn an_oidc_provider_mistake_names_its_line() {
+        let error = HearthConfig::from_toml(
+            "data_dir = \"d\"\n\n[[oidc.providers]]\nid = \"kc\"\n\
+             issuer = \"https://id.example.org\"\nclient_id = \"hearth\"\n",
+        )
+        .unwrap_err();
+        assert!(error.starts_with("line 3, column 1:"), "{error}");
+        assert!(
+            error.contains("client_secret or client_secret_file"),
+            "{error}"
+        );
+        let error = HearthConfig::from_toml(
+            "[[oidc.providers]]\nid = \"a\"\nissuer = \"https://i\"\nclient_id = \"c\"\n\
+             client_secret = \"s\"\n[[oidc.providers]]\nid = \"a\"\nissuer = \"https://i\"\n\
+             client_id = \"c\"\nclient_secret = \"s\"\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("\"a\" is used twice"), "{error}");
+    }
 }

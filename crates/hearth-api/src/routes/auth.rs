@@ -79,7 +79,11 @@ async fn me_view(state: &AppState, user: User) -> ApiResult<MeView> {
 
 /// Starts a session for `user`: stores its hash, returns the `Set-Cookie` value
 /// (`Secure` when the request came over HTTPS).
-pub(crate) async fn start_session(state: &AppState, user: &User, https: RequestIsHttps) -> ApiResult<String> {
+pub(crate) async fn start_session(
+    state: &AppState,
+    user: &User,
+    https: RequestIsHttps,
+) -> ApiResult<String> {
     let session_id = random_hex_256();
     let now = now_millis();
     state

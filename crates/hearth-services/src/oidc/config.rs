@@ -48,8 +48,8 @@ pub enum UsernameClaim {
     Sub,
 }
 
-/// One `[[oidc.providers]]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One `[[oidc.providers]]` table. `Debug` leaves the client secret out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawProvider")]
 pub struct ProviderConfig {
     /// In URLs (`/api/v1/auth/oidc/<id>/...`) and stored links: lowercase letters,
@@ -77,6 +77,27 @@ pub struct ProviderConfig {
     pub register_group: Option<String>,
     /// Their role there (default `viewer`).
     pub register_role: Role,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "(hidden)"),
+            )
+            .field("client_secret_file", &self.client_secret_file)
+            .field("scopes", &self.scopes)
+            .field("username_claim", &self.username_claim)
+            .field("allow_registration", &self.allow_registration)
+            .field("register_group", &self.register_group)
+            .field("register_role", &self.register_role)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]
@@ -268,6 +289,7 @@ mod tests {
             let line = text[..span.start].matches('\n').count() + 1;
             assert!(line >= 3, "{wanted}: line {line}");
         }
+        assert!(!format!("{provider:?}").contains("\"s\""), "{provider:?}");
         assert!(allowed_url("http://127.0.0.1:9000/x"));
         assert!(allowed_url("http://[::1]:9000"));
         assert!(allowed_url("http://localhost:1"));
