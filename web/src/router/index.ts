@@ -1,5 +1,5 @@
 import type { App } from 'vue'
-import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { createRouter, createWebHistory, START_LOCATION, type RouteRecordRaw } from 'vue-router'
 import { setUnauthorizedHandler } from '@/api/http'
 import { useAuthStore } from '@/stores/auth'
 
@@ -46,7 +46,14 @@ export function setupRouter(app: App): void {
   setUnauthorizedHandler(() => {
     const auth = useAuthStore()
     auth.clear()
-    if (router.currentRoute.value.name !== 'login') void router.push({ name: 'login' })
+    const current = router.currentRoute.value
+    // During the first navigation (a link opened while signed out, such as a device
+    // label's /claim?d=...&c=...), the guard sends to the login page itself, keeping
+    // where the person was going; pushing here too would lose it.
+    if (current === START_LOCATION) return
+    if (current.name !== 'login') {
+      void router.push({ name: 'login', query: current.fullPath === '/' ? {} : { redirect: current.fullPath } })
+    }
   })
   app.use(router)
 }
