@@ -47,6 +47,8 @@ mod history_aggregates;
 mod history_compaction;
 #[path = "registry/history_upgrade.rs"]
 mod history_upgrade;
+#[path = "registry/identities.rs"]
+mod identities;
 #[path = "registry/layouts.rs"]
 mod layouts;
 #[path = "registry/leases.rs"]
