@@ -56,6 +56,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/devices/{id}/enable"),
     ("post", "/api/v1/devices/{id}/disable"),
     ("post", "/api/v1/devices/{id}/rotate-secret"),
+    // Claiming devices (issue 23, routes/claims.rs).
+    ("post", "/api/v1/unclaimed-devices"),
+    ("post", "/api/v1/devices/{id}/claim-code"),
+    ("get", "/api/v1/devices/{id}/label.svg"),
+    ("post", "/api/v1/claims"),
+    ("get", "/api/v1/devices/{id}/claim"),
+    ("post", "/api/v1/devices/{id}/unclaim"),
     ("get", "/api/v1/devices/{id}/messages"),
     ("get", "/api/v1/devices/{id}/points"),
     ("get", "/api/v1/devices/{id}/aggregates"),
