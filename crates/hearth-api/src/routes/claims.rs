@@ -234,6 +234,7 @@ pub struct ClaimRequest {
 #[utoipa::path(post, path = "/claims", tag = "claims", request_body = ClaimRequest,
     responses((status = 200, body = DeviceView), (status = 403, description = "A viewer of the group", body = crate::error::ErrorBody),
         (status = 404, description = "No such claim (or a group the caller is not in)", body = crate::error::ErrorBody),
+        (status = 422, description = "The room is too long or holds control characters", body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
