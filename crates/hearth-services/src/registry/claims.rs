@@ -160,6 +160,35 @@ impl Registry {
         })
     }
 
+    /// Registers many devices unclaimed, all or nothing as [`Registry::add_devices`]
+    /// (their `app` and `room` are ignored: they wait in the holding application), then
+    /// gives each its claim code: `(id, secret, code)` per device, each shown only now.
+    /// Should a code fail to be stored, the devices already hold their place in the
+    /// holding application and `new_claim_code` gives them one.
+    pub async fn add_unclaimed_devices(
+        &self,
+        actor: &str,
+        specs: Vec<super::DeviceSpec>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<(DeviceId, String, String)>, RegistryError> {
+        let holding = self.ensure_holding(actor).await?;
+        let specs = specs
+            .into_iter()
+            .map(|spec| super::DeviceSpec {
+                app: Some(holding.clone()),
+                room: None,
+                ..spec
+            })
+            .collect();
+        let secrets = self.add_devices(actor, specs, progress).await?;
+        let mut made = Vec::with_capacity(secrets.len());
+        for (id, device_secret) in secrets {
+            let code = self.set_claim_code(actor, &id, None).await?;
+            made.push((id, device_secret, code));
+        }
+        Ok(made)
+    }
+
     /// Stores a fresh claim code (and, with `secret_hash`, a new secret) and returns
     /// the code.
     async fn set_claim_code(
@@ -187,15 +216,18 @@ impl Registry {
         Ok(code)
     }
 
-    /// A new claim code for a device waiting to be claimed (for a new label: only the
-    /// code's hash is kept, so printing a label makes a new code and the previous one
-    /// stops working). `Invalid` for a device that has been claimed.
+    /// A new claim code for a device waiting to be claimed, or one in the holding
+    /// application without a code (for a new label: only the code's hash is kept, so
+    /// printing a label makes a new code and the previous one stops working). `Invalid`
+    /// for a device that has been claimed.
     pub async fn new_claim_code(
         &self,
         actor: &str,
         id: &DeviceId,
     ) -> Result<String, RegistryError> {
-        if !self.store.claim_state(id).await?.unclaimed() {
+        let waiting = self.store.claim_state(id).await?.unclaimed()
+            || self.store.device(id).await?.application.as_str() == HOLDING;
+        if !waiting {
             return Err(RegistryError::invalid(
                 "id",
                 format!(

@@ -181,6 +181,13 @@ pub enum DeviceCommand {
         /// Write the `id,secret` rows to this file (mode 0600) instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Register them unclaimed (no `app` or `room` column values): the rows printed
+        /// are `id,secret,code,claim_url` (docs/onboarding.md "Claiming a device").
+        #[arg(long, conflicts_with = "app")]
+        unclaimed: bool,
+        /// The hub's address as phones reach it, for the claim URLs (with --unclaimed).
+        #[arg(long, requires = "unclaimed")]
+        url: Option<String>,
     },
 }
 
@@ -363,9 +370,16 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<(), Failure> {
             )
             .await?
         }
-        DeviceCommand::Import { file, app, output } => {
-            super::import::run(ctx, &file, app.as_deref(), output.as_deref()).await?
-        }
+        DeviceCommand::Import {
+            file,
+            output,
+            unclaimed: true,
+            url,
+            ..
+        } => super::device_claim::import(ctx, &file, url.as_deref(), output.as_deref()).await?,
+        DeviceCommand::Import {
+            file, app, output, ..
+        } => super::import::run(ctx, &file, app.as_deref(), output.as_deref()).await?,
         DeviceCommand::Command {
             id,
             name,

@@ -1,5 +1,5 @@
-//! `hearth device add ID --unclaimed`, `hearth device label ID` and
-//! `hearth device unclaim ID`: claiming devices from the command line (issue 23,
+//! `hearth device add ID --unclaimed`, `hearth device import FILE --unclaimed`,
+//! `hearth device label ID` and `hearth device unclaim ID`: claiming devices from the command line (issue 23,
 //! docs/onboarding.md "Claiming a device"). The rules are the registry's
 //! (`hearth_services::registry`'s claims); the label is the API's QR code.
 
@@ -8,6 +8,7 @@ use hearth_api::{claim_url, qr_svg};
 use hearth_model::DeviceId;
 use hearth_services::registry::DeviceSpec;
 use serde_json::json;
+use std::io::Write;
 use std::path::Path;
 
 /// The hub's address as phones reach it: `--url`, else what `[firmware] public_url`
@@ -118,5 +119,83 @@ pub async fn unclaim(ctx: &Ctx, id: &str, url: Option<&str>) -> Result<(), Failu
     println!("secret: {secret}");
     println!("claim code: {code}");
     println!("claim URL: {url}");
+    Ok(())
+}
+
+/// Registers a CSV file's devices unclaimed, all or nothing; prints (or writes to
+/// `output`, mode 0600) `id,secret,code,claim_url` rows, shown only now.
+pub async fn import(
+    ctx: &Ctx,
+    file: &Path,
+    url: Option<&str>,
+    output: Option<&Path>,
+) -> Result<(), Failure> {
+    let base = base(ctx, url)?;
+    let specs = super::import::read_specs(file, None)?;
+    for (index, spec) in specs.iter().enumerate() {
+        if spec.app.is_some() || spec.room.is_some() {
+            return Err(Failure::invalid(
+                "app",
+                format!(
+                    "row {}: unclaimed devices take no app or room (they wait in the holding \
+                     application; the person who claims one chooses them)",
+                    index + 1
+                ),
+            ));
+        }
+    }
+    let mut sink = output.map(super::import::create_private).transpose()?;
+    let made = ctx
+        .registry
+        .add_unclaimed_devices(ctx.actor.as_str(), specs, &|_| {})
+        .await?;
+    let mut text = String::from("id,secret,code,claim_url\n");
+    for (id, secret, code) in &made {
+        text.push_str(&format!(
+            "{id},{secret},{code},{}\n",
+            claim_url(&base, id, code)
+        ));
+    }
+    match (&mut sink, output) {
+        (Some(file), Some(path)) => {
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|error| {
+                    Failure::invalid(
+                        "output",
+                        format!(
+                            "output: writing {}: {error} (the devices were registered; \
+                             `hearth device label ID` makes new codes)",
+                            path.display()
+                        ),
+                    )
+                })?;
+            ctx.out.done(
+                json!({ "imported": made.len(), "output": path }),
+                &format!(
+                    "registered {} devices unclaimed; their secrets and claim codes are in {} \
+                     (readable only by you)",
+                    made.len(),
+                    path.display()
+                ),
+            );
+        }
+        _ if ctx.out.json => {
+            let items: Vec<_> = made
+                .iter()
+                .map(|(id, secret, code)| {
+                    json!({ "id": id, "secret": secret, "code": code, "claim_url": claim_url(&base, id, code) })
+                })
+                .collect();
+            ctx.out.json(&items);
+        }
+        _ => {
+            print!("{text}");
+            eprintln!(
+                "registered {} devices unclaimed; the secrets and codes above are shown only now",
+                made.len()
+            );
+        }
+    }
     Ok(())
 }

@@ -106,7 +106,10 @@ pub async fn run(
 
 /// Reads and shapes every row, parsing its ids (an invalid one is refused with its row
 /// number, in the registry's words); nothing is checked against the registry yet.
-fn read_specs(file: &Path, default_app: Option<&str>) -> Result<Vec<DeviceSpec>, Failure> {
+pub(super) fn read_specs(
+    file: &Path,
+    default_app: Option<&str>,
+) -> Result<Vec<DeviceSpec>, Failure> {
     let bad_file =
         |message: String| Failure::invalid("file", format!("{}: {message}", file.display()));
     let mut reader = csv::ReaderBuilder::new()
@@ -191,7 +194,7 @@ fn read_specs(file: &Path, default_app: Option<&str>) -> Result<Vec<DeviceSpec>,
 
 /// Creates `path` for secrets: new (an existing file is never overwritten, it may hold
 /// the only copy of other secrets) and readable only by its owner.
-fn create_private(path: &Path) -> Result<File, Failure> {
+pub(super) fn create_private(path: &Path) -> Result<File, Failure> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
