@@ -13,5 +13,9 @@ export const changePassword = (current: string, next: string) =>
 export const register = (request: RegisterRequest) => http.post<Me>('/auth/register', request)
 /** The identity providers people may sign in with (no login needed; empty when none). */
 export const listOidcProviders = () => http.get<OidcProvider[]>('/auth/oidc/providers')
-/** Where the browser goes to sign in with a provider (the hub redirects it onwards). */
-export const oidcStartUrl = (id: string) => `/api/v1/auth/oidc/${encodeURIComponent(id)}/start`
+/**
+ * Where the browser goes to sign in with a provider (the hub redirects it onwards);
+ * `returnTo`, a path of the app, is where it comes back to once signed in.
+ */
+export const oidcStartUrl = (id: string, returnTo?: string) =>
+  `/api/v1/auth/oidc/${encodeURIComponent(id)}/start${returnTo ? `?return_to=${encodeURIComponent(returnTo)}` : ''}`

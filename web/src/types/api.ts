@@ -4791,21 +4791,22 @@ export interface operations {
     };
     callback: {
         parameters: {
-            query?: never;
+            query?: {
+                code?: string;
+                state?: string;
+                /** @description The provider's error code (`access_denied`) instead of a code. */
+                error?: string;
+            };
             header?: never;
             path: {
                 /** @description The provider's id */
                 provider: string;
-                code: string | null;
-                state: string | null;
-                /** @description The provider's error code (`access_denied`) instead of a code. */
-                error: string | null;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Signed in: to `/` with `Set-Cookie: hearth_session=...`; otherwise to `/login?oidc_error=<code>` */
+            /** @description Signed in: to `/` (or the start's `return_to`) with `Set-Cookie: hearth_session=...`; otherwise to `/login?oidc_error=<code>` */
             303: {
                 headers: {
                     [name: string]: unknown;
@@ -4852,7 +4853,13 @@ export interface operations {
     };
     start: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description A path on this hub (`/claim?device=...`) the web app returns to once signed in;
+                 *     anything that is not one (`//host`, a full URL) is ignored.
+                 */
+                return_to?: string;
+            };
             header?: never;
             path: {
                 /** @description The provider's id */

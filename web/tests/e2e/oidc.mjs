@@ -3,7 +3,7 @@
 // provider on loopback (oidc-provider.mjs, RS256 with a key made at start): the login
 // page shows "Sign in with Test ID"; clicking it goes through the provider and back, and
 // the person is signed in (registered into group home as a member, since the provider's
-// registration is on); then a sign-in the provider refuses lands on the login page with
+// registration is on), and later comes back to the page the login was for; then a sign-in the provider refuses lands on the login page with
 // the reason, in English and in Chinese. Every wait is for a condition; no fixed ports.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
@@ -66,10 +66,11 @@ test('a person signs in with the identity provider by clicking its button', asyn
   const out = await tab.request.post(`${hub.http}/api/v1/auth/logout`, { headers: { Origin: hub.http } })
   assert.equal(out.status(), 204)
   assert.equal((await tab.request.get(`${hub.http}/api/v1/auth/me`)).status(), 401)
-  // Signing in again goes by the stored link.
-  await tab.goto(`${hub.http}/login`)
+  // Signing in again goes by the stored link, and back to the page the login was for.
+  await tab.goto(`${hub.http}/profile`)
+  await tab.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('redirect') === '/profile', WAIT)
   await tab.locator('[data-test="oidc-test"]').click()
-  await tab.waitForURL((url) => url.pathname === '/', WAIT)
+  await tab.waitForURL((url) => url.pathname === '/profile', WAIT)
   assert.equal((await (await tab.request.get(`${hub.http}/api/v1/auth/me`)).json()).user.name, 'jane')
   await tab.context().close()
 })

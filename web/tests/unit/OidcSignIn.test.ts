@@ -29,6 +29,15 @@ describe('OidcSignIn', () => {
     expect(wrapper.find('[data-test="oidc-error"]').exists()).toBe(false)
   })
 
+  it('asks the hub to come back to the page the login was for', async () => {
+    hub([{ id: 'test', name: 'Test ID' }])
+    const wrapper = mount(OidcSignIn, { props: { redirect: '/claim?device=lock-1&code=AB CD' }, global: { plugins: [i18n] } })
+    await flushPromises()
+    expect(wrapper.find('a.oidc-button').attributes('href')).toBe(
+      '/api/v1/auth/oidc/test/start?return_to=%2Fclaim%3Fdevice%3Dlock-1%26code%3DAB%20CD',
+    )
+  })
+
   it('shows nothing when the hub has no providers or cannot say', async () => {
     hub([])
     const none = mount(OidcSignIn, { global: { plugins: [i18n] } })

@@ -8,7 +8,8 @@
 //!   SameSite=Lax, ten minutes, only sent to `/api/v1/auth/oidc/`).
 //! - `GET /auth/oidc/{provider}/callback`: where the provider sends the browser back.
 //!   On success the session cookie is set exactly as the password login sets it and
-//!   the browser goes to `/`; on failure to `/login?oidc_error=<code>` (and
+//!   the browser goes to `/` (or to the hub path `start` was given as `return_to`,
+//!   e.g. the claim page the person scanned; anything else is ignored); on failure to `/login?oidc_error=<code>` (and
 //!   `oidc_detail=<the provider's error code>` when it gave one), which the web app
 //!   words. Either way the flow cookie is cleared: a code is tried once.
 //!
@@ -128,9 +129,18 @@ fn redirect_uri(state: &AppState, headers: &HeaderMap, https: bool, provider: &s
     format!("{}://{host}{path}", if https { "https" } else { "http" })
 }
 
+/// Where to go once signed in.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// A path on this hub (`/claim?device=...`) the web app returns to once signed in;
+    /// anything that is not one (`//host`, a full URL) is ignored.
+    pub return_to: Option<String>,
+}
+
 /// Starts signing in with `provider`: a 303 to its authorization page.
 #[utoipa::path(get, path = "/auth/oidc/{provider}/start", tag = "auth",
-    params(("provider" = String, Path, description = "The provider's id")),
+    params(("provider" = String, Path, description = "The provider's id"), StartQuery),
     responses(
         (status = 303, description = "To the provider's authorization page, with the flow cookie; \
             to `/login?oidc_error=...` when the provider is unknown or unreachable"),
@@ -140,13 +150,17 @@ async fn start(
     Path(provider): Path<String>,
     https: RequestIsHttps,
     headers: HeaderMap,
+    Query(query): Query<StartQuery>,
 ) -> Response {
     let secure = https.0;
     let Some(oidc) = state.oidc.clone() else {
         return failed(&OidcError::UnknownProvider, &provider, secure);
     };
     let redirect = redirect_uri(&state, &headers, secure, &provider);
-    match oidc.start(&provider, &redirect).await {
+    match oidc
+        .start(&provider, &redirect, query.return_to.as_deref())
+        .await
+    {
         Ok((url, cookie)) => {
             see_other(&url, vec![flow_cookie(&cookie, FLOW_TTL_MS / 1000, secure)])
         }
@@ -157,6 +171,7 @@ async fn start(
 /// What the provider sends back (other parameters, such as `iss` of RFC 9207, are
 /// ignored: the ID token's `iss` is checked).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -168,7 +183,7 @@ pub struct CallbackQuery {
 #[utoipa::path(get, path = "/auth/oidc/{provider}/callback", tag = "auth",
     params(("provider" = String, Path, description = "The provider's id"), CallbackQuery),
     responses(
-        (status = 303, description = "Signed in: to `/` with `Set-Cookie: hearth_session=...`; \
+        (status = 303, description = "Signed in: to `/` (or the start's `return_to`) with `Set-Cookie: hearth_session=...`; \
             otherwise to `/login?oidc_error=<code>`"),
     ))]
 async fn callback(
@@ -188,14 +203,16 @@ async fn callback(
         state: query.state,
         error: query.error,
     };
-    let user = match oidc.finish(&provider, cookie.as_deref(), &answer).await {
-        Ok(user) => user,
+    let signed_in = match oidc.finish(&provider, cookie.as_deref(), &answer).await {
+        Ok(signed_in) => signed_in,
         Err(error) => return failed(&error, &provider, secure),
     };
+    let user = signed_in.user;
+    let next = signed_in.return_to.unwrap_or_else(|| "/".to_owned());
     match start_session(&state, &user, RequestIsHttps(secure)).await {
         Ok(session) => {
             tracing::info!(provider, user = %user.name, "signed in through OpenID Connect");
-            see_other("/", vec![session, flow_cookie("", 0, secure)])
+            see_other(&next, vec![session, flow_cookie("", 0, secure)])
         }
         Err(error) => failed(&OidcError::Internal(error.to_string()), &provider, secure),
     }

@@ -16,6 +16,7 @@ both_backends!(
     an_unverified_email_is_not_linked,
     without_registration_an_unknown_person_is_refused,
     with_registration_a_new_person_joins_the_configured_group,
+    the_browser_returns_only_to_a_path_of_the_hub,
 );
 
 const START: &str = "/api/v1/auth/oidc/test/start";
@@ -89,7 +90,12 @@ fn set_cookie(reply: &Reply, name: &str) -> Option<(String, String)> {
 /// A browser's trip: the hub's start, the provider's page; the callback's path and
 /// the flow cookie (not yet sent back).
 async fn to_provider_and_back(hub: &Hub) -> (String, String) {
-    let start = hub.get(START, &Auth::None).await;
+    to_provider_and_back_from(hub, START).await
+}
+
+/// [`to_provider_and_back`] from a given start URL (with its query).
+async fn to_provider_and_back_from(hub: &Hub, start: &str) -> (String, String) {
+    let start = hub.get(start, &Auth::None).await;
     assert_eq!(start.status, 303, "{:?}", start.body);
     let (flow, line) = set_cookie(&start, "hearth_oidc").expect("the flow cookie");
     assert!(
@@ -421,4 +427,29 @@ async fn with_registration_a_new_person_joins_the_configured_group(store: Arc<dy
             .unwrap()
             .is_empty()
     );
+}
+
+async fn the_browser_returns_only_to_a_path_of_the_hub(store: Arc<dyn Store>) {
+    let provider = Provider::start().await;
+    let hub = hub(store, &provider, json!({})).await;
+    add_person(&hub, "jane", "jane@example.org").await;
+    provider.sign_in_as(verified("sub-jane", "jane@example.org"));
+    for (return_to, expected) in [
+        (
+            "%2Fclaim%3Fdevice%3Dd1%26code%3Dabc",
+            "/claim?device=d1&code=abc",
+        ),
+        ("%2F%2Fevil.example%2F", "/"),
+        ("https%3A%2F%2Fevil.example%2F", "/"),
+        ("%2F%5Cevil.example", "/"),
+    ] {
+        let (path, flow) =
+            to_provider_and_back_from(&hub, &format!("{START}?return_to={return_to}")).await;
+        let reply = callback(&hub, &path, &flow).await;
+        assert!(
+            set_cookie(&reply, "hearth_session").is_some(),
+            "{return_to}"
+        );
+        assert_eq!(reply.header("location").unwrap(), expected, "{return_to}");
+    }
 }

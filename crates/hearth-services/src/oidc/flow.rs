@@ -37,6 +37,10 @@ pub struct Flow {
     /// endpoint, which compares them).
     #[serde(rename = "r")]
     pub redirect_uri: String,
+    /// Where the web app goes after signing in (a path of the hub's own, see
+    /// [`safe_return_path`]), e.g. the claim page the person came from.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
     /// Epoch ms after which the cookie is refused.
     #[serde(rename = "e")]
     pub expires_at_ms: i64,
@@ -64,6 +68,19 @@ pub fn cookie_key(client_secret: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// `path` when it is a path on the hub itself (`/claim?device=...`): it starts with one
+/// `/` (not `//` or `/\\`, which browsers take for another host), has no control
+/// characters and at most 512 bytes. Anything else is dropped, so that the sign-in
+/// cannot be used to send people to another site.
+pub fn safe_return_path(path: &str) -> Option<String> {
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 512
+        && !path.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| path.to_owned())
+}
+
 impl Flow {
     /// A new flow for `provider`, valid for [`FLOW_TTL_MS`] from `now_ms`.
     pub fn new(provider: &str, redirect_uri: &str, now_ms: i64) -> Flow {
@@ -73,6 +90,7 @@ impl Flow {
             nonce: random_token(),
             verifier: random_token(),
             redirect_uri: redirect_uri.to_owned(),
+            return_to: None,
             expires_at_ms: now_ms + FLOW_TTL_MS,
         }
     }
@@ -119,6 +137,20 @@ mod tests {
             Flow::open(&format!("{altered_payload}.{tag}"), &key, 2_000),
             None
         );
+        assert_eq!(
+            safe_return_path("/claim?device=d1&code=x").as_deref(),
+            Some("/claim?device=d1&code=x")
+        );
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "/a\nb",
+            "/a\\b",
+        ] {
+            assert_eq!(safe_return_path(bad), None, "{bad}");
+        }
         // S256: base64url of SHA-256 of the verifier's ASCII, checked against ring's
         // digest (another implementation than the one used).
         let verifier = random_token();

@@ -30,7 +30,7 @@ pub mod link;
 pub mod provider;
 
 pub use config::{OidcConfig, ProviderConfig, UsernameClaim};
-pub use flow::{FLOW_COOKIE, FLOW_TTL_MS, Flow};
+pub use flow::{FLOW_COOKIE, FLOW_TTL_MS, Flow, safe_return_path};
 
 use crate::outbound::HttpClient;
 use crate::registry::Registry;
@@ -108,6 +108,14 @@ pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
+}
+
+/// A finished sign-in: who, and where the web app goes next.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    /// The hub path the sign-in was started from (checked), if any.
+    pub return_to: Option<String>,
 }
 
 /// The configured providers and what sign-ins need.
@@ -191,11 +199,18 @@ impl Oidc {
     }
 
     /// Starts a sign-in: the provider's authorization URL to send the browser to and
-    /// the flow cookie's value.
-    pub async fn start(&self, id: &str, redirect_uri: &str) -> Result<(String, String), OidcError> {
+    /// the flow cookie's value. `return_to` (a hub path, else dropped) is where the
+    /// browser goes once signed in.
+    pub async fn start(
+        &self,
+        id: &str,
+        redirect_uri: &str,
+        return_to: Option<&str>,
+    ) -> Result<(String, String), OidcError> {
         let provider = self.provider(id)?;
         let metadata = provider.metadata().await?;
-        let flow = Flow::new(id, redirect_uri, hearth_model::now_millis());
+        let mut flow = Flow::new(id, redirect_uri, hearth_model::now_millis());
+        flow.return_to = return_to.and_then(flow::safe_return_path);
         let mut url = metadata.authorization_endpoint.clone();
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(
@@ -222,7 +237,7 @@ impl Oidc {
         id: &str,
         cookie: Option<&str>,
         callback: &Callback,
-    ) -> Result<User, OidcError> {
+    ) -> Result<SignedIn, OidcError> {
         let provider = self.provider(id)?;
         let flow = cookie
             .and_then(|cookie| {
@@ -256,6 +271,10 @@ impl Oidc {
             .await?;
         let claims = provider.verify(&id_token, &flow.nonce).await?;
         let person = link::Person::from_claims(&claims);
-        link::resolve(&*self.store, &self.registry, &provider.config, &person).await
+        let user = link::resolve(&*self.store, &self.registry, &provider.config, &person).await?;
+        Ok(SignedIn {
+            user,
+            return_to: flow.return_to,
+        })
     }
 }
