@@ -3,7 +3,8 @@
 // provider on loopback (oidc-provider.mjs, RS256 with a key made at start): the login
 // page shows "Sign in with Test ID"; clicking it goes through the provider and back, and
 // the person is signed in (registered into group home as a member, since the provider's
-// registration is on), and later comes back to the page the login was for; then a sign-in the provider refuses lands on the login page with
+// registration is on), and later comes back to the page the login was for; then a
+// sign-in the provider refuses lands on the login page with
 // the reason, in English and in Chinese. Every wait is for a condition; no fixed ports.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
