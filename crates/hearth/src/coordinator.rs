@@ -135,17 +135,20 @@ impl Term {
                 return Err(error.into());
             }
         };
-        let alerts =
-            match AlertEngine::start(parts.alert_services.clone(), &observer, &parts.commands)
-                .await
-            {
-                Ok(alerts) => alerts,
-                Err(error) => {
-                    engine.shutdown().await;
-                    observer.shutdown().await;
-                    return Err(error.into());
-                }
-            };
+        let alerts = match AlertEngine::start(
+            parts.alert_services.clone(),
+            &observer,
+            &parts.commands,
+        )
+        .await
+        {
+            Ok(alerts) => alerts,
+            Err(error) => {
+                engine.shutdown().await;
+                observer.shutdown().await;
+                return Err(error.into());
+            }
+        };
         let brain = Brain { engine, alerts };
         let runner = Arc::new(crate::adapters::EngineAdapter {
             brain: BrainSlot::fixed(brain.clone()),

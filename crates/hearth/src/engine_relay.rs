@@ -98,14 +98,17 @@ pub async fn serve(bus: Arc<dyn Bus>, runner: Arc<dyn AutomationRunner>) {
     let mut requests = match bus.subscribe(REQUESTS).await {
         Ok(requests) => requests,
         Err(error) => {
-            tracing::error!("the coordinator cannot take other nodes' automation requests: {error}");
+            tracing::error!(
+                "the coordinator cannot take other nodes' automation requests: {error}"
+            );
             return;
         }
     };
     while let Some(message) = requests.recv().await {
-        let (Some(reply_to), Some(correlation)) =
-            (message.response_topic.clone(), message.correlation_data.clone())
-        else {
+        let (Some(reply_to), Some(correlation)) = (
+            message.response_topic.clone(),
+            message.correlation_data.clone(),
+        ) else {
             continue;
         };
         let runner = runner.clone();

@@ -32,7 +32,13 @@ mod tests {
         assert!(is_cluster_topic("hearth/cluster"));
         assert!(!is_cluster_topic("hearth/clusters/engine"));
         assert!(!is_cluster_topic("devices/hearth/cluster"));
-        for filter in ["#", "hearth/#", "+/cluster/#", "+/+/replies/n1", "hearth/cluster/+"] {
+        for filter in [
+            "#",
+            "hearth/#",
+            "+/cluster/#",
+            "+/+/replies/n1",
+            "hearth/cluster/+",
+        ] {
             assert!(may_reach_cluster(filter), "{filter}");
         }
         for filter in ["devices/#", "hearth/other/#", "sites/+/devices/#"] {

@@ -16,8 +16,8 @@
 
 mod acl;
 mod cert;
-mod cluster_acl;
 mod client_id;
+mod cluster_acl;
 mod discovery_acl;
 mod external;
 mod layout_acl;
@@ -40,11 +40,11 @@ pub use discovery_acl::DiscoveryAcl;
 pub use external::{ExternalAccess, ExternalLogin};
 
 use async_trait::async_trait;
+use cluster_acl::{is_cluster_topic, may_reach_cluster};
 use hearth_bus::{Action, AuthError, Authorizer, ConnectRequest, Principal, PrincipalKind};
 use hearth_store::Store;
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
-use cluster_acl::{is_cluster_topic, may_reach_cluster};
 use snapshot::Snapshot;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -467,8 +467,8 @@ impl Authorizer for RegistryAuthorizer {
         // The nodes' requests to one another (external mode, docs/scale.md): their own
         // broker login's alone, never a principal of the registry's (an administrator
         // could otherwise act as anyone through the coordinator).
-        let allowed = allowed
-            && (principal.kind == PrincipalKind::Service || !is_cluster_topic(topic));
+        let allowed =
+            allowed && (principal.kind == PrincipalKind::Service || !is_cluster_topic(topic));
         if !allowed {
             self.denied(principal, client_id, action, topic);
         }

@@ -38,9 +38,6 @@ mod apps;
 #[path = "../sql/audit.rs"]
 mod audit;
 #[allow(clippy::duplicate_mod)]
-#[path = "../sql/claims.rs"]
-mod claims;
-#[allow(clippy::duplicate_mod)]
 #[path = "../sql/auth.rs"]
 mod auth;
 #[allow(clippy::duplicate_mod)]
@@ -49,6 +46,9 @@ mod automation_gates;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/automations.rs"]
 mod automations;
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/claims.rs"]
+mod claims;
 #[allow(clippy::duplicate_mod)]
 #[path = "../sql/commands.rs"]
 mod commands;

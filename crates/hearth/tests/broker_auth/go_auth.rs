@@ -118,9 +118,22 @@ async fn go_auth_follows_the_registry(backend: Backend) {
     assert!(!acl(&fixture, admin, "sites/home-1/registry/snapshot", READ).await);
     // The nodes' own requests between them (engine_relay.rs): no principal of the
     // registry may send one, nor read the answers, the administrator included.
-    for who in [("d1", "d1"), app, site, ("alice", "web:alice:t"), carol, admin] {
-        assert!(!acl(&fixture, who, "hearth/cluster/engine", WRITE).await, "{who:?}");
-        assert!(!acl(&fixture, who, "hearth/cluster/replies/n1", READ).await, "{who:?}");
+    for who in [
+        ("d1", "d1"),
+        app,
+        site,
+        ("alice", "web:alice:t"),
+        carol,
+        admin,
+    ] {
+        assert!(
+            !acl(&fixture, who, "hearth/cluster/engine", WRITE).await,
+            "{who:?}"
+        );
+        assert!(
+            !acl(&fixture, who, "hearth/cluster/replies/n1", READ).await,
+            "{who:?}"
+        );
     }
     // Not an access Mosquitto has: a 400 naming it, which go-auth takes as a refusal.
     let (status, answer) = call(

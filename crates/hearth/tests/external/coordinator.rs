@@ -98,8 +98,14 @@ async fn one_node_coordinates_presence_and_automations_and_another_takes_over() 
         "triggers": [{"type": "reading", "device": SENSOR, "metric": "temp", "gt": 30.0}],
         "actions": [{"type": "command", "device": LAMP, "name": "switch", "params": {"on": true}, "wait": false}],
     });
-    let (status, created) =
-        http_json(http, "POST", "/api/v1/automations", &cookie, Some(automation)).await;
+    let (status, created) = http_json(
+        http,
+        "POST",
+        "/api/v1/automations",
+        &cookie,
+        Some(automation),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     let automation_id = created["id"].as_str().unwrap().to_owned();
 
@@ -130,7 +136,12 @@ async fn one_node_coordinates_presence_and_automations_and_another_takes_over() 
     )
     .await;
     assert_eq!(status, 202, "{started}");
-    assert!(started["run"].as_str().is_some_and(|run| run.starts_with("r-")), "{started}");
+    assert!(
+        started["run"]
+            .as_str()
+            .is_some_and(|run| run.starts_with("r-")),
+        "{started}"
+    );
     eventually("the relayed run commands the lamp", || async {
         lamp_commands(&store).await == 2
     })
@@ -220,5 +231,8 @@ async fn http_json(
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
     let (status, body) = http(addr, method, path, cookie, body).await;
-    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
 }
