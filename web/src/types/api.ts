@@ -206,10 +206,17 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Grants a user a permission on the application (its group's owners and admins). */
+        /**
+         * Grants a user a permission on the application (its group's owners and admins).
+         * @description A device's owner may also grant `view` or `control` on their claimed-devices
+         *     application (sharing what they own, docs/onboarding.md).
+         */
         put: operations["set_grant"];
         post?: never;
-        /** Removes a user's grant (its group's owners and admins). */
+        /**
+         * Removes a user's grant (its group's owners and admins).
+         * @description A device's owner may also remove others' grants on their claimed-devices application.
+         */
         delete: operations["remove_grant"];
         options?: never;
         head?: never;

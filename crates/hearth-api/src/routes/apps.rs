@@ -256,6 +256,9 @@ async fn list_grants(
 }
 
 /// Grants a user a permission on the application (its group's owners and admins).
+///
+/// A device's owner may also grant `view` or `control` on their claimed-devices
+/// application (sharing what they own, docs/onboarding.md).
 #[utoipa::path(put, path = "/apps/{id}/grants/{user}", tag = "apps",
     params(("id" = String, Path), ("user" = String, Path)), request_body = GrantRequest,
     responses((status = 200, body = GrantView), (status = 403, body = crate::error::ErrorBody),
@@ -269,7 +272,10 @@ async fn set_grant(
     let id: AppId = parse_id("id", &id)?;
     let user: UserName = parse_id("user", &user)?;
     let app = visible_app(&state, &caller, &id).await?;
-    caller.require_role(&app.group, Role::Admin, "granting permissions")?;
+    // A device's owner shares it (view or control) on their claimed-devices application.
+    if !crate::routes::claims::owner_shares(&caller, &app, &user, Some(request.permission)) {
+        caller.require_role(&app.group, Role::Admin, "granting permissions")?;
+    }
     let grant = state
         .registry
         .set_grant(&caller.actor(), &id, &user, request.permission)
@@ -278,6 +284,8 @@ async fn set_grant(
 }
 
 /// Removes a user's grant (its group's owners and admins).
+///
+/// A device's owner may also remove others' grants on their claimed-devices application.
 #[utoipa::path(delete, path = "/apps/{id}/grants/{user}", tag = "apps",
     params(("id" = String, Path), ("user" = String, Path)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody),
@@ -290,7 +298,9 @@ async fn remove_grant(
     let id: AppId = parse_id("id", &id)?;
     let user: UserName = parse_id("user", &user)?;
     let app = visible_app(&state, &caller, &id).await?;
-    caller.require_role(&app.group, Role::Admin, "removing grants")?;
+    if !crate::routes::claims::owner_shares(&caller, &app, &user, None) {
+        caller.require_role(&app.group, Role::Admin, "removing grants")?;
+    }
     state
         .registry
         .remove_grant(&caller.actor(), &id, &user)

@@ -69,6 +69,22 @@ fn base_url(state: &AppState, headers: &HeaderMap, https: RequestIsHttps) -> Str
     format!("{scheme}://{host}")
 }
 
+/// Whether `caller` shares a device they own: a grant of `view` or `control` (never
+/// `manage`) to someone else on the caller's own claimed-devices application of a group
+/// where the caller may still add devices (member or more), or the removal of such a
+/// grant (`permission` `None`). Anything else on grants stays the group admins'.
+pub(crate) fn owner_shares(
+    caller: &Caller,
+    app: &hearth_model::Application,
+    user: &hearth_model::UserName,
+    permission: Option<Permission>,
+) -> bool {
+    app.id == registry::claim_app_id(&app.group, &caller.user.name)
+        && user != &caller.user.name
+        && permission != Some(Permission::Manage)
+        && caller.role_in(&app.group) >= Some(Role::Member)
+}
+
 fn claim_refusal(error: ClaimError) -> ApiError {
     match error {
         ClaimError::NoSuchClaim => ApiError::not_found(ClaimError::NoSuchClaim.to_string()),

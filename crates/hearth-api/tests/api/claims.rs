@@ -10,6 +10,7 @@ use hearth_services::registry::{CLAIM_CODE_LEN, CLAIM_FAILURES_PER_MINUTE, claim
 
 both_backends!(
     a_member_claims_a_labelled_device_and_unclaims_it,
+    the_owner_shares_what_they_own_and_nothing_else,
     intruders_learn_nothing_and_claim_nothing,
     failed_claims_are_limited_per_person_and_per_device
 );
@@ -279,4 +280,74 @@ async fn failed_claims_are_limited_per_person_and_per_device(store: Arc<dyn Stor
         claim(&hub, &fresh, "lock-1", &lock1, "home").await.status,
         200
     );
+}
+
+async fn the_owner_shares_what_they_own_and_nothing_else(store: Arc<dyn Store>) {
+    let hub = start(store).await;
+    let admin = hub.admin().await;
+    let alice = member(&hub, "alice", "home", Role::Member).await;
+    let bob = member(&hub, "bob", "home", Role::Member).await;
+    hub.add_user("carol").await;
+    let code = unclaimed(&hub, &admin, "lock-1").await;
+    assert_eq!(
+        claim(&hub, &alice, "lock-1", &code, "home").await.status,
+        200
+    );
+    let app = claim_app_id(&ids::group("home"), &ids::user("alice"));
+    let grant = |who: &'static str, permission: &'static str| {
+        let path = format!("/api/v1/apps/{app}/grants/{who}");
+        (path, Some(json!({ "permission": permission })))
+    };
+    let my_permission = |reply: Reply| reply.json()["my_permission"].clone();
+    assert_eq!(
+        my_permission(hub.get(&format!("/api/v1/apps/{app}"), &bob).await),
+        "view"
+    );
+
+    // Alice shares control of what she owns with bob...
+    let (path, body) = grant("bob", "control");
+    let shared = hub.call("PUT", &path, &alice, body).await;
+    assert_eq!(shared.status, 200, "{:?}", shared.body);
+    assert_eq!(
+        my_permission(hub.get(&format!("/api/v1/apps/{app}"), &bob).await),
+        "control"
+    );
+    // ...but not manage, nor on an application that is not her own claimed devices',
+    // and bob may not pass it on.
+    let (path, body) = grant("bob", "manage");
+    assert_eq!(hub.call("PUT", &path, &alice, body).await.status, 403);
+    let other = hub
+        .call(
+            "PUT",
+            "/api/v1/apps/default/grants/bob",
+            &alice,
+            Some(json!({"permission": "control"})),
+        )
+        .await;
+    assert_eq!(other.status, 403);
+    let (path, body) = grant("carol", "control");
+    assert_eq!(hub.call("PUT", &path, &bob, body).await.status, 403);
+    // She takes it back; her own manage grant is not hers to drop this way.
+    let unshared = hub
+        .call(
+            "DELETE",
+            &format!("/api/v1/apps/{app}/grants/bob"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(unshared.status, 204);
+    assert_eq!(
+        my_permission(hub.get(&format!("/api/v1/apps/{app}"), &bob).await),
+        "view"
+    );
+    let own = hub
+        .call(
+            "DELETE",
+            &format!("/api/v1/apps/{app}/grants/alice"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(own.status, 403);
 }
