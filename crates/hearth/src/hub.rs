@@ -328,30 +328,9 @@ impl Hub {
         let web =
             crate::https::WebListeners::bind(&config, broker.certificate(), &mut addrs).await?;
         let ota = match web {
-            // A cluster node's rollouts are followed by the coordinator's terms.
-            Some(_) if external => Some(
-                hearth_services::ota::Ota::start_untracked(
-                    store.clone(),
-                    bus.clone(),
-                    commands.clone(),
-                    &config.data_dir,
-                    firmware_base_url(&config, &addrs),
-                    config.firmware.clone(),
-                )
-                .context("starting firmware updates")?,
-            ),
-            Some(_) => Some(
-                hearth_services::ota::Ota::start(
-                    store.clone(),
-                    bus.clone(),
-                    commands.clone(),
-                    &ingest,
-                    &config.data_dir,
-                    firmware_base_url(&config, &addrs),
-                    config.firmware.clone(),
-                )
-                .context("starting firmware updates")?,
-            ),
+            Some(_) => Some(crate::hub_ota::start(
+                &config, &addrs, &store, &bus, &commands, &ingest, external,
+            )?),
             None => None,
         };
         let coordinator = coordinator.map(|pending| pending.spawn(ota.clone()));
@@ -593,33 +572,4 @@ impl Hub {
         self.ingest.shutdown().await;
         self.store.close().await;
     }
-}
-
-/// What firmware download URLs start with: `[firmware] public_url`, else the HTTPS or
-/// HTTP listener (a wildcard address is no use to devices: set `public_url` then).
-/// What the CLI's rollouts name (no listener bound there): `[firmware] public_url`, else
-/// the configured HTTPS or HTTP address.
-pub(crate) fn firmware_url_of(config: &HearthConfig) -> String {
-    let addrs = HubAddrs {
-        http: config.http,
-        https: config.https,
-        ..HubAddrs::default()
-    };
-    firmware_base_url(config, &addrs)
-}
-
-fn firmware_base_url(config: &HearthConfig, addrs: &HubAddrs) -> String {
-    if let Some(url) = &config.firmware.public_url {
-        return url.clone();
-    }
-    let (scheme, addr) = match (addrs.https, addrs.http) {
-        (Some(https), _) => ("https", https),
-        (None, Some(http)) => ("http", http),
-        (None, None) => return String::new(),
-    };
-    if addr.ip().is_unspecified() {
-        tracing::warn!(%addr, "firmware download URLs name a wildcard address: \
-            set [firmware] public_url to the hub's address on the devices' network");
-    }
-    format!("{scheme}://{addr}")
 }

@@ -8,6 +8,7 @@
 
 use super::queue::IngestQueue;
 use hearth_bus::{Interceptor, PrincipalKind, Subscription};
+use hearth_store::{IngestBatch, LiveUpdate};
 use std::sync::Arc;
 
 /// Hands what `subscription` delivers to the writer's queue until it ends.
@@ -25,4 +26,19 @@ pub(super) async fn feed(mut subscription: Subscription, queue: Arc<IngestQueue>
         queue.intercept(&message, None);
     }
     tracing::warn!("the coordinator's subscription to the devices' messages ended");
+}
+
+/// What an observer commits of a batch: where presence stands, nothing else (the storing
+/// nodes write the messages, points and live values).
+pub(super) fn keep_presence_only(batch: &mut IngestBatch) {
+    batch.messages.clear();
+    batch.points.clear();
+    batch.live.retain_mut(|update| {
+        *update = LiveUpdate {
+            device: update.device.take(),
+            is_online: update.is_online,
+            ..LiveUpdate::default()
+        };
+        update.is_online.is_some()
+    });
 }

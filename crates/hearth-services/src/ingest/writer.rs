@@ -7,7 +7,7 @@ use super::queue::{IngestQueue, Item};
 use super::{IngestConfig, IngestError, IngestRole};
 use crate::auth::RateLimitedLog;
 use hearth_bus::ClientEvent;
-use hearth_bus::{AckToken, Bus, Envelope, Qos};
+use hearth_bus::{AckToken, Bus};
 use hearth_model::{
     DeviceId, DevicePresence, MessageKind, Millis, Point, StatusChange, now_millis,
 };
@@ -301,18 +301,7 @@ impl Writer {
             })
             .collect();
         if self.role == IngestRole::Observe {
-            // The storing nodes write the messages and live values; the observer only
-            // where presence stands.
-            batch.messages.clear();
-            batch.points.clear();
-            batch.live.retain_mut(|update| {
-                *update = LiveUpdate {
-                    device: update.device.take(),
-                    is_online: update.is_online,
-                    ..LiveUpdate::default()
-                };
-                update.is_online.is_some()
-            });
+            super::observe::keep_presence_only(&mut batch);
         }
         if batch.is_empty() {
             // Observed messages that changed no presence are still reported.
@@ -531,34 +520,6 @@ impl Writer {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Added::Yes { json_ok }
-    }
-
-    /// Publishes presence changes retained on `devices/{id}/status` (those the device
-    /// did not announce itself), and `online` again for site devices whose status
-    /// message was overruled (a late `offline` from home, the will of the connection
-    /// they left).
-    async fn announce(&mut self, changes: &[Change]) {
-        let again = self.overruled_online(changes);
-        for change in changes.iter().chain(&again) {
-            if change.reason == hearth_model::PresenceReason::Status {
-                continue;
-            }
-            let presence = if change.online {
-                DevicePresence::Online
-            } else {
-                DevicePresence::Offline
-            };
-            let topic = hearth_model::topic::DeviceTopic {
-                device: &change.device,
-                kind: hearth_model::topic::TopicKind::Status,
-            };
-            let envelope = Envelope::new(topic.to_string(), presence.as_str())
-                .with_qos(Qos::AtLeastOnce)
-                .with_retain(true);
-            if let Err(error) = self.bus.publish(envelope).await {
-                tracing::debug!("presence not announced: {error}");
-            }
-        }
     }
 }
 

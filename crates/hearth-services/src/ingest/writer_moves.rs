@@ -1,7 +1,8 @@
 //! The ingest writer's part in devices that move (issue 20, docs/bridge.md "Devices
 //! that move"): which presence rule a message goes to (its site's relay or the device's
 //! own), the attachments copied out after each batch for the commands' route and the
-//! API, and `online` said again for a site device whose `offline` was overruled.
+//! API, and `online` said again for a site device whose `offline` was overruled (with
+//! the retained presence announcements that carry it).
 
 use super::super::presence::{Change, MOVE_GRACE_MS};
 use super::super::queue::Item;
@@ -69,5 +70,35 @@ impl Writer {
                 })
             })
             .collect()
+    }
+}
+
+impl Writer {
+    /// Publishes presence changes retained on `devices/{id}/status` (those the device
+    /// did not announce itself), and `online` again for site devices whose status
+    /// message was overruled (a late `offline` from home, the will of the connection
+    /// they left).
+    pub(super) async fn announce(&mut self, changes: &[Change]) {
+        let again = self.overruled_online(changes);
+        for change in changes.iter().chain(&again) {
+            if change.reason == hearth_model::PresenceReason::Status {
+                continue;
+            }
+            let presence = if change.online {
+                hearth_model::DevicePresence::Online
+            } else {
+                hearth_model::DevicePresence::Offline
+            };
+            let topic = hearth_model::topic::DeviceTopic {
+                device: &change.device,
+                kind: hearth_model::topic::TopicKind::Status,
+            };
+            let envelope = hearth_bus::Envelope::new(topic.to_string(), presence.as_str())
+                .with_qos(hearth_bus::Qos::AtLeastOnce)
+                .with_retain(true);
+            if let Err(error) = self.bus.publish(envelope).await {
+                tracing::debug!("presence not announced: {error}");
+            }
+        }
     }
 }

@@ -121,7 +121,7 @@ async fn run_async(
         commands: config.commands.clone(),
         data_dir: config.data_dir.clone(),
         firmware: config.firmware.clone(),
-        firmware_url: crate::hub::firmware_url_of(&config),
+        firmware_url: crate::hub_ota::firmware_url_of(&config),
         history: config.history.clone(),
         dynsec_key: config
             .dynsec
