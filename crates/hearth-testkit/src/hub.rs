@@ -23,6 +23,50 @@ pub struct TestHub {
 }
 
 impl TestHub {
+    /// Two people for intruder tests: alice, a member of `home` with control over app
+    /// `default`, and carol, the owner of a group `cabin` of her own; each with the
+    /// password `<name>-password`.
+    pub async fn add_alice_and_carol(&self) {
+        use hearth_model::{Permission, Role};
+        use hearth_services::registry::NewUser;
+        let registry = self.registry();
+        for name in ["alice", "carol"] {
+            registry
+                .add_user(
+                    "test",
+                    NewUser {
+                        password: Some(format!("{name}-password")),
+                        ..NewUser::new(crate::ids::user(name))
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        let alice = crate::ids::user("alice");
+        registry
+            .set_member("test", &crate::ids::group("home"), &alice, Role::Member)
+            .await
+            .unwrap();
+        registry
+            .set_grant(
+                "test",
+                &crate::ids::app("default"),
+                &alice,
+                Permission::Control,
+            )
+            .await
+            .unwrap();
+        registry
+            .add_group(
+                "test",
+                &crate::ids::group("cabin"),
+                None,
+                Some(&crate::ids::user("carol")),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Stops every service in order and waits for them.
     pub async fn shutdown(mut self) {
         if let Some(hub) = self.hub.take() {

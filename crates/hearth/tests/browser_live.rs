@@ -12,8 +12,7 @@
 //! which is all a token check reads besides the key.
 
 use hearth_broker::external::{ExternalBrokerConfig, MqttMode};
-use hearth_model::{Permission, Role};
-use hearth_services::registry::{DeviceSpec, NewUser};
+use hearth_services::registry::DeviceSpec;
 use hearth_testkit::client::Api;
 use hearth_testkit::mosquitto::MosquittoProcess;
 use hearth_testkit::{Backend, TestHub, ids};
@@ -54,37 +53,9 @@ async fn node(port: u16, browser_url: Option<&str>, key_file: Option<PathBuf>) -
         config.broker_auth = Some(hearth_api::BrokerAuthConfig::new(SECRET).unwrap());
     })
     .await;
+    hub.add_alice_and_carol().await;
     let registry = hub.registry();
-    for name in ["alice", "carol"] {
-        registry
-            .add_user(
-                "test",
-                NewUser {
-                    password: Some(format!("{name}-password")),
-                    ..NewUser::new(ids::user(name))
-                },
-            )
-            .await
-            .unwrap();
-    }
-    let (home, cabin) = (ids::group("home"), ids::group("cabin"));
-    registry
-        .set_member("test", &home, &ids::user("alice"), Role::Member)
-        .await
-        .unwrap();
-    registry
-        .set_grant(
-            "test",
-            &ids::app("default"),
-            &ids::user("alice"),
-            Permission::Control,
-        )
-        .await
-        .unwrap();
-    registry
-        .add_group("test", &cabin, None, Some(&ids::user("carol")))
-        .await
-        .unwrap();
+    let cabin = ids::group("cabin");
     registry
         .add_app("test", &ids::app("shed"), &cabin, None, None)
         .await

@@ -19,8 +19,8 @@ mod go_auth;
 mod guard;
 mod vernemq;
 
-use hearth_model::{Permission, Role, SiteId};
-use hearth_services::registry::{DeviceSpec, NewUser};
+use hearth_model::SiteId;
+use hearth_services::registry::DeviceSpec;
 use hearth_testkit::{Backend, TestHub, ids};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -71,45 +71,7 @@ impl Fixture {
             let (_, secret) = registry.add_device("test", spec).await.unwrap();
             secrets.insert(id.to_owned(), secret);
         }
-        for name in ["alice", "carol"] {
-            registry
-                .add_user(
-                    "test",
-                    NewUser {
-                        password: Some(format!("{name}-password")),
-                        ..NewUser::new(ids::user(name))
-                    },
-                )
-                .await
-                .unwrap();
-        }
-        registry
-            .set_member(
-                "test",
-                &ids::group("home"),
-                &ids::user("alice"),
-                Role::Member,
-            )
-            .await
-            .unwrap();
-        registry
-            .set_grant(
-                "test",
-                &ids::app("default"),
-                &ids::user("alice"),
-                Permission::Control,
-            )
-            .await
-            .unwrap();
-        registry
-            .add_group(
-                "test",
-                &ids::group("cabin"),
-                None,
-                Some(&ids::user("carol")),
-            )
-            .await
-            .unwrap();
+        hub.add_alice_and_carol().await;
         let site = |id: &str| SiteId::new(id).unwrap();
         let (_, site_secret) = registry
             .add_site("test", &site("home-1"), &ids::group("home"), None)
