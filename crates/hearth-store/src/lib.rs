@@ -62,6 +62,7 @@ mod layouts;
 mod leases;
 mod mirror;
 mod notification_prefs;
+mod mysql;
 mod open;
 mod postgres;
 mod registry;
@@ -96,6 +97,7 @@ pub use mirror::{
 };
 pub use notification_prefs::PreferenceStore;
 pub use open::{open, sqlite_url};
+pub use mysql::MySqlStore;
 pub use postgres::PostgresStore;
 pub use registry::{
     AdminCredential, AppCredential, AppStore, AuditFilter, AuditStore, CredentialStore,
@@ -110,6 +112,7 @@ pub use sqlite::SqliteStore;
 
 /// The embedded migration lists, oldest first (for tests of upgrades).
 pub mod migrations {
+    pub use crate::mysql::MIGRATIONS as MYSQL;
     pub use crate::postgres::MIGRATIONS as POSTGRES;
     pub use crate::sqlite::MIGRATIONS as SQLITE;
 }

@@ -1,6 +1,6 @@
 //! Choosing a backend from a database URL.
 
-use crate::{PostgresStore, SqliteStore, Store, StoreError, StoreResult};
+use crate::{MySqlStore, PostgresStore, SqliteStore, Store, StoreError, StoreResult};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,7 +9,8 @@ pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}", data_dir.join("hearth.db").display())
 }
 
-/// Opens the store at `url` (`sqlite://PATH` or `postgres://...`), creating the SQLite
+/// Opens the store at `url` (`sqlite://PATH`, `postgres://...` or `mysql://...` /
+/// `mariadb://...`), creating the SQLite
 /// file if needed and running every pending migration, so that an older database is
 /// upgraded in place before anything reads it.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
@@ -17,9 +18,11 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
         Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        Ok(Arc::new(MySqlStore::connect(url).await?))
     } else {
         Err(StoreError::Refused(format!(
-            "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
+            "unsupported database URL {url:?}: use sqlite://PATH, postgres://USER@HOST/DB or mysql://USER:PASSWORD@HOST/DB"
         )))
     }
 }

@@ -107,6 +107,9 @@ async fn block_rows(url: &str) -> u64 {
     let count: i64 = if url.starts_with("sqlite:") {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
         sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    } else if url.starts_with("mysql:") {
+        let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
@@ -138,6 +141,7 @@ fn sigkill_mid_compaction(backend: Backend) {
     let test_name = match backend {
         Backend::Sqlite => "sigkill_mid_compaction_loses_nothing_sqlite",
         Backend::Postgres => "sigkill_mid_compaction_loses_nothing_postgres",
+        Backend::MariaDb => "sigkill_mid_compaction_loses_nothing_mariadb",
     };
     let child = Command::new(std::env::current_exe().unwrap())
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
@@ -204,4 +208,9 @@ fn sigkill_mid_compaction_loses_nothing_sqlite() {
 #[test]
 fn sigkill_mid_compaction_loses_nothing_postgres() {
     sigkill_mid_compaction(Backend::Postgres);
+}
+
+#[test]
+fn sigkill_mid_compaction_loses_nothing_mariadb() {
+    sigkill_mid_compaction(Backend::MariaDb);
 }

@@ -436,5 +436,5 @@ async fn delete_group_is_refused_while_it_has_applications(store: Arc<dyn Store>
 
 async fn ping_and_backend_name(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
-    assert!(["sqlite", "postgres"].contains(&store.backend()));
+    assert!(["sqlite", "postgres", "mysql"].contains(&store.backend()));
 }

@@ -1,19 +1,22 @@
-//! Test fixtures shared by Hearth's crates: a fresh, migrated store on either backend,
-//! and [`both_backends!`] to write a store test once and run it on SQLite and PostgreSQL.
+//! Test fixtures shared by Hearth's crates: a fresh, migrated store on any backend, and
+//! [`both_backends!`] to write a store test once and run it on SQLite, PostgreSQL and
+//! MariaDB.
 //!
 //! PostgreSQL comes from the environment: `HEARTH_TEST_POSTGRES` is the URL of a database
 //! the tests may create schemas in (`make test` starts a throw-away cluster with
 //! `scripts/test-postgres.sh` and sets it). Each test gets its own schema `t_<unique>`,
 //! selected through the connection's `search_path` and dropped afterwards, so tests run
 //! in parallel without seeing each other. Without the variable, PostgreSQL tests panic
-//! with instructions: they are never skipped silently.
+//! with instructions: they are never skipped silently. MariaDB likewise comes from
+//! `HEARTH_TEST_MARIADB` (`scripts/test-mariadb.sh`), a server where the tests may create
+//! databases: each test gets its own database `t_<unique>`, dropped afterwards.
 //!
 //! # Layout
 //! - [`Backend`], [`test_store`] and [`TestStore`]: a store to test against.
 //! - [`database_url`] and [`DatabaseGuard`]: a fresh database URL, for tests that open
 //!   the store themselves (upgrades) or pass `--database` to the binary.
-//! - [`both_backends!`]: one test, two backends.
-//! - [`both_backends_hub!`]: one test that starts a hub, two backends.
+//! - [`both_backends!`]: one test, every backend (the name is older than the third).
+//! - [`both_backends_hub!`]: one test that starts a hub, every backend.
 //! - [`start_hub`] and [`TestHub`]: a whole hub on port 0, as `hearth serve` runs it.
 //! - [`client`]: the API with a session ([`client::Api`]), an MQTT 3.1.1 client whose
 //!   packets a test reads as they come ([`client::Mqtt`]), and [`client::eventually`].
@@ -39,11 +42,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The environment variable naming the PostgreSQL database tests may use.
 pub const POSTGRES_ENV: &str = "HEARTH_TEST_POSTGRES";
 
+/// The environment variable naming the MariaDB server (as a database URL) tests may use.
+pub const MARIADB_ENV: &str = "HEARTH_TEST_MARIADB";
+
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+    MariaDb,
 }
 
 /// A fresh, migrated store and what must outlive it (its temporary directory or
@@ -93,16 +100,28 @@ pub struct DatabaseGuard {
 enum Guarded {
     Directory(#[allow(dead_code)] tempfile::TempDir),
     Schema { base_url: String, schema: String },
+    MariaDbDatabase { base_url: String, database: String },
 }
 
 impl Drop for DatabaseGuard {
     fn drop(&mut self) {
-        if let Guarded::Schema { base_url, schema } = &self.inner {
-            // Best effort: a leftover schema costs disk space in a throw-away cluster, so
-            // give up rather than wait on a lock a leaked connection still holds (say,
-            // after a panic inside a transaction).
-            let sql = format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
-            let _ = run_postgres(base_url, sql);
+        match &self.inner {
+            Guarded::Schema { base_url, schema } => {
+                // Best effort: a leftover schema costs disk space in a throw-away
+                // cluster, so give up rather than wait on a lock a leaked connection
+                // still holds (say, after a panic inside a transaction).
+                let sql =
+                    format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+                let _ = run_postgres(base_url, sql);
+            }
+            Guarded::MariaDbDatabase { base_url, database } => {
+                // Best effort, as above.
+                let sql = format!(
+                    "SET SESSION lock_wait_timeout = 5; DROP DATABASE IF EXISTS {database}"
+                );
+                let _ = run_mariadb(base_url, sql);
+            }
+            Guarded::Directory(_) => {}
         }
     }
 }
@@ -138,7 +157,62 @@ pub fn database_url(backend: Backend) -> (String, DatabaseGuard) {
             };
             (url, guard)
         }
+        Backend::MariaDb => {
+            let base_url = mariadb_base_url();
+            let database = unique_schema_name();
+            if let Err(error) = run_mariadb(
+                &base_url,
+                format!("CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+            ) {
+                panic!("cannot create database {database} in {MARIADB_ENV}={base_url}: {error}");
+            }
+            let url = match base_url.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{database}"),
+                None => panic!("{MARIADB_ENV}={base_url} is not mysql://USER:PASSWORD@HOST/DB"),
+            };
+            let guard = DatabaseGuard {
+                inner: Guarded::MariaDbDatabase { base_url, database },
+            };
+            (url, guard)
+        }
     }
+}
+
+/// `HEARTH_TEST_MARIADB`, or a panic that says how to get one.
+fn mariadb_base_url() -> String {
+    match std::env::var(MARIADB_ENV) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{MARIADB_ENV} is not set: the MariaDB tests need a server they may create \
+             databases on. Run `make test` (it starts a throw-away server), or start one:\n\
+             \x20   export {MARIADB_ENV}=$(scripts/test-mariadb.sh start)\n\
+             \x20   cargo nextest run ...\n\
+             \x20   scripts/test-mariadb.sh stop"
+        ),
+    }
+}
+
+/// [`run_postgres`] for MariaDB (statements separated by `;`, sent as one batch).
+fn run_mariadb(url: &str, sql: String) -> Result<(), String> {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())?;
+        runtime.block_on(async {
+            let mut conn = sqlx::MySqlConnection::connect(&url)
+                .await
+                .map_err(|error| error.to_string())?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .map_err(|error| error.to_string())?;
+            conn.close().await.map_err(|error| error.to_string())
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the MariaDB helper thread panicked".to_owned()))
 }
 
 /// `HEARTH_TEST_POSTGRES`, or a panic that says how to get one.
@@ -194,8 +268,8 @@ fn run_postgres(url: &str, sql: String) -> Result<(), String> {
     .unwrap_or_else(|_| Err("the PostgreSQL helper thread panicked".to_owned()))
 }
 
-/// Runs `async fn NAME(store: Arc<dyn Store>)` once per backend, as two tests
-/// `NAME::sqlite` and `NAME::postgres` (each with a fresh store). The calling crate
+/// Runs `async fn NAME(store: Arc<dyn Store>)` once per backend, as three tests
+/// `NAME::sqlite`, `NAME::postgres` and `NAME::mariadb` (each with a fresh store). The calling crate
 /// needs `tokio` with the `macros` and `rt` features.
 ///
 /// ```ignore
@@ -218,12 +292,18 @@ macro_rules! both_backends {
                 let test_store = $crate::test_store($crate::Backend::Postgres).await;
                 super::$test(test_store.store()).await;
             }
+
+            #[::tokio::test]
+            async fn mariadb() {
+                let test_store = $crate::test_store($crate::Backend::MariaDb).await;
+                super::$test(test_store.store()).await;
+            }
         }
     )+};
 }
 
-/// Runs `async fn NAME(backend: Backend)` once per backend, as two tests `NAME::sqlite`
-/// and `NAME::postgres`: [`both_backends!`] for tests that start a hub ([`start_hub`]),
+/// Runs `async fn NAME(backend: Backend)` once per backend, as three tests
+/// `NAME::sqlite`, `NAME::postgres` and `NAME::mariadb`: [`both_backends!`] for tests that start a hub ([`start_hub`]),
 /// which opens a fresh store of its own on the backend it is given. The calling crate
 /// needs `tokio` with the `macros` and `rt` features.
 ///
@@ -246,6 +326,11 @@ macro_rules! both_backends_hub {
             #[::tokio::test]
             async fn postgres() {
                 super::$test($crate::Backend::Postgres).await;
+            }
+
+            #[::tokio::test]
+            async fn mariadb() {
+                super::$test($crate::Backend::MariaDb).await;
             }
         }
     )+};

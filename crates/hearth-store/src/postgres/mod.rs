@@ -22,7 +22,33 @@ const BEGIN_WRITE: &str = "BEGIN";
 /// One snapshot for every statement of the transaction.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// A row's own address, for tables without a key (compaction takes `points` in slices).
-const ROW_ID: &str = "ctid";
+const ROW_ID: Option<&str> = Some("ctid");
+
+/// What [`statement`] makes, for functions that return one.
+type Statement<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// A query of the shared files: this backend takes them as written (MariaDB's
+/// translates them, see `mysql/dialect.rs`).
+fn statement<'a>(
+    sql: impl sqlx::SqlSafeStr,
+) -> sqlx::query::Query<'a, Db, <Db as sqlx::Database>::Arguments> {
+    sqlx::query(sql)
+}
+
+/// [`statement`] for one column.
+fn scalar<'a, O>(
+    sql: impl sqlx::SqlSafeStr,
+) -> sqlx::query::QueryScalar<'a, Db, O, <Db as sqlx::Database>::Arguments>
+where
+    (O,): for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+{
+    sqlx::query_scalar(sql)
+}
+
+/// A fragment pushed into a `QueryBuilder`, as written.
+fn dialect(sql: &'static str) -> &'static str {
+    sql
+}
 
 // The shared query files, compiled here against `Db` (and again in the other backend:
 // the double inclusion is the point, see `sql/mod.rs`).
@@ -206,6 +232,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         20,
         "leases",
         include_str!("../../migrations/postgres/0020_leases.sql"),
+    ),
+    (
+        21,
+        "device main",
+        include_str!("../../migrations/postgres/0021_device_main.sql"),
     ),
 ];
 

@@ -2,6 +2,7 @@
 //! (included with `#[path]`, see `sql/mod.rs`). Each record is a JSON document; the
 //! columns beside it are what listings and the engine filter on.
 
+use super::statement;
 use super::audit::write_audit;
 use super::automations::{audited, touched};
 use super::registry::{DbRow, GROUP_EXISTS, begin_write, finish, get, require};
@@ -37,7 +38,7 @@ async fn insert_notifications(
     notifications: &[Notification],
 ) -> StoreResult<()> {
     for notification in notifications {
-        sqlx::query(
+        statement(
             "INSERT INTO notifications (id, alert_id, group_id, channel, state, \
              next_attempt_at_ms, created_at_ms, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -71,7 +72,7 @@ impl AlertStore for ThisStore {
         let change = async {
             let tx = &mut tx;
             require(tx, GROUP_EXISTS, "group", rule.spec.group.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO alert_rules (id, group_id, name, enabled, document, created_by, \
                  created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -97,7 +98,7 @@ impl AlertStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE alert_rules SET name = $2, enabled = $3, document = $4, \
                  updated_at_ms = $5 WHERE id = $1",
             )
@@ -119,7 +120,7 @@ impl AlertStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = sqlx::query("DELETE FROM alert_rules WHERE id = $1")
+            let done = statement("DELETE FROM alert_rules WHERE id = $1")
                 .bind(id)
                 .execute(&mut **tx)
                 .await
@@ -131,7 +132,7 @@ impl AlertStore for ThisStore {
     }
 
     async fn alert_rule(&self, id: &str) -> StoreResult<AlertRule> {
-        let row = sqlx::query("SELECT enabled, document FROM alert_rules WHERE id = $1")
+        let row = statement("SELECT enabled, document FROM alert_rules WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -145,7 +146,7 @@ impl AlertStore for ThisStore {
         if let Some(group) = group {
             require(&mut conn, GROUP_EXISTS, "group", group.as_str()).await?;
         }
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT enabled, document FROM alert_rules WHERE ($1 IS NULL OR group_id = $1) \
              ORDER BY group_id, name, id",
         )
@@ -161,7 +162,7 @@ impl AlertStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            sqlx::query(
+            statement(
                 "INSERT INTO alerts (id, rule_id, group_id, device_id, state, severity, \
                  opened_at_ms, document) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -198,7 +199,7 @@ impl AlertStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = sqlx::query("UPDATE alerts SET state = $2, document = $3 WHERE id = $1")
+            let done = statement("UPDATE alerts SET state = $2, document = $3 WHERE id = $1")
                 .bind(&alert.id)
                 .bind(alert.state.as_str())
                 .bind(document)
@@ -219,7 +220,7 @@ impl AlertStore for ThisStore {
     }
 
     async fn alert(&self, id: &str) -> StoreResult<Alert> {
-        let row = sqlx::query("SELECT document FROM alerts WHERE id = $1")
+        let row = statement("SELECT document FROM alerts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -280,7 +281,7 @@ impl AlertStore for ThisStore {
     }
 
     async fn latest_alert(&self, rule: &str, device: &DeviceId) -> StoreResult<Option<Alert>> {
-        let row = sqlx::query(
+        let row = statement(
             "SELECT document FROM alerts WHERE rule_id = $1 AND device_id = $2 \
              ORDER BY opened_at_ms DESC, id DESC LIMIT 1",
         )
@@ -293,7 +294,7 @@ impl AlertStore for ThisStore {
     }
 
     async fn alert_counts(&self) -> StoreResult<Vec<(Severity, AlertState, u64)>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT severity, state, COUNT(*) AS n FROM alerts GROUP BY severity, state",
         )
         .fetch_all(&self.pool)
@@ -326,7 +327,7 @@ impl AlertStore for ThisStore {
         now_ms: Millis,
         limit: u32,
     ) -> StoreResult<Vec<Notification>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT document FROM notifications WHERE state = 'pending' \
              AND next_attempt_at_ms <= $1 ORDER BY next_attempt_at_ms, created_at_ms, id LIMIT $2",
         )
@@ -341,7 +342,7 @@ impl AlertStore for ThisStore {
     }
 
     async fn pending_notifications(&self, channel: &str) -> StoreResult<u64> {
-        let row = sqlx::query(
+        let row = statement(
             "SELECT COUNT(*) AS n FROM notifications WHERE state = 'pending' AND channel = $1",
         )
         .bind(channel)
@@ -352,7 +353,7 @@ impl AlertStore for ThisStore {
     }
 
     async fn update_notification(&self, notification: &Notification) -> StoreResult<()> {
-        let done = sqlx::query(
+        let done = statement(
             "UPDATE notifications SET state = $2, next_attempt_at_ms = $3, document = $4 \
              WHERE id = $1",
         )
@@ -374,7 +375,7 @@ impl AlertStore for ThisStore {
         group: &GroupId,
         limit: u32,
     ) -> StoreResult<Vec<Notification>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT document FROM notifications WHERE group_id = $1 \
              ORDER BY created_at_ms DESC, id DESC LIMIT $2",
         )
@@ -389,7 +390,7 @@ impl AlertStore for ThisStore {
     }
 
     async fn notifications_of(&self, alert: &str) -> StoreResult<Vec<Notification>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT document FROM notifications WHERE alert_id = $1 ORDER BY created_at_ms, id",
         )
         .bind(alert)

@@ -2,6 +2,7 @@
 //! both backends (included with `#[path]`, see `sql/mod.rs`), split from `registry.rs`
 //! to keep files small; the row helpers live there.
 
+use super::statement;
 use super::audit::write_audit;
 use super::registry::*;
 use super::{BEGIN_SNAPSHOT, ThisStore};
@@ -31,7 +32,7 @@ impl AppStore for ThisStore {
             if exists(&mut tx, key_taken, &app.mqtt_key).await? {
                 return Err(StoreError::conflict("mqtt key", &app.mqtt_key));
             }
-            sqlx::query(
+            statement(
                 "INSERT INTO applications \
              (id, group_id, name, description, mqtt_key, secret_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -56,7 +57,7 @@ impl AppStore for ThisStore {
             // default retention is the same row an older schema (before migration
             // 0015) holds, which the migration tests seed through this method.
             if let Some(days) = app.message_retention_days {
-                sqlx::query("UPDATE applications SET message_retention_days = $2 WHERE id = $1")
+                statement("UPDATE applications SET message_retention_days = $2 WHERE id = $1")
                     .bind(app.id.as_str())
                     .bind(i64::from(days))
                     .execute(&mut *tx)
@@ -71,7 +72,7 @@ impl AppStore for ThisStore {
     }
 
     async fn app(&self, id: &AppId) -> StoreResult<Application> {
-        let row = sqlx::query(
+        let row = statement(
             "SELECT id, group_id, name, description, mqtt_key, created_at_ms, discovery, \
              message_retention_days FROM applications WHERE id = $1",
         )
@@ -88,7 +89,7 @@ impl AppStore for ThisStore {
         let rows = match group {
             Some(group) => {
                 require(&mut conn, GROUP_EXISTS, "group", group.as_str()).await?;
-                sqlx::query(
+                statement(
                     "SELECT id, group_id, name, description, mqtt_key, created_at_ms, \
                      discovery, message_retention_days FROM applications WHERE group_id = $1 ORDER BY id",
                 )
@@ -97,7 +98,7 @@ impl AppStore for ThisStore {
                 .await
             }
             None => {
-                sqlx::query(
+                statement(
                     "SELECT id, group_id, name, description, mqtt_key, created_at_ms, \
                      discovery, message_retention_days FROM applications ORDER BY id",
                 )
@@ -114,7 +115,7 @@ impl AppStore for ThisStore {
         let result: StoreResult<_> = async {
             require(&mut tx, APP_EXISTS, "application", id.as_str()).await?;
             let n_devices: i64 = get(
-                &sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE app_id = $1")
+                &statement("SELECT COUNT(*) AS n FROM devices WHERE app_id = $1")
                     .bind(id.as_str())
                     .fetch_one(&mut *tx)
                     .await
@@ -179,7 +180,7 @@ impl AppStore for ThisStore {
             )
             .await?;
             require(&mut tx, USER_EXISTS, "user", grant.user.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO grants (app_id, user_name, permission) VALUES ($1, $2, $3) \
              ON CONFLICT (app_id, user_name) DO UPDATE SET permission = excluded.permission",
             )
@@ -204,7 +205,7 @@ impl AppStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            let done = sqlx::query("DELETE FROM grants WHERE app_id = $1 AND user_name = $2")
+            let done = statement("DELETE FROM grants WHERE app_id = $1 AND user_name = $2")
                 .bind(app.as_str())
                 .bind(user.as_str())
                 .execute(&mut *tx)
@@ -277,7 +278,7 @@ impl CredentialStore for ThisStore {
                         id.as_str(),
                     ),
                 };
-                let done = sqlx::query(sql)
+                let done = statement(sql)
                     .bind(id)
                     .bind(&rehash.old_hash)
                     .bind(&rehash.new_hash)
@@ -295,19 +296,19 @@ impl CredentialStore for ThisStore {
 
 async fn read_credentials(tx: &mut DbTx) -> StoreResult<Credentials> {
     {
-        let device_rows = sqlx::query(
+        let device_rows = statement(
             "SELECT id, app_id, enabled, secret_hash, cert_sha256 FROM devices ORDER BY id",
         )
         .fetch_all(&mut **tx)
         .await
         .map_err(backend)?;
         let app_rows =
-            sqlx::query("SELECT id, mqtt_key, secret_hash FROM applications ORDER BY id")
+            statement("SELECT id, mqtt_key, secret_hash FROM applications ORDER BY id")
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(backend)?;
         let admin_rows =
-            sqlx::query("SELECT name, password_hash FROM users WHERE is_admin = $1 ORDER BY name")
+            statement("SELECT name, password_hash FROM users WHERE is_admin = $1 ORDER BY name")
                 .bind(true)
                 .fetch_all(&mut **tx)
                 .await

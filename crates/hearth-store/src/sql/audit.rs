@@ -1,6 +1,7 @@
 //! The audit log: appending inside a change's transaction, and reading it back. One copy
 //! for both backends (included with `#[path]`, see `sql/mod.rs`).
 
+use super::statement;
 use super::registry::{DbRow, DbTx, get};
 use super::{Db, ThisStore};
 use crate::sql::{backend, json_text, json_value};
@@ -15,7 +16,7 @@ const AUDIT_CHUNK: usize = 1_000;
 
 /// Appends `entry` in `tx`, the transaction of the change it describes.
 pub(super) async fn write_audit(tx: &mut DbTx, entry: &NewAuditEntry) -> StoreResult<()> {
-    sqlx::query(
+    statement(
         "INSERT INTO audit_log (at_ms, actor, action, target, detail) \
          VALUES ($1, $2, $3, $4, $5)",
     )
@@ -108,7 +109,7 @@ impl AuditStore for ThisStore {
 
     async fn last_audit_seq(&self) -> StoreResult<i64> {
         // MAX over the primary key: an index lookup, cheap enough to poll.
-        let row = sqlx::query("SELECT MAX(seq) AS seq FROM audit_log")
+        let row = statement("SELECT MAX(seq) AS seq FROM audit_log")
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?;

@@ -1,6 +1,7 @@
 //! Login sessions and personal API tokens: one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
+use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{DbRow, USER_EXISTS, begin_write, finish, get, id, require};
@@ -41,7 +42,7 @@ macro_rules! token_columns {
 #[async_trait]
 impl AuthStore for ThisStore {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        sqlx::query(
+        statement(
             "INSERT INTO sessions (id_hash, user_name, created_at_ms, expires_at_ms, last_seen_ms) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -63,7 +64,7 @@ impl AuthStore for ThisStore {
     }
 
     async fn session(&self, id_hash: &str, now_ms: Millis) -> StoreResult<Session> {
-        let row = sqlx::query(
+        let row = statement(
             "SELECT id_hash, user_name, created_at_ms, expires_at_ms, last_seen_ms \
              FROM sessions WHERE id_hash = $1 AND expires_at_ms > $2",
         )
@@ -82,7 +83,7 @@ impl AuthStore for ThisStore {
         now_ms: Millis,
         expires_at_ms: Millis,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET last_seen_ms = $1, expires_at_ms = $2 WHERE id_hash = $3")
+        statement("UPDATE sessions SET last_seen_ms = $1, expires_at_ms = $2 WHERE id_hash = $3")
             .bind(now_ms)
             .bind(expires_at_ms)
             .bind(id_hash)
@@ -93,7 +94,7 @@ impl AuthStore for ThisStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        let done = statement("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(&self.pool)
             .await
@@ -110,7 +111,7 @@ impl AuthStore for ThisStore {
         except: Option<&str>,
     ) -> StoreResult<Vec<String>> {
         // RETURNING: PostgreSQL, and SQLite since 3.35 (sqlx bundles a newer one).
-        let rows = sqlx::query(
+        let rows = statement(
             "DELETE FROM sessions WHERE user_name = $1 AND id_hash <> $2 RETURNING id_hash",
         )
         .bind(user.as_str())
@@ -124,12 +125,12 @@ impl AuthStore for ThisStore {
     async fn prune_auth(&self, now_ms: Millis) -> StoreResult<u64> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<u64> = async {
-            let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
+            let sessions = statement("DELETE FROM sessions WHERE expires_at_ms <= $1")
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            let tokens = sqlx::query(
+            let tokens = statement(
                 "DELETE FROM api_tokens WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= $1",
             )
             .bind(now_ms)
@@ -151,7 +152,7 @@ impl AuthStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<()> = async {
             require(&mut tx, USER_EXISTS, "user", token.user.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO api_tokens \
                  (id, token_hash, user_name, name, created_at_ms, expires_at_ms, last_used_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, NULL)",
@@ -178,7 +179,7 @@ impl AuthStore for ThisStore {
     }
 
     async fn tokens_of(&self, user: &UserName) -> StoreResult<Vec<ApiToken>> {
-        let rows = sqlx::query(concat!(
+        let rows = statement(concat!(
             "SELECT ",
             token_columns!(),
             " FROM api_tokens WHERE user_name = $1 ORDER BY created_at_ms DESC, id"
@@ -191,7 +192,7 @@ impl AuthStore for ThisStore {
     }
 
     async fn token_by_hash(&self, token_hash: &str, now_ms: Millis) -> StoreResult<ApiToken> {
-        let row = sqlx::query(concat!(
+        let row = statement(concat!(
             "SELECT ",
             token_columns!(),
             " FROM api_tokens WHERE token_hash = $1 \
@@ -207,7 +208,7 @@ impl AuthStore for ThisStore {
     }
 
     async fn touch_token(&self, id: &str, now_ms: Millis) -> StoreResult<()> {
-        sqlx::query("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
+        statement("UPDATE api_tokens SET last_used_ms = $1 WHERE id = $2")
             .bind(now_ms)
             .bind(id)
             .execute(&self.pool)
@@ -224,7 +225,7 @@ impl AuthStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<()> = async {
-            let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_name = $2")
+            let done = statement("DELETE FROM api_tokens WHERE id = $1 AND user_name = $2")
                 .bind(id)
                 .bind(user.as_str())
                 .execute(&mut *tx)

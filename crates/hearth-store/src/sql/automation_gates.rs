@@ -1,6 +1,7 @@
 //! Group places and confirmation requests: one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
+use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::automations::{audited, touched};
@@ -32,7 +33,7 @@ impl GateStore for ThisStore {
     async fn group_place(&self, group: &GroupId) -> StoreResult<GroupPlace> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         require(&mut conn, GROUP_EXISTS, "group", group.as_str()).await?;
-        let row = sqlx::query(
+        let row = statement(
             "SELECT group_id, time_zone, latitude, longitude FROM group_places \
              WHERE group_id = $1",
         )
@@ -47,7 +48,7 @@ impl GateStore for ThisStore {
     }
 
     async fn group_places(&self) -> StoreResult<Vec<(GroupId, GroupPlace)>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT group_id, time_zone, latitude, longitude FROM group_places ORDER BY group_id",
         )
         .fetch_all(&self.pool)
@@ -66,7 +67,7 @@ impl GateStore for ThisStore {
         let change = async {
             let tx = &mut tx;
             require(tx, GROUP_EXISTS, "group", group.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO group_places (group_id, time_zone, latitude, longitude) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (group_id) DO UPDATE SET \
                  time_zone = excluded.time_zone, latitude = excluded.latitude, \
@@ -94,7 +95,7 @@ impl GateStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            sqlx::query(
+            statement(
                 "INSERT INTO automation_confirmations (id, group_id, automation_id, state, \
                  created_at_ms, expires_at_ms, document) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
@@ -123,7 +124,7 @@ impl GateStore for ThisStore {
     }
 
     async fn confirmation(&self, key: &str) -> StoreResult<Confirmation> {
-        let row = sqlx::query("SELECT document FROM automation_confirmations WHERE id = $1")
+        let row = statement("SELECT document FROM automation_confirmations WHERE id = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await
@@ -141,7 +142,7 @@ impl GateStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = sqlx::query("UPDATE automations SET webhook_hash = $2 WHERE id = $1")
+            let done = statement("UPDATE automations SET webhook_hash = $2 WHERE id = $1")
                 .bind(automation_id)
                 .bind(hash)
                 .execute(&mut **tx)
@@ -154,7 +155,7 @@ impl GateStore for ThisStore {
     }
 
     async fn webhook_hash(&self, automation_id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT webhook_hash FROM automations WHERE id = $1")
+        let row = statement("SELECT webhook_hash FROM automations WHERE id = $1")
             .bind(automation_id)
             .fetch_optional(&self.pool)
             .await
@@ -175,7 +176,7 @@ impl GateStore for ThisStore {
         since_ms: Millis,
         limit: u32,
     ) -> StoreResult<Vec<Confirmation>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT document FROM automation_confirmations \
              WHERE ($1 IS NULL OR group_id = $1) \
              AND (state = 'pending' OR created_at_ms >= $2) \

@@ -4,6 +4,7 @@
 //! The document column holds the whole spec as JSON; group, name and enabled are columns
 //! too, and the columns win when a row is read (enabling changes only the column).
 
+use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{
@@ -106,7 +107,7 @@ fn timer_from_row(row: &DbRow) -> StoreResult<AutomationTimer> {
 /// Creates or replaces a timer by id.
 fn timer_query(
     timer: &AutomationTimer,
-) -> sqlx::query::Query<'_, super::Db, <super::Db as sqlx::Database>::Arguments> {
+) -> super::Statement<'_> {
     let sql = concat!(
         "INSERT INTO automation_timers (",
         timer_columns!(),
@@ -115,7 +116,7 @@ fn timer_query(
          run_id = excluded.run_id, kind = excluded.kind, due_at_ms = excluded.due_at_ms, \
          state = excluded.state"
     );
-    sqlx::query(sql)
+    statement(sql)
         .bind(&timer.id)
         .bind(&timer.automation_id)
         .bind(timer.run_id.as_deref())
@@ -167,12 +168,12 @@ async fn listing(
     match group {
         Some(group) => {
             require(&mut conn, GROUP_EXISTS, "group", group.as_str()).await?;
-            sqlx::query(by_group)
+            statement(by_group)
                 .bind(group.as_str())
                 .fetch_all(&mut *conn)
                 .await
         }
-        None => sqlx::query(all).fetch_all(&mut *conn).await,
+        None => statement(all).fetch_all(&mut *conn).await,
     }
     .map_err(backend)
 }
@@ -184,7 +185,7 @@ async fn one(
     what: &'static str,
     key: &str,
 ) -> StoreResult<DbRow> {
-    sqlx::query(sql)
+    statement(sql)
         .bind(key)
         .fetch_optional(&store.pool)
         .await
@@ -204,7 +205,7 @@ impl AutomationStore for ThisStore {
         let change = async {
             let tx = &mut tx;
             require(tx, GROUP_EXISTS, "group", automation.spec.group.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO automations (id, group_id, name, enabled, document, created_by, \
                      created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -234,7 +235,7 @@ impl AutomationStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE automations SET name = $2, enabled = $3, document = $4, \
                      updated_at_ms = $5 WHERE id = $1",
             )
@@ -262,7 +263,7 @@ impl AutomationStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE automations SET enabled = $2, updated_at_ms = $3 WHERE id = $1",
             )
             .bind(id)
@@ -333,7 +334,7 @@ impl AutomationStore for ThisStore {
         let change = async {
             let tx = &mut tx;
             require(tx, GROUP_EXISTS, "group", scene.spec.group.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO scenes (id, group_id, name, document, created_by, \
                      created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
@@ -358,7 +359,7 @@ impl AutomationStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE scenes SET name = $2, document = $3, updated_at_ms = $4 WHERE id = $1",
             )
             .bind(&scene.id)
@@ -414,7 +415,7 @@ impl AutomationStore for ThisStore {
     }
 
     async fn insert_run(&self, run: &AutomationRun) -> StoreResult<()> {
-        sqlx::query(concat!(
+        statement(concat!(
             "INSERT INTO automation_runs (",
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -445,7 +446,7 @@ impl AutomationStore for ThisStore {
         status: &str,
         trace: &serde_json::Value,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
+        let done = statement(
             "UPDATE automation_runs SET finished_at_ms = $2, status = $3, trace = $4 WHERE id = $1",
         )
         .bind(id)
@@ -458,7 +459,7 @@ impl AutomationStore for ThisStore {
         touched(done.rows_affected(), "automation run", id)?;
         // Only runs that acted count: a skipped or ignored run says nothing of health.
         if status == "failed" || status == "done" {
-            sqlx::query(
+            statement(
                 "UPDATE automations SET failures_in_row = \
                  CASE WHEN $2 = 'failed' THEN failures_in_row + 1 ELSE 0 END \
                  WHERE id = (SELECT automation_id FROM automation_runs WHERE id = $1)",
@@ -473,7 +474,7 @@ impl AutomationStore for ThisStore {
     }
 
     async fn runs(&self, automation_id: &str, limit: u32) -> StoreResult<Vec<AutomationRun>> {
-        let rows = sqlx::query(concat!("SELECT ", run_columns!(), " FROM automation_runs WHERE automation_id = $1 ORDER BY started_at_ms DESC, id DESC LIMIT $2"))
+        let rows = statement(concat!("SELECT ", run_columns!(), " FROM automation_runs WHERE automation_id = $1 ORDER BY started_at_ms DESC, id DESC LIMIT $2"))
             .bind(automation_id)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -505,7 +506,7 @@ impl AutomationStore for ThisStore {
     }
 
     async fn delete_timer(&self, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM automation_timers WHERE id = $1")
+        let done = statement("DELETE FROM automation_timers WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
@@ -514,7 +515,7 @@ impl AutomationStore for ThisStore {
     }
 
     async fn timers(&self) -> StoreResult<Vec<AutomationTimer>> {
-        let rows = sqlx::query(concat!(
+        let rows = statement(concat!(
             "SELECT ",
             timer_columns!(),
             " FROM automation_timers ORDER BY due_at_ms, id"

@@ -1,6 +1,7 @@
 //! Claim codes and owners: one copy of each query for both backends (included with
 //! `#[path]`, see `sql/mod.rs`).
 
+use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{begin_write, finish, get, id};
@@ -14,7 +15,7 @@ use hearth_model::{AppId, DeviceId, Millis, NewAuditEntry, UserName};
 impl ClaimStore for ThisStore {
     async fn claim_state(&self, device: &DeviceId) -> StoreResult<ClaimState> {
         let row =
-            sqlx::query("SELECT claim_code_hash, owner, claimed_at_ms FROM devices WHERE id = $1")
+            statement("SELECT claim_code_hash, owner, claimed_at_ms FROM devices WHERE id = $1")
                 .bind(device.as_str())
                 .fetch_optional(&self.pool)
                 .await
@@ -40,7 +41,7 @@ impl ClaimStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<()> = async {
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE devices SET app_id = $2, claim_code_hash = $3, owner = NULL, \
                  room = NULL, claimed_at_ms = NULL, \
                  secret_hash = COALESCE($4, secret_hash), \
@@ -75,7 +76,7 @@ impl ClaimStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<()> = async {
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE devices SET app_id = $3, owner = $4, room = COALESCE($5, room), \
                  claimed_at_ms = $6, claim_code_hash = NULL \
                  WHERE id = $1 AND claim_code_hash = $2",
@@ -99,7 +100,7 @@ impl ClaimStore for ThisStore {
     }
 
     async fn owned_devices(&self, owner: &UserName) -> StoreResult<Vec<DeviceId>> {
-        let rows = sqlx::query("SELECT id FROM devices WHERE owner = $1 ORDER BY id")
+        let rows = statement("SELECT id FROM devices WHERE owner = $1 ORDER BY id")
             .bind(owner.as_str())
             .fetch_all(&self.pool)
             .await

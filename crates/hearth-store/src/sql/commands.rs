@@ -1,6 +1,7 @@
 //! The command log: one copy of each query for both backends (included with `#[path]`,
 //! see `sql/mod.rs`).
 
+use super::statement;
 use super::ThisStore;
 use super::registry::{DbRow, get, id};
 use crate::commands::CommandStore;
@@ -46,7 +47,7 @@ fn command_from_row(row: &DbRow) -> StoreResult<Command> {
 #[async_trait]
 impl CommandStore for ThisStore {
     async fn insert_command(&self, command: &Command) -> StoreResult<()> {
-        sqlx::query(concat!(
+        statement(concat!(
             "INSERT INTO commands (",
             command_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -71,7 +72,7 @@ impl CommandStore for ThisStore {
     }
 
     async fn update_command(&self, command: &Command) -> StoreResult<()> {
-        let done = sqlx::query(
+        let done = statement(
             "UPDATE commands SET status = $1, result = $2, reported_state = $3, \
              sent_at_ms = $4, finished_at_ms = $5 WHERE id = $6",
         )
@@ -95,7 +96,7 @@ impl CommandStore for ThisStore {
         command: &Command,
         expected: CommandStatus,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let done = statement(
             "UPDATE commands SET status = $1, result = $2, reported_state = $3, \
              sent_at_ms = $4, finished_at_ms = $5 WHERE id = $6 AND status = $7",
         )
@@ -113,7 +114,7 @@ impl CommandStore for ThisStore {
     }
 
     async fn command(&self, id: &str) -> StoreResult<Command> {
-        let row = sqlx::query(concat!(
+        let row = statement(concat!(
             "SELECT ",
             command_columns!(),
             " FROM commands WHERE id = $1"
@@ -127,7 +128,7 @@ impl CommandStore for ThisStore {
     }
 
     async fn commands(&self, device: &DeviceId, limit: u32) -> StoreResult<Vec<Command>> {
-        let rows = sqlx::query(concat!(
+        let rows = statement(concat!(
             "SELECT ",
             command_columns!(),
             " FROM commands WHERE device_id = $1 ORDER BY created_at_ms DESC, id DESC LIMIT $2"
@@ -141,7 +142,7 @@ impl CommandStore for ThisStore {
     }
 
     async fn open_commands(&self) -> StoreResult<Vec<Command>> {
-        let rows = sqlx::query(concat!(
+        let rows = statement(concat!(
             "SELECT ",
             command_columns!(),
             " FROM commands WHERE status IN ('pending', 'sent') ORDER BY created_at_ms, id"

@@ -10,8 +10,9 @@
 //!
 //! Retention is `history_prune.rs`.
 
+use super::{statement, scalar};
 use super::registry::{DbConn, DbTx, begin_write, finish, get};
-use super::{Db, ROW_ID, ThisStore};
+use super::{Db, ROW_ID, ThisStore, dialect};
 use crate::codec::{self, BlockMessage};
 use crate::sql::backend;
 use crate::{CompactRequest, CompactStats, StoreError, StoreResult};
@@ -144,7 +145,7 @@ pub(super) async fn compact(
     let result = sync_tiers(&mut tx, &request.tiers).await;
     let tiers = finish(tx, result).await?;
 
-    let series: Vec<i64> = sqlx::query_scalar(
+    let series: Vec<i64> = scalar(
         "SELECT CAST(s.id AS BIGINT) FROM series s WHERE EXISTS \
          (SELECT 1 FROM points p WHERE p.series_id = s.id AND p.at_ms < $1) ORDER BY s.id",
     )
@@ -181,7 +182,7 @@ pub(super) async fn compact(
 
     let mut tx = begin_write(store).await?;
     let result = async {
-        sqlx::query(
+        statement(
             "UPDATE history_state SET compacted_before_ms = $1 \
              WHERE id = 1 AND compacted_before_ms < $1",
         )
@@ -200,12 +201,12 @@ pub(super) async fn compact(
 /// bucket after everything compacted so far (older points are in blocks, not in it); a
 /// tier no longer requested is dropped with its rows. Returns the tiers to fold into.
 async fn sync_tiers(tx: &mut DbTx, wanted: &[Millis]) -> StoreResult<Vec<Millis>> {
-    let kept: Vec<Millis> = sqlx::query_scalar("SELECT bucket_ms FROM history_tiers")
+    let kept: Vec<Millis> = scalar("SELECT bucket_ms FROM history_tiers")
         .fetch_all(&mut **tx)
         .await
         .map_err(backend)?;
     let compacted_before: Millis =
-        sqlx::query_scalar("SELECT compacted_before_ms FROM history_state WHERE id = 1")
+        scalar("SELECT compacted_before_ms FROM history_state WHERE id = 1")
             .fetch_one(&mut **tx)
             .await
             .map_err(backend)?;
@@ -219,7 +220,7 @@ async fn sync_tiers(tx: &mut DbTx, wanted: &[Millis]) -> StoreResult<Vec<Millis>
             "DELETE FROM series_levels WHERE bucket_ms = $1",
             "DELETE FROM history_tiers WHERE bucket_ms = $1",
         ] {
-            sqlx::query(sql)
+            statement(sql)
                 .bind(tier)
                 .execute(&mut **tx)
                 .await
@@ -227,7 +228,7 @@ async fn sync_tiers(tx: &mut DbTx, wanted: &[Millis]) -> StoreResult<Vec<Millis>
         }
     }
     for tier in wanted.iter().filter(|tier| !kept.contains(tier)) {
-        sqlx::query("INSERT INTO history_tiers (bucket_ms, since_ms) VALUES ($1, $2)")
+        statement("INSERT INTO history_tiers (bucket_ms, since_ms) VALUES ($1, $2)")
             .bind(tier)
             .bind(ceil_to(compacted_before, *tier))
             .execute(&mut **tx)
@@ -260,21 +261,28 @@ async fn compact_points(
     block_ms: Millis,
     tiers: &[Millis],
 ) -> StoreResult<(u64, u64)> {
-    // The oldest `ROWS_PER_TX` of these series, by the row's own id (SQLite's rowid,
-    // PostgreSQL's ctid: `points` has no key of its own, to keep ingest's rows narrow).
+    // The oldest `ROWS_PER_TX` of these series. SQLite and PostgreSQL find them by the
+    // row's own id (rowid, ctid: `points` has no key of its own, to keep ingest's rows
+    // narrow); MariaDB has no row id but deletes in order with a limit itself (and
+    // refuses a LIMIT inside `IN (...)`).
     let mut delete: QueryBuilder<Db> = QueryBuilder::new("DELETE FROM points WHERE ");
+    if let Some(row_id) = ROW_ID {
+        delete.push(row_id).push(" IN (SELECT ").push(row_id).push(" FROM points WHERE ");
+    }
     delete
-        .push(ROW_ID)
-        .push(" IN (SELECT ")
-        .push(ROW_ID)
-        .push(" FROM points WHERE at_ms < ")
+        .push("at_ms < ")
         .push_bind(before)
         .push(" AND series_id IN");
     push_list(&mut delete, series);
     delete
         .push(" ORDER BY series_id, at_ms LIMIT ")
-        .push_bind(ROWS_PER_TX)
-        .push(") RETURNING CAST(series_id AS BIGINT) AS series_id, at_ms, value");
+        .push_bind(ROWS_PER_TX);
+    if ROW_ID.is_some() {
+        delete.push(")");
+    }
+    delete.push(dialect(
+        " RETURNING CAST(series_id AS BIGINT) AS series_id, at_ms, value",
+    ));
     let rows = delete
         .build()
         .fetch_all(&mut *conn)
@@ -325,9 +333,9 @@ async fn compact_points(
                 .push_bind(*count)
                 .push_bind(data.as_slice());
         });
-        insert.push(
+        insert.push(dialect(
             " ON CONFLICT (series_id, start_ms, end_ms) DO UPDATE SET \
-             point_count = excluded.point_count, data = excluded.data",
+             point_count = excluded.point_count, data = excluded.data"),
         );
         insert.build().execute(&mut *conn).await.map_err(backend)?;
     }
@@ -346,14 +354,14 @@ async fn compact_points(
                 .push_bind(fold.sum)
                 .push_bind(fold.count);
         });
-        insert.push(
+        insert.push(dialect(
             " ON CONFLICT (series_id, bucket_ms, bucket_start_ms) DO UPDATE SET \
              min_value = CASE WHEN excluded.min_value < point_tiers.min_value \
              THEN excluded.min_value ELSE point_tiers.min_value END, \
              max_value = CASE WHEN excluded.max_value > point_tiers.max_value \
              THEN excluded.max_value ELSE point_tiers.max_value END, \
              sum_value = point_tiers.sum_value + excluded.sum_value, \
-             point_count = point_tiers.point_count + excluded.point_count",
+             point_count = point_tiers.point_count + excluded.point_count"),
         );
         insert.build().execute(&mut *conn).await.map_err(backend)?;
     }
@@ -375,9 +383,9 @@ async fn existing_point_blocks(
     let mut found = HashMap::new();
     for series in series.chunks(LIST) {
         for starts in starts.chunks(LIST) {
-            let mut select: QueryBuilder<Db> = QueryBuilder::new(
+            let mut select: QueryBuilder<Db> = QueryBuilder::new(dialect(
                 "SELECT CAST(series_id AS BIGINT) AS series_id, start_ms, data FROM point_blocks \
-                 WHERE end_ms = start_ms + ",
+                 WHERE end_ms = start_ms + "),
             );
             select.push_bind(block_ms).push(" AND series_id IN");
             push_list(&mut select, series);
@@ -409,13 +417,13 @@ async fn devices_with_messages_before(
     let mut after = String::new();
     loop {
         let next: Option<String> =
-            sqlx::query_scalar("SELECT MIN(device_id) FROM messages WHERE device_id > $1")
+            scalar("SELECT MIN(device_id) FROM messages WHERE device_id > $1")
                 .bind(&after)
                 .fetch_one(&store.pool)
                 .await
                 .map_err(backend)?;
         let Some(device) = next else { break };
-        let old: Option<i64> = sqlx::query_scalar(
+        let old: Option<i64> = scalar(
             "SELECT CAST(1 AS BIGINT) FROM messages WHERE device_id = $1 AND received_at_ms < $2 \
              LIMIT 1",
         )
@@ -438,18 +446,26 @@ async fn compact_messages(
     before: Millis,
     block_ms: Millis,
 ) -> StoreResult<(u64, u64)> {
-    let mut delete: QueryBuilder<Db> = QueryBuilder::new(
-        "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE received_at_ms < ",
-    );
-    delete.push_bind(before).push(" AND device_id IN");
+    // As for points (see `compact_points`), by `seq` where a subquery may have a LIMIT.
+    let mut delete: QueryBuilder<Db> = QueryBuilder::new("DELETE FROM messages WHERE ");
+    if ROW_ID.is_some() {
+        delete.push("seq IN (SELECT seq FROM messages WHERE ");
+    }
+    delete
+        .push("received_at_ms < ")
+        .push_bind(before)
+        .push(" AND device_id IN");
     push_list(&mut delete, devices);
     delete
         .push(" ORDER BY device_id, received_at_ms LIMIT ")
-        .push_bind(ROWS_PER_TX / 5)
-        .push(
-            ") RETURNING CAST(seq AS BIGINT) AS seq, device_id, kind, received_at_ms, payload, \
-             json_ok, ts_clamped",
-        );
+        .push_bind(ROWS_PER_TX / 5);
+    if ROW_ID.is_some() {
+        delete.push(")");
+    }
+    delete.push(dialect(
+        " RETURNING CAST(seq AS BIGINT) AS seq, device_id, kind, received_at_ms, payload, \
+         json_ok, ts_clamped",
+    ));
     let rows = delete
         .build()
         .fetch_all(&mut *conn)
@@ -478,7 +494,7 @@ async fn compact_messages(
     drop(rows);
     let mut written = 0;
     for ((device, start), mut messages) in ranges {
-        let existing: Option<Vec<u8>> = sqlx::query_scalar(
+        let existing: Option<Vec<u8>> = scalar(
             "SELECT data FROM message_blocks WHERE device_id = $1 AND start_ms = $2 \
              AND end_ms = $3",
         )
@@ -493,7 +509,7 @@ async fn compact_messages(
         }
         messages.sort_by_key(|message| (message.received_at_ms, message.seq));
         let payload_bytes: i64 = messages.iter().map(|m| m.payload.len() as i64).sum();
-        sqlx::query(
+        statement(
             "INSERT INTO message_blocks (device_id, start_ms, end_ms, message_count, \
              payload_bytes, data) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (device_id, start_ms, end_ms) DO UPDATE SET \

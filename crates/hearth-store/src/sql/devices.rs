@@ -2,6 +2,7 @@
 //! and pages, and changes. One copy for both backends (included with `#[path]`, see
 //! `sql/mod.rs`).
 
+use super::statement;
 use super::audit::{write_audit, write_audits};
 use super::registry::{APP_EXISTS, DbRow, DbTx, begin_write, finish, get, id, set_one};
 use super::{Db, ThisStore};
@@ -205,7 +206,7 @@ impl DeviceStore for ThisStore {
     }
 
     async fn device(&self, id: &DeviceId) -> StoreResult<Device> {
-        let row = sqlx::query(SELECT_DEVICE)
+        let row = statement(SELECT_DEVICE)
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -296,7 +297,7 @@ impl DeviceStore for ThisStore {
                 return Err(StoreError::not_found("device", id));
             }
             write_audit(&mut tx, audit).await?;
-            let row = sqlx::query(SELECT_DEVICE)
+            let row = statement(SELECT_DEVICE)
                 .bind(id.as_str())
                 .fetch_one(&mut *tx)
                 .await
@@ -358,7 +359,7 @@ impl DeviceStore for ThisStore {
     async fn delete_device(&self, id: &DeviceId, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            let done = sqlx::query("DELETE FROM devices WHERE id = $1")
+            let done = statement("DELETE FROM devices WHERE id = $1")
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await

@@ -2,6 +2,7 @@
 //! backends (included with `#[path]`, see `sql/mod.rs`). An entry is a JSON document
 //! with the columns that listings filter on.
 
+use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{APP_EXISTS, DbRow, begin_write, finish, get, require, set_one};
@@ -44,7 +45,7 @@ impl DiscoveryStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
             require(&mut tx, APP_EXISTS, "application", device.app.as_str()).await?;
-            let existing = sqlx::query(
+            let existing = statement(
                 "SELECT adopted_device, document FROM discovered_devices \
                  WHERE app_id = $1 AND id = $2",
             )
@@ -69,7 +70,7 @@ impl DiscoveryStore for ThisStore {
                  (app_id, id, group_id, adopted_device, last_seen_ms, document) \
                  VALUES ($1, $2, $3, $4, $5, $6)"
             };
-            sqlx::query(sql)
+            statement(sql)
                 .bind(stored.app.as_str())
                 .bind(stored.id.as_str())
                 .bind(stored.group.as_str())
@@ -86,7 +87,7 @@ impl DiscoveryStore for ThisStore {
     }
 
     async fn discovered(&self, app: &AppId, id: &DeviceId) -> StoreResult<DiscoveredDevice> {
-        let row = sqlx::query(
+        let row = statement(
             "SELECT adopted_device, document FROM discovered_devices \
              WHERE app_id = $1 AND id = $2",
         )
@@ -122,7 +123,7 @@ impl DiscoveryStore for ThisStore {
                 "WHERE adopted_device IS NULL ORDER BY app_id, id"
             ),
         };
-        let mut query = sqlx::query(sql);
+        let mut query = statement(sql);
         if let Some(group) = group {
             query = query.bind(group.as_str());
         }
@@ -131,7 +132,7 @@ impl DiscoveryStore for ThisStore {
     }
 
     async fn delete_discovered(&self, app: &AppId, id: &DeviceId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM discovered_devices WHERE app_id = $1 AND id = $2")
+        let done = statement("DELETE FROM discovered_devices WHERE app_id = $1 AND id = $2")
             .bind(app.as_str())
             .bind(id.as_str())
             .execute(&self.pool)
@@ -148,7 +149,7 @@ impl DiscoveryStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            let done = sqlx::query("DELETE FROM discovered_devices WHERE app_id = $1 AND id = $2")
+            let done = statement("DELETE FROM discovered_devices WHERE app_id = $1 AND id = $2")
                 .bind(app.as_str())
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -172,7 +173,7 @@ impl DiscoveryStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE discovered_devices SET adopted_device = $3 \
                  WHERE app_id = $1 AND id = $2",
             )

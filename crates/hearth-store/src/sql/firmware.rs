@@ -2,6 +2,7 @@
 //! with `#[path]`, see `sql/mod.rs`). Records are JSON documents; the columns beside
 //! them are what lookups use (the token digest and its expiry are columns only).
 
+use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::automations::{audited, touched};
@@ -40,7 +41,7 @@ macro_rules! target_select {
 }
 
 async fn upsert_target(tx: &mut DbTx, target: &RolloutTarget) -> StoreResult<()> {
-    sqlx::query(
+    statement(
         "INSERT INTO rollout_targets (rollout_id, device_id, state, command_id, token_sha256, \
          token_expires_at_ms, document) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (rollout_id, device_id) DO UPDATE SET state = excluded.state, \
@@ -61,7 +62,7 @@ async fn upsert_target(tx: &mut DbTx, target: &RolloutTarget) -> StoreResult<()>
 }
 
 async fn write_rollout(tx: &mut DbTx, rollout: &Rollout) -> StoreResult<()> {
-    let done = sqlx::query("UPDATE rollouts SET document = $2 WHERE id = $1")
+    let done = statement("UPDATE rollouts SET document = $2 WHERE id = $1")
         .bind(&rollout.id)
         .bind(text(rollout)?)
         .execute(&mut **tx)
@@ -75,7 +76,7 @@ async fn write_rollout(tx: &mut DbTx, rollout: &Rollout) -> StoreResult<()> {
 impl FirmwareStore for ThisStore {
     async fn insert_firmware(&self, firmware: &Firmware, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
-        let change = sqlx::query(
+        let change = statement(
             "INSERT INTO firmware (id, sha256, uploaded_at_ms, document) VALUES ($1, $2, $3, $4)",
         )
         .bind(&firmware.id)
@@ -90,7 +91,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn firmware(&self, id: &str) -> StoreResult<Firmware> {
-        let row = sqlx::query("SELECT document FROM firmware WHERE id = $1")
+        let row = statement("SELECT document FROM firmware WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -100,7 +101,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn firmware_list(&self) -> StoreResult<Vec<Firmware>> {
-        let rows = sqlx::query("SELECT document FROM firmware ORDER BY uploaded_at_ms DESC, id")
+        let rows = statement("SELECT document FROM firmware ORDER BY uploaded_at_ms DESC, id")
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -110,7 +111,7 @@ impl FirmwareStore for ThisStore {
     async fn delete_firmware(&self, id: &str, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let change = async {
-            let used = sqlx::query("SELECT id FROM rollouts WHERE firmware_id = $1 LIMIT 1")
+            let used = statement("SELECT id FROM rollouts WHERE firmware_id = $1 LIMIT 1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await
@@ -121,7 +122,7 @@ impl FirmwareStore for ThisStore {
                     "firmware {id} is used by rollout {rollout}"
                 )));
             }
-            let done = sqlx::query("DELETE FROM firmware WHERE id = $1")
+            let done = statement("DELETE FROM firmware WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await
@@ -134,7 +135,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn firmware_file_used(&self, sha256: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM firmware WHERE sha256 = $1 LIMIT 1")
+        let row = statement("SELECT 1 FROM firmware WHERE sha256 = $1 LIMIT 1")
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await
@@ -152,7 +153,7 @@ impl FirmwareStore for ThisStore {
         let change = async {
             let tx = &mut tx;
             require(tx, GROUP_EXISTS, "group", rollout.group.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO rollouts (id, firmware_id, group_id, created_at_ms, document) \
                  VALUES ($1, $2, $3, $4, $5)",
             )
@@ -202,7 +203,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn rollout(&self, id: &str) -> StoreResult<Rollout> {
-        let row = sqlx::query("SELECT document FROM rollouts WHERE id = $1")
+        let row = statement("SELECT document FROM rollouts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -212,7 +213,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn rollouts(&self) -> StoreResult<Vec<Rollout>> {
-        let rows = sqlx::query("SELECT document FROM rollouts ORDER BY created_at_ms DESC, id")
+        let rows = statement("SELECT document FROM rollouts ORDER BY created_at_ms DESC, id")
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -220,7 +221,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn rollout_targets(&self, rollout: &str) -> StoreResult<Vec<RolloutTarget>> {
-        let rows = sqlx::query(target_select!("rollout_id = $1 ORDER BY device_id"))
+        let rows = statement(target_select!("rollout_id = $1 ORDER BY device_id"))
             .bind(rollout)
             .fetch_all(&self.pool)
             .await
@@ -235,7 +236,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn rollout_target_by_token(&self, token_sha256: &str) -> StoreResult<RolloutTarget> {
-        let row = sqlx::query(target_select!("token_sha256 = $1"))
+        let row = statement(target_select!("token_sha256 = $1"))
             .bind(token_sha256)
             .fetch_optional(&self.pool)
             .await
@@ -245,7 +246,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn rollout_target_by_command(&self, command: &str) -> StoreResult<RolloutTarget> {
-        let row = sqlx::query(target_select!("command_id = $1"))
+        let row = statement(target_select!("command_id = $1"))
             .bind(command)
             .fetch_optional(&self.pool)
             .await
@@ -255,7 +256,7 @@ impl FirmwareStore for ThisStore {
     }
 
     async fn open_rollout_targets(&self, device: &DeviceId) -> StoreResult<Vec<RolloutTarget>> {
-        let rows = sqlx::query(target_select!(
+        let rows = statement(target_select!(
             "device_id = $1 \
              AND state NOT IN ($2, $3, $4)"
         ))

@@ -7,6 +7,7 @@
 //! `history_read.rs`; each read runs in one snapshot transaction here, so that a
 //! compaction moving rows meanwhile cannot make a point count twice or not at all.
 
+use super::{statement, scalar};
 use super::ingest::insert_batch;
 use super::registry::{DbConn, DbRow, begin_write, finish, get, id};
 use super::{BEGIN_SNAPSHOT, Db, ThisStore, compact, history_prune, history_read};
@@ -64,7 +65,7 @@ async fn series_ids(
     let mut found = store.series.lookup(keys());
     if found.contains(&None) && !store.series.loaded() {
         // Before this transaction inserts anything, every row it sees is committed.
-        let rows = sqlx::query("SELECT CAST(id AS BIGINT) AS id, device_id, metric FROM series")
+        let rows = statement("SELECT CAST(id AS BIGINT) AS id, device_id, metric FROM series")
             .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
@@ -93,7 +94,7 @@ async fn series_ids(
     }
     let mut looked_up = Vec::with_capacity(missing.len());
     for ((device, metric), id) in &mut missing {
-        sqlx::query(
+        statement(
             "INSERT INTO series (device_id, metric) VALUES ($1, $2) \
              ON CONFLICT (device_id, metric) DO NOTHING",
         )
@@ -102,7 +103,7 @@ async fn series_ids(
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        *id = sqlx::query_scalar(
+        *id = scalar(
             "SELECT CAST(id AS BIGINT) FROM series WHERE device_id = $1 AND metric = $2",
         )
         .bind(*device)
@@ -181,11 +182,11 @@ impl HistoryStore for ThisStore {
         let result = async {
             let (plain, blocks) = match device {
                 Some(device) => (
-                    sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE device_id = $1")
+                    scalar("SELECT COUNT(*) FROM messages WHERE device_id = $1")
                         .bind(device.as_str())
                         .fetch_one(&mut *tx)
                         .await,
-                    sqlx::query_scalar(
+                    scalar(
                         "SELECT CAST(COALESCE(SUM(message_count), 0) AS BIGINT) \
                          FROM message_blocks WHERE device_id = $1",
                     )
@@ -194,10 +195,10 @@ impl HistoryStore for ThisStore {
                     .await,
                 ),
                 None => (
-                    sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+                    scalar("SELECT COUNT(*) FROM messages")
                         .fetch_one(&mut *tx)
                         .await,
-                    sqlx::query_scalar(
+                    scalar(
                         "SELECT CAST(COALESCE(SUM(message_count), 0) AS BIGINT) \
                          FROM message_blocks",
                     )
@@ -260,7 +261,7 @@ impl HistoryStore for ThisStore {
         range: TimeRange,
         limit: u32,
     ) -> StoreResult<Vec<StatusChange>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT device_id, at_ms, online, reason FROM status_changes \
              WHERE device_id = $1 AND at_ms >= $2 AND at_ms < $3 \
              ORDER BY at_ms DESC, id DESC LIMIT $4",

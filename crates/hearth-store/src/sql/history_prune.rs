@@ -4,9 +4,10 @@
 //! coarser level before; raw messages per application; presence changes. And the sizes
 //! `hearth history stats` and the benchmark report.
 
+use super::{statement, scalar};
 use super::compact::{LIST, push_list};
 use super::registry::{DbConn, begin_write, finish, get};
-use super::{Db, ThisStore};
+use super::{Db, ThisStore, dialect};
 use crate::sql::backend;
 use crate::{HistorySize, SeriesKey, StoreResult};
 use hearth_model::{AppId, DeviceId, Millis};
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 
 /// Every series id by its key.
 async fn series_ids(store: &ThisStore) -> StoreResult<HashMap<SeriesKey, i64>> {
-    let rows = sqlx::query("SELECT CAST(id AS BIGINT) AS id, device_id, metric FROM series")
+    let rows = statement("SELECT CAST(id AS BIGINT) AS id, device_id, metric FROM series")
         .fetch_all(&store.pool)
         .await
         .map_err(backend)?;
@@ -123,10 +124,10 @@ async fn prune_level(
             .push_bind(level.unwrap_or(0))
             .push_bind(before);
     });
-    mark.push(
+    mark.push(dialect(
         " ON CONFLICT (series_id, bucket_ms) DO UPDATE SET kept_from_ms = \
          CASE WHEN excluded.kept_from_ms > series_levels.kept_from_ms \
-         THEN excluded.kept_from_ms ELSE series_levels.kept_from_ms END",
+         THEN excluded.kept_from_ms ELSE series_levels.kept_from_ms END"),
     );
     mark.build().execute(&mut *conn).await.map_err(backend)?;
     Ok(deleted)
@@ -171,7 +172,7 @@ pub(super) async fn prune_messages(
             QueryBuilder::new("DELETE FROM message_blocks WHERE end_ms <= ");
         blocks.push_bind(before);
         scope(&mut blocks);
-        blocks.push(" RETURNING CAST(message_count AS BIGINT) AS message_count");
+        blocks.push(dialect(" RETURNING CAST(message_count AS BIGINT) AS message_count"));
         for row in blocks.build().fetch_all(&mut *tx).await.map_err(backend)? {
             let count: i64 = get(&row, "message_count")?;
             deleted += count as u64;
@@ -185,7 +186,7 @@ pub(super) async fn prune_messages(
 pub(super) async fn prune_status(store: &ThisStore, before: Millis) -> StoreResult<u64> {
     let mut tx = begin_write(store).await?;
     let result = async {
-        Ok(sqlx::query("DELETE FROM status_changes WHERE at_ms < $1")
+        Ok(statement("DELETE FROM status_changes WHERE at_ms < $1")
             .bind(before)
             .execute(&mut *tx)
             .await
@@ -198,7 +199,7 @@ pub(super) async fn prune_status(store: &ThisStore, before: Millis) -> StoreResu
 
 pub(super) async fn history_size(store: &ThisStore) -> StoreResult<HistorySize> {
     let count = |sql: &'static str| async move {
-        let value: i64 = sqlx::query_scalar(sql)
+        let value: i64 = scalar(sql)
             .fetch_one(&store.pool)
             .await
             .map_err(backend)?;

@@ -8,7 +8,8 @@
 //! where retention removed those, a coarser tier (approximately placed). Plain points are
 //! in no tier, so they are always added from the plain table.
 
-use super::Db;
+use super::{statement, scalar};
+use super::{Db, dialect};
 use super::compact::{Partial, ceil_to, decode_messages, decode_points, floor_to};
 use super::registry::{DbConn, DbRow, get};
 use crate::sql::backend;
@@ -40,7 +41,7 @@ fn add(buckets: &mut BTreeMap<Millis, Partial>, bucket: Millis, partial: Partial
 }
 
 async fn series_id(conn: &mut DbConn, device: &DeviceId, metric: &str) -> StoreResult<Option<i64>> {
-    sqlx::query_scalar("SELECT CAST(id AS BIGINT) FROM series WHERE device_id = $1 AND metric = $2")
+    scalar("SELECT CAST(id AS BIGINT) FROM series WHERE device_id = $1 AND metric = $2")
         .bind(device.as_str())
         .bind(metric)
         .fetch_optional(conn)
@@ -61,7 +62,7 @@ async fn for_each_block(
         Millis::MIN,
     );
     loop {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT start_ms, end_ms, data FROM point_blocks WHERE series_id = $1 \
              AND (start_ms > $2 OR (start_ms = $2 AND end_ms > $3)) AND start_ms < $4 \
              ORDER BY start_ms, end_ms LIMIT $5",
@@ -99,7 +100,7 @@ pub(super) async fn points(conn: &mut DbConn, query: &PointQuery) -> StoreResult
         return Ok(Vec::new());
     };
     let limit = query.limit as usize;
-    let rows = sqlx::query(
+    let rows = statement(
         "SELECT at_ms, value FROM points WHERE series_id = $1 AND at_ms >= $2 AND at_ms < $3 \
          ORDER BY at_ms LIMIT $4",
     )
@@ -174,7 +175,7 @@ fn plan(levels: &[Level], from: Millis, to: Millis, out: &mut Vec<(Level, Millis
 /// The levels in the order a chart with buckets of `bucket_ms` prefers them.
 async fn levels(conn: &mut DbConn, series: i64, bucket_ms: Millis) -> StoreResult<Vec<Level>> {
     let kept: HashMap<Millis, Millis> =
-        sqlx::query("SELECT bucket_ms, kept_from_ms FROM series_levels WHERE series_id = $1")
+        statement("SELECT bucket_ms, kept_from_ms FROM series_levels WHERE series_id = $1")
             .bind(series)
             .fetch_all(&mut *conn)
             .await
@@ -182,7 +183,7 @@ async fn levels(conn: &mut DbConn, series: i64, bucket_ms: Millis) -> StoreResul
             .iter()
             .map(|row| Ok((get(row, "bucket_ms")?, get(row, "kept_from_ms")?)))
             .collect::<StoreResult<_>>()?;
-    let tiers = sqlx::query("SELECT bucket_ms, since_ms FROM history_tiers ORDER BY bucket_ms")
+    let tiers = statement("SELECT bucket_ms, since_ms FROM history_tiers ORDER BY bucket_ms")
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?
@@ -217,8 +218,10 @@ pub(super) async fn aggregates(
         return Ok(Vec::new());
     };
     let mut buckets: BTreeMap<Millis, Partial> = BTreeMap::new();
-    let plain = sqlx::query(
-        "SELECT (at_ms / $2) * $2 AS bucket, MIN(value) AS min_value, MAX(value) AS max_value, \
+    let plain = statement(
+        // `at_ms - at_ms % width`, not `(at_ms / width) * width`: MariaDB's `/` is exact
+        // division (a DECIMAL), its `%` and everyone else's are integer.
+        "SELECT at_ms - at_ms % $2 AS bucket, MIN(value) AS min_value, MAX(value) AS max_value, \
          SUM(value) AS sum_value, COUNT(*) AS point_count FROM points \
          WHERE series_id = $1 AND at_ms >= $3 AND at_ms < $4 GROUP BY bucket",
     )
@@ -253,16 +256,15 @@ pub(super) async fn aggregates(
                 .await?;
             }
             Some(width) => {
-                let mut select: QueryBuilder<Db> = QueryBuilder::new("SELECT (bucket_start_ms / ");
+                let mut select: QueryBuilder<Db> =
+                    QueryBuilder::new("SELECT bucket_start_ms - bucket_start_ms % ");
                 select
                     .push_bind(bucket_ms)
-                    .push(") * ")
-                    .push_bind(bucket_ms)
-                    .push(
+                    .push(dialect(
                         " AS bucket, MIN(min_value) AS min_value, MAX(max_value) AS max_value, \
                          SUM(sum_value) AS sum_value, CAST(SUM(point_count) AS BIGINT) \
                          AS point_count FROM point_tiers WHERE series_id = ",
-                    )
+                    ))
                     .push_bind(series)
                     .push(" AND bucket_ms = ")
                     .push_bind(width)
@@ -303,7 +305,7 @@ fn newer(candidate: (Millis, f64), than: Option<(Millis, f64)>) -> bool {
 }
 
 pub(super) async fn latest_points(conn: &mut DbConn, device: &DeviceId) -> StoreResult<Vec<Point>> {
-    let series = sqlx::query(
+    let series = statement(
         "SELECT CAST(id AS BIGINT) AS id, metric FROM series WHERE device_id = $1 ORDER BY metric",
     )
     .bind(device.as_str())
@@ -315,7 +317,7 @@ pub(super) async fn latest_points(conn: &mut DbConn, device: &DeviceId) -> Store
         let id: i64 = get(row, "id")?;
         let metric: String = get(row, "metric")?;
         let mut newest: Option<(Millis, f64)> = None;
-        if let Some(plain) = sqlx::query(
+        if let Some(plain) = statement(
             "SELECT at_ms, value FROM points WHERE series_id = $1 \
              ORDER BY at_ms DESC, value DESC LIMIT 1",
         )
@@ -326,7 +328,7 @@ pub(super) async fn latest_points(conn: &mut DbConn, device: &DeviceId) -> Store
         {
             newest = Some((get(&plain, "at_ms")?, get(&plain, "value")?));
         }
-        let block: Option<Vec<u8>> = sqlx::query_scalar(
+        let block: Option<Vec<u8>> = scalar(
             "SELECT data FROM point_blocks WHERE series_id = $1 \
              ORDER BY start_ms DESC, end_ms DESC LIMIT 1",
         )
@@ -372,7 +374,7 @@ pub(super) async fn messages(
         .from_ms
         .saturating_sub(CompactRequest::MAX_BLOCK_MS);
     'pages: loop {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT start_ms, end_ms, data FROM message_blocks WHERE device_id = $1 \
              AND (start_ms < $2 OR (start_ms = $2 AND end_ms < $3)) AND start_ms >= $4 \
              ORDER BY start_ms DESC, end_ms DESC LIMIT $5",

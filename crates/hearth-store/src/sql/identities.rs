@@ -1,6 +1,7 @@
 //! People's links to identity providers: one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
+use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{DbRow, USER_EXISTS, begin_write, finish, get, id, require};
@@ -32,13 +33,23 @@ impl IdentityStore for ThisStore {
     ) -> StoreResult<Option<UserName>> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<Option<UserName>> = async {
-            let row = sqlx::query(
+            // Two statements, not `UPDATE ... RETURNING` (MariaDB has none); the row is
+            // locked by the UPDATE until the commit.
+            statement(
                 "UPDATE user_identities SET last_used_ms = $3 \
-                 WHERE provider = $1 AND subject = $2 RETURNING user_name",
+                 WHERE provider = $1 AND subject = $2",
             )
             .bind(provider)
             .bind(subject)
             .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let row = statement(
+                "SELECT user_name FROM user_identities WHERE provider = $1 AND subject = $2",
+            )
+            .bind(provider)
+            .bind(subject)
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
@@ -61,7 +72,7 @@ impl IdentityStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<()> = async {
             require(&mut tx, USER_EXISTS, "user", identity.user.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO user_identities \
                  (provider, subject, user_name, email, created_at_ms, last_used_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -88,7 +99,7 @@ impl IdentityStore for ThisStore {
     }
 
     async fn identities_of(&self, user: &UserName) -> StoreResult<Vec<UserIdentity>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT provider, subject, user_name, email, created_at_ms, last_used_ms \
              FROM user_identities WHERE user_name = $1 \
              ORDER BY created_at_ms DESC, provider, subject",
@@ -101,7 +112,7 @@ impl IdentityStore for ThisStore {
     }
 
     async fn users_with_email(&self, email: &str) -> StoreResult<Vec<UserName>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT name FROM users WHERE email IS NOT NULL AND LOWER(email) = LOWER($1) \
              ORDER BY name",
         )

@@ -1,6 +1,7 @@
 //! Topic layouts: one copy of each query for both backends (included with `#[path]`,
 //! see `sql/mod.rs`). A layout is a JSON document beside its owner's id.
 
+use super::statement;
 use super::ThisStore;
 use super::automations::audited;
 use super::registry::{APP_EXISTS, DbRow, begin_write, get, id, require};
@@ -51,7 +52,7 @@ impl ThisStore {
     async fn read_layout(&self, table: &Table, owner: &str) -> StoreResult<Option<Layout>> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         require(&mut conn, table.exists, table.what, owner).await?;
-        let row = sqlx::query(table.select)
+        let row = statement(table.select)
             .bind(owner)
             .fetch_optional(&mut *conn)
             .await
@@ -73,11 +74,11 @@ impl ThisStore {
         let change = async {
             require(&mut tx, table.exists, table.what, owner).await?;
             let query = match &text {
-                Some(text) => sqlx::query(table.upsert)
+                Some(text) => statement(table.upsert)
                     .bind(owner)
                     .bind(text.as_str())
                     .bind(now_millis()),
-                None => sqlx::query(table.delete).bind(owner),
+                None => statement(table.delete).bind(owner),
             };
             query.execute(&mut *tx).await.map_err(backend)?;
             Ok::<(), StoreError>(())
@@ -117,12 +118,12 @@ impl LayoutStore for ThisStore {
     }
 
     async fn layouts(&self) -> StoreResult<AllLayouts> {
-        let apps = sqlx::query("SELECT app_id, document FROM app_layouts ORDER BY app_id")
+        let apps = statement("SELECT app_id, document FROM app_layouts ORDER BY app_id")
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
         let devices =
-            sqlx::query("SELECT device_id, document FROM device_layouts ORDER BY device_id")
+            statement("SELECT device_id, document FROM device_layouts ORDER BY device_id")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?;

@@ -1,10 +1,13 @@
 //! Leases: one copy of each query for both backends (included with `#[path]`, see
 //! `sql/mod.rs`). `INSERT ... ON CONFLICT ... DO UPDATE ... WHERE ... RETURNING` is one
 //! atomic statement on PostgreSQL and on SQLite (3.35 and later; sqlx bundles a newer
-//! one): the row is taken, renewed or left alone, and the answer says which.
+//! one): the row is taken, renewed or left alone, and the answer says which. MariaDB has
+//! neither a conditional upsert nor `RETURNING` on one: there the row is read under its
+//! lock and written in one transaction (see `acquire_on_mariadb`).
 
-use super::ThisStore;
-use super::registry::get;
+use super::statement;
+use super::registry::{begin_write, finish, get};
+use super::{BACKEND, ThisStore};
 use crate::StoreResult;
 use crate::leases::LeaseStore;
 use crate::sql::backend;
@@ -20,7 +23,10 @@ impl LeaseStore for ThisStore {
         now_ms: Millis,
         ttl_ms: Millis,
     ) -> StoreResult<Option<Millis>> {
-        let row = sqlx::query(
+        if BACKEND == "mysql" {
+            return acquire_on_mariadb(self, name, holder, now_ms, ttl_ms).await;
+        }
+        let row = statement(
             "INSERT INTO leases (name, holder, expires_at_ms, acquired_at_ms) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET \
@@ -42,7 +48,7 @@ impl LeaseStore for ThisStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+        let done = statement("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name)
             .bind(holder)
             .execute(self.write_pool())
@@ -52,7 +58,7 @@ impl LeaseStore for ThisStore {
     }
 
     async fn lease_holder(&self, name: &str) -> StoreResult<Option<(String, Millis)>> {
-        let row = sqlx::query("SELECT holder, expires_at_ms FROM leases WHERE name = $1")
+        let row = statement("SELECT holder, expires_at_ms FROM leases WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -60,4 +66,74 @@ impl LeaseStore for ThisStore {
         row.map(|row| Ok((get(&row, "holder")?, get(&row, "expires_at_ms")?)))
             .transpose()
     }
+}
+
+/// [`LeaseStore::acquire_lease`] on MariaDB: the row read under its lock, the decision
+/// made here, the row written. Two nodes racing for a missing row both try to insert it;
+/// the loser's duplicate key means someone else took it. (An `ON DUPLICATE KEY UPDATE`
+/// that reads columns it assigns depends on MariaDB's assignment order, which does not
+/// hold for TEXT columns.)
+async fn acquire_on_mariadb(
+    store: &ThisStore,
+    name: &str,
+    holder: &str,
+    now_ms: Millis,
+    ttl_ms: Millis,
+) -> StoreResult<Option<Millis>> {
+    let expires_at_ms = now_ms.saturating_add(ttl_ms.max(0));
+    let mut tx = begin_write(store).await?;
+    let result = async {
+        let row = statement(
+            "SELECT holder, expires_at_ms, acquired_at_ms FROM leases WHERE name = $1 FOR UPDATE",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else {
+            let inserted = statement(
+                "INSERT INTO leases (name, holder, expires_at_ms, acquired_at_ms) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(expires_at_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await;
+            return match inserted {
+                Ok(_) => Ok(Some(expires_at_ms)),
+                Err(sqlx::Error::Database(error))
+                    if error.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+                {
+                    Ok(None)
+                }
+                Err(error) => Err(backend(error)),
+            };
+        };
+        let current: String = get(&row, "holder")?;
+        let current_expiry: Millis = get(&row, "expires_at_ms")?;
+        if current != holder && current_expiry > now_ms {
+            return Ok(None);
+        }
+        let acquired_at_ms: Millis = if current == holder {
+            get(&row, "acquired_at_ms")?
+        } else {
+            now_ms
+        };
+        statement(
+            "UPDATE leases SET holder = $1, expires_at_ms = $2, acquired_at_ms = $3 \
+             WHERE name = $4",
+        )
+        .bind(holder)
+        .bind(expires_at_ms)
+        .bind(acquired_at_ms)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        Ok(Some(expires_at_ms))
+    }
+    .await;
+    finish(tx, result).await
 }

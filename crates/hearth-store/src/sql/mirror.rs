@@ -1,6 +1,7 @@
 //! The registry mirror (migration 0017): one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
+use super::statement;
 use super::audit::write_audit;
 use super::mirror_home::{apply, upsert_device};
 use super::registry::{DbRow, DbTx, begin_write, finish, get};
@@ -52,7 +53,7 @@ fn conflict_from_row(row: &DbRow) -> StoreResult<MirrorConflict> {
 }
 
 async fn rows(tx: &mut DbTx, sql: &'static str, key: &str) -> StoreResult<Vec<DbRow>> {
-    sqlx::query(sql)
+    statement(sql)
         .bind(key)
         .fetch_all(&mut **tx)
         .await
@@ -74,7 +75,7 @@ async fn site_conflict_rows(tx: &mut DbTx, site: &str) -> StoreResult<Vec<Mirror
 
 /// Reads one site's snapshot inside `tx`.
 async fn read_snapshot(tx: &mut DbTx, site: &SiteId) -> StoreResult<MirrorSnapshot> {
-    let seq = sqlx::query("SELECT MAX(seq) AS seq FROM audit_log")
+    let seq = statement("SELECT MAX(seq) AS seq FROM audit_log")
         .fetch_one(&mut **tx)
         .await
         .map_err(backend)?;
@@ -152,7 +153,7 @@ async fn read_snapshot(tx: &mut DbTx, site: &SiteId) -> StoreResult<MirrorSnapsh
         })
     })
     .collect::<StoreResult<Vec<_>>>()?;
-    let devices = sqlx::query(concat!(
+    let devices = statement(concat!(
         "SELECT ",
         mirror_device_columns!(),
         " FROM devices WHERE site_id = $1 ORDER BY id"
@@ -234,7 +235,7 @@ impl MirrorStore for ThisStore {
                     && get::<Option<String>>(row, "site_id")?.as_deref() == Some(site.as_str())
                     && get::<String>(row, "secret_hash")? == device.secret_hash;
                 if same {
-                    sqlx::query("DELETE FROM site_conflicts WHERE site_id = $1 AND device_id = $2")
+                    statement("DELETE FROM site_conflicts WHERE site_id = $1 AND device_id = $2")
                         .bind(site.as_str())
                         .bind(&device.id)
                         .execute(&mut *tx)
@@ -257,7 +258,7 @@ impl MirrorStore for ThisStore {
                 None
             };
             if let Some(reason) = reason {
-                sqlx::query(
+                statement(
                     "INSERT INTO site_conflicts (site_id, device_id, reason, at_ms) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, device_id) \
                      DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
@@ -275,13 +276,13 @@ impl MirrorStore for ThisStore {
                 return Ok(PushedDevice::Conflict(reason));
             }
             upsert_device(&mut tx, device, now_millis()).await?;
-            sqlx::query("UPDATE devices SET site_id = $1, mirrored = FALSE WHERE id = $2")
+            statement("UPDATE devices SET site_id = $1, mirrored = FALSE WHERE id = $2")
                 .bind(site.as_str())
                 .bind(&device.id)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            sqlx::query("DELETE FROM site_conflicts WHERE site_id = $1 AND device_id = $2")
+            statement("DELETE FROM site_conflicts WHERE site_id = $1 AND device_id = $2")
                 .bind(site.as_str())
                 .bind(&device.id)
                 .execute(&mut *tx)
@@ -313,7 +314,7 @@ impl MirrorStore for ThisStore {
     ) -> StoreResult<MirrorApplied> {
         let mut tx = begin_write(self).await?;
         let result = async {
-            let last = sqlx::query("SELECT site_id, revision FROM mirror_state WHERE id = 1")
+            let last = statement("SELECT site_id, revision FROM mirror_state WHERE id = 1")
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -328,7 +329,7 @@ impl MirrorStore for ThisStore {
             let mut conflicts = snapshot.conflicts.clone();
             conflicts.extend(applied.conflicts.iter().cloned());
             let conflicts_text = serde_json::to_string(&conflicts).map_err(backend)?;
-            sqlx::query(
+            statement(
                 "INSERT INTO mirror_state (id, site_id, revision, last_sync_ms, conflicts) \
                  VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET \
                  site_id = excluded.site_id, revision = excluded.revision, \
@@ -356,7 +357,7 @@ impl MirrorStore for ThisStore {
     }
 
     async fn mirror_state(&self) -> StoreResult<Option<MirrorState>> {
-        let row = sqlx::query(
+        let row = statement(
             "SELECT site_id, revision, last_sync_ms, conflicts FROM mirror_state WHERE id = 1",
         )
         .fetch_optional(&self.pool)
@@ -375,7 +376,7 @@ impl MirrorStore for ThisStore {
     }
 
     async fn unmirrored_devices(&self) -> StoreResult<Vec<MirrorDevice>> {
-        let found = sqlx::query(concat!(
+        let found = statement(concat!(
             "SELECT ",
             mirror_device_columns!(),
             " FROM devices WHERE mirrored = FALSE \

@@ -2,6 +2,7 @@
 //! (migration 0017). One copy for both backends, included with `#[path]` like
 //! `mirror.rs`, whose `MirrorStore::apply_mirror` calls [`apply`].
 
+use super::{scalar, statement};
 use super::registry::{DbTx, get};
 use crate::StoreResult;
 use crate::mirror::{MirrorApplied, MirrorConflict, MirrorDevice, MirrorSnapshot};
@@ -9,7 +10,7 @@ use crate::sql::{backend, json_text};
 use std::collections::HashSet;
 
 async fn strings(tx: &mut DbTx, sql: &'static str) -> StoreResult<Vec<String>> {
-    let found = sqlx::query(sql)
+    let found = statement(sql)
         .fetch_all(&mut **tx)
         .await
         .map_err(backend)?;
@@ -23,7 +24,7 @@ pub(super) async fn upsert_device(
     device: &MirrorDevice,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
+    statement(
         "INSERT INTO devices (id, app_id, name, kind, room, firmware, metadata, enabled, \
          heartbeat_timeout_secs, secret_hash, cert_sha256, created_at_ms, mirrored) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE) \
@@ -67,7 +68,7 @@ pub(super) async fn apply(
         })
     };
     let group = &snapshot.group;
-    let done = sqlx::query(
+    let done = statement(
         "INSERT INTO groups (id, name, created_at_ms, mirrored) VALUES ($1, $2, $3, TRUE) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, mirrored = TRUE",
     )
@@ -82,7 +83,20 @@ pub(super) async fn apply(
     // password, nor the other way round: a hub administrator stays one).
     let mut users = HashSet::new();
     for user in &snapshot.users {
-        let done = sqlx::query(
+        // Looked up first: MariaDB's upsert reports a row it left alone as affected.
+        let local: Option<bool> = scalar("SELECT mirrored FROM users WHERE name = $1")
+            .bind(&user.name)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
+        if local == Some(false) {
+            conflict(
+                format!("user:{}", user.name),
+                "a person of this hub has that name; kept",
+            );
+            continue;
+        }
+        let done = statement(
             "INSERT INTO users (name, display_name, email, language, is_admin, password_hash, \
              created_at_ms, mirrored) VALUES ($1, $2, $3, $4, FALSE, $5, $6, TRUE) \
              ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, \
@@ -107,7 +121,7 @@ pub(super) async fn apply(
             users.insert(user.name.as_str());
         }
     }
-    sqlx::query(
+    statement(
         "DELETE FROM memberships WHERE group_id = $1 \
          AND user_name IN (SELECT name FROM users WHERE mirrored = TRUE)",
     )
@@ -117,7 +131,7 @@ pub(super) async fn apply(
     .map_err(backend)?;
     for user in &snapshot.users {
         if let (Some(role), true) = (&user.role, users.contains(user.name.as_str())) {
-            sqlx::query("INSERT INTO memberships (group_id, user_name, role) VALUES ($1, $2, $3)")
+            statement("INSERT INTO memberships (group_id, user_name, role) VALUES ($1, $2, $3)")
                 .bind(&group.id)
                 .bind(&user.name)
                 .bind(role)
@@ -131,12 +145,12 @@ pub(super) async fn apply(
     let mut apps = HashSet::new();
     for app in &snapshot.apps {
         let local =
-            sqlx::query("SELECT secret_hash FROM applications WHERE id = $1 AND mirrored = FALSE")
+            statement("SELECT secret_hash FROM applications WHERE id = $1 AND mirrored = FALSE")
                 .bind(&app.id)
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(backend)?;
-        let taken = sqlx::query("SELECT 1 FROM applications WHERE mqtt_key = $2 AND id <> $1")
+        let taken = statement("SELECT 1 FROM applications WHERE mqtt_key = $2 AND id <> $1")
             .bind(&app.id)
             .bind(&app.mqtt_key)
             .fetch_optional(&mut **tx)
@@ -149,7 +163,7 @@ pub(super) async fn apply(
             );
             continue;
         }
-        sqlx::query(
+        statement(
             "INSERT INTO applications (id, group_id, name, description, mqtt_key, secret_hash, \
              created_at_ms, discovery, mirrored) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE) \
              ON CONFLICT (id) DO UPDATE SET group_id = excluded.group_id, name = excluded.name, \
@@ -178,7 +192,7 @@ pub(super) async fn apply(
         }
         apps.insert(app.id.as_str());
     }
-    sqlx::query(
+    statement(
         "DELETE FROM grants WHERE app_id IN (SELECT id FROM applications WHERE mirrored = TRUE) \
          AND user_name IN (SELECT name FROM users WHERE mirrored = TRUE)",
     )
@@ -187,7 +201,7 @@ pub(super) async fn apply(
     .map_err(backend)?;
     for grant in &snapshot.grants {
         if apps.contains(grant.app.as_str()) && users.contains(grant.user.as_str()) {
-            sqlx::query("INSERT INTO grants (app_id, user_name, permission) VALUES ($1, $2, $3)")
+            statement("INSERT INTO grants (app_id, user_name, permission) VALUES ($1, $2, $3)")
                 .bind(&grant.app)
                 .bind(&grant.user)
                 .bind(&grant.permission)
@@ -205,7 +219,7 @@ pub(super) async fn apply(
         if !apps.contains(device.app.as_str()) {
             continue;
         }
-        let local = sqlx::query(
+        let local = statement(
             "SELECT app_id, secret_hash FROM devices WHERE id = $1 AND mirrored = FALSE",
         )
         .bind(&device.id)
@@ -221,7 +235,7 @@ pub(super) async fn apply(
                 let mut keeping = device.clone();
                 keeping.secret_hash = get(&row, "secret_hash")?;
                 upsert_device(tx, &keeping, now).await?;
-                sqlx::query("UPDATE devices SET mirrored = FALSE WHERE id = $1")
+                statement("UPDATE devices SET mirrored = FALSE WHERE id = $1")
                     .bind(&device.id)
                     .execute(&mut **tx)
                     .await
@@ -243,7 +257,7 @@ pub(super) async fn apply(
     let mut devices_removed = 0;
     for id in strings(tx, "SELECT id FROM devices WHERE mirrored = TRUE").await? {
         if !devices.contains(id.as_str()) {
-            sqlx::query("DELETE FROM devices WHERE id = $1")
+            statement("DELETE FROM devices WHERE id = $1")
                 .bind(&id)
                 .execute(&mut **tx)
                 .await
@@ -254,7 +268,7 @@ pub(super) async fn apply(
     for id in strings(tx, "SELECT id FROM applications WHERE mirrored = TRUE").await? {
         if !apps.contains(id.as_str()) {
             // Kept while local devices use it (they name it).
-            sqlx::query(
+            statement(
                 "DELETE FROM applications WHERE id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM devices WHERE app_id = $1)",
             )
@@ -266,7 +280,7 @@ pub(super) async fn apply(
     }
     for name in strings(tx, "SELECT name AS id FROM users WHERE mirrored = TRUE").await? {
         if !users.contains(name.as_str()) {
-            sqlx::query("DELETE FROM users WHERE name = $1")
+            statement("DELETE FROM users WHERE name = $1")
                 .bind(&name)
                 .execute(&mut **tx)
                 .await

@@ -1,6 +1,7 @@
 //! Notification preferences and push subscriptions: one copy of each query for both
 //! backends (included with `#[path]`, see `sql/mod.rs`).
 
+use super::{scalar, statement};
 use super::ThisStore;
 use super::registry::{DbRow, USER_EXISTS, get, id, require};
 use crate::notification_prefs::PreferenceStore;
@@ -25,7 +26,7 @@ impl PreferenceStore for ThisStore {
     async fn notification_prefs(&self, user: &UserName) -> StoreResult<NotificationPrefs> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         require(&mut conn, USER_EXISTS, "user", user.as_str()).await?;
-        let row = sqlx::query("SELECT document FROM notification_prefs WHERE user_name = $1")
+        let row = statement("SELECT document FROM notification_prefs WHERE user_name = $1")
             .bind(user.as_str())
             .fetch_optional(&mut *conn)
             .await
@@ -43,7 +44,7 @@ impl PreferenceStore for ThisStore {
         prefs: &NotificationPrefs,
     ) -> StoreResult<()> {
         let document = serde_json::to_string(prefs).map_err(backend)?;
-        sqlx::query(
+        statement(
             "INSERT INTO notification_prefs (user_name, document) VALUES ($1, $2) \
              ON CONFLICT (user_name) DO UPDATE SET document = excluded.document",
         )
@@ -57,8 +58,21 @@ impl PreferenceStore for ThisStore {
 
     async fn put_push_subscription(&self, subscription: &PushSubscription) -> StoreResult<()> {
         // The update applies only to the same person's row: another person's endpoint
-        // is left alone and reported as taken.
-        let done = sqlx::query(
+        // is left alone and reported as taken. Looked up first as well: MariaDB's
+        // upsert reports a row left alone as affected, so the count below cannot say.
+        let owner: Option<String> =
+            scalar("SELECT user_name FROM push_subscriptions WHERE endpoint = $1")
+                .bind(&subscription.endpoint)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        if owner.is_some_and(|owner| owner != subscription.user.as_str()) {
+            return Err(StoreError::conflict(
+                "push subscription",
+                &subscription.endpoint,
+            ));
+        }
+        let done = statement(
             "INSERT INTO push_subscriptions (id, user_name, endpoint, p256dh, auth, \
              created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, \
@@ -89,7 +103,7 @@ impl PreferenceStore for ThisStore {
     }
 
     async fn push_subscriptions(&self, user: &UserName) -> StoreResult<Vec<PushSubscription>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT id, user_name, endpoint, p256dh, auth, created_at_ms \
              FROM push_subscriptions WHERE user_name = $1 ORDER BY created_at_ms, id",
         )
@@ -105,7 +119,7 @@ impl PreferenceStore for ThisStore {
         endpoint: &str,
         user: Option<&UserName>,
     ) -> StoreResult<()> {
-        let done = sqlx::query(
+        let done = statement(
             "DELETE FROM push_subscriptions WHERE endpoint = $1 \
              AND ($2 IS NULL OR user_name = $2)",
         )

@@ -6,6 +6,7 @@
 //! `sql/mod.rs` for why). Everything here therefore compiles once per backend against a
 //! concrete `sqlx::Sqlite` or `sqlx::Postgres`.
 
+use super::statement;
 use super::audit::write_audit;
 use super::{BACKEND, BEGIN_WRITE, Db, ThisStore};
 use crate::sql::{backend, map_err};
@@ -73,7 +74,7 @@ pub(super) fn id<T, E: std::fmt::Display>(
 
 /// Whether `sql` (a `SELECT 1 ... WHERE key = $1`) finds a row.
 pub(super) async fn exists(conn: &mut DbConn, sql: &'static str, key: &str) -> StoreResult<bool> {
-    let row = sqlx::query(sql)
+    let row = statement(sql)
         .bind(key)
         .fetch_optional(conn)
         .await
@@ -107,7 +108,7 @@ pub(super) async fn children<T>(
 ) -> StoreResult<Vec<T>> {
     let mut conn = store.pool.acquire().await.map_err(backend)?;
     require(&mut conn, exists, what, key).await?;
-    let rows = sqlx::query(select)
+    let rows = statement(select)
         .bind(key)
         .fetch_all(&mut *conn)
         .await
@@ -177,7 +178,7 @@ pub(super) async fn change_one(
     what: &'static str,
     key: &str,
 ) -> StoreResult<()> {
-    let done = sqlx::query(sql)
+    let done = statement(sql)
         .bind(key)
         .execute(&mut **tx)
         .await
@@ -198,11 +199,11 @@ pub(super) async fn set_one<V>(
     audit: &NewAuditEntry,
 ) -> StoreResult<()>
 where
-    V: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send,
+    V: for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Clone + Send + Sync,
 {
     let mut tx = begin_write(store).await?;
     let result: StoreResult<_> = async {
-        let done = sqlx::query(sql)
+        let done = statement(sql)
             .bind(key)
             .bind(value)
             .execute(&mut *tx)
@@ -222,7 +223,7 @@ impl GroupStore for ThisStore {
     async fn create_group(&self, group: &Group, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            sqlx::query("INSERT INTO groups (id, name, created_at_ms) VALUES ($1, $2, $3)")
+            statement("INSERT INTO groups (id, name, created_at_ms) VALUES ($1, $2, $3)")
                 .bind(group.id.as_str())
                 .bind(&group.name)
                 .bind(group.created_at_ms)
@@ -237,7 +238,7 @@ impl GroupStore for ThisStore {
     }
 
     async fn group(&self, id: &GroupId) -> StoreResult<Group> {
-        let row = sqlx::query("SELECT id, name, created_at_ms FROM groups WHERE id = $1")
+        let row = statement("SELECT id, name, created_at_ms FROM groups WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -247,7 +248,7 @@ impl GroupStore for ThisStore {
     }
 
     async fn groups(&self) -> StoreResult<Vec<Group>> {
-        let rows = sqlx::query("SELECT id, name, created_at_ms FROM groups ORDER BY id")
+        let rows = statement("SELECT id, name, created_at_ms FROM groups ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
@@ -259,7 +260,7 @@ impl GroupStore for ThisStore {
         let result: StoreResult<_> = async {
             require(&mut tx, GROUP_EXISTS, "group", id.as_str()).await?;
             let n_apps: i64 = get(
-                &sqlx::query("SELECT COUNT(*) AS n FROM applications WHERE group_id = $1")
+                &statement("SELECT COUNT(*) AS n FROM applications WHERE group_id = $1")
                     .bind(id.as_str())
                     .fetch_one(&mut *tx)
                     .await
@@ -272,7 +273,7 @@ impl GroupStore for ThisStore {
                 )));
             }
             let n_sites: i64 = get(
-                &sqlx::query("SELECT COUNT(*) AS n FROM sites WHERE group_id = $1")
+                &statement("SELECT COUNT(*) AS n FROM sites WHERE group_id = $1")
                     .bind(id.as_str())
                     .fetch_one(&mut *tx)
                     .await
@@ -303,7 +304,7 @@ impl GroupStore for ThisStore {
         let result: StoreResult<_> = async {
             require(&mut tx, GROUP_EXISTS, "group", membership.group.as_str()).await?;
             require(&mut tx, USER_EXISTS, "user", membership.user.as_str()).await?;
-            sqlx::query(
+            statement(
                 "INSERT INTO memberships (group_id, user_name, role) VALUES ($1, $2, $3) \
              ON CONFLICT (group_id, user_name) DO UPDATE SET role = excluded.role",
             )
@@ -329,7 +330,7 @@ impl GroupStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
             let done =
-                sqlx::query("DELETE FROM memberships WHERE group_id = $1 AND user_name = $2")
+                statement("DELETE FROM memberships WHERE group_id = $1 AND user_name = $2")
                     .bind(group.as_str())
                     .bind(user.as_str())
                     .execute(&mut *tx)
@@ -381,7 +382,7 @@ impl UserStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            sqlx::query(
+            statement(
                 "INSERT INTO users \
              (name, display_name, email, language, is_admin, password_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -404,7 +405,7 @@ impl UserStore for ThisStore {
     }
 
     async fn user(&self, name: &UserName) -> StoreResult<User> {
-        let row = sqlx::query(
+        let row = statement(
             "SELECT name, display_name, email, language, is_admin, created_at_ms \
              FROM users WHERE name = $1",
         )
@@ -417,7 +418,7 @@ impl UserStore for ThisStore {
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT name, display_name, email, language, is_admin, created_at_ms \
              FROM users ORDER BY name",
         )
@@ -428,7 +429,7 @@ impl UserStore for ThisStore {
     }
 
     async fn user_count(&self) -> StoreResult<u64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        let row = statement("SELECT COUNT(*) AS n FROM users")
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
@@ -438,7 +439,7 @@ impl UserStore for ThisStore {
     async fn update_user(&self, user: &User, audit: &NewAuditEntry) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            let done = sqlx::query(
+            let done = statement(
                 "UPDATE users SET display_name = $2, email = $3, language = $4, is_admin = $5 \
              WHERE name = $1",
             )
@@ -461,7 +462,7 @@ impl UserStore for ThisStore {
     }
 
     async fn password_hash(&self, name: &UserName) -> StoreResult<String> {
-        let row = sqlx::query("SELECT password_hash FROM users WHERE name = $1")
+        let row = statement("SELECT password_hash FROM users WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -512,7 +513,7 @@ impl Store for ThisStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
+        statement("SELECT 1")
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -1,6 +1,7 @@
 //! Sites: one copy of each query for both backends (included with `#[path]`, see
 //! `sql/mod.rs`).
 
+use super::statement;
 use super::automations::{audited, touched};
 use super::registry::{
     DbRow, GROUP_EXISTS, begin_write, children, finish, get, id, require, set_one,
@@ -51,7 +52,7 @@ impl SiteStore for ThisStore {
             if super::registry::exists(&mut tx, SITE_EXISTS, site.id.as_str()).await? {
                 return Err(StoreError::conflict("site", &site.id));
             }
-            sqlx::query(
+            statement(
                 "INSERT INTO sites (id, group_id, name, secret_hash, enabled, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -77,7 +78,7 @@ impl SiteStore for ThisStore {
     }
 
     async fn site(&self, id: &SiteId) -> StoreResult<Site> {
-        let row = sqlx::query(concat!(
+        let row = statement(concat!(
             "SELECT ",
             site_columns!(),
             " FROM sites WHERE id = $1"
@@ -107,7 +108,7 @@ impl SiteStore for ThisStore {
                 .await
             }
             None => {
-                let rows = sqlx::query(concat!(
+                let rows = statement(concat!(
                     "SELECT ",
                     site_columns!(),
                     " FROM sites ORDER BY id"
@@ -135,12 +136,12 @@ impl SiteStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             require(&mut tx, SITE_EXISTS, "site", id.as_str()).await?;
-            sqlx::query("UPDATE devices SET site_id = NULL WHERE site_id = $1")
+            statement("UPDATE devices SET site_id = NULL WHERE site_id = $1")
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            let done = sqlx::query("DELETE FROM sites WHERE id = $1")
+            let done = statement("DELETE FROM sites WHERE id = $1")
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await
@@ -195,7 +196,7 @@ impl SiteStore for ThisStore {
             if let Some(site) = site {
                 require(&mut tx, SITE_EXISTS, "site", site.as_str()).await?;
             }
-            sqlx::query("UPDATE devices SET site_id = $2 WHERE id = $1")
+            statement("UPDATE devices SET site_id = $2 WHERE id = $1")
                 .bind(device.as_str())
                 .bind(site.map(|site| site.as_str().to_owned()))
                 .execute(&mut *tx)
@@ -208,7 +209,7 @@ impl SiteStore for ThisStore {
     }
 
     async fn set_site_seen(&self, id: &SiteId, at_ms: Millis) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE sites SET last_seen_ms = $2 WHERE id = $1")
+        let done = statement("UPDATE sites SET last_seen_ms = $2 WHERE id = $1")
             .bind(id.as_str())
             .bind(at_ms)
             .execute(&self.pool)
@@ -225,11 +226,11 @@ impl SiteStore for ThisStore {
             .await
             .map_err(backend)?;
         let read = async {
-            let sites = sqlx::query("SELECT id, enabled, secret_hash FROM sites ORDER BY id")
+            let sites = statement("SELECT id, enabled, secret_hash FROM sites ORDER BY id")
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(backend)?;
-            let devices = sqlx::query(
+            let devices = statement(
                 "SELECT id, site_id FROM devices WHERE site_id IS NOT NULL ORDER BY id",
             )
             .fetch_all(&mut *tx)

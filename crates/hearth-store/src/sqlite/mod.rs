@@ -24,7 +24,33 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// A deferred transaction reads one WAL snapshot from its first read on.
 const BEGIN_SNAPSHOT: &str = "BEGIN";
 /// A row's own address, for tables without a key (compaction takes `points` in slices).
-const ROW_ID: &str = "rowid";
+const ROW_ID: Option<&str> = Some("rowid");
+
+/// What [`statement`] makes, for functions that return one.
+type Statement<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// A query of the shared files: this backend takes them as written (MariaDB's
+/// translates them, see `mysql/dialect.rs`).
+fn statement<'a>(
+    sql: impl sqlx::SqlSafeStr,
+) -> sqlx::query::Query<'a, Db, <Db as sqlx::Database>::Arguments> {
+    sqlx::query(sql)
+}
+
+/// [`statement`] for one column.
+fn scalar<'a, O>(
+    sql: impl sqlx::SqlSafeStr,
+) -> sqlx::query::QueryScalar<'a, Db, O, <Db as sqlx::Database>::Arguments>
+where
+    (O,): for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+{
+    sqlx::query_scalar(sql)
+}
+
+/// A fragment pushed into a `QueryBuilder`, as written.
+fn dialect(sql: &'static str) -> &'static str {
+    sql
+}
 
 // The shared query files, compiled here against `Db` (and again in the other backend:
 // the double inclusion is the point, see `sql/mod.rs`).
@@ -229,6 +255,11 @@ pub const MIGRATIONS: &[EmbeddedMigration] = &[
         20,
         "leases",
         include_str!("../../migrations/sqlite/0020_leases.sql"),
+    ),
+    (
+        21,
+        "device main",
+        include_str!("../../migrations/sqlite/0021_device_main.sql"),
     ),
 ];
 

@@ -406,6 +406,15 @@ async fn set_live(url: &str, id: &str, online: bool, last_seen_ms: Option<i64>) 
             .execute(&mut conn)
             .await
             .unwrap();
+    } else if url.starts_with("mysql:") {
+        let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE devices SET is_online = ?, last_seen_ms = ? WHERE id = ?")
+            .bind(online)
+            .bind(last_seen_ms)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query(sql)
@@ -472,6 +481,11 @@ async fn online_filter_and_last_seen_sort_sqlite() {
 #[tokio::test]
 async fn online_filter_and_last_seen_sort_postgres() {
     online_filter_and_last_seen_sort(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn online_filter_and_last_seen_sort_mariadb() {
+    online_filter_and_last_seen_sort(Backend::MariaDb).await;
 }
 
 async fn bulk_create_five_thousand_devices(store: Arc<dyn Store>) {

@@ -313,6 +313,11 @@ async fn series_survive_a_restart_postgres() {
     series_survive_a_restart(Backend::Postgres).await;
 }
 
+#[tokio::test]
+async fn series_survive_a_restart_mariadb() {
+    series_survive_a_restart(Backend::MariaDb).await;
+}
+
 async fn an_empty_batch_is_a_no_op(store: Arc<dyn Store>) {
     store.write_batch(&IngestBatch::default()).await.unwrap();
     assert_eq!(store.message_count(None).await.unwrap(), 0);

@@ -8,9 +8,12 @@ use hearth_store::{CompactRequest, migrations};
 use hearth_testkit::{Backend, database_url};
 
 async fn open_with(url: &str, version: i64) -> Arc<dyn Store> {
-    let list: Vec<_> = match url.starts_with("sqlite:") {
-        true => migrations::SQLITE,
-        false => migrations::POSTGRES,
+    let list: Vec<_> = if url.starts_with("sqlite:") {
+        migrations::SQLITE
+    } else if url.starts_with("mysql:") {
+        migrations::MYSQL
+    } else {
+        migrations::POSTGRES
     }
     .iter()
     .copied()
@@ -19,6 +22,11 @@ async fn open_with(url: &str, version: i64) -> Arc<dyn Store> {
     match url.strip_prefix("sqlite://") {
         Some(path) => Arc::new(
             hearth_store::SqliteStore::open_with_migrations(std::path::Path::new(path), &list)
+                .await
+                .unwrap(),
+        ),
+        None if url.starts_with("mysql:") => Arc::new(
+            hearth_store::MySqlStore::connect_with_migrations(url, &list)
                 .await
                 .unwrap(),
         ),
@@ -33,7 +41,7 @@ async fn open_with(url: &str, version: i64) -> Arc<dyn Store> {
 /// What the old `roll_up(T0 + 3h)` then `prune(T0 + 1h30, 0)` left behind.
 const OLD_UPKEEP: &str = "\
     INSERT INTO point_rollups (series_id, bucket_start_ms, min_value, max_value, sum_value, point_count) \
-    SELECT series_id, (at_ms / 3600000) * 3600000, MIN(value), MAX(value), SUM(value), COUNT(*) \
+    SELECT series_id, at_ms - at_ms % 3600000, MIN(value), MAX(value), SUM(value), COUNT(*) \
     FROM points WHERE at_ms < 1699999200000 + 3 * 3600000 GROUP BY 1, 2; \
     UPDATE history_state SET rolled_up_to_ms = 1699999200000 + 3 * 3600000, \
     raw_pruned_before_ms = 1699999200000 + 5400000; \
@@ -43,6 +51,9 @@ async fn run(url: &str, sql: &'static str) {
     use sqlx::Connection;
     if url.starts_with("sqlite:") {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    } else if url.starts_with("mysql:") {
+        let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
         sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
@@ -122,4 +133,9 @@ async fn rollups_become_tiers_sqlite() {
 #[tokio::test]
 async fn rollups_become_tiers_postgres() {
     rollups_become_tiers(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn rollups_become_tiers_mariadb() {
+    rollups_become_tiers(Backend::MariaDb).await;
 }

@@ -1,7 +1,7 @@
 //! Opening a database again, and upgrading one made by an older Hearth.
 
 use super::*;
-use hearth_store::{EmbeddedMigration, PostgresStore, SqliteStore, migrations};
+use hearth_store::{EmbeddedMigration, MySqlStore, PostgresStore, SqliteStore, migrations};
 use hearth_testkit::{Backend, database_url};
 
 /// Opens `url` with an explicit migration list (the backend's own constructor).
@@ -9,6 +9,9 @@ async fn open_with(url: &str, list: &[EmbeddedMigration]) -> Result<Arc<dyn Stor
     Ok(match url.strip_prefix("sqlite://") {
         Some(path) => {
             Arc::new(SqliteStore::open_with_migrations(std::path::Path::new(path), list).await?)
+        }
+        None if url.starts_with("mysql:") => {
+            Arc::new(MySqlStore::connect_with_migrations(url, list).await?)
         }
         None => Arc::new(PostgresStore::connect_with_migrations(url, list).await?),
     })
@@ -18,6 +21,7 @@ fn list_of(backend: Backend) -> &'static [EmbeddedMigration] {
     match backend {
         Backend::Sqlite => migrations::SQLITE,
         Backend::Postgres => migrations::POSTGRES,
+        Backend::MariaDb => migrations::MYSQL,
     }
 }
 
@@ -26,6 +30,9 @@ async fn scalar(url: &str, sql: &'static str) -> i64 {
     use sqlx::Connection;
     if url.starts_with("sqlite:") {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    } else if url.starts_with("mysql:") {
+        let mut conn = sqlx::MySqlConnection::connect(url).await.unwrap();
         sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
@@ -41,6 +48,7 @@ async fn reopening_is_idempotent(backend: Backend) {
         match backend {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
+            Backend::MariaDb => "mysql",
         }
     );
     seed(&store).await;
@@ -108,6 +116,16 @@ async fn reopening_is_idempotent_postgres() {
 }
 
 #[tokio::test]
+async fn reopening_is_idempotent_mariadb() {
+    reopening_is_idempotent(Backend::MariaDb).await;
+}
+
+#[tokio::test]
+async fn an_older_database_is_upgraded_mariadb() {
+    an_older_database_is_upgraded(Backend::MariaDb).await;
+}
+
+#[tokio::test]
 async fn an_older_database_is_upgraded_sqlite() {
     an_older_database_is_upgraded(Backend::Sqlite).await;
 }
@@ -119,7 +137,7 @@ async fn an_older_database_is_upgraded_postgres() {
 
 #[tokio::test]
 async fn unknown_database_urls_are_refused() {
-    let result = hearth_store::open("mysql://localhost/hearth").await;
+    let result = hearth_store::open("oracle://localhost/hearth").await;
     assert!(matches!(result, Err(StoreError::Refused(_))));
 }
 

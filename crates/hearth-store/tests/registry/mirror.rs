@@ -74,6 +74,7 @@ async fn cloud(store: &Arc<dyn Store>) {
 async fn other_store(store: &Arc<dyn Store>) -> hearth_testkit::TestStore {
     let backend = match store.backend() {
         "postgres" => Backend::Postgres,
+        "mysql" => Backend::MariaDb,
         _ => Backend::Sqlite,
     };
     test_store(backend).await
