@@ -35,6 +35,8 @@ mod automations;
 mod claims;
 #[path = "registry/commands.rs"]
 mod commands;
+#[path = "registry/device_main.rs"]
+mod device_main;
 #[path = "registry/devices.rs"]
 mod devices;
 #[path = "registry/discovery.rs"]

@@ -1,4 +1,4 @@
-//! Several Hearth nodes on one PostgreSQL database (issue 21) write their ingest batches
+//! Several Hearth nodes on one server database (issue 21: PostgreSQL; issue 22: MariaDB too) write their ingest batches
 //! at the same time: the first readings of a fleet make new series in all of them at
 //! once, and every batch updates its devices' live state. Each store below is a node's
 //! own (its own pool and series cache); every batch must commit, none may be lost to a
@@ -36,9 +36,8 @@ fn batch(node: usize, metric: &str) -> IngestBatch {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn nodes_making_the_same_new_series_at_once_all_commit() {
-    let (url, _guard) = database_url(Backend::Postgres);
+async fn nodes_making_the_same_new_series_at_once_all_commit(backend: Backend) {
+    let (url, _guard) = database_url(backend);
     let mut stores: Vec<Arc<dyn Store>> = Vec::new();
     for _ in 0..NODES {
         stores.push(hearth_store::open(&url).await.unwrap());
@@ -123,10 +122,9 @@ async fn register(store: &Arc<dyn Store>, devices: usize) {
     store.create_devices(&new, "cli:test").await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn nodes_updating_the_same_devices_live_state_at_once_all_commit() {
+async fn nodes_updating_the_same_devices_live_state_at_once_all_commit(backend: Backend) {
     const FLEET: usize = 200;
-    let (url, _guard) = database_url(Backend::Postgres);
+    let (url, _guard) = database_url(backend);
     let mut stores: Vec<Arc<dyn Store>> = Vec::new();
     for _ in 0..NODES {
         stores.push(hearth_store::open(&url).await.unwrap());
@@ -168,4 +166,24 @@ async fn nodes_updating_the_same_devices_live_state_at_once_all_commit() {
         .unwrap();
     assert!(device.live.is_online);
     assert!(device.live.last_seen_ms.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_making_the_same_new_series_at_once_all_commit_postgres() {
+    nodes_making_the_same_new_series_at_once_all_commit(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_making_the_same_new_series_at_once_all_commit_mariadb() {
+    nodes_making_the_same_new_series_at_once_all_commit(Backend::MariaDb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_updating_the_same_devices_live_state_at_once_all_commit_postgres() {
+    nodes_updating_the_same_devices_live_state_at_once_all_commit(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_updating_the_same_devices_live_state_at_once_all_commit_mariadb() {
+    nodes_updating_the_same_devices_live_state_at_once_all_commit(Backend::MariaDb).await;
 }
