@@ -28,25 +28,36 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## Store tests run on SQLite and on PostgreSQL: unless HEARTH_TEST_POSTGRES already names a
-## database, a throw-away cluster is started for the run (scripts/test-postgres.sh) and
-## stopped afterwards, whether the tests pass or not.
+## Store tests run on SQLite, PostgreSQL and MariaDB: unless HEARTH_TEST_POSTGRES and
+## HEARTH_TEST_MARIADB already name a server, a throw-away PostgreSQL cluster
+## (scripts/test-postgres.sh) and MariaDB server (scripts/test-mariadb.sh) are started for
+## the run and stopped afterwards, whether the tests pass or not.
 unit: deps-check js-deps
 	@set -u; state=$$(mktemp -u "$${TMPDIR:-/tmp}/hearth-pg-state.XXXXXX"); started=; \
+	mstate=$$(mktemp -u "$${TMPDIR:-/tmp}/hearth-mariadb-state.XXXXXX"); mstarted=; \
+	cleanup() { \
+		if [ -n "$$started" ]; then HEARTH_TEST_POSTGRES= HEARTH_PG_STATE=$$state scripts/test-postgres.sh stop; fi; \
+		if [ -n "$$mstarted" ]; then HEARTH_TEST_MARIADB= HEARTH_MARIADB_STATE=$$mstate scripts/test-mariadb.sh stop; fi; \
+	}; \
+	trap 'cleanup; exit 130' INT TERM; \
 	if [ -z "$${HEARTH_TEST_POSTGRES:-}" ]; then \
-		trap 'HEARTH_TEST_POSTGRES= HEARTH_PG_STATE=$$state scripts/test-postgres.sh stop; exit 130' INT TERM; \
-		HEARTH_TEST_POSTGRES=$$(HEARTH_PG_STATE=$$state scripts/test-postgres.sh start) || exit 1; \
+		HEARTH_TEST_POSTGRES=$$(HEARTH_PG_STATE=$$state scripts/test-postgres.sh start) || { cleanup; exit 1; }; \
 		started=1; \
 		echo "PostgreSQL for the tests: $$HEARTH_TEST_POSTGRES"; \
 	fi; \
-	export HEARTH_TEST_POSTGRES; status=0; \
+	if [ -z "$${HEARTH_TEST_MARIADB:-}" ]; then \
+		HEARTH_TEST_MARIADB=$$(HEARTH_MARIADB_STATE=$$mstate scripts/test-mariadb.sh start) || { cleanup; exit 1; }; \
+		mstarted=1; \
+		echo "MariaDB for the tests: $$HEARTH_TEST_MARIADB"; \
+	fi; \
+	export HEARTH_TEST_POSTGRES HEARTH_TEST_MARIADB; status=0; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast || status=$$?; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast || status=$$?; \
 	fi; \
 	if [ $$status -eq 0 ]; then $(CARGO) test --workspace --doc || status=$$?; fi; \
-	if [ -n "$$started" ]; then HEARTH_TEST_POSTGRES= HEARTH_PG_STATE=$$state scripts/test-postgres.sh stop; fi; \
+	cleanup; \
 	exit $$status
 
 ## mqtt.js for the WebSocket interop test, from the committed lockfile.
