@@ -14,7 +14,37 @@ both_backends!(
     delete_device_then_not_found,
     filters_pages_and_counts,
     bulk_create_five_thousand_devices,
+    ids_differ_by_case_and_text_is_never_sql,
 );
+
+/// An intruder's attempts through names and ids: on MariaDB a case-insensitive collation
+/// would make `Lamp` the same key as `lamp` (its row, its secret, its ACL), and the
+/// dialect rewriting of the shared queries must never reach a value. Same answers on
+/// every backend.
+async fn ids_differ_by_case_and_text_is_never_sql(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let hostile = "'; DROP TABLE devices; -- $1 $2 ON CONFLICT (id) DO NOTHING excluded.x";
+    let mut lamp = new_device("lamp", "lights");
+    lamp.name = hostile.into();
+    lamp.room = Some("$3 AS BIGINT) \\ %_".into());
+    add_devices(&store, &[lamp, new_device("Lamp", "lights")]).await;
+    let stored = store.device(&did("lamp")).await.unwrap();
+    assert_eq!(stored.name, hostile);
+    assert_eq!(stored.room.as_deref(), Some("$3 AS BIGINT) \\ %_"));
+    assert_eq!(store.device(&did("Lamp")).await.unwrap().name, "Device Lamp");
+    assert_not_found(store.device(&did("LAMP")).await, "device", "LAMP");
+    let found = store
+        .devices(&DeviceFilter {
+            search: Some("drop table".into()),
+            ..DeviceFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["lamp"]
+    );
+}
 
 async fn device_round_trip_keeps_unicode_and_json(store: Arc<dyn Store>) {
     seed(&store).await;
