@@ -61,8 +61,8 @@ mod identities;
 mod layouts;
 mod leases;
 mod mirror;
-mod notification_prefs;
 mod mysql;
+mod notification_prefs;
 mod open;
 mod postgres;
 mod registry;
@@ -95,9 +95,9 @@ pub use mirror::{
     MirrorApp, MirrorApplied, MirrorConflict, MirrorDevice, MirrorGrant, MirrorGroup,
     MirrorSnapshot, MirrorState, MirrorStore, MirrorUser, PushedDevice,
 };
+pub use mysql::MySqlStore;
 pub use notification_prefs::PreferenceStore;
 pub use open::{open, sqlite_url};
-pub use mysql::MySqlStore;
 pub use postgres::PostgresStore;
 pub use registry::{
     AdminCredential, AppCredential, AppStore, AuditFilter, AuditStore, CredentialStore,

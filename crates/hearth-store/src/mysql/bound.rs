@@ -15,7 +15,8 @@ use sqlx::{Arguments, AssertSqlSafe, Encode, Error, Executor, FromRow, Type};
 use std::marker::PhantomData;
 
 /// One bound value, encoded on demand (once per `?` that stands for it).
-type Value<'q> = Box<dyn Fn(&mut MySqlArguments) -> Result<(), sqlx::error::BoxDynError> + Send + Sync + 'q>;
+type Value<'q> =
+    Box<dyn Fn(&mut MySqlArguments) -> Result<(), sqlx::error::BoxDynError> + Send + Sync + 'q>;
 
 /// The translated text, which `$N` each `?` takes, and the values bound so far.
 struct Parts<'q> {

@@ -143,7 +143,10 @@ fn upserts(sql: &str) -> String {
         panic!("ON CONFLICT with an action MariaDB has no form of: {sql}");
     };
     let (assignments, condition) = match assignments.find(" WHERE ") {
-        Some(at) => (&assignments[..at], Some(&assignments[at + " WHERE ".len()..])),
+        Some(at) => (
+            &assignments[..at],
+            Some(&assignments[at + " WHERE ".len()..]),
+        ),
         None => (assignments, None),
     };
     let mut out = format!("{head}ON DUPLICATE KEY UPDATE");
@@ -251,19 +254,31 @@ mod tests {
             sql("SELECT 'it''s $9' FROM t WHERE a = $1"),
             "SELECT 'it''s $9' FROM t WHERE a = ?"
         );
-        assert_eq!(translate("SELECT 1 FROM t"), ("SELECT 1 FROM t".into(), vec![]));
-        assert_eq!(sql("SELECT CONCAT('$', a) FROM t"), "SELECT CONCAT('$', a) FROM t");
+        assert_eq!(
+            translate("SELECT 1 FROM t"),
+            ("SELECT 1 FROM t".into(), vec![])
+        );
+        assert_eq!(
+            sql("SELECT CONCAT('$', a) FROM t"),
+            "SELECT CONCAT('$', a) FROM t"
+        );
     }
 
     #[test]
     fn reordered_and_repeated_placeholders_say_which_value_each_takes() {
         assert_eq!(
             translate("UPDATE t SET a = $2, b = $3 WHERE id = $1"),
-            ("UPDATE t SET a = ?, b = ? WHERE id = ?".into(), vec![1, 2, 0])
+            (
+                "UPDATE t SET a = ?, b = ? WHERE id = ?".into(),
+                vec![1, 2, 0]
+            )
         );
         assert_eq!(
             translate("SELECT d FROM c WHERE ($1 IS NULL OR g = $1) AND s < $2"),
-            ("SELECT d FROM c WHERE (? IS NULL OR g = ?) AND s < ?".into(), vec![0, 0, 1])
+            (
+                "SELECT d FROM c WHERE (? IS NULL OR g = ?) AND s < ?".into(),
+                vec![0, 0, 1]
+            )
         );
     }
 

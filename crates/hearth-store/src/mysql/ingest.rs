@@ -88,7 +88,11 @@ pub(super) async fn insert_batch(
         // assigned, so MariaDB's left-to-right assignment cannot change the outcome.
         let mut update: QueryBuilder<Db> = QueryBuilder::new("UPDATE devices JOIN (");
         for (index, (id, live)) in chunk.iter().enumerate() {
-            update.push(if index == 0 { "SELECT " } else { " UNION ALL SELECT " });
+            update.push(if index == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            });
             update
                 .push_bind(*id)
                 .push(" AS id, ")

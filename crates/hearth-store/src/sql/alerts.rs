@@ -2,10 +2,10 @@
 //! (included with `#[path]`, see `sql/mod.rs`). Each record is a JSON document; the
 //! columns beside it are what listings and the engine filter on.
 
-use super::statement;
 use super::audit::write_audit;
 use super::automations::{audited, touched};
 use super::registry::{DbRow, GROUP_EXISTS, begin_write, finish, get, require};
+use super::statement;
 use super::{Db, ThisStore};
 use crate::alerts::{AlertFilter, AlertStore};
 use crate::sql::{backend, map_err};
@@ -294,12 +294,11 @@ impl AlertStore for ThisStore {
     }
 
     async fn alert_counts(&self) -> StoreResult<Vec<(Severity, AlertState, u64)>> {
-        let rows = statement(
-            "SELECT severity, state, COUNT(*) AS n FROM alerts GROUP BY severity, state",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        let rows =
+            statement("SELECT severity, state, COUNT(*) AS n FROM alerts GROUP BY severity, state")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         let mut counts = Vec::new();
         for row in rows {
             let severity: String = get(&row, "severity")?;

@@ -2,9 +2,9 @@
 //! both backends (included with `#[path]`, see `sql/mod.rs`), split from `registry.rs`
 //! to keep files small; the row helpers live there.
 
-use super::statement;
 use super::audit::write_audit;
 use super::registry::*;
+use super::statement;
 use super::{BEGIN_SNAPSHOT, ThisStore};
 use crate::registry::{
     AdminCredential, AppCredential, Credentials, DeviceCredential, SecretOwner, SecretRehash,
@@ -302,11 +302,10 @@ async fn read_credentials(tx: &mut DbTx) -> StoreResult<Credentials> {
         .fetch_all(&mut **tx)
         .await
         .map_err(backend)?;
-        let app_rows =
-            statement("SELECT id, mqtt_key, secret_hash FROM applications ORDER BY id")
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(backend)?;
+        let app_rows = statement("SELECT id, mqtt_key, secret_hash FROM applications ORDER BY id")
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(backend)?;
         let admin_rows =
             statement("SELECT name, password_hash FROM users WHERE is_admin = $1 ORDER BY name")
                 .bind(true)

@@ -1,8 +1,8 @@
 //! The audit log: appending inside a change's transaction, and reading it back. One copy
 //! for both backends (included with `#[path]`, see `sql/mod.rs`).
 
-use super::statement;
 use super::registry::{DbRow, DbTx, get};
+use super::statement;
 use super::{Db, ThisStore};
 use crate::sql::{backend, json_text, json_value};
 use crate::{AuditFilter, AuditStore, StoreResult};

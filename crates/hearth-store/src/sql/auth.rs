@@ -1,10 +1,10 @@
 //! Login sessions and personal API tokens: one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
-use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{DbRow, USER_EXISTS, begin_write, finish, get, id, require};
+use super::statement;
 use crate::auth::{ApiToken, AuthStore, Session};
 use crate::sql::{backend, map_err};
 use crate::{StoreError, StoreResult};

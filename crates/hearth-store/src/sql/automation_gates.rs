@@ -1,11 +1,11 @@
 //! Group places and confirmation requests: one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
-use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::automations::{audited, touched};
 use super::registry::{DbRow, GROUP_EXISTS, begin_write, finish, get, id, require};
+use super::statement;
 use crate::automation_gates::GateStore;
 use crate::sql::{backend, map_err};
 use crate::{StoreError, StoreResult};

@@ -4,12 +4,12 @@
 //! The document column holds the whole spec as JSON; group, name and enabled are columns
 //! too, and the columns win when a row is read (enabling changes only the column).
 
-use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{
     DbRow, DbTx, GROUP_EXISTS, begin_write, change_one, finish, get, id, require,
 };
+use super::statement;
 use crate::automations::{AutomationRun, AutomationStore, AutomationTimer};
 use crate::sql::{backend, json_text, json_value, map_err};
 use crate::{StoreError, StoreResult};
@@ -105,9 +105,7 @@ fn timer_from_row(row: &DbRow) -> StoreResult<AutomationTimer> {
 }
 
 /// Creates or replaces a timer by id.
-fn timer_query(
-    timer: &AutomationTimer,
-) -> super::Statement<'_> {
+fn timer_query(timer: &AutomationTimer) -> super::Statement<'_> {
     let sql = concat!(
         "INSERT INTO automation_timers (",
         timer_columns!(),
@@ -263,15 +261,14 @@ impl AutomationStore for ThisStore {
         let mut tx = begin_write(self).await?;
         let change = async {
             let tx = &mut tx;
-            let done = statement(
-                "UPDATE automations SET enabled = $2, updated_at_ms = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(enabled)
-            .bind(updated_at_ms)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+            let done =
+                statement("UPDATE automations SET enabled = $2, updated_at_ms = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(enabled)
+                    .bind(updated_at_ms)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend)?;
             touched(done.rows_affected(), "automation", id)
         }
         .await;

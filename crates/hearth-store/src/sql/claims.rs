@@ -1,10 +1,10 @@
 //! Claim codes and owners: one copy of each query for both backends (included with
 //! `#[path]`, see `sql/mod.rs`).
 
-use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{begin_write, finish, get, id};
+use super::statement;
 use crate::claims::{ClaimState, ClaimStore};
 use crate::sql::{backend, map_err};
 use crate::{StoreError, StoreResult};

@@ -1,9 +1,9 @@
 //! The command log: one copy of each query for both backends (included with `#[path]`,
 //! see `sql/mod.rs`).
 
-use super::statement;
 use super::ThisStore;
 use super::registry::{DbRow, get, id};
+use super::statement;
 use crate::commands::CommandStore;
 use crate::sql::{backend, json_text, json_value, map_err};
 use crate::{StoreError, StoreResult};

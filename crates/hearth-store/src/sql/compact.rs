@@ -10,9 +10,9 @@
 //!
 //! Retention is `history_prune.rs`.
 
-use super::{statement, scalar};
 use super::registry::{DbConn, DbTx, begin_write, finish, get};
 use super::{Db, ROW_ID, ThisStore, dialect};
+use super::{scalar, statement};
 use crate::codec::{self, BlockMessage};
 use crate::sql::backend;
 use crate::{CompactRequest, CompactStats, StoreError, StoreResult};
@@ -267,7 +267,11 @@ async fn compact_points(
     // refuses a LIMIT inside `IN (...)`).
     let mut delete: QueryBuilder<Db> = QueryBuilder::new("DELETE FROM points WHERE ");
     if let Some(row_id) = ROW_ID {
-        delete.push(row_id).push(" IN (SELECT ").push(row_id).push(" FROM points WHERE ");
+        delete
+            .push(row_id)
+            .push(" IN (SELECT ")
+            .push(row_id)
+            .push(" FROM points WHERE ");
     }
     delete
         .push("at_ms < ")
@@ -335,8 +339,8 @@ async fn compact_points(
         });
         insert.push(dialect(
             " ON CONFLICT (series_id, start_ms, end_ms) DO UPDATE SET \
-             point_count = excluded.point_count, data = excluded.data"),
-        );
+             point_count = excluded.point_count, data = excluded.data",
+        ));
         insert.build().execute(&mut *conn).await.map_err(backend)?;
     }
     let folds: Vec<_> = folds.into_iter().collect();
@@ -361,8 +365,8 @@ async fn compact_points(
              max_value = CASE WHEN excluded.max_value > point_tiers.max_value \
              THEN excluded.max_value ELSE point_tiers.max_value END, \
              sum_value = point_tiers.sum_value + excluded.sum_value, \
-             point_count = point_tiers.point_count + excluded.point_count"),
-        );
+             point_count = point_tiers.point_count + excluded.point_count",
+        ));
         insert.build().execute(&mut *conn).await.map_err(backend)?;
     }
     Ok((moved, written))
@@ -385,8 +389,8 @@ async fn existing_point_blocks(
         for starts in starts.chunks(LIST) {
             let mut select: QueryBuilder<Db> = QueryBuilder::new(dialect(
                 "SELECT CAST(series_id AS BIGINT) AS series_id, start_ms, data FROM point_blocks \
-                 WHERE end_ms = start_ms + "),
-            );
+                 WHERE end_ms = start_ms + ",
+            ));
             select.push_bind(block_ms).push(" AND series_id IN");
             push_list(&mut select, series);
             select.push(" AND start_ms IN");

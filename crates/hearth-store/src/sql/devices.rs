@@ -2,9 +2,9 @@
 //! and pages, and changes. One copy for both backends (included with `#[path]`, see
 //! `sql/mod.rs`).
 
-use super::statement;
 use super::audit::{write_audit, write_audits};
 use super::registry::{APP_EXISTS, DbRow, DbTx, begin_write, finish, get, id, set_one};
+use super::statement;
 use super::{Db, ThisStore};
 use crate::sql::{backend, json_text, json_value, like_pattern, map_err};
 use crate::{DeviceFilter, DeviceSort, DeviceStore, StoreError, StoreResult};

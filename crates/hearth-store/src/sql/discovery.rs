@@ -2,10 +2,10 @@
 //! backends (included with `#[path]`, see `sql/mod.rs`). An entry is a JSON document
 //! with the columns that listings filter on.
 
-use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{APP_EXISTS, DbRow, begin_write, finish, get, require, set_one};
+use super::statement;
 use crate::discovery::DiscoveryStore;
 use crate::sql::backend;
 use crate::{StoreError, StoreResult};

@@ -2,11 +2,11 @@
 //! with `#[path]`, see `sql/mod.rs`). Records are JSON documents; the columns beside
 //! them are what lookups use (the token digest and its expiry are columns only).
 
-use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::automations::{audited, touched};
 use super::registry::{DbRow, DbTx, GROUP_EXISTS, begin_write, finish, get, require};
+use super::statement;
 use crate::firmware::FirmwareStore;
 use crate::sql::{backend, map_err};
 use crate::{StoreError, StoreResult};

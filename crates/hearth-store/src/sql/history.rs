@@ -7,10 +7,10 @@
 //! `history_read.rs`; each read runs in one snapshot transaction here, so that a
 //! compaction moving rows meanwhile cannot make a point count twice or not at all.
 
-use super::{statement, scalar};
 use super::ingest::insert_batch;
 use super::registry::{DbConn, DbRow, begin_write, finish, get, id};
 use super::{BEGIN_SNAPSHOT, Db, ThisStore, compact, history_prune, history_read};
+use super::{scalar, statement};
 use crate::sql::backend;
 use crate::{
     CompactRequest, CompactStats, HistorySize, HistoryStore, IngestBatch, MessageQuery, PointQuery,
@@ -103,14 +103,12 @@ async fn series_ids(
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-        *id = scalar(
-            "SELECT CAST(id AS BIGINT) FROM series WHERE device_id = $1 AND metric = $2",
-        )
-        .bind(*device)
-        .bind(*metric)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(backend)?;
+        *id = scalar("SELECT CAST(id AS BIGINT) FROM series WHERE device_id = $1 AND metric = $2")
+            .bind(*device)
+            .bind(*metric)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
         looked_up.push((device.to_string(), metric.to_string(), *id));
     }
     for (key, id) in keys().zip(&mut ids) {

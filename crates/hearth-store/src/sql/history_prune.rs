@@ -4,10 +4,10 @@
 //! coarser level before; raw messages per application; presence changes. And the sizes
 //! `hearth history stats` and the benchmark report.
 
-use super::{statement, scalar};
 use super::compact::{LIST, push_list};
 use super::registry::{DbConn, begin_write, finish, get};
 use super::{Db, ThisStore, dialect};
+use super::{scalar, statement};
 use crate::sql::backend;
 use crate::{HistorySize, SeriesKey, StoreResult};
 use hearth_model::{AppId, DeviceId, Millis};
@@ -127,8 +127,8 @@ async fn prune_level(
     mark.push(dialect(
         " ON CONFLICT (series_id, bucket_ms) DO UPDATE SET kept_from_ms = \
          CASE WHEN excluded.kept_from_ms > series_levels.kept_from_ms \
-         THEN excluded.kept_from_ms ELSE series_levels.kept_from_ms END"),
-    );
+         THEN excluded.kept_from_ms ELSE series_levels.kept_from_ms END",
+    ));
     mark.build().execute(&mut *conn).await.map_err(backend)?;
     Ok(deleted)
 }
@@ -172,7 +172,9 @@ pub(super) async fn prune_messages(
             QueryBuilder::new("DELETE FROM message_blocks WHERE end_ms <= ");
         blocks.push_bind(before);
         scope(&mut blocks);
-        blocks.push(dialect(" RETURNING CAST(message_count AS BIGINT) AS message_count"));
+        blocks.push(dialect(
+            " RETURNING CAST(message_count AS BIGINT) AS message_count",
+        ));
         for row in blocks.build().fetch_all(&mut *tx).await.map_err(backend)? {
             let count: i64 = get(&row, "message_count")?;
             deleted += count as u64;
@@ -199,10 +201,7 @@ pub(super) async fn prune_status(store: &ThisStore, before: Millis) -> StoreResu
 
 pub(super) async fn history_size(store: &ThisStore) -> StoreResult<HistorySize> {
     let count = |sql: &'static str| async move {
-        let value: i64 = scalar(sql)
-            .fetch_one(&store.pool)
-            .await
-            .map_err(backend)?;
+        let value: i64 = scalar(sql).fetch_one(&store.pool).await.map_err(backend)?;
         StoreResult::Ok(value as u64)
     };
     Ok(HistorySize {

@@ -8,10 +8,10 @@
 //! where retention removed those, a coarser tier (approximately placed). Plain points are
 //! in no tier, so they are always added from the plain table.
 
-use super::{statement, scalar};
-use super::{Db, dialect};
 use super::compact::{Partial, ceil_to, decode_messages, decode_points, floor_to};
 use super::registry::{DbConn, DbRow, get};
+use super::{Db, dialect};
+use super::{scalar, statement};
 use crate::sql::backend;
 use crate::{CompactRequest, MessageQuery, PointQuery, StoreResult, TimeRange};
 use hearth_model::{Aggregate, DeviceId, Millis, Point, StoredMessage};

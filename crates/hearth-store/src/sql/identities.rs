@@ -1,10 +1,10 @@
 //! People's links to identity providers: one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
-use super::statement;
 use super::ThisStore;
 use super::audit::write_audit;
 use super::registry::{DbRow, USER_EXISTS, begin_write, finish, get, id, require};
+use super::statement;
 use crate::StoreResult;
 use crate::identities::{IdentityStore, UserIdentity};
 use crate::sql::{backend, map_err};

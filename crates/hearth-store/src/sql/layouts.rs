@@ -1,10 +1,10 @@
 //! Topic layouts: one copy of each query for both backends (included with `#[path]`,
 //! see `sql/mod.rs`). A layout is a JSON document beside its owner's id.
 
-use super::statement;
 use super::ThisStore;
 use super::automations::audited;
 use super::registry::{APP_EXISTS, DbRow, begin_write, get, id, require};
+use super::statement;
 use crate::layouts::{AllLayouts, LayoutStore};
 use crate::sql::backend;
 use crate::{StoreError, StoreResult};

@@ -5,8 +5,8 @@
 //! neither a conditional upsert nor `RETURNING` on one: there the row is read under its
 //! lock and written in one transaction (see `acquire_on_mariadb`).
 
-use super::statement;
 use super::registry::{begin_write, finish, get};
+use super::statement;
 use super::{BACKEND, ThisStore};
 use crate::StoreResult;
 use crate::leases::LeaseStore;

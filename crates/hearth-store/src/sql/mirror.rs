@@ -1,10 +1,10 @@
 //! The registry mirror (migration 0017): one copy of each query for both backends
 //! (included with `#[path]`, see `sql/mod.rs`).
 
-use super::statement;
 use super::audit::write_audit;
 use super::mirror_home::{apply, upsert_device};
 use super::registry::{DbRow, DbTx, begin_write, finish, get};
+use super::statement;
 use super::{BEGIN_SNAPSHOT, ThisStore};
 use crate::StoreError;
 use crate::StoreResult;

@@ -2,18 +2,15 @@
 //! (migration 0017). One copy for both backends, included with `#[path]` like
 //! `mirror.rs`, whose `MirrorStore::apply_mirror` calls [`apply`].
 
-use super::{scalar, statement};
 use super::registry::{DbTx, get};
+use super::{scalar, statement};
 use crate::StoreResult;
 use crate::mirror::{MirrorApplied, MirrorConflict, MirrorDevice, MirrorSnapshot};
 use crate::sql::{backend, json_text};
 use std::collections::HashSet;
 
 async fn strings(tx: &mut DbTx, sql: &'static str) -> StoreResult<Vec<String>> {
-    let found = statement(sql)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(backend)?;
+    let found = statement(sql).fetch_all(&mut **tx).await.map_err(backend)?;
     found.iter().map(|row| get::<String>(row, "id")).collect()
 }
 
@@ -219,13 +216,12 @@ pub(super) async fn apply(
         if !apps.contains(device.app.as_str()) {
             continue;
         }
-        let local = statement(
-            "SELECT app_id, secret_hash FROM devices WHERE id = $1 AND mirrored = FALSE",
-        )
-        .bind(&device.id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(backend)?;
+        let local =
+            statement("SELECT app_id, secret_hash FROM devices WHERE id = $1 AND mirrored = FALSE")
+                .bind(&device.id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
         if let Some(row) = local {
             if get::<String>(&row, "secret_hash")? != device.secret_hash {
                 conflict(

@@ -1,9 +1,9 @@
 //! Notification preferences and push subscriptions: one copy of each query for both
 //! backends (included with `#[path]`, see `sql/mod.rs`).
 
-use super::{scalar, statement};
 use super::ThisStore;
 use super::registry::{DbRow, USER_EXISTS, get, id, require};
+use super::{scalar, statement};
 use crate::notification_prefs::PreferenceStore;
 use crate::sql::{backend, map_err};
 use crate::{StoreError, StoreResult};

@@ -6,8 +6,8 @@
 //! `sql/mod.rs` for why). Everything here therefore compiles once per backend against a
 //! concrete `sqlx::Sqlite` or `sqlx::Postgres`.
 
-use super::statement;
 use super::audit::write_audit;
+use super::statement;
 use super::{BACKEND, BEGIN_WRITE, Db, ThisStore};
 use crate::sql::{backend, map_err};
 use crate::{GroupStore, Store, StoreError, StoreResult, UserStore};
@@ -329,13 +329,12 @@ impl GroupStore for ThisStore {
     ) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
         let result: StoreResult<_> = async {
-            let done =
-                statement("DELETE FROM memberships WHERE group_id = $1 AND user_name = $2")
-                    .bind(group.as_str())
-                    .bind(user.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
+            let done = statement("DELETE FROM memberships WHERE group_id = $1 AND user_name = $2")
+                .bind(group.as_str())
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             if done.rows_affected() == 0 {
                 return Err(StoreError::not_found(
                     "membership",

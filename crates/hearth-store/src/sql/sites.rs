@@ -1,11 +1,11 @@
 //! Sites: one copy of each query for both backends (included with `#[path]`, see
 //! `sql/mod.rs`).
 
-use super::statement;
 use super::automations::{audited, touched};
 use super::registry::{
     DbRow, GROUP_EXISTS, begin_write, children, finish, get, id, require, set_one,
 };
+use super::statement;
 use super::{BEGIN_SNAPSHOT, ThisStore};
 use crate::sites::{SiteCredential, SiteStore};
 use crate::sql::{backend, map_err};
@@ -230,12 +230,11 @@ impl SiteStore for ThisStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(backend)?;
-            let devices = statement(
-                "SELECT id, site_id FROM devices WHERE site_id IS NOT NULL ORDER BY id",
-            )
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
+            let devices =
+                statement("SELECT id, site_id FROM devices WHERE site_id IS NOT NULL ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
             let mut by_site: HashMap<String, Vec<DeviceId>> = HashMap::new();
             for row in &devices {
                 by_site

@@ -31,7 +31,10 @@ async fn ids_differ_by_case_and_text_is_never_sql(store: Arc<dyn Store>) {
     let stored = store.device(&did("lamp")).await.unwrap();
     assert_eq!(stored.name, hostile);
     assert_eq!(stored.room.as_deref(), Some("$3 AS BIGINT) \\ %_"));
-    assert_eq!(store.device(&did("Lamp")).await.unwrap().name, "Device Lamp");
+    assert_eq!(
+        store.device(&did("Lamp")).await.unwrap().name,
+        "Device Lamp"
+    );
     assert_not_found(store.device(&did("LAMP")).await, "device", "LAMP");
     let found = store
         .devices(&DeviceFilter {
