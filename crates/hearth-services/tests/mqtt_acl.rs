@@ -4,7 +4,7 @@
 //! and an observer proving that denied publishes reach nobody; revocations (disable,
 //! rotate, delete) cutting live connections, made in-process and from "another process"
 //! (a second `Registry` on the same store, as the CLI is). Browser credentials are in
-//! `mqtt_browser.rs`. Every test runs on SQLite and PostgreSQL.
+//! `mqtt_browser.rs`. Every test runs on SQLite, PostgreSQL and MariaDB.
 
 mod acl_hub;
 

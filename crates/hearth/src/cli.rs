@@ -87,7 +87,9 @@ pub struct StoreArgs {
     /// Data directory (default ./data).
     #[arg(long, env = "HEARTH_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
-    /// Database URL, sqlite://PATH or postgres://... (default: SQLite in the data directory).
+    /// Database URL: sqlite://PATH, postgres://USER:PASSWORD@HOST/DB or
+    /// mysql://USER:PASSWORD@HOST/DB (MariaDB; also mariadb://) (default: SQLite in the
+    /// data directory).
     #[arg(long, env = "HEARTH_DATABASE", global = true)]
     pub database: Option<String>,
 }

@@ -107,5 +107,13 @@ mod tests {
             "postgres://hearth@db/hearth"
         );
         assert_eq!(redact("sqlite://data/hearth.db"), "sqlite://data/hearth.db");
+        assert_eq!(
+            redact("mysql://hearth:s3cret@db:3306/hearth?ssl-mode=required"),
+            "mysql://hearth:***@db:3306/hearth?ssl-mode=required"
+        );
+        assert_eq!(
+            redact("mariadb://hearth:p%40ss@db/hearth"),
+            "mariadb://hearth:***@db/hearth"
+        );
     }
 }

@@ -188,6 +188,11 @@ async fn a_scene_applied_from_the_cli_reaches_the_devices_on_postgres() {
     a_scene_applied_from_the_cli_reaches_the_devices(hearth_testkit::Backend::Postgres).await;
 }
 
+#[tokio::test]
+async fn a_scene_applied_from_the_cli_reaches_the_devices_on_mariadb() {
+    a_scene_applied_from_the_cli_reaches_the_devices(hearth_testkit::Backend::MariaDb).await;
+}
+
 async fn an_automation_run_from_the_cli_is_run_by_the_hub(backend: hearth_testkit::Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (database, _guard) = hearth_testkit::database_url(backend);
@@ -269,4 +274,9 @@ async fn an_automation_run_from_the_cli_is_run_by_the_hub_on_sqlite() {
 #[tokio::test]
 async fn an_automation_run_from_the_cli_is_run_by_the_hub_on_postgres() {
     an_automation_run_from_the_cli_is_run_by_the_hub(hearth_testkit::Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn an_automation_run_from_the_cli_is_run_by_the_hub_on_mariadb() {
+    an_automation_run_from_the_cli_is_run_by_the_hub(hearth_testkit::Backend::MariaDb).await;
 }

@@ -1,4 +1,4 @@
-//! Issue 7 from end to end against the real binary on SQLite and PostgreSQL: log in as
+//! Issue 7 from end to end against the real binary on SQLite, PostgreSQL and MariaDB: log in as
 //! the owner, create a group, an application and a device over the HTTP API, connect
 //! the device with its secret, send it a command and see it `acked` with the state the
 //! device reports, receive the device's data in a browser-style MQTT-over-WebSocket
@@ -129,4 +129,9 @@ async fn the_whole_path_on_sqlite() {
 #[tokio::test]
 async fn the_whole_path_on_postgres() {
     whole_path(hearth_testkit::Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_whole_path_on_mariadb() {
+    whole_path(hearth_testkit::Backend::MariaDb).await;
 }

@@ -269,14 +269,31 @@ async fn an_expired_client_ca_fails_and_https_is_checked() {
 /// an edited migration fails.
 #[tokio::test]
 async fn postgres_pending_migrated_and_edited() {
+    server_pending_migrated_and_edited(hearth_testkit::Backend::Postgres).await;
+}
+
+/// The same on MariaDB (`HEARTH_TEST_MARIADB`); the password is never printed.
+#[tokio::test]
+async fn mariadb_pending_migrated_and_edited() {
+    server_pending_migrated_and_edited(hearth_testkit::Backend::MariaDb).await;
+}
+
+async fn server_pending_migrated_and_edited(backend: hearth_testkit::Backend) {
     let deployment = Deployment::new().await;
-    let (url, _guard) = hearth_testkit::database_url(hearth_testkit::Backend::Postgres);
-    let (code, findings) = deployment.doctor(&["--database", &url]);
+    let (url, _guard) = hearth_testkit::database_url(backend);
+    // The URL holds the password (MariaDB's test URL has one): doctor shows neither.
+    let doctor = || {
+        let (code, findings) = deployment.doctor(&["--database", &url]);
+        let shown = serde_json::to_string(&findings).unwrap();
+        assert!(!shown.contains(&url), "the URL with its password: {shown}");
+        (code, findings)
+    };
+    let (code, findings) = doctor();
     let database = finding(&findings, "database");
     assert_eq!(database["status"], "warn", "{database}");
     assert!(database["message"].as_str().unwrap().contains("pending"));
     assert_eq!(code, 0);
-    let (_, findings) = deployment.doctor(&["--database", &url]);
+    let (_, findings) = doctor();
     assert_eq!(
         finding(&findings, "database")["status"],
         "warn",
@@ -284,7 +301,7 @@ async fn postgres_pending_migrated_and_edited() {
     );
 
     drop(hearth_store::open(&url).await.unwrap());
-    let (code, findings) = deployment.doctor(&["--database", &url]);
+    let (code, findings) = doctor();
     assert_eq!(
         finding(&findings, "database")["status"],
         "ok",
@@ -292,17 +309,29 @@ async fn postgres_pending_migrated_and_edited() {
     );
     assert_eq!(code, 0);
 
-    {
-        use sqlx::Connection;
-        let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+    edit_migration_2(backend, &url).await;
+    let (code, findings) = doctor();
+    assert_fails(code, &findings, "database", "migrations 2 were changed");
+}
+
+/// Changes the recorded checksum of migration 2, as an edited migration file would.
+async fn edit_migration_2(backend: hearth_testkit::Backend, url: &str) {
+    use sqlx::Connection;
+    if backend == hearth_testkit::Backend::MariaDb {
+        let mut connection = sqlx::MySqlConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 2")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+    } else {
+        let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00' WHERE version = 2")
             .execute(&mut connection)
             .await
             .unwrap();
         connection.close().await.unwrap();
     }
-    let (code, findings) = deployment.doctor(&["--database", &url]);
-    assert_fails(code, &findings, "database", "migrations 2 were changed");
 }
 
 /// With the hub running, its own ports are in use: by the running hub (its `/healthz`

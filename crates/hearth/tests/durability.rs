@@ -1,7 +1,7 @@
 //! "Acknowledged means on disk": the real binary is killed with SIGKILL while clients
 //! publish QoS 1 messages, restarted on the same data directory, and every message it
 //! had acknowledged is still delivered (broker state) and in the history (ingest, on
-//! SQLite and PostgreSQL).
+//! SQLite, PostgreSQL and MariaDB).
 
 use bytes::BytesMut;
 use hearth_mqtt::{
@@ -390,4 +390,9 @@ async fn acknowledged_readings_survive_sigkill_on_sqlite() {
 #[tokio::test]
 async fn acknowledged_readings_survive_sigkill_on_postgres() {
     acknowledged_readings_survive_sigkill(hearth_testkit::Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn acknowledged_readings_survive_sigkill_on_mariadb() {
+    acknowledged_readings_survive_sigkill(hearth_testkit::Backend::MariaDb).await;
 }

@@ -1,5 +1,5 @@
-//! A whole hub started and stopped in-process (`hearth_testkit::start_hub`), on both
-//! backends: a device's reading goes through the broker and ingest into the store, the
+//! A whole hub started and stopped in-process (`hearth_testkit::start_hub`), on every
+//! backend: a device's reading goes through the broker and ingest into the store, the
 //! API answers, and `shutdown` stops every listener (the HTTP server included) before it
 //! returns.
 
@@ -81,6 +81,11 @@ async fn a_hub_starts_serves_and_stops_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_starts_serves_and_stops_on_postgres() {
     a_hub_starts_serves_and_stops(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_starts_serves_and_stops_on_mariadb() {
+    a_hub_starts_serves_and_stops(Backend::MariaDb).await;
 }
 
 /// A manual run of an automation shows in `/metrics`.

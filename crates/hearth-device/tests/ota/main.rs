@@ -22,6 +22,11 @@ async fn a_rollout_to_five_devices_ends_four_updated_one_failed_checksum_mismatc
     five_devices_one_checksum_mismatch(Backend::Postgres).await;
 }
 
+#[tokio::test]
+async fn a_rollout_to_five_devices_ends_four_updated_one_failed_checksum_mismatch_mariadb() {
+    five_devices_one_checksum_mismatch(Backend::MariaDb).await;
+}
+
 async fn five_devices_one_checksum_mismatch(backend: Backend) {
     let hub = hearth_testkit::start_hub(backend).await;
     let secrets = setup(&hub, 6).await;

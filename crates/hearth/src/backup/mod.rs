@@ -6,7 +6,9 @@
 //! - The SQL store. SQLite: `VACUUM INTO` from a connection of this process. WAL mode
 //!   lets another process read one consistent snapshot while the hub writes, so the
 //!   running hub's help is not needed. PostgreSQL: `pg_dump --format=custom` (see
-//!   `postgres`), likewise a snapshot beside the running hub.
+//!   `postgres`), likewise a snapshot beside the running hub. MariaDB / MySQL: refused
+//!   with the way to do it instead (`mariadb`), since a dump Hearth cannot also restore
+//!   and check would be a backup nobody has tried.
 //! - The broker state (`broker.redb`). redb locks its file, so while a hub runs only
 //!   the hub can read it: the CLI asks it over the control socket in the data directory
 //!   (`control`), and the hub copies one read transaction into a new redb file and sends
@@ -27,6 +29,7 @@
 mod archive;
 pub mod control;
 mod files;
+mod mariadb;
 mod postgres;
 mod progress;
 
@@ -68,6 +71,7 @@ pub struct RestoreArgs {
 /// `hearth backup FILE`.
 pub fn backup(args: &BackupArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let config = HearthConfig::load_store(store)?;
+    mariadb::refuse(config.database.as_deref(), "backup")?;
     let data_dir = &config.data_dir;
     if !data_dir.is_dir() {
         bail!("{}: no data directory there", data_dir.display());
@@ -205,6 +209,7 @@ pub fn backup(args: &BackupArgs, store: &StoreArgs) -> anyhow::Result<()> {
 /// `hearth restore FILE`.
 pub fn restore(args: &RestoreArgs, store: &StoreArgs) -> anyhow::Result<()> {
     let config = HearthConfig::load_store(store)?;
+    mariadb::refuse(config.database.as_deref(), "restore")?;
     let data_dir = config.data_dir.clone();
     let progress = Progress::new();
     if control::hub_answers(&data_dir) {

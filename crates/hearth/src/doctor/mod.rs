@@ -517,5 +517,13 @@ mod tests {
             redact("sqlite:///var/lib/hearth/hearth.db"),
             "sqlite:///var/lib/hearth/hearth.db"
         );
+        assert_eq!(
+            redact("mysql://hearth:s3cret@db:3306/hearth?ssl-mode=required"),
+            "mysql://hearth:***@db:3306/hearth?ssl-mode=required"
+        );
+        assert_eq!(
+            redact("mariadb://hearth:p%40ss@db/hearth"),
+            "mariadb://hearth:***@db/hearth"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! What the registry CLI tests share: a fresh store per test on either backend, the
+//! What the registry CLI tests share: a fresh store per test on any backend, the
 //! binary, and the output helpers.
 #![allow(dead_code)] // each test binary uses its own part of it
 
@@ -28,7 +28,16 @@ impl Hub {
     }
 
     pub fn postgres() -> Hub {
-        let (url, guard) = hearth_testkit::database_url(Backend::Postgres);
+        Hub::server(Backend::Postgres)
+    }
+
+    pub fn mariadb() -> Hub {
+        Hub::server(Backend::MariaDb)
+    }
+
+    /// A fresh database on a server backend, passed as `--database URL`.
+    fn server(backend: Backend) -> Hub {
+        let (url, guard) = hearth_testkit::database_url(backend);
         Hub {
             store_args: vec!["--database".into(), url],
             dir: tempfile::tempdir().unwrap(),
@@ -160,7 +169,7 @@ pub fn ids(list: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// One flow per function, each run as `NAME::sqlite` and `NAME::postgres`.
+/// One flow per function, each run as `NAME::sqlite`, `NAME::postgres` and `NAME::mariadb`.
 macro_rules! both_backends {
     ($($flow:ident),+ $(,)?) => {$(
         mod $flow {
@@ -172,6 +181,11 @@ macro_rules! both_backends {
             #[test]
             fn postgres() {
                 super::$flow(super::Hub::postgres());
+            }
+
+            #[test]
+            fn mariadb() {
+                super::$flow(super::Hub::mariadb());
             }
         }
     )+};

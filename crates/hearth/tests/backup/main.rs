@@ -2,10 +2,12 @@
 //! devices publish at full rate holds every message acknowledged before it began, the
 //! retained messages and a persistent session's queue, on SQLite and PostgreSQL; a
 //! damaged archive is refused by entry; a non-empty directory is refused; the control
-//! socket is the owner's only and answers nothing it does not know.
+//! socket is the owner's only and answers nothing it does not know. On MariaDB both
+//! commands refuse and name `mariadb-dump --single-transaction` instead.
 
 mod archive;
 mod control;
+mod mariadb;
 mod under_load;
 
 use std::ffi::OsStr;

@@ -91,6 +91,11 @@ async fn the_runtime_logs_in_over_mqtts_postgres() {
     the_runtime_logs_in_over_mqtts(Backend::Postgres).await;
 }
 
+#[tokio::test]
+async fn the_runtime_logs_in_over_mqtts_mariadb() {
+    the_runtime_logs_in_over_mqtts(Backend::MariaDb).await;
+}
+
 /// A device that trusts only its own CA does not log in to a hub whose certificate
 /// another CA signed: it says why, and the hub never sees its secret.
 #[tokio::test]

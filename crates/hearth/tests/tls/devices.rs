@@ -146,6 +146,11 @@ async fn a_device_logs_in_with_its_certificate_postgres() {
     a_device_logs_in_with_its_certificate(Backend::Postgres).await;
 }
 
+#[tokio::test]
+async fn a_device_logs_in_with_its_certificate_mariadb() {
+    a_device_logs_in_with_its_certificate(Backend::MariaDb).await;
+}
+
 /// A certificate for `common_name` signed by the CA in `ca_cert`/`ca_key`, written to `dir`.
 fn sign(ca_cert: &Path, ca_key: &Path, common_name: &str, dir: &Path) -> Identity {
     let ca_key = KeyPair::from_pem(&std::fs::read_to_string(ca_key).unwrap()).unwrap();
