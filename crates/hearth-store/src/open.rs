@@ -10,9 +10,8 @@ pub fn sqlite_url(data_dir: &Path) -> String {
 }
 
 /// Opens the store at `url` (`sqlite://PATH`, `postgres://...` or `mysql://...` /
-/// `mariadb://...`), creating the SQLite
-/// file if needed and running every pending migration, so that an older database is
-/// upgraded in place before anything reads it.
+/// `mariadb://...`), creating the SQLite file if needed and running every pending
+/// migration, so that an older database is upgraded in place before anything reads it.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
@@ -21,8 +20,16 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         Ok(Arc::new(MySqlStore::connect(url).await?))
     } else {
-        Err(StoreError::Refused(format!(
-            "unsupported database URL {url:?}: use sqlite://PATH, postgres://USER@HOST/DB or mysql://USER:PASSWORD@HOST/DB"
-        )))
+        Err(unsupported(url))
     }
+}
+
+/// The refusal of a URL no backend takes. It names the scheme only: the rest of a URL
+/// may hold a password, and this text reaches logs and `hearth doctor`.
+pub(crate) fn unsupported(url: &str) -> StoreError {
+    let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+    StoreError::Refused(format!(
+        "unsupported database URL scheme {scheme:?}: use sqlite://PATH, \
+         postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB"
+    ))
 }

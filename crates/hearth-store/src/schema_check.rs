@@ -14,7 +14,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The schema of a database compared with this build's migrations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SchemaState {
-    /// `sqlite` or `postgres`.
+    /// `sqlite`, `postgres` or `mysql`.
     pub backend: &'static str,
     /// The SQLite file does not exist yet (`hearth serve` creates it).
     pub missing: bool,
@@ -33,17 +33,17 @@ pub struct SchemaState {
     pub newest_ms: Option<i64>,
 }
 
-/// Reads the schema state at `url` (`sqlite://PATH` or `postgres://...`) without
-/// writing: SQLite is opened read-only and not created.
+/// Reads the schema state at `url` (`sqlite://PATH`, `postgres://...` or `mysql://...`)
+/// without writing: SQLite is opened read-only and not created.
 pub async fn check_schema(url: &str) -> StoreResult<SchemaState> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         check_sqlite(Path::new(path), crate::sqlite::MIGRATIONS).await
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         check_postgres(url, crate::postgres::MIGRATIONS).await
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        check_mariadb(url, crate::mysql::MIGRATIONS).await
     } else {
-        Err(StoreError::Refused(format!(
-            "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
-        )))
+        Err(crate::open::unsupported(url))
     }
 }
 
@@ -117,6 +117,34 @@ async fn check_postgres(url: &str, migrations: &[EmbeddedMigration]) -> StoreRes
     Ok(compare("postgres", migrations, &recorded, newest_ms))
 }
 
+async fn check_mariadb(url: &str, migrations: &[EmbeddedMigration]) -> StoreResult<SchemaState> {
+    let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::MySqlConnection::connect(url))
+        .await
+        .map_err(|_| StoreError::Backend("the database did not answer in time".into()))?
+        .map_err(|error| StoreError::Backend(format!("cannot connect: {error}")))?;
+    let has_table: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .map_err(read_error)?;
+    let recorded: Recorded = if has_table > 0 {
+        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
+            .fetch_all(&mut connection)
+            .await
+            .map_err(read_error)?
+    } else {
+        Vec::new()
+    };
+    let newest_ms = if recorded.is_empty() {
+        None
+    } else {
+        newest_mariadb(&mut connection).await
+    };
+    Ok(compare("mysql", migrations, &recorded, newest_ms))
+}
+
 /// The newest audit entry or message time; `None` if neither table can be read.
 /// One function per backend: the query is the same, the connection type is not.
 macro_rules! newest_fn {
@@ -140,6 +168,7 @@ macro_rules! newest_fn {
 }
 newest_fn!(newest_sqlite, sqlx::SqliteConnection);
 newest_fn!(newest_postgres, sqlx::PgConnection);
+newest_fn!(newest_mariadb, sqlx::MySqlConnection);
 
 fn compare(
     backend: &'static str,

@@ -137,8 +137,24 @@ async fn an_older_database_is_upgraded_postgres() {
 
 #[tokio::test]
 async fn unknown_database_urls_are_refused() {
-    let result = hearth_store::open("oracle://localhost/hearth").await;
-    assert!(matches!(result, Err(StoreError::Refused(_))));
+    // The refusal names the scheme, never the rest: a URL may hold a password, and the
+    // text reaches logs and `hearth doctor`.
+    for url in [
+        "oracle://scott:tiger-secret@localhost/hearth",
+        "mysql2://u:tiger-secret@h/db",
+    ] {
+        let message = match hearth_store::open(url).await {
+            Err(StoreError::Refused(message)) => message,
+            other => panic!("{url}: {:?}", other.err()),
+        };
+        assert!(message.contains("unsupported database URL scheme"), "{message}");
+        assert!(!message.contains("tiger-secret"), "{message}");
+        let checked = hearth_store::check_schema(url).await;
+        assert!(
+            matches!(&checked, Err(StoreError::Refused(m)) if !m.contains("tiger-secret")),
+            "{checked:?}"
+        );
+    }
 }
 
 #[tokio::test]
