@@ -9,8 +9,12 @@
 //!     [--database URL] [--messages 200000] [--devices 1000] [--batch 10000]
 //! ```
 //!
-//! Without `--database`, a fresh SQLite file in a temporary directory. Use a fresh
-//! database (or PostgreSQL schema): the rows stay. Not a test: it asserts nothing.
+//! Without `--database`, a fresh SQLite file in a temporary directory; any URL
+//! `hearth_store::open` takes otherwise (`postgres://...`, `mysql://...` for MariaDB).
+//! Use a fresh database (or PostgreSQL schema): the rows stay, and a store that already
+//! holds millions of rows writes into larger indexes. Not a test: it asserts nothing.
+//! `hearth bench ingest` measures the same ceiling beside the end-to-end rate
+//! (`bench/ingest.sh`, docs/ingest-performance.md).
 
 use bytes::Bytes;
 use hearth_model::{
