@@ -147,7 +147,10 @@ async fn unknown_database_urls_are_refused() {
             Err(StoreError::Refused(message)) => message,
             other => panic!("{url}: {:?}", other.err()),
         };
-        assert!(message.contains("unsupported database URL scheme"), "{message}");
+        assert!(
+            message.contains("unsupported database URL scheme"),
+            "{message}"
+        );
         assert!(!message.contains("tiger-secret"), "{message}");
         let checked = hearth_store::check_schema(url).await;
         assert!(
