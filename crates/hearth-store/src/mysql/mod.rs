@@ -150,6 +150,10 @@ mod ingest;
 /// Connections in the pool (opened on demand).
 const POOL_SIZE: u32 = 8;
 
+/// How long a connection given back to the pool may take to answer a ping before it is
+/// closed instead (see `after_release` in [`MySqlStore::connect_with_migrations`]).
+const RELEASE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long [`MySqlStore::connect`] waits for the server before it gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -326,6 +330,20 @@ impl MySqlStore {
                 Box::pin(async move {
                     connection.execute(SESSION_SETUP).await?;
                     Ok(())
+                })
+            })
+            // A query whose future was dropped mid-way (a task aborted at shutdown, an
+            // HTTP request whose client went away) can leave the connection out of step
+            // with the server, and sqlx's own check on release, a ping without a
+            // deadline, then waits forever: the connection never comes back, and
+            // `close()` waits for it (seen as a hung restart in the tests). Our ping has
+            // a deadline; a connection that misses it is closed, not returned.
+            .after_release(|connection, _| {
+                Box::pin(async move {
+                    Ok(matches!(
+                        tokio::time::timeout(RELEASE_PING_TIMEOUT, connection.ping()).await,
+                        Ok(Ok(()))
+                    ))
                 })
             })
             .connect_lazy_with(options);
