@@ -46,6 +46,69 @@ async fn simulated_device(
     })
 }
 
+/// A device with a persistent MQTT session, as firmware that must not miss commands keeps
+/// one: it subscribed to its commands on an earlier visit, so when it comes back the
+/// broker has the subscription at CONNECT, before the hub sends what waited for it.
+/// (A device that subscribes only after connecting can miss a command sent the moment
+/// it came online; see the closing note of issue 22.) Returns once it has left again
+/// and the hub saw it go.
+async fn persistent_session(hub: &ProtocolHub, device: &'static str) {
+    let (client, mut eventloop) = persistent_client(hub, device).await;
+    client
+        .subscribe(format!("devices/{device}/commands/+"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    wait_for(&mut eventloop, |packet| matches!(packet, Packet::SubAck(_))).await;
+    assert!(eventually(|| async { hub.device(device).await.live.is_online }).await);
+    client.disconnect().await.unwrap();
+    while eventloop.poll().await.is_ok() {}
+    assert!(eventually(|| async { !hub.device(device).await.live.is_online }).await);
+}
+
+/// The device's client, resuming its session (clean start off, kept for 5 minutes).
+async fn persistent_client(
+    hub: &ProtocolHub,
+    device: &'static str,
+) -> (rumqttc::v5::AsyncClient, rumqttc::v5::EventLoop) {
+    let mut options = rumqttc::v5::MqttOptions::new(device, "127.0.0.1", hub.port());
+    options.set_credentials(device, hub.secrets[device].as_str());
+    options.set_clean_start(false);
+    options.set_session_expiry_interval(Some(300));
+    let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(options, 64);
+    wait_for(&mut eventloop, |packet| {
+        matches!(packet, Packet::ConnAck(_))
+    })
+    .await;
+    (client, eventloop)
+}
+
+/// [`persistent_session`]'s device back online, answering each command with `answer`.
+async fn returning_device(
+    hub: &ProtocolHub,
+    device: &'static str,
+    answer: fn(&serde_json::Value) -> Option<serde_json::Value>,
+) -> tokio::task::JoinHandle<()> {
+    let (client, mut eventloop) = persistent_client(hub, device).await;
+    tokio::spawn(async move {
+        loop {
+            let Ok(event) = eventloop.poll().await else {
+                return;
+            };
+            if let Event::Incoming(Packet::Publish(publish)) = event {
+                let params: serde_json::Value =
+                    serde_json::from_slice(&publish.payload).unwrap_or_default();
+                if let Some(reply) = answer(&params) {
+                    let topic = format!("{}/ack", String::from_utf8_lossy(&publish.topic));
+                    client
+                        .publish(topic, QoS::AtLeastOnce, false, reply.to_string())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    })
+}
+
 fn device(id: &str) -> hearth_model::DeviceId {
     hearth_model::DeviceId::new(id).unwrap()
 }
@@ -121,6 +184,7 @@ async fn commands_end_acked_failed_or_timed_out(backend: Backend) {
 async fn commands_wait_for_an_offline_device_or_expire(backend: Backend) {
     use hearth_model::CommandStatus;
     let hub = ProtocolHub::start(backend, 2).await;
+    persistent_session(&hub, "d0").await;
     let waiting = hub
         .commands()
         .send(
@@ -145,7 +209,7 @@ async fn commands_wait_for_an_offline_device_or_expire(backend: Backend) {
         .await
         .unwrap();
     // d0 comes online: the command goes out and is answered.
-    let _device = simulated_device(&hub, "d0", |params| {
+    let _device = returning_device(&hub, "d0", |params| {
         Some(serde_json::json!({"id": params["id"], "state": {"on": params["on"]}}))
     })
     .await;
