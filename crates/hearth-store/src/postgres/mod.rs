@@ -50,77 +50,9 @@ fn dialect(sql: &'static str) -> &'static str {
     sql
 }
 
-// The shared query files, compiled here against `Db` (and again in the other backend:
-// the double inclusion is the point, see `sql/mod.rs`).
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/alerts.rs"]
-mod alerts;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/apps.rs"]
-mod apps;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/audit.rs"]
-mod audit;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/auth.rs"]
-mod auth;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/automation_gates.rs"]
-mod automation_gates;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/automations.rs"]
-mod automations;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/claims.rs"]
-mod claims;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/commands.rs"]
-mod commands;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/compact.rs"]
-mod compact;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/devices.rs"]
-mod devices;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/discovery.rs"]
-mod discovery;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/firmware.rs"]
-mod firmware;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/history.rs"]
-mod history;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/history_prune.rs"]
-mod history_prune;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/history_read.rs"]
-mod history_read;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/identities.rs"]
-mod identities;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/layouts.rs"]
-mod layouts;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/leases.rs"]
-mod leases;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/mirror.rs"]
-mod mirror;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/mirror_home.rs"]
-mod mirror_home;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/notification_prefs.rs"]
-mod notification_prefs;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/registry.rs"]
-mod registry;
-#[allow(clippy::duplicate_mod)]
-#[path = "../sql/sites.rs"]
-mod sites;
+// The shared query files, compiled here against `Db` (and again in the other backends:
+// the repeated inclusion is the point, see `sql/mod.rs`).
+crate::sql::include_shared_queries!();
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;

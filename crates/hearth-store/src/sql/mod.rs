@@ -5,10 +5,11 @@
 //! - this file: error mapping, JSON and LIKE helpers, the embedded-migration list type.
 //! - `registry.rs` (groups, users, applications, grants, credentials, `ping`, `close`),
 //!   `devices.rs`, `audit.rs`, `history.rs`, `auth.rs` (sessions, API tokens): NOT
-//!   modules of this one. `sqlite/mod.rs` and `postgres/mod.rs` each include them with
-//!   `#[path = "../sql/..."] mod ...;` after defining `type Db` (`sqlx::Sqlite` or
-//!   `sqlx::Postgres`), `type Pool`, `type ThisStore` and the few constants where the
-//!   SQL differs. Each query is thus written once, yet compiled against a concrete
+//!   modules of this one. `sqlite/mod.rs`, `postgres/mod.rs` and `mysql/mod.rs` each
+//!   include them with [`include_shared_queries!`] (`#[path = "../sql/..."] mod ...;`)
+//!   after defining `type Db` (`sqlx::Sqlite`, `sqlx::Postgres` or `sqlx::MySql`),
+//!   `type ThisStore`, the few constants where the SQL differs and `statement`, `scalar`
+//!   and `dialect` (MariaDB's translate the text, see `mysql/dialect.rs`). Each query is thus written once, yet compiled against a concrete
 //!   database type in each backend, which spares us generic code bounded on
 //!   `sqlx::Database` (`for<'c> &'c mut Db::Connection: Executor<'c>`,
 //!   `for<'q> T: Encode<'q, Db> + Type<Db>`... on every function).
@@ -19,6 +20,84 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Includes the shared query files into the backend module that invokes it, after that
+/// module has defined `Db`, `ThisStore`, its constants and `statement`/`scalar`/`dialect`
+/// (see the module doc). One list for the three backends.
+macro_rules! include_shared_queries {
+    () => {
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/alerts.rs"]
+        mod alerts;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/apps.rs"]
+        mod apps;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/audit.rs"]
+        mod audit;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/auth.rs"]
+        mod auth;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/automation_gates.rs"]
+        mod automation_gates;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/automations.rs"]
+        mod automations;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/claims.rs"]
+        mod claims;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/commands.rs"]
+        mod commands;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/compact.rs"]
+        mod compact;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/devices.rs"]
+        mod devices;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/discovery.rs"]
+        mod discovery;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/firmware.rs"]
+        mod firmware;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/history.rs"]
+        mod history;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/history_prune.rs"]
+        mod history_prune;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/history_read.rs"]
+        mod history_read;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/identities.rs"]
+        mod identities;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/layouts.rs"]
+        mod layouts;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/leases.rs"]
+        mod leases;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/mirror.rs"]
+        mod mirror;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/mirror_home.rs"]
+        mod mirror_home;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/notification_prefs.rs"]
+        mod notification_prefs;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/registry.rs"]
+        mod registry;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../sql/sites.rs"]
+        mod sites;
+    };
+}
+pub(crate) use include_shared_queries;
 
 /// One embedded migration: version, description, SQL (from `include_str!`).
 pub type EmbeddedMigration = (i64, &'static str, &'static str);
