@@ -91,59 +91,53 @@ async fn check_sqlite(path: &Path, migrations: &[EmbeddedMigration]) -> StoreRes
     Ok(compare("sqlite", migrations, &recorded, newest_ms))
 }
 
-async fn check_postgres(url: &str, migrations: &[EmbeddedMigration]) -> StoreResult<SchemaState> {
-    let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect(url))
-        .await
-        .map_err(|_| StoreError::Backend("the database did not answer in time".into()))?
-        .map_err(|error| StoreError::Backend(format!("cannot connect: {error}")))?;
-    let has_table: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
-            .fetch_one(&mut connection)
-            .await
-            .map_err(read_error)?;
-    let recorded: Recorded = if has_table.is_some() {
-        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
-            .fetch_all(&mut connection)
-            .await
-            .map_err(read_error)?
-    } else {
-        Vec::new()
+/// The check of a database server: connect under a deadline, find the migration table
+/// with `$has_table` (a count, 0 or 1), read what it recorded and compare. One function
+/// per backend: the steps are the same, the connection type and that query are not.
+macro_rules! check_server_fn {
+    ($name:ident, $connection:ty, $backend:literal, $has_table:literal, $newest:ident) => {
+        async fn $name(url: &str, migrations: &[EmbeddedMigration]) -> StoreResult<SchemaState> {
+            let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, <$connection>::connect(url))
+                .await
+                .map_err(|_| StoreError::Backend("the database did not answer in time".into()))?
+                .map_err(|error| StoreError::Backend(format!("cannot connect: {error}")))?;
+            let has_table: i64 = sqlx::query_scalar($has_table)
+                .fetch_one(&mut connection)
+                .await
+                .map_err(read_error)?;
+            let recorded: Recorded = if has_table > 0 {
+                sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
+                    .fetch_all(&mut connection)
+                    .await
+                    .map_err(read_error)?
+            } else {
+                Vec::new()
+            };
+            let newest_ms = if recorded.is_empty() {
+                None
+            } else {
+                $newest(&mut connection).await
+            };
+            Ok(compare($backend, migrations, &recorded, newest_ms))
+        }
     };
-    let newest_ms = if recorded.is_empty() {
-        None
-    } else {
-        newest_postgres(&mut connection).await
-    };
-    Ok(compare("postgres", migrations, &recorded, newest_ms))
 }
-
-async fn check_mariadb(url: &str, migrations: &[EmbeddedMigration]) -> StoreResult<SchemaState> {
-    let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::MySqlConnection::connect(url))
-        .await
-        .map_err(|_| StoreError::Backend("the database did not answer in time".into()))?
-        .map_err(|error| StoreError::Backend(format!("cannot connect: {error}")))?;
-    let has_table: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
-    )
-    .fetch_one(&mut connection)
-    .await
-    .map_err(read_error)?;
-    let recorded: Recorded = if has_table > 0 {
-        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
-            .fetch_all(&mut connection)
-            .await
-            .map_err(read_error)?
-    } else {
-        Vec::new()
-    };
-    let newest_ms = if recorded.is_empty() {
-        None
-    } else {
-        newest_mariadb(&mut connection).await
-    };
-    Ok(compare("mysql", migrations, &recorded, newest_ms))
-}
+check_server_fn!(
+    check_postgres,
+    sqlx::PgConnection,
+    "postgres",
+    // `to_regclass` follows the connection's search_path (the tests' schema).
+    "SELECT COUNT(to_regclass('_sqlx_migrations'))",
+    newest_postgres
+);
+check_server_fn!(
+    check_mariadb,
+    sqlx::MySqlConnection,
+    "mysql",
+    "SELECT COUNT(*) FROM information_schema.tables \
+     WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
+    newest_mariadb
+);
 
 /// The newest audit entry or message time; `None` if neither table can be read.
 /// One function per backend: the query is the same, the connection type is not.
