@@ -1,16 +1,15 @@
-//! The MariaDB half of `write_batch` (the shared part is `sql/history.rs`): multi-row
-//! `INSERT ... VALUES (...), (...)` in chunks from a fixed ladder of sizes, so that each
-//! chunk reuses a statement the connection prepared before, and cut by payload bytes as
-//! well, so that no statement outgrows the server's `max_allowed_packet` (16 MiB by
+//! The MariaDB half of `write_batch` (the shared part is `sql/history.rs`): the multi-row
+//! INSERTs it shares with SQLite (`sql/ingest_rows.rs`), with messages cut by payload bytes
+//! as well, so that no statement outgrows the server's `max_allowed_packet` (16 MiB by
 //! default). The live updates: the batch's devices locked in id order (two writers lock
 //! them in the same order, as on PostgreSQL), then one `UPDATE ... JOIN` over a derived
 //! table of the batch's rows.
 
 use super::Db;
+use super::ingest_rows::{insert_messages, insert_points, insert_status_changes};
 use super::registry::DbTx;
 use crate::sql::{backend, ladder_chunks};
 use crate::{IngestBatch, LiveUpdate, NewMessage, StoreResult};
-use hearth_model::Point;
 use sqlx::QueryBuilder;
 
 /// Rows per INSERT at most (the top of the ladder): 6 parameters a row, 12,288 a
@@ -27,44 +26,10 @@ pub(super) async fn insert_batch(
     series_ids: &[i64],
 ) -> StoreResult<()> {
     for run in byte_runs(&batch.messages, PAYLOAD_BYTES) {
-        for chunk in ladder_chunks(run, CHUNK) {
-            let mut insert: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok, \
-                 ts_clamped) ",
-            );
-            insert.push_values(chunk, |mut row, message| {
-                row.push_bind(message.device.as_str())
-                    .push_bind(message.kind.as_str())
-                    .push_bind(message.received_at_ms)
-                    .push_bind(&message.payload[..])
-                    .push_bind(message.json_ok)
-                    .push_bind(message.ts_clamped);
-            });
-            insert.build().execute(&mut **tx).await.map_err(backend)?;
-        }
+        insert_messages(tx, run, CHUNK).await?;
     }
-    let points: Vec<(i64, &Point)> = series_ids.iter().copied().zip(&batch.points).collect();
-    for chunk in ladder_chunks(&points, CHUNK) {
-        let mut insert: QueryBuilder<Db> =
-            QueryBuilder::new("INSERT INTO points (series_id, at_ms, value) ");
-        insert.push_values(chunk, |mut row, (series_id, point)| {
-            row.push_bind(*series_id)
-                .push_bind(point.at_ms)
-                .push_bind(point.value);
-        });
-        insert.build().execute(&mut **tx).await.map_err(backend)?;
-    }
-    for chunk in ladder_chunks(&batch.status_changes, CHUNK) {
-        let mut insert: QueryBuilder<Db> =
-            QueryBuilder::new("INSERT INTO status_changes (device_id, at_ms, online, reason) ");
-        insert.push_values(chunk, |mut row, change| {
-            row.push_bind(change.device.as_str())
-                .push_bind(change.at_ms)
-                .push_bind(change.online)
-                .push_bind(change.reason.as_str());
-        });
-        insert.build().execute(&mut **tx).await.map_err(backend)?;
-    }
+    insert_points(tx, series_ids, &batch.points, CHUNK).await?;
+    insert_status_changes(tx, &batch.status_changes, CHUNK).await?;
     let mut live: Vec<(&str, &LiveUpdate)> = batch
         .live
         .iter()

@@ -71,6 +71,10 @@ fn dialect(sql: &'static str) -> Cow<'static, str> {
 // The shared query files, compiled here against `Db` (and again in the other backends:
 // the repeated inclusion is the point, see `sql/mod.rs`).
 crate::sql::include_shared_queries!();
+/// The multi-row INSERTs of ingest, shared with the other backend that uses them.
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/ingest_rows.rs"]
+mod ingest_rows;
 
 /// Values bound in `$N` order, sent in `?` order.
 mod bound;

@@ -1,15 +1,14 @@
-//! The SQLite half of `write_batch` (the shared part is `sql/history.rs`): multi-row
-//! `INSERT ... VALUES (...), (...)` in chunks from a fixed ladder of sizes (at most 7
-//! parameters a row, 4,096 rows: 28,672 parameters, under SQLite's 32,766), so that
-//! every chunk reuses a statement sqlx prepared and cached on this connection. The live
+//! The SQLite half of `write_batch` (the shared part is `sql/history.rs`): the multi-row
+//! INSERTs it shares with MariaDB (`sql/ingest_rows.rs`), at most 4,096 rows a statement
+//! (at most 7 parameters a row: 28,672 parameters, under SQLite's 32,766). The live
 //! updates likewise: `WITH u AS (VALUES ...) UPDATE devices ... FROM u` (one statement
 //! instead of one per device: each statement is a round trip to sqlx's worker thread).
 
 use super::Db;
+use super::ingest_rows::{insert_messages, insert_points, insert_status_changes};
 use super::registry::DbTx;
 use crate::sql::{backend, ladder_chunks};
 use crate::{IngestBatch, LiveUpdate, StoreResult};
-use hearth_model::Point;
 use sqlx::QueryBuilder;
 
 /// Rows per INSERT at most (the top of the ladder).
@@ -21,42 +20,9 @@ pub(super) async fn insert_batch(
     series_ids: &[i64],
 ) -> StoreResult<()> {
     super::memory::note_batch();
-    for chunk in ladder_chunks(&batch.messages, CHUNK) {
-        let mut insert: QueryBuilder<Db> = QueryBuilder::new(
-            "INSERT INTO messages (device_id, kind, received_at_ms, payload, json_ok, ts_clamped) ",
-        );
-        insert.push_values(chunk, |mut row, message| {
-            row.push_bind(message.device.as_str())
-                .push_bind(message.kind.as_str())
-                .push_bind(message.received_at_ms)
-                .push_bind(&message.payload[..])
-                .push_bind(message.json_ok)
-                .push_bind(message.ts_clamped);
-        });
-        insert.build().execute(&mut **tx).await.map_err(backend)?;
-    }
-    let points: Vec<(i64, &Point)> = series_ids.iter().copied().zip(&batch.points).collect();
-    for chunk in ladder_chunks(&points, CHUNK) {
-        let mut insert: QueryBuilder<Db> =
-            QueryBuilder::new("INSERT INTO points (series_id, at_ms, value) ");
-        insert.push_values(chunk, |mut row, (series_id, point)| {
-            row.push_bind(*series_id)
-                .push_bind(point.at_ms)
-                .push_bind(point.value);
-        });
-        insert.build().execute(&mut **tx).await.map_err(backend)?;
-    }
-    for chunk in ladder_chunks(&batch.status_changes, CHUNK) {
-        let mut insert: QueryBuilder<Db> =
-            QueryBuilder::new("INSERT INTO status_changes (device_id, at_ms, online, reason) ");
-        insert.push_values(chunk, |mut row, change| {
-            row.push_bind(change.device.as_str())
-                .push_bind(change.at_ms)
-                .push_bind(change.online)
-                .push_bind(change.reason.as_str());
-        });
-        insert.build().execute(&mut **tx).await.map_err(backend)?;
-    }
+    insert_messages(tx, &batch.messages, CHUNK).await?;
+    insert_points(tx, series_ids, &batch.points, CHUNK).await?;
+    insert_status_changes(tx, &batch.status_changes, CHUNK).await?;
     let live: Vec<(&str, &LiveUpdate)> = batch
         .live
         .iter()

@@ -55,6 +55,10 @@ fn dialect(sql: &'static str) -> &'static str {
 // The shared query files, compiled here against `Db` (and again in the other backends:
 // the repeated inclusion is the point, see `sql/mod.rs`).
 crate::sql::include_shared_queries!();
+/// The multi-row INSERTs of ingest, shared with the other backend that uses them.
+#[allow(clippy::duplicate_mod)]
+#[path = "../sql/ingest_rows.rs"]
+mod ingest_rows;
 
 /// This backend's half of `write_batch` (bulk inserts differ most between the two).
 mod ingest;
